@@ -1,0 +1,86 @@
+//! The agent protocol: how data-plane agents follow the control plane (list + watch of a
+//! revisioned change feed) and report what they really did. Served under `/agent/v1/`.
+//!
+//! * `GET /agent/v1/snapshot` → [`Snapshot`]: every object the data plane needs, at one revision.
+//! * `GET /agent/v1/changes?after=N&timeout_ms=T` → [`Changes`]: objects changed or deleted after
+//!   revision N; long-polls up to T ms when there are none. `410 Gone` when N is older than the
+//!   retained history, so the agent re-lists.
+//! * `POST /agent/v1/reports` with [`Reports`]: per-object results. A result counts only when its
+//!   generation is the object's current one, so a late report never overrides a newer change.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::model::Kind;
+
+/// One object in the feed: its kind, id, generation, the revision that last changed it, and the
+/// stored record (see `model` / `inventory`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FeedObject {
+    pub kind: Kind,
+    pub id: String,
+    pub generation: u64,
+    pub revision: u64,
+    #[schema(value_type = Object)]
+    pub spec: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Snapshot {
+    pub revision: u64,
+    pub objects: Vec<FeedObject>,
+}
+
+/// A change: the object's new state, or `object: null` when it is gone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Change {
+    pub kind: Kind,
+    pub id: String,
+    pub revision: u64,
+    pub object: Option<FeedObject>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Changes {
+    pub revision: u64,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The object's desired state is programmed (for an endpoint in `creating`: traffic flows).
+    Applied,
+    /// The object is in `deleting` and everything the agent made for it is gone.
+    Removed,
+    /// Programming failed; `error_code`/`error_message` say why.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ObjectResult {
+    pub kind: Kind,
+    pub id: String,
+    pub generation: u64,
+    pub outcome: Outcome,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Reports {
+    /// Which agent reports (for logs and, later, shard ownership).
+    #[serde(default)]
+    pub agent: String,
+    pub results: Vec<ObjectResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReportsAck {
+    /// How many results changed a status.
+    pub accepted: usize,
+    /// How many were ignored as stale (older generation or object gone).
+    pub stale: usize,
+}

@@ -1,0 +1,229 @@
+//! One behavioural suite every [`Store`] implementation must pass (run on SQLite always and on
+//! PostgreSQL when `VPCEP_TEST_PG_URL` is set). Panics on the first violation, naming it.
+
+use std::sync::Arc;
+
+use vpcep_core::model::{IndexColumns, Kind};
+
+use crate::{Order, Query, Record, Store, StoreError};
+
+fn rec(kind: Kind, id: &str, project: &str, parent: &str, name: &str, created: i64) -> Record {
+    Record {
+        kind,
+        id: id.to_string(),
+        index: IndexColumns {
+            project_id: project.to_string(),
+            parent_id: parent.to_string(),
+            vpc_id: String::new(),
+            name: name.to_string(),
+            status: "creating".to_string(),
+            created_ms: created,
+            updated_ms: created,
+            shared: false,
+        },
+        generation: 1,
+        revision: 0,
+        body: serde_json::json!({"id": id, "name": name}),
+    }
+}
+
+/// Run the whole suite. `store` must be empty.
+pub async fn run(store: Arc<dyn Store>) -> Result<(), StoreError> {
+    let r0 = store.revision().await?;
+
+    // Writes commit atomically and bump the revision once per transaction.
+    let mut tx = store.begin().await?;
+    tx.put(rec(
+        Kind::EndpointService,
+        "s1",
+        "p1",
+        "port1",
+        "r.alpha.s1",
+        1,
+    ))
+    .await?;
+    tx.put(rec(
+        Kind::EndpointService,
+        "s2",
+        "p1",
+        "port1",
+        "r.Beta_%.s2",
+        2,
+    ))
+    .await?;
+    tx.put(rec(
+        Kind::EndpointService,
+        "s3",
+        "p2",
+        "port2",
+        "r.gamma.s3",
+        3,
+    ))
+    .await?;
+    let r1 = tx.commit().await?;
+    assert_eq!(r1, r0 + 1, "one commit = one revision");
+    assert_eq!(store.revision().await?, r1);
+
+    // Rollback on drop: nothing of an uncommitted transaction is visible.
+    {
+        let mut tx = store.begin().await?;
+        tx.put(rec(
+            Kind::EndpointService,
+            "ghost",
+            "p1",
+            "port1",
+            "ghost",
+            9,
+        ))
+        .await?;
+        drop(tx);
+    }
+    assert!(
+        store.get(Kind::EndpointService, "ghost").await?.is_none(),
+        "dropped tx must roll back"
+    );
+    assert_eq!(
+        store.revision().await?,
+        r1,
+        "rolled back tx must not bump revision"
+    );
+
+    // Reads, filters, paging, totals.
+    let got = store
+        .get(Kind::EndpointService, "s1")
+        .await?
+        .expect("s1 stored");
+    assert_eq!(got.revision, r1);
+    assert_eq!(got.body["name"], "r.alpha.s1");
+    let mut q = Query::of(Kind::EndpointService).project("p1");
+    q.order = Order::CreatedAsc;
+    let page = store.list(&q).await?;
+    assert_eq!(page.total, 2);
+    assert_eq!(
+        page.records
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        ["s1", "s2"]
+    );
+    q.limit = Some(1);
+    q.offset = 1;
+    let page = store.list(&q).await?;
+    assert_eq!(page.total, 2, "total ignores limit/offset");
+    assert_eq!(page.records.len(), 1);
+    assert_eq!(page.records[0].id, "s2");
+    let mut q = Query::of(Kind::EndpointService);
+    q.name_contains = Some("beta_%".into());
+    let page = store.list(&q).await?;
+    assert_eq!(
+        page.total, 1,
+        "substring match is case-insensitive and treats % and _ literally"
+    );
+    let mut q = Query::of(Kind::EndpointService);
+    q.name_contains = Some("%".into());
+    assert_eq!(store.count(&q).await?, 1);
+    let q = Query::of(Kind::EndpointService).parent("port1");
+    assert_eq!(store.count(&q).await?, 2);
+    let mut q = Query::of(Kind::EndpointService);
+    q.statuses = Some(vec!["creating".into(), "available".into()]);
+    assert_eq!(store.count(&q).await?, 3);
+    q.statuses = Some(vec![]);
+    assert_eq!(store.count(&q).await?, 0);
+
+    // Claims are exclusive; re-claiming one's own is fine; release frees.
+    let mut tx = store.begin().await?;
+    assert!(tx.claim("ip", "sub1/10.0.0.2", "e1").await?);
+    assert!(tx.claim("ip", "sub1/10.0.0.2", "e1").await?);
+    assert!(!tx.claim("ip", "sub1/10.0.0.2", "e2").await?);
+    assert!(tx.claim("ip", "sub1/10.0.0.3", "e2").await?);
+    assert!(tx.claim("ip", "sub10/10.0.0.3", "e3").await?);
+    let mut keys = tx.claimed("ip", "sub1/").await?;
+    keys.sort();
+    assert_eq!(keys, ["sub1/10.0.0.2", "sub1/10.0.0.3"]);
+    tx.release_owner("e1").await?;
+    assert!(tx.claim("ip", "sub1/10.0.0.2", "e2").await?);
+    tx.release("ip", "sub1/10.0.0.2").await?;
+    assert_eq!(tx.claimed("ip", "sub1/").await?.len(), 1);
+    assert_eq!(tx.next_sequence("marker").await?, 1);
+    assert_eq!(tx.next_sequence("marker").await?, 2);
+    tx.commit().await?;
+
+    // Change feed: writes and deletes after a revision.
+    let before = store.revision().await?;
+    let mut tx = store.begin().await?;
+    tx.put(rec(Kind::Endpoint, "e1", "p1", "s1", "x", 5))
+        .await?;
+    assert!(tx.delete(Kind::EndpointService, "s3").await?);
+    assert!(!tx.delete(Kind::EndpointService, "nope").await?);
+    let after = tx.commit().await?;
+    let set = store.changes_since(before, &Kind::ALL).await?;
+    assert_eq!(set.revision, after);
+    assert_eq!(
+        set.written
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        ["e1"]
+    );
+    assert_eq!(
+        set.deleted,
+        vec![(Kind::EndpointService, "s3".to_string(), after)]
+    );
+    let only_services = store
+        .changes_since(before, &[Kind::EndpointService])
+        .await?;
+    assert!(only_services.written.is_empty());
+    assert_eq!(only_services.deleted.len(), 1);
+    let (snap_rev, objs) = store
+        .snapshot(&[Kind::Endpoint, Kind::EndpointService])
+        .await?;
+    assert_eq!(snap_rev, after);
+    assert_eq!(objs.len(), 3);
+
+    // Compaction: watchers behind it must re-list.
+    store.compact(after).await?;
+    assert!(matches!(
+        store.changes_since(before, &Kind::ALL).await,
+        Err(StoreError::Compacted(_))
+    ));
+    assert!(
+        store
+            .changes_since(after, &Kind::ALL)
+            .await?
+            .written
+            .is_empty()
+    );
+
+    // Serialized writers: N concurrent read-modify-write increments lose nothing.
+    let mut tx = store.begin().await?;
+    tx.put(rec(Kind::Vpc, "counter", "p1", "", "0", 1)).await?;
+    tx.commit().await?;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tx = s.begin().await?;
+            let cur = tx.get(Kind::Vpc, "counter").await?.expect("counter");
+            let n: i64 = cur.index.name.parse().unwrap_or(0);
+            let mut next = cur.clone();
+            next.index.name = (n + 1).to_string();
+            tokio::task::yield_now().await;
+            tx.put(next).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task")?;
+    }
+    let c = store.get(Kind::Vpc, "counter").await?.expect("counter");
+    assert_eq!(
+        c.index.name, "20",
+        "serialized transactions must not lose updates"
+    );
+
+    // Subscribers see the new revision.
+    let rx = store.subscribe();
+    assert_eq!(*rx.borrow(), store.revision().await?);
+    Ok(())
+}

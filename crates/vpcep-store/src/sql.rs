@@ -1,0 +1,672 @@
+//! [`SqlStore`]: the store on SQLite or PostgreSQL via sqlx `Any`, with one set of portable SQL.
+
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Row, SqlStr, Transaction};
+use tokio::sync::watch;
+use vpcep_core::model::{IndexColumns, Kind};
+
+use crate::{ChangeSet, Order, Page, Query, Record, Store, StoreError, Tx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Arbitrary constant naming the advisory lock that serializes writers on PostgreSQL.
+const PG_WRITE_LOCK: i64 = 0x7670_6365_7001;
+
+pub struct SqlStore {
+    backend: Backend,
+    reader: AnyPool,
+    writer: AnyPool,
+    revision_tx: watch::Sender<u64>,
+}
+
+fn migrator() -> Migrator {
+    let mut m = Migrator::with_migrations(vec![Migration::new(
+        1,
+        Cow::Borrowed("objects, tombstones, claims, sequences, meta"),
+        MigrationType::Simple,
+        SqlStr::from_static(include_str!("../migrations/0001_objects.sql")),
+        false,
+    )]);
+    m.set_locking(true);
+    m
+}
+
+impl SqlStore {
+    /// Open (creating if needed) a SQLite database file in WAL mode.
+    pub async fn open_sqlite(path: &std::path::Path) -> Result<Self, StoreError> {
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::connect(&url).await
+    }
+
+    /// `sqlite://…` or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl(
+                url.split('@').next_back().unwrap_or("").to_string(),
+            ));
+        };
+        let opts = |max: u32| {
+            let o = AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30));
+            if backend == Backend::Sqlite {
+                o.after_connect(|conn, _| {
+                    Box::pin(async move {
+                        // WAL: readers never block the writer; NORMAL sync is durable against a
+                        // process crash (kill -9), which is the failure model we promise (SPEC Q2).
+                        sqlx::query("PRAGMA journal_mode=WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous=NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout=10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    })
+                })
+            } else {
+                o
+            }
+        };
+        // SQLite allows one writer: a one-connection writer pool queues writers in-process instead
+        // of failing them with SQLITE_BUSY.
+        let writer = opts(1).connect(url).await?;
+        migrator().run(&writer).await?;
+        let reader = opts(if backend == Backend::Sqlite { 4 } else { 8 })
+            .connect(url)
+            .await?;
+        let (revision_tx, _) = watch::channel(0);
+        let store = Self {
+            backend,
+            reader,
+            writer,
+            revision_tx,
+        };
+        let rev = store.revision().await?;
+        store.revision_tx.send_replace(rev);
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Spawn a poller that notices commits made by other processes (admin CLI, other replicas).
+    pub fn spawn_revision_poller(self: &std::sync::Arc<Self>, every: Duration) {
+        let weak = std::sync::Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(store) = weak.upgrade() else { break };
+                if let Ok(rev) = store.revision().await {
+                    store.revision_tx.send_if_modified(|cur| {
+                        if rev > *cur {
+                            *cur = rev;
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                }
+            }
+        });
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+const COLUMNS: &str = "kind, id, project_id, parent_id, vpc_id, name, status, shared, created_ms, updated_ms, generation, revision, body";
+
+fn decode(row: &AnyRow) -> Result<Record, StoreError> {
+    let kind_s: String = row.try_get("kind")?;
+    let id: String = row.try_get("id")?;
+    let kind = Kind::parse(&kind_s).ok_or_else(|| StoreError::Corrupt {
+        kind: "unknown",
+        id: id.clone(),
+        source: serde_json::Error::io(std::io::Error::other(format!("unknown kind {kind_s}"))),
+    })?;
+    let body_s: String = row.try_get("body")?;
+    let body = serde_json::from_str(&body_s).map_err(|source| StoreError::Corrupt {
+        kind: kind.as_str(),
+        id: id.clone(),
+        source,
+    })?;
+    let shared: i64 = row.try_get("shared")?;
+    Ok(Record {
+        kind,
+        id,
+        index: IndexColumns {
+            project_id: row.try_get("project_id")?,
+            parent_id: row.try_get("parent_id")?,
+            vpc_id: row.try_get("vpc_id")?,
+            name: row.try_get("name")?,
+            status: row.try_get("status")?,
+            created_ms: row.try_get("created_ms")?,
+            updated_ms: row.try_get("updated_ms")?,
+            shared: shared != 0,
+        },
+        generation: row.try_get::<i64, _>("generation")? as u64,
+        revision: row.try_get::<i64, _>("revision")? as u64,
+        body,
+    })
+}
+
+/// A query's WHERE clause and its bound values, in `$n` placeholders (portable across backends).
+struct Where {
+    sql: String,
+    args: Vec<Arg>,
+}
+
+enum Arg {
+    S(String),
+    I(i64),
+}
+
+fn build_where(q: &Query, backend: Backend) -> Where {
+    let mut w = Where {
+        sql: String::from(" WHERE 1=1"),
+        args: vec![],
+    };
+    let push = |w: &mut Where, cond: &str, a: Arg| {
+        w.args.push(a);
+        w.sql
+            .push_str(&cond.replace('?', &format!("${}", w.args.len())));
+    };
+    if let Some(k) = q.kind {
+        push(&mut w, " AND kind = ?", Arg::S(k.as_str().into()));
+    }
+    if let Some(v) = &q.id {
+        push(&mut w, " AND id = ?", Arg::S(v.clone()));
+    }
+    if let Some(v) = &q.project_id {
+        push(&mut w, " AND project_id = ?", Arg::S(v.clone()));
+    }
+    if let Some(v) = &q.parent_id {
+        push(&mut w, " AND parent_id = ?", Arg::S(v.clone()));
+    }
+    if let Some(v) = &q.vpc_id {
+        push(&mut w, " AND vpc_id = ?", Arg::S(v.clone()));
+    }
+    if let Some(v) = &q.name_eq {
+        push(&mut w, " AND name = ?", Arg::S(v.clone()));
+    }
+    if let Some(v) = &q.name_contains {
+        // instr/strpos rather than LIKE, so user input needs no escaping of % and _.
+        let cond = match backend {
+            Backend::Sqlite => " AND instr(lower(name), lower(?)) > 0",
+            Backend::Postgres => " AND strpos(lower(name), lower(?)) > 0",
+        };
+        push(&mut w, cond, Arg::S(v.clone()));
+    }
+    if let Some(v) = &q.status {
+        push(&mut w, " AND status = ?", Arg::S(v.clone()));
+    }
+    if let Some(list) = &q.statuses {
+        if list.is_empty() {
+            w.sql.push_str(" AND 1=0");
+        } else {
+            w.sql.push_str(" AND status IN (");
+            for (i, s) in list.iter().enumerate() {
+                w.args.push(Arg::S(s.clone()));
+                if i > 0 {
+                    w.sql.push(',');
+                }
+                w.sql.push_str(&format!("${}", w.args.len()));
+            }
+            w.sql.push(')');
+        }
+    }
+    if let Some(v) = q.shared {
+        push(&mut w, " AND shared = ?", Arg::I(i64::from(v)));
+    }
+    w
+}
+
+fn order_sql(o: Order) -> &'static str {
+    match o {
+        Order::CreatedDesc => " ORDER BY created_ms DESC, id DESC",
+        Order::CreatedAsc => " ORDER BY created_ms ASC, id ASC",
+        Order::UpdatedDesc => " ORDER BY updated_ms DESC, id DESC",
+        Order::UpdatedAsc => " ORDER BY updated_ms ASC, id ASC",
+    }
+}
+
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::S(s) => q.bind(s.clone()),
+                Arg::I(i) => q.bind(*i),
+            };
+        }
+        q
+    }};
+}
+
+async fn list_on<'c, E>(exec: E, q: &Query, backend: Backend) -> Result<Page, StoreError>
+where
+    E: sqlx::Executor<'c, Database = Any> + Copy,
+{
+    let w = build_where(q, backend);
+    let total: i64 = {
+        let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
+        let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
+            .fetch_one(exec)
+            .await?;
+        row.try_get("n")?
+    };
+    let mut sql = format!(
+        "SELECT {COLUMNS} FROM objects{}{}",
+        w.sql,
+        order_sql(q.order)
+    );
+    if let Some(limit) = q.limit {
+        sql.push_str(&format!(
+            " LIMIT {} OFFSET {}",
+            limit.max(0),
+            q.offset.max(0)
+        ));
+    } else if q.offset > 0 {
+        sql.push_str(&format!(" LIMIT -1 OFFSET {}", q.offset));
+    }
+    let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
+        .fetch_all(exec)
+        .await?;
+    let records = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    Ok(Page { records, total })
+}
+
+async fn count_on<'c, E>(exec: E, q: &Query, backend: Backend) -> Result<i64, StoreError>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
+    let w = build_where(q, backend);
+    let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
+    let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
+        .fetch_one(exec)
+        .await?;
+    Ok(row.try_get("n")?)
+}
+
+async fn get_on<'c, E>(exec: E, kind: Kind, id: &str) -> Result<Option<Record>, StoreError>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
+    let sql = format!("SELECT {COLUMNS} FROM objects WHERE kind = $1 AND id = $2");
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(kind.as_str())
+        .bind(id.to_string())
+        .fetch_optional(exec)
+        .await?;
+    row.as_ref().map(decode).transpose()
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.writer.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(PG_WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        };
+        Ok(Box::new(SqlTx {
+            tx,
+            backend: self.backend,
+            new_revision: None,
+            revision_tx: self.revision_tx.clone(),
+        }))
+    }
+
+    async fn get(&self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError> {
+        get_on(&self.reader, kind, id).await
+    }
+
+    async fn list(&self, query: &Query) -> Result<Page, StoreError> {
+        list_on(&self.reader, query, self.backend).await
+    }
+
+    async fn count(&self, query: &Query) -> Result<i64, StoreError> {
+        count_on(&self.reader, query, self.backend).await
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT value FROM meta WHERE name = 'revision'")
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(row.try_get::<i64, _>("value")? as u64)
+    }
+
+    async fn snapshot(&self, kinds: &[Kind]) -> Result<(u64, Vec<Record>), StoreError> {
+        // One read transaction so the objects and the revision agree.
+        let mut tx = self.reader.begin().await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE name = 'revision'")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rev = row.try_get::<i64, _>("value")? as u64;
+        let sql = format!("SELECT {COLUMNS} FROM objects ORDER BY revision ASC, kind ASC, id ASC");
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&mut *tx).await?;
+        tx.commit().await?;
+        let mut out = Vec::new();
+        for row in &rows {
+            let r = decode(row)?;
+            if kinds.contains(&r.kind) {
+                out.push(r);
+            }
+        }
+        Ok((rev, out))
+    }
+
+    async fn changes_since(&self, after: u64, kinds: &[Kind]) -> Result<ChangeSet, StoreError> {
+        let mut tx = self.reader.begin().await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE name = 'revision'")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rev = row.try_get::<i64, _>("value")? as u64;
+        let row = sqlx::query("SELECT value FROM meta WHERE name = 'compacted_revision'")
+            .fetch_one(&mut *tx)
+            .await?;
+        let compacted = row.try_get::<i64, _>("value")? as u64;
+        if after < compacted {
+            return Err(StoreError::Compacted(after));
+        }
+        let sql =
+            format!("SELECT {COLUMNS} FROM objects WHERE revision > $1 ORDER BY revision ASC");
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(after as i64)
+            .fetch_all(&mut *tx)
+            .await?;
+        let tomb = sqlx::query(
+            "SELECT kind, id, revision FROM tombstones WHERE revision > $1 ORDER BY revision ASC",
+        )
+        .bind(after as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let mut set = ChangeSet {
+            revision: rev,
+            ..Default::default()
+        };
+        for row in &rows {
+            let r = decode(row)?;
+            if kinds.contains(&r.kind) {
+                set.written.push(r);
+            }
+        }
+        for row in &tomb {
+            let k: String = row.try_get("kind")?;
+            let Some(kind) = Kind::parse(&k) else {
+                continue;
+            };
+            if !kinds.contains(&kind) {
+                continue;
+            }
+            let id: String = row.try_get("id")?;
+            let r: i64 = row.try_get("revision")?;
+            // An object deleted and re-created later shows up as written; skip its old tombstone.
+            if set
+                .written
+                .iter()
+                .any(|w| w.kind == kind && w.id == id && w.revision > r as u64)
+            {
+                continue;
+            }
+            set.deleted.push((kind, id, r as u64));
+        }
+        Ok(set)
+    }
+
+    async fn compact(&self, revision: u64) -> Result<(), StoreError> {
+        let mut tx = self.writer.begin().await?;
+        sqlx::query("DELETE FROM tombstones WHERE revision <= $1")
+            .bind(revision as i64)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE meta SET value = $1 WHERE name = 'compacted_revision' AND value < $1")
+            .bind(revision as i64)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision_tx.subscribe()
+    }
+}
+
+struct SqlTx {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
+    new_revision: Option<u64>,
+    revision_tx: watch::Sender<u64>,
+}
+
+impl SqlTx {
+    /// The revision this transaction's writes carry: last committed + 1, read once.
+    async fn write_revision(&mut self) -> Result<u64, StoreError> {
+        if let Some(r) = self.new_revision {
+            return Ok(r);
+        }
+        let row = sqlx::query("SELECT value FROM meta WHERE name = 'revision'")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let r = row.try_get::<i64, _>("value")? as u64 + 1;
+        self.new_revision = Some(r);
+        Ok(r)
+    }
+}
+
+#[async_trait]
+impl Tx for SqlTx {
+    async fn get(&mut self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError> {
+        get_on(&mut *self.tx, kind, id).await
+    }
+
+    async fn list(&mut self, query: &Query) -> Result<Page, StoreError> {
+        let count = count_on(&mut *self.tx, query, self.backend).await?;
+        let w = build_where(query, self.backend);
+        let mut sql = format!(
+            "SELECT {COLUMNS} FROM objects{}{}",
+            w.sql,
+            order_sql(query.order)
+        );
+        if let Some(limit) = query.limit {
+            sql.push_str(&format!(
+                " LIMIT {} OFFSET {}",
+                limit.max(0),
+                query.offset.max(0)
+            ));
+        }
+        let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        let records = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            records,
+            total: count,
+        })
+    }
+
+    async fn count(&mut self, query: &Query) -> Result<i64, StoreError> {
+        count_on(&mut *self.tx, query, self.backend).await
+    }
+
+    async fn put(&mut self, r: Record) -> Result<(), StoreError> {
+        let rev = self.write_revision().await?;
+        let body = serde_json::to_string(&r.body).map_err(StoreError::Encode)?;
+        let sql = "INSERT INTO objects (kind, id, project_id, parent_id, vpc_id, name, status, shared, created_ms, updated_ms, generation, revision, body) \
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                   ON CONFLICT (kind, id) DO UPDATE SET project_id = excluded.project_id, parent_id = excluded.parent_id, \
+                   vpc_id = excluded.vpc_id, name = excluded.name, status = excluded.status, shared = excluded.shared, \
+                   created_ms = excluded.created_ms, updated_ms = excluded.updated_ms, generation = excluded.generation, \
+                   revision = excluded.revision, body = excluded.body";
+        sqlx::query(sql)
+            .bind(r.kind.as_str())
+            .bind(r.id)
+            .bind(r.index.project_id)
+            .bind(r.index.parent_id)
+            .bind(r.index.vpc_id)
+            .bind(r.index.name)
+            .bind(r.index.status)
+            .bind(i64::from(r.index.shared))
+            .bind(r.index.created_ms)
+            .bind(r.index.updated_ms)
+            .bind(r.generation as i64)
+            .bind(rev as i64)
+            .bind(body)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&mut self, kind: Kind, id: &str) -> Result<bool, StoreError> {
+        let rev = self.write_revision().await?;
+        let n = sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2")
+            .bind(kind.as_str())
+            .bind(id.to_string())
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        if n > 0 {
+            sqlx::query("INSERT INTO tombstones (kind, id, revision) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                .bind(kind.as_str())
+                .bind(id.to_string())
+                .bind(rev as i64)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(n > 0)
+    }
+
+    async fn claim(&mut self, namespace: &str, key: &str, owner: &str) -> Result<bool, StoreError> {
+        sqlx::query("INSERT INTO claims (namespace, claim_key, owner) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+            .bind(namespace.to_string())
+            .bind(key.to_string())
+            .bind(owner.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        let row = sqlx::query("SELECT owner FROM claims WHERE namespace = $1 AND claim_key = $2")
+            .bind(namespace.to_string())
+            .bind(key.to_string())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let holder: String = row.try_get("owner")?;
+        Ok(holder == owner)
+    }
+
+    async fn release(&mut self, namespace: &str, key: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM claims WHERE namespace = $1 AND claim_key = $2")
+            .bind(namespace.to_string())
+            .bind(key.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn release_owner(&mut self, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM claims WHERE owner = $1")
+            .bind(owner.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn claimed(&mut self, namespace: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
+        // Range scan on the primary key: prefix <= key < prefix + U+FFFF.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let rows = sqlx::query(
+            "SELECT claim_key FROM claims WHERE namespace = $1 AND claim_key >= $2 AND claim_key < $3",
+        )
+        .bind(namespace.to_string())
+        .bind(prefix.to_string())
+        .bind(upper)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                r.try_get::<String, _>("claim_key")
+                    .map_err(StoreError::from)
+            })
+            .collect()
+    }
+
+    async fn next_sequence(&mut self, name: &str) -> Result<u64, StoreError> {
+        sqlx::query(
+            "INSERT INTO sequences (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1",
+        )
+        .bind(name.to_string())
+        .execute(&mut *self.tx)
+        .await?;
+        let row = sqlx::query("SELECT value FROM sequences WHERE name = $1")
+            .bind(name.to_string())
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get::<i64, _>("value")? as u64)
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<u64, StoreError> {
+        let rev = match self.new_revision {
+            Some(r) => {
+                sqlx::query("UPDATE meta SET value = $1 WHERE name = 'revision'")
+                    .bind(r as i64)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Some(r)
+            }
+            None => None,
+        };
+        self.tx.commit().await?;
+        match rev {
+            Some(r) => {
+                self.revision_tx.send_if_modified(|cur| {
+                    if r > *cur {
+                        *cur = r;
+                        true
+                    } else {
+                        false
+                    }
+                });
+                Ok(r)
+            }
+            None => Ok(*self.revision_tx.borrow()),
+        }
+    }
+}
+
+impl FromStr for Backend {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sqlite" => Ok(Self::Sqlite),
+            "postgres" => Ok(Self::Postgres),
+            other => Err(StoreError::UnsupportedUrl(other.to_string())),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Store conformance on every backend available: SQLite always, PostgreSQL when
+//! `VPCEP_TEST_PG_URL` names a database this test may wipe.
+
+use std::sync::Arc;
+
+use vpcep_store::{SqlStore, Store};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_conformance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqlStore::open_sqlite(&dir.path().join("t.db"))
+        .await
+        .expect("open");
+    vpcep_store::conformance::run(Arc::new(store) as Arc<dyn Store>)
+        .await
+        .expect("suite");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_reopen_keeps_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.db");
+    let rev = {
+        let store = SqlStore::open_sqlite(&path).await.expect("open");
+        let mut tx = store.begin().await.expect("begin");
+        assert!(tx.claim("ip", "a", "o").await.expect("claim"));
+        tx.put(vpcep_store::Record {
+            kind: vpcep_core::model::Kind::Vpc,
+            id: "v".into(),
+            index: Default::default(),
+            generation: 1,
+            revision: 0,
+            body: serde_json::json!({"x": 1}),
+        })
+        .await
+        .expect("put");
+        let rev = tx.commit().await.expect("commit");
+        store.close().await;
+        rev
+    };
+    let store = SqlStore::open_sqlite(&path).await.expect("reopen");
+    assert_eq!(store.revision().await.expect("rev"), rev);
+    assert!(
+        store
+            .get(vpcep_core::model::Kind::Vpc, "v")
+            .await
+            .expect("get")
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_conformance() {
+    let Ok(url) = std::env::var("VPCEP_TEST_PG_URL") else {
+        eprintln!("VPCEP_TEST_PG_URL not set: PostgreSQL conformance skipped");
+        return;
+    };
+    reset_pg(&url).await;
+    let store = SqlStore::connect(&url).await.expect("connect");
+    vpcep_store::conformance::run(Arc::new(store) as Arc<dyn Store>)
+        .await
+        .expect("suite");
+}
+
+async fn reset_pg(url: &str) {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.expect("pg connect");
+    for t in [
+        "objects",
+        "tombstones",
+        "claims",
+        "sequences",
+        "meta",
+        "_sqlx_migrations",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
+            .execute(&pool)
+            .await
+            .expect("drop");
+    }
+}
