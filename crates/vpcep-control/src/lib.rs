@@ -1,1 +1,71 @@
+//! The service layer: one function per user action. Each authorises the caller, applies the core
+//! rules and writes one store transaction. API, console and CLI call only this.
 
+pub mod agent;
+pub mod endpoints;
+pub mod identity;
+pub mod inventory;
+pub mod permissions;
+pub mod services;
+pub mod tags;
+
+use std::sync::Arc;
+
+use vpcep_auth::SecretBox;
+use vpcep_core::model::Quotas;
+use vpcep_store::SharedStore;
+
+pub use identity::{Caller, NewAccount};
+
+/// Server-wide settings the rules depend on.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The region this control plane serves by default (new accounts get a project here).
+    pub region: String,
+    /// Quotas for accounts without an operator override.
+    pub default_quotas: Quotas,
+    /// Prefix of the built-in DNS cloud service name (`{prefix}.{region}.dns`).
+    pub vendor_prefix: String,
+    /// Accepted clock skew of signed requests.
+    pub max_clock_skew_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            region: "cn-north-4".to_string(),
+            default_quotas: Quotas::default(),
+            vendor_prefix: "vpcep".to_string(),
+            max_clock_skew_secs: 15 * 60,
+        }
+    }
+}
+
+/// Handle on the service layer; cheap to clone.
+#[derive(Clone)]
+pub struct Control {
+    pub store: SharedStore,
+    pub settings: Arc<Settings>,
+    secrets: Arc<SecretBox>,
+}
+
+impl Control {
+    pub fn new(store: SharedStore, settings: Settings, secrets: SecretBox) -> Self {
+        Self { store, settings: Arc::new(settings), secrets: Arc::new(secrets) }
+    }
+}
+
+/// Milliseconds since the epoch; the only clock the service layer reads.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// 32 lowercase hex characters (account and project ids).
+pub fn new_hex32() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

@@ -60,6 +60,9 @@ pub struct Subnet {
     pub description: String,
     pub cidr: String,
     pub gateway_ip: String,
+    /// Huawei's second id for a subnet (the Neutron subnet id), shown in ports' `fixed_ips`.
+    #[serde(default)]
+    pub neutron_subnet_id: String,
     pub primary_dns: Option<String>,
     pub secondary_dns: Option<String>,
     pub dhcp_enable: bool,

@@ -10,6 +10,7 @@ pub mod naming;
 pub mod state;
 pub mod timefmt;
 pub mod validate;
+pub mod vpc_wire;
 pub mod wire;
 
 pub use error::{ApiError, ApiResult};

@@ -161,3 +161,11 @@ pub trait Tx: Send {
 }
 
 pub type SharedStore = Arc<dyn Store>;
+
+/// Storage failures reach users as a generic system error; the detail goes to the log only.
+impl From<StoreError> for vpcep_core::ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        vpcep_core::ApiError::system("System error. Please retry.")
+    }
+}

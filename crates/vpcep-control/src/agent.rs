@@ -1,0 +1,165 @@
+//! The agent protocol's server side (see `vpcep_core::agent`): snapshot, watch, and reports that
+//! move statuses. Only reports move services to `available` and endpoints to `accepted`/`failed`.
+
+use std::time::Duration;
+
+use vpcep_core::agent::{Change, Changes, FeedObject, ObjectResult, Outcome, Reports, ReportsAck, Snapshot};
+use vpcep_core::error::{ApiError, ApiResult};
+use vpcep_core::model::{Endpoint, EndpointService, Kind, QueryError, ServiceError};
+use vpcep_core::state::{self, ReportEffect};
+use vpcep_store::{Record, StoreError, TxExt};
+
+use crate::{Control, now_ms};
+
+fn feed_kinds() -> Vec<Kind> {
+    Kind::ALL.into_iter().filter(|k| k.in_change_feed()).collect()
+}
+
+fn feed_object(r: Record) -> FeedObject {
+    FeedObject { kind: r.kind, id: r.id, generation: r.generation, revision: r.revision, spec: r.body }
+}
+
+/// Why a watch cannot be answered from history.
+#[derive(Debug)]
+pub enum WatchError {
+    /// The agent must take a new snapshot.
+    Compacted,
+    Other(ApiError),
+}
+
+impl From<ApiError> for WatchError {
+    fn from(e: ApiError) -> Self {
+        Self::Other(e)
+    }
+}
+
+impl Control {
+    pub async fn agent_snapshot(&self) -> ApiResult<Snapshot> {
+        let (revision, records) = self.store.snapshot(&feed_kinds()).await?;
+        Ok(Snapshot { revision, objects: records.into_iter().map(feed_object).collect() })
+    }
+
+    /// Changes after `after`; waits up to `timeout` for the first one.
+    pub async fn agent_changes(&self, after: u64, timeout: Duration) -> Result<Changes, WatchError> {
+        let mut rx = self.store.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let current = *rx.borrow_and_update();
+            if current > after {
+                break;
+            }
+            // Also re-read the store: another process (admin CLI, replica) may have committed.
+            let stored = self.store.revision().await.map_err(ApiError::from)?;
+            if stored > after {
+                break;
+            }
+            let wait = tokio::time::timeout_at(deadline, rx.changed());
+            match tokio::time::timeout(Duration::from_millis(500), wait).await {
+                Ok(Ok(Ok(()))) => continue,
+                Ok(Ok(Err(_))) => break,
+                Ok(Err(_)) => break, // deadline
+                Err(_) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        break;
+                    }
+                }
+            }
+        }
+        let set = match self.store.changes_since(after, &feed_kinds()).await {
+            Ok(s) => s,
+            Err(StoreError::Compacted(_)) => return Err(WatchError::Compacted),
+            Err(e) => return Err(WatchError::Other(e.into())),
+        };
+        let mut changes: Vec<Change> = set
+            .written
+            .into_iter()
+            .map(|r| Change { kind: r.kind, id: r.id.clone(), revision: r.revision, object: Some(feed_object(r)) })
+            .collect();
+        changes.extend(set.deleted.into_iter().map(|(kind, id, revision)| Change { kind, id, revision, object: None }));
+        changes.sort_by_key(|c| c.revision);
+        Ok(Changes { revision: set.revision.max(after), changes })
+    }
+
+    /// Apply an agent's per-object results in one transaction.
+    pub async fn agent_report(&self, reports: Reports) -> ApiResult<ReportsAck> {
+        let mut ack = ReportsAck { accepted: 0, stale: 0 };
+        if reports.results.is_empty() {
+            return Ok(ack);
+        }
+        let mut tx = self.store.begin().await?;
+        for r in reports.results {
+            if self.apply_result(&mut tx, &r).await? {
+                ack.accepted += 1;
+            } else {
+                ack.stale += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(ack)
+    }
+
+    async fn apply_result(&self, tx: &mut Box<dyn vpcep_store::Tx>, r: &ObjectResult) -> ApiResult<bool> {
+        let Some(rec) = tx.get(r.kind, &r.id).await? else { return Ok(false) };
+        if rec.generation != r.generation {
+            return Ok(false);
+        }
+        let code = r.error_code.clone().unwrap_or_else(|| "EndPoint.4000".to_string());
+        let message = r.error_message.clone().unwrap_or_else(|| "The data plane could not program this resource.".to_string());
+        match r.kind {
+            Kind::Endpoint => {
+                let mut e: Endpoint = vpcep_store::typed::from_record(&rec)?;
+                match state::on_endpoint_report(e.status, r.outcome) {
+                    ReportEffect::SetStatus(s) => {
+                        e.status = s;
+                        e.error = if r.outcome == Outcome::Failed {
+                            vec![QueryError { error_code: code, error_message: message }]
+                        } else {
+                            vec![]
+                        };
+                        e.updated_ms = now_ms();
+                        tx.save(&e, e.generation).await?;
+                        tracing::info!(endpoint = e.id, status = e.status.as_str(), "agent reported");
+                        Ok(true)
+                    }
+                    ReportEffect::Remove => {
+                        Control::purge_endpoint(tx, &e).await?;
+                        tracing::info!(endpoint = e.id, "endpoint deleted");
+                        Ok(true)
+                    }
+                    ReportEffect::Nothing => Ok(false),
+                }
+            }
+            Kind::EndpointService => {
+                let mut s: EndpointService = vpcep_store::typed::from_record(&rec)?;
+                match state::on_service_report(s.status, r.outcome) {
+                    ReportEffect::SetStatus(st) => {
+                        s.status = st;
+                        s.error = if r.outcome == Outcome::Failed {
+                            vec![ServiceError { code, message }]
+                        } else {
+                            vec![]
+                        };
+                        s.updated_ms = now_ms();
+                        tx.save(&s, s.generation).await?;
+                        tracing::info!(service = s.id, status = s.status.as_str(), "agent reported");
+                        Ok(true)
+                    }
+                    ReportEffect::Remove => {
+                        Control::purge_service(tx, &s).await?;
+                        tracing::info!(service = s.id, "endpoint service deleted");
+                        Ok(true)
+                    }
+                    ReportEffect::Nothing => Ok(false),
+                }
+            }
+            // Inventory objects are records whose status the agent confirms; failures are logged
+            // for the operator (issue: data plane).
+            _ => {
+                if r.outcome == Outcome::Failed {
+                    tracing::warn!(kind = r.kind.as_str(), id = r.id, code, message, "agent failed to realise object");
+                }
+                Ok(true)
+            }
+        }
+    }
+}

@@ -1,0 +1,502 @@
+//! Endpoint services (SPEC S1, S2, S5, S11).
+
+use vpcep_core::error::{ApiError, ApiResult, codes};
+use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
+use vpcep_core::model::{
+    Backend, Endpoint, EndpointService, EndpointStatus, Kind, PortMapping, Protocol, QueryError, ServerType,
+    ServiceStatus, ServiceType, TcpProxy,
+};
+use vpcep_core::validate::{self, MAX_SERVICES_PER_BACKEND, Page as PageReq, SortKey};
+use vpcep_core::wire::{CreateEndpointServiceBody, PortListIn, UpdateEndpointServiceBody};
+use vpcep_core::naming;
+use vpcep_store::{Order, Query, StoreExt, Tx, TxExt};
+
+use crate::identity::check_quota;
+use crate::tags::parse_tags;
+use crate::{Caller, Control, new_uuid, now_ms};
+
+pub(crate) fn order(p: &PageReq) -> Order {
+    match (p.sort_key, p.descending) {
+        (SortKey::CreatedAt, true) => Order::CreatedDesc,
+        (SortKey::CreatedAt, false) => Order::CreatedAsc,
+        (SortKey::UpdatedAt, true) => Order::UpdatedDesc,
+        (SortKey::UpdatedAt, false) => Order::UpdatedAsc,
+    }
+}
+
+/// Parse and validate port mappings as received.
+pub fn parse_ports(raw: &[PortListIn]) -> ApiResult<Vec<PortMapping>> {
+    if raw.len() > validate::MAX_PORTS_PER_CALL {
+        return Err(ApiError::new(
+            400,
+            codes::PORTS_LIMIT,
+            format!("The maximum of ports has been reached: at most {} mappings per call.", validate::MAX_PORTS_PER_CALL),
+        )
+        .on("ports"));
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for p in raw {
+        let (Some(c), Some(s)) = (p.client_port, p.server_port) else {
+            return Err(ApiError::new(400, "EndPoint.2028", "Each mapping needs client_port and server_port.").on("ports"));
+        };
+        out.push(PortMapping {
+            client_port: validate::port_number("client_port", c, codes::INVALID_PORT)?,
+            server_port: validate::port_number("server_port", s, codes::INVALID_SERVICE_PORT)?,
+            protocol: match p.protocol.as_deref() {
+                None | Some("") => Protocol::TCP,
+                Some(x) => validate::protocol(x)?,
+            },
+        });
+    }
+    validate::port_mappings(&out)?;
+    Ok(out)
+}
+
+fn backend_claim_key(port_id: &str, m: &PortMapping) -> String {
+    format!("{port_id}/{}/{}", m.protocol.as_str(), m.server_port)
+}
+
+/// Resolve and check a service's backend inside the transaction: the port exists in the caller's
+/// project and VPC and is of the right type.
+async fn resolve_backend(
+    tx: &mut Box<dyn Tx>,
+    caller: &Caller,
+    server_type: ServerType,
+    port_id: &str,
+    vpc_id: &str,
+) -> ApiResult<Backend> {
+    let port = match tx.load::<Port>(port_id).await? {
+        Some(p) if p.project_id == caller.project_id => p,
+        _ => {
+            return Err(ApiError::new(400, codes::PORT_NOT_FOUND, format!("The port {port_id} does not exist.")).on("port_id"));
+        }
+    };
+    if port.vpc_id != vpc_id {
+        return Err(ApiError::new(
+            400,
+            codes::PORT_NOT_IN_VPC,
+            format!("The port {port_id} does not belong to VPC {vpc_id}."),
+        )
+        .on("port_id"));
+    }
+    let mut backend = Backend {
+        port_id: port.id.clone(),
+        ip: port.ip_address.clone(),
+        subnet_id: port.subnet_id.clone(),
+        loadbalancer_id: None,
+        server_id: None,
+    };
+    match server_type {
+        ServerType::LB => {
+            let lb = if port.device_owner == "neutron:LOADBALANCERV2" {
+                tx.load::<LoadBalancer>(&port.device_id).await?
+            } else {
+                None
+            };
+            let Some(lb) = lb else {
+                return Err(ApiError::new(
+                    400,
+                    "EndPoint.3051",
+                    format!("Endpoint service vip port id is invalid: {port_id} is not a load balancer's VIP port."),
+                )
+                .on("port_id"));
+            };
+            backend.loadbalancer_id = Some(lb.id);
+        }
+        ServerType::VM | ServerType::VIP => {
+            if port.device_owner == "neutron:LOADBALANCERV2" {
+                return Err(ApiError::new(
+                    400,
+                    codes::INVALID_PORT_ID,
+                    format!("Invalid port ID: {port_id} is a load balancer VIP; use server_type LB."),
+                )
+                .on("port_id"));
+            }
+            if !port.device_id.is_empty() && tx.load::<Server>(&port.device_id).await?.is_some() {
+                backend.server_id = Some(port.device_id.clone());
+            }
+        }
+    }
+    Ok(backend)
+}
+
+/// Claim the (port, protocol, server port) pairs of `ports` for service `id`; conflict with
+/// another service on the same backend is EndPoint.3044.
+async fn claim_backend_ports(tx: &mut Box<dyn Tx>, port_id: &str, id: &str, ports: &[PortMapping]) -> ApiResult<()> {
+    for m in ports {
+        if !tx.claim("backend_port", &backend_claim_key(port_id, m), &format!("service:{id}")).await? {
+            return Err(ApiError::new(
+                400,
+                codes::PORTS_CONFLICT,
+                format!(
+                    "The parameter ports conflicted with ports in an existing endpoint service: {} server_port {} is already used on this backend.",
+                    m.protocol.as_str(),
+                    m.server_port
+                ),
+            )
+            .on("ports"));
+        }
+    }
+    Ok(())
+}
+
+async fn release_backend_ports(tx: &mut Box<dyn Tx>, port_id: &str, ports: &[PortMapping]) -> ApiResult<()> {
+    for m in ports {
+        tx.release("backend_port", &backend_claim_key(port_id, m)).await?;
+    }
+    Ok(())
+}
+
+/// The caller's own service or 404 (another tenant's id looks just like a missing one).
+pub(crate) async fn own_service(tx: &mut Box<dyn Tx>, caller: &Caller, id: &str) -> ApiResult<EndpointService> {
+    match tx.load::<EndpointService>(id).await? {
+        Some(s) if s.project_id == caller.project_id => Ok(s),
+        _ => Err(ApiError::service_not_found(id)),
+    }
+}
+
+impl Control {
+    pub async fn create_service(&self, caller: &Caller, body: CreateEndpointServiceBody) -> ApiResult<EndpointService> {
+        self.create_service_as(caller, body, false).await
+    }
+
+    /// `public`: an operator cloud service (SPEC S2), usable by every account.
+    pub async fn create_service_as(
+        &self,
+        caller: &Caller,
+        body: CreateEndpointServiceBody,
+        public: bool,
+    ) -> ApiResult<EndpointService> {
+        let port_id = body
+            .port_id
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::new(400, codes::INVALID_PORT_ID, "port_id is required.").on("port_id"))?;
+        let vpc_id = body
+            .vpc_id
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| ApiError::new(400, codes::VPC_EMPTY, "The input parameter VPC ID is empty.").on("vpc_id"))?;
+        let server_type = match body.server_type.as_deref() {
+            Some(s) => ServerType::parse(s).ok_or_else(|| {
+                ApiError::new(400, codes::INVALID_SERVER_TYPE, format!("Invalid serverType '{s}': use VM or LB."))
+                    .on("server_type")
+            })?,
+            None => return Err(ApiError::new(400, codes::INVALID_SERVER_TYPE, "server_type is required.").on("server_type")),
+        };
+        let service_type = match body.service_type.as_deref() {
+            None | Some("") | Some("interface") => ServiceType::Interface,
+            Some("gateway") => {
+                return Err(ApiError::param("Only interface endpoint services can be created by users.").on("service_type"));
+            }
+            Some(s) => return Err(ApiError::param(format!("Invalid service_type '{s}'.")).on("service_type")),
+        };
+        let ports = parse_ports(body.ports.as_deref().unwrap_or_default())?;
+        if let Some(n) = &body.service_name {
+            validate::service_short_name(n)?;
+        }
+        let tcp_proxy = match body.tcp_proxy.as_deref() {
+            None | Some("") => TcpProxy::Close,
+            Some(s) => TcpProxy::parse(s).ok_or_else(|| {
+                ApiError::param(format!("Invalid tcp_proxy '{s}': use close, toa_open, proxy_open or open.")).on("tcp_proxy")
+            })?,
+        };
+        if let Some(v) = body.ip_version.as_deref()
+            && v != "ipv4"
+        {
+            return Err(ApiError::param(format!("ip_version '{v}' is not supported: only ipv4.")).on("ip_version"));
+        }
+        if body.ip.as_deref().is_some_and(|s| !s.is_empty()) {
+            return Err(ApiError::new(
+                400,
+                "EndPoint.3011",
+                "Parameter IP is not required to create an endpoint service (interface).",
+            )
+            .on("ip"));
+        }
+        let description = body.description.unwrap_or_default();
+        validate::description("description", &description)?;
+        let tags = parse_tags(body.tags.as_deref().unwrap_or_default())?;
+
+        let id = new_uuid();
+        let now = now_ms();
+        let quotas = self.quotas_for(&caller.domain_id).await?;
+        let mut tx = self.store.begin().await?;
+        match tx.load::<Vpc>(&vpc_id).await? {
+            Some(v) if v.project_id == caller.project_id => {}
+            _ => return Err(ApiError::new(400, codes::VPC_NOT_FOUND, format!("The VPC {vpc_id} does not exist.")).on("vpc_id")),
+        }
+        let backend = resolve_backend(&mut tx, caller, server_type, &port_id, &vpc_id).await?;
+        check_quota(&mut tx, Kind::EndpointService, &caller.project_id, quotas.endpoint_service, "endpoint services").await?;
+        let on_backend = tx.count(&Query::of(Kind::EndpointService).parent(&port_id)).await?;
+        if on_backend >= MAX_SERVICES_PER_BACKEND {
+            return Err(ApiError::new(
+                400,
+                codes::BACKEND_LIMIT,
+                format!("The maximum of VPC endpoint services using the same backend ({MAX_SERVICES_PER_BACKEND}) has been reached."),
+            )
+            .on("port_id"));
+        }
+        claim_backend_ports(&mut tx, &port_id, &id, &ports).await?;
+        let service = EndpointService {
+            service_name: naming::service_name(&caller.region, body.service_name.as_deref(), &id),
+            id,
+            project_id: caller.project_id.clone(),
+            domain_id: caller.domain_id.clone(),
+            region: caller.region.clone(),
+            short_name: body.service_name.filter(|s| !s.is_empty()),
+            port_id,
+            vpc_id,
+            server_type,
+            service_type,
+            approval_enabled: body.approval_enabled.unwrap_or(true),
+            status: ServiceStatus::Creating,
+            ports,
+            tcp_proxy,
+            tags,
+            description,
+            enable_policy: body.enable_policy.unwrap_or(false),
+            is_public: public,
+            backend: Some(backend),
+            error: vec![],
+            generation: 1,
+            created_ms: now,
+            updated_ms: now,
+        };
+        tx.save(&service, service.generation).await?;
+        tx.commit().await?;
+        tracing::info!(service = service.id, name = service.service_name, project = caller.project_id, "endpoint service created");
+        Ok(service)
+    }
+
+    pub async fn get_service(&self, caller: &Caller, id: &str) -> ApiResult<EndpointService> {
+        match self.store.load::<EndpointService>(id).await? {
+            Some(s) if s.project_id == caller.project_id => Ok(s),
+            _ => Err(ApiError::service_not_found(id)),
+        }
+    }
+
+    /// Endpoints counted by `connection_count`.
+    pub async fn connection_count(&self, service_id: &str) -> ApiResult<i64> {
+        let mut q = Query::of(Kind::Endpoint).parent(service_id);
+        q.statuses = Some(
+            EndpointStatus::ALL.iter().filter(|s| s.counts_as_connection()).map(|s| s.as_str().to_string()).collect(),
+        );
+        Ok(self.store.count(&q).await?)
+    }
+
+    pub async fn list_services(
+        &self,
+        caller: &Caller,
+        name: Option<&str>,
+        id: Option<&str>,
+        status: Option<&str>,
+        page: PageReq,
+    ) -> ApiResult<(Vec<EndpointService>, i64)> {
+        let mut q = Query::of(Kind::EndpointService).project(&caller.project_id);
+        q.name_contains = name.filter(|s| !s.is_empty()).map(str::to_string);
+        q.id = id.filter(|s| !s.is_empty()).map(str::to_string);
+        if let Some(s) = status.filter(|s| !s.is_empty()) {
+            let st = ServiceStatus::parse(s).ok_or_else(|| {
+                ApiError::new(400, codes::INVALID_STATUS, format!("Invalid status '{s}'.")).on("status")
+            })?;
+            q.status = Some(st.as_str().to_string());
+        }
+        q.order = order(&page);
+        q.limit = Some(page.limit);
+        q.offset = page.offset;
+        Ok(self.store.load_page::<EndpointService>(q).await?)
+    }
+
+    pub async fn update_service(&self, caller: &Caller, id: &str, body: UpdateEndpointServiceBody) -> ApiResult<EndpointService> {
+        if let Some(n) = &body.service_name {
+            validate::service_short_name(n)?;
+        }
+        let ports = body.ports.as_deref().map(parse_ports).transpose()?;
+        let tcp_proxy = body
+            .tcp_proxy
+            .as_deref()
+            .map(|s| {
+                TcpProxy::parse(s).ok_or_else(|| {
+                    ApiError::param(format!("Invalid tcp_proxy '{s}': use close, toa_open, proxy_open or open.")).on("tcp_proxy")
+                })
+            })
+            .transpose()?;
+        if let Some(d) = &body.description {
+            validate::description("description", d)?;
+        }
+        let mut tx = self.store.begin().await?;
+        let mut s = own_service(&mut tx, caller, id).await?;
+        if matches!(s.status, ServiceStatus::Deleting) {
+            return Err(ApiError::new(
+                400,
+                codes::STATE_NOT_MODIFIABLE,
+                "Other properties cannot be modified in the current endpoint service state.",
+            ));
+        }
+        if let Some(p) = body.port_id.as_deref()
+            && p != s.port_id
+        {
+            return Err(ApiError::new(400, "EndPoint.3054", "portId or vipPortId cannot be modified.").on("port_id"));
+        }
+        if body.ip.as_deref().is_some_and(|x| !x.is_empty()) {
+            return Err(ApiError::new(400, "EndPoint.3055", "ip cannot be modified.").on("ip"));
+        }
+        let mut data_plane_changed = false;
+        if let Some(n) = body.service_name {
+            s.short_name = Some(n).filter(|x| !x.is_empty());
+            s.service_name = naming::service_name(&s.region, s.short_name.as_deref(), &s.id);
+            rename_on_endpoints(&mut tx, &s).await?;
+        }
+        if let Some(a) = body.approval_enabled {
+            s.approval_enabled = a;
+        }
+        if let Some(p) = ports {
+            release_backend_ports(&mut tx, &s.port_id, &s.ports).await?;
+            claim_backend_ports(&mut tx, &s.port_id, &s.id, &p).await?;
+            data_plane_changed |= p != s.ports;
+            s.ports = p;
+        }
+        if let Some(t) = tcp_proxy {
+            data_plane_changed |= t != s.tcp_proxy;
+            s.tcp_proxy = t;
+        }
+        if let Some(d) = body.description {
+            s.description = d;
+        }
+        if data_plane_changed {
+            s.generation += 1;
+        }
+        s.updated_ms = now_ms();
+        tx.save(&s, s.generation).await?;
+        tx.commit().await?;
+        Ok(s)
+    }
+
+    pub async fn rename_service(&self, caller: &Caller, id: &str, name: Option<String>) -> ApiResult<EndpointService> {
+        let name = name.ok_or_else(|| ApiError::param("endpoint_service_name is required.").on("endpoint_service_name"))?;
+        validate::service_short_name(&name).map_err(|e| e.on("endpoint_service_name"))?;
+        self.update_service(caller, id, UpdateEndpointServiceBody { service_name: Some(name), ..Default::default() }).await
+    }
+
+    /// Start deleting a service. Refused while endpoints are connected or waiting (EndPoint.3006):
+    /// reject or delete them first, as on AWS, so no consumer loses traffic by surprise.
+    pub async fn delete_service(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+        let mut tx = self.store.begin().await?;
+        let mut s = own_service(&mut tx, caller, id).await?;
+        if s.status == ServiceStatus::Deleting {
+            return Ok(());
+        }
+        let mut q = Query::of(Kind::Endpoint).parent(id);
+        q.statuses = Some(vec![
+            EndpointStatus::PendingAcceptance.as_str().into(),
+            EndpointStatus::Creating.as_str().into(),
+            EndpointStatus::Accepted.as_str().into(),
+        ]);
+        let busy = tx.count(&q).await?;
+        if busy > 0 {
+            return Err(ApiError::new(
+                400,
+                codes::SERVICE_IN_USE,
+                format!("The endpoint service is being used by {busy} endpoint(s): reject or delete them first."),
+            ));
+        }
+        // Endpoints left (rejected, failed) lose their service: mark them so their owners see why.
+        let orphans = tx.load_all::<Endpoint>(Query::of(Kind::Endpoint).parent(id)).await?;
+        for mut e in orphans {
+            if e.status != EndpointStatus::Deleting {
+                e.status = EndpointStatus::Failed;
+                e.error = vec![QueryError {
+                    error_code: codes::SERVICE_UNAVAILABLE.to_string(),
+                    error_message: "The endpoint service was deleted.".to_string(),
+                }];
+                e.generation += 1;
+                e.updated_ms = now_ms();
+                tx.save(&e, e.generation).await?;
+            }
+        }
+        s.status = ServiceStatus::Deleting;
+        s.generation += 1;
+        s.updated_ms = now_ms();
+        tx.save(&s, s.generation).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Finish a delete once the agent confirmed: the record, its claims and its whitelist go.
+    pub(crate) async fn purge_service(tx: &mut Box<dyn Tx>, s: &EndpointService) -> ApiResult<()> {
+        release_backend_ports(tx, &s.port_id, &s.ports).await?;
+        tx.release_owner(&format!("service:{}", s.id)).await?;
+        let perms = tx.list(&Query::of(Kind::Permission).parent(&s.id)).await?;
+        for p in perms.records {
+            tx.delete(Kind::Permission, &p.id).await?;
+        }
+        tx.delete(Kind::EndpointService, &s.id).await?;
+        Ok(())
+    }
+
+    /// `describe`: a service by id or full name, if the caller may see it (owner, whitelisted or
+    /// public) and it is in the caller's region. Anything else is "not found" (SPEC S3, S6).
+    pub async fn describe_service(&self, caller: &Caller, id: Option<&str>, name: Option<&str>) -> ApiResult<EndpointService> {
+        let id = id.filter(|s| !s.is_empty());
+        let name = name.filter(|s| !s.is_empty());
+        let found = match (id, name) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(ApiError::param("Give exactly one of id and endpoint_service_name."));
+            }
+            (Some(id), None) => self.store.load::<EndpointService>(id).await?,
+            (None, Some(name)) => {
+                let (list, _) = self.store.load_page::<EndpointService>(Query::of(Kind::EndpointService).named(name)).await?;
+                list.into_iter().next()
+            }
+        };
+        let not_found = || ApiError::new(404, codes::NOT_FOUND, "The endpoint service does not exist in this region.");
+        let s = found.ok_or_else(not_found)?;
+        if s.region != caller.region || s.status == ServiceStatus::Deleting {
+            return Err(not_found());
+        }
+        if !self.may_connect(&s, &caller.domain_id).await? {
+            return Err(not_found());
+        }
+        Ok(s)
+    }
+
+    /// Owner, public service, or whitelisted account (SPEC S5).
+    pub async fn may_connect(&self, s: &EndpointService, domain_id: &str) -> ApiResult<bool> {
+        if s.domain_id == domain_id || s.is_public {
+            return Ok(true);
+        }
+        let (perms, _) = self
+            .store
+            .load_page::<vpcep_core::model::Permission>(Query::of(Kind::Permission).parent(&s.id))
+            .await?;
+        Ok(perms.iter().any(|p| validate::permission_matches(&p.permission, domain_id)))
+    }
+
+    pub async fn list_public_services(
+        &self,
+        caller: &Caller,
+        name: Option<&str>,
+        id: Option<&str>,
+        page: PageReq,
+    ) -> ApiResult<(Vec<EndpointService>, i64)> {
+        let mut q = Query::of(Kind::EndpointService);
+        q.shared = Some(true);
+        q.name_contains = name.filter(|s| !s.is_empty()).map(str::to_string);
+        q.id = id.filter(|s| !s.is_empty()).map(str::to_string);
+        q.statuses = Some(vec![ServiceStatus::Available.as_str().into(), ServiceStatus::Creating.as_str().into()]);
+        q.order = order(&page);
+        let (all, _) = self.store.load_page::<EndpointService>(q).await?;
+        let in_region: Vec<_> = all.into_iter().filter(|s| s.region == caller.region).collect();
+        let total = in_region.len() as i64;
+        let items = in_region.into_iter().skip(page.offset as usize).take(page.limit as usize).collect();
+        Ok((items, total))
+    }
+}
+
+async fn rename_on_endpoints(tx: &mut Box<dyn Tx>, s: &EndpointService) -> ApiResult<()> {
+    let eps = tx.load_all::<Endpoint>(Query::of(Kind::Endpoint).parent(&s.id)).await?;
+    for mut e in eps {
+        e.service_name = s.service_name.clone();
+        tx.save(&e, e.generation).await?;
+    }
+    Ok(())
+}
