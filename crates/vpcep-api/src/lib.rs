@@ -1,1 +1,73 @@
+//! The HTTP front: the Huawei VPCEP v1 API, the Huawei VPC v1 subset, the lab resources, the agent
+//! protocol, health and the OpenAPI document. Handlers only translate to and from the service
+//! layer (`vpcep-control`).
 
+mod agent;
+mod auth;
+pub mod error;
+pub mod openapi;
+mod vpc;
+mod vpcep;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use vpcep_control::Control;
+use vpcep_core::ApiError;
+
+use crate::error::Failure;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub control: Control,
+    /// Shared secret agents present as a bearer token.
+    pub agent_token: Arc<String>,
+    pub started: Instant,
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole API as one router (the console and other fronts are merged in by the binary).
+pub fn router(state: AppState) -> Router {
+    let tenant = vpcep::routes()
+        .merge(vpc::routes())
+        .layer(from_fn_with_state(state.clone(), auth::authenticate));
+    Router::new()
+        .merge(tenant)
+        .merge(vpcep::version_routes())
+        .nest("/agent/v1", agent::routes(state.clone()))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
+    match state.control.store.revision().await {
+        Ok(rev) => (StatusCode::OK, format!("ready revision={rev}")).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+        }
+    }
+}
+
+async fn not_found() -> Failure {
+    Failure(ApiError::not_found("The requested resource does not exist: no such API path."))
+}
+
+async fn method_not_allowed() -> Failure {
+    Failure(ApiError::new(405, vpcep_core::error::codes::INVALID_REQUEST, "Method not allowed on this path."))
+}

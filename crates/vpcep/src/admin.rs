@@ -1,0 +1,154 @@
+//! `vpcep admin`: operator commands working directly on the store (the first account needs no
+//! running server).
+
+use anyhow::anyhow;
+use clap::{Args, Subcommand, ValueEnum};
+use vpcep_core::model::QuotaType;
+
+use crate::config::StoreArgs;
+
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    #[command(subcommand)]
+    command: AdminCommand,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Output format.
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum AdminCommand {
+    /// Accounts (domain id + one project + AK/SK).
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Extra AK/SK pairs.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Projects in other regions.
+    #[command(subcommand)]
+    Project(ProjectCommand),
+    /// Per-account quotas.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCommand {
+    /// Create an account with a project in `--region`; prints its domain id, project id, AK and
+    /// SK (the secret is shown only now).
+    Create { name: String },
+    List,
+    Show { account: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum CredentialCommand {
+    Create { account: String },
+}
+
+#[derive(Subcommand, Debug)]
+enum ProjectCommand {
+    /// Give an account a project in `--region`.
+    Create { account: String },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum QuotaKind {
+    #[value(name = "endpoint_service")]
+    EndpointService,
+    #[value(name = "endpoint")]
+    Endpoint,
+}
+
+#[derive(Subcommand, Debug)]
+enum QuotaCommand {
+    /// Set an account's quota for one resource type.
+    Set {
+        account: String,
+        #[arg(long = "type", value_enum)]
+        kind: QuotaKind,
+        #[arg(long)]
+        limit: i64,
+    },
+    Show { account: String },
+}
+
+fn print<T: serde::Serialize>(output: Output, value: &T, table: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
+        Output::Table => print!("{}", table(value)),
+    }
+    Ok(())
+}
+
+pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
+    let (control, store) = args.store.open().await?;
+    let region = args.store.region.clone();
+    let out = args.output;
+    let result = async {
+        match args.command {
+            AdminCommand::Account(AccountCommand::Create { name }) => {
+                let a = control.create_account(&name, None).await.map_err(api)?;
+                print(out, &a, |a| {
+                    format!(
+                        "account     {}\ndomain_id   {}\nproject_id  {}\nregion      {}\naccess_key  {}\nsecret_key  {}\n\nThe secret key is shown only now; store it safely.\n",
+                        a.name, a.domain_id, a.project_id, a.region, a.access_key, a.secret_key
+                    )
+                })
+            }
+            AdminCommand::Account(AccountCommand::List) => {
+                let list = control.list_accounts().await.map_err(api)?;
+                print(out, &list, |list| {
+                    let mut s = format!("{:<20} {:<34} {:<34} {}\n", "NAME", "DOMAIN_ID", "PROJECT_ID", "REGION");
+                    for a in list {
+                        for p in &a.projects {
+                            s += &format!("{:<20} {:<34} {:<34} {}\n", a.name, a.domain_id, p.project_id, p.region);
+                        }
+                    }
+                    s
+                })
+            }
+            AdminCommand::Account(AccountCommand::Show { account }) => {
+                let a = control.find_account(&account).await.map_err(api)?;
+                let v = control.account_view(a).await.map_err(api)?;
+                print(out, &v, |v| serde_json::to_string_pretty(v).unwrap_or_default() + "\n")
+            }
+            AdminCommand::Credential(CredentialCommand::Create { account }) => {
+                let c = control.create_credential(&account).await.map_err(api)?;
+                print(out, &c, |c| format!("access_key  {}\nsecret_key  {}\n", c.access_key, c.secret_key))
+            }
+            AdminCommand::Project(ProjectCommand::Create { account }) => {
+                let p = control.create_project(&account, &region).await.map_err(api)?;
+                print(out, &p, |p| format!("project_id  {}\nregion      {}\n", p.project_id, p.region))
+            }
+            AdminCommand::Quota(QuotaCommand::Set { account, kind, limit }) => {
+                let t = match kind {
+                    QuotaKind::EndpointService => QuotaType::EndpointService,
+                    QuotaKind::Endpoint => QuotaType::Endpoint,
+                };
+                let q = control.set_quota(&account, t, limit).await.map_err(api)?;
+                print(out, &q, |q| format!("endpoint_service  {}\nendpoint          {}\n", q.endpoint_service, q.endpoint))
+            }
+            AdminCommand::Quota(QuotaCommand::Show { account }) => {
+                let a = control.find_account(&account).await.map_err(api)?;
+                let q = control.quotas_for(&a.domain_id).await.map_err(api)?;
+                print(out, &q, |q| format!("endpoint_service  {}\nendpoint          {}\n", q.endpoint_service, q.endpoint))
+            }
+        }
+    }
+    .await;
+    store.close().await;
+    result
+}
+
+fn api(e: vpcep_core::ApiError) -> anyhow::Error {
+    anyhow!("{}: {}", e.code, e.message)
+}

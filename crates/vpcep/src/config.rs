@@ -1,0 +1,80 @@
+//! Where the server keeps its files, and how the store and keys are opened.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use vpcep_control::{Control, Settings};
+use vpcep_store::{SharedStore, SqlStore};
+
+/// Store location and server settings shared by `serve` and `admin`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Directory holding the SQLite database, the server key and the agent token.
+    #[arg(long, global = true, env = "VPCEP_DATA_DIR", default_value = "./vpcep-data")]
+    pub data_dir: PathBuf,
+    /// Use this database instead of the embedded SQLite file (`postgres://…` or `sqlite://…`).
+    #[arg(long, global = true, env = "VPCEP_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Key that seals secret keys at rest (hex, 32 bytes). Default: `<data-dir>/server.key`,
+    /// created on first start. Keep it outside backups of the database.
+    #[arg(long, global = true, env = "VPCEP_SERVER_KEY_FILE")]
+    pub server_key_file: Option<PathBuf>,
+    /// The region this deployment serves (new accounts get a project in it).
+    #[arg(long, global = true, env = "VPCEP_REGION", default_value = "cn-north-4")]
+    pub region: String,
+    /// Default quota of endpoint services per account.
+    #[arg(long, global = true, env = "VPCEP_DEFAULT_SERVICE_QUOTA", default_value_t = 20)]
+    pub default_service_quota: i64,
+    /// Default quota of endpoints per account.
+    #[arg(long, global = true, env = "VPCEP_DEFAULT_ENDPOINT_QUOTA", default_value_t = 50)]
+    pub default_endpoint_quota: i64,
+}
+
+impl StoreArgs {
+    pub async fn open(&self) -> anyhow::Result<(Control, Arc<SqlStore>)> {
+        std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
+        let store = match &self.database_url {
+            Some(url) => SqlStore::connect(url).await.context("opening the database")?,
+            None => SqlStore::open_sqlite(&self.data_dir.join("vpcep.db")).await.context("opening the SQLite store")?,
+        };
+        let store = Arc::new(store);
+        let key_path = self.server_key_file.clone().unwrap_or_else(|| self.data_dir.join("server.key"));
+        let secrets = vpcep_auth::load_or_create_key_file(&key_path)
+            .with_context(|| format!("loading the server key {}", key_path.display()))?;
+        let settings = Settings {
+            region: self.region.clone(),
+            default_quotas: vpcep_core::model::Quotas {
+                endpoint_service: self.default_service_quota,
+                endpoint: self.default_endpoint_quota,
+            },
+            ..Settings::default()
+        };
+        let shared: SharedStore = store.clone();
+        Ok((Control::new(shared, settings, secrets), store))
+    }
+}
+
+/// Read the agent token from `path`, creating a random one (mode 0600) if missing.
+pub fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Ok(t) = std::fs::read_to_string(path) {
+        let t = t.trim().to_string();
+        if !t.is_empty() {
+            return Ok(t);
+        }
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let token = hex::encode(bytes);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(token.as_bytes())?;
+    Ok(token)
+}

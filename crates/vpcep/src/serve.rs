@@ -1,0 +1,68 @@
+//! `vpcep serve`: the all-in-one main job.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{StoreArgs, load_or_create_token};
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// Address of the API (and later the console).
+    #[arg(long, env = "VPCEP_LISTEN", default_value = "127.0.0.1:8480")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "VPCEP_LOG_JSON")]
+    pub log_json: bool,
+}
+
+pub fn init_tracing(json: bool) {
+    let filter = EnvFilter::try_from_env("VPCEP_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_json);
+    let (control, store) = args.store.open().await?;
+    store.spawn_revision_poller(Duration::from_millis(500));
+    let token_path = args.store.data_dir.join("agent.token");
+    let agent_token = load_or_create_token(&token_path)?;
+    let state = vpcep_api::AppState { control, agent_token: Arc::new(agent_token), started: Instant::now() };
+    let app = vpcep_api::router(state);
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %args.store.data_dir.display(), region = args.store.region, "vpcep serving");
+    eprintln!("vpcep listening on http://{addr} (agent token in {})", token_path.display());
+    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("serving")?;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
