@@ -67,7 +67,16 @@ async fn changes(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
         Ok(c) => Json::<Changes>(c).into_response(),
         Err(WatchError::Compacted) => (
             StatusCode::GONE,
-            Json(ApiError::new(410, "EndPoint.0005", format!("Revision {after} is no longer in the change history: take a new snapshot.")).body()),
+            Json(
+                ApiError::new(
+                    410,
+                    "EndPoint.0005",
+                    format!(
+                        "Revision {after} is no longer in the change history: take a new snapshot."
+                    ),
+                )
+                .body(),
+            ),
         )
             .into_response(),
         Err(WatchError::Other(e)) => Failure(e).into_response(),

@@ -30,7 +30,9 @@ async fn check(state: &AppState, req: Request) -> Result<Request, Failure> {
     let mut headers = Vec::with_capacity(parts.headers.len());
     for (name, value) in &parts.headers {
         // A header that is not valid text cannot have been signed as the SDK signs.
-        let Ok(v) = value.to_str() else { return Err(Failure(ApiError::unauthenticated())) };
+        let Ok(v) = value.to_str() else {
+            return Err(Failure(ApiError::unauthenticated()));
+        };
         headers.push((name.as_str().to_string(), v.to_string()));
     }
     let authorization = parts
@@ -59,7 +61,13 @@ async fn check(state: &AppState, req: Request) -> Result<Request, Failure> {
         tracing::info!(access_key = auth.access_key, reason = %e, "signature rejected");
         return Err(Failure(ApiError::unauthenticated()));
     }
-    let project_id = parts.uri.path().split('/').nth(2).unwrap_or_default().to_string();
+    let project_id = parts
+        .uri
+        .path()
+        .split('/')
+        .nth(2)
+        .unwrap_or_default()
+        .to_string();
     let caller = state.control.caller_for(&domain_id, &project_id).await?;
     parts.extensions.insert(caller);
     Ok(Request::from_parts(parts, Body::from(bytes)))

@@ -21,11 +21,20 @@ impl From<ApiError> for Failure {
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
-            tracing::error!(code = self.0.code, message = self.0.message, "request failed");
+            tracing::error!(
+                code = self.0.code,
+                message = self.0.message,
+                "request failed"
+            );
         } else {
-            tracing::debug!(code = self.0.code, message = self.0.message, "request refused");
+            tracing::debug!(
+                code = self.0.code,
+                message = self.0.message,
+                "request refused"
+            );
         }
         (status, Json(self.0.body())).into_response()
     }
@@ -37,10 +46,19 @@ pub type Reply<T> = Result<T, Failure>;
 /// `EndPoint.0002` with serde's explanation (it names the field and the position).
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(Failure(ApiError::new(400, codes::PARAMETER, "The request body is empty: a JSON object is required.")));
+        return Err(Failure(ApiError::new(
+            400,
+            codes::PARAMETER,
+            "The request body is empty: a JSON object is required.",
+        )));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| Failure(ApiError::new(400, codes::PARAMETER, format!("Parameter error: invalid JSON body: {e}."))))
+    serde_json::from_slice(body).map_err(|e| {
+        Failure(ApiError::new(
+            400,
+            codes::PARAMETER,
+            format!("Parameter error: invalid JSON body: {e}."),
+        ))
+    })
 }
 
 /// Query parameters as received (last value wins for repeated keys, except through
@@ -62,5 +80,7 @@ pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
 
 fn decode(s: &str) -> String {
     let plus = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&plus)
+        .decode_utf8_lossy()
+        .into_owned()
 }

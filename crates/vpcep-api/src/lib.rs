@@ -45,7 +45,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/agent/v1", agent::routes(state.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/openapi.json", get(|| async { axum::Json(openapi::document()) }))
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(openapi::document()) }),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -65,9 +68,15 @@ async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> 
 }
 
 async fn not_found() -> Failure {
-    Failure(ApiError::not_found("The requested resource does not exist: no such API path."))
+    Failure(ApiError::not_found(
+        "The requested resource does not exist: no such API path.",
+    ))
 }
 
 async fn method_not_allowed() -> Failure {
-    Failure(ApiError::new(405, vpcep_core::error::codes::INVALID_REQUEST, "Method not allowed on this path."))
+    Failure(ApiError::new(
+        405,
+        vpcep_core::error::codes::INVALID_REQUEST,
+        "Method not allowed on this path.",
+    ))
 }

@@ -28,38 +28,102 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{S}/public"), get(list_service_public_details))
         .route(
             &format!("{S}/{{service_id}}"),
-            get(list_service_details).put(update_endpoint_service).delete(delete_endpoint_service),
+            get(list_service_details)
+                .put(update_endpoint_service)
+                .delete(delete_endpoint_service),
         )
-        .route(&format!("{S}/{{service_id}}/connections"), get(list_service_connections))
-        .route(&format!("{S}/{{service_id}}/connections/action"), post(accept_or_reject_endpoint))
-        .route(&format!("{S}/{{service_id}}/connections/description"), put(update_endpoint_connections_desc))
-        .route(&format!("{S}/{{service_id}}/name"), put(update_endpoint_service_name))
-        .route(&format!("{S}/{{service_id}}/permissions"), get(list_service_permissions_details))
-        .route(&format!("{S}/{{service_id}}/permissions/action"), post(add_or_remove_service_permissions))
-        .route(&format!("{S}/{{service_id}}/permissions/batch-create"), post(batch_add_endpoint_service_permissions))
-        .route(&format!("{S}/{{service_id}}/permissions/batch-delete"), post(batch_remove_endpoint_service_permissions))
-        .route(&format!("{S}/{{service_id}}/permissions/{{permission_id}}"), put(update_endpoint_service_permission_desc))
+        .route(
+            &format!("{S}/{{service_id}}/connections"),
+            get(list_service_connections),
+        )
+        .route(
+            &format!("{S}/{{service_id}}/connections/action"),
+            post(accept_or_reject_endpoint),
+        )
+        .route(
+            &format!("{S}/{{service_id}}/connections/description"),
+            put(update_endpoint_connections_desc),
+        )
+        .route(
+            &format!("{S}/{{service_id}}/name"),
+            put(update_endpoint_service_name),
+        )
+        .route(
+            &format!("{S}/{{service_id}}/permissions"),
+            get(list_service_permissions_details),
+        )
+        .route(
+            &format!("{S}/{{service_id}}/permissions/action"),
+            post(add_or_remove_service_permissions),
+        )
+        .route(
+            &format!("{S}/{{service_id}}/permissions/batch-create"),
+            post(batch_add_endpoint_service_permissions),
+        )
+        .route(
+            &format!("{S}/{{service_id}}/permissions/batch-delete"),
+            post(batch_remove_endpoint_service_permissions),
+        )
+        .route(
+            &format!("{S}/{{service_id}}/permissions/{{permission_id}}"),
+            put(update_endpoint_service_permission_desc),
+        )
         .route(E, get(list_endpoints).post(create_endpoint))
-        .route(&format!("{E}/{{endpoint_id}}"), get(list_endpoint_info_details).put(update_endpoint_white).delete(delete_endpoint))
-        .route(&format!("{E}/{{endpoint_id}}/policy"), put(update_endpoint_policy).delete(delete_endpoint_policy))
-        .route(&format!("{E}/{{endpoint_id}}/routetables"), put(update_endpoint_routetable))
-        .route("/v1/{project_id}/{resource_type}/resource_instances/action", post(list_resource_instances))
-        .route("/v1/{project_id}/{resource_type}/tags", get(list_query_project_resource_tags))
-        .route("/v1/{project_id}/{resource_type}/{resource_id}/tags/action", post(batch_add_or_remove_resource_instance))
-        .route("/v2/{project_id}/vpc-endpoint-services/{service_id}/add-server-resources", post(professional_only))
-        .route("/v2/{project_id}/vpc-endpoint-services/{service_id}/upgrade", post(professional_only))
-        .route("/v2/{project_id}/vpc-endpoints/{endpoint_id}/upgrade", post(professional_only))
+        .route(
+            &format!("{E}/{{endpoint_id}}"),
+            get(list_endpoint_info_details)
+                .put(update_endpoint_white)
+                .delete(delete_endpoint),
+        )
+        .route(
+            &format!("{E}/{{endpoint_id}}/policy"),
+            put(update_endpoint_policy).delete(delete_endpoint_policy),
+        )
+        .route(
+            &format!("{E}/{{endpoint_id}}/routetables"),
+            put(update_endpoint_routetable),
+        )
+        .route(
+            "/v1/{project_id}/{resource_type}/resource_instances/action",
+            post(list_resource_instances),
+        )
+        .route(
+            "/v1/{project_id}/{resource_type}/tags",
+            get(list_query_project_resource_tags),
+        )
+        .route(
+            "/v1/{project_id}/{resource_type}/{resource_id}/tags/action",
+            post(batch_add_or_remove_resource_instance),
+        )
+        .route(
+            "/v2/{project_id}/vpc-endpoint-services/{service_id}/add-server-resources",
+            post(professional_only),
+        )
+        .route(
+            "/v2/{project_id}/vpc-endpoint-services/{service_id}/upgrade",
+            post(professional_only),
+        )
+        .route(
+            "/v2/{project_id}/vpc-endpoints/{endpoint_id}/upgrade",
+            post(professional_only),
+        )
 }
 
 /// Version discovery: unauthenticated, like Huawei's.
 pub fn version_routes() -> Router<AppState> {
-    Router::new().route("/", get(list_version_details)).route("/{version}", get(list_specified_version_details))
+    Router::new()
+        .route("/", get(list_version_details))
+        .route("/{version}", get(list_specified_version_details))
 }
 
 fn version(host: &str) -> VersionOut {
     VersionOut {
         id: "v1".into(),
-        links: vec![LinkOut { href: format!("http://{host}/v1"), kind: "application/json".into(), rel: "self".into() }],
+        links: vec![LinkOut {
+            href: format!("http://{host}/v1"),
+            kind: "application/json".into(),
+            rel: "self".into(),
+        }],
         version: "1".into(),
         status: "CURRENT".into(),
         updated: "2018-09-30T00:00:00Z".into(),
@@ -68,21 +132,37 @@ fn version(host: &str) -> VersionOut {
 }
 
 fn host(headers: &HeaderMap) -> String {
-    headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("localhost").to_string()
+    headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost")
+        .to_string()
 }
 
 async fn list_version_details(headers: HeaderMap) -> Json<VersionsOut> {
-    Json(VersionsOut { versions: vec![version(&host(&headers))] })
+    Json(VersionsOut {
+        versions: vec![version(&host(&headers))],
+    })
 }
 
-async fn list_specified_version_details(headers: HeaderMap, Path(v): P1) -> Reply<Json<VersionOneOut>> {
+async fn list_specified_version_details(
+    headers: HeaderMap,
+    Path(v): P1,
+) -> Reply<Json<VersionOneOut>> {
     if v != "v1" {
-        return Err(ApiError::not_found(format!("API version '{v}' does not exist: use v1.")).into());
+        return Err(
+            ApiError::not_found(format!("API version '{v}' does not exist: use v1.")).into(),
+        );
     }
-    Ok(Json(VersionOneOut { version: version(&host(&headers)) }))
+    Ok(Json(VersionOneOut {
+        version: version(&host(&headers)),
+    }))
 }
 
-fn page(q: &std::collections::HashMap<String, String>, max: i64) -> Result<validate::Page, ApiError> {
+fn page(
+    q: &std::collections::HashMap<String, String>,
+    max: i64,
+) -> Result<validate::Page, ApiError> {
     validate::page(
         q.get("limit").map(String::as_str),
         q.get("offset").map(String::as_str),
@@ -98,14 +178,22 @@ fn qs<'a>(q: &'a std::collections::HashMap<String, String>, k: &str) -> Option<&
 
 // ---- quotas -------------------------------------------------------------------------------------
 
-async fn list_quota_details(State(s): State<AppState>, Extension(c): Extension<Caller>, RawQuery(q): RawQuery) -> Reply<Json<QuotasOut>> {
+async fn list_quota_details(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Reply<Json<QuotasOut>> {
     let q = query_map(q.as_deref());
     let usage = s.control.quota_usage(&c, qs(&q, "type")).await?;
     Ok(Json(QuotasOut {
         quotas: QuotaResources {
             resources: usage
                 .into_iter()
-                .map(|(t, used, quota)| QuotaOut { kind: t.as_str().to_string(), used, quota })
+                .map(|(t, used, quota)| QuotaOut {
+                    kind: t.as_str().to_string(),
+                    used,
+                    quota,
+                })
                 .collect(),
         },
     }))
@@ -113,7 +201,11 @@ async fn list_quota_details(State(s): State<AppState>, Extension(c): Extension<C
 
 // ---- services -----------------------------------------------------------------------------------
 
-async fn create_endpoint_service(State(s): State<AppState>, Extension(c): Extension<Caller>, body: Bytes) -> Reply<Json<ServiceOut>> {
+async fn create_endpoint_service(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    body: Bytes,
+) -> Reply<Json<ServiceOut>> {
     let b: CreateEndpointServiceBody = parse_body(&body)?;
     let svc = s.control.create_service(&c, b).await?;
     Ok(Json(ServiceOut::from_service(&svc, None)))
@@ -126,16 +218,32 @@ async fn list_endpoint_service(
 ) -> Reply<Json<ServiceListOut>> {
     let q = query_map(q.as_deref());
     let p = page(&q, 1000)?;
-    let (list, total) = s.control.list_services(&c, qs(&q, "endpoint_service_name"), qs(&q, "id"), qs(&q, "status"), p).await?;
+    let (list, total) = s
+        .control
+        .list_services(
+            &c,
+            qs(&q, "endpoint_service_name"),
+            qs(&q, "id"),
+            qs(&q, "status"),
+            p,
+        )
+        .await?;
     let mut out = Vec::with_capacity(list.len());
     for svc in &list {
         let n = s.control.connection_count(&svc.id).await?;
         out.push(ServiceOut::from_service(svc, Some(n)));
     }
-    Ok(Json(ServiceListOut { endpoint_services: out, total_count: total }))
+    Ok(Json(ServiceListOut {
+        endpoint_services: out,
+        total_count: total,
+    }))
 }
 
-async fn list_service_details(State(s): State<AppState>, Extension(c): Extension<Caller>, Path((_, id)): P2) -> Reply<Json<ServiceOut>> {
+async fn list_service_details(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((_, id)): P2,
+) -> Reply<Json<ServiceOut>> {
     let svc = s.control.get_service(&c, &id).await?;
     let n = s.control.connection_count(&svc.id).await?;
     Ok(Json(ServiceOut::from_service(&svc, Some(n))))
@@ -152,7 +260,11 @@ async fn update_endpoint_service(
     Ok(Json(ServiceOut::from_service(&svc, None)))
 }
 
-async fn delete_endpoint_service(State(s): State<AppState>, Extension(c): Extension<Caller>, Path((_, id)): P2) -> Reply<StatusCode> {
+async fn delete_endpoint_service(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((_, id)): P2,
+) -> Reply<StatusCode> {
     s.control.delete_service(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -164,8 +276,13 @@ async fn update_endpoint_service_name(
     body: Bytes,
 ) -> Reply<Json<RenameServiceResponse>> {
     let b: RenameServiceBody = parse_body(&body)?;
-    let svc = s.control.rename_service(&c, &id, b.endpoint_service_name).await?;
-    Ok(Json(RenameServiceResponse { endpoint_service_name: svc.short_name.unwrap_or_default() }))
+    let svc = s
+        .control
+        .rename_service(&c, &id, b.endpoint_service_name)
+        .await?;
+    Ok(Json(RenameServiceResponse {
+        endpoint_service_name: svc.short_name.unwrap_or_default(),
+    }))
 }
 
 async fn list_service_describe_details(
@@ -174,7 +291,10 @@ async fn list_service_describe_details(
     RawQuery(q): RawQuery,
 ) -> Reply<Json<ServiceSummaryOut>> {
     let q = query_map(q.as_deref());
-    let svc = s.control.describe_service(&c, qs(&q, "id"), qs(&q, "endpoint_service_name")).await?;
+    let svc = s
+        .control
+        .describe_service(&c, qs(&q, "id"), qs(&q, "endpoint_service_name"))
+        .await?;
     Ok(Json(ServiceSummaryOut::from_service(&svc)))
 }
 
@@ -185,8 +305,14 @@ async fn list_service_public_details(
 ) -> Reply<Json<PublicServiceListOut>> {
     let q = query_map(q.as_deref());
     let p = page(&q, 1000)?;
-    let (list, total) = s.control.list_public_services(&c, qs(&q, "endpoint_service_name"), qs(&q, "id"), p).await?;
-    Ok(Json(PublicServiceListOut { endpoint_services: list.iter().map(PublicServiceOut::from_service).collect(), total_count: total }))
+    let (list, total) = s
+        .control
+        .list_public_services(&c, qs(&q, "endpoint_service_name"), qs(&q, "id"), p)
+        .await?;
+    Ok(Json(PublicServiceListOut {
+        endpoint_services: list.iter().map(PublicServiceOut::from_service).collect(),
+        total_count: total,
+    }))
 }
 
 // ---- connections --------------------------------------------------------------------------------
@@ -199,8 +325,21 @@ async fn list_service_connections(
 ) -> Reply<Json<ConnectionListOut>> {
     let q = query_map(q.as_deref());
     let p = page(&q, 1000)?;
-    let (list, total) = s.control.list_connections(&c, &id, qs(&q, "id"), qs(&q, "marker_id"), qs(&q, "status"), p).await?;
-    Ok(Json(ConnectionListOut { connections: list.iter().map(ConnectionOut::from_endpoint).collect(), total_count: Some(total) }))
+    let (list, total) = s
+        .control
+        .list_connections(
+            &c,
+            &id,
+            qs(&q, "id"),
+            qs(&q, "marker_id"),
+            qs(&q, "status"),
+            p,
+        )
+        .await?;
+    Ok(Json(ConnectionListOut {
+        connections: list.iter().map(ConnectionOut::from_endpoint).collect(),
+        total_count: Some(total),
+    }))
 }
 
 async fn accept_or_reject_endpoint(
@@ -211,7 +350,10 @@ async fn accept_or_reject_endpoint(
 ) -> Reply<Json<ConnectionListOut>> {
     let b: ConnectionActionBody = parse_body(&body)?;
     let e = s.control.connection_action(&c, &id, b).await?;
-    Ok(Json(ConnectionListOut { connections: vec![ConnectionOut::from_endpoint(&e)], total_count: None }))
+    Ok(Json(ConnectionListOut {
+        connections: vec![ConnectionOut::from_endpoint(&e)],
+        total_count: None,
+    }))
 }
 
 async fn update_endpoint_connections_desc(
@@ -222,7 +364,10 @@ async fn update_endpoint_connections_desc(
 ) -> Reply<Json<ConnectionListOut>> {
     let b: ConnectionsDescBody = parse_body(&body)?;
     let list = s.control.describe_connections(&c, &id, b).await?;
-    Ok(Json(ConnectionListOut { connections: list.iter().map(ConnectionOut::from_endpoint).collect(), total_count: None }))
+    Ok(Json(ConnectionListOut {
+        connections: list.iter().map(ConnectionOut::from_endpoint).collect(),
+        total_count: None,
+    }))
 }
 
 // ---- permissions --------------------------------------------------------------------------------
@@ -235,8 +380,14 @@ async fn list_service_permissions_details(
 ) -> Reply<Json<PermissionListOut>> {
     let q = query_map(q.as_deref());
     let p = page(&q, 500)?;
-    let (list, total) = s.control.list_permissions(&c, &id, qs(&q, "permission"), p).await?;
-    Ok(Json(PermissionListOut { permissions: list.iter().map(PermissionOut::from).collect(), total_count: Some(total) }))
+    let (list, total) = s
+        .control
+        .list_permissions(&c, &id, qs(&q, "permission"), p)
+        .await?;
+    Ok(Json(PermissionListOut {
+        permissions: list.iter().map(PermissionOut::from).collect(),
+        total_count: Some(total),
+    }))
 }
 
 async fn add_or_remove_service_permissions(
@@ -246,9 +397,15 @@ async fn add_or_remove_service_permissions(
     body: Bytes,
 ) -> Reply<Json<PermissionsActionResponse>> {
     let b: PermissionsActionBody = parse_body(&body)?;
-    let ptype = b.permission_type.clone().unwrap_or_else(|| "domainId".to_string());
+    let ptype = b
+        .permission_type
+        .clone()
+        .unwrap_or_else(|| "domainId".to_string());
     let list = s.control.permissions_action(&c, &id, b).await?;
-    Ok(Json(PermissionsActionResponse { permissions: list.into_iter().map(|p| p.permission).collect(), permission_type: ptype }))
+    Ok(Json(PermissionsActionResponse {
+        permissions: list.into_iter().map(|p| p.permission).collect(),
+        permission_type: ptype,
+    }))
 }
 
 async fn batch_add_endpoint_service_permissions(
@@ -259,7 +416,10 @@ async fn batch_add_endpoint_service_permissions(
 ) -> Reply<Json<PermissionListOut>> {
     let b: BatchAddPermissionsBody = parse_body(&body)?;
     let list = s.control.batch_add_permissions(&c, &id, b).await?;
-    Ok(Json(PermissionListOut { permissions: list.iter().map(PermissionOut::from).collect(), total_count: None }))
+    Ok(Json(PermissionListOut {
+        permissions: list.iter().map(PermissionOut::from).collect(),
+        total_count: None,
+    }))
 }
 
 async fn batch_remove_endpoint_service_permissions(
@@ -270,7 +430,10 @@ async fn batch_remove_endpoint_service_permissions(
 ) -> Reply<Json<PermissionListOut>> {
     let b: BatchRemovePermissionsBody = parse_body(&body)?;
     let list = s.control.batch_remove_permissions(&c, &id, b).await?;
-    Ok(Json(PermissionListOut { permissions: list.iter().map(PermissionOut::from).collect(), total_count: None }))
+    Ok(Json(PermissionListOut {
+        permissions: list.iter().map(PermissionOut::from).collect(),
+        total_count: None,
+    }))
 }
 
 async fn update_endpoint_service_permission_desc(
@@ -280,30 +443,61 @@ async fn update_endpoint_service_permission_desc(
     body: Bytes,
 ) -> Reply<Json<PermissionListOut>> {
     let b: UpdatePermissionDescBody = parse_body(&body)?;
-    let p = s.control.update_permission_description(&c, &id, &pid, b.permission.and_then(|p| p.description)).await?;
-    Ok(Json(PermissionListOut { permissions: vec![PermissionOut::from(&p)], total_count: None }))
+    let p = s
+        .control
+        .update_permission_description(&c, &id, &pid, b.permission.and_then(|p| p.description))
+        .await?;
+    Ok(Json(PermissionListOut {
+        permissions: vec![PermissionOut::from(&p)],
+        total_count: None,
+    }))
 }
 
 // ---- endpoints ----------------------------------------------------------------------------------
 
-async fn create_endpoint(State(s): State<AppState>, Extension(c): Extension<Caller>, body: Bytes) -> Reply<Json<EndpointOut>> {
+async fn create_endpoint(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    body: Bytes,
+) -> Reply<Json<EndpointOut>> {
     let b: CreateEndpointBody = parse_body(&body)?;
     let e = s.control.create_endpoint(&c, b).await?;
     Ok(Json(EndpointOut::from_endpoint(&e)))
 }
 
-async fn list_endpoints(State(s): State<AppState>, Extension(c): Extension<Caller>, RawQuery(q): RawQuery) -> Reply<Json<EndpointListOut>> {
+async fn list_endpoints(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    RawQuery(q): RawQuery,
+) -> Reply<Json<EndpointListOut>> {
     let q = query_map(q.as_deref());
     let p = page(&q, 1000)?;
     if let Some(v) = qs(&q, "vpc_id").filter(|v| !v.is_empty() && !validate::is_uuid(v)) {
-        return Err(ApiError::new(400, codes::INVALID_VPC_ID, format!("Invalid VPC ID '{v}'.")).into());
+        return Err(
+            ApiError::new(400, codes::INVALID_VPC_ID, format!("Invalid VPC ID '{v}'.")).into(),
+        );
     }
-    let (list, total) =
-        s.control.list_endpoints(&c, qs(&q, "endpoint_service_name"), qs(&q, "vpc_id"), qs(&q, "id"), p).await?;
-    Ok(Json(EndpointListOut { endpoints: list.iter().map(EndpointOut::from_endpoint).collect(), total_count: total }))
+    let (list, total) = s
+        .control
+        .list_endpoints(
+            &c,
+            qs(&q, "endpoint_service_name"),
+            qs(&q, "vpc_id"),
+            qs(&q, "id"),
+            p,
+        )
+        .await?;
+    Ok(Json(EndpointListOut {
+        endpoints: list.iter().map(EndpointOut::from_endpoint).collect(),
+        total_count: total,
+    }))
 }
 
-async fn list_endpoint_info_details(State(s): State<AppState>, Extension(c): Extension<Caller>, Path((_, id)): P2) -> Reply<Json<EndpointOut>> {
+async fn list_endpoint_info_details(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((_, id)): P2,
+) -> Reply<Json<EndpointOut>> {
     let e = s.control.get_endpoint(&c, &id).await?;
     Ok(Json(EndpointOut::from_endpoint(&e)))
 }
@@ -319,7 +513,11 @@ async fn update_endpoint_white(
     Ok(Json(EndpointOut::from_endpoint(&e)))
 }
 
-async fn delete_endpoint(State(s): State<AppState>, Extension(c): Extension<Caller>, Path((_, id)): P2) -> Reply<StatusCode> {
+async fn delete_endpoint(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((_, id)): P2,
+) -> Reply<StatusCode> {
     s.control.delete_endpoint(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -335,7 +533,11 @@ async fn update_endpoint_policy(
     Ok(Json(EndpointOut::from_endpoint(&e)))
 }
 
-async fn delete_endpoint_policy(State(s): State<AppState>, Extension(c): Extension<Caller>, Path((_, id)): P2) -> Reply<Json<EndpointOut>> {
+async fn delete_endpoint_policy(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((_, id)): P2,
+) -> Reply<Json<EndpointOut>> {
     let e = s.control.delete_endpoint_policy(&c, &id).await?;
     Ok(Json(EndpointOut::from_endpoint(&e)))
 }
@@ -347,8 +549,14 @@ async fn update_endpoint_routetable(
     body: Bytes,
 ) -> Reply<Json<UpdateRoutetablesResponse>> {
     let b: UpdateRoutetablesBody = parse_body(&body)?;
-    let e = s.control.update_endpoint_routetables(&c, &id, b.routetables).await?;
-    Ok(Json(UpdateRoutetablesResponse { routetables: e.routetables, error: vec![] }))
+    let e = s
+        .control
+        .update_endpoint_routetables(&c, &id, b.routetables)
+        .await?;
+    Ok(Json(UpdateRoutetablesResponse {
+        routetables: e.routetables,
+        error: vec![],
+    }))
 }
 
 // ---- tags ---------------------------------------------------------------------------------------
@@ -363,7 +571,13 @@ async fn list_resource_instances(
     let (items, total) = s.control.resource_instances(&c, &rt, b).await?;
     Ok(Json(ResourceInstancesOut {
         resources: items.map(|v| {
-            v.into_iter().map(|(id, name, tags)| ResourceInstanceOut { resource_id: id, resource_name: name, tags }).collect()
+            v.into_iter()
+                .map(|(id, name, tags)| ResourceInstanceOut {
+                    resource_id: id,
+                    resource_name: name,
+                    tags,
+                })
+                .collect()
         }),
         total_count: total,
     }))
@@ -375,7 +589,12 @@ async fn list_query_project_resource_tags(
     Path((_, rt)): P2,
 ) -> Reply<Json<ProjectTagsOut>> {
     let tags = s.control.project_tags(&c, &rt).await?;
-    Ok(Json(ProjectTagsOut { tags: tags.into_iter().map(|(key, values)| TagValuesOut { key, values }).collect() }))
+    Ok(Json(ProjectTagsOut {
+        tags: tags
+            .into_iter()
+            .map(|(key, values)| TagValuesOut { key, values })
+            .collect(),
+    }))
 }
 
 async fn batch_add_or_remove_resource_instance(

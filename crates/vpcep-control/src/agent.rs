@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use vpcep_core::agent::{Change, Changes, FeedObject, ObjectResult, Outcome, Reports, ReportsAck, Snapshot};
+use vpcep_core::agent::{
+    Change, Changes, FeedObject, ObjectResult, Outcome, Reports, ReportsAck, Snapshot,
+};
 use vpcep_core::error::{ApiError, ApiResult};
 use vpcep_core::model::{Endpoint, EndpointService, Kind, QueryError, ServiceError};
 use vpcep_core::state::{self, ReportEffect};
@@ -12,11 +14,20 @@ use vpcep_store::{Record, StoreError, TxExt};
 use crate::{Control, now_ms};
 
 fn feed_kinds() -> Vec<Kind> {
-    Kind::ALL.into_iter().filter(|k| k.in_change_feed()).collect()
+    Kind::ALL
+        .into_iter()
+        .filter(|k| k.in_change_feed())
+        .collect()
 }
 
 fn feed_object(r: Record) -> FeedObject {
-    FeedObject { kind: r.kind, id: r.id, generation: r.generation, revision: r.revision, spec: r.body }
+    FeedObject {
+        kind: r.kind,
+        id: r.id,
+        generation: r.generation,
+        revision: r.revision,
+        spec: r.body,
+    }
 }
 
 /// Why a watch cannot be answered from history.
@@ -36,11 +47,18 @@ impl From<ApiError> for WatchError {
 impl Control {
     pub async fn agent_snapshot(&self) -> ApiResult<Snapshot> {
         let (revision, records) = self.store.snapshot(&feed_kinds()).await?;
-        Ok(Snapshot { revision, objects: records.into_iter().map(feed_object).collect() })
+        Ok(Snapshot {
+            revision,
+            objects: records.into_iter().map(feed_object).collect(),
+        })
     }
 
     /// Changes after `after`; waits up to `timeout` for the first one.
-    pub async fn agent_changes(&self, after: u64, timeout: Duration) -> Result<Changes, WatchError> {
+    pub async fn agent_changes(
+        &self,
+        after: u64,
+        timeout: Duration,
+    ) -> Result<Changes, WatchError> {
         let mut rx = self.store.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -73,16 +91,32 @@ impl Control {
         let mut changes: Vec<Change> = set
             .written
             .into_iter()
-            .map(|r| Change { kind: r.kind, id: r.id.clone(), revision: r.revision, object: Some(feed_object(r)) })
+            .map(|r| Change {
+                kind: r.kind,
+                id: r.id.clone(),
+                revision: r.revision,
+                object: Some(feed_object(r)),
+            })
             .collect();
-        changes.extend(set.deleted.into_iter().map(|(kind, id, revision)| Change { kind, id, revision, object: None }));
+        changes.extend(set.deleted.into_iter().map(|(kind, id, revision)| Change {
+            kind,
+            id,
+            revision,
+            object: None,
+        }));
         changes.sort_by_key(|c| c.revision);
-        Ok(Changes { revision: set.revision.max(after), changes })
+        Ok(Changes {
+            revision: set.revision.max(after),
+            changes,
+        })
     }
 
     /// Apply an agent's per-object results in one transaction.
     pub async fn agent_report(&self, reports: Reports) -> ApiResult<ReportsAck> {
-        let mut ack = ReportsAck { accepted: 0, stale: 0 };
+        let mut ack = ReportsAck {
+            accepted: 0,
+            stale: 0,
+        };
         if reports.results.is_empty() {
             return Ok(ack);
         }
@@ -98,13 +132,25 @@ impl Control {
         Ok(ack)
     }
 
-    async fn apply_result(&self, tx: &mut Box<dyn vpcep_store::Tx>, r: &ObjectResult) -> ApiResult<bool> {
-        let Some(rec) = tx.get(r.kind, &r.id).await? else { return Ok(false) };
+    async fn apply_result(
+        &self,
+        tx: &mut Box<dyn vpcep_store::Tx>,
+        r: &ObjectResult,
+    ) -> ApiResult<bool> {
+        let Some(rec) = tx.get(r.kind, &r.id).await? else {
+            return Ok(false);
+        };
         if rec.generation != r.generation {
             return Ok(false);
         }
-        let code = r.error_code.clone().unwrap_or_else(|| "EndPoint.4000".to_string());
-        let message = r.error_message.clone().unwrap_or_else(|| "The data plane could not program this resource.".to_string());
+        let code = r
+            .error_code
+            .clone()
+            .unwrap_or_else(|| "EndPoint.4000".to_string());
+        let message = r
+            .error_message
+            .clone()
+            .unwrap_or_else(|| "The data plane could not program this resource.".to_string());
         match r.kind {
             Kind::Endpoint => {
                 let mut e: Endpoint = vpcep_store::typed::from_record(&rec)?;
@@ -112,13 +158,20 @@ impl Control {
                     ReportEffect::SetStatus(s) => {
                         e.status = s;
                         e.error = if r.outcome == Outcome::Failed {
-                            vec![QueryError { error_code: code, error_message: message }]
+                            vec![QueryError {
+                                error_code: code,
+                                error_message: message,
+                            }]
                         } else {
                             vec![]
                         };
                         e.updated_ms = now_ms();
                         tx.save(&e, e.generation).await?;
-                        tracing::info!(endpoint = e.id, status = e.status.as_str(), "agent reported");
+                        tracing::info!(
+                            endpoint = e.id,
+                            status = e.status.as_str(),
+                            "agent reported"
+                        );
                         Ok(true)
                     }
                     ReportEffect::Remove => {
@@ -141,7 +194,11 @@ impl Control {
                         };
                         s.updated_ms = now_ms();
                         tx.save(&s, s.generation).await?;
-                        tracing::info!(service = s.id, status = s.status.as_str(), "agent reported");
+                        tracing::info!(
+                            service = s.id,
+                            status = s.status.as_str(),
+                            "agent reported"
+                        );
                         Ok(true)
                     }
                     ReportEffect::Remove => {
@@ -156,7 +213,13 @@ impl Control {
             // for the operator (issue: data plane).
             _ => {
                 if r.outcome == Outcome::Failed {
-                    tracing::warn!(kind = r.kind.as_str(), id = r.id, code, message, "agent failed to realise object");
+                    tracing::warn!(
+                        kind = r.kind.as_str(),
+                        id = r.id,
+                        code,
+                        message,
+                        "agent failed to realise object"
+                    );
                 }
                 Ok(true)
             }

@@ -7,11 +7,16 @@ use ipnet::Ipv4Net;
 use vpcep_core::error::{ApiError, ApiResult, codes};
 use vpcep_core::inventory::{Subnet, Vpc};
 use vpcep_core::ipam::{self, RequestedIpProblem};
-use vpcep_core::model::{Endpoint, EndpointService, EndpointStatus, Kind, ServiceStatus, ServiceType};
+use vpcep_core::model::{
+    Endpoint, EndpointService, EndpointStatus, Kind, ServiceStatus, ServiceType,
+};
+use vpcep_core::naming;
 use vpcep_core::state::{self, ConnectionAction};
 use vpcep_core::validate::{self, Page as PageReq};
-use vpcep_core::wire::{ConnectionActionBody, ConnectionsDescBody, CreateEndpointBody, UpdateEndpointPolicyBody, UpdateEndpointWhiteBody};
-use vpcep_core::naming;
+use vpcep_core::wire::{
+    ConnectionActionBody, ConnectionsDescBody, CreateEndpointBody, UpdateEndpointPolicyBody,
+    UpdateEndpointWhiteBody,
+};
 use vpcep_store::{Query, StoreExt, Tx, TxExt};
 
 use crate::identity::check_quota;
@@ -23,9 +28,16 @@ use crate::{Caller, Control, new_uuid, now_ms};
 const MARKER_BASE: u64 = 100_000_000;
 
 /// The IPs taken in a subnet (every claim in the `ip` namespace under `{subnet_id}/`).
-pub(crate) async fn taken_ips(tx: &mut Box<dyn Tx>, subnet_id: &str) -> ApiResult<HashSet<Ipv4Addr>> {
+pub(crate) async fn taken_ips(
+    tx: &mut Box<dyn Tx>,
+    subnet_id: &str,
+) -> ApiResult<HashSet<Ipv4Addr>> {
     let keys = tx.claimed("ip", &format!("{subnet_id}/")).await?;
-    Ok(keys.iter().filter_map(|k| k.rsplit('/').next()).filter_map(|ip| ip.parse().ok()).collect())
+    Ok(keys
+        .iter()
+        .filter_map(|k| k.rsplit('/').next())
+        .filter_map(|ip| ip.parse().ok())
+        .collect())
 }
 
 pub(crate) fn ip_claim_key(subnet_id: &str, ip: Ipv4Addr) -> String {
@@ -39,13 +51,24 @@ pub(crate) async fn allocate_ip(
     requested: Option<&str>,
     owner: &str,
 ) -> ApiResult<Ipv4Addr> {
-    let net: Ipv4Net = subnet.cidr.parse().map_err(|_| ApiError::system("stored subnet CIDR is invalid"))?;
-    let gateway: Ipv4Addr = subnet.gateway_ip.parse().unwrap_or_else(|_| ipam::default_gateway(net));
+    let net: Ipv4Net = subnet
+        .cidr
+        .parse()
+        .map_err(|_| ApiError::system("stored subnet CIDR is invalid"))?;
+    let gateway: Ipv4Addr = subnet
+        .gateway_ip
+        .parse()
+        .unwrap_or_else(|_| ipam::default_gateway(net));
     let taken = taken_ips(tx, &subnet.id).await?;
     let ip = match requested.filter(|s| !s.is_empty()) {
         Some(raw) => {
             let ip: Ipv4Addr = raw.trim().parse().map_err(|_| {
-                ApiError::new(400, codes::INVALID_PORT_IP, format!("Invalid Port IP address '{raw}'.")).on("port_ip")
+                ApiError::new(
+                    400,
+                    codes::INVALID_PORT_IP,
+                    format!("Invalid Port IP address '{raw}'."),
+                )
+                .on("port_ip")
             })?;
             match ipam::check_requested(net, gateway, ip, &taken) {
                 Ok(()) => ip,
@@ -53,7 +76,10 @@ pub(crate) async fn allocate_ip(
                     return Err(ApiError::new(
                         400,
                         codes::PORT_IP_NOT_IN_SUBNET,
-                        format!("The Port IP {ip} is not valid for the subnet {}.", subnet.cidr),
+                        format!(
+                            "The Port IP {ip} is not valid for the subnet {}.",
+                            subnet.cidr
+                        ),
                     )
                     .on("port_ip"));
                 }
@@ -66,18 +92,35 @@ pub(crate) async fn allocate_ip(
                     .on("port_ip"));
                 }
                 Err(RequestedIpProblem::Taken) => {
-                    return Err(ApiError::new(400, codes::PORT_IP_IN_USE, format!("The Port IP {ip} is in use.")).on("port_ip"));
+                    return Err(ApiError::new(
+                        400,
+                        codes::PORT_IP_IN_USE,
+                        format!("The Port IP {ip} is in use."),
+                    )
+                    .on("port_ip"));
                 }
             }
         }
         None => ipam::first_free(net, gateway, &taken).ok_or_else(|| {
-            ApiError::new(400, "EndPoint.3001", format!("Failed to create a port: subnet {} has no free address.", subnet.cidr))
-                .on("subnet_id")
+            ApiError::new(
+                400,
+                "EndPoint.3001",
+                format!(
+                    "Failed to create a port: subnet {} has no free address.",
+                    subnet.cidr
+                ),
+            )
+            .on("subnet_id")
         })?,
     };
     // The claim is the guard of last resort: if two writers ever raced, the primary key refuses one.
     if !tx.claim("ip", &ip_claim_key(&subnet.id, ip), owner).await? {
-        return Err(ApiError::new(400, codes::PORT_IP_IN_USE, format!("The Port IP {ip} is in use.")).on("port_ip"));
+        return Err(ApiError::new(
+            400,
+            codes::PORT_IP_IN_USE,
+            format!("The Port IP {ip} is in use."),
+        )
+        .on("port_ip"));
     }
     Ok(ip)
 }
@@ -93,7 +136,10 @@ fn parse_policy(statements: Option<Vec<serde_json::Value>>) -> ApiResult<Vec<ser
     let list = statements.unwrap_or_default();
     for s in &list {
         let ok = s.is_object()
-            && matches!(s.get("Effect").and_then(|v| v.as_str()), Some("Allow" | "Deny"))
+            && matches!(
+                s.get("Effect").and_then(|v| v.as_str()),
+                Some("Allow" | "Deny")
+            )
             && s.get("Action").is_some_and(|v| v.is_array())
             && s.get("Resource").is_some_and(|v| v.is_array());
         if !ok {
@@ -109,15 +155,32 @@ fn parse_policy(statements: Option<Vec<serde_json::Value>>) -> ApiResult<Vec<ser
 }
 
 impl Control {
-    pub async fn create_endpoint(&self, caller: &Caller, body: CreateEndpointBody) -> ApiResult<Endpoint> {
-        let service_id = body.endpoint_service_id.filter(|s| !s.is_empty()).ok_or_else(|| {
-            ApiError::new(400, codes::SERVICE_ID_EMPTY, "The requested endpoint service ID is empty.").on("endpoint_service_id")
-        })?;
-        let vpc_id = body
-            .vpc_id
+    pub async fn create_endpoint(
+        &self,
+        caller: &Caller,
+        body: CreateEndpointBody,
+    ) -> ApiResult<Endpoint> {
+        let service_id = body
+            .endpoint_service_id
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::new(400, codes::VPC_EMPTY, "The input parameter VPC ID is empty.").on("vpc_id"))?;
-        let whitelist = validate::endpoint_whitelist(body.whitelist.as_deref().unwrap_or_default())?;
+            .ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    codes::SERVICE_ID_EMPTY,
+                    "The requested endpoint service ID is empty.",
+                )
+                .on("endpoint_service_id")
+            })?;
+        let vpc_id = body.vpc_id.filter(|s| !s.is_empty()).ok_or_else(|| {
+            ApiError::new(
+                400,
+                codes::VPC_EMPTY,
+                "The input parameter VPC ID is empty.",
+            )
+            .on("vpc_id")
+        })?;
+        let whitelist =
+            validate::endpoint_whitelist(body.whitelist.as_deref().unwrap_or_default())?;
         let tags = parse_tags(body.tags.as_deref().unwrap_or_default())?;
         let description = body.description.unwrap_or_default();
         validate::description("description", &description)?;
@@ -125,20 +188,36 @@ impl Control {
         if let Some(doc) = &body.policy_document
             && !doc.is_object()
         {
-            return Err(ApiError::new(400, codes::INVALID_POLICY, "policy_document must be a JSON object.").on("policy_document"));
+            return Err(ApiError::new(
+                400,
+                codes::INVALID_POLICY,
+                "policy_document must be a JSON object.",
+            )
+            .on("policy_document"));
         }
         if let Some(v) = body.ip_version.as_deref()
             && v != "ipv4"
         {
-            return Err(ApiError::param(format!("ip_version '{v}' is not supported: only ipv4.")).on("ip_version"));
+            return Err(
+                ApiError::param(format!("ip_version '{v}' is not supported: only ipv4."))
+                    .on("ip_version"),
+            );
         }
 
         let not_found = || {
-            ApiError::new(400, codes::SERVICE_NOT_FOUND, format!("The endpoint service {service_id} does not exist."))
-                .on("endpoint_service_id")
+            ApiError::new(
+                400,
+                codes::SERVICE_NOT_FOUND,
+                format!("The endpoint service {service_id} does not exist."),
+            )
+            .on("endpoint_service_id")
         };
         // Whitelist is checked before the transaction (reads only) and the service re-read inside.
-        let service = self.store.load::<EndpointService>(&service_id).await?.ok_or_else(not_found)?;
+        let service = self
+            .store
+            .load::<EndpointService>(&service_id)
+            .await?
+            .ok_or_else(not_found)?;
         if service.region != caller.region {
             return Err(not_found());
         }
@@ -155,33 +234,83 @@ impl Control {
         let now = now_ms();
 
         let mut tx = self.store.begin().await?;
-        let service = tx.load::<EndpointService>(&service_id).await?.ok_or_else(not_found)?;
-        if matches!(service.status, ServiceStatus::Failed | ServiceStatus::Deleting) {
-            return Err(ApiError::new(400, codes::SERVICE_UNAVAILABLE, "The endpoint service is unavailable.").on("endpoint_service_id"));
+        let service = tx
+            .load::<EndpointService>(&service_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if matches!(
+            service.status,
+            ServiceStatus::Failed | ServiceStatus::Deleting
+        ) {
+            return Err(ApiError::new(
+                400,
+                codes::SERVICE_UNAVAILABLE,
+                "The endpoint service is unavailable.",
+            )
+            .on("endpoint_service_id"));
         }
         match tx.load::<Vpc>(&vpc_id).await? {
             Some(v) if v.project_id == caller.project_id => {}
-            _ => return Err(ApiError::new(400, codes::VPC_NOT_FOUND, format!("The VPC {vpc_id} does not exist.")).on("vpc_id")),
+            _ => {
+                return Err(ApiError::new(
+                    400,
+                    codes::VPC_NOT_FOUND,
+                    format!("The VPC {vpc_id} does not exist."),
+                )
+                .on("vpc_id"));
+            }
         }
         let subnet_id = body.subnet_id.filter(|s| !s.is_empty()).ok_or_else(|| {
-            ApiError::new(400, codes::SUBNET_EMPTY, "The input parameter subnet ID is empty.").on("subnet_id")
+            ApiError::new(
+                400,
+                codes::SUBNET_EMPTY,
+                "The input parameter subnet ID is empty.",
+            )
+            .on("subnet_id")
         })?;
         let subnet = match tx.load::<Subnet>(&subnet_id).await? {
             Some(s) if s.project_id == caller.project_id => s,
             _ => {
-                return Err(ApiError::new(400, codes::INVALID_SUBNET_ID, format!("Invalid subnet_id {subnet_id}: no such subnet."))
-                    .on("subnet_id"));
+                return Err(ApiError::new(
+                    400,
+                    codes::INVALID_SUBNET_ID,
+                    format!("Invalid subnet_id {subnet_id}: no such subnet."),
+                )
+                .on("subnet_id"));
             }
         };
         if subnet.vpc_id != vpc_id {
-            return Err(ApiError::new(400, codes::SUBNET_NOT_IN_VPC, "The current network does not belong to the VPC.").on("subnet_id"));
+            return Err(ApiError::new(
+                400,
+                codes::SUBNET_NOT_IN_VPC,
+                "The current network does not belong to the VPC.",
+            )
+            .on("subnet_id"));
         }
-        check_quota(&mut tx, Kind::Endpoint, &caller.project_id, quotas.endpoint, "endpoints").await?;
-        let ip = allocate_ip(&mut tx, &subnet, body.port_ip.as_deref(), &format!("endpoint:{id}")).await?;
+        check_quota(
+            &mut tx,
+            Kind::Endpoint,
+            &caller.project_id,
+            quotas.endpoint,
+            "endpoints",
+        )
+        .await?;
+        let ip = allocate_ip(
+            &mut tx,
+            &subnet,
+            body.port_ip.as_deref(),
+            &format!("endpoint:{id}"),
+        )
+        .await?;
         let marker_id = MARKER_BASE + tx.next_sequence("marker_id").await?;
         let enable_dns = body.enable_dns.unwrap_or(false);
         let dns_names = if enable_dns {
-            vec![naming::endpoint_dns_name(&caller.region, service.short_name.as_deref(), &service.id, &id)]
+            vec![naming::endpoint_dns_name(
+                &caller.region,
+                service.short_name.as_deref(),
+                &service.id,
+                &id,
+            )]
         } else {
             vec![]
         };
@@ -215,7 +344,13 @@ impl Control {
         };
         tx.save(&endpoint, endpoint.generation).await?;
         tx.commit().await?;
-        tracing::info!(endpoint = endpoint.id, service = service.id, ip = endpoint.ip, status = endpoint.status.as_str(), "endpoint created");
+        tracing::info!(
+            endpoint = endpoint.id,
+            service = service.id,
+            ip = endpoint.ip,
+            status = endpoint.status.as_str(),
+            "endpoint created"
+        );
         Ok(endpoint)
     }
 
@@ -265,15 +400,34 @@ impl Control {
         Ok(())
     }
 
-    pub async fn update_endpoint_whitelist(&self, caller: &Caller, id: &str, body: UpdateEndpointWhiteBody) -> ApiResult<Endpoint> {
-        let whitelist = body.whitelist.as_deref().map(validate::endpoint_whitelist).transpose()?;
+    pub async fn update_endpoint_whitelist(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: UpdateEndpointWhiteBody,
+    ) -> ApiResult<Endpoint> {
+        let whitelist = body
+            .whitelist
+            .as_deref()
+            .map(validate::endpoint_whitelist)
+            .transpose()?;
         let mut tx = self.store.begin().await?;
         let mut e = own_endpoint(&mut tx, caller, id).await?;
         match e.status {
             EndpointStatus::Failed => {
-                return Err(ApiError::new(400, codes::FAILED_NOT_MODIFIABLE, "The VPC endpoint in the Failed status cannot be modified."));
+                return Err(ApiError::new(
+                    400,
+                    codes::FAILED_NOT_MODIFIABLE,
+                    "The VPC endpoint in the Failed status cannot be modified.",
+                ));
             }
-            EndpointStatus::Deleting => return Err(ApiError::new(400, codes::ENDPOINT_DELETING, "The endpoint is being deleted.")),
+            EndpointStatus::Deleting => {
+                return Err(ApiError::new(
+                    400,
+                    codes::ENDPOINT_DELETING,
+                    "The endpoint is being deleted.",
+                ));
+            }
             _ => {}
         }
         if let Some(w) = whitelist {
@@ -289,12 +443,25 @@ impl Control {
         Ok(e)
     }
 
-    pub async fn update_endpoint_policy(&self, caller: &Caller, id: &str, body: UpdateEndpointPolicyBody) -> ApiResult<Endpoint> {
-        let statements = body.policy_statement.map(|s| parse_policy(Some(s))).transpose()?;
+    pub async fn update_endpoint_policy(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: UpdateEndpointPolicyBody,
+    ) -> ApiResult<Endpoint> {
+        let statements = body
+            .policy_statement
+            .map(|s| parse_policy(Some(s)))
+            .transpose()?;
         if let Some(doc) = &body.policy_document
             && !doc.is_object()
         {
-            return Err(ApiError::new(400, codes::INVALID_POLICY, "policy_document must be a JSON object.").on("policy_document"));
+            return Err(ApiError::new(
+                400,
+                codes::INVALID_POLICY,
+                "policy_document must be a JSON object.",
+            )
+            .on("policy_document"));
         }
         let mut tx = self.store.begin().await?;
         let mut e = own_endpoint(&mut tx, caller, id).await?;
@@ -314,7 +481,11 @@ impl Control {
         let mut tx = self.store.begin().await?;
         let mut e = own_endpoint(&mut tx, caller, id).await?;
         if e.policy_statement.is_empty() && e.policy_document.is_none() {
-            return Err(ApiError::new(400, codes::NO_POLICY, "The VPC endpoint has no policy associated."));
+            return Err(ApiError::new(
+                400,
+                codes::NO_POLICY,
+                "The VPC endpoint has no policy associated.",
+            ));
         }
         e.policy_statement.clear();
         e.policy_document = None;
@@ -324,10 +495,18 @@ impl Control {
         Ok(e)
     }
 
-    pub async fn update_endpoint_routetables(&self, caller: &Caller, id: &str, tables: Option<Vec<String>>) -> ApiResult<Endpoint> {
-        let tables = tables.ok_or_else(|| ApiError::param("routetables is required.").on("routetables"))?;
+    pub async fn update_endpoint_routetables(
+        &self,
+        caller: &Caller,
+        id: &str,
+        tables: Option<Vec<String>>,
+    ) -> ApiResult<Endpoint> {
+        let tables =
+            tables.ok_or_else(|| ApiError::param("routetables is required.").on("routetables"))?;
         if tables.iter().any(|t| !validate::is_uuid(t)) {
-            return Err(ApiError::new(400, "EndPoint.1019", "Invalid route table ID.").on("routetables"));
+            return Err(
+                ApiError::new(400, "EndPoint.1019", "Invalid route table ID.").on("routetables"),
+            );
         }
         let mut tx = self.store.begin().await?;
         let mut e = own_endpoint(&mut tx, caller, id).await?;
@@ -353,13 +532,20 @@ impl Control {
         let mut q = Query::of(Kind::Endpoint).parent(service_id);
         q.id = endpoint_id.filter(|s| !s.is_empty()).map(str::to_string);
         if let Some(s) = status.filter(|s| !s.is_empty()) {
-            let st = EndpointStatus::parse(s)
-                .ok_or_else(|| ApiError::new(400, codes::INVALID_STATUS, format!("Invalid status '{s}'.")).on("status"))?;
+            let st = EndpointStatus::parse(s).ok_or_else(|| {
+                ApiError::new(400, codes::INVALID_STATUS, format!("Invalid status '{s}'."))
+                    .on("status")
+            })?;
             q.status = Some(st.as_str().to_string());
         }
         let marker = match marker_id.filter(|s| !s.is_empty()) {
             Some(m) => Some(m.parse::<u64>().map_err(|_| {
-                ApiError::new(400, codes::INVALID_MARKER_ID, format!("Invalid marker_id '{m}'.")).on("marker_id")
+                ApiError::new(
+                    400,
+                    codes::INVALID_MARKER_ID,
+                    format!("Invalid marker_id '{m}'."),
+                )
+                .on("marker_id")
             })?),
             None => None,
         };
@@ -370,27 +556,52 @@ impl Control {
             return Ok(self.store.load_page::<Endpoint>(q).await?);
         }
         let (all, _) = self.store.load_page::<Endpoint>(q).await?;
-        let hits: Vec<_> = all.into_iter().filter(|e| Some(e.marker_id) == marker).collect();
+        let hits: Vec<_> = all
+            .into_iter()
+            .filter(|e| Some(e.marker_id) == marker)
+            .collect();
         let total = hits.len() as i64;
-        Ok((hits.into_iter().skip(page.offset as usize).take(page.limit as usize).collect(), total))
+        Ok((
+            hits.into_iter()
+                .skip(page.offset as usize)
+                .take(page.limit as usize)
+                .collect(),
+            total,
+        ))
     }
 
     /// Accept (`receive`) or reject one endpoint of the caller's service (SPEC S4).
-    pub async fn connection_action(&self, caller: &Caller, service_id: &str, body: ConnectionActionBody) -> ApiResult<Endpoint> {
+    pub async fn connection_action(
+        &self,
+        caller: &Caller,
+        service_id: &str,
+        body: ConnectionActionBody,
+    ) -> ApiResult<Endpoint> {
         let action = ConnectionAction::parse(body.action.as_deref().unwrap_or_default())?;
         let endpoints = body.endpoints.unwrap_or_default();
         let endpoint_id = match endpoints.as_slice() {
             [one] => one.clone(),
             [] => return Err(ApiError::param("endpoints is required.").on("endpoints")),
-            _ => return Err(ApiError::new(400, codes::ONLY_ONE_ENDPOINT, "Only one endpoint is allowed.").on("endpoints")),
+            _ => {
+                return Err(ApiError::new(
+                    400,
+                    codes::ONLY_ONE_ENDPOINT,
+                    "Only one endpoint is allowed.",
+                )
+                .on("endpoints"));
+            }
         };
         let mut tx = self.store.begin().await?;
         own_service(&mut tx, caller, service_id).await?;
         let mut e = match tx.load::<Endpoint>(&endpoint_id).await? {
             Some(e) if e.service_id == service_id => e,
             Some(_) => {
-                return Err(ApiError::new(400, codes::NOT_OF_SERVICE, "The endpoint does not belong to the endpoint service.")
-                    .on("endpoints"));
+                return Err(ApiError::new(
+                    400,
+                    codes::NOT_OF_SERVICE,
+                    "The endpoint does not belong to the endpoint service.",
+                )
+                .on("endpoints"));
             }
             None => return Err(ApiError::endpoint_not_found(&endpoint_id)),
         };
@@ -402,25 +613,41 @@ impl Control {
             e.updated_ms = now_ms();
             tx.save(&e, e.generation).await?;
             tx.commit().await?;
-            tracing::info!(endpoint = e.id, status = e.status.as_str(), "connection {:?}", action);
+            tracing::info!(
+                endpoint = e.id,
+                status = e.status.as_str(),
+                "connection {:?}",
+                action
+            );
         }
         Ok(e)
     }
 
-    pub async fn describe_connections(&self, caller: &Caller, service_id: &str, body: ConnectionsDescBody) -> ApiResult<Vec<Endpoint>> {
+    pub async fn describe_connections(
+        &self,
+        caller: &Caller,
+        service_id: &str,
+        body: ConnectionsDescBody,
+    ) -> ApiResult<Vec<Endpoint>> {
         let items = body.connections.unwrap_or_default();
         if items.is_empty() {
             return Err(ApiError::param("connections is required.").on("connections"));
         }
         if items.len() > validate::MAX_PERMISSIONS_PER_CALL {
-            return Err(ApiError::new(400, codes::BATCH_LIMIT, "The number of batch operated resources exceeded the limit."));
+            return Err(ApiError::new(
+                400,
+                codes::BATCH_LIMIT,
+                "The number of batch operated resources exceeded the limit.",
+            ));
         }
         let mut tx = self.store.begin().await?;
         own_service(&mut tx, caller, service_id).await?;
         let mut out = Vec::new();
         for item in items {
             let (Some(id), Some(desc)) = (item.id, item.description) else {
-                return Err(ApiError::param("Each connection needs id and description.").on("connections"));
+                return Err(
+                    ApiError::param("Each connection needs id and description.").on("connections")
+                );
             };
             validate::description("description", &desc)?;
             let mut e = match tx.load::<Endpoint>(&id).await? {

@@ -45,8 +45,16 @@ pub struct AccountView {
 fn valid_region(region: &str) -> ApiResult<()> {
     let ok = !region.is_empty()
         && region.len() <= 64
-        && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if ok { Ok(()) } else { Err(ApiError::param(format!("Invalid region '{region}': use lowercase letters, digits and '-'."))) }
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::param(format!(
+            "Invalid region '{region}': use lowercase letters, digits and '-'."
+        )))
+    }
 }
 
 impl Control {
@@ -61,14 +69,44 @@ impl Control {
         let created_ms = now_ms();
         let mut tx = self.store.begin().await?;
         if !tx.claim("account_name", name, &domain_id).await? {
-            return Err(ApiError::param(format!("An account named '{name}' already exists.")).on("name"));
+            return Err(
+                ApiError::param(format!("An account named '{name}' already exists.")).on("name"),
+            );
         }
-        tx.save(&Account { domain_id: domain_id.clone(), name: name.to_string(), created_ms }, 1).await?;
-        tx.save(&Project { project_id: project_id.clone(), domain_id: domain_id.clone(), region: region.clone() }, 1).await?;
-        tx.claim("project_region", &format!("{domain_id}/{region}"), &project_id).await?;
+        tx.save(
+            &Account {
+                domain_id: domain_id.clone(),
+                name: name.to_string(),
+                created_ms,
+            },
+            1,
+        )
+        .await?;
+        tx.save(
+            &Project {
+                project_id: project_id.clone(),
+                domain_id: domain_id.clone(),
+                region: region.clone(),
+            },
+            1,
+        )
+        .await?;
+        tx.claim(
+            "project_region",
+            &format!("{domain_id}/{region}"),
+            &project_id,
+        )
+        .await?;
         let cred = self.new_credential_in(&mut tx, &domain_id).await?;
         tx.commit().await?;
-        tracing::info!(account = name, domain_id, project_id, region, access_key = cred.access_key, "account created");
+        tracing::info!(
+            account = name,
+            domain_id,
+            project_id,
+            region,
+            access_key = cred.access_key,
+            "account created"
+        );
         Ok(NewAccount {
             name: name.to_string(),
             domain_id,
@@ -79,7 +117,11 @@ impl Control {
         })
     }
 
-    async fn new_credential_in(&self, tx: &mut Box<dyn vpcep_store::Tx>, domain_id: &str) -> ApiResult<NewCredential> {
+    async fn new_credential_in(
+        &self,
+        tx: &mut Box<dyn vpcep_store::Tx>,
+        domain_id: &str,
+    ) -> ApiResult<NewCredential> {
         let access_key = vpcep_auth::generate_access_key();
         let secret_key = vpcep_auth::generate_secret_key();
         // The access key is the associated data: a sealed secret copied onto another key's row
@@ -96,7 +138,11 @@ impl Control {
             1,
         )
         .await?;
-        Ok(NewCredential { domain_id: domain_id.to_string(), access_key, secret_key })
+        Ok(NewCredential {
+            domain_id: domain_id.to_string(),
+            access_key,
+            secret_key,
+        })
     }
 
     /// Operator: another AK/SK for an account.
@@ -112,10 +158,23 @@ impl Control {
     pub async fn create_project(&self, account: &str, region: &str) -> ApiResult<Project> {
         valid_region(region)?;
         let acc = self.find_account(account).await?;
-        let project = Project { project_id: new_hex32(), domain_id: acc.domain_id.clone(), region: region.to_string() };
+        let project = Project {
+            project_id: new_hex32(),
+            domain_id: acc.domain_id.clone(),
+            region: region.to_string(),
+        };
         let mut tx = self.store.begin().await?;
-        if !tx.claim("project_region", &format!("{}/{region}", acc.domain_id), &project.project_id).await? {
-            return Err(ApiError::param(format!("Account '{account}' already has a project in {region}.")));
+        if !tx
+            .claim(
+                "project_region",
+                &format!("{}/{region}", acc.domain_id),
+                &project.project_id,
+            )
+            .await?
+        {
+            return Err(ApiError::param(format!(
+                "Account '{account}' already has a project in {region}."
+            )));
         }
         tx.save(&project, 1).await?;
         tx.commit().await?;
@@ -127,12 +186,20 @@ impl Control {
         if let Some(a) = self.store.load::<Account>(name_or_id).await? {
             return Ok(a);
         }
-        let (list, _) = self.store.load_page::<Account>(Query::of(Kind::Account).named(name_or_id)).await?;
-        list.into_iter().next().ok_or_else(|| ApiError::not_found(format!("No account named '{name_or_id}'.")))
+        let (list, _) = self
+            .store
+            .load_page::<Account>(Query::of(Kind::Account).named(name_or_id))
+            .await?;
+        list.into_iter()
+            .next()
+            .ok_or_else(|| ApiError::not_found(format!("No account named '{name_or_id}'.")))
     }
 
     pub async fn list_accounts(&self) -> ApiResult<Vec<AccountView>> {
-        let (accounts, _) = self.store.load_page::<Account>(Query::of(Kind::Account)).await?;
+        let (accounts, _) = self
+            .store
+            .load_page::<Account>(Query::of(Kind::Account))
+            .await?;
         let mut out = Vec::new();
         for a in accounts {
             out.push(self.account_view(a).await?);
@@ -141,8 +208,14 @@ impl Control {
     }
 
     pub async fn account_view(&self, a: Account) -> ApiResult<AccountView> {
-        let (projects, _) = self.store.load_page::<Project>(Query::of(Kind::Project).parent(&a.domain_id)).await?;
-        let (creds, _) = self.store.load_page::<Credential>(Query::of(Kind::Credential).parent(&a.domain_id)).await?;
+        let (projects, _) = self
+            .store
+            .load_page::<Project>(Query::of(Kind::Project).parent(&a.domain_id))
+            .await?;
+        let (creds, _) = self
+            .store
+            .load_page::<Credential>(Query::of(Kind::Credential).parent(&a.domain_id))
+            .await?;
         let quotas = self.quotas_for(&a.domain_id).await?;
         Ok(AccountView {
             name: a.name,
@@ -156,11 +229,16 @@ impl Control {
     /// The secret key and owner of an access key, for signature verification. `None` for unknown
     /// keys or a secret that does not open (the caller answers both the same way).
     pub async fn credential_secret(&self, access_key: &str) -> ApiResult<Option<(String, String)>> {
-        let Some(c) = self.store.load::<Credential>(access_key).await? else { return Ok(None) };
+        let Some(c) = self.store.load::<Credential>(access_key).await? else {
+            return Ok(None);
+        };
         match self.secrets.open(&c.sealed_secret, &c.access_key) {
             Ok(sk) => Ok(Some((sk, c.domain_id))),
             Err(_) => {
-                tracing::warn!(access_key, "stored secret does not open with the server key");
+                tracing::warn!(
+                    access_key,
+                    "stored secret does not open with the server key"
+                );
                 Ok(None)
             }
         }
@@ -170,9 +248,11 @@ impl Control {
     /// (or an unknown one) is refused without saying which.
     pub async fn caller_for(&self, domain_id: &str, project_id: &str) -> ApiResult<Caller> {
         match self.store.load::<Project>(project_id).await? {
-            Some(p) if p.domain_id == domain_id => {
-                Ok(Caller { domain_id: domain_id.to_string(), project_id: p.project_id, region: p.region })
-            }
+            Some(p) if p.domain_id == domain_id => Ok(Caller {
+                domain_id: domain_id.to_string(),
+                project_id: p.project_id,
+                region: p.region,
+            }),
             _ => Err(ApiError::new(
                 403,
                 codes::FORBIDDEN,
@@ -204,7 +284,11 @@ impl Control {
         let mut o = tx
             .load::<QuotaOverride>(&acc.domain_id)
             .await?
-            .unwrap_or(QuotaOverride { domain_id: acc.domain_id.clone(), endpoint_service: None, endpoint: None });
+            .unwrap_or(QuotaOverride {
+                domain_id: acc.domain_id.clone(),
+                endpoint_service: None,
+                endpoint: None,
+            });
         match kind {
             QuotaType::EndpointService => o.endpoint_service = Some(value),
             QuotaType::Endpoint => o.endpoint = Some(value),
@@ -215,11 +299,18 @@ impl Control {
     }
 
     /// `GET /v1/{project_id}/quotas`: limits and usage in the caller's project.
-    pub async fn quota_usage(&self, caller: &Caller, only: Option<&str>) -> ApiResult<Vec<(QuotaType, i64, i64)>> {
+    pub async fn quota_usage(
+        &self,
+        caller: &Caller,
+        only: Option<&str>,
+    ) -> ApiResult<Vec<(QuotaType, i64, i64)>> {
         let types = match only {
             None | Some("") => vec![QuotaType::EndpointService, QuotaType::Endpoint],
             Some(s) => vec![QuotaType::parse(s).ok_or_else(|| {
-                ApiError::param(format!("Invalid type '{s}': use endpoint_service or endpoint.")).on("type")
+                ApiError::param(format!(
+                    "Invalid type '{s}': use endpoint_service or endpoint."
+                ))
+                .on("type")
             })?],
         };
         let limits = self.quotas_for(&caller.domain_id).await?;
@@ -229,7 +320,10 @@ impl Control {
                 QuotaType::EndpointService => (Kind::EndpointService, limits.endpoint_service),
                 QuotaType::Endpoint => (Kind::Endpoint, limits.endpoint),
             };
-            let used = self.store.count(&Query::of(kind).project(&caller.project_id)).await?;
+            let used = self
+                .store
+                .count(&Query::of(kind).project(&caller.project_id))
+                .await?;
             out.push((t, used, limit));
         }
         Ok(out)

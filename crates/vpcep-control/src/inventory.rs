@@ -9,14 +9,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vpcep_core::error::{ApiError, ApiResult};
 use vpcep_core::inventory::{
-    Direction, Listener, LoadBalancer, Member, Port, SecurityGroup, SecurityGroupRule, Server, Site, Subnet, Vpc,
+    Direction, Listener, LoadBalancer, Member, Port, SecurityGroup, SecurityGroupRule, Server,
+    Site, Subnet, Vpc,
 };
 
 use vpcep_core::model::{Endpoint, EndpointService, Kind, Resource};
 use vpcep_core::validate;
 use vpcep_core::vpc_wire::{
-    CreatePortBody, CreateSecurityGroupBody, CreateSecurityGroupRuleBody, CreateSubnetBody, CreateVpcBody, UpdatePortBody,
-    UpdateSubnetBody, UpdateVpcBody,
+    CreatePortBody, CreateSecurityGroupBody, CreateSecurityGroupRuleBody, CreateSubnetBody,
+    CreateVpcBody, UpdatePortBody, UpdateSubnetBody, UpdateVpcBody,
 };
 use vpcep_store::{Query, StoreExt, Tx, TxExt};
 
@@ -52,17 +53,29 @@ fn in_use(msg: impl Into<String>) -> ApiError {
 }
 
 /// Load a resource of the caller's project, or 404.
-async fn own<R: Resource>(tx: &mut Box<dyn Tx>, caller: &Caller, id: &str, code: &'static str, what: &str) -> ApiResult<R> {
+async fn own<R: Resource>(
+    tx: &mut Box<dyn Tx>,
+    caller: &Caller,
+    id: &str,
+    code: &'static str,
+    what: &str,
+) -> ApiResult<R> {
     let rec = tx.get(R::KIND, id).await?;
     match rec {
-        Some(r) if r.index.project_id == caller.project_id => Ok(vpcep_store::typed::from_record(&r)?),
+        Some(r) if r.index.project_id == caller.project_id => {
+            Ok(vpcep_store::typed::from_record(&r)?)
+        }
         _ => Err(not_found(code, what, id)),
     }
 }
 
 fn mac_for(id: &str) -> String {
     // Locally administered, stable per port: fa:16:3e (the OpenStack prefix) + 3 bytes of the id.
-    let hex: String = id.chars().filter(|c| c.is_ascii_hexdigit()).take(6).collect();
+    let hex: String = id
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(6)
+        .collect();
     let b = |i: usize| hex.get(i..i + 2).unwrap_or("00").to_string();
     format!("fa:16:3e:{}:{}:{}", b(0), b(2), b(4))
 }
@@ -122,20 +135,31 @@ pub struct CreateSiteBody {
 fn parse_listeners(raw: Vec<ListenerIn>) -> ApiResult<Vec<Listener>> {
     let mut out: Vec<Listener> = Vec::new();
     for l in raw {
-        let protocol = validate::protocol(l.protocol.as_deref().unwrap_or("TCP")).map_err(|e| param(e.message))?;
-        let port = validate::port_number("listener port", l.port.unwrap_or(0), vc::PARAMETER).map_err(|e| param(e.message))?;
+        let protocol = validate::protocol(l.protocol.as_deref().unwrap_or("TCP"))
+            .map_err(|e| param(e.message))?;
+        let port = validate::port_number("listener port", l.port.unwrap_or(0), vc::PARAMETER)
+            .map_err(|e| param(e.message))?;
         if out.iter().any(|x| x.port == port && x.protocol == protocol) {
-            return Err(param(format!("Listener {} {port} is defined twice.", protocol.as_str())));
+            return Err(param(format!(
+                "Listener {} {port} is defined twice.",
+                protocol.as_str()
+            )));
         }
         let mut members = Vec::new();
         for m in l.members.unwrap_or_default() {
             let address = m.address.unwrap_or_default();
-            address.parse::<Ipv4Addr>().map_err(|_| param(format!("Invalid member address '{address}'.")))?;
-            let port =
-                validate::port_number("member port", m.port.unwrap_or(0), vc::PARAMETER).map_err(|e| param(e.message))?;
+            address
+                .parse::<Ipv4Addr>()
+                .map_err(|_| param(format!("Invalid member address '{address}'.")))?;
+            let port = validate::port_number("member port", m.port.unwrap_or(0), vc::PARAMETER)
+                .map_err(|e| param(e.message))?;
             members.push(Member { address, port });
         }
-        out.push(Listener { protocol, port, members });
+        out.push(Listener {
+            protocol,
+            port,
+            members,
+        });
     }
     Ok(out)
 }
@@ -181,7 +205,12 @@ impl Control {
         Ok(self.store.load_page::<Vpc>(q).await?.0)
     }
 
-    pub async fn update_vpc(&self, caller: &Caller, id: &str, body: UpdateVpcBody) -> ApiResult<Vpc> {
+    pub async fn update_vpc(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: UpdateVpcBody,
+    ) -> ApiResult<Vpc> {
         let mut tx = self.store.begin().await?;
         let mut v: Vpc = own(&mut tx, caller, id, vc::VPC_NOT_FOUND, "VPC").await?;
         if let Some(n) = body.name {
@@ -194,11 +223,19 @@ impl Control {
         }
         if let Some(c) = body.cidr {
             let net = validate::network_cidr("cidr", &c).map_err(|e| param(e.message))?;
-            let subnets = tx.load_all::<Subnet>(Query::of(Kind::Subnet).parent(id)).await?;
+            let subnets = tx
+                .load_all::<Subnet>(Query::of(Kind::Subnet).parent(id))
+                .await?;
             for s in subnets {
-                let sn: Ipv4Net = s.cidr.parse().map_err(|_| ApiError::system("stored CIDR invalid"))?;
+                let sn: Ipv4Net = s
+                    .cidr
+                    .parse()
+                    .map_err(|_| ApiError::system("stored CIDR invalid"))?;
                 if !net.contains(&sn) {
-                    return Err(param(format!("The new CIDR {net} does not contain subnet {} ({}).", s.name, s.cidr)));
+                    return Err(param(format!(
+                        "The new CIDR {net} does not contain subnet {} ({}).",
+                        s.name, s.cidr
+                    )));
                 }
             }
             v.cidr = net.to_string();
@@ -223,7 +260,9 @@ impl Control {
         ] {
             let n = tx.count(&Query::of(kind).vpc(id)).await?;
             if n > 0 {
-                return Err(in_use(format!("The VPC still has {n} {what}: delete them first.")));
+                return Err(in_use(format!(
+                    "The VPC still has {n} {what}: delete them first."
+                )));
             }
         }
         tx.delete(Kind::Vpc, id).await?;
@@ -233,14 +272,19 @@ impl Control {
 
     // ---- Subnets ------------------------------------------------------------------------------
 
-    pub async fn create_subnet(&self, caller: &Caller, body: CreateSubnetBody) -> ApiResult<Subnet> {
+    pub async fn create_subnet(
+        &self,
+        caller: &Caller,
+        body: CreateSubnetBody,
+    ) -> ApiResult<Subnet> {
         if let Some(f) = body.missing_required() {
             return Err(param(format!("{f} is required.")));
         }
         let name = body.name.unwrap_or_default();
         validate::resource_name("name", &name).map_err(|e| param(e.message))?;
         let vpc_id = body.vpc_id.unwrap_or_default();
-        let net = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or_default()).map_err(|e| param(e.message))?;
+        let net = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or_default())
+            .map_err(|e| param(e.message))?;
         let gateway: Ipv4Addr = body
             .gateway_ip
             .as_deref()
@@ -248,7 +292,9 @@ impl Control {
             .parse()
             .map_err(|_| param("gateway_ip must be an IPv4 address."))?;
         if !net.contains(&gateway) || gateway == net.network() || gateway == net.broadcast() {
-            return Err(param(format!("gateway_ip {gateway} must be a host address of {net}.")));
+            return Err(param(format!(
+                "gateway_ip {gateway} must be a host address of {net}."
+            )));
         }
         let description = body.description.unwrap_or_default();
         validate::description("description", &description).map_err(|e| param(e.message))?;
@@ -256,21 +302,36 @@ impl Control {
         let primary_dns = body.primary_dns.or_else(|| dns.first().cloned());
         let secondary_dns = body.secondary_dns.or_else(|| dns.get(1).cloned());
         for d in primary_dns.iter().chain(secondary_dns.iter()) {
-            d.parse::<Ipv4Addr>().map_err(|_| param(format!("Invalid DNS server '{d}'.")))?;
+            d.parse::<Ipv4Addr>()
+                .map_err(|_| param(format!("Invalid DNS server '{d}'.")))?;
         }
         let mut tx = self.store.begin().await?;
         let vpc: Vpc = own(&mut tx, caller, &vpc_id, vc::VPC_NOT_FOUND, "VPC").await?;
-        let vnet: Ipv4Net = vpc.cidr.parse().map_err(|_| ApiError::system("stored CIDR invalid"))?;
+        let vnet: Ipv4Net = vpc
+            .cidr
+            .parse()
+            .map_err(|_| ApiError::system("stored CIDR invalid"))?;
         if !vnet.contains(&net) {
-            return Err(param(format!("The subnet CIDR {net} is not inside the VPC CIDR {vnet}.")));
+            return Err(param(format!(
+                "The subnet CIDR {net} is not inside the VPC CIDR {vnet}."
+            )));
         }
-        for s in tx.load_all::<Subnet>(Query::of(Kind::Subnet).parent(&vpc_id)).await? {
-            let other: Ipv4Net = s.cidr.parse().map_err(|_| ApiError::system("stored CIDR invalid"))?;
+        for s in tx
+            .load_all::<Subnet>(Query::of(Kind::Subnet).parent(&vpc_id))
+            .await?
+        {
+            let other: Ipv4Net = s
+                .cidr
+                .parse()
+                .map_err(|_| ApiError::system("stored CIDR invalid"))?;
             if other.contains(&net.network()) || net.contains(&other.network()) {
                 return Err(ApiError::new(
                     400,
                     vc::CIDR_CONFLICT,
-                    format!("The subnet CIDR {net} overlaps subnet {} ({other}) in this VPC.", s.name),
+                    format!(
+                        "The subnet CIDR {net} overlaps subnet {} ({other}) in this VPC.",
+                        s.name
+                    ),
                 ));
             }
         }
@@ -305,14 +366,24 @@ impl Control {
         }
     }
 
-    pub async fn list_subnets(&self, caller: &Caller, vpc_id: Option<&str>) -> ApiResult<Vec<Subnet>> {
+    pub async fn list_subnets(
+        &self,
+        caller: &Caller,
+        vpc_id: Option<&str>,
+    ) -> ApiResult<Vec<Subnet>> {
         let mut q = Query::of(Kind::Subnet).project(&caller.project_id);
         q.parent_id = vpc_id.filter(|s| !s.is_empty()).map(str::to_string);
         q.order = vpcep_store::Order::CreatedAsc;
         Ok(self.store.load_page::<Subnet>(q).await?.0)
     }
 
-    pub async fn update_subnet(&self, caller: &Caller, vpc_id: &str, id: &str, body: UpdateSubnetBody) -> ApiResult<Subnet> {
+    pub async fn update_subnet(
+        &self,
+        caller: &Caller,
+        vpc_id: &str,
+        id: &str,
+        body: UpdateSubnetBody,
+    ) -> ApiResult<Subnet> {
         let mut tx = self.store.begin().await?;
         let mut s: Subnet = own(&mut tx, caller, id, vc::SUBNET_NOT_FOUND, "subnet").await?;
         if s.vpc_id != vpc_id {
@@ -350,7 +421,12 @@ impl Control {
         let ports = tx.count(&Query::of(Kind::Port).parent(id)).await?;
         let mut eq = Query::of(Kind::Endpoint).vpc(vpc_id);
         eq.project_id = None;
-        let endpoints = tx.load_all::<Endpoint>(eq).await?.into_iter().filter(|e| e.subnet_id == id).count();
+        let endpoints = tx
+            .load_all::<Endpoint>(eq)
+            .await?
+            .into_iter()
+            .filter(|e| e.subnet_id == id)
+            .count();
         if ports > 0 || endpoints > 0 {
             return Err(in_use(format!(
                 "The subnet still has {ports} port(s) and {endpoints} endpoint(s): delete them first."
@@ -365,8 +441,18 @@ impl Control {
 
     /// The project's `default` group, created on first use with Huawei's default rules: all
     /// egress, ingress only from members of the same group.
-    pub(crate) async fn default_security_group(&self, tx: &mut Box<dyn Tx>, caller: &Caller) -> ApiResult<SecurityGroup> {
-        let existing = tx.load_all::<SecurityGroup>(Query::of(Kind::SecurityGroup).project(&caller.project_id).named("default")).await?;
+    pub(crate) async fn default_security_group(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        caller: &Caller,
+    ) -> ApiResult<SecurityGroup> {
+        let existing = tx
+            .load_all::<SecurityGroup>(
+                Query::of(Kind::SecurityGroup)
+                    .project(&caller.project_id)
+                    .named("default"),
+            )
+            .await?;
         if let Some(g) = existing.into_iter().next() {
             return Ok(g);
         }
@@ -388,7 +474,11 @@ impl Control {
         Ok(g)
     }
 
-    pub async fn create_security_group(&self, caller: &Caller, body: CreateSecurityGroupBody) -> ApiResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
+    pub async fn create_security_group(
+        &self,
+        caller: &Caller,
+        body: CreateSecurityGroupBody,
+    ) -> ApiResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
         if let Some(f) = body.missing_required() {
             return Err(param(format!("{f} is required.")));
         }
@@ -420,23 +510,39 @@ impl Control {
         Ok((g, rules))
     }
 
-    pub async fn get_security_group(&self, caller: &Caller, id: &str) -> ApiResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
+    pub async fn get_security_group(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> ApiResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
         let g = match self.store.load::<SecurityGroup>(id).await? {
             Some(g) if g.project_id == caller.project_id => g,
             _ => return Err(not_found(vc::SG_NOT_FOUND, "security group", id)),
         };
-        let rules = self.store.load_page::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(id)).await?.0;
+        let rules = self
+            .store
+            .load_page::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(id))
+            .await?
+            .0;
         Ok((g, rules))
     }
 
-    pub async fn list_security_groups(&self, caller: &Caller, vpc_id: Option<&str>) -> ApiResult<Vec<(SecurityGroup, Vec<SecurityGroupRule>)>> {
+    pub async fn list_security_groups(
+        &self,
+        caller: &Caller,
+        vpc_id: Option<&str>,
+    ) -> ApiResult<Vec<(SecurityGroup, Vec<SecurityGroupRule>)>> {
         let mut q = Query::of(Kind::SecurityGroup).project(&caller.project_id);
         q.vpc_id = vpc_id.filter(|s| !s.is_empty()).map(str::to_string);
         q.order = vpcep_store::Order::CreatedAsc;
         let groups = self.store.load_page::<SecurityGroup>(q).await?.0;
         let mut out = Vec::new();
         for g in groups {
-            let rules = self.store.load_page::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(&g.id)).await?.0;
+            let rules = self
+                .store
+                .load_page::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(&g.id))
+                .await?
+                .0;
             out.push((g, rules));
         }
         Ok(out)
@@ -444,13 +550,24 @@ impl Control {
 
     pub async fn delete_security_group(&self, caller: &Caller, id: &str) -> ApiResult<()> {
         let mut tx = self.store.begin().await?;
-        let _g: SecurityGroup = own(&mut tx, caller, id, vc::SG_NOT_FOUND, "security group").await?;
-        let ports = tx.load_all::<Port>(Query::of(Kind::Port).project(&caller.project_id)).await?;
-        let users = ports.iter().filter(|p| p.security_groups.iter().any(|g| g == id)).count();
+        let _g: SecurityGroup =
+            own(&mut tx, caller, id, vc::SG_NOT_FOUND, "security group").await?;
+        let ports = tx
+            .load_all::<Port>(Query::of(Kind::Port).project(&caller.project_id))
+            .await?;
+        let users = ports
+            .iter()
+            .filter(|p| p.security_groups.iter().any(|g| g == id))
+            .count();
         if users > 0 {
-            return Err(in_use(format!("The security group is used by {users} port(s).")));
+            return Err(in_use(format!(
+                "The security group is used by {users} port(s)."
+            )));
         }
-        for r in tx.load_all::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(id)).await? {
+        for r in tx
+            .load_all::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(id))
+            .await?
+        {
             tx.delete(Kind::SecurityGroupRule, &r.id).await?;
         }
         tx.delete(Kind::SecurityGroup, id).await?;
@@ -458,23 +575,41 @@ impl Control {
         Ok(())
     }
 
-    pub async fn create_security_group_rule(&self, caller: &Caller, body: CreateSecurityGroupRuleBody) -> ApiResult<SecurityGroupRule> {
+    pub async fn create_security_group_rule(
+        &self,
+        caller: &Caller,
+        body: CreateSecurityGroupRuleBody,
+    ) -> ApiResult<SecurityGroupRule> {
         if let Some(f) = body.missing_required() {
             return Err(param(format!("{f} is required.")));
         }
         let direction = match body.direction.as_deref() {
             Some("ingress") => Direction::Ingress,
             Some("egress") => Direction::Egress,
-            other => return Err(param(format!("Invalid direction '{}': use ingress or egress.", other.unwrap_or("")))),
+            other => {
+                return Err(param(format!(
+                    "Invalid direction '{}': use ingress or egress.",
+                    other.unwrap_or("")
+                )));
+            }
         };
         let ethertype = body.ethertype.unwrap_or_else(|| "IPv4".to_string());
         if ethertype != "IPv4" {
             return Err(param("Only ethertype IPv4 is supported."));
         }
-        let protocol = match body.protocol.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let protocol = match body
+            .protocol
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None | Some("") | Some("any") => None,
             Some(p @ ("tcp" | "udp" | "icmp")) => Some(p.to_string()),
-            Some(p) => return Err(param(format!("Invalid protocol '{p}': use tcp, udp, icmp or leave it empty."))),
+            Some(p) => {
+                return Err(param(format!(
+                    "Invalid protocol '{p}': use tcp, udp, icmp or leave it empty."
+                )));
+            }
         };
         let range = |v: Option<i64>, what: &str| -> ApiResult<Option<u16>> {
             match v {
@@ -485,7 +620,9 @@ impl Control {
         };
         let port_range_min = range(body.port_range_min, "port_range_min")?;
         let port_range_max = range(body.port_range_max, "port_range_max")?;
-        if (port_range_min.is_some() || port_range_max.is_some()) && !matches!(protocol.as_deref(), Some("tcp" | "udp")) {
+        if (port_range_min.is_some() || port_range_max.is_some())
+            && !matches!(protocol.as_deref(), Some("tcp" | "udp"))
+        {
             return Err(param("Port ranges need protocol tcp or udp."));
         }
         if let (Some(a), Some(b)) = (port_range_min, port_range_max)
@@ -495,8 +632,15 @@ impl Control {
         }
         let remote_ip_prefix = match body.remote_ip_prefix.as_deref().filter(|s| !s.is_empty()) {
             Some(p) => {
-                let net = if p.contains('/') { p.parse::<Ipv4Net>().ok() } else { p.parse::<Ipv4Addr>().ok().map(Ipv4Net::from) };
-                Some(net.map(|n| n.trunc().to_string()).ok_or_else(|| param(format!("Invalid remote_ip_prefix '{p}'.")))?)
+                let net = if p.contains('/') {
+                    p.parse::<Ipv4Net>().ok()
+                } else {
+                    p.parse::<Ipv4Addr>().ok().map(Ipv4Net::from)
+                };
+                Some(
+                    net.map(|n| n.trunc().to_string())
+                        .ok_or_else(|| param(format!("Invalid remote_ip_prefix '{p}'.")))?,
+                )
             }
             None => None,
         };
@@ -508,9 +652,11 @@ impl Control {
         validate::description("description", &description).map_err(|e| param(e.message))?;
         let sg_id = body.security_group_id.unwrap_or_default();
         let mut tx = self.store.begin().await?;
-        let mut g: SecurityGroup = own(&mut tx, caller, &sg_id, vc::SG_NOT_FOUND, "security group").await?;
+        let mut g: SecurityGroup =
+            own(&mut tx, caller, &sg_id, vc::SG_NOT_FOUND, "security group").await?;
         if let Some(r) = &remote_group_id {
-            let _other: SecurityGroup = own(&mut tx, caller, r, vc::SG_NOT_FOUND, "security group").await?;
+            let _other: SecurityGroup =
+                own(&mut tx, caller, r, vc::SG_NOT_FOUND, "security group").await?;
         }
         let now = now_ms();
         let rule = SecurityGroupRule {
@@ -529,9 +675,15 @@ impl Control {
             created_ms: now,
             updated_ms: now,
         };
-        let existing = tx.load_all::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(&g.id)).await?;
+        let existing = tx
+            .load_all::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(&g.id))
+            .await?;
         if existing.iter().any(|r| same_rule(r, &rule)) {
-            return Err(ApiError::new(409, "VPC.0604", "An identical rule already exists in this security group."));
+            return Err(ApiError::new(
+                409,
+                "VPC.0604",
+                "An identical rule already exists in this security group.",
+            ));
         }
         tx.save(&rule, 1).await?;
         g.updated_ms = now;
@@ -540,14 +692,22 @@ impl Control {
         Ok(rule)
     }
 
-    pub async fn get_security_group_rule(&self, caller: &Caller, id: &str) -> ApiResult<SecurityGroupRule> {
+    pub async fn get_security_group_rule(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> ApiResult<SecurityGroupRule> {
         match self.store.load::<SecurityGroupRule>(id).await? {
             Some(r) if r.project_id == caller.project_id => Ok(r),
             _ => Err(not_found(vc::RULE_NOT_FOUND, "security group rule", id)),
         }
     }
 
-    pub async fn list_security_group_rules(&self, caller: &Caller, sg: Option<&str>) -> ApiResult<Vec<SecurityGroupRule>> {
+    pub async fn list_security_group_rules(
+        &self,
+        caller: &Caller,
+        sg: Option<&str>,
+    ) -> ApiResult<Vec<SecurityGroupRule>> {
         let mut q = Query::of(Kind::SecurityGroupRule).project(&caller.project_id);
         q.parent_id = sg.filter(|s| !s.is_empty()).map(str::to_string);
         q.order = vpcep_store::Order::CreatedAsc;
@@ -556,7 +716,14 @@ impl Control {
 
     pub async fn delete_security_group_rule(&self, caller: &Caller, id: &str) -> ApiResult<()> {
         let mut tx = self.store.begin().await?;
-        let _r: SecurityGroupRule = own(&mut tx, caller, id, vc::RULE_NOT_FOUND, "security group rule").await?;
+        let _r: SecurityGroupRule = own(
+            &mut tx,
+            caller,
+            id,
+            vc::RULE_NOT_FOUND,
+            "security group rule",
+        )
+        .await?;
         tx.delete(Kind::SecurityGroupRule, id).await?;
         tx.commit().await?;
         Ok(())
@@ -564,7 +731,12 @@ impl Control {
 
     // ---- Ports --------------------------------------------------------------------------------
 
-    async fn check_groups(&self, tx: &mut Box<dyn Tx>, caller: &Caller, groups: &[String]) -> ApiResult<()> {
+    async fn check_groups(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        caller: &Caller,
+        groups: &[String],
+    ) -> ApiResult<()> {
         for g in groups {
             let _g: SecurityGroup = own(tx, caller, g, vc::SG_NOT_FOUND, "security group").await?;
         }
@@ -585,10 +757,16 @@ impl Control {
         security_groups: Vec<String>,
     ) -> ApiResult<Port> {
         let id = new_uuid();
-        let ip = allocate_ip(tx, subnet, ip, &format!("port:{id}")).await.map_err(|e| {
-            let code = if e.code == vpcep_core::error::codes::PORT_IP_IN_USE { vc::IP_IN_USE } else { vc::PARAMETER };
-            ApiError::new(e.status, code, e.message)
-        })?;
+        let ip = allocate_ip(tx, subnet, ip, &format!("port:{id}"))
+            .await
+            .map_err(|e| {
+                let code = if e.code == vpcep_core::error::codes::PORT_IP_IN_USE {
+                    vc::IP_IN_USE
+                } else {
+                    vc::PARAMETER
+                };
+                ApiError::new(e.status, code, e.message)
+            })?;
         let now = now_ms();
         let port = Port {
             mac_address: mac_for(&id),
@@ -602,7 +780,11 @@ impl Control {
             device_id: device_id.to_string(),
             security_groups,
             admin_state_up: true,
-            status: if device_id.is_empty() { "DOWN".to_string() } else { "ACTIVE".to_string() },
+            status: if device_id.is_empty() {
+                "DOWN".to_string()
+            } else {
+                "ACTIVE".to_string()
+            },
             generation: 1,
             created_ms: now,
             updated_ms: now,
@@ -625,7 +807,14 @@ impl Control {
             return Err(param("A port has at most one fixed IP here."));
         }
         let mut tx = self.store.begin().await?;
-        let subnet: Subnet = own(&mut tx, caller, &network_id, vc::SUBNET_NOT_FOUND, "network").await?;
+        let subnet: Subnet = own(
+            &mut tx,
+            caller,
+            &network_id,
+            vc::SUBNET_NOT_FOUND,
+            "network",
+        )
+        .await?;
         if let Some(f) = fixed.first()
             && let Some(sid) = f.subnet_id.as_deref().filter(|s| !s.is_empty())
             && sid != subnet.id
@@ -640,7 +829,16 @@ impl Control {
         self.check_groups(&mut tx, caller, &groups).await?;
         let ip = fixed.first().and_then(|f| f.ip_address.clone());
         let port = self
-            .new_port(&mut tx, caller, &subnet, name, ip.as_deref(), body.device_owner.as_deref().unwrap_or(""), "", groups)
+            .new_port(
+                &mut tx,
+                caller,
+                &subnet,
+                name,
+                ip.as_deref(),
+                body.device_owner.as_deref().unwrap_or(""),
+                "",
+                groups,
+            )
             .await?;
         tx.commit().await?;
         Ok(port)
@@ -659,7 +857,12 @@ impl Control {
         Ok(self.store.load_page::<Port>(q).await?.0)
     }
 
-    pub async fn update_port(&self, caller: &Caller, id: &str, body: UpdatePortBody) -> ApiResult<Port> {
+    pub async fn update_port(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: UpdatePortBody,
+    ) -> ApiResult<Port> {
         let mut tx = self.store.begin().await?;
         let mut p: Port = own(&mut tx, caller, id, vc::PORT_NOT_FOUND, "port").await?;
         if let Some(n) = body.name {
@@ -683,10 +886,20 @@ impl Control {
         let mut tx = self.store.begin().await?;
         let p: Port = own(&mut tx, caller, id, vc::PORT_NOT_FOUND, "port").await?;
         if !p.device_id.is_empty() {
-            return Err(in_use(format!("The port belongs to {} {}: delete that instead.", p.device_owner, p.device_id)));
+            return Err(in_use(format!(
+                "The port belongs to {} {}: delete that instead.",
+                p.device_owner, p.device_id
+            )));
         }
         check_not_a_backend(&mut tx, id).await?;
-        tx.release("ip", &ip_claim_key(&p.subnet_id, p.ip_address.parse().unwrap_or(Ipv4Addr::UNSPECIFIED))).await?;
+        tx.release(
+            "ip",
+            &ip_claim_key(
+                &p.subnet_id,
+                p.ip_address.parse().unwrap_or(Ipv4Addr::UNSPECIFIED),
+            ),
+        )
+        .await?;
         tx.release_owner(&format!("port:{id}")).await?;
         tx.delete(Kind::Port, id).await?;
         tx.commit().await?;
@@ -695,7 +908,11 @@ impl Control {
 
     // ---- Lab: servers -------------------------------------------------------------------------
 
-    pub async fn create_server(&self, caller: &Caller, body: CreateServerBody) -> ApiResult<(Server, Vec<Port>)> {
+    pub async fn create_server(
+        &self,
+        caller: &Caller,
+        body: CreateServerBody,
+    ) -> ApiResult<(Server, Vec<Port>)> {
         let name = body.name.unwrap_or_default();
         validate::resource_name("name", &name).map_err(|e| param(e.message))?;
         let vpc_id = body.vpc_id.unwrap_or_default();
@@ -719,7 +936,16 @@ impl Control {
                 return Err(param(format!("Subnet {sid} is not in VPC {vpc_id}.")));
             }
             let port = self
-                .new_port(&mut tx, caller, &subnet, format!("{name}-nic{i}"), nic.ip_address.as_deref(), "compute:lab", &id, groups.clone())
+                .new_port(
+                    &mut tx,
+                    caller,
+                    &subnet,
+                    format!("{name}-nic{i}"),
+                    nic.ip_address.as_deref(),
+                    "compute:lab",
+                    &id,
+                    groups.clone(),
+                )
                 .await?;
             ports.push(port);
         }
@@ -783,7 +1009,11 @@ impl Control {
 
     // ---- Lab: load balancers ------------------------------------------------------------------
 
-    pub async fn create_loadbalancer(&self, caller: &Caller, body: CreateLoadBalancerBody) -> ApiResult<LoadBalancer> {
+    pub async fn create_loadbalancer(
+        &self,
+        caller: &Caller,
+        body: CreateLoadBalancerBody,
+    ) -> ApiResult<LoadBalancer> {
         let name = body.name.unwrap_or_default();
         validate::resource_name("name", &name).map_err(|e| param(e.message))?;
         let listeners = parse_listeners(body.listeners.unwrap_or_default())?;
@@ -791,13 +1021,23 @@ impl Control {
         let subnet_id = body.subnet_id.unwrap_or_default();
         let mut tx = self.store.begin().await?;
         let _vpc: Vpc = own(&mut tx, caller, &vpc_id, vc::VPC_NOT_FOUND, "VPC").await?;
-        let subnet: Subnet = own(&mut tx, caller, &subnet_id, vc::SUBNET_NOT_FOUND, "subnet").await?;
+        let subnet: Subnet =
+            own(&mut tx, caller, &subnet_id, vc::SUBNET_NOT_FOUND, "subnet").await?;
         if subnet.vpc_id != vpc_id {
             return Err(param(format!("Subnet {subnet_id} is not in VPC {vpc_id}.")));
         }
         let id = new_uuid();
         let vip = self
-            .new_port(&mut tx, caller, &subnet, format!("{name}-vip"), body.vip_address.as_deref(), "neutron:LOADBALANCERV2", &id, vec![])
+            .new_port(
+                &mut tx,
+                caller,
+                &subnet,
+                format!("{name}-vip"),
+                body.vip_address.as_deref(),
+                "neutron:LOADBALANCERV2",
+                &id,
+                vec![],
+            )
             .await?;
         let now = now_ms();
         let lb = LoadBalancer {
@@ -832,10 +1072,16 @@ impl Control {
         Ok(self.store.load_page::<LoadBalancer>(q).await?.0)
     }
 
-    pub async fn update_loadbalancer(&self, caller: &Caller, id: &str, body: UpdateLoadBalancerBody) -> ApiResult<LoadBalancer> {
+    pub async fn update_loadbalancer(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: UpdateLoadBalancerBody,
+    ) -> ApiResult<LoadBalancer> {
         let listeners = body.listeners.map(parse_listeners).transpose()?;
         let mut tx = self.store.begin().await?;
-        let mut lb: LoadBalancer = own(&mut tx, caller, id, vc::LAB_NOT_FOUND, "load balancer").await?;
+        let mut lb: LoadBalancer =
+            own(&mut tx, caller, id, vc::LAB_NOT_FOUND, "load balancer").await?;
         if let Some(n) = body.name {
             validate::resource_name("name", &n).map_err(|e| param(e.message))?;
             lb.name = n;
@@ -854,7 +1100,8 @@ impl Control {
         let mut tx = self.store.begin().await?;
         let lb: LoadBalancer = own(&mut tx, caller, id, vc::LAB_NOT_FOUND, "load balancer").await?;
         check_not_a_backend(&mut tx, &lb.vip_port_id).await?;
-        tx.release_owner(&format!("port:{}", lb.vip_port_id)).await?;
+        tx.release_owner(&format!("port:{}", lb.vip_port_id))
+            .await?;
         tx.delete(Kind::Port, &lb.vip_port_id).await?;
         tx.delete(Kind::Loadbalancer, id).await?;
         tx.commit().await?;
@@ -866,22 +1113,38 @@ impl Control {
     pub async fn create_site(&self, caller: &Caller, body: CreateSiteBody) -> ApiResult<Site> {
         let name = body.name.unwrap_or_default();
         validate::resource_name("name", &name).map_err(|e| param(e.message))?;
-        let net = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or_default()).map_err(|e| param(e.message))?;
+        let net = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or_default())
+            .map_err(|e| param(e.message))?;
         let vpc_id = body.vpc_id.unwrap_or_default();
         let mut tx = self.store.begin().await?;
         let vpc: Vpc = own(&mut tx, caller, &vpc_id, vc::VPC_NOT_FOUND, "VPC").await?;
-        let vnet: Ipv4Net = vpc.cidr.parse().map_err(|_| ApiError::system("stored CIDR invalid"))?;
+        let vnet: Ipv4Net = vpc
+            .cidr
+            .parse()
+            .map_err(|_| ApiError::system("stored CIDR invalid"))?;
         if vnet.contains(&net.network()) || net.contains(&vnet.network()) {
             return Err(ApiError::new(
                 400,
                 vc::CIDR_CONFLICT,
-                format!("The site CIDR {net} overlaps the VPC CIDR {vnet}: a VPN needs distinct networks on each side."),
+                format!(
+                    "The site CIDR {net} overlaps the VPC CIDR {vnet}: a VPN needs distinct networks on each side."
+                ),
             ));
         }
-        for other in tx.load_all::<Site>(Query::of(Kind::Site).vpc(&vpc_id)).await? {
-            let o: Ipv4Net = other.cidr.parse().map_err(|_| ApiError::system("stored CIDR invalid"))?;
+        for other in tx
+            .load_all::<Site>(Query::of(Kind::Site).vpc(&vpc_id))
+            .await?
+        {
+            let o: Ipv4Net = other
+                .cidr
+                .parse()
+                .map_err(|_| ApiError::system("stored CIDR invalid"))?;
             if o.contains(&net.network()) || net.contains(&o.network()) {
-                return Err(ApiError::new(400, vc::CIDR_CONFLICT, format!("The site CIDR {net} overlaps site {} ({o}).", other.name)));
+                return Err(ApiError::new(
+                    400,
+                    vc::CIDR_CONFLICT,
+                    format!("The site CIDR {net} overlaps site {} ({o}).", other.name),
+                ));
             }
         }
         let now = now_ms();
@@ -927,7 +1190,11 @@ impl Control {
         if let Some(s) = self.store.load::<Subnet>(id).await? {
             return Ok(Some(s));
         }
-        let all = self.store.load_page::<Subnet>(Query::of(Kind::Subnet)).await?.0;
+        let all = self
+            .store
+            .load_page::<Subnet>(Query::of(Kind::Subnet))
+            .await?
+            .0;
         Ok(all.into_iter().find(|s| s.neutron_subnet_id == id))
     }
 }
@@ -949,7 +1216,10 @@ fn default_rules(g: &SecurityGroup, now: i64) -> Vec<SecurityGroupRule> {
         created_ms: now,
         updated_ms: now,
     };
-    vec![base(Direction::Egress, None), base(Direction::Ingress, Some(g.id.clone()))]
+    vec![
+        base(Direction::Egress, None),
+        base(Direction::Ingress, Some(g.id.clone())),
+    ]
 }
 
 fn same_rule(a: &SecurityGroupRule, b: &SecurityGroupRule) -> bool {
@@ -963,10 +1233,14 @@ fn same_rule(a: &SecurityGroupRule, b: &SecurityGroupRule) -> bool {
 
 /// A port that backs an endpoint service cannot go away under it.
 async fn check_not_a_backend(tx: &mut Box<dyn Tx>, port_id: &str) -> ApiResult<()> {
-    let services = tx.load_all::<EndpointService>(Query::of(Kind::EndpointService).parent(port_id)).await?;
+    let services = tx
+        .load_all::<EndpointService>(Query::of(Kind::EndpointService).parent(port_id))
+        .await?;
     if let Some(s) = services.first() {
-        return Err(in_use(format!("The port backs endpoint service {}: delete the service first.", s.service_name)));
+        return Err(in_use(format!(
+            "The port backs endpoint service {}: delete the service first.",
+            s.service_name
+        )));
     }
     Ok(())
 }
-

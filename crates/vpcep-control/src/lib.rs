@@ -51,18 +51,24 @@ pub struct Control {
 
 impl Control {
     pub fn new(store: SharedStore, settings: Settings, secrets: SecretBox) -> Self {
-        Self { store, settings: Arc::new(settings), secrets: Arc::new(secrets) }
+        Self {
+            store,
+            settings: Arc::new(settings),
+            secrets: Arc::new(secrets),
+        }
     }
 }
 
 /// Milliseconds since the epoch; the only clock the service layer reads.
 pub fn now_ms() -> i64 {
-    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 pub fn new_uuid() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// 32 lowercase hex characters (account and project ids).

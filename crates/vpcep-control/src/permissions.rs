@@ -3,7 +3,9 @@
 use vpcep_core::error::{ApiError, ApiResult, codes};
 use vpcep_core::model::{Kind, Permission};
 use vpcep_core::validate::{self, Page as PageReq};
-use vpcep_core::wire::{BatchAddPermissionsBody, BatchRemovePermissionsBody, PermissionsActionBody};
+use vpcep_core::wire::{
+    BatchAddPermissionsBody, BatchRemovePermissionsBody, PermissionsActionBody,
+};
 use vpcep_store::{Query, StoreExt, Tx, TxExt};
 
 use crate::services::{order, own_service};
@@ -26,13 +28,21 @@ fn check_type(t: Option<&str>) -> ApiResult<()> {
 
 fn check_batch(n: usize) -> ApiResult<()> {
     if n == 0 {
-        return Err(ApiError::new(400, codes::EMPTY_PERMISSIONS, "Invalid permissions: the list is empty.").on("permissions"));
+        return Err(ApiError::new(
+            400,
+            codes::EMPTY_PERMISSIONS,
+            "Invalid permissions: the list is empty.",
+        )
+        .on("permissions"));
     }
     if n > validate::MAX_PERMISSIONS_PER_CALL {
         return Err(ApiError::new(
             400,
             codes::BATCH_LIMIT,
-            format!("At most {} whitelist records per call.", validate::MAX_PERMISSIONS_PER_CALL),
+            format!(
+                "At most {} whitelist records per call.",
+                validate::MAX_PERMISSIONS_PER_CALL
+            ),
         )
         .on("permissions"));
     }
@@ -46,13 +56,19 @@ async fn add_records(
     service_id: &str,
     wanted: Vec<(String, String)>,
 ) -> ApiResult<Vec<Permission>> {
-    let existing = tx.load_all::<Permission>(Query::of(Kind::Permission).parent(service_id)).await?;
+    let existing = tx
+        .load_all::<Permission>(Query::of(Kind::Permission).parent(service_id))
+        .await?;
     let mut count = existing.len() as i64;
     let mut out = Vec::new();
     for (perm, desc) in wanted {
         let ptype = validate::permission(&perm)?;
         validate::description("description", &desc)?;
-        if let Some(e) = existing.iter().chain(out.iter()).find(|p| p.permission == perm) {
+        if let Some(e) = existing
+            .iter()
+            .chain(out.iter())
+            .find(|p| p.permission == perm)
+        {
             let mut e = e.clone();
             if !desc.is_empty() && e.description != desc {
                 e.description = desc;
@@ -105,7 +121,12 @@ impl Control {
     }
 
     /// Legacy `permissions/action`: add or remove permission strings; returns the whole list.
-    pub async fn permissions_action(&self, caller: &Caller, service_id: &str, body: PermissionsActionBody) -> ApiResult<Vec<Permission>> {
+    pub async fn permissions_action(
+        &self,
+        caller: &Caller,
+        service_id: &str,
+        body: PermissionsActionBody,
+    ) -> ApiResult<Vec<Permission>> {
         check_type(body.permission_type.as_deref())?;
         let perms = body.permissions.unwrap_or_default();
         check_batch(perms.len())?;
@@ -116,7 +137,10 @@ impl Control {
                 return Err(ApiError::new(
                     400,
                     codes::INVALID_PERMISSION_ACTION,
-                    format!("Invalid action '{}': use add or remove.", other.unwrap_or("")),
+                    format!(
+                        "Invalid action '{}': use add or remove.",
+                        other.unwrap_or("")
+                    ),
                 )
                 .on("action"));
             }
@@ -124,29 +148,49 @@ impl Control {
         let mut tx = self.store.begin().await?;
         own_service(&mut tx, caller, service_id).await?;
         if add {
-            add_records(&mut tx, caller, service_id, perms.into_iter().map(|p| (p, String::new())).collect()).await?;
+            add_records(
+                &mut tx,
+                caller,
+                service_id,
+                perms.into_iter().map(|p| (p, String::new())).collect(),
+            )
+            .await?;
         } else {
             for p in &perms {
                 validate::permission(p)?;
             }
-            let existing = tx.load_all::<Permission>(Query::of(Kind::Permission).parent(service_id)).await?;
+            let existing = tx
+                .load_all::<Permission>(Query::of(Kind::Permission).parent(service_id))
+                .await?;
             for e in existing.iter().filter(|e| perms.contains(&e.permission)) {
                 tx.delete(Kind::Permission, &e.id).await?;
             }
         }
-        let all = tx.load_all::<Permission>(Query::of(Kind::Permission).parent(service_id)).await?;
+        let mut q = Query::of(Kind::Permission).parent(service_id);
+        q.order = vpcep_store::Order::CreatedAsc;
+        let all = tx.load_all::<Permission>(q).await?;
         tx.commit().await?;
         Ok(all)
     }
 
-    pub async fn batch_add_permissions(&self, caller: &Caller, service_id: &str, body: BatchAddPermissionsBody) -> ApiResult<Vec<Permission>> {
+    pub async fn batch_add_permissions(
+        &self,
+        caller: &Caller,
+        service_id: &str,
+        body: BatchAddPermissionsBody,
+    ) -> ApiResult<Vec<Permission>> {
         check_type(body.permission_type.as_deref())?;
         let items = body.permissions.unwrap_or_default();
         check_batch(items.len())?;
         let mut wanted = Vec::new();
         for i in items {
             let Some(p) = i.permission else {
-                return Err(ApiError::new(400, codes::INVALID_PERMISSION, "Each record needs a permission.").on("permissions"));
+                return Err(ApiError::new(
+                    400,
+                    codes::INVALID_PERMISSION,
+                    "Each record needs a permission.",
+                )
+                .on("permissions"));
             };
             wanted.push((p, i.description.unwrap_or_default()));
         }
@@ -176,8 +220,12 @@ impl Control {
                     out.push(p);
                 }
                 _ => {
-                    return Err(ApiError::new(404, codes::NOT_FOUND, format!("The whitelist record {id} does not exist."))
-                        .on("permissions"));
+                    return Err(ApiError::new(
+                        404,
+                        codes::NOT_FOUND,
+                        format!("The whitelist record {id} does not exist."),
+                    )
+                    .on("permissions"));
                 }
             }
         }
@@ -192,14 +240,20 @@ impl Control {
         permission_id: &str,
         description: Option<String>,
     ) -> ApiResult<Permission> {
-        let description = description.ok_or_else(|| ApiError::param("permission.description is required.").on("description"))?;
+        let description = description.ok_or_else(|| {
+            ApiError::param("permission.description is required.").on("description")
+        })?;
         validate::description("description", &description)?;
         let mut tx = self.store.begin().await?;
         own_service(&mut tx, caller, service_id).await?;
         let mut p = match tx.load::<Permission>(permission_id).await? {
             Some(p) if p.service_id == service_id => p,
             _ => {
-                return Err(ApiError::new(404, codes::NOT_FOUND, format!("The whitelist record {permission_id} does not exist.")));
+                return Err(ApiError::new(
+                    404,
+                    codes::NOT_FOUND,
+                    format!("The whitelist record {permission_id} does not exist."),
+                ));
             }
         };
         p.description = description;
@@ -210,6 +264,10 @@ impl Control {
 
     /// All whitelist records of a service (for the console and tests).
     pub async fn all_permissions(&self, service_id: &str) -> ApiResult<Vec<Permission>> {
-        Ok(self.store.load_page::<Permission>(Query::of(Kind::Permission).parent(service_id)).await?.0)
+        Ok(self
+            .store
+            .load_page::<Permission>(Query::of(Kind::Permission).parent(service_id))
+            .await?
+            .0)
     }
 }

@@ -3,12 +3,12 @@
 use vpcep_core::error::{ApiError, ApiResult, codes};
 use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
 use vpcep_core::model::{
-    Backend, Endpoint, EndpointService, EndpointStatus, Kind, PortMapping, Protocol, QueryError, ServerType,
-    ServiceStatus, ServiceType, TcpProxy,
+    Backend, Endpoint, EndpointService, EndpointStatus, Kind, PortMapping, Protocol, QueryError,
+    ServerType, ServiceStatus, ServiceType, TcpProxy,
 };
+use vpcep_core::naming;
 use vpcep_core::validate::{self, MAX_SERVICES_PER_BACKEND, Page as PageReq, SortKey};
 use vpcep_core::wire::{CreateEndpointServiceBody, PortListIn, UpdateEndpointServiceBody};
-use vpcep_core::naming;
 use vpcep_store::{Order, Query, StoreExt, Tx, TxExt};
 
 use crate::identity::check_quota;
@@ -30,14 +30,22 @@ pub fn parse_ports(raw: &[PortListIn]) -> ApiResult<Vec<PortMapping>> {
         return Err(ApiError::new(
             400,
             codes::PORTS_LIMIT,
-            format!("The maximum of ports has been reached: at most {} mappings per call.", validate::MAX_PORTS_PER_CALL),
+            format!(
+                "The maximum of ports has been reached: at most {} mappings per call.",
+                validate::MAX_PORTS_PER_CALL
+            ),
         )
         .on("ports"));
     }
     let mut out = Vec::with_capacity(raw.len());
     for p in raw {
         let (Some(c), Some(s)) = (p.client_port, p.server_port) else {
-            return Err(ApiError::new(400, "EndPoint.2028", "Each mapping needs client_port and server_port.").on("ports"));
+            return Err(ApiError::new(
+                400,
+                "EndPoint.2028",
+                "Each mapping needs client_port and server_port.",
+            )
+            .on("ports"));
         };
         out.push(PortMapping {
             client_port: validate::port_number("client_port", c, codes::INVALID_PORT)?,
@@ -68,7 +76,12 @@ async fn resolve_backend(
     let port = match tx.load::<Port>(port_id).await? {
         Some(p) if p.project_id == caller.project_id => p,
         _ => {
-            return Err(ApiError::new(400, codes::PORT_NOT_FOUND, format!("The port {port_id} does not exist.")).on("port_id"));
+            return Err(ApiError::new(
+                400,
+                codes::PORT_NOT_FOUND,
+                format!("The port {port_id} does not exist."),
+            )
+            .on("port_id"));
         }
     };
     if port.vpc_id != vpc_id {
@@ -108,7 +121,9 @@ async fn resolve_backend(
                 return Err(ApiError::new(
                     400,
                     codes::INVALID_PORT_ID,
-                    format!("Invalid port ID: {port_id} is a load balancer VIP; use server_type LB."),
+                    format!(
+                        "Invalid port ID: {port_id} is a load balancer VIP; use server_type LB."
+                    ),
                 )
                 .on("port_id"));
             }
@@ -122,9 +137,21 @@ async fn resolve_backend(
 
 /// Claim the (port, protocol, server port) pairs of `ports` for service `id`; conflict with
 /// another service on the same backend is EndPoint.3044.
-async fn claim_backend_ports(tx: &mut Box<dyn Tx>, port_id: &str, id: &str, ports: &[PortMapping]) -> ApiResult<()> {
+async fn claim_backend_ports(
+    tx: &mut Box<dyn Tx>,
+    port_id: &str,
+    id: &str,
+    ports: &[PortMapping],
+) -> ApiResult<()> {
     for m in ports {
-        if !tx.claim("backend_port", &backend_claim_key(port_id, m), &format!("service:{id}")).await? {
+        if !tx
+            .claim(
+                "backend_port",
+                &backend_claim_key(port_id, m),
+                &format!("service:{id}"),
+            )
+            .await?
+        {
             return Err(ApiError::new(
                 400,
                 codes::PORTS_CONFLICT,
@@ -140,15 +167,24 @@ async fn claim_backend_ports(tx: &mut Box<dyn Tx>, port_id: &str, id: &str, port
     Ok(())
 }
 
-async fn release_backend_ports(tx: &mut Box<dyn Tx>, port_id: &str, ports: &[PortMapping]) -> ApiResult<()> {
+async fn release_backend_ports(
+    tx: &mut Box<dyn Tx>,
+    port_id: &str,
+    ports: &[PortMapping],
+) -> ApiResult<()> {
     for m in ports {
-        tx.release("backend_port", &backend_claim_key(port_id, m)).await?;
+        tx.release("backend_port", &backend_claim_key(port_id, m))
+            .await?;
     }
     Ok(())
 }
 
 /// The caller's own service or 404 (another tenant's id looks just like a missing one).
-pub(crate) async fn own_service(tx: &mut Box<dyn Tx>, caller: &Caller, id: &str) -> ApiResult<EndpointService> {
+pub(crate) async fn own_service(
+    tx: &mut Box<dyn Tx>,
+    caller: &Caller,
+    id: &str,
+) -> ApiResult<EndpointService> {
     match tx.load::<EndpointService>(id).await? {
         Some(s) if s.project_id == caller.project_id => Ok(s),
         _ => Err(ApiError::service_not_found(id)),
@@ -156,7 +192,11 @@ pub(crate) async fn own_service(tx: &mut Box<dyn Tx>, caller: &Caller, id: &str)
 }
 
 impl Control {
-    pub async fn create_service(&self, caller: &Caller, body: CreateEndpointServiceBody) -> ApiResult<EndpointService> {
+    pub async fn create_service(
+        &self,
+        caller: &Caller,
+        body: CreateEndpointServiceBody,
+    ) -> ApiResult<EndpointService> {
         self.create_service_as(caller, body, false).await
     }
 
@@ -167,27 +207,48 @@ impl Control {
         body: CreateEndpointServiceBody,
         public: bool,
     ) -> ApiResult<EndpointService> {
-        let port_id = body
-            .port_id
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::new(400, codes::INVALID_PORT_ID, "port_id is required.").on("port_id"))?;
-        let vpc_id = body
-            .vpc_id
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| ApiError::new(400, codes::VPC_EMPTY, "The input parameter VPC ID is empty.").on("vpc_id"))?;
+        let port_id = body.port_id.filter(|s| !s.is_empty()).ok_or_else(|| {
+            ApiError::new(400, codes::INVALID_PORT_ID, "port_id is required.").on("port_id")
+        })?;
+        let vpc_id = body.vpc_id.filter(|s| !s.is_empty()).ok_or_else(|| {
+            ApiError::new(
+                400,
+                codes::VPC_EMPTY,
+                "The input parameter VPC ID is empty.",
+            )
+            .on("vpc_id")
+        })?;
         let server_type = match body.server_type.as_deref() {
             Some(s) => ServerType::parse(s).ok_or_else(|| {
-                ApiError::new(400, codes::INVALID_SERVER_TYPE, format!("Invalid serverType '{s}': use VM or LB."))
-                    .on("server_type")
+                ApiError::new(
+                    400,
+                    codes::INVALID_SERVER_TYPE,
+                    format!("Invalid serverType '{s}': use VM or LB."),
+                )
+                .on("server_type")
             })?,
-            None => return Err(ApiError::new(400, codes::INVALID_SERVER_TYPE, "server_type is required.").on("server_type")),
+            None => {
+                return Err(ApiError::new(
+                    400,
+                    codes::INVALID_SERVER_TYPE,
+                    "server_type is required.",
+                )
+                .on("server_type"));
+            }
         };
         let service_type = match body.service_type.as_deref() {
             None | Some("") | Some("interface") => ServiceType::Interface,
             Some("gateway") => {
-                return Err(ApiError::param("Only interface endpoint services can be created by users.").on("service_type"));
+                return Err(ApiError::param(
+                    "Only interface endpoint services can be created by users.",
+                )
+                .on("service_type"));
             }
-            Some(s) => return Err(ApiError::param(format!("Invalid service_type '{s}'.")).on("service_type")),
+            Some(s) => {
+                return Err(
+                    ApiError::param(format!("Invalid service_type '{s}'.")).on("service_type")
+                );
+            }
         };
         let ports = parse_ports(body.ports.as_deref().unwrap_or_default())?;
         if let Some(n) = &body.service_name {
@@ -196,13 +257,19 @@ impl Control {
         let tcp_proxy = match body.tcp_proxy.as_deref() {
             None | Some("") => TcpProxy::Close,
             Some(s) => TcpProxy::parse(s).ok_or_else(|| {
-                ApiError::param(format!("Invalid tcp_proxy '{s}': use close, toa_open, proxy_open or open.")).on("tcp_proxy")
+                ApiError::param(format!(
+                    "Invalid tcp_proxy '{s}': use close, toa_open, proxy_open or open."
+                ))
+                .on("tcp_proxy")
             })?,
         };
         if let Some(v) = body.ip_version.as_deref()
             && v != "ipv4"
         {
-            return Err(ApiError::param(format!("ip_version '{v}' is not supported: only ipv4.")).on("ip_version"));
+            return Err(
+                ApiError::param(format!("ip_version '{v}' is not supported: only ipv4."))
+                    .on("ip_version"),
+            );
         }
         if body.ip.as_deref().is_some_and(|s| !s.is_empty()) {
             return Err(ApiError::new(
@@ -222,11 +289,27 @@ impl Control {
         let mut tx = self.store.begin().await?;
         match tx.load::<Vpc>(&vpc_id).await? {
             Some(v) if v.project_id == caller.project_id => {}
-            _ => return Err(ApiError::new(400, codes::VPC_NOT_FOUND, format!("The VPC {vpc_id} does not exist.")).on("vpc_id")),
+            _ => {
+                return Err(ApiError::new(
+                    400,
+                    codes::VPC_NOT_FOUND,
+                    format!("The VPC {vpc_id} does not exist."),
+                )
+                .on("vpc_id"));
+            }
         }
         let backend = resolve_backend(&mut tx, caller, server_type, &port_id, &vpc_id).await?;
-        check_quota(&mut tx, Kind::EndpointService, &caller.project_id, quotas.endpoint_service, "endpoint services").await?;
-        let on_backend = tx.count(&Query::of(Kind::EndpointService).parent(&port_id)).await?;
+        check_quota(
+            &mut tx,
+            Kind::EndpointService,
+            &caller.project_id,
+            quotas.endpoint_service,
+            "endpoint services",
+        )
+        .await?;
+        let on_backend = tx
+            .count(&Query::of(Kind::EndpointService).parent(&port_id))
+            .await?;
         if on_backend >= MAX_SERVICES_PER_BACKEND {
             return Err(ApiError::new(
                 400,
@@ -263,7 +346,12 @@ impl Control {
         };
         tx.save(&service, service.generation).await?;
         tx.commit().await?;
-        tracing::info!(service = service.id, name = service.service_name, project = caller.project_id, "endpoint service created");
+        tracing::info!(
+            service = service.id,
+            name = service.service_name,
+            project = caller.project_id,
+            "endpoint service created"
+        );
         Ok(service)
     }
 
@@ -278,7 +366,11 @@ impl Control {
     pub async fn connection_count(&self, service_id: &str) -> ApiResult<i64> {
         let mut q = Query::of(Kind::Endpoint).parent(service_id);
         q.statuses = Some(
-            EndpointStatus::ALL.iter().filter(|s| s.counts_as_connection()).map(|s| s.as_str().to_string()).collect(),
+            EndpointStatus::ALL
+                .iter()
+                .filter(|s| s.counts_as_connection())
+                .map(|s| s.as_str().to_string())
+                .collect(),
         );
         Ok(self.store.count(&q).await?)
     }
@@ -296,7 +388,8 @@ impl Control {
         q.id = id.filter(|s| !s.is_empty()).map(str::to_string);
         if let Some(s) = status.filter(|s| !s.is_empty()) {
             let st = ServiceStatus::parse(s).ok_or_else(|| {
-                ApiError::new(400, codes::INVALID_STATUS, format!("Invalid status '{s}'.")).on("status")
+                ApiError::new(400, codes::INVALID_STATUS, format!("Invalid status '{s}'."))
+                    .on("status")
             })?;
             q.status = Some(st.as_str().to_string());
         }
@@ -306,7 +399,12 @@ impl Control {
         Ok(self.store.load_page::<EndpointService>(q).await?)
     }
 
-    pub async fn update_service(&self, caller: &Caller, id: &str, body: UpdateEndpointServiceBody) -> ApiResult<EndpointService> {
+    pub async fn update_service(
+        &self,
+        caller: &Caller,
+        id: &str,
+        body: UpdateEndpointServiceBody,
+    ) -> ApiResult<EndpointService> {
         if let Some(n) = &body.service_name {
             validate::service_short_name(n)?;
         }
@@ -316,7 +414,10 @@ impl Control {
             .as_deref()
             .map(|s| {
                 TcpProxy::parse(s).ok_or_else(|| {
-                    ApiError::param(format!("Invalid tcp_proxy '{s}': use close, toa_open, proxy_open or open.")).on("tcp_proxy")
+                    ApiError::param(format!(
+                        "Invalid tcp_proxy '{s}': use close, toa_open, proxy_open or open."
+                    ))
+                    .on("tcp_proxy")
                 })
             })
             .transpose()?;
@@ -335,7 +436,12 @@ impl Control {
         if let Some(p) = body.port_id.as_deref()
             && p != s.port_id
         {
-            return Err(ApiError::new(400, "EndPoint.3054", "portId or vipPortId cannot be modified.").on("port_id"));
+            return Err(ApiError::new(
+                400,
+                "EndPoint.3054",
+                "portId or vipPortId cannot be modified.",
+            )
+            .on("port_id"));
         }
         if body.ip.as_deref().is_some_and(|x| !x.is_empty()) {
             return Err(ApiError::new(400, "EndPoint.3055", "ip cannot be modified.").on("ip"));
@@ -371,10 +477,25 @@ impl Control {
         Ok(s)
     }
 
-    pub async fn rename_service(&self, caller: &Caller, id: &str, name: Option<String>) -> ApiResult<EndpointService> {
-        let name = name.ok_or_else(|| ApiError::param("endpoint_service_name is required.").on("endpoint_service_name"))?;
+    pub async fn rename_service(
+        &self,
+        caller: &Caller,
+        id: &str,
+        name: Option<String>,
+    ) -> ApiResult<EndpointService> {
+        let name = name.ok_or_else(|| {
+            ApiError::param("endpoint_service_name is required.").on("endpoint_service_name")
+        })?;
         validate::service_short_name(&name).map_err(|e| e.on("endpoint_service_name"))?;
-        self.update_service(caller, id, UpdateEndpointServiceBody { service_name: Some(name), ..Default::default() }).await
+        self.update_service(
+            caller,
+            id,
+            UpdateEndpointServiceBody {
+                service_name: Some(name),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     /// Start deleting a service. Refused while endpoints are connected or waiting (EndPoint.3006):
@@ -396,11 +517,15 @@ impl Control {
             return Err(ApiError::new(
                 400,
                 codes::SERVICE_IN_USE,
-                format!("The endpoint service is being used by {busy} endpoint(s): reject or delete them first."),
+                format!(
+                    "The endpoint service is being used by {busy} endpoint(s): reject or delete them first."
+                ),
             ));
         }
         // Endpoints left (rejected, failed) lose their service: mark them so their owners see why.
-        let orphans = tx.load_all::<Endpoint>(Query::of(Kind::Endpoint).parent(id)).await?;
+        let orphans = tx
+            .load_all::<Endpoint>(Query::of(Kind::Endpoint).parent(id))
+            .await?;
         for mut e in orphans {
             if e.status != EndpointStatus::Deleting {
                 e.status = EndpointStatus::Failed;
@@ -435,20 +560,36 @@ impl Control {
 
     /// `describe`: a service by id or full name, if the caller may see it (owner, whitelisted or
     /// public) and it is in the caller's region. Anything else is "not found" (SPEC S3, S6).
-    pub async fn describe_service(&self, caller: &Caller, id: Option<&str>, name: Option<&str>) -> ApiResult<EndpointService> {
+    pub async fn describe_service(
+        &self,
+        caller: &Caller,
+        id: Option<&str>,
+        name: Option<&str>,
+    ) -> ApiResult<EndpointService> {
         let id = id.filter(|s| !s.is_empty());
         let name = name.filter(|s| !s.is_empty());
         let found = match (id, name) {
             (Some(_), Some(_)) | (None, None) => {
-                return Err(ApiError::param("Give exactly one of id and endpoint_service_name."));
+                return Err(ApiError::param(
+                    "Give exactly one of id and endpoint_service_name.",
+                ));
             }
             (Some(id), None) => self.store.load::<EndpointService>(id).await?,
             (None, Some(name)) => {
-                let (list, _) = self.store.load_page::<EndpointService>(Query::of(Kind::EndpointService).named(name)).await?;
+                let (list, _) = self
+                    .store
+                    .load_page::<EndpointService>(Query::of(Kind::EndpointService).named(name))
+                    .await?;
                 list.into_iter().next()
             }
         };
-        let not_found = || ApiError::new(404, codes::NOT_FOUND, "The endpoint service does not exist in this region.");
+        let not_found = || {
+            ApiError::new(
+                404,
+                codes::NOT_FOUND,
+                "The endpoint service does not exist in this region.",
+            )
+        };
         let s = found.ok_or_else(not_found)?;
         if s.region != caller.region || s.status == ServiceStatus::Deleting {
             return Err(not_found());
@@ -468,7 +609,9 @@ impl Control {
             .store
             .load_page::<vpcep_core::model::Permission>(Query::of(Kind::Permission).parent(&s.id))
             .await?;
-        Ok(perms.iter().any(|p| validate::permission_matches(&p.permission, domain_id)))
+        Ok(perms
+            .iter()
+            .any(|p| validate::permission_matches(&p.permission, domain_id)))
     }
 
     pub async fn list_public_services(
@@ -482,18 +625,30 @@ impl Control {
         q.shared = Some(true);
         q.name_contains = name.filter(|s| !s.is_empty()).map(str::to_string);
         q.id = id.filter(|s| !s.is_empty()).map(str::to_string);
-        q.statuses = Some(vec![ServiceStatus::Available.as_str().into(), ServiceStatus::Creating.as_str().into()]);
+        q.statuses = Some(vec![
+            ServiceStatus::Available.as_str().into(),
+            ServiceStatus::Creating.as_str().into(),
+        ]);
         q.order = order(&page);
         let (all, _) = self.store.load_page::<EndpointService>(q).await?;
-        let in_region: Vec<_> = all.into_iter().filter(|s| s.region == caller.region).collect();
+        let in_region: Vec<_> = all
+            .into_iter()
+            .filter(|s| s.region == caller.region)
+            .collect();
         let total = in_region.len() as i64;
-        let items = in_region.into_iter().skip(page.offset as usize).take(page.limit as usize).collect();
+        let items = in_region
+            .into_iter()
+            .skip(page.offset as usize)
+            .take(page.limit as usize)
+            .collect();
         Ok((items, total))
     }
 }
 
 async fn rename_on_endpoints(tx: &mut Box<dyn Tx>, s: &EndpointService) -> ApiResult<()> {
-    let eps = tx.load_all::<Endpoint>(Query::of(Kind::Endpoint).parent(&s.id)).await?;
+    let eps = tx
+        .load_all::<Endpoint>(Query::of(Kind::Endpoint).parent(&s.id))
+        .await?;
     for mut e in eps {
         e.service_name = s.service_name.clone();
         tx.save(&e, e.generation).await?;

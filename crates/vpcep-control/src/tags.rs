@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use vpcep_core::error::{ApiError, ApiResult, codes};
 use vpcep_core::model::{Endpoint, EndpointService, Kind, Tag};
 use vpcep_core::validate;
-use vpcep_core::wire::{ResourceInstancesBody, TagIn, TagsActionBody, TagValuesIn};
+use vpcep_core::wire::{ResourceInstancesBody, TagIn, TagValuesIn, TagsActionBody};
 use vpcep_store::{Query, StoreExt, TxExt};
 
 use crate::{Caller, Control, now_ms};
@@ -13,7 +13,10 @@ use crate::{Caller, Control, now_ms};
 pub fn parse_tags(raw: &[TagIn]) -> ApiResult<Vec<Tag>> {
     let tags: Vec<Tag> = raw
         .iter()
-        .map(|t| Tag { key: t.key.clone().unwrap_or_default().trim().to_string(), value: t.value.clone().unwrap_or_default() })
+        .map(|t| Tag {
+            key: t.key.clone().unwrap_or_default().trim().to_string(),
+            value: t.value.clone().unwrap_or_default(),
+        })
         .collect();
     validate::tags(&tags)?;
     Ok(tags)
@@ -43,7 +46,8 @@ fn matches_all(tags: &[Tag], want: &[TagValuesIn]) -> bool {
     want.iter().all(|w| {
         let key = w.key.as_deref().unwrap_or_default();
         let values = w.values.as_deref().unwrap_or_default();
-        tags.iter().any(|t| t.key == key && (values.is_empty() || values.contains(&t.value)))
+        tags.iter()
+            .any(|t| t.key == key && (values.is_empty() || values.contains(&t.value)))
     })
 }
 
@@ -51,7 +55,8 @@ fn matches_any(tags: &[Tag], want: &[TagValuesIn]) -> bool {
     want.iter().any(|w| {
         let key = w.key.as_deref().unwrap_or_default();
         let values = w.values.as_deref().unwrap_or_default();
-        tags.iter().any(|t| t.key == key && (values.is_empty() || values.contains(&t.value)))
+        tags.iter()
+            .any(|t| t.key == key && (values.is_empty() || values.contains(&t.value)))
     })
 }
 
@@ -61,29 +66,56 @@ impl Control {
         Ok(match kind {
             Kind::EndpointService => {
                 let (list, _) = self.store.load_page::<EndpointService>(q).await?;
-                list.into_iter().map(|s| Tagged { id: s.id, name: s.service_name, tags: s.tags }).collect()
+                list.into_iter()
+                    .map(|s| Tagged {
+                        id: s.id,
+                        name: s.service_name,
+                        tags: s.tags,
+                    })
+                    .collect()
             }
             _ => {
                 let (list, _) = self.store.load_page::<Endpoint>(q).await?;
-                list.into_iter().map(|e| Tagged { name: e.id.clone(), id: e.id, tags: e.tags }).collect()
+                list.into_iter()
+                    .map(|e| Tagged {
+                        name: e.id.clone(),
+                        id: e.id,
+                        tags: e.tags,
+                    })
+                    .collect()
             }
         })
     }
 
     /// `POST /{resource_type}/{resource_id}/tags/action` (create / delete).
-    pub async fn tags_action(&self, caller: &Caller, resource_type: &str, id: &str, body: TagsActionBody) -> ApiResult<()> {
+    pub async fn tags_action(
+        &self,
+        caller: &Caller,
+        resource_type: &str,
+        id: &str,
+        body: TagsActionBody,
+    ) -> ApiResult<()> {
         let kind = resource_kind(resource_type)?;
         let create = match body.action.as_deref() {
             Some("create") => true,
             Some("delete") => false,
             other => {
-                return Err(ApiError::new(400, codes::INVALID_ACTION, format!("Invalid action '{}': use create or delete.", other.unwrap_or("")))
-                    .on("action"));
+                return Err(ApiError::new(
+                    400,
+                    codes::INVALID_ACTION,
+                    format!(
+                        "Invalid action '{}': use create or delete.",
+                        other.unwrap_or("")
+                    ),
+                )
+                .on("action"));
             }
         };
         let raw = body.tags.unwrap_or_default();
         if raw.is_empty() {
-            return Err(ApiError::new(400, codes::TAG_EMPTY, "The tag cannot be empty.").on("tags"));
+            return Err(
+                ApiError::new(400, codes::TAG_EMPTY, "The tag cannot be empty.").on("tags"),
+            );
         }
         let mut tx = self.store.begin().await?;
         let current: Vec<Tag> = match kind {
@@ -109,7 +141,12 @@ impl Control {
         } else {
             for t in &raw {
                 let key = t.key.clone().unwrap_or_default();
-                tags.retain(|x| !(x.key == key && t.value.as_ref().is_none_or(|v| v.is_empty() || *v == x.value)));
+                tags.retain(|x| {
+                    !(x.key == key
+                        && t.value
+                            .as_ref()
+                            .is_none_or(|v| v.is_empty() || *v == x.value))
+                });
             }
         }
         match kind {
@@ -133,7 +170,11 @@ impl Control {
     }
 
     /// `GET /{resource_type}/tags`: every key used in the project with its values.
-    pub async fn project_tags(&self, caller: &Caller, resource_type: &str) -> ApiResult<Vec<(String, Vec<String>)>> {
+    pub async fn project_tags(
+        &self,
+        caller: &Caller,
+        resource_type: &str,
+    ) -> ApiResult<Vec<(String, Vec<String>)>> {
         let kind = resource_kind(resource_type)?;
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in self.tagged(caller, kind).await? {
@@ -159,14 +200,24 @@ impl Control {
             Some("filter") => false,
             Some("count") => true,
             other => {
-                return Err(ApiError::new(400, codes::INVALID_ACTION, format!("Invalid action '{}': use filter or count.", other.unwrap_or("")))
-                    .on("action"));
+                return Err(ApiError::new(
+                    400,
+                    codes::INVALID_ACTION,
+                    format!(
+                        "Invalid action '{}': use filter or count.",
+                        other.unwrap_or("")
+                    ),
+                )
+                .on("action"));
             }
         };
         let limit = body.limit.unwrap_or(1000);
         let offset = body.offset.unwrap_or(0);
         if !(1..=1000).contains(&limit) {
-            return Err(ApiError::new(400, codes::INVALID_LIMIT, "Invalid limit: use 1 to 1000.").on("limit"));
+            return Err(
+                ApiError::new(400, codes::INVALID_LIMIT, "Invalid limit: use 1 to 1000.")
+                    .on("limit"),
+            );
         }
         if offset < 0 {
             return Err(ApiError::new(400, codes::INVALID_OFFSET, "Invalid offset.").on("offset"));
@@ -186,9 +237,18 @@ impl Control {
                     return r.tags.is_empty();
                 }
                 body.tags.as_deref().is_none_or(|w| matches_all(&r.tags, w))
-                    && body.tags_any.as_deref().is_none_or(|w| w.is_empty() || matches_any(&r.tags, w))
-                    && body.not_tags.as_deref().is_none_or(|w| w.is_empty() || !matches_all(&r.tags, w))
-                    && body.not_tags_any.as_deref().is_none_or(|w| !matches_any(&r.tags, w))
+                    && body
+                        .tags_any
+                        .as_deref()
+                        .is_none_or(|w| w.is_empty() || matches_any(&r.tags, w))
+                    && body
+                        .not_tags
+                        .as_deref()
+                        .is_none_or(|w| w.is_empty() || !matches_all(&r.tags, w))
+                    && body
+                        .not_tags_any
+                        .as_deref()
+                        .is_none_or(|w| !matches_any(&r.tags, w))
                     && name_match.as_deref().is_none_or(|n| r.name.contains(n))
             })
             .collect();
@@ -196,7 +256,12 @@ impl Control {
         if count_only {
             return Ok((None, total));
         }
-        let page = hits.into_iter().skip(offset as usize).take(limit as usize).map(|r| (r.id, r.name, r.tags)).collect();
+        let page = hits
+            .into_iter()
+            .skip(offset as usize)
+            .take(limit as usize)
+            .map(|r| (r.id, r.name, r.tags))
+            .collect();
         Ok((Some(page), total))
     }
 }

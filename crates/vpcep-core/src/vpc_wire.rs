@@ -29,7 +29,9 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
         Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
         Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
         Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(other) => Err(serde::de::Error::custom(format!("expected a boolean, got {other}"))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected a boolean, got {other}"
+        ))),
     }
 }
 
@@ -37,13 +39,18 @@ fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Erro
 fn lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
     match Option::<serde_json::Value>::deserialize(d)? {
         None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Number(n)) => {
-            n.as_i64().map(Some).ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {n}")))
-        }
-        Some(serde_json::Value::String(s)) => {
-            s.trim().parse().map(Some).map_err(|_| serde::de::Error::custom(format!("expected an integer, got \"{s}\"")))
-        }
-        Some(other) => Err(serde::de::Error::custom(format!("expected an integer, got {other}"))),
+        Some(serde_json::Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {n}"))),
+        Some(serde_json::Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("expected an integer, got \"{s}\""))),
+        Some(other) => Err(serde::de::Error::custom(format!(
+            "expected an integer, got {other}"
+        ))),
     }
 }
 
@@ -373,7 +380,10 @@ pub struct CreateVpcBody {
     /// `on`/`off`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub block_service_endpoint_states: Option<String>,
-    #[serde(deserialize_with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_network_address_usage_metrics: Option<bool>,
 }
 
@@ -389,7 +399,10 @@ pub struct UpdateVpcBody {
     pub cidr: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routes: Option<Vec<Route>>,
-    #[serde(deserialize_with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_network_address_usage_metrics: Option<bool>,
 }
 
@@ -409,10 +422,16 @@ pub struct CreateSubnetBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gateway_ip: Option<String>,
     /// Default false.
-    #[serde(deserialize_with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv6_enable: Option<bool>,
     /// Default true.
-    #[serde(deserialize_with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dhcp_enable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_dns: Option<String>,
@@ -427,7 +446,10 @@ pub struct CreateSubnetBody {
     /// `key*value` strings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
-    #[serde(deserialize_with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_network_address_usage_metrics: Option<bool>,
 }
 
@@ -454,9 +476,15 @@ pub struct UpdateSubnetBody {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(deserialize_with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv6_enable: Option<bool>,
-    #[serde(deserialize_with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub dhcp_enable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub primary_dns: Option<String>,
@@ -466,7 +494,10 @@ pub struct UpdateSubnetBody {
     pub dns_list: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub extra_dhcp_opts: Option<Vec<ExtraDhcpOption>>,
-    #[serde(deserialize_with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable_network_address_usage_metrics: Option<bool>,
 }
 
@@ -494,7 +525,10 @@ pub struct CreatePortBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub security_groups: Option<Vec<String>>,
     /// Only `true` is supported (the default).
-    #[serde(deserialize_with = "lenient_bool", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub admin_state_up: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_address_pairs: Option<Vec<AllowedAddressPair>>,
@@ -567,10 +601,16 @@ pub struct CreateSecurityGroupRuleBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
     /// 1-65535 (ICMP type for icmp); absent means all ports.
-    #[serde(deserialize_with = "lenient_int", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub port_range_min: Option<i64>,
     /// 1-65535 (ICMP code for icmp); not below `port_range_min`.
-    #[serde(deserialize_with = "lenient_int", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "lenient_int",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub port_range_max: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_ip_prefix: Option<String>,
@@ -582,9 +622,12 @@ pub struct CreateSecurityGroupRuleBody {
 
 impl CreateSecurityGroupRuleBody {
     pub fn missing_required(&self) -> Option<&'static str> {
-        [("security_group_id", self.security_group_id.is_none()), ("direction", self.direction.is_none())]
-            .into_iter()
-            .find_map(|(k, missing)| missing.then_some(k))
+        [
+            ("security_group_id", self.security_group_id.is_none()),
+            ("direction", self.direction.is_none()),
+        ]
+        .into_iter()
+        .find_map(|(k, missing)| missing.then_some(k))
     }
 }
 
@@ -752,7 +795,8 @@ mod tests {
     const SDK_CREATE_SUBNET: &str = r#"{"subnet": {"name": "subnet-1", "cidr": "192.168.1.0/24", "vpc_id": "4189d3c2-8882-4871-a3c2-d380272eed80", "gateway_ip": "192.168.1.1", "dhcp_enable": true, "primary_dns": "100.125.1.250", "secondary_dns": "100.125.21.250", "dnsList": ["100.125.1.250", "100.125.21.250"], "availability_zone": "az1", "extra_dhcp_opts": [{"opt_name": "ntp", "opt_value": "10.100.0.33"}]}}"#;
     const SDK_UPDATE_SUBNET: &str = r#"{"subnet": {"name": "subnet-2", "description": "d", "dhcp_enable": false, "primary_dns": "114.114.114.114"}}"#;
     const SDK_CREATE_PORT: &str = r#"{"port": {"name": "port-1", "network_id": "4dc70db6-cb7f-4200-9790-a6a910776bba", "fixed_ips": [{"ip_address": "192.168.1.10", "subnet_id": "4dc70db6-cb7f-4200-9790-a6a910776bba"}], "security_groups": ["a0608cbf-d047-4f54-8b28-cd7b59853fff"], "admin_state_up": true, "allowed_address_pairs": [{"ip_address": "192.168.1.200"}]}}"#;
-    const SDK_CREATE_PORT_MIN: &str = r#"{"port": {"network_id": "4dc70db6-cb7f-4200-9790-a6a910776bba"}}"#;
+    const SDK_CREATE_PORT_MIN: &str =
+        r#"{"port": {"network_id": "4dc70db6-cb7f-4200-9790-a6a910776bba"}}"#;
     const SDK_UPDATE_PORT: &str = r#"{"port": {"name": "port-2", "security_groups": ["a0608cbf-d047-4f54-8b28-cd7b59853fff"], "allowed_address_pairs": [], "extra_dhcp_opts": [{"opt_name": "51", "opt_value": "86400"}]}}"#;
     const SDK_CREATE_SG: &str = r#"{"security_group": {"name": "sg-1", "vpc_id": "4189d3c2-8882-4871-a3c2-d380272eed80", "enterprise_project_id": "0"}}"#;
     const SDK_CREATE_RULE: &str = r#"{"security_group_rule": {"security_group_id": "a0608cbf-d047-4f54-8b28-cd7b59853fff", "description": "allow ssh", "direction": "ingress", "ethertype": "IPv4", "protocol": "tcp", "port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "10.0.0.0/8"}}"#;
@@ -763,7 +807,11 @@ mod tests {
     fn roundtrip<T: Serialize + for<'de> Deserialize<'de>>(raw: &str) -> T {
         let parsed: T = serde_json::from_str(raw).expect("parses");
         let original: Value = serde_json::from_str(raw).unwrap();
-        assert_eq!(serde_json::to_value(&parsed).unwrap(), original, "round trip of {raw}");
+        assert_eq!(
+            serde_json::to_value(&parsed).unwrap(),
+            original,
+            "round trip of {raw}"
+        );
         parsed
     }
 
@@ -777,26 +825,93 @@ mod tests {
 
     // The JSON keys each SDK response model reads (its `attribute_map` values).
     const SDK_VPC_KEYS: &[&str] = &[
-        "id", "name", "cidr", "description", "routes", "status", "enterprise_project_id", "tenant_id",
-        "created_at", "updated_at", "block_service_endpoint_states", "enable_network_address_usage_metrics",
+        "id",
+        "name",
+        "cidr",
+        "description",
+        "routes",
+        "status",
+        "enterprise_project_id",
+        "tenant_id",
+        "created_at",
+        "updated_at",
+        "block_service_endpoint_states",
+        "enable_network_address_usage_metrics",
     ];
     const SDK_SUBNET_KEYS: &[&str] = &[
-        "id", "name", "description", "cidr", "gateway_ip", "ipv6_enable", "cidr_v6", "gateway_ip_v6",
-        "dhcp_enable", "primary_dns", "secondary_dns", "dnsList", "availability_zone", "vpc_id", "status",
-        "neutron_network_id", "neutron_subnet_id", "neutron_subnet_id_v6", "extra_dhcp_opts", "scope",
-        "tenant_id", "created_at", "updated_at", "enable_network_address_usage_metrics",
+        "id",
+        "name",
+        "description",
+        "cidr",
+        "gateway_ip",
+        "ipv6_enable",
+        "cidr_v6",
+        "gateway_ip_v6",
+        "dhcp_enable",
+        "primary_dns",
+        "secondary_dns",
+        "dnsList",
+        "availability_zone",
+        "vpc_id",
+        "status",
+        "neutron_network_id",
+        "neutron_subnet_id",
+        "neutron_subnet_id_v6",
+        "extra_dhcp_opts",
+        "scope",
+        "tenant_id",
+        "created_at",
+        "updated_at",
+        "enable_network_address_usage_metrics",
         "available_ip_address_count",
     ];
     const SDK_PORT_KEYS: &[&str] = &[
-        "id", "name", "network_id", "admin_state_up", "mac_address", "fixed_ips", "device_id", "device_owner",
-        "tenant_id", "status", "security_groups", "allowed_address_pairs", "extra_dhcp_opts",
-        "binding:vnic_type", "dns_assignment", "dns_name", "binding:vif_details", "binding:profile",
-        "instance_id", "instance_type", "port_security_enabled", "zone_id", "enable_efi", "ipv6_bandwidth_id",
+        "id",
+        "name",
+        "network_id",
+        "admin_state_up",
+        "mac_address",
+        "fixed_ips",
+        "device_id",
+        "device_owner",
+        "tenant_id",
+        "status",
+        "security_groups",
+        "allowed_address_pairs",
+        "extra_dhcp_opts",
+        "binding:vnic_type",
+        "dns_assignment",
+        "dns_name",
+        "binding:vif_details",
+        "binding:profile",
+        "instance_id",
+        "instance_type",
+        "port_security_enabled",
+        "zone_id",
+        "enable_efi",
+        "ipv6_bandwidth_id",
     ];
-    const SDK_SG_KEYS: &[&str] = &["name", "description", "id", "vpc_id", "enterprise_project_id", "security_group_rules"];
+    const SDK_SG_KEYS: &[&str] = &[
+        "name",
+        "description",
+        "id",
+        "vpc_id",
+        "enterprise_project_id",
+        "security_group_rules",
+    ];
     const SDK_RULE_KEYS: &[&str] = &[
-        "id", "description", "security_group_id", "direction", "ethertype", "protocol", "port_range_min",
-        "port_range_max", "remote_ip_prefix", "remote_group_id", "remote_address_group_id", "tenant_id",
+        "id",
+        "description",
+        "security_group_id",
+        "direction",
+        "ethertype",
+        "protocol",
+        "port_range_min",
+        "port_range_max",
+        "remote_ip_prefix",
+        "remote_group_id",
+        "remote_address_group_id",
+        "tenant_id",
     ];
 
     #[test]
@@ -818,7 +933,10 @@ mod tests {
         let r: UpdateVpcRequest = roundtrip(SDK_UPDATE_VPC);
         assert_eq!(
             r.vpc.routes,
-            Some(vec![Route { destination: "0.0.0.0/0".into(), nexthop: "192.168.0.5".into() }])
+            Some(vec![Route {
+                destination: "0.0.0.0/0".into(),
+                nexthop: "192.168.0.5".into()
+            }])
         );
         assert_eq!(r.vpc.enable_network_address_usage_metrics, Some(false));
     }
@@ -828,16 +946,26 @@ mod tests {
         let r: CreateSubnetRequest = roundtrip(SDK_CREATE_SUBNET);
         let s = &r.subnet;
         assert_eq!(s.missing_required(), None);
-        assert_eq!(s.vpc_id.as_deref(), Some("4189d3c2-8882-4871-a3c2-d380272eed80"));
+        assert_eq!(
+            s.vpc_id.as_deref(),
+            Some("4189d3c2-8882-4871-a3c2-d380272eed80")
+        );
         assert_eq!(s.gateway_ip.as_deref(), Some("192.168.1.1"));
         assert_eq!(s.dhcp_enable, Some(true));
-        assert_eq!(s.dns_list.as_deref(), Some(&["100.125.1.250".to_string(), "100.125.21.250".to_string()][..]));
+        assert_eq!(
+            s.dns_list.as_deref(),
+            Some(&["100.125.1.250".to_string(), "100.125.21.250".to_string()][..])
+        );
         assert_eq!(s.availability_zone.as_deref(), Some("az1"));
         assert_eq!(
             s.extra_dhcp_opts,
-            Some(vec![ExtraDhcpOption { opt_name: "ntp".into(), opt_value: Some("10.100.0.33".into()) }])
+            Some(vec![ExtraDhcpOption {
+                opt_name: "ntp".into(),
+                opt_value: Some("10.100.0.33".into())
+            }])
         );
-        let partial: CreateSubnetRequest = serde_json::from_str(r#"{"subnet": {"name": "a", "cidr": "10.0.0.0/24"}}"#).unwrap();
+        let partial: CreateSubnetRequest =
+            serde_json::from_str(r#"{"subnet": {"name": "a", "cidr": "10.0.0.0/24"}}"#).unwrap();
         assert_eq!(partial.subnet.missing_required(), Some("vpc_id"));
     }
 
@@ -854,7 +982,10 @@ mod tests {
         let r: CreatePortRequest = roundtrip(SDK_CREATE_PORT);
         let p = &r.port;
         assert_eq!(p.missing_required(), None);
-        assert_eq!(p.network_id.as_deref(), Some("4dc70db6-cb7f-4200-9790-a6a910776bba"));
+        assert_eq!(
+            p.network_id.as_deref(),
+            Some("4dc70db6-cb7f-4200-9790-a6a910776bba")
+        );
         assert_eq!(
             p.fixed_ips,
             Some(vec![FixedIp {
@@ -862,11 +993,17 @@ mod tests {
                 ip_address: Some("192.168.1.10".into()),
             }])
         );
-        assert_eq!(p.security_groups.as_deref(), Some(&["a0608cbf-d047-4f54-8b28-cd7b59853fff".to_string()][..]));
+        assert_eq!(
+            p.security_groups.as_deref(),
+            Some(&["a0608cbf-d047-4f54-8b28-cd7b59853fff".to_string()][..])
+        );
         assert_eq!(p.admin_state_up, Some(true));
         assert_eq!(
             p.allowed_address_pairs,
-            Some(vec![AllowedAddressPair { ip_address: Some("192.168.1.200".into()), mac_address: None }])
+            Some(vec![AllowedAddressPair {
+                ip_address: Some("192.168.1.200".into()),
+                mac_address: None
+            }])
         );
         let min: CreatePortRequest = roundtrip(SDK_CREATE_PORT_MIN);
         assert_eq!(min.port.fixed_ips, None);
@@ -879,14 +1016,23 @@ mod tests {
     fn update_port_as_sdk_sends_it() {
         let r: UpdatePortRequest = roundtrip(SDK_UPDATE_PORT);
         assert_eq!(r.port.allowed_address_pairs, Some(vec![]));
-        assert_eq!(r.port.extra_dhcp_opts, Some(vec![ExtraDhcpOpt { opt_name: "51".into(), opt_value: "86400".into() }]));
+        assert_eq!(
+            r.port.extra_dhcp_opts,
+            Some(vec![ExtraDhcpOpt {
+                opt_name: "51".into(),
+                opt_value: "86400".into()
+            }])
+        );
     }
 
     #[test]
     fn create_security_group_as_sdk_sends_it() {
         let r: CreateSecurityGroupRequest = roundtrip(SDK_CREATE_SG);
         assert_eq!(r.security_group.missing_required(), None);
-        assert_eq!(r.security_group.vpc_id.as_deref(), Some("4189d3c2-8882-4871-a3c2-d380272eed80"));
+        assert_eq!(
+            r.security_group.vpc_id.as_deref(),
+            Some("4189d3c2-8882-4871-a3c2-d380272eed80")
+        );
     }
 
     #[test]
@@ -904,7 +1050,10 @@ mod tests {
         assert_eq!(min.security_group_rule.port_range_min, None);
         let bad: CreateSecurityGroupRuleRequest =
             serde_json::from_str(r#"{"security_group_rule": {"direction": "ingress"}}"#).unwrap();
-        assert_eq!(bad.security_group_rule.missing_required(), Some("security_group_id"));
+        assert_eq!(
+            bad.security_group_rule.missing_required(),
+            Some("security_group_id")
+        );
     }
 
     #[test]
@@ -915,9 +1064,13 @@ mod tests {
         .unwrap();
         assert_eq!(r.security_group_rule.port_range_min, Some(80));
         assert_eq!(r.security_group_rule.port_range_max, None);
-        let s: CreateSubnetRequest = serde_json::from_str(r#"{"subnet": {"dhcp_enable": "false"}}"#).unwrap();
+        let s: CreateSubnetRequest =
+            serde_json::from_str(r#"{"subnet": {"dhcp_enable": "false"}}"#).unwrap();
         assert_eq!(s.subnet.dhcp_enable, Some(false));
-        assert!(serde_json::from_str::<CreateSubnetRequest>(r#"{"subnet": {"dhcp_enable": 1}}"#).is_err());
+        assert!(
+            serde_json::from_str::<CreateSubnetRequest>(r#"{"subnet": {"dhcp_enable": 1}}"#)
+                .is_err()
+        );
         assert!(
             serde_json::from_str::<CreateSecurityGroupRuleRequest>(
                 r#"{"security_group_rule": {"port_range_min": "eighty"}}"#
@@ -960,12 +1113,23 @@ mod tests {
         assert_eq!(
             ks,
             set(&[
-                "id", "name", "cidr", "description", "routes", "status", "enterprise_project_id", "tenant_id",
-                "created_at", "updated_at"
+                "id",
+                "name",
+                "cidr",
+                "description",
+                "routes",
+                "status",
+                "enterprise_project_id",
+                "tenant_id",
+                "created_at",
+                "updated_at"
             ])
         );
         assert_eq!(j["vpc"]["routes"], json!([]));
-        let list = serde_json::to_value(VpcsEnvelope { vpcs: vec![v.vpc.clone()] }).unwrap();
+        let list = serde_json::to_value(VpcsEnvelope {
+            vpcs: vec![v.vpc.clone()],
+        })
+        .unwrap();
         assert_eq!(keys(&list), set(&["vpcs"]));
         assert_eq!(list["vpcs"][0], j["vpc"]);
         // The typed client reads it back.
@@ -995,10 +1159,23 @@ mod tests {
         let j = serde_json::to_value(SubnetEnvelope { subnet: s.clone() }).unwrap();
         let ks = keys(&j["subnet"]);
         assert!(ks.is_subset(&set(SDK_SUBNET_KEYS)), "{ks:?}");
-        for k in ["dnsList", "neutron_network_id", "neutron_subnet_id", "dhcp_enable", "ipv6_enable", "gateway_ip"] {
+        for k in [
+            "dnsList",
+            "neutron_network_id",
+            "neutron_subnet_id",
+            "dhcp_enable",
+            "ipv6_enable",
+            "gateway_ip",
+        ] {
             assert!(ks.contains(k), "missing {k}");
         }
-        for k in ["dns_list", "secondary_dns", "cidr_v6", "gateway_ip_v6", "neutron_subnet_id_v6"] {
+        for k in [
+            "dns_list",
+            "secondary_dns",
+            "cidr_v6",
+            "gateway_ip_v6",
+            "neutron_subnet_id_v6",
+        ] {
             assert!(!ks.contains(k), "unexpected {k}");
         }
         assert_eq!(j["subnet"]["dhcp_enable"], json!(true));
@@ -1006,10 +1183,16 @@ mod tests {
         let list = serde_json::to_value(SubnetsEnvelope { subnets: vec![s] }).unwrap();
         assert_eq!(keys(&list), set(&["subnets"]));
         let upd = serde_json::to_value(SubnetResultEnvelope {
-            subnet: SubnetResult { id: "4779ab1c-7c1a-44b1-a02e-93dfc361b32d".into(), status: "ACTIVE".into() },
+            subnet: SubnetResult {
+                id: "4779ab1c-7c1a-44b1-a02e-93dfc361b32d".into(),
+                status: "ACTIVE".into(),
+            },
         })
         .unwrap();
-        assert_eq!(upd, json!({"subnet": {"id": "4779ab1c-7c1a-44b1-a02e-93dfc361b32d", "status": "ACTIVE"}}));
+        assert_eq!(
+            upd,
+            json!({"subnet": {"id": "4779ab1c-7c1a-44b1-a02e-93dfc361b32d", "status": "ACTIVE"}})
+        );
     }
 
     #[test]
@@ -1035,7 +1218,13 @@ mod tests {
         let j = serde_json::to_value(PortEnvelope { port: p.clone() }).unwrap();
         let ks = keys(&j["port"]);
         assert!(ks.is_subset(&set(SDK_PORT_KEYS)), "{ks:?}");
-        for k in ["binding:vnic_type", "binding:vif_details", "binding:profile", "fixed_ips", "network_id"] {
+        for k in [
+            "binding:vnic_type",
+            "binding:vif_details",
+            "binding:profile",
+            "fixed_ips",
+            "network_id",
+        ] {
             assert!(ks.contains(k), "missing {k}");
         }
         assert_eq!(j["port"]["binding:vif_details"], json!({}));
@@ -1045,7 +1234,10 @@ mod tests {
             j["port"]["fixed_ips"],
             json!([{"subnet_id": "213cb9d0-3122-2ce1-b543-ab34cd11a999", "ip_address": "192.168.20.10"}])
         );
-        let list = serde_json::to_value(PortsEnvelope { ports: vec![p.clone()] }).unwrap();
+        let list = serde_json::to_value(PortsEnvelope {
+            ports: vec![p.clone()],
+        })
+        .unwrap();
         assert_eq!(keys(&list), set(&["ports"]));
         assert_eq!(serde_json::from_value::<PortEnvelope>(j).unwrap().port, p);
     }
@@ -1060,23 +1252,50 @@ mod tests {
             security_group_rules: vec![sample_rule()],
             ..Default::default()
         };
-        let j = serde_json::to_value(SecurityGroupEnvelope { security_group: sg.clone() }).unwrap();
+        let j = serde_json::to_value(SecurityGroupEnvelope {
+            security_group: sg.clone(),
+        })
+        .unwrap();
         assert_eq!(keys(&j["security_group"]), set(SDK_SG_KEYS));
-        assert_eq!(keys(&j["security_group"]["security_group_rules"][0]), set(SDK_RULE_KEYS));
-        let list = serde_json::to_value(SecurityGroupsEnvelope { security_groups: vec![sg] }).unwrap();
+        assert_eq!(
+            keys(&j["security_group"]["security_group_rules"][0]),
+            set(SDK_RULE_KEYS)
+        );
+        let list = serde_json::to_value(SecurityGroupsEnvelope {
+            security_groups: vec![sg],
+        })
+        .unwrap();
         assert_eq!(keys(&list), set(&["security_groups"]));
     }
 
     #[test]
     fn rule_response_emits_nulls() {
-        let j = serde_json::to_value(SecurityGroupRuleEnvelope { security_group_rule: sample_rule() }).unwrap();
+        let j = serde_json::to_value(SecurityGroupRuleEnvelope {
+            security_group_rule: sample_rule(),
+        })
+        .unwrap();
         let r = &j["security_group_rule"];
         assert_eq!(keys(r), set(SDK_RULE_KEYS));
-        for k in ["protocol", "port_range_min", "port_range_max", "remote_ip_prefix", "remote_group_id", "remote_address_group_id"] {
+        for k in [
+            "protocol",
+            "port_range_min",
+            "port_range_max",
+            "remote_ip_prefix",
+            "remote_group_id",
+            "remote_address_group_id",
+        ] {
             assert_eq!(r[k], Value::Null, "{k}");
         }
-        let ported = SecurityGroupRule { protocol: Some("tcp".into()), port_range_min: Some(22), port_range_max: Some(22), ..sample_rule() };
-        let j = serde_json::to_value(SecurityGroupRulesEnvelope { security_group_rules: vec![ported] }).unwrap();
+        let ported = SecurityGroupRule {
+            protocol: Some("tcp".into()),
+            port_range_min: Some(22),
+            port_range_max: Some(22),
+            ..sample_rule()
+        };
+        let j = serde_json::to_value(SecurityGroupRulesEnvelope {
+            security_group_rules: vec![ported],
+        })
+        .unwrap();
         assert_eq!(j["security_group_rules"][0]["port_range_min"], json!(22));
         assert_eq!(j["security_group_rules"][0]["protocol"], json!("tcp"));
     }
@@ -1119,7 +1338,10 @@ mod tests {
 
     #[test]
     fn error_body_shape() {
-        let e = VpcError { code: "VPC.0202".into(), message: "Query Subnet error: the subnet could not be found.".into() };
+        let e = VpcError {
+            code: "VPC.0202".into(),
+            message: "Query Subnet error: the subnet could not be found.".into(),
+        };
         assert_eq!(
             serde_json::to_value(e).unwrap(),
             json!({"code": "VPC.0202", "message": "Query Subnet error: the subnet could not be found."})
@@ -1136,7 +1358,10 @@ mod tests {
             ("enable_efi", "false"),
             ("enterprise_project_id", "0"),
             ("fixed_ips", "ip_address=192.168.1.10"),
-            ("fixed_ips", "subnet_id=4dc70db6-cb7f-4200-9790-a6a910776bba"),
+            (
+                "fixed_ips",
+                "subnet_id=4dc70db6-cb7f-4200-9790-a6a910776bba",
+            ),
             ("id", "4dc70db6-cb7f-4200-9790-a6a910776bba"),
             ("id", "6b58b4b1-0b0c-4f0e-9a0b-2a2b8a6a1a11"),
             ("limit", "5"),
@@ -1150,13 +1375,22 @@ mod tests {
         ];
         let q = ListPortsQuery::from_pairs(pairs).unwrap();
         assert_eq!(q.id.len(), 2);
-        assert_eq!(q.security_groups, vec!["a0608cbf-d047-4f54-8b28-cd7b59853fff".to_string(), "sg2".to_string()]);
+        assert_eq!(
+            q.security_groups,
+            vec![
+                "a0608cbf-d047-4f54-8b28-cd7b59853fff".to_string(),
+                "sg2".to_string()
+            ]
+        );
         assert_eq!(q.fixed_ips.len(), 2);
         assert_eq!(q.admin_state_up, Some(true));
         assert_eq!(q.enable_efi, Some(false));
         assert_eq!(q.limit, Some(5));
         assert_eq!(q.device_owner.as_deref(), Some("neutron:VIP_PORT"));
         assert_eq!(ListPortsQuery::from_pairs([("limit", "x")]), Err("limit"));
-        assert_eq!(ListPortsQuery::from_pairs([("admin_state_up", "yes")]), Err("admin_state_up"));
+        assert_eq!(
+            ListPortsQuery::from_pairs([("admin_state_up", "yes")]),
+            Err("admin_state_up")
+        );
     }
 }

@@ -44,9 +44,13 @@ enum AdminCommand {
 enum AccountCommand {
     /// Create an account with a project in `--region`; prints its domain id, project id, AK and
     /// SK (the secret is shown only now).
-    Create { name: String },
+    Create {
+        name: String,
+    },
     List,
-    Show { account: String },
+    Show {
+        account: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -78,10 +82,16 @@ enum QuotaCommand {
         #[arg(long)]
         limit: i64,
     },
-    Show { account: String },
+    Show {
+        account: String,
+    },
 }
 
-fn print<T: serde::Serialize>(output: Output, value: &T, table: impl FnOnce(&T) -> String) -> anyhow::Result<()> {
+fn print<T: serde::Serialize>(
+    output: Output,
+    value: &T,
+    table: impl FnOnce(&T) -> String,
+) -> anyhow::Result<()> {
     match output {
         Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
         Output::Table => print!("{}", table(value)),

@@ -11,7 +11,12 @@ use vpcep_store::{SharedStore, SqlStore};
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {
     /// Directory holding the SQLite database, the server key and the agent token.
-    #[arg(long, global = true, env = "VPCEP_DATA_DIR", default_value = "./vpcep-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "VPCEP_DATA_DIR",
+        default_value = "./vpcep-data"
+    )]
     pub data_dir: PathBuf,
     /// Use this database instead of the embedded SQLite file (`postgres://…` or `sqlite://…`).
     #[arg(long, global = true, env = "VPCEP_DATABASE_URL")]
@@ -21,25 +26,48 @@ pub struct StoreArgs {
     #[arg(long, global = true, env = "VPCEP_SERVER_KEY_FILE")]
     pub server_key_file: Option<PathBuf>,
     /// The region this deployment serves (new accounts get a project in it).
-    #[arg(long, global = true, env = "VPCEP_REGION", default_value = "cn-north-4")]
+    #[arg(
+        long,
+        global = true,
+        env = "VPCEP_REGION",
+        default_value = "cn-north-4"
+    )]
     pub region: String,
     /// Default quota of endpoint services per account.
-    #[arg(long, global = true, env = "VPCEP_DEFAULT_SERVICE_QUOTA", default_value_t = 20)]
+    #[arg(
+        long,
+        global = true,
+        env = "VPCEP_DEFAULT_SERVICE_QUOTA",
+        default_value_t = 20
+    )]
     pub default_service_quota: i64,
     /// Default quota of endpoints per account.
-    #[arg(long, global = true, env = "VPCEP_DEFAULT_ENDPOINT_QUOTA", default_value_t = 50)]
+    #[arg(
+        long,
+        global = true,
+        env = "VPCEP_DEFAULT_ENDPOINT_QUOTA",
+        default_value_t = 50
+    )]
     pub default_endpoint_quota: i64,
 }
 
 impl StoreArgs {
     pub async fn open(&self) -> anyhow::Result<(Control, Arc<SqlStore>)> {
-        std::fs::create_dir_all(&self.data_dir).with_context(|| format!("creating {}", self.data_dir.display()))?;
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("creating {}", self.data_dir.display()))?;
         let store = match &self.database_url {
-            Some(url) => SqlStore::connect(url).await.context("opening the database")?,
-            None => SqlStore::open_sqlite(&self.data_dir.join("vpcep.db")).await.context("opening the SQLite store")?,
+            Some(url) => SqlStore::connect(url)
+                .await
+                .context("opening the database")?,
+            None => SqlStore::open_sqlite(&self.data_dir.join("vpcep.db"))
+                .await
+                .context("opening the SQLite store")?,
         };
         let store = Arc::new(store);
-        let key_path = self.server_key_file.clone().unwrap_or_else(|| self.data_dir.join("server.key"));
+        let key_path = self
+            .server_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("server.key"));
         let secrets = vpcep_auth::load_or_create_key_file(&key_path)
             .with_context(|| format!("loading the server key {}", key_path.display()))?;
         let settings = Settings {

@@ -22,8 +22,13 @@ pub struct ServeArgs {
 }
 
 pub fn init_tracing(json: bool) {
-    let filter = EnvFilter::try_from_env("VPCEP_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("VPCEP_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     if json {
         builder.json().init();
     } else {
@@ -37,13 +42,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     store.spawn_revision_poller(Duration::from_millis(500));
     let token_path = args.store.data_dir.join("agent.token");
     let agent_token = load_or_create_token(&token_path)?;
-    let state = vpcep_api::AppState { control, agent_token: Arc::new(agent_token), started: Instant::now() };
+    let state = vpcep_api::AppState {
+        control,
+        agent_token: Arc::new(agent_token),
+        started: Instant::now(),
+    };
     let app = vpcep_api::router(state);
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, data_dir = %args.store.data_dir.display(), region = args.store.region, "vpcep serving");
-    eprintln!("vpcep listening on http://{addr} (agent token in {})", token_path.display());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.context("serving")?;
+    eprintln!(
+        "vpcep listening on http://{addr} (agent token in {})",
+        token_path.display()
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("serving")?;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

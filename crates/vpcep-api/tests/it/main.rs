@@ -1,0 +1,10 @@
+//! API integration tests: the real router on 127.0.0.1 with a temporary SQLite store, driven
+//! through the signed client. One test binary for the crate.
+
+mod harness;
+
+mod agent_feed;
+mod auth;
+mod concurrency;
+mod flows;
+mod inventory;
