@@ -6,6 +6,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+pub mod endpoints;
+pub mod inventory;
+pub mod lab;
+pub mod params;
+pub mod project;
+pub mod services;
+
 /// What a call can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {

@@ -261,6 +261,26 @@ impl Control {
         }
     }
 
+    /// The caller an operator acts as for `account` in `region` (its project there).
+    pub async fn caller_for_account(&self, account: &str, region: &str) -> ApiResult<Caller> {
+        let acc = self.find_account(account).await?;
+        let (projects, _) = self
+            .store
+            .load_page::<Project>(Query::of(Kind::Project).parent(&acc.domain_id))
+            .await?;
+        let p = projects
+            .into_iter()
+            .find(|p| p.region == region)
+            .ok_or_else(|| {
+                ApiError::not_found(format!("Account '{account}' has no project in {region}."))
+            })?;
+        Ok(Caller {
+            domain_id: acc.domain_id,
+            project_id: p.project_id,
+            region: p.region,
+        })
+    }
+
     pub async fn quotas_for(&self, domain_id: &str) -> ApiResult<Quotas> {
         let mut q = self.settings.default_quotas;
         if let Some(o) = self.store.load::<QuotaOverride>(domain_id).await? {

@@ -38,6 +38,31 @@ enum AdminCommand {
     /// Per-account quotas.
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Operator cloud services (云服务): usable by every account in the region, no whitelist.
+    #[command(subcommand, name = "cloud-service")]
+    CloudService(CloudServiceCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CloudServiceCommand {
+    /// Publish a backend of the operator account `--account` as a cloud service.
+    Create {
+        /// Operator account owning the backend (its project in `--region`).
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long = "vpc")]
+        vpc_id: String,
+        #[arg(long)]
+        port_id: String,
+        /// VM or LB.
+        #[arg(long, default_value = "VM")]
+        server_type: String,
+        /// Mappings such as `53:53/udp,53:53/tcp` (client:server/protocol).
+        #[arg(long)]
+        ports: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -147,6 +172,22 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 let q = control.set_quota(&account, t, limit).await.map_err(api)?;
                 print(out, &q, |q| format!("endpoint_service  {}\nendpoint          {}\n", q.endpoint_service, q.endpoint))
             }
+            AdminCommand::CloudService(CloudServiceCommand::Create { account, name, vpc_id, port_id, server_type, ports }) => {
+                let caller = control.caller_for_account(&account, &region).await.map_err(api)?;
+                let body = vpcep_core::wire::CreateEndpointServiceBody {
+                    port_id: Some(port_id),
+                    vpc_id: Some(vpc_id),
+                    server_type: Some(server_type),
+                    service_name: Some(name),
+                    approval_enabled: Some(false),
+                    ports: Some(parse_ports(&ports)?),
+                    ..Default::default()
+                };
+                let svc = control.create_service_as(&caller, body, true).await.map_err(api)?;
+                print(out, &vpcep_core::wire::ServiceOut::from_service(&svc, None), |s| {
+                    format!("id            {}\nservice_name  {}\nstatus        {}\n", s.id, s.service_name, s.status)
+                })
+            }
             AdminCommand::Quota(QuotaCommand::Show { account }) => {
                 let a = control.find_account(&account).await.map_err(api)?;
                 let q = control.quotas_for(&a.domain_id).await.map_err(api)?;
@@ -157,6 +198,24 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     .await;
     store.close().await;
     result
+}
+
+/// `client:server[/protocol]` mappings separated by commas.
+fn parse_ports(spec: &str) -> anyhow::Result<Vec<vpcep_core::wire::PortListIn>> {
+    spec.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|m| {
+            let (ports, proto) = m.trim().split_once('/').unwrap_or((m.trim(), "TCP"));
+            let (c, s) = ports
+                .split_once(':')
+                .ok_or_else(|| anyhow!("mapping '{m}' must look like 53:53/udp"))?;
+            Ok(vpcep_core::wire::PortListIn {
+                client_port: Some(c.parse().map_err(|_| anyhow!("bad client port in '{m}'"))?),
+                server_port: Some(s.parse().map_err(|_| anyhow!("bad server port in '{m}'"))?),
+                protocol: Some(proto.to_ascii_uppercase()),
+            })
+        })
+        .collect()
 }
 
 fn api(e: vpcep_core::ApiError) -> anyhow::Error {

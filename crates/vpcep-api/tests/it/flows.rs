@@ -669,3 +669,61 @@ pub async fn raw(acc: &Account, method: &str, rest: &str, body: &str) -> (u16, V
     let path = acc.client.project_path(rest);
     crate::auth::signed_raw(acc, m, &path, "", body.as_bytes(), |_| {}).await
 }
+
+#[tokio::test]
+async fn cloud_services_need_no_whitelist() {
+    let srv = Server::start().await;
+    let op = srv.account("operator").await;
+    let bob = srv.account("bob").await;
+    let carol = srv.account_in("carol", Some("cn-south-1")).await;
+    let net = network(&op.client, "10.50.0.0/16", "10.50.0.0/24", "10.50.0.1").await;
+    let caller = srv
+        .control
+        .caller_for_account("operator", "cn-north-4")
+        .await
+        .expect("caller");
+    let body = vpcep_core::wire::CreateEndpointServiceBody {
+        port_id: Some(net.vm_port.clone()),
+        vpc_id: Some(net.vpc.clone()),
+        server_type: Some("VM".into()),
+        service_name: Some("dns".into()),
+        approval_enabled: Some(false),
+        ports: Some(vec![vpcep_core::wire::PortListIn {
+            client_port: Some(53),
+            server_port: Some(53),
+            protocol: Some("UDP".into()),
+        }]),
+        ..Default::default()
+    };
+    let svc = srv
+        .control
+        .create_service_as(&caller, body, true)
+        .await
+        .expect("cloud service");
+    let b = &bob.client;
+    let public: Value = b
+        .get(&b.project_path("/vpc-endpoint-services/public"), &[])
+        .await
+        .expect("public");
+    assert_eq!(public["total_count"], 1);
+    assert_eq!(
+        public["endpoint_services"][0]["service_name"],
+        svc.service_name.as_str()
+    );
+    assert_eq!(
+        public["endpoint_services"][0]["owner"],
+        op.info.domain_id.as_str()
+    );
+    let bnet = network(b, "10.50.0.0/16", "10.50.0.0/24", "10.50.0.1").await;
+    let e = create_endpoint(b, &svc.id, &bnet)
+        .await
+        .expect("no whitelist needed");
+    assert_eq!(e["status"], "creating");
+    // Other regions do not list it.
+    let c = &carol.client;
+    let public: Value = c
+        .get(&c.project_path("/vpc-endpoint-services/public"), &[])
+        .await
+        .expect("public");
+    assert_eq!(public["total_count"], 0);
+}

@@ -8,3 +8,4 @@ mod auth;
 mod concurrency;
 mod flows;
 mod inventory;
+mod openapi;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run): lint, unit + integration tests on SQLite and PostgreSQL,
+# then the official Huawei Python SDKs against a running `vpcep serve`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+# PostgreSQL: this machine kind runs one on 127.0.0.1:5432; start it if it is down.
+step "PostgreSQL for the store conformance suite"
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null; then
+    cluster=$(pg_lsclusters -h 2>/dev/null | awk 'NR==1{print $1" "$2}')
+    [ -n "$cluster" ] && pg_ctlcluster $cluster start || true
+  fi
+  for _ in $(seq 1 50); do pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && break; sleep 0.2; done
+fi
+if pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='vpcep_test'" | grep -q 1 \
+    || psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE vpcep_test"
+  export VPCEP_TEST_PG_URL="postgres://postgres@127.0.0.1:5432/vpcep_test"
+  echo "using $VPCEP_TEST_PG_URL"
+else
+  echo "PostgreSQL not reachable: its conformance run will be skipped" >&2
+fi
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo nextest (unit + integration)"
+cargo nextest run --workspace --locked --no-fail-fast
+
+step "official Huawei SDKs against vpcep serve"
+cargo build -p vpcep --locked
+bash tests/sdk/run.sh
