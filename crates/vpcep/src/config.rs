@@ -10,6 +10,9 @@ use vpcep_store::{SharedStore, SqlStore};
 /// Store location and server settings shared by `serve` and `admin`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct StoreArgs {
+    /// JSON file of settings (keys as the flags, e.g. `data_dir`); flags and env win over it.
+    #[arg(long, global = true, env = "VPCEP_CONFIG_FILE")]
+    pub config_file: Option<PathBuf>,
     /// Directory holding the SQLite database, the server key and the agent token.
     #[arg(
         long,
@@ -105,4 +108,37 @@ pub fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
         .with_context(|| format!("writing {}", path.display()))?;
     f.write_all(token.as_bytes())?;
     Ok(token)
+}
+
+/// Server settings from a JSON file (`--config-file FILE` or `VPCEP_CONFIG_FILE`), e.g.
+/// `{"listen": "0.0.0.0:8480", "data_dir": "/var/lib/vpcep", "region": "cn-north-4"}`. Each key
+/// becomes the `VPCEP_<KEY>` environment default, so a flag beats the environment, which beats
+/// the file.
+pub fn apply_config_file() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let from_args = args
+        .iter()
+        .position(|a| a == "--config-file")
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| args.iter().find_map(|a| a.strip_prefix("--config-file=").map(str::to_string)));
+    let Some(path) = from_args.or_else(|| std::env::var("VPCEP_CONFIG_FILE").ok()) else { return Ok(()) };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading config file {path}"))?;
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&text).with_context(|| format!("config file {path} must be a JSON object"))?;
+    for (key, value) in map {
+        let var = format!("VPCEP_{}", key.to_ascii_uppercase().replace('-', "_"));
+        if std::env::var_os(&var).is_some() {
+            continue;
+        }
+        let v = match value {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        #[allow(unsafe_code)]
+        // SAFETY: runs first thing in main, before the runtime or any other thread exists.
+        unsafe {
+            std::env::set_var(var, v)
+        };
+    }
+    Ok(())
 }

@@ -30,6 +30,10 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    if let Err(e) = config::apply_config_file() {
+        eprintln!("error: {e:#}");
+        return std::process::ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
