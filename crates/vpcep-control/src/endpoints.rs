@@ -27,19 +27,6 @@ use crate::{Caller, Control, new_uuid, now_ms};
 /// Markers are unique packet tags; start high so they look like Huawei's nine-digit ones.
 const MARKER_BASE: u64 = 100_000_000;
 
-/// The IPs taken in a subnet (every claim in the `ip` namespace under `{subnet_id}/`).
-pub(crate) async fn taken_ips(
-    tx: &mut Box<dyn Tx>,
-    subnet_id: &str,
-) -> ApiResult<HashSet<Ipv4Addr>> {
-    let keys = tx.claimed("ip", &format!("{subnet_id}/")).await?;
-    Ok(keys
-        .iter()
-        .filter_map(|k| k.rsplit('/').next())
-        .filter_map(|ip| ip.parse().ok())
-        .collect())
-}
-
 pub(crate) fn ip_claim_key(subnet_id: &str, ip: Ipv4Addr) -> String {
     format!("{subnet_id}/{ip}")
 }
@@ -59,7 +46,6 @@ pub(crate) async fn allocate_ip(
         .gateway_ip
         .parse()
         .unwrap_or_else(|_| ipam::default_gateway(net));
-    let taken = taken_ips(tx, &subnet.id).await?;
     let ip = match requested.filter(|s| !s.is_empty()) {
         Some(raw) => {
             let ip: Ipv4Addr = raw.trim().parse().map_err(|_| {
@@ -70,6 +56,15 @@ pub(crate) async fn allocate_ip(
                 )
                 .on("port_ip")
             })?;
+            let taken: HashSet<Ipv4Addr> = if tx
+                .claimed("ip", &ip_claim_key(&subnet.id, ip))
+                .await?
+                .is_empty()
+            {
+                HashSet::new()
+            } else {
+                [ip].into()
+            };
             match ipam::check_requested(net, gateway, ip, &taken) {
                 Ok(()) => ip,
                 Err(RequestedIpProblem::NotInSubnet) => {
@@ -101,17 +96,41 @@ pub(crate) async fn allocate_ip(
                 }
             }
         }
-        None => ipam::first_free(net, gateway, &taken).ok_or_else(|| {
-            ApiError::new(
-                400,
-                "EndPoint.3001",
-                format!(
-                    "Failed to create a port: subnet {} has no free address.",
-                    subnet.cidr
-                ),
-            )
-            .on("subnet_id")
-        })?,
+        None => {
+            // Probe from a per-subnet cursor: one claim attempt per create in the common case
+            // instead of reading every taken address. The claim itself decides, so this stays
+            // race-free; a full subnet is detected after one lap.
+            let hosts = ipam::host_count(net);
+            let mut found = None;
+            for _ in 0..hosts {
+                let n = tx
+                    .next_sequence(&format!("ip-cursor/{}", subnet.id))
+                    .await?
+                    - 1;
+                let candidate = ipam::nth_host(net, n % hosts);
+                if ipam::is_reserved(net, gateway, candidate) {
+                    continue;
+                }
+                if tx
+                    .claim("ip", &ip_claim_key(&subnet.id, candidate), owner)
+                    .await?
+                {
+                    found = Some(candidate);
+                    break;
+                }
+            }
+            found.ok_or_else(|| {
+                ApiError::new(
+                    400,
+                    "EndPoint.3001",
+                    format!(
+                        "Failed to create a port: subnet {} has no free address.",
+                        subnet.cidr
+                    ),
+                )
+                .on("subnet_id")
+            })?
+        }
     };
     // The claim is the guard of last resort: if two writers ever raced, the primary key refuses one.
     if !tx.claim("ip", &ip_claim_key(&subnet.id, ip), owner).await? {

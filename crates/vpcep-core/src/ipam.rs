@@ -17,6 +17,18 @@ pub fn first_free(net: Ipv4Net, gateway: Ipv4Addr, taken: &HashSet<Ipv4Addr>) ->
         .find(|ip| !is_reserved(net, gateway, *ip) && !taken.contains(ip))
 }
 
+/// Number of host addresses (excluding network and broadcast) of `net`.
+pub fn host_count(net: Ipv4Net) -> u64 {
+    let size = 1u64 << (32 - u32::from(net.prefix_len()));
+    size.saturating_sub(2).max(1)
+}
+
+/// The `n`-th host address of `net` (0 = first host), for `n < host_count(net)`.
+pub fn nth_host(net: Ipv4Net, n: u64) -> Ipv4Addr {
+    let base = u32::from(net.network());
+    Ipv4Addr::from(base.wrapping_add(1).wrapping_add(n as u32))
+}
+
 /// Why a requested address cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestedIpProblem {
@@ -92,6 +104,14 @@ mod tests {
             check_requested(net, gw, Ipv4Addr::new(10, 0, 0, 10), &taken),
             Ok(())
         );
+    }
+
+    #[test]
+    fn nth() {
+        let net: Ipv4Net = "10.0.0.0/29".parse().unwrap();
+        assert_eq!(host_count(net), 6);
+        assert_eq!(nth_host(net, 0), Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!(nth_host(net, 5), Ipv4Addr::new(10, 0, 0, 6));
     }
 
     proptest! {

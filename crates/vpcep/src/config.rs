@@ -120,11 +120,17 @@ pub fn apply_config_file() -> anyhow::Result<()> {
         .iter()
         .position(|a| a == "--config-file")
         .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| args.iter().find_map(|a| a.strip_prefix("--config-file=").map(str::to_string)));
-    let Some(path) = from_args.or_else(|| std::env::var("VPCEP_CONFIG_FILE").ok()) else { return Ok(()) };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading config file {path}"))?;
-    let map: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&text).with_context(|| format!("config file {path} must be a JSON object"))?;
+        .or_else(|| {
+            args.iter()
+                .find_map(|a| a.strip_prefix("--config-file=").map(str::to_string))
+        });
+    let Some(path) = from_args.or_else(|| std::env::var("VPCEP_CONFIG_FILE").ok()) else {
+        return Ok(());
+    };
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading config file {path}"))?;
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .with_context(|| format!("config file {path} must be a JSON object"))?;
     for (key, value) in map {
         let var = format!("VPCEP_{}", key.to_ascii_uppercase().replace('-', "_"));
         if std::env::var_os(&var).is_some() {

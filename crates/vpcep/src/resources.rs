@@ -1,10 +1,48 @@
 //! Resource commands over the signed API (service, endpoint, lab, configure).
+//!
+//! Every command takes the connection options of [`conn::Conn`] (flags, `VPCEP_*` variables, or
+//! the config file written by `vpcep configure`) and `-o table|json`.
 
-use clap::Subcommand;
+mod conn;
+mod endpoint;
+mod lab;
+mod misc;
+mod output;
+mod parse;
+mod service;
+mod wait;
+
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct ConfigureArgs {
+    #[command(flatten)]
+    conn: conn::Conn,
+}
 
 #[derive(Subcommand, Debug)]
-pub enum ResourceCommand {}
+pub enum ResourceCommand {
+    /// Save endpoint, access key, secret key and project id to the config file (mode 0600).
+    Configure(ConfigureArgs),
+    /// Endpoint services you offer: create, list, connections, whitelist.
+    Service(service::ServiceArgs),
+    /// Endpoints: reach a service from one of your VPCs.
+    Endpoint(endpoint::EndpointArgs),
+    /// Quotas of the project (used / allowed).
+    Quota(misc::QuotaArgs),
+    /// Tags on endpoint services and endpoints.
+    Tag(misc::TagArgs),
+    /// The lab network: VPCs, subnets, security groups, servers, load balancers, sites.
+    Lab(lab::LabArgs),
+}
 
 pub async fn run(cmd: ResourceCommand) -> anyhow::Result<()> {
-    match cmd {}
+    match cmd {
+        ResourceCommand::Configure(a) => conn::configure(&a.conn),
+        ResourceCommand::Service(a) => service::run(a).await,
+        ResourceCommand::Endpoint(a) => endpoint::run(a).await,
+        ResourceCommand::Quota(a) => misc::quota(a).await,
+        ResourceCommand::Tag(a) => misc::tag(a).await,
+        ResourceCommand::Lab(a) => lab::run(a).await,
+    }
 }

@@ -19,23 +19,54 @@ pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:8480";
 #[derive(Args, Clone)]
 pub struct Conn {
     /// API base URL, e.g. http://127.0.0.1:8480.
-    #[arg(long, global = true, env = "VPCEP_ENDPOINT", value_name = "URL")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connection",
+        env = "VPCEP_ENDPOINT",
+        value_name = "URL"
+    )]
     pub endpoint: Option<String>,
     /// Access key (AK).
-    #[arg(long, global = true, env = "VPCEP_ACCESS_KEY", value_name = "AK")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connection",
+        env = "VPCEP_ACCESS_KEY",
+        value_name = "AK"
+    )]
     pub access_key: Option<String>,
     /// Secret key (SK). Prefer the environment or the config file to the command line.
-    #[arg(long, global = true, env = "VPCEP_SECRET_KEY", value_name = "SK", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connection",
+        env = "VPCEP_SECRET_KEY",
+        value_name = "SK",
+        hide_env_values = true
+    )]
     pub secret_key: Option<String>,
     /// Project id.
-    #[arg(long, global = true, env = "VPCEP_PROJECT_ID", value_name = "ID")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connection",
+        env = "VPCEP_PROJECT_ID",
+        value_name = "ID"
+    )]
     pub project_id: Option<String>,
     /// Config file with endpoint, access_key, secret_key, project_id
     /// [default: $HOME/.config/vpcep/config.json].
-    #[arg(long, global = true, env = "VPCEP_CONFIG", value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Connection",
+        env = "VPCEP_CONFIG",
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Output format.
-    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Output::Table)]
+    #[arg(short = 'o', long, global = true, help_heading = "Connection", value_enum, default_value_t = Output::Table)]
     pub output: Output,
 }
 
@@ -44,7 +75,10 @@ impl std::fmt::Debug for Conn {
         f.debug_struct("Conn")
             .field("endpoint", &self.endpoint)
             .field("access_key", &self.access_key)
-            .field("secret_key", &self.secret_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "secret_key",
+                &self.secret_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("project_id", &self.project_id)
             .field("config", &self.config)
             .field("output", &self.output)
@@ -70,11 +104,15 @@ impl ConfigFile {
     fn read(path: &Path) -> anyhow::Result<Option<Self>> {
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let c = serde_json::from_str(&text).with_context(|| format!("reading the config file {}", path.display()))?;
+                let c = serde_json::from_str(&text)
+                    .with_context(|| format!("reading the config file {}", path.display()))?;
                 if let Ok(meta) = std::fs::metadata(path)
                     && meta.permissions().mode() & 0o077 != 0
                 {
-                    eprintln!("warning: {} holds a secret key but is readable by others; run chmod 600 on it", path.display());
+                    eprintln!(
+                        "warning: {} holds a secret key but is readable by others; run chmod 600 on it",
+                        path.display()
+                    );
                 }
                 Ok(Some(c))
             }
@@ -94,9 +132,18 @@ impl ConfigFile {
         }
         let tmp = path.with_extension(format!("tmp{}", std::process::id()));
         let result = (|| -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-            f.write_all(serde_json::to_string_pretty(self).unwrap_or_default().as_bytes())?;
+            f.write_all(
+                serde_json::to_string_pretty(self)
+                    .unwrap_or_default()
+                    .as_bytes(),
+            )?;
             f.write_all(b"\n")?;
             f.sync_all()?;
             std::fs::rename(&tmp, path)
@@ -111,7 +158,9 @@ impl ConfigFile {
 use std::os::unix::fs::DirBuilderExt;
 
 fn default_config_path() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".config/vpcep/config.json"))
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".config/vpcep/config.json"))
 }
 
 impl Conn {
@@ -126,13 +175,20 @@ impl Conn {
             Some(p) => {
                 let c = ConfigFile::read(&p)?;
                 if c.is_none() && must_exist && self.config.is_some() {
-                    bail!("the config file {} does not exist (create it with `vpcep configure`)", p.display());
+                    bail!(
+                        "the config file {} does not exist (create it with `vpcep configure`)",
+                        p.display()
+                    );
                 }
                 c.unwrap_or_default()
             }
             None => ConfigFile::default(),
         };
-        let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().filter(|s| !s.is_empty()).or_else(|| file.clone());
+        let pick = |flag: &Option<String>, file: &Option<String>| {
+            flag.clone()
+                .filter(|s| !s.is_empty())
+                .or_else(|| file.clone())
+        };
         Ok(ConfigFile {
             endpoint: pick(&self.endpoint, &file.endpoint),
             access_key: pick(&self.access_key, &file.access_key),
@@ -146,9 +202,15 @@ impl Conn {
         let missing = |what: &str, flag: &str, env: &str| {
             anyhow!("no {what}: pass {flag}, set {env} or run `vpcep configure`")
         };
-        let ak = c.access_key.ok_or_else(|| missing("access key", "--access-key", "VPCEP_ACCESS_KEY"))?;
-        let sk = c.secret_key.ok_or_else(|| missing("secret key", "--secret-key", "VPCEP_SECRET_KEY"))?;
-        let project = c.project_id.ok_or_else(|| missing("project id", "--project-id", "VPCEP_PROJECT_ID"))?;
+        let ak = c
+            .access_key
+            .ok_or_else(|| missing("access key", "--access-key", "VPCEP_ACCESS_KEY"))?;
+        let sk = c
+            .secret_key
+            .ok_or_else(|| missing("secret key", "--secret-key", "VPCEP_SECRET_KEY"))?;
+        let project = c
+            .project_id
+            .ok_or_else(|| missing("project id", "--project-id", "VPCEP_PROJECT_ID"))?;
         let endpoint = c.endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.to_string());
         Client::new(&endpoint, &ak, &sk, &project).map_err(api)
     }
@@ -186,9 +248,9 @@ impl<T> ApiResultExt<T> for Result<T, ClientError> {
 
 /// `vpcep configure`: write the config file (values not given are kept from the old file).
 pub fn configure(conn: &Conn) -> anyhow::Result<()> {
-    let path = conn
-        .config_path()
-        .ok_or_else(|| anyhow!("no config file location: HOME is not set, pass --config or set VPCEP_CONFIG"))?;
+    let path = conn.config_path().ok_or_else(|| {
+        anyhow!("no config file location: HOME is not set, pass --config or set VPCEP_CONFIG")
+    })?;
     let c = conn.resolve(false)?;
     let mut missing = Vec::new();
     if c.access_key.is_none() {
@@ -201,9 +263,15 @@ pub fn configure(conn: &Conn) -> anyhow::Result<()> {
         missing.push("--project-id");
     }
     if !missing.is_empty() {
-        bail!("missing {} (flags, VPCEP_* variables or the existing config file)", missing.join(", "));
+        bail!(
+            "missing {} (flags, VPCEP_* variables or the existing config file)",
+            missing.join(", ")
+        );
     }
-    let c = ConfigFile { endpoint: Some(c.endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())), ..c };
+    let c = ConfigFile {
+        endpoint: Some(c.endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.to_string())),
+        ..c
+    };
     // Reject an unusable endpoint now rather than at the first command.
     Client::new(c.endpoint.as_deref().unwrap_or_default(), "", "", "").map_err(api)?;
     c.write(&path)?;
@@ -248,16 +316,22 @@ mod tests {
         c.secret_key = Some("SK".into());
         c.project_id = Some("P".into());
         configure(&c).unwrap();
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let plain = conn(&path);
         let r = plain.resolve(true).unwrap();
         assert_eq!(r.secret_key.as_deref(), Some("SK"));
         let mut over = conn(&path);
         over.project_id = Some("Q".into());
         assert_eq!(over.resolve(true).unwrap().project_id.as_deref(), Some("Q"));
-        assert!(format!("{over:?}").contains("redacted"));
+        assert!(format!("{c:?}").contains("redacted"));
         assert!(!format!("{c:?}").contains("\"SK\""));
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(conn(&path).resolve(true).is_err(), "an explicit config file must exist");
+        assert!(
+            conn(&path).resolve(true).is_err(),
+            "an explicit config file must exist"
+        );
     }
 }

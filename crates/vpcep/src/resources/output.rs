@@ -17,7 +17,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&'static str]) -> Self {
-        Self { headers: headers.to_vec(), rows: Vec::new() }
+        Self {
+            headers: headers.to_vec(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -56,11 +59,18 @@ impl Table {
 /// `key  value` lines, keys aligned.
 pub fn kv(pairs: &[(&str, String)]) -> String {
     let w = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    pairs.iter().map(|(k, v)| format!("{k:<w$}  {}\n", if v.is_empty() { "-" } else { v })).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k:<w$}  {}\n", if v.is_empty() { "-" } else { v }))
+        .collect()
 }
 
 /// Print `value` as pretty JSON, or the table text.
-pub fn emit<T: Serialize + ?Sized>(out: Output, value: &T, table: impl FnOnce() -> String) -> anyhow::Result<()> {
+pub fn emit<T: Serialize + ?Sized>(
+    out: Output,
+    value: &T,
+    table: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     match out {
         Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
         Output::Table => print!("{}", table()),
@@ -88,11 +98,17 @@ mod tests {
         let mut t = Table::new(&["ID", "NAME", "STATUS"]);
         t.row(vec!["a".into(), "longer-name".into(), "available".into()]);
         t.row(vec!["bbbb".into(), String::new(), "creating".into()]);
-        assert_eq!(t.render(), "ID    NAME         STATUS\na     longer-name  available\nbbbb  -            creating\n");
+        assert_eq!(
+            t.render(),
+            "ID    NAME         STATUS\na     longer-name  available\nbbbb  -            creating\n"
+        );
     }
 
     #[test]
     fn kv_aligns_keys() {
-        assert_eq!(kv(&[("id", "x".into()), ("status", String::new())]), "id      x\nstatus  -\n");
+        assert_eq!(
+            kv(&[("id", "x".into()), ("status", String::new())]),
+            "id      x\nstatus  -\n"
+        );
     }
 }

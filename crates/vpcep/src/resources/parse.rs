@@ -10,7 +10,10 @@ use vpcep_core::wire::PortListIn;
 fn port(s: &str, what: &str) -> Result<u16, String> {
     match s.trim().parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
-        _ => Err(format!("{what} '{}' is not a port number (1-65535)", s.trim())),
+        _ => Err(format!(
+            "{what} '{}' is not a port number (1-65535)",
+            s.trim()
+        )),
     }
 }
 
@@ -41,7 +44,11 @@ pub fn ports(s: &str) -> Result<Ports, String> {
                 (p, p)
             }
         };
-        out.push(PortListIn { client_port: Some(c.into()), server_port: Some(srv.into()), protocol: Some(proto) });
+        out.push(PortListIn {
+            client_port: Some(c.into()),
+            server_port: Some(srv.into()),
+            protocol: Some(proto),
+        });
     }
     if out.is_empty() {
         return Err("no port mapping: use CLIENT:SERVER[/tcp|udp], e.g. 80:8080/tcp".into());
@@ -56,21 +63,36 @@ pub fn listener(s: &str) -> Result<ListenerSpec, String> {
         Some((proto, p)) => (protocol(proto)?, p),
         None => ("TCP".to_string(), head),
     };
-    let port = port(p, "listener port")?;
+    let lport = port(p, "listener port")?;
     let mut list = Vec::new();
     for m in members.split(',').map(str::trim).filter(|m| !m.is_empty()) {
-        let (addr, mp) = m.rsplit_once(':').ok_or_else(|| format!("member '{m}' is not ADDRESS:PORT"))?;
-        let addr: Ipv4Addr = addr.trim().parse().map_err(|_| format!("member address '{addr}' is not an IPv4 address"))?;
-        list.push(MemberSpec { address: addr.to_string(), port: port(mp, "member port")? });
+        let (addr, mp) = m
+            .rsplit_once(':')
+            .ok_or_else(|| format!("member '{m}' is not ADDRESS:PORT"))?;
+        let addr: Ipv4Addr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("member address '{addr}' is not an IPv4 address"))?;
+        list.push(MemberSpec {
+            address: addr.to_string(),
+            port: port(mp, "member port")?,
+        });
     }
-    Ok(ListenerSpec { protocol: proto, port, members: list })
+    Ok(ListenerSpec {
+        protocol: proto,
+        port: lport,
+        members: list,
+    })
 }
 
 /// `SUBNET_ID[:IP]`.
 pub fn nic(s: &str) -> Result<NicSpec, String> {
     let (subnet, ip) = match s.split_once(':') {
         Some((sub, ip)) => {
-            let ip: Ipv4Addr = ip.trim().parse().map_err(|_| format!("'{ip}' is not an IPv4 address"))?;
+            let ip: Ipv4Addr = ip
+                .trim()
+                .parse()
+                .map_err(|_| format!("'{ip}' is not an IPv4 address"))?;
             (sub.trim(), Some(ip.to_string()))
         }
         None => (s.trim(), None),
@@ -78,7 +100,10 @@ pub fn nic(s: &str) -> Result<NicSpec, String> {
     if subnet.is_empty() {
         return Err("the subnet id is empty: use SUBNET_ID[:IP]".into());
     }
-    Ok(NicSpec { subnet_id: subnet.to_string(), ip_address: ip })
+    Ok(NicSpec {
+        subnet_id: subnet.to_string(),
+        ip_address: ip,
+    })
 }
 
 /// A whitelist entry and its `permission_type`: `*`, `iam:domain::<id>`,
@@ -103,7 +128,9 @@ pub fn permission(s: &str) -> Result<(String, &'static str), String> {
     if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok((format!("iam:domain::{s}"), "domainId"));
     }
-    Err(format!("'{s}' is not a permission: use a 32-hex domain id, iam:domain::<id>, organizations:orgPath::<path> or *"))
+    Err(format!(
+        "'{s}' is not a permission: use a 32-hex domain id, iam:domain::<id>, organizations:orgPath::<path> or *"
+    ))
 }
 
 /// `KEY=VALUE` (or `KEY`, value empty).
@@ -132,9 +159,17 @@ pub fn port_range(s: &str) -> Result<(u16, u16), String> {
 
 /// The first host address of `cidr` (`192.168.1.0/24` → `192.168.1.1`): the default gateway.
 pub fn first_host(cidr: &str) -> Result<String, String> {
-    let (addr, len) = cidr.split_once('/').ok_or_else(|| format!("'{cidr}' is not a CIDR such as 192.168.1.0/24"))?;
-    let addr: Ipv4Addr = addr.parse().map_err(|_| format!("'{cidr}' is not a CIDR such as 192.168.1.0/24"))?;
-    let len: u32 = len.parse().ok().filter(|l| *l <= 30).ok_or_else(|| format!("'{cidr}': the prefix must be /0 to /30"))?;
+    let (addr, len) = cidr
+        .split_once('/')
+        .ok_or_else(|| format!("'{cidr}' is not a CIDR such as 192.168.1.0/24"))?;
+    let addr: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| format!("'{cidr}' is not a CIDR such as 192.168.1.0/24"))?;
+    let len: u32 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= 30)
+        .ok_or_else(|| format!("'{cidr}': the prefix must be /0 to /30"))?;
     let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
     Ok(Ipv4Addr::from((u32::from(addr) & mask) + 1).to_string())
 }
@@ -143,7 +178,10 @@ pub fn first_host(cidr: &str) -> Result<String, String> {
 pub fn is_uuid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.len() == 5
-        && parts.iter().zip([8, 4, 4, 4, 12]).all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
+        && parts
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(p, n)| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -151,7 +189,15 @@ mod tests {
     use super::*;
 
     fn triples(p: &Ports) -> Vec<(i64, i64, String)> {
-        p.0.iter().map(|m| (m.client_port.unwrap(), m.server_port.unwrap(), m.protocol.clone().unwrap())).collect()
+        p.0.iter()
+            .map(|m| {
+                (
+                    m.client_port.unwrap(),
+                    m.server_port.unwrap(),
+                    m.protocol.clone().unwrap(),
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -160,9 +206,18 @@ mod tests {
             triples(&ports("80:8080/tcp,53:53/udp").unwrap()),
             vec![(80, 8080, "TCP".to_string()), (53, 53, "UDP".to_string())]
         );
-        assert_eq!(triples(&ports("443").unwrap()), vec![(443, 443, "TCP".to_string())]);
-        assert_eq!(triples(&ports(" 22:2222 , ").unwrap()), vec![(22, 2222, "TCP".to_string())]);
-        assert_eq!(triples(&ports("1:65535/UDP").unwrap()), vec![(1, 65535, "UDP".to_string())]);
+        assert_eq!(
+            triples(&ports("443").unwrap()),
+            vec![(443, 443, "TCP".to_string())]
+        );
+        assert_eq!(
+            triples(&ports(" 22:2222 , ").unwrap()),
+            vec![(22, 2222, "TCP".to_string())]
+        );
+        assert_eq!(
+            triples(&ports("1:65535/UDP").unwrap()),
+            vec![(1, 65535, "UDP".to_string())]
+        );
         for bad in ["", ",", "0:80", "80:70000", "80:8080/icmp", "a:b", "80:"] {
             assert!(ports(bad).is_err(), "{bad}");
         }
@@ -176,15 +231,34 @@ mod tests {
         assert_eq!(
             l.members,
             vec![
-                MemberSpec { address: "192.168.0.10".into(), port: 8080 },
-                MemberSpec { address: "192.168.0.11".into(), port: 8080 }
+                MemberSpec {
+                    address: "192.168.0.10".into(),
+                    port: 8080
+                },
+                MemberSpec {
+                    address: "192.168.0.11".into(),
+                    port: 8080
+                }
             ]
         );
         let u = listener("udp:53=10.0.0.2:53").unwrap();
-        assert_eq!((u.protocol.as_str(), u.port, u.members.len()), ("UDP", 53, 1));
+        assert_eq!(
+            (u.protocol.as_str(), u.port, u.members.len()),
+            ("UDP", 53, 1)
+        );
         let bare = listener("443").unwrap();
-        assert_eq!((bare.protocol.as_str(), bare.port, bare.members.len()), ("TCP", 443, 0));
-        for bad in ["TCP:0=1.2.3.4:80", "SCTP:80=1.2.3.4:80", "TCP:80=1.2.3.4", "TCP:80=host:80", "TCP:80=1.2.3.4:0", ""] {
+        assert_eq!(
+            (bare.protocol.as_str(), bare.port, bare.members.len()),
+            ("TCP", 443, 0)
+        );
+        for bad in [
+            "TCP:0=1.2.3.4:80",
+            "SCTP:80=1.2.3.4:80",
+            "TCP:80=1.2.3.4",
+            "TCP:80=host:80",
+            "TCP:80=1.2.3.4:0",
+            "",
+        ] {
             assert!(listener(bad).is_err(), "{bad}");
         }
     }
@@ -192,10 +266,19 @@ mod tests {
     #[test]
     fn nic_notation() {
         let id = "4779ab1c-7c1a-44b1-a02e-93dfc361b32d";
-        assert_eq!(nic(id).unwrap(), NicSpec { subnet_id: id.into(), ip_address: None });
+        assert_eq!(
+            nic(id).unwrap(),
+            NicSpec {
+                subnet_id: id.into(),
+                ip_address: None
+            }
+        );
         assert_eq!(
             nic(&format!("{id}:192.168.0.10")).unwrap(),
-            NicSpec { subnet_id: id.into(), ip_address: Some("192.168.0.10".into()) }
+            NicSpec {
+                subnet_id: id.into(),
+                ip_address: Some("192.168.0.10".into())
+            }
         );
         assert!(nic(&format!("{id}:300.1.1.1")).is_err());
         assert!(nic(":10.0.0.1").is_err());
@@ -205,14 +288,26 @@ mod tests {
     #[test]
     fn permission_shorthand() {
         let d = "0123456789abcdef0123456789ABCDEF";
-        assert_eq!(permission(d).unwrap(), (format!("iam:domain::{d}"), "domainId"));
+        assert_eq!(
+            permission(d).unwrap(),
+            (format!("iam:domain::{d}"), "domainId")
+        );
         assert_eq!(permission("*").unwrap(), ("*".to_string(), "domainId"));
-        assert_eq!(permission("iam:domain::abc").unwrap(), ("iam:domain::abc".to_string(), "domainId"));
+        assert_eq!(
+            permission("iam:domain::abc").unwrap(),
+            ("iam:domain::abc".to_string(), "domainId")
+        );
         assert_eq!(
             permission("organizations:orgPath::o-1/r-2/ou-3").unwrap(),
             ("organizations:orgPath::o-1/r-2/ou-3".to_string(), "orgPath")
         );
-        for bad in ["abc", "0123456789abcdef0123456789abcdeg", "iam:domain::", "organizations:orgPath::", ""] {
+        for bad in [
+            "abc",
+            "0123456789abcdef0123456789abcdeg",
+            "iam:domain::",
+            "organizations:orgPath::",
+            "",
+        ] {
             assert!(permission(bad).is_err(), "{bad}");
         }
     }
@@ -232,6 +327,8 @@ mod tests {
         assert!(first_host("10.0.0.0/31").is_err());
         assert!(first_host("10.0.0.0").is_err());
         assert!(is_uuid("4779ab1c-7c1a-44b1-a02e-93dfc361b32d"));
-        assert!(!is_uuid("cn-north-4.web.4779ab1c-7c1a-44b1-a02e-93dfc361b32d"));
+        assert!(!is_uuid(
+            "cn-north-4.web.4779ab1c-7c1a-44b1-a02e-93dfc361b32d"
+        ));
     }
 }

@@ -46,7 +46,13 @@ impl Waiter {
             b
         };
         bar.set_message(format!("waiting for {what}"));
-        Self { what, bar, started: Instant::now(), timeout: Duration::from_secs(args.timeout), last: None }
+        Self {
+            what,
+            bar,
+            started: Instant::now(),
+            timeout: Duration::from_secs(args.timeout),
+            last: None,
+        }
     }
 
     /// Record the current status; a new one is printed on its own line.
@@ -60,7 +66,8 @@ impl Waiter {
             }
             self.last = Some(status.to_string());
         }
-        self.bar.set_message(format!("waiting for {}: {status}", self.what));
+        self.bar
+            .set_message(format!("waiting for {}: {status}", self.what));
     }
 
     /// Sleep one poll interval, or fail when the time is up.
@@ -71,7 +78,10 @@ impl Waiter {
                 "timed out after {}s waiting for {}: still {} (raise --timeout, or check that the data-plane agent is running)",
                 self.timeout.as_secs(),
                 self.what,
-                self.last.as_deref().map(|s| format!("'{s}'")).unwrap_or_else(|| "without a status".into())
+                self.last
+                    .as_deref()
+                    .map(|s| format!("'{s}'"))
+                    .unwrap_or_else(|| "without a status".into())
             );
         }
         tokio::time::sleep(POLL).await;
