@@ -143,6 +143,24 @@ def erin(server) -> Tenant:
     return _tenant(server, "erin")
 
 
+@pytest.fixture(scope="session")
+def tenants(server) -> dict:
+    """Every account of the session as a Tenant (clients, raw signed requests, builders)."""
+    return {name: _tenant(server, name) for name in server.accounts}
+
+
+@pytest.fixture(scope="session")
+def vpcep_clients(tenants) -> dict:
+    """name -> huaweicloudsdkvpcep.v1.VpcepClient (BasicCredentials(ak, sk, project_id) + with_endpoint)."""
+    return {name: t.vpcep for name, t in tenants.items()}
+
+
+@pytest.fixture(scope="session")
+def vpc_clients(tenants) -> dict:
+    """name -> huaweicloudsdkvpc.v2.VpcClient."""
+    return {name: t.vpc for name, t in tenants.items()}
+
+
 @pytest.fixture
 def agent(server):
     """A running test agent for this test; stopped (and checked for errors) afterwards."""

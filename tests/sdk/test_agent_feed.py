@@ -11,6 +11,7 @@ from support import http_request
 def test_agent_requires_token(server):
     r = http_request(server.port, "GET", "/agent/v1/snapshot")
     assert r.status == 401
+    assert r.header("X-Request-Id")
     r = http_request(server.port, "GET", "/agent/v1/snapshot", headers={"Authorization": "Bearer nope"})
     assert r.status == 401
 
@@ -18,6 +19,7 @@ def test_agent_requires_token(server):
 def test_snapshot_and_changes(server, alice, agent_api):
     snap = agent_api.snapshot()
     assert type(snap["revision"]) is int
+    assert http_request(server.port, "GET", "/readyz").header("X-Request-Id")
     rev = snap["revision"]
     for o in snap["objects"][:50]:
         assert set(o) >= {"kind", "id", "generation", "revision", "spec"}

@@ -10,6 +10,25 @@ from huaweicloudsdkvpcep.v1 import model as em
 from support import api_error, raw_json
 
 
+def test_raw_signer_matches_reference_vectors():
+    """The suite's own SDK-HMAC-SHA256 signer reproduces reference §7.2 (vectors A and B)."""
+    from support import sign_headers
+    pid = "0123456789abcdef0123456789abcdef"
+    base = {"Content-Type": "application/json", "X-Project-Id": pid}
+    a = sign_headers("FAKEAK0123456789", "FAKESKabcdefghijklmnopqrstuvwxyz", "GET", "127.0.0.1:9000",
+                     f"/v1/{pid}/vpc-endpoint-services", [("limit", "10"), ("offset", "0")], base, b"",
+                     date="20240101T120000Z")
+    assert a["Authorization"] == ("SDK-HMAC-SHA256 Access=FAKEAK0123456789, "
+                                  "SignedHeaders=content-type;host;x-project-id;x-sdk-date, "
+                                  "Signature=13a44f372bb3a6ba4702c5724a1f57134bf529d511edff86a747adaca3aa95d0")
+    body = b'{"action": "receive", "endpoints": ["705290f3-0d00-41f2-aedc-71f09844e879"]}'
+    b = sign_headers("FAKEAK0123456789", "FAKESKabcdefghijklmnopqrstuvwxyz", "POST", "127.0.0.1:9000",
+                     f"/v1/{pid}/vpc-endpoint-services/4189d3c2-8882-4871-a3c2-d380272eed83/connections/action",
+                     [], base, body, date="20240101T120000Z")
+    assert b["Authorization"].endswith(
+        "Signature=b42be49c7a47383e14bc686d0f3f00b0140715a121876dee3fb5a9bd1fd5c3a9")
+
+
 def test_signature_with_wrong_secret_key(alice):
     client = alice.vpcep_client(sk="WRONG" + alice.sk[5:])
     with api_error(401, "EndPoint.0003"):
@@ -155,3 +174,8 @@ def test_request_id_on_success_sdk(alice):
     resp = alice.vpcep.list_quota_details(em.ListQuotaDetailsRequest())
     assert resp.status_code == 200
     assert raw_json(resp)["quotas"]["resources"]
+
+
+def test_request_ids_are_unique(alice):
+    ids = {alice.raw("GET", "quotas").header("X-Request-Id") for _ in range(5)}
+    assert len(ids) == 5 and None not in ids

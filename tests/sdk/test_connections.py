@@ -50,6 +50,10 @@ def test_list_service_connections(alice, bob, agent):
         _conns(alice, svc.id, status="bogus")
     with api_error(400, "EndPoint.0006"):
         _conns(alice, svc.id, limit=1001)
+    with api_error(400, "EndPoint.0010"):
+        _conns(alice, svc.id, offset=-1)
+    with api_error(400, "EndPoint.0021"):
+        _conns(alice, svc.id, marker_id="abc")
     # the consumer cannot list connections of a service it does not own
     with api_error(404, "EndPoint.0005"):
         _conns(bob, svc.id)

@@ -82,6 +82,20 @@ def test_create_endpoint_ip_taken_by_server(alice, agent):
         alice.create_endpoint(svc.id, vpc.id, sub.id, port_ip="10.42.1.77")
 
 
+def test_create_endpoint_network_checks(alice, bob, agent):
+    svc = alice.available_service()
+    alice.permit(svc.id, "*")
+    vpc, sub = alice.network()
+    vpc2, _ = alice.network()
+    with api_error(400, "EndPoint.2037"):  # subnet of another VPC
+        alice.create_endpoint(svc.id, vpc2.id, sub.id)
+    bvpc, _ = bob.network()
+    with api_error(400, "EndPoint.0023"):  # another tenant's subnet
+        bob.create_endpoint(svc.id, bvpc.id, sub.id)
+    with api_error(400, "EndPoint.2001"):  # another tenant's VPC
+        bob.create_endpoint(svc.id, vpc.id, sub.id)
+
+
 def test_create_endpoint_unknown_service(alice):
     vpc, sub = alice.network()
     try:

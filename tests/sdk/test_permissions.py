@@ -97,6 +97,10 @@ def test_list_service_permissions_details(alice, bob, dave):
     assert fuzzy["total_count"] == 1
     assert fuzzy["permissions"][0]["permission"] == f"iam:domain::{bob.domain_id}"
 
+    with api_error(400, "EndPoint.0006"):
+        _perms(alice, sid, limit=501)
+    assert raw_json(_perms(alice, sid, limit=500))["total_count"] == 3
+
     page = raw_json(_perms(alice, sid, limit=2, offset=0))
     assert page["total_count"] == 3 and len(page["permissions"]) == 2
     page2 = raw_json(_perms(alice, sid, limit=2, offset=2))
@@ -205,6 +209,10 @@ def test_list_service_describe_details(alice, bob, agent):
         assert type(j["is_charge"]) is bool
         assert isinstance(j["created_at"], str)
 
+    # describe by name is an exact match on the full name
+    with api_error(404, "EndPoint.0005"):
+        bob.vpcep.list_service_describe_details(em.ListServiceDescribeDetailsRequest(endpoint_service_name=name))
+
     # the owner can always describe its own service
     assert alice.vpcep.list_service_describe_details(em.ListServiceDescribeDetailsRequest(id=svc.id)).id == svc.id
 
@@ -244,3 +252,48 @@ def test_list_service_public_details(alice, agent):
         assert type(s["is_charge"]) is bool
     with api_error(400, "EndPoint.0006"):
         alice.vpcep.list_service_public_details(em.ListServicePublicDetailsRequest(limit=1001))
+
+
+def test_list_service_public_details_cloud_service(server, bob, agent):
+    """An operator cloud service (`vpcep admin cloud-service create`) is public: listed for every
+    tenant of the region and connectable without a whitelist."""
+    import json
+    import subprocess
+
+    from conftest import BIN
+    from support import Tenant
+
+    def admin(*args):
+        r = subprocess.run([BIN, "admin", *args, "--data-dir", server.data_dir, "-o", "json"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr + r.stdout
+        return r.stdout
+
+    a = json.loads(admin("account", "create", uniq("ops")))
+    ops = Tenant(name=a["name"], domain_id=a["domain_id"], project_id=a["project_id"], region=a["region"],
+                 ak=a["access_key"], sk=a["secret_key"], port=server.port)
+    vpc_id, port_id = ops.vm_backend()
+    name = uniq("dns")
+    admin("cloud-service", "create", "--account", a["name"], "--name", name, "--vpc", vpc_id,
+          "--port-id", port_id, "--ports", "53:53/udp,53:53/tcp")
+
+    def listed():
+        j = raw_json(bob.vpcep.list_service_public_details(em.ListServicePublicDetailsRequest(limit=1000)))
+        return [s for s in j["endpoint_services"] if name in s["service_name"]]
+
+    svc = listed()
+    assert len(svc) == 1, svc
+    s = svc[0]
+    assert s["service_name"].startswith(f"{REGION}.{name}")
+    assert type(s["is_charge"]) is bool
+    assert s["service_type"] == "interface"
+    assert isinstance(s["owner"], str) and s["owner"]
+    by_name = raw_json(bob.vpcep.list_service_public_details(
+        em.ListServicePublicDetailsRequest(endpoint_service_name=name)))
+    assert by_name["total_count"] == 1 and by_name["endpoint_services"][0]["id"] == s["id"]
+
+    ops.wait_service(s["id"], "available")
+    vpc, sub = bob.network()
+    ep = bob.create_endpoint(s["id"], vpc.id, sub.id)  # no whitelist needed
+    assert ep.status in ("creating", "accepted")
+    bob.wait_endpoint(ep.id, "accepted")

@@ -332,3 +332,96 @@ def test_stale_generation_report_ignored(alice, agent_api):
     assert 200 <= r.status < 300 or r.status in (400, 409)
     assert alice.service(sid).status == "creating"
 
+
+
+# ---- backend checks -----------------------------------------------------------------------------
+
+
+def test_create_endpoint_service_backend_checks(alice, bob):
+    vpc, sub = alice.network()
+    port_id = alice.server(vpc.id, sub.id)["nics"][0]["port_id"]
+    other_vpc, _ = alice.network()
+    with api_error(400, "EndPoint.3042"):  # the port is not in the given VPC
+        alice.create_service(other_vpc.id, port_id)
+    with api_error(400, "EndPoint.3021"):
+        alice.create_service(vpc.id, port_id, server_type="XX")
+    with api_error(400, "EndPoint.3008"):  # unknown port
+        alice.create_service(vpc.id, "6b58b4b1-0b0c-4f0e-9a0b-2a2b8a6a1a11")
+    bob_vpc, _ = bob.network()
+    with api_error(400, "EndPoint.3008"):  # another tenant's port does not exist for bob
+        bob.create_service(bob_vpc.id, port_id)
+
+
+def test_update_endpoint_service_port_rules(alice):
+    vpc_id, port_id = alice.vm_backend()
+    alice.create_service(vpc_id, port_id, ports=[P(client_port=80, server_port=8080, protocol="TCP")])
+    sid = alice.create_service(vpc_id, port_id, ports=[P(client_port=81, server_port=8081, protocol="TCP")]).id
+
+    def upd(ports):
+        return alice.vpcep.update_endpoint_service(em.UpdateEndpointServiceRequest(
+            vpc_endpoint_service_id=sid, body=em.UpdateEndpointServiceRequestBody(ports=ports)))
+
+    with api_error(400, "EndPoint.3044"):  # used by the other service on the same backend port
+        upd([P(client_port=82, server_port=8080, protocol="TCP")])
+    with api_error(400, "EndPoint.3044"):  # duplicated within the request
+        upd([P(client_port=82, server_port=8082, protocol="TCP"), P(client_port=82, server_port=8082, protocol="TCP")])
+    with api_error(400, "EndPoint.3074"):
+        upd([P(client_port=1000 + i, server_port=2000 + i, protocol="TCP") for i in range(201)])
+    # keeping its own mapping is not a conflict with itself
+    j = raw_json(upd([P(client_port=81, server_port=8081, protocol="TCP"), P(client_port=83, server_port=8083, protocol="UDP")]))
+    assert j["ports"] == [{"client_port": 81, "server_port": 8081, "protocol": "TCP"},
+                          {"client_port": 83, "server_port": 8083, "protocol": "UDP"}]
+
+
+def test_approval_toggle_applies_to_new_connections(alice, agent):
+    vpc_id, port_id = alice.vm_backend()
+    sid = alice.create_service(vpc_id, port_id, approval=False).id
+    alice.wait_service(sid, "available")
+    vpc, sub = alice.network()
+    assert alice.create_endpoint(sid, vpc.id, sub.id).status == "creating"
+    alice.vpcep.update_endpoint_service(em.UpdateEndpointServiceRequest(
+        vpc_endpoint_service_id=sid, body=em.UpdateEndpointServiceRequestBody(approval_enabled=True)))
+    assert alice.create_endpoint(sid, vpc.id, sub.id).status == "pendingAcceptance"
+
+
+def test_service_not_available_refuses_endpoints(alice, agent_api):
+    vpc, sub = alice.network()
+    port_id = alice.server(vpc.id, sub.id)["nics"][0]["port_id"]
+    failed = alice.create_service(vpc.id, port_id, ports=[P(client_port=1, server_port=1, protocol="TCP")]).id
+    agent_api.report_one("endpoint_service", failed, "failed", error_code="EndPoint.3001", error_message="x")
+    with api_error(400, "EndPoint.2004"):
+        alice.create_endpoint(failed, vpc.id, sub.id)
+    deleting = alice.create_service(vpc.id, port_id, ports=[P(client_port=2, server_port=2, protocol="TCP")]).id
+    agent_api.report_one("endpoint_service", deleting, "applied")
+    alice.vpcep.delete_endpoint_service(em.DeleteEndpointServiceRequest(vpc_endpoint_service_id=deleting))
+    with api_error(400, "EndPoint.2004"):
+        alice.create_endpoint(deleting, vpc.id, sub.id)
+
+
+def test_agent_reports_only_act_on_matching_state(alice, agent_api):
+    """`applied` on a `deleting` service and `removed` on a `creating` one are ignored."""
+    vpc_id, port_id = alice.vm_backend()
+    sid = alice.create_service(vpc_id, port_id).id
+    gen = agent_api.object("endpoint_service", sid)["generation"]
+    r = agent_api.report([{"kind": "endpoint_service", "id": sid, "generation": gen, "outcome": "removed"}])
+    assert 200 <= r.status < 300
+    assert alice.service(sid).status == "creating"
+
+    agent_api.report_one("endpoint_service", sid, "applied")
+    alice.vpcep.delete_endpoint_service(em.DeleteEndpointServiceRequest(vpc_endpoint_service_id=sid))
+    gen = agent_api.object("endpoint_service", sid)["generation"]
+    r = agent_api.report([{"kind": "endpoint_service", "id": sid, "generation": gen, "outcome": "applied"}])
+    assert 200 <= r.status < 300
+    assert alice.service(sid).status == "deleting"
+
+
+def test_delete_failed_service(alice, agent_api):
+    vpc_id, port_id = alice.vm_backend()
+    sid = alice.create_service(vpc_id, port_id).id
+    agent_api.report_one("endpoint_service", sid, "failed", error_code="EndPoint.3001", error_message="x")
+    assert alice.vpcep.delete_endpoint_service(
+        em.DeleteEndpointServiceRequest(vpc_endpoint_service_id=sid)).status_code == 204
+    assert alice.service(sid).status == "deleting"
+    agent_api.report_one("endpoint_service", sid, "removed")
+    with api_error(404, "EndPoint.0005"):
+        alice.service(sid)

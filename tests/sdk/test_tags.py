@@ -44,6 +44,10 @@ def test_batch_add_or_remove_resource_instance(alice, agent):
     assert _tag_action(alice, "endpoint", eid, "create", [("x", "y")]).status_code == 204
     assert _tags_of(raw_json(alice.endpoint(eid))) == [("x", "y")]
 
+    with api_error(400, "EndPoint.3067"):
+        _tag_action(alice, "endpoint_service", sid, "create", [("d", "1"), ("d", "2")])
+    with api_error(400, "EndPoint.3069"):
+        _tag_action(alice, "endpoint_service", sid, "create", [(f"k{i}", "v") for i in range(21)])
     with api_error(400, "EndPoint.3070"):
         _tag_action(alice, "router", sid, "create", [("x", "y")])
     with api_error(400, "EndPoint.0007"):

@@ -77,3 +77,10 @@ def test_quota_exceeded(dave, agent):
 
     q = _quota_map(dave.vpcep.list_quota_details(em.ListQuotaDetailsRequest()))
     assert q == {"endpoint_service": (1, 1), "endpoint": (1, 1)}
+
+    # a removed endpoint frees its quota
+    eid = dave.vpcep.list_endpoints(em.ListEndpointsRequest()).endpoints[0].id
+    dave.vpcep.delete_endpoint(em.DeleteEndpointRequest(vpc_endpoint_id=eid))
+    dave.wait_endpoint_gone(eid)
+    assert _quota_map(dave.vpcep.list_quota_details(em.ListQuotaDetailsRequest(type="endpoint"))) == {"endpoint": (0, 1)}
+    dave.create_endpoint(first.id, vpc.id, sub.id)

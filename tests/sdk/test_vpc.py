@@ -223,3 +223,17 @@ def test_subnet_outside_vpc_or_overlapping_refused(alice):
             raise AssertionError(f"subnet {cidr} accepted")
         except ClientRequestException as e:
             assert e.status_code == 400 and e.error_code.startswith("VPC."), (e.status_code, e.error_code)
+
+
+def test_delete_in_use_refused(alice):
+    vid = _create_vpc(alice).vpc.id
+    sub = _create_subnet(alice, vid).subnet
+    alice.vpc.create_port(vm.CreatePortRequest(vm.CreatePortRequestBody(vm.CreatePortOption(network_id=sub.id))))
+    for call in (lambda: alice.vpc.delete_vpc(vm.DeleteVpcRequest(vpc_id=vid)),
+                 lambda: alice.vpc.delete_subnet(vm.DeleteSubnetRequest(vpc_id=vid, subnet_id=sub.id))):
+        try:
+            call()
+            raise AssertionError("deleted a VPC resource still in use")
+        except ClientRequestException as e:
+            assert e.status_code in (400, 409) and e.error_code.startswith("VPC."), (e.status_code, e.error_code)
+    assert alice.vpc.show_subnet(vm.ShowSubnetRequest(subnet_id=sub.id)).subnet.id == sub.id

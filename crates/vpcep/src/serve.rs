@@ -40,6 +40,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_tracing(args.log_json);
     let (control, store) = args.store.open().await?;
     store.spawn_revision_poller(Duration::from_millis(500));
+    spawn_compactor(store.clone());
     let token_path = args.store.data_dir.join("agent.token");
     let agent_token = load_or_create_token(&token_path)?;
     let state = vpcep_api::AppState {
@@ -64,6 +65,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Tombstones older than this many revisions are dropped; an agent further behind re-lists.
+const KEEP_REVISIONS: u64 = 100_000;
+
+fn spawn_compactor(store: Arc<vpcep_store::SqlStore>) {
+    use vpcep_store::Store;
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            match store.revision().await {
+                Ok(rev) if rev > KEEP_REVISIONS => {
+                    if let Err(e) = store.compact(rev - KEEP_REVISIONS).await {
+                        tracing::warn!(error = %e, "compaction failed");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "compaction: cannot read revision"),
+            }
+        }
+    });
 }
 
 async fn shutdown() {
