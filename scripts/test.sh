@@ -6,6 +6,21 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# Debian packages the data-plane tests use (root tests create their own network namespaces).
+step "system packages"
+need=()
+command -v nft >/dev/null || need+=(nftables)
+command -v conntrack >/dev/null || need+=(conntrack)
+command -v socat >/dev/null || need+=(socat)
+command -v ip >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  else
+    echo "missing ${need[*]} and not root: data-plane tests will be skipped" >&2
+  fi
+fi
+
 # PostgreSQL: this machine kind runs one on 127.0.0.1:5432; start it if it is down.
 step "PostgreSQL for the store conformance suite"
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then

@@ -82,7 +82,7 @@ def server():
                 _admin(data_dir, "quota", "set", name, "--type", kind, "--limit", str(limit))
         port = _free_port()
         log = open(log_path, "w")
-        proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir,
+        proc = subprocess.Popen([BIN, "serve", "--no-agent", "--listen", f"127.0.0.1:{port}", "--data-dir", data_dir,
                                  "--region", "cn-north-4"], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:

@@ -51,7 +51,7 @@ def test_serve_exits_on_sigterm():
     proc = None
     try:
         port = _free_port()
-        proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", root],
+        proc = subprocess.Popen([BIN, "serve", "--no-agent", "--listen", f"127.0.0.1:{port}", "--data-dir", root],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
         while True:

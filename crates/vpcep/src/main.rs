@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Run the all-in-one server (API; later also agent, DNS and console) on embedded SQLite.
     Serve(serve::ServeArgs),
+    /// Run only the data-plane agent, following a control plane over `/agent/v1`.
+    Agent(AgentArgs),
     /// Operator commands on the store: accounts, credentials, projects, quotas.
     Admin(admin::AdminArgs),
     #[command(flatten)]
@@ -49,6 +51,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(a) => serve::run(a).await,
             Command::Admin(a) => admin::run(a).await,
+            Command::Agent(a) => run_agent(a).await,
             Command::Resource(r) => resources::run(r).await,
         }
     });
@@ -59,4 +62,42 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+#[derive(clap::Args, Debug)]
+struct AgentArgs {
+    /// The control plane's URL.
+    #[arg(
+        long,
+        env = "VPCEP_CONTROL_URL",
+        default_value = "http://127.0.0.1:8480"
+    )]
+    control_url: String,
+    /// File holding the agent token (the server's `<data-dir>/agent.token`).
+    #[arg(long, env = "VPCEP_AGENT_TOKEN_FILE")]
+    token_file: std::path::PathBuf,
+    /// Prefix of the network namespaces this agent owns.
+    #[arg(long, env = "VPCEP_NS_PREFIX", default_value = "vpcep-")]
+    ns_prefix: String,
+    /// Name reported to the control plane.
+    #[arg(long, default_value = "agent")]
+    name: String,
+}
+
+async fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
+    serve::init_tracing(false);
+    let token = std::fs::read_to_string(&a.token_file)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", a.token_file.display()))?
+        .trim()
+        .to_string();
+    let agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
+        control_url: a.control_url,
+        token,
+        names: vpcep_dataplane::naming::Namespaces {
+            prefix: a.ns_prefix,
+        },
+        name: a.name,
+    });
+    agent.run().await;
+    Ok(())
 }

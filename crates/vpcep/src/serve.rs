@@ -16,6 +16,12 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Do not run the data-plane agent in this process (run `vpcep agent` elsewhere, or none).
+    #[arg(long, env = "VPCEP_NO_AGENT")]
+    pub no_agent: bool,
+    /// Prefix of the network namespaces the built-in agent owns.
+    #[arg(long, env = "VPCEP_NS_PREFIX", default_value = "vpcep-")]
+    pub ns_prefix: String,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "VPCEP_LOG_JSON")]
     pub log_json: bool,
@@ -43,6 +49,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     spawn_compactor(store.clone());
     let token_path = args.store.data_dir.join("agent.token");
     let agent_token = load_or_create_token(&token_path)?;
+    let agent_cfg = vpcep_dataplane::agent::AgentConfig {
+        control_url: String::new(),
+        token: agent_token.clone(),
+        names: vpcep_dataplane::naming::Namespaces {
+            prefix: args.ns_prefix.clone(),
+        },
+        name: "built-in".to_string(),
+    };
     let state = vpcep_api::AppState {
         control,
         agent_token: Arc::new(agent_token),
@@ -53,6 +67,23 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    if args.no_agent {
+        tracing::info!(
+            "data-plane agent disabled (--no-agent): statuses move only when an agent reports"
+        );
+    } else {
+        let control_url = if addr.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", addr.port())
+        } else {
+            format!("http://{addr}")
+        };
+        let agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
+            control_url,
+            ..agent_cfg
+        });
+        tokio::spawn(agent.run());
+        tracing::info!(prefix = args.ns_prefix, "data-plane agent started");
+    }
     tracing::info!(%addr, data_dir = %args.store.data_dir.display(), region = args.store.region, "vpcep serving");
     eprintln!(
         "vpcep listening on http://{addr} (agent token in {})",

@@ -48,6 +48,22 @@ enum LabCommand {
     /// Lab sites (a network reached over a VPN from a VPC).
     #[command(subcommand)]
     Site(SiteCommand),
+    /// Run a program inside a server, load balancer or site (by name or id), e.g.
+    /// `vpcep lab exec web1 -- curl http://192.168.0.50/`.
+    Exec {
+        name: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+        /// Namespace prefix of the agent that realised the lab.
+        #[arg(long, env = "VPCEP_NS_PREFIX", default_value = "vpcep-")]
+        ns_prefix: String,
+    },
+    /// Remove every namespace (and so every link, address, route and nftables table) the agent
+    /// made on this host. The records stay; a running agent rebuilds them.
+    Down {
+        #[arg(long, env = "VPCEP_NS_PREFIX", default_value = "vpcep-")]
+        ns_prefix: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -473,8 +489,34 @@ fn site_kv(s: &Site) -> String {
 
 pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     let out = args.conn.output;
+    if let LabCommand::Down { ns_prefix } = &args.cmd {
+        let names = vpcep_dataplane::naming::Namespaces {
+            prefix: ns_prefix.clone(),
+        };
+        let n = vpcep_dataplane::linux::teardown(&names).await?;
+        eprintln!("removed {n} namespace(s) with prefix {ns_prefix}");
+        return Ok(());
+    }
     let c = args.conn.client()?;
+    if let LabCommand::Exec {
+        name,
+        command,
+        ns_prefix,
+    } = &args.cmd
+    {
+        let names = vpcep_dataplane::naming::Namespaces {
+            prefix: ns_prefix.clone(),
+        };
+        let ns = find_lab_namespace(&c, &names, name).await?;
+        let status = std::process::Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .args(command)
+            .status()
+            .map_err(|e| anyhow::anyhow!("cannot run ip netns exec: {e}"))?;
+        std::process::exit(status.code().unwrap_or(1));
+    }
     match args.cmd {
+        LabCommand::Exec { .. } | LabCommand::Down { .. } => Ok(()),
         LabCommand::Vpc(cmd) => match cmd {
             VpcCommand::Create {
                 name,
@@ -737,4 +779,31 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
             }
         },
     }
+}
+
+/// The namespace of the server, load balancer or site called `name` (or with that id).
+async fn find_lab_namespace(
+    c: &vpcep_client::Client,
+    names: &vpcep_dataplane::naming::Namespaces,
+    name: &str,
+) -> anyhow::Result<String> {
+    let v: serde_json::Value = c.get(&c.project_path("/lab/servers"), &[]).await?;
+    for s in v["servers"].as_array().cloned().unwrap_or_default() {
+        if s["name"] == name || s["id"] == name {
+            return Ok(names.server(s["id"].as_str().unwrap_or_default()));
+        }
+    }
+    let v: serde_json::Value = c.get(&c.project_path("/lab/loadbalancers"), &[]).await?;
+    for s in v["loadbalancers"].as_array().cloned().unwrap_or_default() {
+        if s["name"] == name || s["id"] == name {
+            return Ok(names.lb(s["id"].as_str().unwrap_or_default()));
+        }
+    }
+    let v: serde_json::Value = c.get(&c.project_path("/lab/sites"), &[]).await?;
+    for s in v["sites"].as_array().cloned().unwrap_or_default() {
+        if s["name"] == name || s["id"] == name {
+            return Ok(names.site(s["id"].as_str().unwrap_or_default()));
+        }
+    }
+    bail!("no server, load balancer or site named '{name}' in this project")
 }

@@ -1,0 +1,328 @@
+//! The agent: snapshot + watch of `/agent/v1`, plan, apply, report. Runs as `vpcep agent` or
+//! inside `vpcep serve`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use vpcep_core::agent::{Changes, ObjectResult, Outcome, Reports, Snapshot};
+use vpcep_core::model::{EndpointStatus, Kind, ServiceStatus};
+
+use crate::desired::Desired;
+use crate::linux::{self, Kernel};
+use crate::naming::{Namespaces, consumer_leg, provider_leg};
+use crate::plan::{self, Legs, LiveEndpoint};
+
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// Base URL of the control plane, e.g. `http://127.0.0.1:8480`.
+    pub control_url: String,
+    pub token: String,
+    pub names: Namespaces,
+    pub name: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("control plane: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("control plane answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error(transparent)]
+    Kernel(#[from] linux::KernelError),
+}
+
+pub struct Agent {
+    cfg: AgentConfig,
+    http: reqwest::Client,
+    kernel: Kernel,
+    legs: Legs,
+    live: BTreeSet<LiveEndpoint>,
+    /// (kind, id, generation, outcome) already reported, so each is sent once.
+    reported: BTreeSet<(Kind, String, u64, String)>,
+}
+
+enum Watch {
+    Changes(Changes),
+    Resync,
+}
+
+impl Agent {
+    pub fn new(cfg: AgentConfig) -> Self {
+        let kernel = Kernel::new(cfg.names.clone());
+        Self {
+            cfg,
+            http: reqwest::Client::new(),
+            kernel,
+            legs: Legs::default(),
+            live: BTreeSet::new(),
+            reported: BTreeSet::new(),
+        }
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, AgentError> {
+        let resp = self
+            .http
+            .get(format!("{}/agent/v1/snapshot", self.cfg.control_url))
+            .bearer_auth(&self.cfg.token)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Err(AgentError::Status {
+                status: resp.status().as_u16(),
+                body: resp.text().await.unwrap_or_default(),
+            });
+        }
+        Ok(resp.json().await?)
+    }
+
+    async fn watch(&self, after: u64) -> Result<Watch, AgentError> {
+        let resp = self
+            .http
+            .get(format!(
+                "{}/agent/v1/changes?after={after}&timeout_ms=25000",
+                self.cfg.control_url
+            ))
+            .bearer_auth(&self.cfg.token)
+            .send()
+            .await?;
+        match resp.status().as_u16() {
+            200 => Ok(Watch::Changes(resp.json().await?)),
+            410 => Ok(Watch::Resync),
+            status => Err(AgentError::Status {
+                status,
+                body: resp.text().await.unwrap_or_default(),
+            }),
+        }
+    }
+
+    async fn report(&self, results: Vec<ObjectResult>) -> Result<(), AgentError> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let body = Reports {
+            agent: self.cfg.name.clone(),
+            results,
+        };
+        let resp = self
+            .http
+            .post(format!("{}/agent/v1/reports", self.cfg.control_url))
+            .bearer_auth(&self.cfg.token)
+            .json(&body)
+            .send()
+            .await?;
+        if !resp.status().is_success() {
+            return Err(AgentError::Status {
+                status: resp.status().as_u16(),
+                body: resp.text().await.unwrap_or_default(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Recover leg assignments from the gateway's maps, so a restarted agent keeps every zone and
+    /// SNAT address (established flows survive the restart).
+    async fn recover_legs(&mut self, d: &Desired) {
+        let gw = self.cfg.names.gateway(0);
+        let Ok(out) = linux::run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &gw,
+                "nft",
+                "-j",
+                "list",
+                "map",
+                "ip",
+                "vpcep",
+                "zone_of_if",
+            ],
+            None,
+        )
+        .await
+        else {
+            return;
+        };
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+        let by_leg: BTreeMap<String, String> = d
+            .subnets
+            .keys()
+            .map(|s| (consumer_leg(s).0, s.clone()))
+            .collect();
+        for item in v["nftables"].as_array().cloned().unwrap_or_default() {
+            for e in item["map"]["elem"].as_array().cloned().unwrap_or_default() {
+                if let (Some(ifname), Some(zone)) = (e[0].as_str(), e[1].as_u64())
+                    && let Some(subnet) = by_leg.get(ifname)
+                {
+                    self.legs.zones.insert(subnet.clone(), zone as u16);
+                }
+            }
+        }
+        let by_pleg: BTreeMap<String, String> = d
+            .vpcs
+            .keys()
+            .map(|v| (provider_leg(v).0, v.clone()))
+            .collect();
+        if let Ok(out) = linux::run(
+            "ip",
+            &["-n", &gw, "-j", "route", "show", "table", "all"],
+            None,
+        )
+        .await
+        {
+            let routes: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
+            for r in routes {
+                if let (Some(dev), Some(table)) = (
+                    r["dev"].as_str(),
+                    r["table"].as_str().and_then(|t| t.parse::<u32>().ok()),
+                ) && let Some(vpc) = by_pleg.get(dev)
+                    && table > plan::PROVIDER_TABLE_BASE
+                {
+                    self.legs
+                        .providers
+                        .insert(vpc.clone(), table - plan::PROVIDER_TABLE_BASE);
+                }
+            }
+        }
+    }
+
+    /// Plan, apply, cut removed flows, report.
+    async fn converge(&mut self, d: &Desired) -> Result<(), AgentError> {
+        let plan = plan::plan(d, &self.cfg.names, &mut self.legs);
+        let failed = self.kernel.apply(&plan).await?;
+        for (ns, why) in &failed {
+            tracing::warn!(namespace = ns, error = why, "could not program namespace");
+        }
+        let gw = self.cfg.names.gateway(0);
+        let gateway_ok = !failed.contains_key(&gw);
+        // Endpoints that stopped carrying traffic lose their established flows too.
+        for gone in self.live.difference(&plan.live) {
+            linux::cut_flows(&gw, gone.zone, &gone.ip).await;
+        }
+        if gateway_ok {
+            self.live = plan.live.clone();
+        }
+        let live_ids: BTreeSet<&str> = plan.live.iter().map(|l| l.id.as_str()).collect();
+        let mut results = Vec::new();
+        let mut push = |kind: Kind,
+                        id: &str,
+                        generation: u64,
+                        outcome: Outcome,
+                        err: Option<(String, String)>| {
+            let key = (kind, id.to_string(), generation, format!("{outcome:?}"));
+            if self.reported.insert(key) {
+                results.push(ObjectResult {
+                    kind,
+                    id: id.to_string(),
+                    generation,
+                    outcome,
+                    error_code: err.as_ref().map(|e| e.0.clone()),
+                    error_message: err.map(|e| e.1),
+                });
+            }
+        };
+        for (id, s) in &d.services {
+            match s.spec.status {
+                ServiceStatus::Creating | ServiceStatus::Failed => match plan.problems.get(id) {
+                    Some(p) => push(
+                        Kind::EndpointService,
+                        id,
+                        s.generation,
+                        Outcome::Failed,
+                        Some(p.clone()),
+                    ),
+                    None => {
+                        let router = self.cfg.names.router(&s.spec.vpc_id);
+                        if plan.namespaces.contains_key(&router) && !failed.contains_key(&router) {
+                            push(
+                                Kind::EndpointService,
+                                id,
+                                s.generation,
+                                Outcome::Applied,
+                                None,
+                            );
+                        }
+                    }
+                },
+                ServiceStatus::Deleting => push(
+                    Kind::EndpointService,
+                    id,
+                    s.generation,
+                    Outcome::Removed,
+                    None,
+                ),
+                ServiceStatus::Available => {}
+            }
+        }
+        for (id, e) in &d.endpoints {
+            match e.spec.status {
+                EndpointStatus::Creating | EndpointStatus::Accepted => {
+                    if let Some(p) = plan.problems.get(id) {
+                        push(
+                            Kind::Endpoint,
+                            id,
+                            e.generation,
+                            Outcome::Failed,
+                            Some(p.clone()),
+                        );
+                    } else if live_ids.contains(id.as_str()) && gateway_ok {
+                        if e.spec.status == EndpointStatus::Creating {
+                            push(Kind::Endpoint, id, e.generation, Outcome::Applied, None);
+                        }
+                    } else if let Some(why) = failed.get(&gw) {
+                        push(
+                            Kind::Endpoint,
+                            id,
+                            e.generation,
+                            Outcome::Failed,
+                            Some(("EndPoint.4000".into(), why.clone())),
+                        );
+                    }
+                }
+                EndpointStatus::Deleting if !live_ids.contains(id.as_str()) && gateway_ok => {
+                    push(Kind::Endpoint, id, e.generation, Outcome::Removed, None);
+                }
+                _ => {}
+            }
+        }
+        self.report(results).await
+    }
+
+    /// Follow the control plane forever (reconnecting with backoff).
+    pub async fn run(mut self) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.session().await {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(e) => {
+                    tracing::warn!(error = %e, "agent session ended; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// One list + watch session; returns Ok when the control plane asks for a resync.
+    pub async fn session(&mut self) -> Result<(), AgentError> {
+        let snap = self.snapshot().await?;
+        let mut d = Desired::from_snapshot(&snap);
+        self.kernel.invalidate();
+        self.recover_legs(&d).await;
+        self.converge(&d).await?;
+        tracing::info!(revision = d.revision, "agent in sync");
+        loop {
+            match self.watch(d.revision).await? {
+                Watch::Resync => return Ok(()),
+                Watch::Changes(c) => {
+                    if c.changes.is_empty() {
+                        d.revision = d.revision.max(c.revision);
+                        continue;
+                    }
+                    d.apply(&c.changes, c.revision);
+                    self.converge(&d).await?;
+                }
+            }
+        }
+    }
+}

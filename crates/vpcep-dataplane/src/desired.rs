@@ -1,0 +1,105 @@
+//! The desired state as the agent knows it: every feed object, typed, kept current from a
+//! snapshot plus changes.
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use vpcep_core::agent::{Change, FeedObject, Snapshot};
+use vpcep_core::inventory::{
+    LoadBalancer, Port, SecurityGroup, SecurityGroupRule, Server, Site, Subnet, Vpc,
+};
+use vpcep_core::model::{Endpoint, EndpointService, Kind};
+
+/// One object and the generation the control plane gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<T> {
+    pub generation: u64,
+    pub spec: T,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Desired {
+    pub revision: u64,
+    pub vpcs: BTreeMap<String, Versioned<Vpc>>,
+    pub subnets: BTreeMap<String, Versioned<Subnet>>,
+    pub ports: BTreeMap<String, Versioned<Port>>,
+    pub groups: BTreeMap<String, Versioned<SecurityGroup>>,
+    pub rules: BTreeMap<String, Versioned<SecurityGroupRule>>,
+    pub servers: BTreeMap<String, Versioned<Server>>,
+    pub lbs: BTreeMap<String, Versioned<LoadBalancer>>,
+    pub sites: BTreeMap<String, Versioned<Site>>,
+    pub services: BTreeMap<String, Versioned<EndpointService>>,
+    pub endpoints: BTreeMap<String, Versioned<Endpoint>>,
+}
+
+fn put<T: DeserializeOwned>(map: &mut BTreeMap<String, Versioned<T>>, o: &FeedObject) {
+    match serde_json::from_value::<T>(o.spec.clone()) {
+        Ok(spec) => {
+            map.insert(
+                o.id.clone(),
+                Versioned {
+                    generation: o.generation,
+                    spec,
+                },
+            );
+        }
+        Err(e) => {
+            tracing::warn!(kind = o.kind.as_str(), id = o.id, error = %e, "cannot decode feed object; ignored")
+        }
+    }
+}
+
+impl Desired {
+    pub fn from_snapshot(s: &Snapshot) -> Self {
+        let mut d = Desired {
+            revision: s.revision,
+            ..Default::default()
+        };
+        for o in &s.objects {
+            d.upsert(o);
+        }
+        d
+    }
+
+    pub fn upsert(&mut self, o: &FeedObject) {
+        match o.kind {
+            Kind::Vpc => put(&mut self.vpcs, o),
+            Kind::Subnet => put(&mut self.subnets, o),
+            Kind::Port => put(&mut self.ports, o),
+            Kind::SecurityGroup => put(&mut self.groups, o),
+            Kind::SecurityGroupRule => put(&mut self.rules, o),
+            Kind::Server => put(&mut self.servers, o),
+            Kind::Loadbalancer => put(&mut self.lbs, o),
+            Kind::Site => put(&mut self.sites, o),
+            Kind::EndpointService => put(&mut self.services, o),
+            Kind::Endpoint => put(&mut self.endpoints, o),
+            _ => {}
+        }
+    }
+
+    pub fn remove(&mut self, kind: Kind, id: &str) {
+        match kind {
+            Kind::Vpc => drop(self.vpcs.remove(id)),
+            Kind::Subnet => drop(self.subnets.remove(id)),
+            Kind::Port => drop(self.ports.remove(id)),
+            Kind::SecurityGroup => drop(self.groups.remove(id)),
+            Kind::SecurityGroupRule => drop(self.rules.remove(id)),
+            Kind::Server => drop(self.servers.remove(id)),
+            Kind::Loadbalancer => drop(self.lbs.remove(id)),
+            Kind::Site => drop(self.sites.remove(id)),
+            Kind::EndpointService => drop(self.services.remove(id)),
+            Kind::Endpoint => drop(self.endpoints.remove(id)),
+            _ => {}
+        }
+    }
+
+    pub fn apply(&mut self, changes: &[Change], revision: u64) {
+        for c in changes {
+            match &c.object {
+                Some(o) => self.upsert(o),
+                None => self.remove(c.kind, &c.id),
+            }
+        }
+        self.revision = self.revision.max(revision);
+    }
+}

@@ -1,0 +1,390 @@
+//! Applies a [`Plan`] to the kernel with iproute2 (`ip -n NS -batch -`, one process per
+//! namespace) and nftables (`nft -f -`, one atomic transaction per namespace). Idempotent: it reads
+//! what exists and changes only the difference, so a restart after `kill -9` converges to the same
+//! state with nothing duplicated.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::naming::Namespaces;
+use crate::plan::{Link, NsPlan, Plan};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("`{cmd}` failed: {stderr}")]
+    Command { cmd: String, stderr: String },
+    #[error("cannot run `{cmd}`: {source}")]
+    Spawn { cmd: String, source: std::io::Error },
+}
+
+pub(crate) async fn run(
+    program: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Result<String, KernelError> {
+    let cmd = format!("{program} {}", args.join(" "));
+    let mut c = Command::new(program);
+    c.args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    let mut child = c.spawn().map_err(|source| KernelError::Spawn {
+        cmd: cmd.clone(),
+        source,
+    })?;
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(input.as_bytes())
+            .await
+            .map_err(|source| KernelError::Spawn {
+                cmd: cmd.clone(),
+                source,
+            })?;
+        drop(pipe);
+    }
+    let out = child
+        .wait_with_output()
+        .await
+        .map_err(|source| KernelError::Spawn {
+            cmd: cmd.clone(),
+            source,
+        })?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(KernelError::Command { cmd, stderr });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Namespaces that exist now.
+pub async fn list_namespaces() -> Result<BTreeSet<String>, KernelError> {
+    let out = run("ip", &["netns", "list"], None).await?;
+    Ok(out
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect())
+}
+
+pub async fn delete_namespace(ns: &str) -> Result<(), KernelError> {
+    // Stop whatever runs inside (lab programs) so the namespace really goes away.
+    if let Ok(pids) = run("ip", &["netns", "pids", ns], None).await {
+        for pid in pids.split_whitespace() {
+            let _ = run("kill", &["-9", pid], None).await;
+        }
+    }
+    run("ip", &["netns", "del", ns], None).await.map(|_| ())
+}
+
+fn json(s: &str) -> Vec<serde_json::Value> {
+    serde_json::from_str::<Vec<serde_json::Value>>(s).unwrap_or_default()
+}
+
+async fn links_in(ns: &str) -> Result<BTreeSet<String>, KernelError> {
+    let out = run("ip", &["-n", ns, "-j", "link", "show"], None).await?;
+    Ok(json(&out)
+        .iter()
+        .filter_map(|l| l["ifname"].as_str())
+        .map(str::to_string)
+        .collect())
+}
+
+async fn addrs_in(ns: &str) -> Result<BTreeSet<(String, String)>, KernelError> {
+    let out = run("ip", &["-n", ns, "-j", "-4", "addr", "show"], None).await?;
+    let mut set = BTreeSet::new();
+    for l in json(&out) {
+        let dev = l["ifname"].as_str().unwrap_or_default().to_string();
+        for a in l["addr_info"].as_array().cloned().unwrap_or_default() {
+            if let (Some(ip), Some(p)) = (a["local"].as_str(), a["prefixlen"].as_u64()) {
+                if dev == "lo" && ip.starts_with("127.") {
+                    continue;
+                }
+                set.insert((dev.clone(), format!("{ip}/{p}")));
+            }
+        }
+    }
+    Ok(set)
+}
+
+async fn fwmark_rules(ns: &str) -> Result<BTreeSet<u32>, KernelError> {
+    let out = run("ip", &["-n", ns, "-j", "rule", "show"], None).await?;
+    Ok(json(&out)
+        .iter()
+        .filter(|r| r["priority"].as_u64() == Some(1000))
+        .filter_map(|r| {
+            r["fwmark"]
+                .as_str()
+                .and_then(|m| u32::from_str_radix(m.trim_start_matches("0x"), 16).ok())
+        })
+        .collect())
+}
+
+/// Applies plans, remembering what it applied so unchanged namespaces cost nothing.
+#[derive(Debug, Default)]
+pub struct Kernel {
+    pub names: Namespaces,
+    applied: BTreeMap<String, NsPlan>,
+}
+
+impl Kernel {
+    pub fn new(names: Namespaces) -> Self {
+        Self {
+            names,
+            applied: BTreeMap::new(),
+        }
+    }
+
+    /// Make the kernel match `plan`. Returns the namespaces that failed (with why); the others
+    /// are in place.
+    pub async fn apply(&mut self, plan: &Plan) -> Result<BTreeMap<String, String>, KernelError> {
+        let mut failed = BTreeMap::new();
+        let existing = list_namespaces().await?;
+        // 1. Namespaces: create the missing ones first (veth peers need both ends).
+        for ns in plan.namespaces.keys() {
+            if !existing.contains(ns) {
+                run("ip", &["netns", "add", ns], None).await?;
+                run("ip", &["-n", ns, "link", "set", "lo", "up"], None).await?;
+                self.applied.remove(ns);
+            }
+        }
+        // 2. Links each namespace must hold: its own and the peers others put there.
+        let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for (ns, p) in &plan.namespaces {
+            let e = expected.entry(ns.as_str()).or_default();
+            e.insert("lo".into());
+            for l in &p.links {
+                e.insert(l.name().to_string());
+            }
+            for l in &p.links {
+                if let Link::Veth { peer_ns, peer, .. } = l {
+                    expected
+                        .entry(peer_ns.as_str())
+                        .or_default()
+                        .insert(peer.clone());
+                }
+            }
+        }
+        // Veth peers to configure (master, up), per namespace.
+        let mut peer_cmds: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let changed: Vec<&String> = plan
+            .namespaces
+            .iter()
+            .filter(|(ns, p)| self.applied.get(*ns) != Some(*p))
+            .map(|(ns, _)| ns)
+            .collect();
+        // Bridges first (routers), then the rest: veth peers are enslaved to bridges.
+        let mut order: Vec<&String> = changed.clone();
+        order.sort_by_key(|ns| {
+            !plan.namespaces[*ns]
+                .links
+                .iter()
+                .any(|l| matches!(l, Link::Bridge { .. }))
+        });
+        for ns in &order {
+            let p = &plan.namespaces[*ns];
+            if let Err(e) = self.apply_links(ns, p, &expected, &mut peer_cmds).await {
+                failed.insert((*ns).clone(), e.to_string());
+            }
+        }
+        for (ns, cmds) in &peer_cmds {
+            let batch = cmds.join("\n") + "\n";
+            if let Err(e) = run("ip", &["-n", ns, "-force", "-batch", "-"], Some(&batch)).await {
+                failed.entry(ns.clone()).or_insert_with(|| e.to_string());
+            }
+        }
+        // 3. Addresses, routes, rules, nftables.
+        for ns in &order {
+            let p = &plan.namespaces[*ns];
+            match self.apply_rest(ns, p).await {
+                Ok(()) => {
+                    if !failed.contains_key(*ns) {
+                        self.applied.insert((*ns).clone(), p.clone());
+                    }
+                }
+                Err(e) => {
+                    failed.insert((*ns).clone(), e.to_string());
+                    self.applied.remove(*ns);
+                }
+            }
+        }
+        // 4. Namespaces we own that the plan no longer has.
+        for ns in existing
+            .iter()
+            .filter(|n| self.names.owns(n) && !plan.namespaces.contains_key(*n))
+        {
+            delete_namespace(ns).await?;
+            self.applied.remove(ns);
+        }
+        Ok(failed)
+    }
+
+    async fn apply_links(
+        &self,
+        ns: &str,
+        p: &NsPlan,
+        expected: &BTreeMap<&str, BTreeSet<String>>,
+        peer_cmds: &mut BTreeMap<String, Vec<String>>,
+    ) -> Result<(), KernelError> {
+        if !p.sysctls.is_empty() {
+            let mut args: Vec<String> = vec![
+                "netns".into(),
+                "exec".into(),
+                ns.into(),
+                "sysctl".into(),
+                "-qw".into(),
+            ];
+            args.extend(p.sysctls.iter().map(|(k, v)| format!("{k}={v}")));
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            run("ip", &refs, None).await?;
+        }
+        let have = links_in(ns).await?;
+        let mut cmds = Vec::new();
+        for l in &p.links {
+            match l {
+                Link::Bridge { name } => {
+                    if !have.contains(name) {
+                        cmds.push(format!("link add {name} type bridge"));
+                    }
+                    cmds.push(format!("link set {name} up"));
+                }
+                Link::Veth {
+                    name,
+                    peer_ns,
+                    peer,
+                    peer_master,
+                    mac,
+                } => {
+                    if !have.contains(name) {
+                        cmds.push(format!(
+                            "link add {name} type veth peer name {peer} netns {peer_ns}"
+                        ));
+                    }
+                    if let Some(m) = mac.as_ref().filter(|m| !m.is_empty()) {
+                        cmds.push(format!("link set {name} address {m}"));
+                    }
+                    cmds.push(format!("link set {name} up"));
+                    let pc = peer_cmds.entry(peer_ns.clone()).or_default();
+                    if let Some(br) = peer_master {
+                        pc.push(format!("link set {peer} master {br}"));
+                    }
+                    pc.push(format!("link set {peer} up"));
+                }
+            }
+        }
+        // Links in our namespaces that nobody plans any more (a deleted subnet's bridge, a leg).
+        if let Some(exp) = expected.get(ns) {
+            for name in have.iter().filter(|n| !exp.contains(*n)) {
+                cmds.push(format!("link del {name}"));
+            }
+        }
+        if !cmds.is_empty() {
+            let batch = cmds.join("\n") + "\n";
+            run("ip", &["-n", ns, "-batch", "-"], Some(&batch)).await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_rest(&self, ns: &str, p: &NsPlan) -> Result<(), KernelError> {
+        let have = addrs_in(ns).await?;
+        let mut cmds = Vec::new();
+        for (dev, a) in p.addrs.difference(&have) {
+            cmds.push(format!("addr add {a} dev {dev}"));
+        }
+        for (dev, a) in have.difference(&p.addrs) {
+            cmds.push(format!("addr del {a} dev {dev}"));
+        }
+        for r in &p.routes {
+            cmds.push(format!("route replace {r}"));
+        }
+        let rules = fwmark_rules(ns).await?;
+        for t in p.rules.difference(&rules) {
+            cmds.push(format!("rule add fwmark {t} lookup {t} pref 1000"));
+        }
+        for t in rules.difference(&p.rules) {
+            cmds.push(format!("rule del fwmark {t} lookup {t} pref 1000"));
+        }
+        if !cmds.is_empty() {
+            let batch = cmds.join("\n") + "\n";
+            run("ip", &["-n", ns, "-batch", "-"], Some(&batch)).await?;
+        }
+        match &p.nft {
+            Some(t) => {
+                // add + delete + define in one transaction: atomic, and idempotent on nft 1.0.6
+                // (which lacks `destroy`).
+                let script = format!(
+                    "add table {f} {n}\ndelete table {f} {n}\ntable {f} {n} {{\n{b}}}\n",
+                    f = t.family,
+                    n = t.name,
+                    b = t.body
+                );
+                run(
+                    "ip",
+                    &["netns", "exec", ns, "nft", "-f", "-"],
+                    Some(&script),
+                )
+                .await?;
+            }
+            None => {
+                let tables =
+                    run("ip", &["netns", "exec", ns, "nft", "list", "tables"], None).await?;
+                for line in tables.lines() {
+                    let parts: Vec<&str> = line.split_whitespace().collect();
+                    if let ["table", fam, name] = parts.as_slice()
+                        && name.starts_with("vpcep")
+                    {
+                        run(
+                            "ip",
+                            &["netns", "exec", ns, "nft", "delete", "table", fam, name],
+                            None,
+                        )
+                        .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Forget what was applied (next apply re-checks every namespace).
+    pub fn invalidate(&mut self) {
+        self.applied.clear();
+    }
+}
+
+/// Cut established flows of an endpoint that no longer carries traffic.
+pub async fn cut_flows(gateway_ns: &str, zone: u16, ip: &str) {
+    let zone = zone.to_string();
+    // conntrack exits 1 when nothing matched; that is fine.
+    let _ = run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            gateway_ns,
+            "conntrack",
+            "-D",
+            "--orig-zone",
+            &zone,
+            "--orig-dst",
+            ip,
+        ],
+        None,
+    )
+    .await;
+}
+
+/// Every namespace carrying `names`' prefix, deleted (`vpcep lab down`).
+pub async fn teardown(names: &Namespaces) -> Result<usize, KernelError> {
+    let mut n = 0;
+    for ns in list_namespaces().await?.iter().filter(|ns| names.owns(ns)) {
+        delete_namespace(ns).await?;
+        n += 1;
+    }
+    Ok(n)
+}

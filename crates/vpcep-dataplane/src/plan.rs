@@ -1,0 +1,726 @@
+//! Desired state → kernel plan. Pure: the same desired state (and leg assignments) always gives
+//! the same plan, so the agent applies only namespaces whose plan changed.
+//!
+//! Layout (see `docs/dataplane.md`): a VPC is a router namespace with one bridge per subnet;
+//! servers, load balancers and sites are namespaces attached by veth; one gateway namespace holds
+//! a leg into each consumer subnet (endpoint IPs as /32s) and a routed leg into each provider VPC,
+//! and translates with nftables maps keyed by conntrack zone.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use vpcep_core::inventory::{Direction, SecurityGroupRule};
+use vpcep_core::model::{EndpointStatus, Protocol, ServerType, ServiceStatus};
+
+use crate::desired::Desired;
+use crate::naming::{Namespaces, bridge, consumer_leg, port_peer, provider_leg, short, site_peer};
+
+/// The SNAT range providers see (SPEC S7).
+pub const SNAT_NET: &str = "198.19.128.0/20";
+/// Link addresses of routed legs (gateway ↔ provider router, router ↔ site): /32s with onlink
+/// routes, so they never collide with any VPC's addresses.
+pub const LINK_NEAR: &str = "169.254.0.1";
+pub const LINK_FAR: &str = "169.254.0.2";
+/// Routing table (= fwmark) bases in the gateway.
+pub const CONSUMER_TABLE_BASE: u32 = 10_000;
+pub const PROVIDER_TABLE_BASE: u32 = 20_000;
+/// Conntrack zones 1..=4094 map onto SNAT addresses 198.19.128.1..198.19.143.254.
+pub const MAX_ZONES: u16 = 4094;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Link {
+    Bridge {
+        name: String,
+    },
+    /// A veth whose `name` end is in this namespace and `peer` end in `peer_ns` (enslaved to
+    /// `peer_master` there when set).
+    Veth {
+        name: String,
+        peer_ns: String,
+        peer: String,
+        peer_master: Option<String>,
+        mac: Option<String>,
+    },
+}
+
+impl Link {
+    pub fn name(&self) -> &str {
+        match self {
+            Link::Bridge { name } | Link::Veth { name, .. } => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NsPlan {
+    pub sysctls: Vec<(String, String)>,
+    pub links: Vec<Link>,
+    /// (device, address/prefix)
+    pub addrs: BTreeSet<(String, String)>,
+    /// `ip route replace` arguments, e.g. `default via 10.0.0.1 dev eth0`.
+    pub routes: BTreeSet<String>,
+    /// fwmark → table rules.
+    pub rules: BTreeSet<u32>,
+    /// Our nftables table(s) for this namespace, as one `nft -f` script (replaces atomically).
+    pub nft: Option<NftTable>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftTable {
+    pub family: &'static str,
+    pub name: &'static str,
+    pub body: String,
+}
+
+/// Gateway leg assignments, stable across plans (and recovered from the kernel after a restart),
+/// so established flows keep their zone and SNAT address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Legs {
+    /// consumer subnet id → conntrack zone
+    pub zones: BTreeMap<String, u16>,
+    /// provider VPC id → table index (table = PROVIDER_TABLE_BASE + index)
+    pub providers: BTreeMap<String, u32>,
+}
+
+/// A live endpoint in the gateway: what gets cut (conntrack) when it goes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LiveEndpoint {
+    pub id: String,
+    pub zone: u16,
+    pub ip: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub namespaces: BTreeMap<String, NsPlan>,
+    pub live: BTreeSet<LiveEndpoint>,
+    /// Objects that cannot be realised, with why (reported `failed`).
+    pub problems: BTreeMap<String, (String, String)>,
+}
+
+pub fn snat_address(zone: u16) -> Ipv4Addr {
+    let base: u32 = u32::from(Ipv4Addr::new(198, 19, 128, 0));
+    Ipv4Addr::from(base + u32::from(zone))
+}
+
+fn prefix_of(cidr: &str) -> u8 {
+    cidr.parse::<Ipv4Net>()
+        .map(|n| n.prefix_len())
+        .unwrap_or(32)
+}
+
+fn first_host(cidr: &str) -> Option<Ipv4Addr> {
+    cidr.parse::<Ipv4Net>().ok().and_then(|n| n.hosts().next())
+}
+
+fn alloc_lowest<K: Ord + Clone>(used: &BTreeMap<K, u16>, max: u16) -> Option<u16> {
+    let taken: BTreeSet<u16> = used.values().copied().collect();
+    (1..=max).find(|z| !taken.contains(z))
+}
+
+/// Build the plan. `legs` is updated: legs no longer needed are released, new ones assigned.
+pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
+    let mut p = Plan::default();
+    let router_sysctls = || {
+        vec![
+            ("net.ipv4.ip_forward".to_string(), "1".to_string()),
+            ("net.ipv4.conf.all.rp_filter".to_string(), "0".to_string()),
+            (
+                "net.ipv4.conf.default.rp_filter".to_string(),
+                "0".to_string(),
+            ),
+        ]
+    };
+
+    // --- VPC routers and subnet bridges ---------------------------------------------------
+    for vpc_id in d.vpcs.keys() {
+        let ns = p.namespaces.entry(names.router(vpc_id)).or_default();
+        ns.sysctls = router_sysctls();
+    }
+    for (sid, s) in &d.subnets {
+        let Some(ns) = p.namespaces.get_mut(&names.router(&s.spec.vpc_id)) else {
+            continue;
+        };
+        let br = bridge(sid);
+        ns.links.push(Link::Bridge { name: br.clone() });
+        ns.addrs.insert((
+            br,
+            format!("{}/{}", s.spec.gateway_ip, prefix_of(&s.spec.cidr)),
+        ));
+    }
+
+    // --- servers --------------------------------------------------------------------------
+    for (srv_id, srv) in &d.servers {
+        let router = names.router(&srv.spec.vpc_id);
+        if !p.namespaces.contains_key(&router) {
+            continue;
+        }
+        let mut ns = NsPlan::default();
+        for (i, port_id) in srv.spec.nics.iter().enumerate() {
+            let Some(port) = d.ports.get(port_id) else {
+                continue;
+            };
+            let Some(subnet) = d.subnets.get(&port.spec.subnet_id) else {
+                continue;
+            };
+            let dev = format!("eth{i}");
+            ns.links.push(Link::Veth {
+                name: dev.clone(),
+                peer_ns: router.clone(),
+                peer: port_peer(port_id),
+                peer_master: Some(bridge(&subnet.spec.id)),
+                mac: Some(port.spec.mac_address.clone()),
+            });
+            ns.addrs.insert((
+                dev.clone(),
+                format!("{}/{}", port.spec.ip_address, prefix_of(&subnet.spec.cidr)),
+            ));
+            if i == 0 {
+                ns.routes
+                    .insert(format!("default via {} dev {dev}", subnet.spec.gateway_ip));
+            }
+        }
+        ns.nft = Some(security_groups(d, srv_id));
+        p.namespaces.insert(names.server(srv_id), ns);
+    }
+
+    // --- load balancers -------------------------------------------------------------------
+    for (lb_id, lb) in &d.lbs {
+        let router = names.router(&lb.spec.vpc_id);
+        let (Some(subnet), true) = (
+            d.subnets.get(&lb.spec.subnet_id),
+            p.namespaces.contains_key(&router),
+        ) else {
+            continue;
+        };
+        let mut ns = NsPlan {
+            sysctls: router_sysctls(),
+            ..Default::default()
+        };
+        let mac = d
+            .ports
+            .get(&lb.spec.vip_port_id)
+            .map(|p| p.spec.mac_address.clone());
+        ns.links.push(Link::Veth {
+            name: "eth0".into(),
+            peer_ns: router.clone(),
+            peer: port_peer(&lb.spec.vip_port_id),
+            peer_master: Some(bridge(&subnet.spec.id)),
+            mac,
+        });
+        ns.addrs.insert((
+            "eth0".into(),
+            format!("{}/{}", lb.spec.vip_address, prefix_of(&subnet.spec.cidr)),
+        ));
+        ns.routes
+            .insert(format!("default via {} dev eth0", subnet.spec.gateway_ip));
+        // Clients inside the VPC reach the VIP directly: spread, and masquerade so replies come
+        // back through the balancer.
+        let mut body = String::from(
+            "  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n",
+        );
+        body += &lb_rules(&lb.spec.vip_address, &lb.spec.listeners, "");
+        body += "  }\n  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n    ct status dnat masquerade\n  }\n";
+        ns.nft = Some(NftTable {
+            family: "ip",
+            name: "vpcep_lb",
+            body,
+        });
+        p.namespaces.insert(names.lb(lb_id), ns);
+    }
+
+    // --- sites ----------------------------------------------------------------------------
+    for (site_id, site) in &d.sites {
+        let router_name = names.router(&site.spec.vpc_id);
+        let Some(vpc) = d.vpcs.get(&site.spec.vpc_id) else {
+            continue;
+        };
+        let Some(router) = p.namespaces.get_mut(&router_name) else {
+            continue;
+        };
+        let peer = site_peer(site_id);
+        router
+            .addrs
+            .insert((peer.clone(), format!("{LINK_NEAR}/32")));
+        router.routes.insert(format!(
+            "{} via {LINK_FAR} dev {peer} onlink",
+            site.spec.cidr
+        ));
+        let mut ns = NsPlan::default();
+        ns.links.push(Link::Veth {
+            name: "vpn0".into(),
+            peer_ns: router_name.clone(),
+            peer,
+            peer_master: None,
+            mac: None,
+        });
+        ns.addrs.insert(("vpn0".into(), format!("{LINK_FAR}/32")));
+        if let Some(h) = first_host(&site.spec.cidr) {
+            ns.addrs.insert(("lo".into(), format!("{h}/32")));
+            ns.routes.insert(format!(
+                "{} via {LINK_NEAR} dev vpn0 onlink src {h}",
+                vpc.spec.cidr
+            ));
+        }
+        p.namespaces.insert(names.site(site_id), ns);
+    }
+
+    // --- endpoints and the gateway --------------------------------------------------------
+    struct Mapping {
+        zone: u16,
+        ip: String,
+        m: vpcep_core::model::PortMapping,
+        backend: String,
+        provider_vpc: String,
+    }
+    let mut mappings: Vec<Mapping> = Vec::new();
+    let mut consumer_subnets: BTreeSet<String> = BTreeSet::new();
+    let mut provider_vpcs: BTreeSet<String> = BTreeSet::new();
+    let carrying = |e: &vpcep_core::model::Endpoint| e.status.carries_traffic();
+    for (eid, e) in &d.endpoints {
+        if !carrying(&e.spec) {
+            continue;
+        }
+        let Some(svc) = d.services.get(&e.spec.service_id) else {
+            p.problems.insert(
+                eid.clone(),
+                (
+                    "EndPoint.2004".into(),
+                    "The endpoint service is unavailable.".into(),
+                ),
+            );
+            continue;
+        };
+        if matches!(
+            svc.spec.status,
+            ServiceStatus::Deleting | ServiceStatus::Failed
+        ) {
+            p.problems.insert(
+                eid.clone(),
+                (
+                    "EndPoint.2004".into(),
+                    "The endpoint service is unavailable.".into(),
+                ),
+            );
+            continue;
+        }
+        let Some(backend) = svc.spec.backend.as_ref() else {
+            continue;
+        };
+        if !d.subnets.contains_key(&e.spec.subnet_id) || !d.vpcs.contains_key(&svc.spec.vpc_id) {
+            continue;
+        }
+        consumer_subnets.insert(e.spec.subnet_id.clone());
+        provider_vpcs.insert(svc.spec.vpc_id.clone());
+        let _ = ServerType::VM;
+        for m in &svc.spec.ports {
+            mappings.push(Mapping {
+                zone: 0,
+                ip: e.spec.ip.clone(),
+                m: *m,
+                backend: backend.ip.clone(),
+                provider_vpc: svc.spec.vpc_id.clone(),
+            });
+        }
+        p.live.insert(LiveEndpoint {
+            id: eid.clone(),
+            zone: 0,
+            ip: e.spec.ip.clone(),
+        });
+    }
+    // Leg assignments: release unused, assign new (lowest free).
+    legs.zones.retain(|s, _| consumer_subnets.contains(s));
+    for s in &consumer_subnets {
+        if !legs.zones.contains_key(s)
+            && let Some(z) = alloc_lowest(&legs.zones, MAX_ZONES)
+        {
+            legs.zones.insert(s.clone(), z);
+        }
+    }
+    legs.providers.retain(|v, _| provider_vpcs.contains(v));
+    for v in &provider_vpcs {
+        if !legs.providers.contains_key(v) {
+            let taken: BTreeSet<u32> = legs.providers.values().copied().collect();
+            let k = (1..).find(|k| !taken.contains(k)).unwrap_or(1);
+            legs.providers.insert(v.clone(), k);
+        }
+    }
+    let zone_of_ip: BTreeMap<(String, String), u16> = d
+        .endpoints
+        .values()
+        .filter_map(|e| {
+            legs.zones
+                .get(&e.spec.subnet_id)
+                .map(|z| ((e.spec.id.clone(), e.spec.ip.clone()), *z))
+        })
+        .collect();
+    let live: BTreeSet<LiveEndpoint> = p
+        .live
+        .iter()
+        .filter_map(|l| {
+            zone_of_ip
+                .get(&(l.id.clone(), l.ip.clone()))
+                .map(|z| LiveEndpoint {
+                    zone: *z,
+                    ..l.clone()
+                })
+        })
+        .collect();
+    p.live = live;
+    for m in &mut mappings {
+        let subnet = d.endpoints.values().find(|e| {
+            e.spec.ip == m.ip
+                && legs.zones.contains_key(&e.spec.subnet_id)
+                && e.spec.status.carries_traffic()
+        });
+        m.zone = subnet
+            .and_then(|e| legs.zones.get(&e.spec.subnet_id).copied())
+            .unwrap_or(0);
+    }
+    mappings.retain(|m| m.zone != 0);
+
+    if !mappings.is_empty() {
+        let gw_name = names.gateway(0);
+        let mut gw = NsPlan {
+            sysctls: vec![
+                ("net.ipv4.ip_forward".into(), "1".into()),
+                ("net.ipv4.conf.all.rp_filter".into(), "0".into()),
+                ("net.ipv4.conf.default.rp_filter".into(), "0".into()),
+                ("net.ipv4.conf.all.arp_ignore".into(), "1".into()),
+            ],
+            ..Default::default()
+        };
+        let mut zone_of_if = Vec::new();
+        let mut table_of_zone = Vec::new();
+        let mut snat_of_zone = Vec::new();
+        for (sid, zone) in &legs.zones {
+            let Some(subnet) = d.subnets.get(sid) else {
+                continue;
+            };
+            let router = names.router(&subnet.spec.vpc_id);
+            let (gname, rname) = consumer_leg(sid);
+            gw.links.push(Link::Veth {
+                name: gname.clone(),
+                peer_ns: router,
+                peer: rname,
+                peer_master: Some(bridge(sid)),
+                mac: None,
+            });
+            let table = CONSUMER_TABLE_BASE + u32::from(*zone);
+            gw.routes
+                .insert(format!("{} dev {gname} table {table}", subnet.spec.cidr));
+            gw.rules.insert(table);
+            zone_of_if.push(format!("\"{gname}\" : {zone}"));
+            table_of_zone.push(format!("{zone} : {table}"));
+            snat_of_zone.push(format!("{zone} : {}", snat_address(*zone)));
+        }
+        for l in &p.live {
+            let Some(e) = d.endpoints.get(&l.id) else {
+                continue;
+            };
+            gw.addrs
+                .insert((consumer_leg(&e.spec.subnet_id).0, format!("{}/32", l.ip)));
+        }
+        let mut provider_ifs = Vec::new();
+        for (vpc_id, k) in &legs.providers {
+            let Some(vpc) = d.vpcs.get(vpc_id) else {
+                continue;
+            };
+            let router_name = names.router(vpc_id);
+            let (gname, rname) = provider_leg(vpc_id);
+            gw.links.push(Link::Veth {
+                name: gname.clone(),
+                peer_ns: router_name.clone(),
+                peer: rname.clone(),
+                peer_master: None,
+                mac: None,
+            });
+            gw.addrs.insert((gname.clone(), format!("{LINK_NEAR}/32")));
+            let table = PROVIDER_TABLE_BASE + k;
+            gw.routes.insert(format!(
+                "{} via {LINK_FAR} dev {gname} onlink table {table}",
+                vpc.spec.cidr
+            ));
+            gw.rules.insert(table);
+            provider_ifs.push(format!("\"{gname}\""));
+            if let Some(router) = p.namespaces.get_mut(&router_name) {
+                router
+                    .addrs
+                    .insert((rname.clone(), format!("{LINK_FAR}/32")));
+                router
+                    .routes
+                    .insert(format!("{SNAT_NET} via {LINK_NEAR} dev {rname} onlink"));
+            }
+        }
+        let mut ep = BTreeMap::<&'static str, Vec<String>>::new();
+        let mut prov = BTreeMap::<&'static str, Vec<String>>::new();
+        for m in &mappings {
+            let proto = match m.m.protocol {
+                Protocol::TCP => "tcp",
+                Protocol::UDP => "udp",
+            };
+            let k = legs.providers.get(&m.provider_vpc).copied().unwrap_or(0);
+            ep.entry(proto).or_default().push(format!(
+                "{} . {} . {} : {} . {}",
+                m.zone, m.ip, m.m.client_port, m.backend, m.m.server_port
+            ));
+            prov.entry(proto).or_default().push(format!(
+                "{} . {} . {} : {}",
+                m.zone,
+                m.ip,
+                m.m.client_port,
+                PROVIDER_TABLE_BASE + k
+            ));
+        }
+        gw.nft = Some(gateway_table(
+            &zone_of_if,
+            &table_of_zone,
+            &snat_of_zone,
+            &provider_ifs,
+            &ep,
+            &prov,
+        ));
+        p.namespaces.insert(gw_name, gw);
+    }
+
+    // Routers: load balancers reached from the gateway are spread here, so members see the
+    // consumer's translated source (198.19.128.0/20) and reply through the router.
+    for (lb_id, lb) in &d.lbs {
+        let _ = lb_id;
+        let (_, rname) = provider_leg(&lb.spec.vpc_id);
+        if !legs.providers.contains_key(&lb.spec.vpc_id) {
+            continue;
+        }
+        if let Some(router) = p.namespaces.get_mut(&names.router(&lb.spec.vpc_id)) {
+            let rules = lb_rules(
+                &lb.spec.vip_address,
+                &lb.spec.listeners,
+                &format!("iifname \"{rname}\" "),
+            );
+            let table = router.nft.get_or_insert_with(|| NftTable {
+                family: "ip",
+                name: "vpcep_router",
+                body:
+                    "  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n"
+                        .into(),
+            });
+            table.body += &rules;
+        }
+    }
+    for ns in p.namespaces.values_mut() {
+        if let Some(t) = ns.nft.as_mut()
+            && t.name == "vpcep_router"
+            && !t.body.ends_with("}\n")
+        {
+            t.body += "  }\n";
+        }
+    }
+    // Services: problems when their backend is gone.
+    for (sid, s) in &d.services {
+        if s.spec
+            .backend
+            .as_ref()
+            .is_none_or(|b| !d.ports.contains_key(&b.port_id))
+            && s.spec.status != ServiceStatus::Deleting
+        {
+            p.problems.insert(
+                sid.clone(),
+                ("EndPoint.3008".into(), "The port does not exist.".into()),
+            );
+        }
+    }
+    let _ = EndpointStatus::Accepted;
+    p
+}
+
+/// DNAT rules of one load balancer's listeners, spreading connections round-robin.
+fn lb_rules(vip: &str, listeners: &[vpcep_core::inventory::Listener], prefix: &str) -> String {
+    let mut s = String::new();
+    for l in listeners {
+        let proto = match l.protocol {
+            Protocol::TCP => "tcp",
+            Protocol::UDP => "udp",
+        };
+        match l.members.len() {
+            0 => {}
+            1 => {
+                let m = &l.members[0];
+                let _ = writeln!(
+                    s,
+                    "    {prefix}ip daddr {vip} {proto} dport {} dnat to {}:{}",
+                    l.port, m.address, m.port
+                );
+            }
+            n => {
+                let elems: Vec<String> = l
+                    .members
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| format!("{i} : {} . {}", m.address, m.port))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "    {prefix}ip daddr {vip} {proto} dport {} dnat ip to numgen inc mod {n} map {{ {} }}",
+                    l.port,
+                    elems.join(", ")
+                );
+            }
+        }
+    }
+    s
+}
+
+fn set_elems(v: &[String]) -> String {
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!(" elements = {{ {} }};", v.join(", "))
+    }
+}
+
+fn gateway_table(
+    zone_of_if: &[String],
+    table_of_zone: &[String],
+    snat_of_zone: &[String],
+    provider_ifs: &[String],
+    ep: &BTreeMap<&'static str, Vec<String>>,
+    prov: &BTreeMap<&'static str, Vec<String>>,
+) -> NftTable {
+    let consumer_ifs: Vec<String> = zone_of_if
+        .iter()
+        .filter_map(|z| z.split(" : ").next().map(str::to_string))
+        .collect();
+    let empty = Vec::new();
+    let mut b = String::new();
+    let _ = writeln!(
+        b,
+        "  map zone_of_if {{ typeof iifname : ct zone;{} }}",
+        set_elems(zone_of_if)
+    );
+    let _ = writeln!(
+        b,
+        "  set consumer_ifs {{ type ifname;{} }}",
+        set_elems(&consumer_ifs)
+    );
+    let _ = writeln!(
+        b,
+        "  set provider_ifs {{ type ifname;{} }}",
+        set_elems(provider_ifs)
+    );
+    for proto in ["tcp", "udp"] {
+        let _ = writeln!(
+            b,
+            "  map ep_{proto} {{ typeof ct zone . ip daddr . {proto} dport : ip daddr . {proto} dport;{} }}",
+            set_elems(ep.get(proto).unwrap_or(&empty))
+        );
+        let _ = writeln!(
+            b,
+            "  map prov_{proto} {{ typeof ct zone . ip daddr . {proto} dport : meta mark;{} }}",
+            set_elems(prov.get(proto).unwrap_or(&empty))
+        );
+    }
+    let _ = writeln!(
+        b,
+        "  map table_of_zone {{ typeof ct zone : meta mark;{} }}",
+        set_elems(table_of_zone)
+    );
+    let _ = writeln!(
+        b,
+        "  map snat_of_zone {{ typeof ct zone : ip saddr;{} }}",
+        set_elems(snat_of_zone)
+    );
+    b += "  chain raw_pre {\n    type filter hook prerouting priority raw; policy accept;\n    ct original zone set iifname map @zone_of_if\n  }\n";
+    b += "  chain mangle_pre {\n    type filter hook prerouting priority mangle; policy accept;\n    ct direction reply meta mark set ct zone map @table_of_zone\n    ct direction original ct mark != 0 meta mark set ct mark\n  }\n";
+    b += "  chain nat_pre {\n    type nat hook prerouting priority dstnat; policy accept;\n";
+    for proto in ["tcp", "udp"] {
+        let _ = writeln!(
+            b,
+            "    iifname @consumer_ifs meta l4proto {proto} ct mark set ct zone . ip daddr . {proto} dport map @prov_{proto} meta mark set ct mark dnat ip to ct zone . ip daddr . {proto} dport map @ep_{proto}"
+        );
+    }
+    b += "  }\n";
+    b += "  chain nat_post {\n    type nat hook postrouting priority srcnat; policy accept;\n    ct status dnat oifname @provider_ifs snat ip to ct zone map @snat_of_zone\n  }\n";
+    b += "  chain forward_f {\n    type filter hook forward priority filter; policy drop;\n    ct state established,related accept\n    iifname @consumer_ifs ct status dnat accept\n  }\n";
+    b += "  chain input_f {\n    type filter hook input priority filter; policy drop;\n  }\n";
+    NftTable {
+        family: "ip",
+        name: "vpcep",
+        body: b,
+    }
+}
+
+/// A server's security groups (Huawei semantics): stateful; each direction allows only what a
+/// rule allows; a rule with a remote group matches the addresses of that group's ports.
+fn security_groups(d: &Desired, server_id: &str) -> NftTable {
+    let Some(srv) = d.servers.get(server_id) else {
+        return NftTable {
+            family: "inet",
+            name: "vpcep_sg",
+            body: String::new(),
+        };
+    };
+    let groups: BTreeSet<&String> = srv.spec.security_groups.iter().collect();
+    let rules: Vec<&SecurityGroupRule> = d
+        .rules
+        .values()
+        .map(|r| &r.spec)
+        .filter(|r| groups.contains(&r.security_group_id))
+        .collect();
+    let members = |group: &str| -> Vec<String> {
+        d.ports
+            .values()
+            .filter(|p| p.spec.security_groups.iter().any(|g| g == group))
+            .map(|p| p.spec.ip_address.clone())
+            .collect()
+    };
+    let mut chains = String::new();
+    for (chain, hook, dir, addr) in [
+        ("in", "input", Direction::Ingress, "saddr"),
+        ("out", "output", Direction::Egress, "daddr"),
+    ] {
+        let _ = writeln!(
+            chains,
+            "  chain {chain} {{\n    type filter hook {hook} priority filter; policy drop;"
+        );
+        chains += "    ct state established,related accept\n    ct state invalid drop\n";
+        let _ = writeln!(
+            chains,
+            "    {}f \"lo\" accept",
+            if hook == "input" { "ii" } else { "oi" }
+        );
+        for r in rules.iter().filter(|r| r.direction == dir) {
+            let mut m = String::new();
+            if let Some(prefix) = &r.remote_ip_prefix {
+                let _ = write!(m, "ip {addr} {prefix} ");
+            }
+            if let Some(g) = &r.remote_group_id {
+                let ips = members(g);
+                if ips.is_empty() {
+                    continue;
+                }
+                let _ = write!(m, "ip {addr} {{ {} }} ", ips.join(", "));
+            }
+            match (r.protocol.as_deref(), r.port_range_min, r.port_range_max) {
+                (Some(p @ ("tcp" | "udp")), Some(a), Some(b)) if a == b => {
+                    let _ = write!(m, "{p} dport {a} ");
+                }
+                (Some(p @ ("tcp" | "udp")), Some(a), Some(b)) => {
+                    let _ = write!(m, "{p} dport {a}-{b} ");
+                }
+                (Some(p), _, _) => {
+                    let _ = write!(m, "meta l4proto {p} ");
+                }
+                _ => {}
+            }
+            let _ = writeln!(chains, "    {m}accept comment \"rule {}\"", short(&r.id));
+        }
+        chains += "  }\n";
+    }
+    NftTable {
+        family: "inet",
+        name: "vpcep_sg",
+        body: chains,
+    }
+}

@@ -1,0 +1,290 @@
+//! Test lab: control plane + agent + helpers to run programs inside lab namespaces.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vpcep_api::AppState;
+use vpcep_client::Client;
+use vpcep_control::{Control, Settings};
+use vpcep_dataplane::agent::{Agent, AgentConfig};
+use vpcep_dataplane::naming::Namespaces;
+use vpcep_store::{SharedStore, SqlStore};
+
+pub fn can_run() -> bool {
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    let nft = std::process::Command::new("nft")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let socat = std::process::Command::new("socat")
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !(root && nft && socat) {
+        eprintln!("skipped: needs root, nft and socat (root={root} nft={nft} socat={socat})");
+    }
+    root && nft && socat
+}
+
+pub struct Lab {
+    pub url: String,
+    pub control: Control,
+    pub names: Namespaces,
+    server: tokio::task::JoinHandle<()>,
+    agent: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+    children: Vec<std::process::Child>,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.agent.abort();
+        self.server.abort();
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        // Synchronous teardown by prefix: runs even when the test panicked.
+        if let Ok(out) = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+        {
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                if let Some(ns) = line.split_whitespace().next()
+                    && ns.starts_with(&self.names.prefix)
+                {
+                    if let Ok(p) = std::process::Command::new("ip")
+                        .args(["netns", "pids", ns])
+                        .output()
+                    {
+                        for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
+                            let _ = std::process::Command::new("kill")
+                                .args(["-9", pid])
+                                .status();
+                        }
+                    }
+                    let _ = std::process::Command::new("ip")
+                        .args(["netns", "del", ns])
+                        .status();
+                }
+            }
+        }
+    }
+}
+
+impl Lab {
+    pub async fn start() -> Lab {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: SharedStore = Arc::new(
+            SqlStore::open_sqlite(&dir.path().join("t.db"))
+                .await
+                .expect("store"),
+        );
+        let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
+        let control = Control::new(store, Settings::default(), secrets);
+        let token = "lab-token".to_string();
+        let app = vpcep_api::router(AppState {
+            control: control.clone(),
+            agent_token: Arc::new(token.clone()),
+            started: Instant::now(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let tag: String = uuid_tail();
+        let names = Namespaces {
+            prefix: format!("vpt{tag}-"),
+        };
+        let agent = Agent::new(AgentConfig {
+            control_url: url.clone(),
+            token,
+            names: names.clone(),
+            name: "test".into(),
+        });
+        let agent = tokio::spawn(agent.run());
+        Lab {
+            url,
+            control,
+            names,
+            server,
+            agent,
+            _dir: dir,
+            children: vec![],
+        }
+    }
+
+    pub async fn account(&self, name: &str) -> Client {
+        let a = self
+            .control
+            .create_account(name, None)
+            .await
+            .expect("account");
+        Client::new(&self.url, &a.access_key, &a.secret_key, &a.project_id).expect("client")
+    }
+
+    /// Start a long-running program inside a namespace (killed when the lab drops).
+    pub fn spawn_in(&mut self, ns: &str, cmd: &[&str]) {
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(cmd)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        self.children.push(child);
+    }
+
+    /// Wait until `ns` exists (the agent made it).
+    pub async fn namespace(&self, ns: &str) {
+        wait_for(&format!("namespace {ns}"), || async {
+            std::process::Command::new("ip")
+                .args(["netns", "list"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains(ns))
+                .unwrap_or(false)
+        })
+        .await;
+    }
+}
+
+fn uuid_tail() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
+    format!("{:04x}", (t ^ (u128::from(std::process::id()) << 7)) as u16)
+}
+
+/// Run a command in a namespace and return (exit ok, stdout).
+pub async fn exec_in(ns: &str, cmd: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .output()
+        .await
+        .expect("exec");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+/// One TCP request with socat: what the server answered.
+pub async fn tcp_request(ns: &str, ip: &str, port: u16) -> (bool, String) {
+    exec_in(
+        ns,
+        &[
+            "timeout",
+            "4",
+            "socat",
+            "-u",
+            &format!("TCP:{ip}:{port},connect-timeout=2"),
+            "STDOUT",
+        ],
+    )
+    .await
+}
+
+pub async fn wait_for<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+pub async fn status_of(c: &Client, path: &str) -> String {
+    match c.get::<Value>(&c.project_path(path), &[]).await {
+        Ok(v) => v["status"].as_str().unwrap_or_default().to_string(),
+        Err(e) => format!("error {}", e.code().unwrap_or("?")),
+    }
+}
+
+pub struct Net {
+    pub vpc: String,
+    pub subnet: String,
+}
+
+pub async fn network(c: &Client, name: &str, cidr: &str, subnet_cidr: &str, gw: &str) -> Net {
+    let v: Value = c
+        .post(
+            &c.project_path("/vpcs"),
+            &json!({"vpc": {"name": name, "cidr": cidr}}),
+        )
+        .await
+        .expect("vpc");
+    let vpc = v["vpc"]["id"].as_str().expect("vpc id").to_string();
+    let s: Value = c
+        .post(&c.project_path("/subnets"), &json!({"subnet": {"name": name, "cidr": subnet_cidr, "gateway_ip": gw, "vpc_id": vpc}}))
+        .await
+        .expect("subnet");
+    Net {
+        vpc,
+        subnet: s["subnet"]["id"].as_str().expect("subnet id").to_string(),
+    }
+}
+
+/// A security group allowing the SNAT range on `ports` (what FAQ 4.2 asks of a backend).
+pub async fn backend_group(c: &Client, ports: &[(&str, u16)]) -> String {
+    let g: Value = c
+        .post(
+            &c.project_path("/security-groups"),
+            &json!({"security_group": {"name": "backend"}}),
+        )
+        .await
+        .expect("sg");
+    let id = g["security_group"]["id"].as_str().expect("id").to_string();
+    for (proto, port) in ports {
+        let _: Value = c
+            .post(
+                &c.project_path("/security-group-rules"),
+                &json!({"security_group_rule": {"security_group_id": id, "direction": "ingress", "protocol": proto,
+                    "port_range_min": port, "port_range_max": port, "remote_ip_prefix": "198.19.128.0/20"}}),
+            )
+            .await
+            .expect("rule");
+    }
+    id
+}
+
+pub async fn server(
+    c: &Client,
+    name: &str,
+    net: &Net,
+    ip: &str,
+    groups: &[&str],
+) -> (String, String) {
+    let s: Value = c
+        .post(
+            &c.project_path("/lab/servers"),
+            &json!({"server": {"name": name, "vpc_id": net.vpc, "nics": [{"subnet_id": net.subnet, "ip_address": ip}], "security_groups": groups}}),
+        )
+        .await
+        .expect("server");
+    (
+        s["server"]["id"].as_str().expect("id").to_string(),
+        s["server"]["nics"][0]["port_id"]
+            .as_str()
+            .expect("port")
+            .to_string(),
+    )
+}
