@@ -119,68 +119,76 @@ impl Agent {
         Ok(())
     }
 
-    /// Recover leg assignments from the gateway's maps, so a restarted agent keeps every zone and
-    /// SNAT address (established flows survive the restart).
+    /// Recover leg assignments from the gateways' maps and routes, so a restarted agent keeps
+    /// every shard, zone and SNAT address (established flows survive the restart).
     async fn recover_legs(&mut self, d: &Desired) {
-        let gw = self.cfg.names.gateway(0);
-        let Ok(out) = linux::run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &gw,
-                "nft",
-                "-j",
-                "list",
-                "map",
-                "ip",
-                "vpcep",
-                "zone_of_if",
-            ],
-            None,
-        )
-        .await
-        else {
-            return;
-        };
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
         let by_leg: BTreeMap<String, String> = d
             .subnets
             .keys()
             .map(|s| (consumer_leg(s).0, s.clone()))
             .collect();
-        for item in v["nftables"].as_array().cloned().unwrap_or_default() {
-            for e in item["map"]["elem"].as_array().cloned().unwrap_or_default() {
-                if let (Some(ifname), Some(zone)) = (e[0].as_str(), e[1].as_u64())
-                    && let Some(subnet) = by_leg.get(ifname)
-                {
-                    self.legs.zones.insert(subnet.clone(), zone as u16);
+        let Ok(all) = linux::list_namespaces().await else {
+            return;
+        };
+        let gw_prefix = self.cfg.names.gateway(0);
+        let gw_prefix = gw_prefix.trim_end_matches('0');
+        for ns in all.iter().filter(|n| n.starts_with(gw_prefix)) {
+            let Ok(shard) = ns[gw_prefix.len()..].parse::<u32>() else {
+                continue;
+            };
+            if let Ok(out) = linux::run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    ns,
+                    "nft",
+                    "-j",
+                    "list",
+                    "map",
+                    "ip",
+                    "vpcep",
+                    "zone_of_if",
+                ],
+                None,
+            )
+            .await
+            {
+                let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+                for item in v["nftables"].as_array().cloned().unwrap_or_default() {
+                    for e in item["map"]["elem"].as_array().cloned().unwrap_or_default() {
+                        if let (Some(ifname), Some(zone)) = (e[0].as_str(), e[1].as_u64())
+                            && let Some(subnet) = by_leg.get(ifname)
+                        {
+                            self.legs.zones.insert(subnet.clone(), (shard, zone as u16));
+                        }
+                    }
                 }
             }
-        }
-        let by_pleg: BTreeMap<String, String> = d
-            .vpcs
-            .keys()
-            .map(|v| (provider_leg(v).0, v.clone()))
-            .collect();
-        if let Ok(out) = linux::run(
-            "ip",
-            &["-n", &gw, "-j", "route", "show", "table", "all"],
-            None,
-        )
-        .await
-        {
-            let routes: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
-            for r in routes {
-                if let (Some(dev), Some(table)) = (
-                    r["dev"].as_str(),
-                    r["table"].as_str().and_then(|t| t.parse::<u32>().ok()),
-                ) && let Some(vpc) = by_pleg.get(dev)
-                    && table > plan::PROVIDER_TABLE_BASE
-                {
-                    self.legs
-                        .providers
-                        .insert(vpc.clone(), table - plan::PROVIDER_TABLE_BASE);
+            let by_pleg: BTreeMap<String, String> = d
+                .vpcs
+                .keys()
+                .map(|v| (provider_leg(shard, v).0, v.clone()))
+                .collect();
+            if let Ok(out) = linux::run(
+                "ip",
+                &["-n", ns, "-j", "route", "show", "table", "all"],
+                None,
+            )
+            .await
+            {
+                let routes: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
+                for r in routes {
+                    if let (Some(dev), Some(table)) = (
+                        r["dev"].as_str(),
+                        r["table"].as_str().and_then(|t| t.parse::<u32>().ok()),
+                    ) && let Some(vpc) = by_pleg.get(dev)
+                        && table > plan::PROVIDER_TABLE_BASE
+                    {
+                        self.legs
+                            .providers
+                            .insert((shard, vpc.clone()), table - plan::PROVIDER_TABLE_BASE);
+                    }
                 }
             }
         }
@@ -193,16 +201,30 @@ impl Agent {
         for (ns, why) in &failed {
             tracing::warn!(namespace = ns, error = why, "could not program namespace");
         }
-        let gw = self.cfg.names.gateway(0);
-        let gateway_ok = !failed.contains_key(&gw);
+        let gw_failed = |shard: u32| failed.get(&self.cfg.names.gateway(shard)).cloned();
         // Endpoints that stopped carrying traffic lose their established flows too.
         for gone in self.live.difference(&plan.live) {
-            linux::cut_flows(&gw, gone.zone, &gone.ip).await;
+            linux::cut_flows(&self.cfg.names.gateway(gone.shard), gone.zone, &gone.ip).await;
+            // Lab hosts in that subnet: close their sockets to the endpoint now, as the reset a
+            // real endpoint sends would (an idle connection sends nothing the gateway could
+            // answer with a reset).
+            for (srv_id, srv) in &d.servers {
+                let in_subnet = srv.spec.nics.iter().any(|p| {
+                    d.ports
+                        .get(p)
+                        .is_some_and(|p| p.spec.subnet_id == gone.subnet)
+                });
+                if in_subnet {
+                    linux::kill_sockets(&self.cfg.names.server(srv_id), &gone.ip).await;
+                }
+            }
         }
-        if gateway_ok {
+        let any_gw_failed = plan.live.iter().any(|l| gw_failed(l.shard).is_some());
+        if !any_gw_failed {
             self.live = plan.live.clone();
         }
-        let live_ids: BTreeSet<&str> = plan.live.iter().map(|l| l.id.as_str()).collect();
+        let live: BTreeMap<&str, &LiveEndpoint> =
+            plan.live.iter().map(|l| (l.id.as_str(), l)).collect();
         let mut results = Vec::new();
         let mut push = |kind: Kind,
                         id: &str,
@@ -265,21 +287,20 @@ impl Agent {
                             Outcome::Failed,
                             Some(p.clone()),
                         );
-                    } else if live_ids.contains(id.as_str()) && gateway_ok {
-                        if e.spec.status == EndpointStatus::Creating {
-                            push(Kind::Endpoint, id, e.generation, Outcome::Applied, None);
+                    } else if let Some(l) = live.get(id.as_str()) {
+                        match gw_failed(l.shard) {
+                            None if e.spec.status == EndpointStatus::Creating => {
+                                push(Kind::Endpoint, id, e.generation, Outcome::Applied, None);
+                            }
+                            Some(why) => {
+                                let err = Some(("EndPoint.4000".to_string(), why));
+                                push(Kind::Endpoint, id, e.generation, Outcome::Failed, err);
+                            }
+                            None => {}
                         }
-                    } else if let Some(why) = failed.get(&gw) {
-                        push(
-                            Kind::Endpoint,
-                            id,
-                            e.generation,
-                            Outcome::Failed,
-                            Some(("EndPoint.4000".into(), why.clone())),
-                        );
                     }
                 }
-                EndpointStatus::Deleting if !live_ids.contains(id.as_str()) && gateway_ok => {
+                EndpointStatus::Deleting if !live.contains_key(id.as_str()) => {
                     push(Kind::Endpoint, id, e.generation, Outcome::Removed, None);
                 }
                 _ => {}

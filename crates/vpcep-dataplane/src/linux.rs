@@ -379,6 +379,11 @@ pub async fn cut_flows(gateway_ns: &str, zone: u16, ip: &str) {
     .await;
 }
 
+/// Close a lab host's TCP sockets towards `ip` (sock_destroy through `ss -K`).
+pub async fn kill_sockets(ns: &str, ip: &str) {
+    let _ = run("ip", &["netns", "exec", ns, "ss", "-K", "dst", ip], None).await;
+}
+
 /// Every namespace carrying `names`' prefix, deleted (`vpcep lab down`).
 pub async fn teardown(names: &Namespaces) -> Result<usize, KernelError> {
     let mut n = 0;

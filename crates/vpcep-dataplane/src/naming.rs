@@ -65,9 +65,13 @@ pub fn site_peer(site: &str) -> String {
 pub fn consumer_leg(subnet: &str) -> (String, String) {
     (format!("c{}", short(subnet)), format!("g{}", short(subnet)))
 }
-/// Gateway leg into a provider VPC (gateway side / router side).
-pub fn provider_leg(vpc: &str) -> (String, String) {
-    (format!("p{}", short(vpc)), format!("h{}", short(vpc)))
+/// Gateway leg of `shard` into a provider VPC (gateway side / router side; a router has one per
+/// shard that serves it).
+pub fn provider_leg(shard: u32, vpc: &str) -> (String, String) {
+    (
+        format!("p{}", short(vpc)),
+        format!("h{shard}x{}", short(vpc)),
+    )
 }
 
 #[cfg(test)]

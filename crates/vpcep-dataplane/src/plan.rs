@@ -12,7 +12,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use vpcep_core::inventory::{Direction, SecurityGroupRule};
-use vpcep_core::model::{EndpointStatus, Protocol, ServerType, ServiceStatus};
+use vpcep_core::model::{Protocol, ServiceStatus};
 
 use crate::desired::Desired;
 use crate::naming::{Namespaces, bridge, consumer_leg, port_peer, provider_leg, short, site_peer};
@@ -26,8 +26,11 @@ pub const LINK_FAR: &str = "169.254.0.2";
 /// Routing table (= fwmark) bases in the gateway.
 pub const CONSUMER_TABLE_BASE: u32 = 10_000;
 pub const PROVIDER_TABLE_BASE: u32 = 20_000;
-/// Conntrack zones 1..=4094 map onto SNAT addresses 198.19.128.1..198.19.143.254.
-pub const MAX_ZONES: u16 = 4094;
+/// Consumer legs per gateway shard: the kernel scans `ip rule` linearly (reference
+/// `dataplane.md`), so a shard stays near the measured cheap size.
+pub const LEGS_PER_SHARD: u16 = 100;
+/// Shards share 198.19.128.0/20: each owns a /25 (128 SNAT addresses, one per leg).
+pub const MAX_SHARDS: u32 = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Link {
@@ -75,19 +78,21 @@ pub struct NftTable {
 }
 
 /// Gateway leg assignments, stable across plans (and recovered from the kernel after a restart),
-/// so established flows keep their zone and SNAT address.
+/// so established flows keep their shard, zone and SNAT address.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Legs {
-    /// consumer subnet id → conntrack zone
-    pub zones: BTreeMap<String, u16>,
-    /// provider VPC id → table index (table = PROVIDER_TABLE_BASE + index)
-    pub providers: BTreeMap<String, u32>,
+    /// consumer subnet id → (shard, conntrack zone)
+    pub zones: BTreeMap<String, (u32, u16)>,
+    /// (shard, provider VPC id) → table index (table = PROVIDER_TABLE_BASE + index)
+    pub providers: BTreeMap<(u32, String), u32>,
 }
 
 /// A live endpoint in the gateway: what gets cut (conntrack) when it goes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct LiveEndpoint {
     pub id: String,
+    pub subnet: String,
+    pub shard: u32,
     pub zone: u16,
     pub ip: String,
 }
@@ -100,9 +105,16 @@ pub struct Plan {
     pub problems: BTreeMap<String, (String, String)>,
 }
 
-pub fn snat_address(zone: u16) -> Ipv4Addr {
+/// The source address providers see for consumer leg `zone` of `shard`.
+pub fn snat_address(shard: u32, zone: u16) -> Ipv4Addr {
     let base: u32 = u32::from(Ipv4Addr::new(198, 19, 128, 0));
-    Ipv4Addr::from(base + u32::from(zone))
+    Ipv4Addr::from(base + shard * 128 + u32::from(zone))
+}
+
+/// The part of 198.19.128.0/20 a shard's translated traffic comes from.
+pub fn shard_snat_net(shard: u32) -> String {
+    let base: u32 = u32::from(Ipv4Addr::new(198, 19, 128, 0));
+    format!("{}/25", Ipv4Addr::from(base + shard * 128))
 }
 
 fn prefix_of(cidr: &str) -> u8 {
@@ -113,11 +125,6 @@ fn prefix_of(cidr: &str) -> u8 {
 
 fn first_host(cidr: &str) -> Option<Ipv4Addr> {
     cidr.parse::<Ipv4Net>().ok().and_then(|n| n.hosts().next())
-}
-
-fn alloc_lowest<K: Ord + Clone>(used: &BTreeMap<K, u16>, max: u16) -> Option<u16> {
-    let taken: BTreeSet<u16> = used.values().copied().collect();
-    (1..=max).find(|z| !taken.contains(z))
 }
 
 /// Build the plan. `legs` is updated: legs no longer needed are released, new ones assigned.
@@ -267,9 +274,9 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         p.namespaces.insert(names.site(site_id), ns);
     }
 
-    // --- endpoints and the gateway --------------------------------------------------------
+    // --- endpoints and the gateway shards --------------------------------------------------
     struct Mapping {
-        zone: u16,
+        subnet: String,
         ip: String,
         m: vpcep_core::model::PortMapping,
         backend: String,
@@ -277,10 +284,9 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     }
     let mut mappings: Vec<Mapping> = Vec::new();
     let mut consumer_subnets: BTreeSet<String> = BTreeSet::new();
-    let mut provider_vpcs: BTreeSet<String> = BTreeSet::new();
-    let carrying = |e: &vpcep_core::model::Endpoint| e.status.carries_traffic();
+    let mut live_pending: Vec<(String, String, String)> = Vec::new();
     for (eid, e) in &d.endpoints {
-        if !carrying(&e.spec) {
+        if !e.spec.status.carries_traffic() {
             continue;
         }
         let Some(svc) = d.services.get(&e.spec.service_id) else {
@@ -313,76 +319,77 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             continue;
         }
         consumer_subnets.insert(e.spec.subnet_id.clone());
-        provider_vpcs.insert(svc.spec.vpc_id.clone());
-        let _ = ServerType::VM;
         for m in &svc.spec.ports {
             mappings.push(Mapping {
-                zone: 0,
+                subnet: e.spec.subnet_id.clone(),
                 ip: e.spec.ip.clone(),
                 m: *m,
                 backend: backend.ip.clone(),
                 provider_vpc: svc.spec.vpc_id.clone(),
             });
         }
-        p.live.insert(LiveEndpoint {
-            id: eid.clone(),
-            zone: 0,
-            ip: e.spec.ip.clone(),
-        });
+        live_pending.push((eid.clone(), e.spec.subnet_id.clone(), e.spec.ip.clone()));
     }
-    // Leg assignments: release unused, assign new (lowest free).
+    // Consumer legs: keep existing assignments, release unused, put new ones in the first shard
+    // with room (a shard's `ip rule` list stays short: the kernel scans it linearly).
     legs.zones.retain(|s, _| consumer_subnets.contains(s));
     for s in &consumer_subnets {
-        if !legs.zones.contains_key(s)
-            && let Some(z) = alloc_lowest(&legs.zones, MAX_ZONES)
-        {
-            legs.zones.insert(s.clone(), z);
+        if legs.zones.contains_key(s) {
+            continue;
+        }
+        let mut placed = None;
+        for shard in 0..MAX_SHARDS {
+            let used: BTreeSet<u16> = legs
+                .zones
+                .values()
+                .filter(|(sh, _)| *sh == shard)
+                .map(|(_, z)| *z)
+                .collect();
+            if let Some(z) = (1..=LEGS_PER_SHARD).find(|z| !used.contains(z)) {
+                placed = Some((shard, z));
+                break;
+            }
+        }
+        if let Some(a) = placed {
+            legs.zones.insert(s.clone(), a);
         }
     }
-    legs.providers.retain(|v, _| provider_vpcs.contains(v));
-    for v in &provider_vpcs {
-        if !legs.providers.contains_key(v) {
-            let taken: BTreeSet<u32> = legs.providers.values().copied().collect();
-            let k = (1..).find(|k| !taken.contains(k)).unwrap_or(1);
-            legs.providers.insert(v.clone(), k);
-        }
-    }
-    let zone_of_ip: BTreeMap<(String, String), u16> = d
-        .endpoints
-        .values()
-        .filter_map(|e| {
-            legs.zones
-                .get(&e.spec.subnet_id)
-                .map(|z| ((e.spec.id.clone(), e.spec.ip.clone()), *z))
-        })
-        .collect();
-    let live: BTreeSet<LiveEndpoint> = p
-        .live
+    // Provider legs: one per (shard, provider VPC) that shard's endpoints need.
+    let needed: BTreeSet<(u32, String)> = mappings
         .iter()
-        .filter_map(|l| {
-            zone_of_ip
-                .get(&(l.id.clone(), l.ip.clone()))
-                .map(|z| LiveEndpoint {
-                    zone: *z,
-                    ..l.clone()
-                })
+        .filter_map(|m| {
+            legs.zones
+                .get(&m.subnet)
+                .map(|(sh, _)| (*sh, m.provider_vpc.clone()))
         })
         .collect();
-    p.live = live;
-    for m in &mut mappings {
-        let subnet = d.endpoints.values().find(|e| {
-            e.spec.ip == m.ip
-                && legs.zones.contains_key(&e.spec.subnet_id)
-                && e.spec.status.carries_traffic()
-        });
-        m.zone = subnet
-            .and_then(|e| legs.zones.get(&e.spec.subnet_id).copied())
-            .unwrap_or(0);
+    legs.providers.retain(|k, _| needed.contains(k));
+    for k in &needed {
+        if !legs.providers.contains_key(k) {
+            let taken: BTreeSet<u32> = legs
+                .providers
+                .iter()
+                .filter(|((sh, _), _)| *sh == k.0)
+                .map(|(_, t)| *t)
+                .collect();
+            let t = (1..).find(|t| !taken.contains(t)).unwrap_or(1);
+            legs.providers.insert(k.clone(), t);
+        }
     }
-    mappings.retain(|m| m.zone != 0);
+    for (eid, subnet, ip) in live_pending {
+        if let Some((shard, zone)) = legs.zones.get(&subnet) {
+            p.live.insert(LiveEndpoint {
+                id: eid,
+                subnet,
+                shard: *shard,
+                zone: *zone,
+                ip,
+            });
+        }
+    }
 
-    if !mappings.is_empty() {
-        let gw_name = names.gateway(0);
+    let shards: BTreeSet<u32> = legs.zones.values().map(|(sh, _)| *sh).collect();
+    for shard in shards {
         let mut gw = NsPlan {
             sysctls: vec![
                 ("net.ipv4.ip_forward".into(), "1".into()),
@@ -395,7 +402,10 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         let mut zone_of_if = Vec::new();
         let mut table_of_zone = Vec::new();
         let mut snat_of_zone = Vec::new();
-        for (sid, zone) in &legs.zones {
+        for (sid, (sh, zone)) in &legs.zones {
+            if *sh != shard {
+                continue;
+            }
             let Some(subnet) = d.subnets.get(sid) else {
                 continue;
             };
@@ -414,9 +424,9 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             gw.rules.insert(table);
             zone_of_if.push(format!("\"{gname}\" : {zone}"));
             table_of_zone.push(format!("{zone} : {table}"));
-            snat_of_zone.push(format!("{zone} : {}", snat_address(*zone)));
+            snat_of_zone.push(format!("{zone} : {}", snat_address(shard, *zone)));
         }
-        for l in &p.live {
+        for l in p.live.iter().filter(|l| l.shard == shard) {
             let Some(e) = d.endpoints.get(&l.id) else {
                 continue;
             };
@@ -424,12 +434,15 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 .insert((consumer_leg(&e.spec.subnet_id).0, format!("{}/32", l.ip)));
         }
         let mut provider_ifs = Vec::new();
-        for (vpc_id, k) in &legs.providers {
+        for ((sh, vpc_id), k) in &legs.providers {
+            if *sh != shard {
+                continue;
+            }
             let Some(vpc) = d.vpcs.get(vpc_id) else {
                 continue;
             };
             let router_name = names.router(vpc_id);
-            let (gname, rname) = provider_leg(vpc_id);
+            let (gname, rname) = provider_leg(shard, vpc_id);
             gw.links.push(Link::Veth {
                 name: gname.clone(),
                 peer_ns: router_name.clone(),
@@ -449,26 +462,36 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 router
                     .addrs
                     .insert((rname.clone(), format!("{LINK_FAR}/32")));
-                router
-                    .routes
-                    .insert(format!("{SNAT_NET} via {LINK_NEAR} dev {rname} onlink"));
+                router.routes.insert(format!(
+                    "{} via {LINK_NEAR} dev {rname} onlink",
+                    shard_snat_net(shard)
+                ));
             }
         }
         let mut ep = BTreeMap::<&'static str, Vec<String>>::new();
         let mut prov = BTreeMap::<&'static str, Vec<String>>::new();
         for m in &mappings {
+            let Some((sh, zone)) = legs.zones.get(&m.subnet) else {
+                continue;
+            };
+            if *sh != shard {
+                continue;
+            }
             let proto = match m.m.protocol {
                 Protocol::TCP => "tcp",
                 Protocol::UDP => "udp",
             };
-            let k = legs.providers.get(&m.provider_vpc).copied().unwrap_or(0);
+            let k = legs
+                .providers
+                .get(&(shard, m.provider_vpc.clone()))
+                .copied()
+                .unwrap_or(0);
             ep.entry(proto).or_default().push(format!(
-                "{} . {} . {} : {} . {}",
-                m.zone, m.ip, m.m.client_port, m.backend, m.m.server_port
+                "{zone} . {} . {} : {} . {}",
+                m.ip, m.m.client_port, m.backend, m.m.server_port
             ));
             prov.entry(proto).or_default().push(format!(
-                "{} . {} . {} : {}",
-                m.zone,
+                "{zone} . {} . {} : {}",
                 m.ip,
                 m.m.client_port,
                 PROVIDER_TABLE_BASE + k
@@ -482,23 +505,18 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             &ep,
             &prov,
         ));
-        p.namespaces.insert(gw_name, gw);
+        p.namespaces.insert(names.gateway(shard), gw);
     }
 
     // Routers: load balancers reached from the gateway are spread here, so members see the
     // consumer's translated source (198.19.128.0/20) and reply through the router.
-    for (lb_id, lb) in &d.lbs {
-        let _ = lb_id;
-        let (_, rname) = provider_leg(&lb.spec.vpc_id);
-        if !legs.providers.contains_key(&lb.spec.vpc_id) {
+    let provider_vpcs: BTreeSet<&String> = legs.providers.keys().map(|(_, v)| v).collect();
+    for lb in d.lbs.values() {
+        if !provider_vpcs.contains(&lb.spec.vpc_id) {
             continue;
         }
         if let Some(router) = p.namespaces.get_mut(&names.router(&lb.spec.vpc_id)) {
-            let rules = lb_rules(
-                &lb.spec.vip_address,
-                &lb.spec.listeners,
-                &format!("iifname \"{rname}\" "),
-            );
+            let rules = lb_rules(&lb.spec.vip_address, &lb.spec.listeners, "iifname \"h*\" ");
             let table = router.nft.get_or_insert_with(|| NftTable {
                 family: "ip",
                 name: "vpcep_router",
@@ -531,7 +549,6 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             );
         }
     }
-    let _ = EndpointStatus::Accepted;
     p
 }
 
@@ -642,7 +659,9 @@ fn gateway_table(
     }
     b += "  }\n";
     b += "  chain nat_post {\n    type nat hook postrouting priority srcnat; policy accept;\n    ct status dnat oifname @provider_ifs snat ip to ct zone map @snat_of_zone\n  }\n";
-    b += "  chain forward_f {\n    type filter hook forward priority filter; policy drop;\n    ct state established,related accept\n    iifname @consumer_ifs ct status dnat accept\n  }\n";
+    // A consumer packet that matches no live flow (its endpoint was rejected or deleted and its
+    // conntrack entry cut) gets a reset, so the client learns at once instead of hanging.
+    b += "  chain forward_f {\n    type filter hook forward priority filter; policy drop;\n    ct state established,related accept\n    iifname @consumer_ifs ct status dnat accept\n    iifname @consumer_ifs meta l4proto tcp reject with tcp reset\n  }\n";
     b += "  chain input_f {\n    type filter hook input priority filter; policy drop;\n  }\n";
     NftTable {
         family: "ip",

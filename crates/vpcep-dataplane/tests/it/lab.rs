@@ -52,7 +52,12 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // Synchronous teardown by prefix: runs even when the test panicked.
+        // Synchronous teardown by prefix: runs even when the test panicked (set VPCEP_KEEP_LAB=1 to
+        // keep the namespaces for inspection; `vpcep lab down --ns-prefix vpt…-` removes them).
+        if std::env::var_os("VPCEP_KEEP_LAB").is_some() {
+            eprintln!("keeping namespaces with prefix {}", self.names.prefix);
+            return;
+        }
         if let Ok(out) = std::process::Command::new("ip")
             .args(["netns", "list"])
             .output()
@@ -195,6 +200,18 @@ pub async fn tcp_request(ns: &str, ip: &str, port: u16) -> (bool, String) {
         ],
     )
     .await
+}
+
+/// Retry a TCP request for up to 5 s; the first success, or the last failure.
+pub async fn first_success(ns: &str, ip: &str, port: u16) -> (bool, String) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = tcp_request(ns, ip, port).await;
+        if r.0 || Instant::now() > deadline {
+            return r;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub async fn wait_for<F, Fut>(what: &str, mut f: F)
