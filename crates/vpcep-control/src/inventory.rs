@@ -70,12 +70,10 @@ async fn own<R: Resource>(
 }
 
 fn mac_for(id: &str) -> String {
-    // Locally administered, stable per port: fa:16:3e (the OpenStack prefix) + 3 bytes of the id.
-    let hex: String = id
-        .chars()
-        .filter(|c| c.is_ascii_hexdigit())
-        .take(6)
-        .collect();
+    // fa:16:3e (the OpenStack prefix) + the last 3 bytes of the id: with time-ordered (v7) ids
+    // the leading digits are a timestamp shared by ports created together; the tail is random.
+    let digits: Vec<char> = id.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+    let hex: String = digits[digits.len().saturating_sub(6)..].iter().collect();
     let b = |i: usize| hex.get(i..i + 2).unwrap_or("00").to_string();
     format!("fa:16:3e:{}:{}:{}", b(0), b(2), b(4))
 }

@@ -12,6 +12,19 @@ use vpcep_dataplane::agent::{Agent, AgentConfig};
 use vpcep_dataplane::naming::Namespaces;
 use vpcep_store::{SharedStore, SqlStore};
 
+/// Lines only in `a` / only in `b` (for readable failures of state comparisons).
+pub fn state_diff(a: &str, b: &str) -> String {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    let mut out = String::new();
+    for l in la.iter().filter(|l| !lb.contains(l)) {
+        out += &format!("- {l}\n");
+    }
+    for l in lb.iter().filter(|l| !la.contains(l)) {
+        out += &format!("+ {l}\n");
+    }
+    out
+}
+
 pub fn can_run() -> bool {
     let root = std::process::Command::new("id")
         .arg("-u")
@@ -39,7 +52,8 @@ pub struct Lab {
     pub control: Control,
     pub names: Namespaces,
     server: tokio::task::JoinHandle<()>,
-    agent: tokio::task::JoinHandle<()>,
+    pub agent: tokio::task::JoinHandle<()>,
+    token: String,
     _dir: tempfile::TempDir,
     children: Vec<std::process::Child>,
 }
@@ -125,9 +139,80 @@ impl Lab {
             names,
             server,
             agent,
+            token: "lab-token".into(),
             _dir: dir,
             children: vec![],
         }
+    }
+
+    /// Kill the agent (as kill -9 would: no cleanup runs) and start a fresh one.
+    pub fn restart_agent(&mut self) {
+        self.agent.abort();
+        let agent = Agent::new(AgentConfig {
+            control_url: self.url.clone(),
+            token: self.token.clone(),
+            names: self.names.clone(),
+            name: "test".into(),
+        });
+        self.agent = tokio::spawn(agent.run());
+    }
+
+    pub fn stop_agent(&mut self) {
+        self.agent.abort();
+    }
+
+    /// Everything the agent made, as text: per namespace its links (with peer indexes, so a
+    /// re-created link shows), addresses, routes, rules and nftables ruleset.
+    pub async fn kernel_state(&self) -> String {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&self.names.prefix))
+            .map(str::to_string)
+            .collect();
+        names.sort();
+        let mut s = String::new();
+        for ns in names {
+            s += &format!("## {ns}\n");
+            for args in [
+                vec!["-n", &ns, "-br", "link"],
+                vec!["-n", &ns, "-4", "-br", "addr"],
+                vec!["-n", &ns, "-4", "route", "show", "table", "all"],
+                vec!["-n", &ns, "rule"],
+            ] {
+                let o = std::process::Command::new("ip")
+                    .args(&args)
+                    .output()
+                    .expect("ip");
+                // Operational state (UP/UNKNOWN) lags carrier changes by design; compare the rest.
+                let mut lines: Vec<String> = String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(|l| {
+                        let w: Vec<&str> = l.split_whitespace().collect();
+                        if w.len() > 2
+                            && ["UP", "UNKNOWN", "DOWN", "LOWERLAYERDOWN"].contains(&w[1])
+                        {
+                            format!("{} {}", w[0], w[2..].join(" "))
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect();
+                lines.sort();
+                s += &lines.join("\n");
+                s += "\n";
+            }
+            let o = std::process::Command::new("ip")
+                .args(["netns", "exec", &ns, "nft", "list", "ruleset"])
+                .output()
+                .expect("nft");
+            s += &String::from_utf8_lossy(&o.stdout);
+        }
+        s
     }
 
     pub async fn account(&self, name: &str) -> Client {

@@ -323,3 +323,152 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
         "the other consumer is unaffected"
     );
 }
+
+/// (7) kill -9 of the agent mid-change, restart: the same kernel state as a clean run, and a
+/// restart with nothing to do changes nothing (no link re-created, nothing duplicated).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_restart_converges_to_the_same_kernel_state() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let a = lab.account("alice").await;
+    let prov = network(&a, "prov", "10.1.0.0/16", "10.1.0.0/24", "10.1.0.1").await;
+    let sg = backend_group(&a, &[("tcp", 80)]).await;
+    let (web, web_port) = server(&a, "web", &prov, "10.1.0.20", &[&sg]).await;
+    let cons = network(&a, "cons", "10.1.0.0/16", "10.1.0.0/24", "10.1.0.1").await;
+    let (client, _) = server(&a, "client", &cons, "10.1.0.10", &[]).await;
+    let svc: Value = a
+        .post(
+            &a.project_path("/vpc-endpoint-services"),
+            &json!({"port_id": web_port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": false,
+                "ports": [{"client_port": 80, "server_port": 80}]}),
+        )
+        .await
+        .expect("service");
+    let sid = svc["id"].as_str().expect("id").to_string();
+    let mk = |n: usize| {
+        let (a, sid, vpc, subnet) = (
+            a.clone(),
+            sid.clone(),
+            cons.vpc.clone(),
+            cons.subnet.clone(),
+        );
+        async move {
+            let mut ids = vec![];
+            for _ in 0..n {
+                let e: Value = a
+                    .post(
+                        &a.project_path("/vpc-endpoints"),
+                        &json!({"endpoint_service_id": sid, "vpc_id": vpc, "subnet_id": subnet}),
+                    )
+                    .await
+                    .expect("endpoint");
+                ids.push(e["id"].as_str().expect("id").to_string());
+            }
+            ids
+        }
+    };
+    let first = mk(3).await;
+    for e in &first {
+        wait_for("accepted", || async {
+            status_of(&a, &format!("/vpc-endpoints/{e}")).await == "accepted"
+        })
+        .await;
+    }
+    let clean = lab.kernel_state().await;
+
+    // A restart with nothing to do changes nothing.
+    lab.restart_agent();
+    let e_probe = mk(1).await;
+    wait_for("accepted", || async {
+        status_of(&a, &format!("/vpc-endpoints/{}", e_probe[0])).await == "accepted"
+    })
+    .await;
+    assert_eq!(
+        a.delete(&a.project_path(&format!("/vpc-endpoints/{}", e_probe[0])))
+            .await
+            .expect("delete"),
+        204
+    );
+    wait_for("gone", || async {
+        status_of(&a, &format!("/vpc-endpoints/{}", e_probe[0]))
+            .await
+            .starts_with("error")
+    })
+    .await;
+    let now = lab.kernel_state().await;
+    assert!(
+        now == clean,
+        "a restarted agent must converge to the identical kernel state:\n{}",
+        state_diff(&clean, &now)
+    );
+
+    // kill -9 in the middle of a change: more endpoints and a delete while the agent dies.
+    let more = mk(2).await;
+    lab.stop_agent();
+    assert_eq!(
+        a.delete(&a.project_path(&format!("/vpc-endpoints/{}", first[0])))
+            .await
+            .expect("delete"),
+        204
+    );
+    lab.restart_agent();
+    for e in &more {
+        wait_for("accepted", || async {
+            status_of(&a, &format!("/vpc-endpoints/{e}")).await == "accepted"
+        })
+        .await;
+    }
+    wait_for("deleted", || async {
+        status_of(&a, &format!("/vpc-endpoints/{}", first[0]))
+            .await
+            .starts_with("error")
+    })
+    .await;
+    let after = lab.kernel_state().await;
+    // Same namespaces and links as before; four endpoint addresses on the gateway leg.
+    let links = |s: &str| {
+        s.lines()
+            .filter(|l| (l.contains('@') && !l.contains('/')) || l.starts_with("##"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        links(&after),
+        links(&clean),
+        "no link re-created or orphaned"
+    );
+    assert_eq!(
+        after.matches(" : 10.1.0.20 . 80").count(),
+        4,
+        "exactly the four live endpoints are mapped"
+    );
+    // Another restart, then a full create/delete round trip (proof the new agent is in sync):
+    // nothing changed.
+    lab.restart_agent();
+    let probe = mk(1).await;
+    wait_for("accepted", || async {
+        status_of(&a, &format!("/vpc-endpoints/{}", probe[0])).await == "accepted"
+    })
+    .await;
+    assert_eq!(
+        a.delete(&a.project_path(&format!("/vpc-endpoints/{}", probe[0])))
+            .await
+            .expect("delete"),
+        204
+    );
+    wait_for("gone", || async {
+        status_of(&a, &format!("/vpc-endpoints/{}", probe[0]))
+            .await
+            .starts_with("error")
+    })
+    .await;
+    let now = lab.kernel_state().await;
+    assert!(
+        now == after,
+        "idempotent: another restart changes nothing:\n{}",
+        state_diff(&after, &now)
+    );
+    let _ = (web, client);
+}
