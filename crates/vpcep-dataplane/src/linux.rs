@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 
+use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -125,6 +126,12 @@ async fn fwmark_rules(ns: &str) -> Result<BTreeSet<u32>, KernelError> {
         .collect())
 }
 
+/// Outcome of one namespace's links: the commands its veth peers need, in their namespaces.
+type LinkResult = Result<Vec<(String, String)>, KernelError>;
+
+/// Namespaces programmed at once (processes in flight).
+const PARALLEL: usize = 8;
+
 /// Applies plans, remembering what it applied so unchanged namespaces cost nothing.
 #[derive(Debug, Default)]
 pub struct Kernel {
@@ -146,17 +153,33 @@ impl Kernel {
         let mut failed = BTreeMap::new();
         let existing = list_namespaces().await?;
         // 1. Namespaces: create the missing ones first (veth peers need both ends).
-        for ns in plan.namespaces.keys() {
-            if !existing.contains(ns) {
+        let created: BTreeSet<String> = plan
+            .namespaces
+            .keys()
+            .filter(|ns| !existing.contains(*ns))
+            .cloned()
+            .collect();
+        let made: Vec<Result<(), KernelError>> = futures_util::stream::iter(created.clone())
+            .map(|ns| async move {
+                let ns = ns.as_str();
                 run("ip", &["netns", "add", ns], None).await?;
-                run("ip", &["-n", ns, "link", "set", "lo", "up"], None).await?;
-                self.applied.remove(ns);
-            }
+                run("ip", &["-n", ns, "link", "set", "lo", "up"], None)
+                    .await
+                    .map(|_| ())
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for r in made {
+            r?;
+        }
+        for ns in &created {
+            self.applied.remove(ns);
         }
         // 2. Links each namespace must hold: its own and the peers others put there.
-        let mut expected: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (ns, p) in &plan.namespaces {
-            let e = expected.entry(ns.as_str()).or_default();
+            let e = expected.entry(ns.clone()).or_default();
             e.insert("lo".into());
             for l in &p.links {
                 e.insert(l.name().to_string());
@@ -164,7 +187,7 @@ impl Kernel {
             for l in &p.links {
                 if let Link::Veth { peer_ns, peer, .. } = l {
                     expected
-                        .entry(peer_ns.as_str())
+                        .entry(peer_ns.clone())
                         .or_default()
                         .insert(peer.clone());
                 }
@@ -186,30 +209,89 @@ impl Kernel {
                 .iter()
                 .any(|l| matches!(l, Link::Bridge { .. }))
         });
-        for ns in &order {
-            let p = &plan.namespaces[*ns];
-            if let Err(e) = self.apply_links(ns, p, &expected, &mut peer_cmds).await {
-                failed.insert((*ns).clone(), e.to_string());
+        // Routers (bridges) first, then everything else; each group in parallel.
+        let (routers, rest): (Vec<&String>, Vec<&String>) = order.iter().partition(|ns| {
+            plan.namespaces[**ns]
+                .links
+                .iter()
+                .any(|l| matches!(l, Link::Bridge { .. }))
+        });
+        for group in [routers, rest] {
+            let jobs: Vec<(String, NsPlan, Option<BTreeSet<String>>)> = group
+                .into_iter()
+                .map(|ns| {
+                    (
+                        ns.clone(),
+                        plan.namespaces[ns].clone(),
+                        expected.get(ns).cloned(),
+                    )
+                })
+                .collect();
+            let results: Vec<(String, LinkResult)> = futures_util::stream::iter(jobs)
+                .map(|(ns, p, exp)| async move {
+                    let r = Self::apply_links(&ns, &p, exp.as_ref()).await;
+                    (ns, r)
+                })
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+            for (ns, r) in results {
+                match r {
+                    Ok(cmds) => {
+                        for (peer_ns, cmd) in cmds {
+                            peer_cmds.entry(peer_ns).or_default().push(cmd);
+                        }
+                    }
+                    Err(e) => {
+                        failed.insert(ns, e.to_string());
+                    }
+                }
             }
         }
-        for (ns, cmds) in &peer_cmds {
-            let batch = cmds.join("\n") + "\n";
-            if let Err(e) = run("ip", &["-n", ns, "-force", "-batch", "-"], Some(&batch)).await {
-                failed.entry(ns.clone()).or_insert_with(|| e.to_string());
+        let peer_results: Vec<(String, Result<String, KernelError>)> =
+            futures_util::stream::iter(peer_cmds)
+                .map(|(ns, cmds)| async move {
+                    let batch = cmds.join("\n") + "\n";
+                    let r = run("ip", &["-n", &ns, "-force", "-batch", "-"], Some(&batch)).await;
+                    (ns, r)
+                })
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+        for (ns, r) in peer_results {
+            if let Err(e) = r {
+                failed.entry(ns).or_insert_with(|| e.to_string());
             }
         }
         // 3. Addresses, routes, rules, nftables.
-        for ns in &order {
-            let p = &plan.namespaces[*ns];
-            match self.apply_rest(ns, p).await {
-                Ok(()) => {
-                    if !failed.contains_key(*ns) {
-                        self.applied.insert((*ns).clone(), p.clone());
-                    }
+        let jobs: Vec<(String, NsPlan, bool)> = order
+            .iter()
+            .map(|ns| {
+                (
+                    (*ns).clone(),
+                    plan.namespaces[*ns].clone(),
+                    created.contains(*ns),
+                )
+            })
+            .collect();
+        let results: Vec<(String, Result<(), KernelError>)> = futures_util::stream::iter(jobs)
+            .map(|(ns, p, fresh)| async move {
+                let r = Self::apply_rest(&ns, &p, fresh).await;
+                (ns, r)
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for (ns, r) in results {
+            match r {
+                Ok(()) if !failed.contains_key(&ns) => {
+                    let p = plan.namespaces[&ns].clone();
+                    self.applied.insert(ns, p);
                 }
+                Ok(()) => {}
                 Err(e) => {
-                    failed.insert((*ns).clone(), e.to_string());
-                    self.applied.remove(*ns);
+                    failed.insert(ns.clone(), e.to_string());
+                    self.applied.remove(&ns);
                 }
             }
         }
@@ -224,13 +306,13 @@ impl Kernel {
         Ok(failed)
     }
 
+    /// Links of one namespace; returns the commands its veth peers need in their namespaces.
     async fn apply_links(
-        &self,
         ns: &str,
         p: &NsPlan,
-        expected: &BTreeMap<&str, BTreeSet<String>>,
-        peer_cmds: &mut BTreeMap<String, Vec<String>>,
-    ) -> Result<(), KernelError> {
+        expected: Option<&BTreeSet<String>>,
+    ) -> Result<Vec<(String, String)>, KernelError> {
+        let mut peer_cmds: Vec<(String, String)> = Vec::new();
         if !p.sysctls.is_empty() {
             let mut args: Vec<String> = vec![
                 "netns".into(),
@@ -269,16 +351,15 @@ impl Kernel {
                         cmds.push(format!("link set {name} address {m}"));
                     }
                     cmds.push(format!("link set {name} up"));
-                    let pc = peer_cmds.entry(peer_ns.clone()).or_default();
                     if let Some(br) = peer_master {
-                        pc.push(format!("link set {peer} master {br}"));
+                        peer_cmds.push((peer_ns.clone(), format!("link set {peer} master {br}")));
                     }
-                    pc.push(format!("link set {peer} up"));
+                    peer_cmds.push((peer_ns.clone(), format!("link set {peer} up")));
                 }
             }
         }
         // Links in our namespaces that nobody plans any more (a deleted subnet's bridge, a leg).
-        if let Some(exp) = expected.get(ns) {
+        if let Some(exp) = expected {
             for name in have.iter().filter(|n| !exp.contains(*n)) {
                 cmds.push(format!("link del {name}"));
             }
@@ -287,10 +368,11 @@ impl Kernel {
             let batch = cmds.join("\n") + "\n";
             run("ip", &["-n", ns, "-batch", "-"], Some(&batch)).await?;
         }
-        Ok(())
+        Ok(peer_cmds)
     }
 
-    async fn apply_rest(&self, ns: &str, p: &NsPlan) -> Result<(), KernelError> {
+    /// `fresh`: the namespace was just created, so it holds nothing of ours yet.
+    async fn apply_rest(ns: &str, p: &NsPlan, fresh: bool) -> Result<(), KernelError> {
         let have = addrs_in(ns).await?;
         let mut cmds = Vec::new();
         for (dev, a) in p.addrs.difference(&have) {
@@ -330,6 +412,7 @@ impl Kernel {
                 )
                 .await?;
             }
+            None if fresh => {}
             None => {
                 let tables =
                     run("ip", &["netns", "exec", ns, "nft", "list", "tables"], None).await?;

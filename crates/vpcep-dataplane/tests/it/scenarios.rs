@@ -472,3 +472,223 @@ async fn agent_restart_converges_to_the_same_kernel_state() {
     );
     let _ = (web, client);
 }
+
+/// 1,000 consumer VPCs (all 10.0.0.0/24) against one service: gateway shards of at most 100
+/// attachments each, traffic from the first and the last, then nothing left in the kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_consumer_vpcs_are_sharded_and_cleaned_up() {
+    if !can_run() {
+        return;
+    }
+    const N: usize = 1000;
+    let mut lab = Lab::start().await;
+    let a = lab.account("alice").await;
+    lab.control
+        .set_quota("alice", vpcep_core::model::QuotaType::Endpoint, 2000)
+        .await
+        .expect("quota");
+    let prov = network(&a, "prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let sg = backend_group(&a, &[("tcp", 80)]).await;
+    let (web, web_port) = server(&a, "web", &prov, "10.0.0.20", &[&sg]).await;
+    let svc: Value = a
+        .post(
+            &a.project_path("/vpc-endpoint-services"),
+            &json!({"port_id": web_port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": false,
+                "ports": [{"client_port": 80, "server_port": 80}]}),
+        )
+        .await
+        .expect("service");
+    let sid = svc["id"].as_str().expect("id").to_string();
+    let started = std::time::Instant::now();
+    let mut nets = Vec::with_capacity(N);
+    for chunk in (0..N).collect::<Vec<_>>().chunks(25) {
+        let made = futures_util::future::join_all(chunk.iter().map(|i| {
+            let a = a.clone();
+            async move {
+                network(
+                    &a,
+                    &format!("c{i}"),
+                    "10.0.0.0/16",
+                    "10.0.0.0/24",
+                    "10.0.0.1",
+                )
+                .await
+            }
+        }))
+        .await;
+        nets.extend(made);
+    }
+    let mut eps = Vec::with_capacity(N);
+    for chunk in nets.chunks(25) {
+        let made = futures_util::future::join_all(chunk.iter().map(|n| {
+            let (a, sid) = (a.clone(), sid.clone());
+            async move {
+                let e: Value = a
+                    .post(&a.project_path("/vpc-endpoints"), &json!({"endpoint_service_id": sid, "vpc_id": n.vpc, "subnet_id": n.subnet}))
+                    .await
+                    .expect("endpoint");
+                (e["id"].as_str().expect("id").to_string(), e["ip"].as_str().expect("ip").to_string())
+            }
+        }))
+        .await;
+        eps.extend(made);
+    }
+    eprintln!(
+        "{N} VPCs + endpoints created through the API in {:?}",
+        started.elapsed()
+    );
+    let (first_client, _) = server(&a, "first", &nets[0], "10.0.0.10", &[]).await;
+    let (last_client, _) = server(&a, "last", &nets[N - 1], "10.0.0.10", &[]).await;
+    let web_ns = lab.names.server(&web);
+    lab.namespace(&web_ns).await;
+    lab.spawn_in(
+        &web_ns,
+        &[
+            "socat",
+            "TCP-LISTEN:80,fork,reuseaddr",
+            "SYSTEM:echo hello $SOCAT_PEERADDR",
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let v: Value = a
+            .get(
+                &a.project_path("/vpc-endpoints"),
+                &[("limit", "1000".into())],
+            )
+            .await
+            .expect("list");
+        let accepted = v["endpoints"]
+            .as_array()
+            .map(|l| l.iter().filter(|e| e["status"] == "accepted").count())
+            .unwrap_or(0);
+        if accepted == N {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {accepted} of {N} endpoints accepted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    eprintln!(
+        "all {N} endpoints accepted {:?} after the first create",
+        started.elapsed()
+    );
+    let gateways: Vec<String> = (0..20)
+        .map(|s| lab.names.gateway(s))
+        .filter(|g| {
+            std::process::Command::new("ip")
+                .args(["netns", "list"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains(g.as_str()))
+                .unwrap_or(false)
+        })
+        .collect();
+    assert_eq!(
+        gateways.len(),
+        N / 100,
+        "1,000 consumer attachments need 10 shards of 100"
+    );
+    for g in &gateways {
+        let (_, rules) = exec_in(g, &["ip", "rule"]).await;
+        assert!(
+            rules.lines().filter(|l| l.contains("fwmark")).count() <= 101,
+            "{g} holds at most 100 consumer legs (+1 provider)"
+        );
+    }
+    for (client, (_, ip)) in [(first_client, &eps[0]), (last_client, &eps[N - 1])] {
+        let ns = lab.names.server(&client);
+        lab.namespace(&ns).await;
+        let (ok, out) = first_success(&ns, ip, 80).await;
+        assert!(ok && out.starts_with("hello 198.19."), "{out}");
+    }
+    // Remove everything: endpoints, then the consumer networks; the kernel ends empty of them.
+    for chunk in eps.chunks(50) {
+        futures_util::future::join_all(chunk.iter().map(|(id, _)| {
+            let a = a.clone();
+            async move {
+                a.delete(&a.project_path(&format!("/vpc-endpoints/{id}")))
+                    .await
+                    .expect("delete")
+            }
+        }))
+        .await;
+    }
+    wait_for("gateways gone", || async {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        !String::from_utf8_lossy(&out.stdout).contains(&lab.names.gateway(0))
+    })
+    .await;
+    assert_eq!(
+        a.delete(&a.project_path(&format!("/vpc-endpoint-services/{sid}")))
+            .await
+            .expect("del service"),
+        204
+    );
+    wait_for("service gone", || async {
+        status_of(&a, &format!("/vpc-endpoint-services/{sid}"))
+            .await
+            .starts_with("error")
+    })
+    .await;
+    let v: Value = a
+        .get(&a.project_path("/lab/servers"), &[])
+        .await
+        .expect("servers");
+    for s in v["servers"].as_array().cloned().unwrap_or_default() {
+        a.delete(&a.project_path(&format!(
+            "/lab/servers/{}",
+            s["id"].as_str().unwrap_or_default()
+        )))
+        .await
+        .expect("del server");
+    }
+    for chunk in nets.chunks(50) {
+        futures_util::future::join_all(chunk.iter().map(|n| {
+            let a = a.clone();
+            async move {
+                a.delete(&a.project_path(&format!("/vpcs/{}/subnets/{}", n.vpc, n.subnet)))
+                    .await
+                    .expect("del subnet");
+                a.delete(&a.project_path(&format!("/vpcs/{}", n.vpc)))
+                    .await
+                    .expect("del vpc");
+            }
+        }))
+        .await;
+    }
+    wait_for("consumer routers gone", || async {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with(&lab.names.prefix))
+            .count()
+            == 1
+    })
+    .await;
+    // Only the provider's router is left (its VPC still exists); then it goes too.
+    a.delete(&a.project_path(&format!("/vpcs/{}/subnets/{}", prov.vpc, prov.subnet)))
+        .await
+        .expect("del subnet");
+    a.delete(&a.project_path(&format!("/vpcs/{}", prov.vpc)))
+        .await
+        .expect("del vpc");
+    wait_for("no kernel state left", || async {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip");
+        !String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l.starts_with(&lab.names.prefix))
+    })
+    .await;
+    eprintln!("torn down {:?} after the first create", started.elapsed());
+}
