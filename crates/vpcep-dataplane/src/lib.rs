@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod desired;
+pub mod doctor;
 pub mod linux;
 pub mod naming;
 pub mod plan;

@@ -4,6 +4,7 @@
 //! the config file written by `vpcep configure`) and `-o table|json`.
 
 mod conn;
+mod doctor;
 mod endpoint;
 mod lab;
 mod misc;
@@ -34,6 +35,8 @@ pub enum ResourceCommand {
     Tag(misc::TagArgs),
     /// The lab network: VPCs, subnets, security groups, servers, load balancers, sites.
     Lab(lab::LabArgs),
+    /// Why does a service or endpoint carry no traffic? One line per finding, with the fix.
+    Doctor(doctor::DoctorArgs),
 }
 
 pub async fn run(cmd: ResourceCommand) -> anyhow::Result<()> {
@@ -44,5 +47,6 @@ pub async fn run(cmd: ResourceCommand) -> anyhow::Result<()> {
         ResourceCommand::Quota(a) => misc::quota(a).await,
         ResourceCommand::Tag(a) => misc::tag(a).await,
         ResourceCommand::Lab(a) => lab::run(a).await,
+        ResourceCommand::Doctor(a) => doctor::run(a).await,
     }
 }

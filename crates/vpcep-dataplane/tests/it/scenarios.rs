@@ -692,3 +692,97 @@ async fn thousand_consumer_vpcs_are_sharded_and_cleaned_up() {
     .await;
     eprintln!("torn down {:?} after the first create", started.elapsed());
 }
+
+/// (6) a backend whose security group lacks the 198.19.128.0/20 rule gets no traffic, and the
+/// doctor names the missing rule; after adding it, traffic flows and the doctor is satisfied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_security_group_rule_blocks_traffic_and_doctor_names_it() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let a = lab.account("alice").await;
+    let prov = network(&a, "prov", "10.2.0.0/16", "10.2.0.0/24", "10.2.0.1").await;
+    let bare: Value = a
+        .post(
+            &a.project_path("/security-groups"),
+            &json!({"security_group": {"name": "bare"}}),
+        )
+        .await
+        .expect("sg");
+    let sg = bare["security_group"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (web, web_port) = server(&a, "web", &prov, "10.2.0.20", &[&sg]).await;
+    let cons = network(&a, "cons", "10.2.0.0/16", "10.2.0.0/24", "10.2.0.1").await;
+    let (client, _) = server(&a, "client", &cons, "10.2.0.10", &[]).await;
+    let (web_ns, client_ns) = (lab.names.server(&web), lab.names.server(&client));
+    lab.namespace(&web_ns).await;
+    lab.spawn_in(
+        &web_ns,
+        &["socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo ok"],
+    );
+    let svc: Value = a
+        .post(
+            &a.project_path("/vpc-endpoint-services"),
+            &json!({"port_id": web_port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": false,
+                "ports": [{"client_port": 80, "server_port": 8080}]}),
+        )
+        .await
+        .expect("service");
+    let sid = svc["id"].as_str().expect("id").to_string();
+    let e: Value = a
+        .post(
+            &a.project_path("/vpc-endpoints"),
+            &json!({"endpoint_service_id": sid, "vpc_id": cons.vpc, "subnet_id": cons.subnet}),
+        )
+        .await
+        .expect("endpoint");
+    let (eid, ip) = (
+        e["id"].as_str().expect("id").to_string(),
+        e["ip"].as_str().expect("ip").to_string(),
+    );
+    wait_for("accepted", || async {
+        status_of(&a, &format!("/vpc-endpoints/{eid}")).await == "accepted"
+    })
+    .await;
+    lab.namespace(&client_ns).await;
+    assert!(
+        !tcp_request(&client_ns, &ip, 80).await.0,
+        "the backend's group does not admit the SNAT range"
+    );
+
+    let findings = vpcep_dataplane::doctor::endpoint(&a, &eid, Some(&lab.names))
+        .await
+        .expect("doctor");
+    let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
+    eprintln!("{}", text.join("\n"));
+    let missing = text.iter().find(|l| {
+        l.starts_with("error")
+            && l.contains("no security-group rule admits 198.19.128.0/20 on tcp/8080")
+    });
+    let missing = missing.unwrap_or_else(|| panic!("doctor must name the missing rule: {text:?}"));
+    assert!(missing.contains(&format!("vpcep lab sg-rule add {sg} --direction ingress --protocol tcp --ports 8080 --remote-ip 198.19.128.0/20")));
+    assert!(
+        text.iter()
+            .any(|l| l.starts_with("error") && l.contains("probe 10.2.0.20:8080/tcp")),
+        "the live probe fails too"
+    );
+
+    // Apply the fix the doctor gave: traffic flows, the doctor is satisfied.
+    let _: Value = a
+        .post(
+            &a.project_path("/security-group-rules"),
+            &json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress", "protocol": "tcp",
+                "port_range_min": 8080, "port_range_max": 8080, "remote_ip_prefix": "198.19.128.0/20"}}),
+        )
+        .await
+        .expect("rule");
+    let (ok, out) = first_success(&client_ns, &ip, 80).await;
+    assert!(ok && out == "ok", "{out}");
+    let findings = vpcep_dataplane::doctor::endpoint(&a, &eid, Some(&lab.names))
+        .await
+        .expect("doctor");
+    assert!(findings.iter().all(|f| f.level == "ok"), "{findings:?}");
+}
