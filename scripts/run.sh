@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build vpcep, create a first account if there is none, and run
-# the all-in-one server on embedded SQLite. Nothing else to install by hand (Rust is on the
-# machine; SQLite is compiled in).
+# The main job on a fresh machine: build vpcep and run the user guide's quick start for real
+# (`vpcep demo`: two VPCs with the same CIDR, an ELB-backed service with approval, an endpoint,
+# accept, an HTTP request through it), then leave the server running for you to explore.
+# Needs root for the network namespaces; without root it runs `vpcep serve` (API only).
 #   VPCEP_DATA_DIR (default ./vpcep-data)  VPCEP_LISTEN (default 127.0.0.1:8480)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export VPCEP_DATA_DIR="${VPCEP_DATA_DIR:-$PWD/vpcep-data}"
 export VPCEP_LISTEN="${VPCEP_LISTEN:-127.0.0.1:8480}"
+if [ "$(id -u)" = 0 ]; then
+  need=()
+  for t in nft:nftables conntrack:conntrack socat:socat curl:curl ip:iproute2; do
+    command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
 cargo build --release -p vpcep --locked
 bin=target/release/vpcep
+if [ "$(id -u)" = 0 ]; then
+  exec "$bin" demo
+fi
+echo "not root: running the API only (the data plane needs root); see README" >&2
 mkdir -p "$VPCEP_DATA_DIR"
 if [ ! -s "$VPCEP_DATA_DIR/first-account.json" ]; then
   "$bin" admin account create admin -o json > "$VPCEP_DATA_DIR/first-account.json.tmp"
@@ -17,4 +31,4 @@ if [ ! -s "$VPCEP_DATA_DIR/first-account.json" ]; then
   echo "First account created; its credentials (shown once) are in $VPCEP_DATA_DIR/first-account.json:"
   cat "$VPCEP_DATA_DIR/first-account.json"
 fi
-exec "$bin" serve
+exec "$bin" serve --no-agent

@@ -3,6 +3,7 @@
 
 mod admin;
 mod config;
+mod demo;
 mod resources;
 mod serve;
 
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the all-in-one server (API; later also agent, DNS and console) on embedded SQLite.
     Serve(serve::ServeArgs),
+    /// Build the user guide's quick start for real on this machine and leave it running.
+    Demo(demo::DemoArgs),
     /// Run only the data-plane agent, following a control plane over `/agent/v1`.
     Agent(AgentArgs),
     /// Operator commands on the store: accounts, credentials, projects, quotas.
@@ -52,6 +55,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(a) => serve::run(a).await,
             Command::Admin(a) => admin::run(a).await,
             Command::Agent(a) => run_agent(a).await,
+            Command::Demo(a) => demo::run(a).await,
             Command::Resource(r) => resources::run(r).await,
         }
     });
