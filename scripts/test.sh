@@ -51,3 +51,6 @@ cargo nextest run --workspace --locked --no-fail-fast
 step "official Huawei SDKs against vpcep serve"
 cargo build -p vpcep --locked
 bash tests/sdk/run.sh
+
+step "web console in headless chromium"
+bash e2e/console/run.sh

@@ -22,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the all-in-one server (API; later also agent, DNS and console) on embedded SQLite.
+    /// Run the all-in-one server (API, web console, data-plane agent) on embedded SQLite.
     Serve(serve::ServeArgs),
     /// Build the user guide's quick start for real on this machine and leave it running.
     Demo(demo::DemoArgs),

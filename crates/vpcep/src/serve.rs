@@ -11,7 +11,7 @@ use crate::config::{StoreArgs, load_or_create_token};
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
-    /// Address of the API (and later the console).
+    /// Address of the API and the web console (`/console`).
     #[arg(long, env = "VPCEP_LISTEN", default_value = "127.0.0.1:8480")]
     pub listen: SocketAddr,
     #[command(flatten)]
@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Log as JSON lines instead of text.
     #[arg(long, env = "VPCEP_LOG_JSON")]
     pub log_json: bool,
+    /// Mark console cookies `Secure` (when a TLS proxy serves the console over HTTPS).
+    #[arg(long, env = "VPCEP_CONSOLE_SECURE_COOKIES")]
+    pub console_secure_cookies: bool,
 }
 
 pub fn init_tracing(json: bool) {
@@ -62,7 +65,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         agent_token: Arc::new(agent_token),
         started: Instant::now(),
     };
-    let app = vpcep_api::router(state);
+    let console_key = args.store.data_dir.join("console.key");
+    let keys = vpcep_console::Keys::load_or_create(&console_key)
+        .with_context(|| format!("loading the console key {}", console_key.display()))?;
+    let console = vpcep_console::ConsoleState::new(
+        state.control.clone(),
+        keys,
+        vpcep_console::ConsoleOptions {
+            secure_cookies: args.console_secure_cookies,
+        },
+    );
+    let app = vpcep_api::router(state).merge(vpcep_console::router(console));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -86,7 +99,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%addr, data_dir = %args.store.data_dir.display(), region = args.store.region, "vpcep serving");
     eprintln!(
-        "vpcep listening on http://{addr} (agent token in {})",
+        "vpcep listening on http://{addr} (console: http://{addr}/console/; agent token in {})",
         token_path.display()
     );
     axum::serve(listener, app)

@@ -1,0 +1,363 @@
+//! Every string the console shows, in one table: Chinese (default) and English.
+
+use vpcep_core::model::{EndpointStatus, ServiceStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "zh" | "zh-CN" | "zh-cn" => Some(Lang::Zh),
+            "en" | "en-US" | "en-us" => Some(Lang::En),
+            _ => None,
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::En => "en",
+        }
+    }
+    pub fn html_lang(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::En => "en",
+        }
+    }
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Zh => Lang::En,
+            Lang::En => Lang::Zh,
+        }
+    }
+}
+
+macro_rules! messages {
+    ($($id:ident => $zh:literal, $en:literal;)*) => {
+        /// A console string; `M::X.t(lang)` gives its text.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum M { $($id),* }
+        impl M {
+            pub const ALL: &'static [M] = &[$(M::$id),*];
+            pub fn t(self, lang: Lang) -> &'static str {
+                match (self, lang) {
+                    $((M::$id, Lang::Zh) => $zh, (M::$id, Lang::En) => $en,)*
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    // shell
+    Product => "VPC 终端节点", "VPC Endpoint";
+    ConsoleTitle => "管理控制台", "Console";
+    SkipToMain => "跳到主要内容", "Skip to main content";
+    NavMain => "主导航", "Main navigation";
+    NavEndpoints => "终端节点", "Endpoints";
+    NavServices => "终端节点服务", "Endpoint services";
+    NavQuotas => "配额", "Quotas";
+    NavCredentials => "我的凭证", "My credentials";
+    NavNetwork => "网络资源", "Network";
+    SwitchLang => "English", "中文";
+    SwitchLangLabel => "切换到英文", "Switch to Chinese";
+    Region => "区域", "Region";
+    SwitchRegion => "切换", "Switch";
+    SignOut => "退出", "Sign out";
+    Account => "账号", "Account";
+    // sign-in
+    SignInTitle => "登录管理控制台", "Sign in to the console";
+    SignInHint => "使用账号的访问密钥(AK)和秘密访问密钥(SK)登录。", "Sign in with an access key (AK) and secret key (SK) of your account.";
+    AccessKey => "访问密钥 ID(AK)", "Access key ID (AK)";
+    SecretKey => "秘密访问密钥(SK)", "Secret access key (SK)";
+    SignIn => "登录", "Sign in";
+    BadCredentials => "访问密钥或秘密访问密钥不正确。", "The access key or secret key is not correct.";
+    LoginExpired => "登录页面已过期,请重新提交。", "The sign-in page expired; please submit again.";
+    ChooseRegion => "选择区域", "Choose a region";
+    ChooseRegionHint => "您的账号在多个区域有项目,请选择要管理的区域和项目。", "Your account has projects in several regions; choose the one to manage.";
+    Continue => "继续", "Continue";
+    Project => "项目", "Project";
+    NoProject => "该账号没有任何项目。", "This account has no project.";
+    // common
+    Create => "创建", "Create";
+    CreateNow => "立即创建", "Create now";
+    Submit => "提交", "Submit";
+    Back => "上一步", "Back";
+    Cancel => "取消", "Cancel";
+    Ok => "确定", "OK";
+    Delete => "删除", "Delete";
+    Search => "搜索", "Search";
+    Reset => "重置", "Reset";
+    Operation => "操作", "Actions";
+    Status => "状态", "Status";
+    Name => "名称", "Name";
+    Id => "ID", "ID";
+    CreatedAt => "创建时间", "Created";
+    Vpc => "虚拟私有云", "VPC";
+    Subnet => "子网", "Subnet";
+    Type => "类型", "Type";
+    Interface => "接口", "Interface";
+    Optional => "可选", "optional";
+    Required => "必填", "required";
+    Yes => "是", "Yes";
+    No => "否", "No";
+    On => "开启", "On";
+    Off => "关闭", "Off";
+    None => "无", "None";
+    Total => "共 {n} 条", "{n} in total";
+    Empty => "暂无数据", "Nothing here yet";
+    PleaseSelect => "请选择", "Select…";
+    FormHasErrors => "请检查标记的字段。", "Please check the marked fields.";
+    CsrfFailed => "页面已过期或请求不是从本控制台发出的,请刷新页面后重试。", "The page expired or the request did not come from this console: reload the page and try again.";
+    ErrorTitle => "出错了", "Something went wrong";
+    NotFoundTitle => "资源不存在", "Not found";
+    BackToList => "返回列表", "Back to the list";
+    Confirm => "操作确认", "Confirm";
+    ConfirmDeleteTitle => "删除确认", "Confirm deletion";
+    ConfirmDeleteEndpoint => "确定要删除终端节点 {x} 吗?删除后无法恢复。", "Delete endpoint {x}? This cannot be undone.";
+    ConfirmDeleteService => "确定要删除终端节点服务 {x} 吗?删除后无法恢复。", "Delete endpoint service {x}? This cannot be undone.";
+    ConfirmRemovePermission => "确定要从白名单中移除 {x} 吗?", "Remove {x} from the whitelist?";
+    ConfirmReject => "确定要拒绝终端节点 {x} 的连接吗?", "Reject the connection of endpoint {x}?";
+    Deleted => "已提交删除。", "Deletion submitted.";
+    Submitted => "任务提交成功。", "Request submitted.";
+    Refreshing => "状态自动刷新中", "Status refreshes automatically";
+    Details => "详情", "Details";
+    BillingMode => "计费方式", "Billing";
+    OnDemand => "按需计费", "Pay per use";
+    Description => "描述", "Description";
+    // statuses
+    StCreating => "创建中", "Creating";
+    StAvailable => "可连接", "Available";
+    StFailed => "失败", "Failed";
+    StDeleting => "删除中", "Deleting";
+    StDeleted => "已删除", "Deleted";
+    StPending => "待接受", "Pending acceptance";
+    StAccepted => "已接受", "Accepted";
+    StRejected => "已拒绝", "Rejected";
+    // endpoints
+    Endpoints => "终端节点", "Endpoints";
+    EndpointId => "终端节点 ID", "Endpoint ID";
+    CreateEndpoint => "创建终端节点", "Create endpoint";
+    ServiceName => "服务名称", "Service name";
+    NodeIp => "节点 IP", "Node IP";
+    PrivateDomain => "内网域名", "Private domain name";
+    CreatePrivateDomain => "创建内网域名", "Create a private domain name";
+    PrivateDomainHint => "终端节点创建完成后,即可通过内网域名直接访问终端节点。", "Once the endpoint exists, it can be reached by this private domain name.";
+    SearchBy => "搜索条件", "Search by";
+    SearchByServiceName => "终端节点服务名称", "Endpoint service name";
+    SearchByEndpointId => "终端节点 ID", "Endpoint ID";
+    SearchText => "搜索内容", "Search text";
+    ServiceCategory => "服务类别", "Service category";
+    CloudService => "云服务", "Cloud service";
+    FindByName => "按名称查找服务", "Find service by name";
+    SelectService => "选择服务", "Service";
+    NoCloudService => "本区域暂无云服务。", "No cloud service in this region.";
+    Verify => "验证", "Verify";
+    ServiceFound => "已找到服务", "Service found";
+    ServiceNotFound => "未找到服务", "Service not found";
+    ServiceNotFoundHint => "请检查区域是否和终端节点服务所在区域一致,或输入的服务名称是否正确。", "Check that the region matches the service's region and that the name is correct.";
+    ServiceNameHint => "输入终端节点服务的完整名称,例如 {x},然后单击“验证”。", "Enter the service's full name, e.g. {x}, then click Verify.";
+    RegionHint => "不同区域的资源之间内网不互通。在页面右上角切换区域。", "Resources in different regions cannot reach each other. Switch the region at the top right.";
+    PortIp => "指定节点 IP", "Node IP (optional)";
+    PortIpHint => "留空则自动分配子网内的地址。", "Leave empty to get a free address of the subnet.";
+    SpecConfirm => "规格确认", "Confirm specifications";
+    SpecConfirmHint => "请确认以下配置,无误后单击“提交”;需要修改请单击“上一步”。", "Check the settings below and click Submit, or Back to change them.";
+    NoVpc => "本区域还没有虚拟私有云,请先创建网络(CLI:vpcep lab vpc create)。", "No VPC in this region yet: create the network first (CLI: vpcep lab vpc create).";
+    EndpointDetail => "终端节点详情", "Endpoint details";
+    BasicInfo => "基本信息", "Basic information";
+    DomainNames => "内网域名", "Private domain names";
+    ServiceId => "终端节点服务 ID", "Endpoint service ID";
+    ErrorInfo => "错误信息", "Error";
+    // services
+    Services => "终端节点服务", "Endpoint services";
+    CreateService => "创建终端节点服务", "Create endpoint service";
+    ServiceNameShort => "名称", "Name";
+    ServiceShortHint => "长度不大于 16,支持大小写字母、数字、下划线、中划线。不填写时名称为 {region}.{service_id}。", "Up to 16 letters, digits, '_' or '-'. Empty: the name is {region}.{service_id}.";
+    ServiceType => "服务类型", "Service type";
+    ServiceTypeHint => "此处仅支持“接口”类型。", "Only interface services can be created.";
+    Approval => "连接审批", "Connection approval";
+    ApprovalHint => "开启后,连接本服务的终端节点需要您审批(接受或拒绝)。", "When on, endpoints connecting to this service wait for your approval.";
+    PortMappings => "端口映射", "Port mappings";
+    Protocol => "协议", "Protocol";
+    ServerPort => "服务端口", "Service port";
+    ClientPort => "终端端口", "Endpoint port";
+    AddPortMapping => "添加端口映射", "Add port mapping";
+    RemoveRow => "删除", "Remove";
+    PortsLeft => "端口取值范围 1~65535,您本次还可以添加 {n} 条端口映射。", "Ports are 1–65535; you can add {n} more mappings in this operation.";
+    PortsLimit => "单次操作最多添加 50 条端口映射。", "At most 50 port mappings per operation.";
+    Row => "第 {n} 行", "Row {n}";
+    BackendType => "后端资源类型", "Backend type";
+    BackendLb => "增强型负载均衡", "Elastic load balancer";
+    BackendVm => "云主机", "Cloud host";
+    SelectLb => "选择负载均衡", "Load balancer";
+    SelectNic => "云主机网卡", "Cloud host NIC";
+    PrimaryNic => "主网卡", "primary NIC";
+    SecondaryNic => "副网卡", "secondary NIC";
+    NoLb => "所选虚拟私有云中没有负载均衡。", "No load balancer in the selected VPC.";
+    NoServer => "所选虚拟私有云中没有云主机。", "No cloud host in the selected VPC.";
+    BackendLimitNote => "同一个后端资源最多只支持创建 5 个终端节点服务。", "At most 5 endpoint services per backend resource.";
+    SgNote => "安全组添加的规则是白名单。终端节点服务配置的后端资源所在安全组,需要添加源地址为 198.19.128.0/20 的白名单入方向规则。", "Security group rules are allow-lists: the backend's security group must allow inbound traffic from 198.19.128.0/20.";
+    ServiceDetail => "终端节点服务详情", "Endpoint service details";
+    Backend => "后端资源", "Backend";
+    BackendIp => "后端地址", "Backend address";
+    Connections => "连接管理", "Connections";
+    Permissions => "权限管理", "Permissions";
+    ConnectionCount => "连接数", "Connections";
+    Accept => "接受", "Accept";
+    Reject => "拒绝", "Reject";
+    AccountId => "账号 ID", "Account ID";
+    MarkerId => "标记 ID", "Marker ID";
+    NoConnections => "还没有终端节点连接本服务。", "No endpoint has connected to this service yet.";
+    Whitelist => "白名单", "Whitelist";
+    AddWhitelist => "添加白名单记录", "Add whitelist records";
+    AuthorizedAccount => "授权账号ID", "Authorized account ID";
+    AddMore => "继续添加", "Add another";
+    PermsLeft => "您本次还可以添加 {n} 个授权账号", "You can add {n} more accounts in this operation";
+    PermsHint => "格式:iam:domain::账号ID,例如 iam:domain::1564ec50ef2a47c791ea5536353ed4b9;添加 * 表示所有用户可访问。本账号默认在白名单中。", "Format: iam:domain::<account id>, e.g. iam:domain::1564ec50ef2a47c791ea5536353ed4b9; * lets every account connect. Your own account is always allowed.";
+    PermsLimit => "单次最多添加 50 个授权账号。", "At most 50 accounts per operation.";
+    PermsEmpty => "请至少填写一个授权账号 ID。", "Enter at least one account ID.";
+    NoPermissions => "白名单为空:只有本账号可以连接。", "The whitelist is empty: only your own account may connect.";
+    AddedAt => "添加时间", "Added";
+    Remove => "移除", "Remove";
+    ServiceDeleteBlocked => "仍有终端节点连接本服务,请先拒绝或删除它们。", "Endpoints still use this service: reject or delete them first.";
+    // account
+    CredentialsTitle => "我的凭证", "My credentials";
+    AccountName => "账号名", "Account name";
+    AccountIdHint => "向终端节点服务的所有者提供此账号 ID,让其将 iam:domain::账号ID 添加到服务白名单中。", "Give this account ID to a service's owner so they add iam:domain::<account id> to its whitelist.";
+    Projects => "项目列表", "Projects";
+    ProjectId => "项目 ID", "Project ID";
+    AccessKeys => "访问密钥", "Access keys";
+    SecretNotShown => "秘密访问密钥只在创建时显示一次,控制台不会显示。", "Secret keys are shown once when created; the console never shows them.";
+    QuotasTitle => "配额", "Quotas";
+    QuotasHint => "配额限制了您可以创建的资源数量。如需提高配额,请联系运维人员。", "Quotas limit how many resources you can create. Ask the operator to raise them.";
+    ResourceType => "资源类型", "Resource type";
+    Used => "已使用", "Used";
+    Limit => "配额", "Limit";
+    Current => "当前", "current";
+    // network (read-only inventory)
+    NetworkTitle => "网络资源", "Network resources";
+    NetworkHint => "终端节点服务和终端节点所用的网络资源(只读)。通过 API 或 CLI(vpcep lab)管理。", "The network endpoint services and endpoints stand on (read only). Manage it with the API or the CLI (vpcep lab).";
+    Cidr => "网段", "CIDR";
+    Gateway => "网关", "Gateway";
+    LoadBalancers => "负载均衡", "Load balancers";
+    Vip => "VIP 地址", "VIP";
+    Servers => "云主机", "Cloud hosts";
+    Nics => "网卡", "NICs";
+    // error code summaries (the core's message follows)
+    ErrInvalidName => "名称不符合要求", "Invalid name";
+    ErrPorts => "端口映射有误", "Port mappings are not valid";
+    ErrPortConflict => "端口映射冲突", "Port mapping conflict";
+    ErrBackend => "后端资源有误", "Backend is not valid";
+    ErrBackendLimit => "该后端资源的终端节点服务已达上限", "This backend already has the maximum number of services";
+    ErrVpc => "虚拟私有云有误", "VPC is not valid";
+    ErrSubnet => "子网有误", "Subnet is not valid";
+    ErrQuota => "配额不足", "Quota exceeded";
+    ErrNoPermission => "无权连接该终端节点服务,请联系服务所有者将您的账号加入白名单", "No permission to connect: ask the owner to whitelist your account";
+    ErrServiceMissing => "终端节点服务不存在或不可用", "The endpoint service does not exist or is unavailable";
+    ErrPortIp => "节点 IP 有误", "Node IP is not valid";
+    ErrPermission => "授权账号 ID 格式不正确", "Account ID format is not valid";
+    ErrInUse => "资源正在使用中", "Resource in use";
+    ErrState => "当前状态不允许该操作", "Not allowed in the current status";
+    ErrGeneric => "请求未通过校验", "The request was refused";
+    ErrSystem => "系统错误,请稍后重试", "System error, please retry";
+}
+
+impl M {
+    /// `t` with `{n}`/`{x}`-style placeholders filled.
+    pub fn fill(self, lang: Lang, key: &str, value: &str) -> String {
+        self.t(lang).replace(&format!("{{{key}}}"), value)
+    }
+}
+
+pub fn service_status(s: ServiceStatus) -> M {
+    match s {
+        ServiceStatus::Creating => M::StCreating,
+        ServiceStatus::Available => M::StAvailable,
+        ServiceStatus::Failed => M::StFailed,
+        ServiceStatus::Deleting => M::StDeleting,
+    }
+}
+
+pub fn endpoint_status(s: EndpointStatus) -> M {
+    match s {
+        EndpointStatus::PendingAcceptance => M::StPending,
+        EndpointStatus::Creating => M::StCreating,
+        EndpointStatus::Accepted => M::StAccepted,
+        EndpointStatus::Rejected => M::StRejected,
+        EndpointStatus::Failed => M::StFailed,
+        EndpointStatus::Deleting => M::StDeleting,
+    }
+}
+
+/// A short localized summary for an API error code (the core's own message is shown with it).
+pub fn error_summary(code: &str) -> M {
+    match code {
+        "EndPoint.3076" | "EndPoint.1003" => M::ErrInvalidName,
+        "EndPoint.2028" | "EndPoint.3004" | "EndPoint.3043" | "EndPoint.3074" | "EndPoint.3075" => {
+            M::ErrPorts
+        }
+        "EndPoint.3044" => M::ErrPortConflict,
+        "EndPoint.3003" | "EndPoint.3008" | "EndPoint.3042" | "EndPoint.3051" | "EndPoint.3021" => {
+            M::ErrBackend
+        }
+        "EndPoint.3056" => M::ErrBackendLimit,
+        "EndPoint.2001" | "EndPoint.2011" | "EndPoint.0020" => M::ErrVpc,
+        "EndPoint.2010" | "EndPoint.0023" | "EndPoint.2037" | "EndPoint.3001" => M::ErrSubnet,
+        "Endpoint.1018" => M::ErrQuota,
+        "EndPoint.2012" => M::ErrNoPermission,
+        "EndPoint.2003" | "EndPoint.2004" | "EndPoint.2029" | "EndPoint.0005" => {
+            M::ErrServiceMissing
+        }
+        "EndPoint.2041" | "EndPoint.2042" | "EndPoint.2043" => M::ErrPortIp,
+        "EndPoint.3002" | "EndPoint.3036" | "EndPoint.3049" | "EndPoint.0016" => M::ErrPermission,
+        "EndPoint.3006" => M::ErrInUse,
+        "EndPoint.2018" | "EndPoint.2019" | "EndPoint.2047" | "EndPoint.3045" => M::ErrState,
+        "EndPoint.0001" => M::ErrSystem,
+        _ => M::ErrGeneric,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_string_has_both_languages() {
+        for m in M::ALL {
+            for l in [Lang::Zh, Lang::En] {
+                assert!(!m.t(l).trim().is_empty(), "{m:?} is empty in {l:?}");
+            }
+        }
+        // Chinese strings are Chinese (or deliberately language-neutral).
+        let neutral = [M::Id, M::SwitchLang, M::Vpc];
+        for m in M::ALL.iter().filter(|m| !neutral.contains(m)) {
+            let zh = m.t(Lang::Zh);
+            assert!(
+                zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+                "{m:?} has no Chinese text: {zh}"
+            );
+        }
+    }
+
+    #[test]
+    fn statuses_use_the_guide_names() {
+        assert_eq!(
+            endpoint_status(EndpointStatus::Accepted).t(Lang::Zh),
+            "已接受"
+        );
+        assert_eq!(
+            endpoint_status(EndpointStatus::PendingAcceptance).t(Lang::Zh),
+            "待接受"
+        );
+        assert_eq!(
+            service_status(ServiceStatus::Available).t(Lang::Zh),
+            "可连接"
+        );
+        assert_eq!(M::Total.fill(Lang::En, "n", "3"), "3 in total");
+    }
+}

@@ -1,0 +1,456 @@
+//! Console integration tests: the real router (oneshot requests) on a temporary SQLite store.
+//! Sign-in, session cookie flags and signing, CSRF, language, and rejected forms keeping values.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use tower::ServiceExt;
+use vpcep_console::{ConsoleOptions, ConsoleState, Keys};
+use vpcep_control::{Control, NewAccount, Settings};
+use vpcep_store::{SharedStore, SqlStore};
+
+struct Env {
+    control: Control,
+    key_file: std::path::PathBuf,
+    alice: NewAccount,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqlStore::open_sqlite(&dir.path().join("t.db"))
+        .await
+        .expect("store");
+    let store: SharedStore = Arc::new(store);
+    let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
+    let control = Control::new(store, Settings::default(), secrets);
+    let alice = control.create_account("alice", None).await.expect("alice");
+    Env {
+        control,
+        key_file: dir.path().join("console.key"),
+        alice,
+        _dir: dir,
+    }
+}
+
+impl Env {
+    /// A console app as `vpcep serve` builds it (the key from `console.key`).
+    fn app(&self) -> Router {
+        let keys = Keys::load_or_create(&self.key_file).expect("console key");
+        vpcep_console::router(ConsoleState::new(
+            self.control.clone(),
+            keys,
+            ConsoleOptions::default(),
+        ))
+    }
+}
+
+struct Resp {
+    status: StatusCode,
+    set_cookies: Vec<String>,
+    location: Option<String>,
+    body: String,
+}
+
+impl Resp {
+    fn cookie(&self, name: &str) -> Option<&str> {
+        self.set_cookies
+            .iter()
+            .find(|c| c.starts_with(&format!("{name}=")))
+            .map(String::as_str)
+    }
+    /// `name=value` of a Set-Cookie, for sending back.
+    fn cookie_pair(&self, name: &str) -> String {
+        self.cookie(name)
+            .and_then(|c| c.split(';').next())
+            .unwrap_or_default()
+            .to_string()
+    }
+    /// The first `name="csrf" value="…"` on the page.
+    fn csrf(&self) -> String {
+        let marker = "name=\"csrf\" value=\"";
+        let start = self.body.find(marker).expect("a csrf field") + marker.len();
+        let end = self.body[start..].find('"').expect("end of value") + start;
+        self.body[start..end].to_string()
+    }
+}
+
+async fn send(app: &Router, req: Request<Body>) -> Resp {
+    let res = app.clone().oneshot(req).await.expect("response");
+    let status = res.status();
+    let set_cookies = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    let location = res
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let bytes = axum::body::to_bytes(res.into_body(), 4 << 20)
+        .await
+        .expect("body");
+    Resp {
+        status,
+        set_cookies,
+        location,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn get(app: &Router, path: &str, cookie: &str) -> Resp {
+    let mut b = Request::get(path);
+    if !cookie.is_empty() {
+        b = b.header(header::COOKIE, cookie);
+    }
+    send(app, b.body(Body::empty()).expect("request")).await
+}
+
+async fn post(app: &Router, path: &str, cookie: &str, form: &[(&str, &str)]) -> Resp {
+    let body: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    let mut b =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if !cookie.is_empty() {
+        b = b.header(header::COOKIE, cookie);
+    }
+    send(app, b.body(Body::from(body)).expect("request")).await
+}
+
+/// Sign in through the form; returns the session cookie pair.
+async fn sign_in(app: &Router, who: &NewAccount) -> String {
+    let page = get(app, "/console/login", "").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let login_cookie = page.cookie_pair("vpcep_login");
+    let r = post(
+        app,
+        "/console/login",
+        &login_cookie,
+        &[
+            ("csrf", &page.csrf()),
+            ("ak", &who.access_key),
+            ("sk", &who.secret_key),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location.as_deref(), Some("/console/endpoints"));
+    r.cookie_pair("vpcep_session")
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_signed_httponly_samesite_cookie() {
+    let env = env().await;
+    let app = env.app();
+    let page = get(&app, "/console/login", "").await;
+    let login = page.cookie("vpcep_login").expect("sign-in nonce cookie");
+    assert!(login.contains("HttpOnly") && login.contains("SameSite=Lax"));
+    let r = post(
+        &app,
+        "/console/login",
+        &page.cookie_pair("vpcep_login"),
+        &[
+            ("csrf", &page.csrf()),
+            ("ak", &env.alice.access_key),
+            ("sk", &env.alice.secret_key),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let session = r.cookie("vpcep_session").expect("session cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/console", "Max-Age="] {
+        assert!(session.contains(flag), "{flag} missing in {session}");
+    }
+    assert!(!session.contains(&env.alice.secret_key));
+    let pair = r.cookie_pair("vpcep_session");
+    let list = get(&app, "/console/endpoints", &pair).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert!(list.body.contains("alice"));
+    assert!(list.body.contains("<h1>终端节点</h1>"));
+}
+
+#[tokio::test]
+async fn wrong_secret_is_refused_and_the_access_key_kept() {
+    let env = env().await;
+    let app = env.app();
+    let page = get(&app, "/console/login", "").await;
+    let r = post(
+        &app,
+        "/console/login",
+        &page.cookie_pair("vpcep_login"),
+        &[
+            ("csrf", &page.csrf()),
+            ("ak", &env.alice.access_key),
+            ("sk", "wrong"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.cookie("vpcep_session").is_none());
+    assert!(
+        r.body
+            .contains(&format!("value=\"{}\"", env.alice.access_key))
+    );
+    assert!(r.body.contains("id=\"sk-err\""));
+    assert!(!r.body.contains("wrong"), "the secret is never echoed");
+    // An unknown access key reads the same.
+    let r = post(
+        &app,
+        "/console/login",
+        &page.cookie_pair("vpcep_login"),
+        &[("csrf", &page.csrf()), ("ak", "NOPE"), ("sk", "x")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // Without the sign-in token the form is refused.
+    let r = post(
+        &app,
+        "/console/login",
+        "",
+        &[("ak", &env.alice.access_key), ("sk", &env.alice.secret_key)],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.cookie("vpcep_session").is_none());
+}
+
+#[tokio::test]
+async fn every_post_needs_the_session_csrf_token() {
+    let env = env().await;
+    let app = env.app();
+    let session = sign_in(&app, &env.alice).await;
+    let form = get(&app, "/console/services/new", &session).await;
+    let token = form.csrf();
+    for bad in ["", "00", &"ab".repeat(32)] {
+        for path in [
+            "/console/services/new",
+            "/console/endpoints/new",
+            "/console/logout",
+            "/console/services/x/delete",
+            "/console/endpoints/x/delete",
+        ] {
+            let r = post(&app, path, &session, &[("csrf", bad), ("confirmed", "1")]).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} with {bad:?}");
+        }
+    }
+    // Another session's token does not work either.
+    let other = sign_in(&app, &env.alice).await;
+    let other_token = get(&app, "/console/services/new", &other).await.csrf();
+    assert_ne!(other_token, token);
+    let r = post(&app, "/console/logout", &session, &[("csrf", &other_token)]).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(&app, "/console/logout", &session, &[("csrf", &token)]).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.cookie("vpcep_session")
+            .is_some_and(|c| c.contains("Max-Age=0"))
+    );
+}
+
+#[tokio::test]
+async fn sessions_survive_a_restart_and_refuse_tampering() {
+    let env = env().await;
+    let session = sign_in(&env.app(), &env.alice).await;
+    // A new app (a restarted server) reads the same console.key.
+    let app2 = env.app();
+    assert_eq!(
+        get(&app2, "/console/quotas", &session).await.status,
+        StatusCode::OK
+    );
+    // Altered cookies go back to sign-in.
+    let tampered = session.replace(&env.alice.project_id, &"0".repeat(32));
+    assert_ne!(tampered, session);
+    let r = get(&app2, "/console/quotas", &tampered).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(r.location.as_deref(), Some("/console/login"));
+    // Without a session: pages redirect, fragments answer 401.
+    assert_eq!(
+        get(&app2, "/console/endpoints", "").await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        get(&app2, "/console/status/endpoint/x", "").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn rejected_service_form_keeps_values_and_names_the_field() {
+    let env = env().await;
+    let app = env.app();
+    let session = sign_in(&app, &env.alice).await;
+    let token = get(&app, "/console/services/new", &session).await.csrf();
+    let r = post(
+        &app,
+        "/console/services/new",
+        &session,
+        &[
+            ("csrf", &token),
+            ("op", "confirm"),
+            ("service_name", "bad name!"),
+            ("vpc_id", "v1"),
+            ("approval", "off"),
+            ("server_type", "VM"),
+            ("port_protocol", "UDP"),
+            ("port_server", "70000"),
+            ("port_client", "53"),
+            ("port_protocol", "TCP"),
+            ("port_server", "8080"),
+            ("port_client", "80"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let b = &r.body;
+    assert!(b.contains("id=\"service_name-err\""), "{b}");
+    assert!(b.contains("EndPoint.3076"));
+    assert!(b.contains("value=\"bad name!\""));
+    assert!(b.contains("id=\"ports-0-err\"") && b.contains("EndPoint.3043"));
+    assert!(b.contains("value=\"70000\"") && b.contains("value=\"8080\""));
+    assert!(b.contains("<option value=\"UDP\" selected>"));
+    assert!(b.contains("value=\"off\" checked"));
+    assert!(b.contains("value=\"VM\" checked"));
+    // The API's own check (no such VPC) comes back on its field too, after 规格确认.
+    let r = post(
+        &app,
+        "/console/services/new",
+        &session,
+        &[
+            ("csrf", &token),
+            ("op", "submit"),
+            ("service_name", "web"),
+            ("vpc_id", "no-such-vpc"),
+            ("server_type", "LB"),
+            ("lb_port_id", "p"),
+            ("port_protocol", "TCP"),
+            ("port_server", "8080"),
+            ("port_client", "80"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.body.contains("id=\"vpc_id-err\""), "{}", r.body);
+    assert!(r.body.contains("EndPoint.2001"));
+    assert!(r.body.contains("value=\"web\""));
+}
+
+#[tokio::test]
+async fn rejected_endpoint_form_keeps_values() {
+    let env = env().await;
+    let app = env.app();
+    let session = sign_in(&app, &env.alice).await;
+    let page = get(&app, "/console/endpoints/new", &session).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let token = page.csrf();
+    let r = post(
+        &app,
+        "/console/endpoints/new",
+        &session,
+        &[
+            ("csrf", &token),
+            ("op", "confirm"),
+            ("category", "name"),
+            ("service_name", "cn-north-4.nope.x"),
+            ("enable_dns", "on"),
+            ("port_ip", "10.9.9.9"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("id=\"service_name-err\""));
+    assert!(r.body.contains("未找到服务"));
+    assert!(r.body.contains("value=\"cn-north-4.nope.x\""));
+    assert!(r.body.contains("value=\"10.9.9.9\""));
+    assert!(r.body.contains("name=\"enable_dns\" checked"));
+    // 验证 as a fragment.
+    let v = get(
+        &app,
+        "/console/endpoints/verify?service_name=cn-north-4.nope.x",
+        &session,
+    )
+    .await;
+    assert!(v.body.contains("未找到服务"));
+}
+
+#[tokio::test]
+async fn english_switch_and_headers() {
+    let env = env().await;
+    let app = env.app();
+    let session = sign_in(&app, &env.alice).await;
+    let r = get(&app, "/console/quotas?lang=en", &session).await;
+    assert!(r.body.contains("<h1>Quotas</h1>"));
+    assert!(
+        r.cookie("vpcep_lang")
+            .is_some_and(|c| c.starts_with("vpcep_lang=en"))
+    );
+    let r = get(&app, "/console/lang/en?back=/console/credentials", &session).await;
+    assert_eq!(r.location.as_deref(), Some("/console/credentials"));
+    let cookies = format!("{session}; vpcep_lang=en");
+    let r = get(&app, "/console/credentials", &cookies).await;
+    assert!(r.body.contains(&env.alice.domain_id));
+    assert!(r.body.contains("My credentials"));
+    assert!(!r.body.contains(&env.alice.secret_key));
+    // No open redirect through the language switch.
+    let r = get(&app, "/console/lang/zh?back=https://evil.example/", "").await;
+    assert_eq!(r.location.as_deref(), Some("/console/"));
+    // Unknown console paths are console pages.
+    let r = get(&app, "/console/nope", &session).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(r.body.contains("<html"));
+}
+
+#[tokio::test]
+async fn an_account_with_several_regions_chooses_one() {
+    let env = env().await;
+    let south = env
+        .control
+        .create_project("alice", "cn-south-1")
+        .await
+        .expect("second project");
+    let app = env.app();
+    let page = get(&app, "/console/login", "").await;
+    let r = post(
+        &app,
+        "/console/login",
+        &page.cookie_pair("vpcep_login"),
+        &[
+            ("csrf", &page.csrf()),
+            ("ak", &env.alice.access_key),
+            ("sk", &env.alice.secret_key),
+        ],
+    )
+    .await;
+    assert_eq!(r.location.as_deref(), Some("/console/region"));
+    let session = r.cookie_pair("vpcep_session");
+    let choose = get(&app, "/console/region", &session).await;
+    assert!(choose.body.contains("cn-south-1") && choose.body.contains("cn-north-4"));
+    let r = post(
+        &app,
+        "/console/region",
+        &session,
+        &[
+            ("csrf", &choose.csrf()),
+            ("project_id", &south.project_id),
+            ("back", "/console/services/some-id"),
+        ],
+    )
+    .await;
+    assert_eq!(r.location.as_deref(), Some("/console/services"));
+    let south_session = r.cookie_pair("vpcep_session");
+    let list = get(&app, "/console/endpoints", &south_session).await;
+    assert!(list.body.contains("<option value=\"") && list.body.contains("cn-south-1</option>"));
+    // Someone else's (or an unknown) project is refused.
+    let r = post(
+        &app,
+        "/console/region",
+        &south_session,
+        &[("csrf", &list.csrf()), ("project_id", &"f".repeat(32))],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}
