@@ -497,6 +497,21 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 PROVIDER_TABLE_BASE + k
             ));
         }
+        // Endpoint source whitelists (`enable_whitelist`): new connections to a restricted
+        // endpoint must come from one of its allowed sources.
+        let mut acl = Acl::default();
+        for l in p.live.iter().filter(|l| l.shard == shard) {
+            let Some(e) = d.endpoints.get(&l.id) else {
+                continue;
+            };
+            if !e.spec.enable_whitelist {
+                continue;
+            }
+            acl.restricted.push(format!("{} . {}", l.zone, l.ip));
+            for src in &e.spec.whitelist {
+                acl.allow.push(format!("{} . {} . {src}", l.zone, l.ip));
+            }
+        }
         gw.nft = Some(gateway_table(
             &zone_of_if,
             &table_of_zone,
@@ -504,6 +519,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             &provider_ifs,
             &ep,
             &prov,
+            &acl,
         ));
         p.namespaces.insert(names.gateway(shard), gw);
     }
@@ -597,6 +613,14 @@ fn set_elems(v: &[String]) -> String {
     }
 }
 
+/// Elements of the whitelist sets: `zone . endpoint ip` restricted, `zone . ip . source` allowed.
+#[derive(Debug, Default)]
+struct Acl {
+    restricted: Vec<String>,
+    allow: Vec<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn gateway_table(
     zone_of_if: &[String],
     table_of_zone: &[String],
@@ -604,6 +628,7 @@ fn gateway_table(
     provider_ifs: &[String],
     ep: &BTreeMap<&'static str, Vec<String>>,
     prov: &BTreeMap<&'static str, Vec<String>>,
+    acl: &Acl,
 ) -> NftTable {
     let consumer_ifs: Vec<String> = zone_of_if
         .iter()
@@ -649,7 +674,17 @@ fn gateway_table(
         set_elems(snat_of_zone)
     );
     b += "  chain raw_pre {\n    type filter hook prerouting priority raw; policy accept;\n    ct original zone set iifname map @zone_of_if\n  }\n";
-    b += "  chain mangle_pre {\n    type filter hook prerouting priority mangle; policy accept;\n    ct direction reply meta mark set ct zone map @table_of_zone\n    ct direction original ct mark != 0 meta mark set ct mark\n  }\n";
+    let _ = writeln!(
+        b,
+        "  set ep_restricted {{ typeof ct zone . ip daddr;{} }}",
+        set_elems(&acl.restricted)
+    );
+    let _ = writeln!(
+        b,
+        "  set ep_allow {{ typeof ct zone . ip daddr . ip saddr; flags interval;{} }}",
+        set_elems(&acl.allow)
+    );
+    b += "  chain mangle_pre {\n    type filter hook prerouting priority mangle; policy accept;\n    ct direction reply meta mark set ct zone map @table_of_zone\n    ct direction original ct mark != 0 meta mark set ct mark\n    iifname @consumer_ifs ct state new ct zone . ip daddr @ep_restricted ct zone . ip daddr . ip saddr != @ep_allow drop\n  }\n";
     b += "  chain nat_pre {\n    type nat hook prerouting priority dstnat; policy accept;\n";
     for proto in ["tcp", "udp"] {
         let _ = writeln!(

@@ -85,6 +85,35 @@ async fn lb_backed_service_carries_http_and_member_sees_snat_source() {
         "the member must see a 198.19.128.0/20 source, got {out:?}"
     );
 
+    // The endpoint's source whitelist: another range only → refused; the client's address → ok.
+    let _: Value = a
+        .put(
+            &a.project_path(&format!("/vpc-endpoints/{eid}")),
+            &json!({"whitelist": ["10.9.9.0/24"], "enable_whitelist": true}),
+        )
+        .await
+        .expect("whitelist");
+    wait_for("whitelist enforced", || async {
+        !tcp_request(&client_ns, &ip, 80).await.0
+    })
+    .await;
+    let _: Value = a
+        .put(
+            &a.project_path(&format!("/vpc-endpoints/{eid}")),
+            &json!({"whitelist": ["10.9.9.0/24", "192.168.0.10"], "enable_whitelist": true}),
+        )
+        .await
+        .expect("whitelist");
+    let (ok, out) = first_success(&client_ns, &ip, 80).await;
+    assert!(ok, "a whitelisted source connects: {out}");
+    let _: Value = a
+        .put(
+            &a.project_path(&format!("/vpc-endpoints/{eid}")),
+            &json!({"whitelist": [], "enable_whitelist": false}),
+        )
+        .await
+        .expect("whitelist off");
+
     // Nothing but mapped ports.
     let (ok, _) = tcp_request(&client_ns, &ip, 22).await;
     assert!(!ok, "an unmapped port must not connect");
