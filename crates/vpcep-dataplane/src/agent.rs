@@ -226,13 +226,16 @@ impl Agent {
         let live: BTreeMap<&str, &LiveEndpoint> =
             plan.live.iter().map(|l| (l.id.as_str(), l)).collect();
         let mut results = Vec::new();
+        let mut keys = Vec::new();
+        let reported = &self.reported;
         let mut push = |kind: Kind,
                         id: &str,
                         generation: u64,
                         outcome: Outcome,
                         err: Option<(String, String)>| {
             let key = (kind, id.to_string(), generation, format!("{outcome:?}"));
-            if self.reported.insert(key) {
+            if !reported.contains(&key) {
+                keys.push(key);
                 results.push(ObjectResult {
                     kind,
                     id: id.to_string(),
@@ -306,7 +309,10 @@ impl Agent {
                 _ => {}
             }
         }
-        self.report(results).await
+        // Remember what was sent only once the control plane has it: a lost report is resent.
+        self.report(results).await?;
+        self.reported.extend(keys);
+        Ok(())
     }
 
     /// Follow the control plane forever (reconnecting with backoff).
@@ -328,6 +334,7 @@ impl Agent {
     pub async fn session(&mut self) -> Result<(), AgentError> {
         let snap = self.snapshot().await?;
         let mut d = Desired::from_snapshot(&snap);
+        self.reported.clear();
         self.kernel.invalidate();
         self.recover_legs(&d).await;
         self.converge(&d).await?;
@@ -337,7 +344,11 @@ impl Agent {
                 Watch::Resync => return Ok(()),
                 Watch::Changes(c) => {
                     if c.changes.is_empty() {
+                        // Quiet period: resend anything still waiting for a status change, in
+                        // case the control plane did not take an earlier report.
                         d.revision = d.revision.max(c.revision);
+                        self.reported.clear();
+                        self.converge(&d).await?;
                         continue;
                     }
                     d.apply(&c.changes, c.revision);

@@ -129,6 +129,9 @@ async fn fwmark_rules(ns: &str) -> Result<BTreeSet<u32>, KernelError> {
 /// Outcome of one namespace's links: the commands its veth peers need, in their namespaces.
 type LinkResult = Result<Vec<(String, String)>, KernelError>;
 
+/// Where gateways look up their `local` table: after the fwmark rules (pref 1000).
+const LOCAL_LAST_PREF: u64 = 32000;
+
 /// Namespaces programmed at once (processes in flight).
 const PARALLEL: usize = 8;
 
@@ -383,6 +386,21 @@ impl Kernel {
         }
         for r in &p.routes {
             cmds.push(format!("route replace {r}"));
+        }
+        if p.local_table_last {
+            let out = run("ip", &["-n", ns, "-j", "rule", "show"], None).await?;
+            let rules = json(&out);
+            let has = |prio: u64| {
+                rules
+                    .iter()
+                    .any(|r| r["priority"].as_u64() == Some(prio) && r["table"] == "local")
+            };
+            if !has(LOCAL_LAST_PREF) {
+                cmds.push(format!("rule add pref {LOCAL_LAST_PREF} lookup local"));
+            }
+            if has(0) {
+                cmds.push("rule del pref 0 lookup local".to_string());
+            }
         }
         let rules = fwmark_rules(ns).await?;
         for t in p.rules.difference(&rules) {

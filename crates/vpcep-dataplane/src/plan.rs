@@ -66,6 +66,10 @@ pub struct NsPlan {
     pub routes: BTreeSet<String>,
     /// fwmark → table rules.
     pub rules: BTreeSet<u32>,
+    /// Look up the `local` table after the fwmark rules instead of first (gateways): a backend
+    /// may have the very address of an endpoint in another VPC (identical CIDRs), and a DNATed
+    /// packet to it must follow its mark, not be delivered to the gateway itself.
+    pub local_table_last: bool,
     /// Our nftables table(s) for this namespace, as one `nft -f` script (replaces atomically).
     pub nft: Option<NftTable>,
 }
@@ -396,7 +400,11 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 ("net.ipv4.conf.all.rp_filter".into(), "0".into()),
                 ("net.ipv4.conf.default.rp_filter".into(), "0".into()),
                 ("net.ipv4.conf.all.arp_ignore".into(), "1".into()),
+                // A reply from a backend whose address equals an endpoint's keeps that source
+                // (null DNAT binding): it must not be dropped as a martian.
+                ("net.ipv4.conf.all.accept_local".into(), "1".into()),
             ],
+            local_table_last: true,
             ..Default::default()
         };
         let mut zone_of_if = Vec::new();
@@ -693,10 +701,13 @@ fn gateway_table(
         );
     }
     b += "  }\n";
-    b += "  chain nat_post {\n    type nat hook postrouting priority srcnat; policy accept;\n    ct status dnat oifname @provider_ifs snat ip to ct zone map @snat_of_zone\n  }\n";
+    b += "  chain nat_post {\n    type nat hook postrouting priority srcnat; policy accept;\n    ct mark != 0 oifname @provider_ifs snat ip to ct zone map @snat_of_zone\n  }\n";
+    // Endpoint flows are recognised by their connection mark (set with the DNAT), not by the
+    // DNAT status bit: a backend whose address and port equal the endpoint's gets a null
+    // binding that never sets that bit.
     // A consumer packet that matches no live flow (its endpoint was rejected or deleted and its
     // conntrack entry cut) gets a reset, so the client learns at once instead of hanging.
-    b += "  chain forward_f {\n    type filter hook forward priority filter; policy drop;\n    ct state established,related accept\n    iifname @consumer_ifs ct status dnat accept\n    iifname @consumer_ifs meta l4proto tcp reject with tcp reset\n  }\n";
+    b += "  chain forward_f {\n    type filter hook forward priority filter; policy drop;\n    ct state established,related accept\n    iifname @consumer_ifs ct mark != 0 accept\n    iifname @consumer_ifs meta l4proto tcp reject with tcp reset\n  }\n";
     b += "  chain input_f {\n    type filter hook input priority filter; policy drop;\n  }\n";
     NftTable {
         family: "ip",

@@ -815,3 +815,50 @@ async fn missing_security_group_rule_blocks_traffic_and_doctor_names_it() {
         .expect("doctor");
     assert!(findings.iter().all(|f| f.level == "ok"), "{findings:?}");
 }
+
+/// Identical CIDRs taken to the limit: the endpoint's address in the consumer VPC is the very
+/// address of the backend in the provider VPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_ip_equal_to_backend_ip() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let a = lab.account("alice").await;
+    let prov = network(&a, "prov", "10.5.0.0/16", "10.5.0.0/24", "10.5.0.1").await;
+    let sg = backend_group(&a, &[("tcp", 80)]).await;
+    let (web, web_port) = server(&a, "web", &prov, "10.5.0.50", &[&sg]).await;
+    let cons = network(&a, "cons", "10.5.0.0/16", "10.5.0.0/24", "10.5.0.1").await;
+    let (client, _) = server(&a, "client", &cons, "10.5.0.10", &[]).await;
+    let (web_ns, client_ns) = (lab.names.server(&web), lab.names.server(&client));
+    lab.namespace(&web_ns).await;
+    lab.spawn_in(
+        &web_ns,
+        &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo same"],
+    );
+    let svc: Value = a
+        .post(
+            &a.project_path("/vpc-endpoint-services"),
+            &json!({"port_id": web_port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": false, "ports": [{"client_port": 80, "server_port": 80}]}),
+        )
+        .await
+        .expect("service");
+    let e: Value = a
+        .post(
+            &a.project_path("/vpc-endpoints"),
+            &json!({"endpoint_service_id": svc["id"], "vpc_id": cons.vpc, "subnet_id": cons.subnet, "port_ip": "10.5.0.50"}),
+        )
+        .await
+        .expect("endpoint");
+    let eid = e["id"].as_str().expect("id").to_string();
+    wait_for("accepted", || async {
+        status_of(&a, &format!("/vpc-endpoints/{eid}")).await == "accepted"
+    })
+    .await;
+    lab.namespace(&client_ns).await;
+    let (ok, out) = first_success(&client_ns, "10.5.0.50", 80).await;
+    assert!(
+        ok && out == "same",
+        "endpoint 10.5.0.50 must reach backend 10.5.0.50: {out}"
+    );
+}
