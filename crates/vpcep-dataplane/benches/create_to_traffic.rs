@@ -2,6 +2,7 @@
 //! VPCEP_BENCH_PRESENT), create 20 more one at a time (approval off) and time
 //!   * create call → `accepted` (the agent has programmed it: P4's upper bound), and
 //!   * create call → first successful TCP connection through it (P1).
+//!
 //! Runs in namespaces with a unique prefix and removes them at the end.
 //!
 //!     cargo bench -p vpcep-dataplane --bench create_to_traffic
