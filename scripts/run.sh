@@ -3,10 +3,12 @@
 # (`vpcep demo`: two VPCs with the same CIDR, an ELB-backed service with approval, an endpoint,
 # accept, an HTTP request through it), then leave the server running for you to explore.
 # Needs root for the network namespaces; without root it runs `vpcep serve` (API only).
-#   VPCEP_DATA_DIR (default ./vpcep-data)  VPCEP_LISTEN (default 127.0.0.1:8480)
+#   VPCEP_DEMO_DIR (default ./vpcep-demo, emptied at each run), VPCEP_DATA_DIR (default
+#   ./vpcep-data, API-only mode), VPCEP_LISTEN (default 127.0.0.1:8480)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export VPCEP_DATA_DIR="${VPCEP_DATA_DIR:-$PWD/vpcep-data}"
+export VPCEP_DEMO_DIR="${VPCEP_DEMO_DIR:-$PWD/vpcep-demo}"
 export VPCEP_LISTEN="${VPCEP_LISTEN:-127.0.0.1:8480}"
 if [ "$(id -u)" = 0 ]; then
   need=()

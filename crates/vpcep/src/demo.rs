@@ -12,8 +12,9 @@ use vpcep_client::Client;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
-    /// Data directory of the demo's server (created if missing).
-    #[arg(long, env = "VPCEP_DATA_DIR", default_value = "./vpcep-demo")]
+    /// Data directory of the demo's server. The demo starts afresh each time: it empties this
+    /// directory, but only one it made itself (it carries a `.vpcep-demo` marker).
+    #[arg(long, env = "VPCEP_DEMO_DIR", default_value = "./vpcep-demo")]
     data_dir: PathBuf,
     #[arg(long, env = "VPCEP_LISTEN", default_value = "127.0.0.1:8480")]
     listen: String,
@@ -99,8 +100,21 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let _ = std::fs::remove_dir_all(&a.data_dir);
+    let marker = a.data_dir.join(".vpcep-demo");
+    if a.data_dir.exists() {
+        let empty = std::fs::read_dir(&a.data_dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !marker.exists() && !empty {
+            bail!(
+                "{} exists and is not a demo directory: choose another with --data-dir",
+                a.data_dir.display()
+            );
+        }
+        std::fs::remove_dir_all(&a.data_dir)?;
+    }
     std::fs::create_dir_all(&a.data_dir)?;
+    std::fs::write(&marker, "made by vpcep demo; emptied at each run\n")?;
     eprintln!("vpcep demo — the user guide's quick start (2.2.2), for real, on this machine\n");
     let step = Step::start("creating accounts (provider and consumer)");
     let prov_acc = admin_account(&exe, &a.data_dir, "provider")?;
