@@ -16,43 +16,12 @@
 //! the console's "Network ID"); a port's `network_id` is that same id, while a port's
 //! `fixed_ips[].subnet_id` is the Neutron *subnet* id (`neutron_subnet_id`).
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-// ---------------------------------------------------------------------------------------------
-// Lenient scalar parsing for request bodies.
+// Lenient scalar parsing for request bodies: the same rules as the VPCEP bodies.
 
-/// `true`/`false`, or the strings `"true"`/`"false"`.
-fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    match Option::<serde_json::Value>::deserialize(d)? {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Bool(b)) => Ok(Some(b)),
-        Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("true") => Ok(Some(true)),
-        Some(serde_json::Value::String(s)) if s.eq_ignore_ascii_case("false") => Ok(Some(false)),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "expected a boolean, got {other}"
-        ))),
-    }
-}
-
-/// An integer, or a string holding one. Range checks are the validator's job.
-fn lenient_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    match Option::<serde_json::Value>::deserialize(d)? {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(serde_json::Value::Number(n)) => n
-            .as_i64()
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {n}"))),
-        Some(serde_json::Value::String(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("expected an integer, got \"{s}\""))),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "expected an integer, got {other}"
-        ))),
-    }
-}
+use crate::wire::{lenient_bool, lenient_int};
 
 // ---------------------------------------------------------------------------------------------
 // Small shared objects (used in requests and responses).

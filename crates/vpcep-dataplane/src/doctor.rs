@@ -3,8 +3,6 @@
 //! on every mapped port, and probes each mapping live from the provider's router with a source
 //! in 198.19.128.0/20. One line per finding: what is wrong, and the command that fixes it.
 
-use std::net::Ipv4Addr;
-
 use ipnet::Ipv4Net;
 use serde_json::Value;
 use vpcep_client::Client;
@@ -38,7 +36,7 @@ pub fn rule_admits_snat(rule: &Value, proto: &str, port: u16) -> bool {
     if rule["direction"] != "ingress" {
         return false;
     }
-    let snat: Ipv4Net = Ipv4Net::new(Ipv4Addr::new(198, 19, 128, 0), 20).unwrap_or_default();
+    let snat = vpcep_core::validate::snat_range();
     let remote_ok = match rule["remote_ip_prefix"].as_str() {
         None => rule["remote_group_id"].is_null(),
         Some(p) => p.parse::<Ipv4Net>().is_ok_and(|n| n.contains(&snat)),

@@ -113,9 +113,9 @@ async fn addrs_in(ns: &str) -> Result<BTreeSet<(String, String)>, KernelError> {
     Ok(set)
 }
 
-async fn fwmark_rules(ns: &str) -> Result<BTreeSet<u32>, KernelError> {
-    let out = run("ip", &["-n", ns, "-j", "rule", "show"], None).await?;
-    Ok(json(&out)
+/// The fwmark → table rules (ours: pref 1000) among a namespace's `ip -j rule` listing.
+fn fwmark_rules(rules: &[serde_json::Value]) -> BTreeSet<u32> {
+    rules
         .iter()
         .filter(|r| r["priority"].as_u64() == Some(1000))
         .filter_map(|r| {
@@ -123,7 +123,7 @@ async fn fwmark_rules(ns: &str) -> Result<BTreeSet<u32>, KernelError> {
                 .as_str()
                 .and_then(|m| u32::from_str_radix(m.trim_start_matches("0x"), 16).ok())
         })
-        .collect())
+        .collect()
 }
 
 /// Outcome of one namespace's links: the commands its veth peers need, in their namespaces.
@@ -387,9 +387,9 @@ impl Kernel {
         for r in &p.routes {
             cmds.push(format!("route replace {r}"));
         }
+        // One listing serves both the `local` placement and our fwmark rules.
+        let rules = json(&run("ip", &["-n", ns, "-j", "rule", "show"], None).await?);
         if p.local_table_last {
-            let out = run("ip", &["-n", ns, "-j", "rule", "show"], None).await?;
-            let rules = json(&out);
             let has = |prio: u64| {
                 rules
                     .iter()
@@ -402,7 +402,7 @@ impl Kernel {
                 cmds.push("rule del pref 0 lookup local".to_string());
             }
         }
-        let rules = fwmark_rules(ns).await?;
+        let rules = fwmark_rules(&rules);
         for t in p.rules.difference(&rules) {
             cmds.push(format!("rule add fwmark {t} lookup {t} pref 1000"));
         }

@@ -17,8 +17,6 @@ use vpcep_core::model::{Protocol, ServiceStatus};
 use crate::desired::Desired;
 use crate::naming::{Namespaces, bridge, consumer_leg, port_peer, provider_leg, short, site_peer};
 
-/// The SNAT range providers see (SPEC S7).
-pub const SNAT_NET: &str = "198.19.128.0/20";
 /// Link addresses of routed legs (gateway ↔ provider router, router ↔ site): /32s with onlink
 /// routes, so they never collide with any VPC's addresses.
 pub const LINK_NEAR: &str = "169.254.0.1";
@@ -111,13 +109,13 @@ pub struct Plan {
 
 /// The source address providers see for consumer leg `zone` of `shard`.
 pub fn snat_address(shard: u32, zone: u16) -> Ipv4Addr {
-    let base: u32 = u32::from(Ipv4Addr::new(198, 19, 128, 0));
+    let base: u32 = u32::from(vpcep_core::validate::snat_range().network());
     Ipv4Addr::from(base + shard * 128 + u32::from(zone))
 }
 
 /// The part of 198.19.128.0/20 a shard's translated traffic comes from.
 pub fn shard_snat_net(shard: u32) -> String {
-    let base: u32 = u32::from(Ipv4Addr::new(198, 19, 128, 0));
+    let base: u32 = u32::from(vpcep_core::validate::snat_range().network());
     format!("{}/25", Ipv4Addr::from(base + shard * 128))
 }
 
