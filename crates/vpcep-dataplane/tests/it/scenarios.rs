@@ -320,7 +320,23 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
             started.elapsed()
         }
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Reject only once the connection is really open (the client's socket is established).
+    wait_for("connection established", || async {
+        let (_, out) = exec_in(
+            &c1_ns,
+            &[
+                "ss",
+                "-Htn",
+                "state",
+                "established",
+                "dst",
+                &format!("{ip1}:81"),
+            ],
+        )
+        .await;
+        !out.is_empty()
+    })
+    .await;
     let rejected_at = std::time::Instant::now();
     let _: Value = a
         .post(
