@@ -273,13 +273,16 @@ try {
     await page.getByLabel("搜索条件").selectOption("id");
     await page.getByLabel("搜索内容").fill(aliceDnsEndpoint);
     await page.getByRole("button", { name: "搜索" }).click();
+    await page.waitForLoadState("load"); // count() does not wait for the result page
     assert.equal(await page.locator("#endpoint-table tbody tr[data-id]").count(), 1);
     await page.getByLabel("搜索条件").selectOption("service_name");
     await page.getByLabel("搜索内容").fill("no-such-service");
     await page.getByRole("button", { name: "搜索" }).click();
+    await page.waitForLoadState("load"); // count() does not wait for the result page
     assert.equal(await page.locator("#endpoint-table tbody tr[data-id]").count(), 0);
     await page.getByLabel("搜索内容").fill(".dns.");
     await page.getByRole("button", { name: "搜索" }).click();
+    await page.waitForLoadState("load"); // count() does not wait for the result page
     assert.equal(await page.locator("#endpoint-table tbody tr[data-id]").count(), 1);
   });
 
@@ -339,6 +342,7 @@ try {
     assert.match(webService.name, /^cn-north-4\.web\./);
     await shot("13-service-detail", "service detail 基本信息");
     await page.getByRole("link", { name: "端口映射" }).click();
+    await page.waitForLoadState("load");
     assert.equal(await page.locator("#port-mapping-table tbody tr").count(), 2);
     await shot("14-service-ports", "端口映射 tab: two mappings");
   });
@@ -468,7 +472,9 @@ try {
     await page.locator("#permission-table tbody tr[data-id]").first().getByRole("button", { name: /^移除/ }).click();
     await page.locator("#confirm-dialog[open]").waitFor();
     await page.locator("#confirm-dialog").getByRole("button", { name: "确定" }).click();
-    await page.waitForURL(/tab=permissions$/);
+    // The page was already on tab=permissions, so the URL alone does not say the POST's
+    // redirect has landed: wait for the record's row to go, then check none is left.
+    await page.locator("#permission-table tbody tr[data-id]").first().waitFor({ state: "detached", timeout: 5000 });
     assert.equal(await page.locator("#permission-table tbody tr[data-id]").count(), 0);
     await signOut();
 
