@@ -7,4 +7,6 @@ pub mod desired;
 pub mod doctor;
 pub mod linux;
 pub mod naming;
+pub mod netlink;
+pub mod nft;
 pub mod plan;

@@ -1,7 +1,14 @@
-//! Applies a [`Plan`] to the kernel with iproute2 (`ip -n NS -batch -`, one process per
-//! namespace) and nftables (`nft -f -`, one atomic transaction per namespace). Idempotent: it reads
-//! what exists and changes only the difference, so a restart after `kill -9` converges to the same
-//! state with nothing duplicated.
+//! Applies a [`Plan`] to the kernel in two ways:
+//!
+//! * **Layout changes** (a namespace, link, route or rule appears or goes, a table's skeleton
+//!   changes) go through iproute2 (`ip -n NS -batch -`, one process per namespace) and nftables
+//!   (`nft -f -`, the whole table in one atomic transaction). Idempotent: it reads what exists and
+//!   changes only the difference, so a restart after `kill -9` converges to the same state with
+//!   nothing duplicated. A restart always takes this path for every namespace.
+//! * **Element changes** (an endpoint comes or goes: its /32 on a consumer leg and its map
+//!   elements) go over long-lived netlink sockets in the namespace ([`NsLink`]): rtnetlink address
+//!   requests and one nf_tables batch of set-element adds/deletes. No process, no listing: the
+//!   difference comes from what this process applied last.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
@@ -11,6 +18,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::naming::Namespaces;
+use crate::netlink::NsLink;
+use crate::nft::{SetDelta, element_delta};
 use crate::plan::{Link, NsPlan, Plan};
 
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +28,12 @@ pub enum KernelError {
     Command { cmd: String, stderr: String },
     #[error("cannot run `{cmd}`: {source}")]
     Spawn { cmd: String, source: std::io::Error },
+    #[error("{ns}: {what}: {message}")]
+    Netlink {
+        ns: String,
+        what: String,
+        message: String,
+    },
 }
 
 pub(crate) async fn run(
@@ -63,14 +78,25 @@ pub(crate) async fn run(
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Namespaces that exist now.
+/// Namespaces that exist now (the names `ip netns` keeps under /run/netns).
 pub async fn list_namespaces() -> Result<BTreeSet<String>, KernelError> {
-    let out = run("ip", &["netns", "list"], None).await?;
-    Ok(out
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
-        .map(str::to_string)
-        .collect())
+    let mut out = BTreeSet::new();
+    let mut dir = match tokio::fs::read_dir("/run/netns").await {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(KernelError::Spawn {
+                cmd: "read /run/netns".into(),
+                source,
+            });
+        }
+    };
+    while let Ok(Some(e)) = dir.next_entry().await {
+        if let Some(name) = e.file_name().to_str() {
+            out.insert(name.to_string());
+        }
+    }
+    Ok(out)
 }
 
 pub async fn delete_namespace(ns: &str) -> Result<(), KernelError> {
@@ -135,11 +161,69 @@ const LOCAL_LAST_PREF: u64 = 32000;
 /// Namespaces programmed at once (processes in flight).
 const PARALLEL: usize = 8;
 
+/// What one namespace needs when only elements changed: addresses to delete and add, and the
+/// nftables element batch.
+#[derive(Debug, Default)]
+struct ElementChange {
+    del_addrs: Vec<(String, String)>,
+    add_addrs: Vec<(String, String)>,
+    sets: Vec<SetDelta>,
+}
+
+/// The element-only difference from `old` to `new`, or `None` when the layout changed.
+fn element_change(old: &NsPlan, new: &NsPlan) -> Option<ElementChange> {
+    if old.sysctls != new.sysctls
+        || old.links != new.links
+        || old.routes != new.routes
+        || old.rules != new.rules
+        || old.local_table_last != new.local_table_last
+    {
+        return None;
+    }
+    let sets = match (&old.nft, &new.nft) {
+        (None, None) => vec![],
+        (Some(o), Some(n)) => element_delta(o, n)?,
+        _ => return None,
+    };
+    // Big differences (a resync after a long disconnection) load whole tables instead.
+    if sets
+        .iter()
+        .map(|d| d.add.len() + d.del.len())
+        .sum::<usize>()
+        > MAX_ELEMENT_CHANGES
+    {
+        return None;
+    }
+    Some(ElementChange {
+        del_addrs: old.addrs.difference(&new.addrs).cloned().collect(),
+        add_addrs: new.addrs.difference(&old.addrs).cloned().collect(),
+        sets,
+    })
+}
+
+const MAX_ELEMENT_CHANGES: usize = 4096;
+
+fn parse_cidr(a: &str) -> Option<(std::net::Ipv4Addr, u8)> {
+    let (ip, len) = a.split_once('/')?;
+    Some((ip.parse().ok()?, len.parse().ok()?))
+}
+
+/// How the last [`Kernel::apply`] went, for logs and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyStats {
+    /// Namespaces changed by element batches over netlink.
+    pub by_elements: usize,
+    /// Namespaces changed through iproute2/`nft -f`.
+    pub by_layout: usize,
+}
+
 /// Applies plans, remembering what it applied so unchanged namespaces cost nothing.
 #[derive(Debug, Default)]
 pub struct Kernel {
     pub names: Namespaces,
     applied: BTreeMap<String, NsPlan>,
+    links: BTreeMap<String, NsLink>,
+    pub last: ApplyStats,
 }
 
 impl Kernel {
@@ -147,7 +231,41 @@ impl Kernel {
         Self {
             names,
             applied: BTreeMap::new(),
+            links: BTreeMap::new(),
+            last: ApplyStats::default(),
         }
+    }
+
+    /// Element-only changes of one namespace over its netlink sockets.
+    async fn apply_elements(
+        &mut self,
+        ns: &str,
+        change: &ElementChange,
+        plan: &NsPlan,
+    ) -> Result<(), KernelError> {
+        if !self.links.contains_key(ns) {
+            let link = NsLink::open(ns)?;
+            self.links.insert(ns.to_string(), link);
+        }
+        let Some(link) = self.links.get_mut(ns) else {
+            return Ok(());
+        };
+        // Addresses first: an endpoint answers ARP before its translation exists, never the
+        // other way round; on removal the translation goes first.
+        for (dev, a) in &change.add_addrs {
+            if let Some((ip, len)) = parse_cidr(a) {
+                link.add_addr(dev, ip, len).await?;
+            }
+        }
+        if let Some(t) = &plan.nft {
+            link.set_elements(t, &change.sets).await?;
+        }
+        for (dev, a) in &change.del_addrs {
+            if let Some((ip, len)) = parse_cidr(a) {
+                link.del_addr(dev, ip, len).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Make the kernel match `plan`. Returns the namespaces that failed (with why); the others
@@ -198,12 +316,41 @@ impl Kernel {
         }
         // Veth peers to configure (master, up), per namespace.
         let mut peer_cmds: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let changed: Vec<&String> = plan
-            .namespaces
-            .iter()
-            .filter(|(ns, p)| self.applied.get(*ns) != Some(*p))
-            .map(|(ns, _)| ns)
-            .collect();
+        let mut changed: Vec<&String> = Vec::new();
+        let mut by_elements = Vec::new();
+        for (ns, p) in &plan.namespaces {
+            match self.applied.get(ns) {
+                Some(old) if old == p => {}
+                Some(old) => match element_change(old, p) {
+                    Some(c) => by_elements.push((ns, c)),
+                    None => changed.push(ns),
+                },
+                None => changed.push(ns),
+            }
+        }
+        self.last = ApplyStats::default();
+        for (ns, c) in by_elements {
+            match self.apply_elements(ns, &c, &plan.namespaces[ns]).await {
+                Ok(()) => {
+                    self.applied.insert(ns.clone(), plan.namespaces[ns].clone());
+                    self.last.by_elements += 1;
+                }
+                Err(e) => {
+                    // The socket may be stale or the kernel differ from what we think: redo this
+                    // namespace the thorough way.
+                    tracing::warn!(namespace = %ns, error = %e, "element update failed; reloading the namespace");
+                    self.links.remove(ns.as_str());
+                    self.applied.remove(ns.as_str());
+                    changed.push(ns);
+                }
+            }
+        }
+        self.last.by_layout = changed.len();
+        for ns in &changed {
+            if let Some(l) = self.links.get_mut(ns.as_str()) {
+                l.forget_links();
+            }
+        }
         // Bridges first (routers), then the rest: veth peers are enslaved to bridges.
         let mut order: Vec<&String> = changed.clone();
         order.sort_by_key(|ns| {
@@ -303,6 +450,8 @@ impl Kernel {
             .iter()
             .filter(|n| self.names.owns(n) && !plan.namespaces.contains_key(*n))
         {
+            // Our sockets would keep the namespace (and its veths) alive: close them first.
+            self.links.remove(ns);
             delete_namespace(ns).await?;
             self.applied.remove(ns);
         }
@@ -415,18 +564,10 @@ impl Kernel {
         }
         match &p.nft {
             Some(t) => {
-                // add + delete + define in one transaction: atomic, and idempotent on nft 1.0.6
-                // (which lacks `destroy`).
-                let script = format!(
-                    "add table {f} {n}\ndelete table {f} {n}\ntable {f} {n} {{\n{b}}}\n",
-                    f = t.family,
-                    n = t.name,
-                    b = t.body
-                );
                 run(
                     "ip",
                     &["netns", "exec", ns, "nft", "-f", "-"],
-                    Some(&script),
+                    Some(&t.script()),
                 )
                 .await?;
             }
@@ -455,6 +596,7 @@ impl Kernel {
     /// Forget what was applied (next apply re-checks every namespace).
     pub fn invalidate(&mut self) {
         self.applied.clear();
+        self.links.clear();
     }
 }
 

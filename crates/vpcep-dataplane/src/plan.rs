@@ -16,6 +16,7 @@ use vpcep_core::model::{Protocol, ServiceStatus};
 
 use crate::desired::Desired;
 use crate::naming::{Namespaces, bridge, consumer_leg, port_peer, provider_leg, short, site_peer};
+use crate::nft::{Elem, NftSet, NftTable, Val};
 
 /// Link addresses of routed legs (gateway ↔ provider router, router ↔ site): /32s with onlink
 /// routes, so they never collide with any VPC's addresses.
@@ -70,13 +71,6 @@ pub struct NsPlan {
     pub local_table_last: bool,
     /// Our nftables table(s) for this namespace, as one `nft -f` script (replaces atomically).
     pub nft: Option<NftTable>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NftTable {
-    pub family: &'static str,
-    pub name: &'static str,
-    pub body: String,
 }
 
 /// Gateway leg assignments, stable across plans (and recovered from the kernel after a restart),
@@ -233,9 +227,8 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         body += &lb_rules(&lb.spec.vip_address, &lb.spec.listeners, "");
         body += "  }\n  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n    ct status dnat masquerade\n  }\n";
         ns.nft = Some(NftTable {
-            family: "ip",
-            name: "vpcep_lb",
             body,
+            ..NftTable::new("ip", "vpcep_lb")
         });
         p.namespaces.insert(names.lb(lb_id), ns);
     }
@@ -405,9 +398,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             local_table_last: true,
             ..Default::default()
         };
-        let mut zone_of_if = Vec::new();
-        let mut table_of_zone = Vec::new();
-        let mut snat_of_zone = Vec::new();
+        let mut t = GatewaySets::default();
         for (sid, (sh, zone)) in &legs.zones {
             if *sh != shard {
                 continue;
@@ -428,9 +419,16 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             gw.routes
                 .insert(format!("{} dev {gname} table {table}", subnet.spec.cidr));
             gw.rules.insert(table);
-            zone_of_if.push(format!("\"{gname}\" : {zone}"));
-            table_of_zone.push(format!("{zone} : {table}"));
-            snat_of_zone.push(format!("{zone} : {}", snat_address(shard, *zone)));
+            let z = Val::Zone(*zone);
+            t.zone_of_if
+                .insert(Elem::map(vec![Val::Ifname(gname.clone())], vec![z.clone()]));
+            t.consumer_ifs.insert(Elem::key(vec![Val::Ifname(gname)]));
+            t.table_of_zone
+                .insert(Elem::map(vec![z.clone()], vec![Val::Mark(table)]));
+            t.snat_of_zone.insert(Elem::map(
+                vec![z],
+                vec![Val::Ip(snat_address(shard, *zone))],
+            ));
         }
         for l in p.live.iter().filter(|l| l.shard == shard) {
             let Some(e) = d.endpoints.get(&l.id) else {
@@ -439,7 +437,6 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             gw.addrs
                 .insert((consumer_leg(&e.spec.subnet_id).0, format!("{}/32", l.ip)));
         }
-        let mut provider_ifs = Vec::new();
         for ((sh, vpc_id), k) in &legs.providers {
             if *sh != shard {
                 continue;
@@ -463,7 +460,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 vpc.spec.cidr
             ));
             gw.rules.insert(table);
-            provider_ifs.push(format!("\"{gname}\""));
+            t.provider_ifs.insert(Elem::key(vec![Val::Ifname(gname)]));
             if let Some(router) = p.namespaces.get_mut(&router_name) {
                 router
                     .addrs
@@ -474,8 +471,6 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 ));
             }
         }
-        let mut ep = BTreeMap::<&'static str, Vec<String>>::new();
-        let mut prov = BTreeMap::<&'static str, Vec<String>>::new();
         for m in &mappings {
             let Some((sh, zone)) = legs.zones.get(&m.subnet) else {
                 continue;
@@ -483,50 +478,52 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             if *sh != shard {
                 continue;
             }
-            let proto = match m.m.protocol {
-                Protocol::TCP => "tcp",
-                Protocol::UDP => "udp",
+            let (Ok(ip), Ok(backend)) = (m.ip.parse::<Ipv4Addr>(), m.backend.parse::<Ipv4Addr>())
+            else {
+                continue;
             };
             let k = legs
                 .providers
                 .get(&(shard, m.provider_vpc.clone()))
                 .copied()
                 .unwrap_or(0);
-            ep.entry(proto).or_default().push(format!(
-                "{zone} . {} . {} : {} . {}",
-                m.ip, m.m.client_port, m.backend, m.m.server_port
+            let key = vec![Val::Zone(*zone), Val::Ip(ip), Val::Port(m.m.client_port)];
+            let (ep, prov) = match m.m.protocol {
+                Protocol::TCP => (&mut t.ep_tcp, &mut t.prov_tcp),
+                Protocol::UDP => (&mut t.ep_udp, &mut t.prov_udp),
+            };
+            ep.insert(Elem::map(
+                key.clone(),
+                vec![Val::Ip(backend), Val::Port(m.m.server_port)],
             ));
-            prov.entry(proto).or_default().push(format!(
-                "{zone} . {} . {} : {}",
-                m.ip,
-                m.m.client_port,
-                PROVIDER_TABLE_BASE + k
-            ));
+            prov.insert(Elem::map(key, vec![Val::Mark(PROVIDER_TABLE_BASE + k)]));
         }
         // Endpoint source whitelists (`enable_whitelist`): new connections to a restricted
         // endpoint must come from one of its allowed sources.
-        let mut acl = Acl::default();
         for l in p.live.iter().filter(|l| l.shard == shard) {
             let Some(e) = d.endpoints.get(&l.id) else {
+                continue;
+            };
+            let Ok(ip) = l.ip.parse::<Ipv4Addr>() else {
                 continue;
             };
             if !e.spec.enable_whitelist {
                 continue;
             }
-            acl.restricted.push(format!("{} . {}", l.zone, l.ip));
+            let key = vec![Val::Zone(l.zone), Val::Ip(ip)];
+            t.ep_restricted.insert(Elem::key(key.clone()));
             for src in &e.spec.whitelist {
-                acl.allow.push(format!("{} . {} . {src}", l.zone, l.ip));
+                let net = src
+                    .parse::<Ipv4Net>()
+                    .or_else(|_| src.parse::<Ipv4Addr>().map(Ipv4Net::from));
+                if let Ok(net) = net {
+                    let mut k = key.clone();
+                    k.push(Val::Net(net));
+                    t.ep_allow.insert(Elem::key(k));
+                }
             }
         }
-        gw.nft = Some(gateway_table(
-            &zone_of_if,
-            &table_of_zone,
-            &snat_of_zone,
-            &provider_ifs,
-            &ep,
-            &prov,
-            &acl,
-        ));
+        gw.nft = Some(gateway_table(t));
         p.namespaces.insert(names.gateway(shard), gw);
     }
 
@@ -540,11 +537,10 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         if let Some(router) = p.namespaces.get_mut(&names.router(&lb.spec.vpc_id)) {
             let rules = lb_rules(&lb.spec.vip_address, &lb.spec.listeners, "iifname \"h*\" ");
             let table = router.nft.get_or_insert_with(|| NftTable {
-                family: "ip",
-                name: "vpcep_router",
                 body:
                     "  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n"
                         .into(),
+                ..NftTable::new("ip", "vpcep_router")
             });
             table.body += &rules;
         }
@@ -611,85 +607,105 @@ fn lb_rules(vip: &str, listeners: &[vpcep_core::inventory::Listener], prefix: &s
     s
 }
 
-fn set_elems(v: &[String]) -> String {
-    if v.is_empty() {
-        String::new()
-    } else {
-        format!(" elements = {{ {} }};", v.join(", "))
-    }
-}
-
-/// Elements of the whitelist sets: `zone . endpoint ip` restricted, `zone . ip . source` allowed.
+/// Elements of the gateway's sets and maps, keyed as the rules look them up.
 #[derive(Debug, Default)]
-struct Acl {
-    restricted: Vec<String>,
-    allow: Vec<String>,
+struct GatewaySets {
+    /// consumer leg → conntrack zone
+    zone_of_if: BTreeSet<Elem>,
+    consumer_ifs: BTreeSet<Elem>,
+    provider_ifs: BTreeSet<Elem>,
+    /// zone . endpoint ip . port → backend ip . server port
+    ep_tcp: BTreeSet<Elem>,
+    ep_udp: BTreeSet<Elem>,
+    /// zone . endpoint ip . port → mark of the provider leg's routing table
+    prov_tcp: BTreeSet<Elem>,
+    prov_udp: BTreeSet<Elem>,
+    /// zone → mark of the consumer leg's routing table (replies)
+    table_of_zone: BTreeSet<Elem>,
+    /// zone → the SNAT address providers see
+    snat_of_zone: BTreeSet<Elem>,
+    /// Endpoint source whitelists: `zone . endpoint ip` restricted, `zone . ip . source` allowed.
+    ep_restricted: BTreeSet<Elem>,
+    ep_allow: BTreeSet<Elem>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn gateway_table(
-    zone_of_if: &[String],
-    table_of_zone: &[String],
-    snat_of_zone: &[String],
-    provider_ifs: &[String],
-    ep: &BTreeMap<&'static str, Vec<String>>,
-    prov: &BTreeMap<&'static str, Vec<String>>,
-    acl: &Acl,
-) -> NftTable {
-    let consumer_ifs: Vec<String> = zone_of_if
-        .iter()
-        .filter_map(|z| z.split(" : ").next().map(str::to_string))
-        .collect();
-    let empty = Vec::new();
+/// The gateway's fixed ruleset; endpoints and legs are only elements of its sets.
+fn gateway_table(t: GatewaySets) -> NftTable {
     let mut b = String::new();
-    let _ = writeln!(
-        b,
-        "  map zone_of_if {{ typeof iifname : ct zone;{} }}",
-        set_elems(zone_of_if)
-    );
-    let _ = writeln!(
-        b,
-        "  set consumer_ifs {{ type ifname;{} }}",
-        set_elems(&consumer_ifs)
-    );
-    let _ = writeln!(
-        b,
-        "  set provider_ifs {{ type ifname;{} }}",
-        set_elems(provider_ifs)
-    );
-    for proto in ["tcp", "udp"] {
-        let _ = writeln!(
-            b,
-            "  map ep_{proto} {{ typeof ct zone . ip daddr . {proto} dport : ip daddr . {proto} dport;{} }}",
-            set_elems(ep.get(proto).unwrap_or(&empty))
-        );
-        let _ = writeln!(
-            b,
-            "  map prov_{proto} {{ typeof ct zone . ip daddr . {proto} dport : meta mark;{} }}",
-            set_elems(prov.get(proto).unwrap_or(&empty))
-        );
+    let decls: [(&'static str, &str, BTreeSet<Elem>, bool); 11] = [
+        (
+            "zone_of_if",
+            "map zone_of_if { typeof iifname : ct zone; }",
+            t.zone_of_if,
+            false,
+        ),
+        (
+            "consumer_ifs",
+            "set consumer_ifs { type ifname; }",
+            t.consumer_ifs,
+            false,
+        ),
+        (
+            "provider_ifs",
+            "set provider_ifs { type ifname; }",
+            t.provider_ifs,
+            false,
+        ),
+        (
+            "ep_tcp",
+            "map ep_tcp { typeof ct zone . ip daddr . tcp dport : ip daddr . tcp dport; }",
+            t.ep_tcp,
+            false,
+        ),
+        (
+            "prov_tcp",
+            "map prov_tcp { typeof ct zone . ip daddr . tcp dport : meta mark; }",
+            t.prov_tcp,
+            false,
+        ),
+        (
+            "ep_udp",
+            "map ep_udp { typeof ct zone . ip daddr . udp dport : ip daddr . udp dport; }",
+            t.ep_udp,
+            false,
+        ),
+        (
+            "prov_udp",
+            "map prov_udp { typeof ct zone . ip daddr . udp dport : meta mark; }",
+            t.prov_udp,
+            false,
+        ),
+        (
+            "table_of_zone",
+            "map table_of_zone { typeof ct zone : meta mark; }",
+            t.table_of_zone,
+            false,
+        ),
+        (
+            "snat_of_zone",
+            "map snat_of_zone { typeof ct zone : ip saddr; }",
+            t.snat_of_zone,
+            false,
+        ),
+        (
+            "ep_restricted",
+            "set ep_restricted { typeof ct zone . ip daddr; }",
+            t.ep_restricted,
+            false,
+        ),
+        (
+            "ep_allow",
+            "set ep_allow { typeof ct zone . ip daddr . ip saddr; flags interval; }",
+            t.ep_allow,
+            true,
+        ),
+    ];
+    let mut sets = BTreeMap::new();
+    for (name, decl, elements, interval) in decls {
+        let _ = writeln!(b, "  {decl}");
+        sets.insert(name, NftSet { interval, elements });
     }
-    let _ = writeln!(
-        b,
-        "  map table_of_zone {{ typeof ct zone : meta mark;{} }}",
-        set_elems(table_of_zone)
-    );
-    let _ = writeln!(
-        b,
-        "  map snat_of_zone {{ typeof ct zone : ip saddr;{} }}",
-        set_elems(snat_of_zone)
-    );
     b += "  chain raw_pre {\n    type filter hook prerouting priority raw; policy accept;\n    ct original zone set iifname map @zone_of_if\n  }\n";
-    let _ = writeln!(
-        b,
-        "  set ep_restricted {{ typeof ct zone . ip daddr;{} }}",
-        set_elems(&acl.restricted)
-    );
-    let _ = writeln!(
-        b,
-        "  set ep_allow {{ typeof ct zone . ip daddr . ip saddr; flags interval;{} }}",
-        set_elems(&acl.allow)
-    );
     b += "  chain mangle_pre {\n    type filter hook prerouting priority mangle; policy accept;\n    ct direction reply meta mark set ct zone map @table_of_zone\n    ct direction original ct mark != 0 meta mark set ct mark\n    iifname @consumer_ifs ct state new ct zone . ip daddr @ep_restricted ct zone . ip daddr . ip saddr != @ep_allow drop\n  }\n";
     b += "  chain nat_pre {\n    type nat hook prerouting priority dstnat; policy accept;\n";
     for proto in ["tcp", "udp"] {
@@ -708,9 +724,9 @@ fn gateway_table(
     b += "  chain forward_f {\n    type filter hook forward priority filter; policy drop;\n    ct state established,related accept\n    iifname @consumer_ifs ct mark != 0 accept\n    iifname @consumer_ifs meta l4proto tcp reject with tcp reset\n  }\n";
     b += "  chain input_f {\n    type filter hook input priority filter; policy drop;\n  }\n";
     NftTable {
-        family: "ip",
-        name: "vpcep",
         body: b,
+        sets,
+        ..NftTable::new("ip", "vpcep")
     }
 }
 
@@ -718,11 +734,7 @@ fn gateway_table(
 /// rule allows; a rule with a remote group matches the addresses of that group's ports.
 fn security_groups(d: &Desired, server_id: &str) -> NftTable {
     let Some(srv) = d.servers.get(server_id) else {
-        return NftTable {
-            family: "inet",
-            name: "vpcep_sg",
-            body: String::new(),
-        };
+        return NftTable::new("inet", "vpcep_sg");
     };
     let groups: BTreeSet<&String> = srv.spec.security_groups.iter().collect();
     let rules: Vec<&SecurityGroupRule> = d
@@ -782,8 +794,7 @@ fn security_groups(d: &Desired, server_id: &str) -> NftTable {
         chains += "  }\n";
     }
     NftTable {
-        family: "inet",
-        name: "vpcep_sg",
         body: chains,
+        ..NftTable::new("inet", "vpcep_sg")
     }
 }

@@ -3,5 +3,6 @@
 //! (with a message) when not root or when `nft` is missing. Every namespace is removed at the end,
 //! also on failure (`Lab` drops tear down by prefix).
 
+mod elements;
 mod lab;
 mod scenarios;

@@ -1,0 +1,416 @@
+//! Our nftables tables as data: a fixed skeleton (chains, rules, set declarations) plus the
+//! elements of its named sets. The skeleton changes only when the layout does (a new leg, a
+//! load balancer's listeners); endpoints come and go as set elements. So the kernel side can
+//! load a whole table in one atomic `nft -f` transaction when the skeleton changed, and otherwise
+//! send only the element difference as one nf_tables netlink batch on a socket it keeps open.
+//!
+//! Pure: rendering and binary encoding live here, the sockets in `netlink`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_netfilter::nftables::{
+    DataAttribute, ListAttribute, NfTablesMessage, SetElementAttribute, SetElementList,
+    SetElementMessage,
+};
+use netlink_packet_netfilter::{
+    NetfilterHeader, NetfilterMessage, NetfilterProtoFamily, none::ControlMessage,
+};
+
+/// One component of a set key or map value, typed so it renders as `nft` text and encodes
+/// exactly as `nft` would put it in a netlink message.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Val {
+    /// `ct zone`: 16 bits, host byte order.
+    Zone(u16),
+    /// `ip saddr`/`ip daddr`: network byte order.
+    Ip(Ipv4Addr),
+    /// A prefix in an interval set (text only: interval sets are always loaded whole).
+    Net(Ipv4Net),
+    /// `tcp dport`/`udp dport`: 16 bits, network byte order.
+    Port(u16),
+    /// `meta mark`: 32 bits, host byte order.
+    Mark(u32),
+    /// `iifname`/`oifname`: IFNAMSIZ bytes, zero padded.
+    Ifname(String),
+}
+
+const IFNAMSIZ: usize = 16;
+
+impl Val {
+    fn write_text(&self, out: &mut String) {
+        let _ = match self {
+            Val::Zone(z) => write!(out, "{z}"),
+            Val::Ip(ip) => write!(out, "{ip}"),
+            Val::Net(n) => write!(out, "{n}"),
+            Val::Port(p) => write!(out, "{p}"),
+            Val::Mark(m) => write!(out, "{m}"),
+            Val::Ifname(n) => write!(out, "\"{n}\""),
+        };
+    }
+
+    fn write_bytes(&self, out: &mut Vec<u8>) -> Result<(), NftError> {
+        match self {
+            Val::Zone(z) => out.extend_from_slice(&z.to_ne_bytes()),
+            Val::Ip(ip) => out.extend_from_slice(&ip.octets()),
+            Val::Net(n) => return Err(NftError::Interval(n.to_string())),
+            Val::Port(p) => out.extend_from_slice(&p.to_be_bytes()),
+            Val::Mark(m) => out.extend_from_slice(&m.to_ne_bytes()),
+            Val::Ifname(n) => {
+                if n.len() >= IFNAMSIZ {
+                    return Err(NftError::Ifname(n.clone()));
+                }
+                let mut b = [0u8; IFNAMSIZ];
+                b[..n.len()].copy_from_slice(n.as_bytes());
+                out.extend_from_slice(&b);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum NftError {
+    #[error("interval element {0} cannot be sent as a single element")]
+    Interval(String),
+    #[error("interface name {0:?} is too long")]
+    Ifname(String),
+}
+
+/// A key (`a . b . c`) or value: one component as is, several as a concatenation where each
+/// component takes whole 32-bit registers (what nft and the kernel expect).
+fn encode(vals: &[Val]) -> Result<Vec<u8>, NftError> {
+    let mut out = Vec::with_capacity(vals.len() * 4);
+    for v in vals {
+        v.write_bytes(&mut out)?;
+        if vals.len() > 1 {
+            while out.len() % 4 != 0 {
+                out.push(0);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn text(vals: &[Val]) -> String {
+    let mut s = String::new();
+    for (i, v) in vals.iter().enumerate() {
+        if i > 0 {
+            s += " . ";
+        }
+        v.write_text(&mut s);
+    }
+    s
+}
+
+/// One set element; `data` is empty for a plain set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Elem {
+    pub key: Vec<Val>,
+    pub data: Vec<Val>,
+}
+
+impl Elem {
+    pub fn key(key: Vec<Val>) -> Self {
+        Elem { key, data: vec![] }
+    }
+    pub fn map(key: Vec<Val>, data: Vec<Val>) -> Self {
+        Elem { key, data }
+    }
+    fn text(&self) -> String {
+        if self.data.is_empty() {
+            text(&self.key)
+        } else {
+            format!("{} : {}", text(&self.key), text(&self.data))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NftSet {
+    /// `flags interval`: elements are ranges, reloaded with the whole table when they change.
+    pub interval: bool,
+    pub elements: BTreeSet<Elem>,
+}
+
+/// One of our tables in a namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftTable {
+    pub family: &'static str,
+    pub name: &'static str,
+    /// Chains, rules and set declarations (no elements).
+    pub body: String,
+    /// Named sets/maps declared in `body`, with their elements.
+    pub sets: BTreeMap<&'static str, NftSet>,
+}
+
+impl NftTable {
+    pub fn new(family: &'static str, name: &'static str) -> Self {
+        NftTable {
+            family,
+            name,
+            body: String::new(),
+            sets: BTreeMap::new(),
+        }
+    }
+
+    /// The whole table as one `nft -f` script: one atomic transaction that replaces whatever
+    /// table of that name exists (add + delete + define works on nft 1.0.6, which lacks
+    /// `destroy`), then fills the sets.
+    pub fn script(&self) -> String {
+        let (f, n) = (self.family, self.name);
+        let mut s = format!("add table {f} {n}\ndelete table {f} {n}\ntable {f} {n} {{\n");
+        s += &self.body;
+        s += "}\n";
+        for (set, content) in &self.sets {
+            // Chunks keep each line (one netlink message for nft) to a sane size.
+            let elems: Vec<String> = content.elements.iter().map(Elem::text).collect();
+            for chunk in elems.chunks(1000) {
+                let _ = writeln!(s, "add element {f} {n} {set} {{ {} }}", chunk.join(", "));
+            }
+        }
+        s
+    }
+
+    fn same_skeleton(&self, other: &NftTable) -> bool {
+        self.family == other.family
+            && self.name == other.name
+            && self.body == other.body
+            && self.sets.len() == other.sets.len()
+            && self
+                .sets
+                .iter()
+                .zip(other.sets.iter())
+                .all(|((a, x), (b, y))| a == b && x.interval == y.interval)
+    }
+}
+
+/// Elements to delete and add in one set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetDelta {
+    pub set: &'static str,
+    pub del: Vec<Elem>,
+    pub add: Vec<Elem>,
+}
+
+/// The element changes that turn `old` into `new`, or `None` when that takes more than
+/// elements (another skeleton, or a changed interval set): then the table is loaded whole.
+pub fn element_delta(old: &NftTable, new: &NftTable) -> Option<Vec<SetDelta>> {
+    if !old.same_skeleton(new) {
+        return None;
+    }
+    let mut out = Vec::new();
+    for ((set, o), (_, n)) in old.sets.iter().zip(new.sets.iter()) {
+        if o.elements == n.elements {
+            continue;
+        }
+        if n.interval {
+            return None;
+        }
+        // A map element whose value changed is deleted and re-added (same key).
+        let del: Vec<Elem> = o.elements.difference(&n.elements).cloned().collect();
+        let add: Vec<Elem> = n.elements.difference(&o.elements).cloned().collect();
+        out.push(SetDelta { set, del, add });
+    }
+    Some(out)
+}
+
+const NFNL_SUBSYS_NFTABLES: u16 = 10;
+/// Elements per netlink message (one batch may hold many messages).
+const ELEMS_PER_MESSAGE: usize = 256;
+
+fn family_of(family: &str) -> NetfilterProtoFamily {
+    match family {
+        "inet" => NetfilterProtoFamily::Inet,
+        _ => NetfilterProtoFamily::IPv4,
+    }
+}
+
+fn frame(inner: NetfilterMessage, flags: u16, seq: u32, out: &mut Vec<u8>) {
+    let mut header = NetlinkHeader::default();
+    header.flags = flags;
+    header.sequence_number = seq;
+    let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(inner));
+    msg.finalize();
+    let start = out.len();
+    out.resize(start + msg.buffer_len(), 0);
+    msg.serialize(&mut out[start..]);
+}
+
+/// One nf_tables transaction (batch begin, element deletes then adds, batch end) as the bytes of
+/// a single datagram: the kernel applies all of it or none. Every element message asks for an
+/// acknowledgement; returns the bytes and how many acknowledgements to expect, with sequence
+/// numbers from `seq` on.
+pub fn element_batch(
+    table: &NftTable,
+    deltas: &[SetDelta],
+    seq: u32,
+) -> Result<(Vec<u8>, u32), NftError> {
+    let mut out = Vec::new();
+    let batch_header = NetfilterHeader::new(NetfilterProtoFamily::Unspec, 0, NFNL_SUBSYS_NFTABLES);
+    frame(
+        NetfilterMessage::new(batch_header.clone(), ControlMessage::BatchBegin),
+        NLM_F_REQUEST,
+        seq,
+        &mut out,
+    );
+    let mut n = 0u32;
+    let header = NetfilterHeader::new(family_of(table.family), 0, 0);
+    for delete in [true, false] {
+        for d in deltas {
+            let elems = if delete { &d.del } else { &d.add };
+            for chunk in elems.chunks(ELEMS_PER_MESSAGE) {
+                let mut list = Vec::with_capacity(chunk.len());
+                for e in chunk {
+                    let mut attrs = vec![SetElementAttribute::Key(DataAttribute::Value(encode(
+                        &e.key,
+                    )?))];
+                    if !e.data.is_empty() && !delete {
+                        attrs.push(SetElementAttribute::Data(DataAttribute::Value(encode(
+                            &e.data,
+                        )?)));
+                    }
+                    list.push(ListAttribute::Element(attrs));
+                }
+                let body = SetElementMessage {
+                    attributes: vec![
+                        SetElementList::Table(table.name.to_string()),
+                        SetElementList::Set(d.set.to_string()),
+                        SetElementList::Elements(list),
+                    ],
+                };
+                let (msg, flags) = if delete {
+                    (
+                        NfTablesMessage::DeleteSetElement(body),
+                        NLM_F_REQUEST | NLM_F_ACK,
+                    )
+                } else {
+                    (
+                        NfTablesMessage::NewSetElement(body),
+                        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
+                    )
+                };
+                n += 1;
+                frame(
+                    NetfilterMessage::new(header.clone(), msg),
+                    flags,
+                    seq.wrapping_add(n),
+                    &mut out,
+                );
+            }
+        }
+    }
+    frame(
+        NetfilterMessage::new(batch_header, ControlMessage::BatchEnd),
+        NLM_F_REQUEST,
+        seq.wrapping_add(n + 1),
+        &mut out,
+    );
+    Ok((out, n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Val {
+        Val::Ip(s.parse().expect("ip"))
+    }
+
+    #[test]
+    fn concatenations_pad_each_component_to_a_register() {
+        // What `nft --debug=netlink add element ip vpcep ep_tcp { 3 . 10.0.0.5 . 80 :
+        // 10.1.2.3 . 8080 }` sends (words shown little-endian there).
+        let key = encode(&[Val::Zone(3), ip("10.0.0.5"), Val::Port(80)]).expect("key");
+        let mut want = 3u16.to_ne_bytes().to_vec();
+        want.extend([0, 0, 10, 0, 0, 5, 0, 80, 0, 0]);
+        assert_eq!(key, want);
+        let data = encode(&[ip("10.1.2.3"), Val::Port(8080)]).expect("data");
+        assert_eq!(data, vec![10, 1, 2, 3, 0x1f, 0x90, 0, 0]);
+        // A single component keeps its own length.
+        assert_eq!(encode(&[Val::Zone(3)]).expect("zone").len(), 2);
+        assert_eq!(
+            encode(&[Val::Mark(20001)]).expect("mark"),
+            20001u32.to_ne_bytes()
+        );
+        let name = encode(&[Val::Ifname("c1234".into())]).expect("ifname");
+        assert_eq!(name.len(), 16);
+        assert_eq!(&name[..6], b"c1234\0");
+        assert!(encode(&[Val::Ifname("x".repeat(16))]).is_err());
+        assert!(encode(&[Val::Net("10.0.0.0/8".parse().expect("net"))]).is_err());
+    }
+
+    fn table(elems: &[(u16, &str)], interval: bool) -> NftTable {
+        let mut t = NftTable::new("ip", "vpcep");
+        t.body = "  map m { typeof ct zone : ip saddr; }\n".into();
+        t.sets.insert(
+            "m",
+            NftSet {
+                interval,
+                elements: elems
+                    .iter()
+                    .map(|(z, a)| Elem::map(vec![Val::Zone(*z)], vec![ip(a)]))
+                    .collect(),
+            },
+        );
+        t
+    }
+
+    #[test]
+    fn script_declares_then_fills() {
+        let s = table(&[(1, "198.19.128.1"), (2, "198.19.128.2")], false).script();
+        assert!(s.starts_with("add table ip vpcep\ndelete table ip vpcep\ntable ip vpcep {\n"));
+        assert!(s.ends_with("add element ip vpcep m { 1 : 198.19.128.1, 2 : 198.19.128.2 }\n"));
+    }
+
+    #[test]
+    fn delta_is_elements_only_when_the_skeleton_holds() {
+        let a = table(&[(1, "198.19.128.1"), (2, "198.19.128.2")], false);
+        let b = table(&[(1, "198.19.128.9"), (3, "198.19.128.3")], false);
+        let d = element_delta(&a, &b).expect("elements only");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].del.len(), 2, "{d:?}");
+        assert_eq!(d[0].add.len(), 2);
+        assert_eq!(element_delta(&a, &a), Some(vec![]));
+        let mut c = b.clone();
+        c.body += "  chain x { }\n";
+        assert_eq!(element_delta(&a, &c), None, "another skeleton");
+        let i = table(&[(1, "198.19.128.1")], true);
+        let j = table(&[(2, "198.19.128.1")], true);
+        assert_eq!(element_delta(&i, &j), None, "interval sets load whole");
+    }
+
+    #[test]
+    fn batch_frames_begin_elements_end() {
+        let a = table(&[(1, "198.19.128.1")], false);
+        let b = table(&[(2, "198.19.128.2")], false);
+        let d = element_delta(&a, &b).expect("delta");
+        let (bytes, acks) = element_batch(&b, &d, 100).expect("batch");
+        assert_eq!(acks, 2, "one delete message, one add message");
+        // Walk the datagram: four netlink messages with consecutive sequence numbers.
+        let mut off = 0;
+        let mut kinds = vec![];
+        while off < bytes.len() {
+            let len = u32::from_ne_bytes(bytes[off..off + 4].try_into().expect("len")) as usize;
+            let kind = u16::from_ne_bytes(bytes[off + 4..off + 6].try_into().expect("type"));
+            let seq = u32::from_ne_bytes(bytes[off + 8..off + 12].try_into().expect("seq"));
+            kinds.push((kind, seq));
+            off += len.div_ceil(4) * 4;
+        }
+        // BATCH_BEGIN (16), DELSETELEM (10 << 8 | 14), NEWSETELEM (10 << 8 | 12), BATCH_END.
+        assert_eq!(
+            kinds,
+            vec![
+                (16, 100),
+                ((10 << 8) | 14, 101),
+                ((10 << 8) | 12, 102),
+                (17, 103)
+            ]
+        );
+    }
+}

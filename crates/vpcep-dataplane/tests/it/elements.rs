@@ -1,0 +1,312 @@
+//! The element path on its own: set elements sent as one nf_tables netlink batch over a
+//! long-lived socket must leave exactly the table that loading the whole script gives, and
+//! rtnetlink address changes must land; a batch the kernel refuses changes nothing.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use vpcep_dataplane::netlink::NsLink;
+use vpcep_dataplane::nft::{Elem, NftSet, NftTable, Val, element_delta};
+
+use crate::lab::can_run;
+
+/// A namespace removed on drop, also when the test fails.
+struct Ns(String);
+
+impl Ns {
+    fn new(tag: &str) -> Ns {
+        let name = format!("vpe{:x}{tag}", std::process::id());
+        let ok = std::process::Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "ip netns add {name}");
+        Ns(name)
+    }
+    fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
+        use std::io::Write;
+        let mut c = std::process::Command::new("ip");
+        c.args(["netns", "exec", &self.0])
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().expect("spawn");
+        if let Some(input) = stdin
+            && let Some(mut pipe) = child.stdin.take()
+        {
+            pipe.write_all(input.as_bytes()).expect("stdin");
+        }
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+fn ip(s: &str) -> Val {
+    Val::Ip(s.parse().expect("ip"))
+}
+
+/// Every value type and key shape the gateway uses.
+fn table(endpoints: &[(u16, &str, u16, &str)], legs: &[(&str, u16)]) -> NftTable {
+    let mut t = NftTable::new("ip", "vpcep");
+    t.body = "  map zone_of_if { typeof iifname : ct zone; }\n  set consumer_ifs { type ifname; }\n  map ep_tcp { typeof ct zone . ip daddr . tcp dport : ip daddr . tcp dport; }\n  map prov_tcp { typeof ct zone . ip daddr . tcp dport : meta mark; }\n  map snat_of_zone { typeof ct zone : ip saddr; }\n  set ep_restricted { typeof ct zone . ip daddr; }\n  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n    iifname @consumer_ifs meta l4proto tcp ct mark set ct zone . ip daddr . tcp dport map @prov_tcp dnat ip to ct zone . ip daddr . tcp dport map @ep_tcp\n  }\n".into();
+    let set = |elements: BTreeSet<Elem>| NftSet {
+        interval: false,
+        elements,
+    };
+    t.sets.insert(
+        "zone_of_if",
+        set(legs
+            .iter()
+            .map(|(n, z)| Elem::map(vec![Val::Ifname(n.to_string())], vec![Val::Zone(*z)]))
+            .collect()),
+    );
+    t.sets.insert(
+        "consumer_ifs",
+        set(legs
+            .iter()
+            .map(|(n, _)| Elem::key(vec![Val::Ifname(n.to_string())]))
+            .collect()),
+    );
+    t.sets.insert(
+        "snat_of_zone",
+        set(legs
+            .iter()
+            .map(|(_, z)| {
+                Elem::map(
+                    vec![Val::Zone(*z)],
+                    vec![Val::Ip(Ipv4Addr::new(198, 19, 128, *z as u8))],
+                )
+            })
+            .collect()),
+    );
+    let key = |(z, a, p, _): &(u16, &str, u16, &str)| vec![Val::Zone(*z), ip(a), Val::Port(*p)];
+    t.sets.insert(
+        "ep_tcp",
+        set(endpoints
+            .iter()
+            .map(|e| Elem::map(key(e), vec![ip(e.3), Val::Port(8080)]))
+            .collect()),
+    );
+    t.sets.insert(
+        "prov_tcp",
+        set(endpoints
+            .iter()
+            .map(|e| Elem::map(key(e), vec![Val::Mark(20_000 + u32::from(e.0))]))
+            .collect()),
+    );
+    t.sets.insert(
+        "ep_restricted",
+        set(endpoints
+            .iter()
+            .map(|(z, a, _, _)| Elem::key(vec![Val::Zone(*z), ip(a)]))
+            .collect()),
+    );
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn element_batches_match_a_whole_reload_and_addresses_land() {
+    if !can_run() {
+        return;
+    }
+    let before = table(
+        &[
+            (1, "10.0.0.5", 80, "10.1.0.9"),
+            (2, "10.0.0.5", 443, "10.1.0.9"),
+        ],
+        &[("c0000aaaa", 1), ("c0000bbbb", 2)],
+    );
+    let after = table(
+        &[
+            (1, "10.0.0.5", 80, "10.1.0.10"), // same key, new value
+            (3, "192.168.0.7", 53, "10.2.0.1"),
+        ],
+        &[("c0000aaaa", 1), ("c0000cccc", 3)],
+    );
+    let live = Ns::new("a");
+    let reference = Ns::new("b");
+    live.run(&["nft", "-f", "-"], Some(&before.script()));
+    reference.run(&["nft", "-f", "-"], Some(&after.script()));
+    live.run(
+        &[
+            "ip",
+            "link",
+            "add",
+            "c0000aaaa",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "c0000zzzz",
+        ],
+        None,
+    );
+
+    let mut link = NsLink::open(&live.0).expect("open netlink sockets");
+    let delta = element_delta(&before, &after).expect("elements only");
+    link.set_elements(&after, &delta).await.expect("batch");
+    let list = |ns: &Ns| ns.run(&["nft", "list", "table", "ip", "vpcep"], None);
+    assert_eq!(list(&live), list(&reference));
+
+    // A batch the kernel refuses (deleting what is not there) is refused whole.
+    let bogus = element_delta(
+        &table(&[(9, "10.9.9.9", 9, "10.9.9.9")], &[]),
+        &table(&[], &[]),
+    )
+    .expect("delta");
+    let mut bogus_and_good = bogus.clone();
+    bogus_and_good[0]
+        .add
+        .push(Elem::key(vec![Val::Zone(7), ip("10.7.7.7")]));
+    assert!(link.set_elements(&after, &bogus_and_good).await.is_err());
+    assert_eq!(
+        list(&live),
+        list(&reference),
+        "nothing of a refused batch applied"
+    );
+    // And the socket stays usable.
+    let back = element_delta(&after, &before).expect("delta");
+    link.set_elements(&before, &back).await.expect("batch back");
+    let reference_before = Ns::new("c");
+    reference_before.run(&["nft", "-f", "-"], Some(&before.script()));
+    assert_eq!(list(&live), list(&reference_before));
+
+    // Addresses: add twice (idempotent), then delete twice.
+    let a: Ipv4Addr = "10.0.0.5".parse().expect("ip");
+    link.add_addr("c0000aaaa", a, 32).await.expect("add");
+    link.add_addr("c0000aaaa", a, 32).await.expect("add again");
+    let shown = live.run(&["ip", "-4", "addr", "show", "dev", "c0000aaaa"], None);
+    assert!(shown.contains("10.0.0.5/32"), "{shown}");
+    link.del_addr("c0000aaaa", a, 32).await.expect("del");
+    link.del_addr("c0000aaaa", a, 32).await.expect("del again");
+    let shown = live.run(&["ip", "-4", "addr", "show", "dev", "c0000aaaa"], None);
+    assert!(!shown.contains("10.0.0.5"), "{shown}");
+    assert!(link.add_addr("nosuchdev", a, 32).await.is_err());
+}
+
+/// The agent's kernel layer on real plans: after the layout exists, one more endpoint (and its
+/// removal) is an element change of the gateway alone, traffic follows it, and the kernel ends
+/// up exactly as a from-scratch load of the same plan leaves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_more_endpoint_is_an_element_change() {
+    use serde_json::{Value, json};
+    use vpcep_dataplane::desired::Desired;
+    use vpcep_dataplane::linux::{ApplyStats, Kernel};
+    use vpcep_dataplane::plan::{Legs, plan};
+
+    use crate::lab::{Lab, backend_group, first_success, network, server};
+
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    lab.stop_agent(); // this test drives the kernel layer itself
+    let c = lab.account("alice").await;
+    let prov = network(
+        &c,
+        "prov",
+        "192.168.0.0/16",
+        "192.168.0.0/24",
+        "192.168.0.1",
+    )
+    .await;
+    let cons = network(
+        &c,
+        "cons",
+        "192.168.0.0/16",
+        "192.168.0.0/24",
+        "192.168.0.1",
+    )
+    .await;
+    let sg = backend_group(&c, &[("tcp", 80)]).await;
+    let (web, web_port) = server(&c, "web", &prov, "192.168.0.10", &[&sg]).await;
+    let (client, _) = server(&c, "client", &cons, "192.168.0.20", &[]).await;
+    let svc: Value = c
+        .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": web_port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": false, "ports": [{"client_port": 80, "server_port": 80}]}))
+        .await
+        .expect("service");
+    let create = || async {
+        let e: Value = c
+            .post(
+                &c.project_path("/vpc-endpoints"),
+                &json!({"endpoint_service_id": svc["id"], "vpc_id": cons.vpc, "subnet_id": cons.subnet}),
+            )
+            .await
+            .expect("endpoint");
+        (
+            e["id"].as_str().expect("id").to_string(),
+            e["ip"].as_str().expect("ip").to_string(),
+        )
+    };
+    let (_, first_ip) = create().await;
+
+    let control = lab.control.clone();
+    let desired =
+        || async { Desired::from_snapshot(&control.agent_snapshot().await.expect("snapshot")) };
+    let mut kernel = Kernel::new(lab.names.clone());
+    let mut legs = Legs::default();
+    let p = plan(&desired().await, &lab.names, &mut legs);
+    let failed = kernel.apply(&p).await.expect("apply");
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(kernel.last.by_elements, 0);
+    let (web_ns, client_ns) = (lab.names.server(&web), lab.names.server(&client));
+    lab.spawn_in(
+        &web_ns,
+        &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo hello"],
+    );
+    let (ok, out) = first_success(&client_ns, &first_ip, 80).await;
+    assert!(ok && out.contains("hello"), "{out}");
+
+    // One more endpoint: the gateway's /32 and map elements over netlink, nothing else.
+    let (second, second_ip) = create().await;
+    let p = plan(&desired().await, &lab.names, &mut legs);
+    let failed = kernel.apply(&p).await.expect("apply");
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(
+        kernel.last,
+        ApplyStats {
+            by_elements: 1,
+            by_layout: 0
+        }
+    );
+    let (ok, out) = first_success(&client_ns, &second_ip, 80).await;
+    assert!(ok && out.contains("hello"), "{out}");
+
+    // The same plan loaded from scratch leaves the very same kernel state.
+    let incremental = lab.kernel_state().await;
+    let mut fresh = Kernel::new(lab.names.clone());
+    fresh.apply(&p).await.expect("reload");
+    assert!(fresh.last.by_layout > 0 && fresh.last.by_elements == 0);
+    let reloaded = lab.kernel_state().await;
+    assert!(
+        incremental == reloaded,
+        "{}",
+        crate::lab::state_diff(&incremental, &reloaded)
+    );
+
+    // Removing it is an element change too, and its address stops answering.
+    c.delete_endpoint(&second).await.expect("delete");
+    let p = plan(&desired().await, &lab.names, &mut legs);
+    kernel.apply(&p).await.expect("apply");
+    assert_eq!(kernel.last.by_elements, 1);
+    assert_eq!(kernel.last.by_layout, 0);
+    let (ok, _) = crate::lab::tcp_request(&client_ns, &second_ip, 80).await;
+    assert!(!ok, "a deleted endpoint carries nothing");
+    let (ok, _) = crate::lab::tcp_request(&client_ns, &first_ip, 80).await;
+    assert!(ok, "the other endpoint still works");
+}
