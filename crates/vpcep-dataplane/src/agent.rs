@@ -196,8 +196,18 @@ impl Agent {
 
     /// Plan, apply, cut removed flows, report.
     async fn converge(&mut self, d: &Desired) -> Result<(), AgentError> {
+        let started = std::time::Instant::now();
         let plan = plan::plan(d, &self.cfg.names, &mut self.legs);
+        let planned = started.elapsed();
         let failed = self.kernel.apply(&plan).await?;
+        tracing::debug!(
+            plan_us = planned.as_micros() as u64,
+            apply_us = (started.elapsed() - planned).as_micros() as u64,
+            by_elements = self.kernel.last.by_elements,
+            by_layout = self.kernel.last.by_layout,
+            netlink_us = self.kernel.last.element_time.as_micros() as u64,
+            "converged"
+        );
         for (ns, why) in &failed {
             tracing::warn!(namespace = ns, error = why, "could not program namespace");
         }
@@ -351,8 +361,11 @@ impl Agent {
                         self.converge(&d).await?;
                         continue;
                     }
+                    let settles = d.only_settles(&c.changes);
                     d.apply(&c.changes, c.revision);
-                    self.converge(&d).await?;
+                    if !settles {
+                        self.converge(&d).await?;
+                    }
                 }
             }
         }

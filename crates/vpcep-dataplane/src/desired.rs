@@ -8,7 +8,7 @@ use vpcep_core::agent::{Change, FeedObject, Snapshot};
 use vpcep_core::inventory::{
     LoadBalancer, Port, SecurityGroup, SecurityGroupRule, Server, Site, Subnet, Vpc,
 };
-use vpcep_core::model::{Endpoint, EndpointService, Kind};
+use vpcep_core::model::{Endpoint, EndpointService, EndpointStatus, Kind, ServiceStatus};
 
 /// One object and the generation the control plane gave it.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +91,50 @@ impl Desired {
             Kind::Endpoint => drop(self.endpoints.remove(id)),
             _ => {}
         }
+    }
+
+    /// True when `changes` only record what the agent itself reported: endpoints that went from
+    /// `creating` to `accepted` and services from `creating` to `available`, with nothing the
+    /// data plane reads changed. Neither the plan nor any report can differ, so the agent skips
+    /// converging on them (half of all changes while endpoints are being created).
+    pub fn only_settles(&self, changes: &[Change]) -> bool {
+        !changes.is_empty()
+            && changes.iter().all(|c| {
+                let Some(o) = &c.object else {
+                    return false;
+                };
+                match c.kind {
+                    Kind::Endpoint => {
+                        let (Some(old), Ok(new)) = (
+                            self.endpoints.get(&c.id),
+                            serde_json::from_value::<Endpoint>(o.spec.clone()),
+                        ) else {
+                            return false;
+                        };
+                        let o = &old.spec;
+                        o.status == EndpointStatus::Creating
+                            && new.status == EndpointStatus::Accepted
+                            && (&o.service_id, &o.subnet_id, &o.ip, &o.whitelist)
+                                == (&new.service_id, &new.subnet_id, &new.ip, &new.whitelist)
+                            && o.enable_whitelist == new.enable_whitelist
+                    }
+                    Kind::EndpointService => {
+                        let (Some(old), Ok(new)) = (
+                            self.services.get(&c.id),
+                            serde_json::from_value::<EndpointService>(o.spec.clone()),
+                        ) else {
+                            return false;
+                        };
+                        let o = &old.spec;
+                        o.status == ServiceStatus::Creating
+                            && new.status == ServiceStatus::Available
+                            && (&o.vpc_id, &o.backend, &o.ports)
+                                == (&new.vpc_id, &new.backend, &new.ports)
+                            && o.tcp_proxy == new.tcp_proxy
+                    }
+                    _ => false,
+                }
+            })
     }
 
     pub fn apply(&mut self, changes: &[Change], revision: u64) {

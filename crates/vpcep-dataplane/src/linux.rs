@@ -36,11 +36,8 @@ pub enum KernelError {
     },
 }
 
-pub(crate) async fn run(
-    program: &str,
-    args: &[&str],
-    stdin: Option<&str>,
-) -> Result<String, KernelError> {
+/// Run a program; its stdout, or an error with its stderr when it exits non-zero.
+pub async fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, KernelError> {
     let cmd = format!("{program} {}", args.join(" "));
     let mut c = Command::new(program);
     c.args(args)
@@ -177,6 +174,7 @@ fn element_change(old: &NsPlan, new: &NsPlan) -> Option<ElementChange> {
         || old.routes != new.routes
         || old.rules != new.rules
         || old.local_table_last != new.local_table_last
+        || old.announce != new.announce
     {
         return None;
     }
@@ -203,6 +201,9 @@ fn element_change(old: &NsPlan, new: &NsPlan) -> Option<ElementChange> {
 
 const MAX_ELEMENT_CHANGES: usize = 4096;
 
+/// (device, address/prefix) pairs a namespace gained.
+type Added = Vec<(String, String)>;
+
 fn parse_cidr(a: &str) -> Option<(std::net::Ipv4Addr, u8)> {
     let (ip, len) = a.split_once('/')?;
     Some((ip.parse().ok()?, len.parse().ok()?))
@@ -215,6 +216,9 @@ pub struct ApplyStats {
     pub by_elements: usize,
     /// Namespaces changed through iproute2/`nft -f`.
     pub by_layout: usize,
+    /// Time spent programming element changes over netlink (addresses and nf_tables batches,
+    /// until the kernel acknowledged them).
+    pub element_time: std::time::Duration,
 }
 
 /// Applies plans, remembering what it applied so unchanged namespaces cost nothing.
@@ -266,6 +270,32 @@ impl Kernel {
             }
         }
         Ok(())
+    }
+
+    /// Gratuitous ARP for each new host address (see [`NsLink::announce`]); failures only
+    /// slow down neighbours that asked too early, so they are logged, not returned.
+    async fn announce(&mut self, ns: &str, addrs: &[(String, String)]) {
+        if !self.links.contains_key(ns) {
+            match NsLink::open(ns) {
+                Ok(l) => {
+                    self.links.insert(ns.to_string(), l);
+                }
+                Err(e) => {
+                    tracing::debug!(error = %e, "no announcements");
+                    return;
+                }
+            }
+        }
+        let Some(link) = self.links.get_mut(ns) else {
+            return;
+        };
+        for (dev, a) in addrs {
+            if let Some((ip, 32)) = parse_cidr(a)
+                && let Err(e) = link.announce(dev, ip).await
+            {
+                tracing::debug!(error = %e, "gratuitous ARP not sent");
+            }
+        }
     }
 
     /// Make the kernel match `plan`. Returns the namespaces that failed (with why); the others
@@ -330,8 +360,14 @@ impl Kernel {
         }
         self.last = ApplyStats::default();
         for (ns, c) in by_elements {
-            match self.apply_elements(ns, &c, &plan.namespaces[ns]).await {
+            let started = std::time::Instant::now();
+            let r = self.apply_elements(ns, &c, &plan.namespaces[ns]).await;
+            self.last.element_time += started.elapsed();
+            match r {
                 Ok(()) => {
+                    if plan.namespaces[ns].announce {
+                        self.announce(ns, &c.add_addrs).await;
+                    }
                     self.applied.insert(ns.clone(), plan.namespaces[ns].clone());
                     self.last.by_elements += 1;
                 }
@@ -424,7 +460,7 @@ impl Kernel {
                 )
             })
             .collect();
-        let results: Vec<(String, Result<(), KernelError>)> = futures_util::stream::iter(jobs)
+        let results: Vec<(String, Result<Added, KernelError>)> = futures_util::stream::iter(jobs)
             .map(|(ns, p, fresh)| async move {
                 let r = Self::apply_rest(&ns, &p, fresh).await;
                 (ns, r)
@@ -434,11 +470,14 @@ impl Kernel {
             .await;
         for (ns, r) in results {
             match r {
-                Ok(()) if !failed.contains_key(&ns) => {
+                Ok(added) if !failed.contains_key(&ns) => {
                     let p = plan.namespaces[&ns].clone();
+                    if p.announce {
+                        self.announce(&ns, &added).await;
+                    }
                     self.applied.insert(ns, p);
                 }
-                Ok(()) => {}
+                Ok(_) => {}
                 Err(e) => {
                     failed.insert(ns.clone(), e.to_string());
                     self.applied.remove(&ns);
@@ -524,8 +563,10 @@ impl Kernel {
     }
 
     /// `fresh`: the namespace was just created, so it holds nothing of ours yet.
-    async fn apply_rest(ns: &str, p: &NsPlan, fresh: bool) -> Result<(), KernelError> {
+    /// Returns the addresses it added.
+    async fn apply_rest(ns: &str, p: &NsPlan, fresh: bool) -> Result<Added, KernelError> {
         let have = addrs_in(ns).await?;
+        let added: Vec<(String, String)> = p.addrs.difference(&have).cloned().collect();
         let mut cmds = Vec::new();
         for (dev, a) in p.addrs.difference(&have) {
             cmds.push(format!("addr add {a} dev {dev}"));
@@ -590,7 +631,7 @@ impl Kernel {
                 }
             }
         }
-        Ok(())
+        Ok(added)
     }
 
     /// Forget what was applied (next apply re-checks every namespace).

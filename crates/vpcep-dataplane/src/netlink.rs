@@ -8,11 +8,14 @@ use std::fs::File;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use std::os::fd::OwnedFd;
+
 use futures_util::TryStreamExt;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_netfilter::NetfilterMessage;
 use netlink_sys::{AsyncSocket, AsyncSocketExt, TokioSocket, protocols};
 use rtnetlink::AddressMessageBuilder;
+use rtnetlink::packet_route::link::LinkAttribute;
 
 use crate::linux::KernelError;
 use crate::nft::{NftTable, SetDelta, element_batch};
@@ -31,14 +34,17 @@ fn err(ns: &str, what: &str, e: impl std::fmt::Display) -> KernelError {
     }
 }
 
-/// Netlink sockets of one namespace.
+/// Netlink sockets of one namespace (and a packet socket for gratuitous ARP).
 pub struct NsLink {
     ns: String,
     route: rtnetlink::Handle,
     nft: TokioSocket,
+    packet: Option<OwnedFd>,
     seq: u32,
-    /// Interface name → index, learnt on first use (forgotten when links may have changed).
-    index: HashMap<String, u32>,
+    /// What the nftables socket's send buffer was last set to (0: the default).
+    sndbuf: usize,
+    /// Interface name → (index, MAC), learnt on first use (forgotten when links may have changed).
+    index: HashMap<String, (u32, Option<[u8; 6]>)>,
 }
 
 impl std::fmt::Debug for NsLink {
@@ -47,22 +53,33 @@ impl std::fmt::Debug for NsLink {
     }
 }
 
-/// Open a route and a netfilter socket inside `/run/netns/{ns}`, registered with `rt`'s reactor.
-fn open_in(ns: &str, rt: tokio::runtime::Handle) -> std::io::Result<(TokioSocket, TokioSocket)> {
+/// Run `f` on a new thread that has entered namespace `ns` (sockets it creates stay there).
+pub fn in_namespace<T, F>(ns: &str, f: F) -> std::io::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> std::io::Result<T> + Send + 'static,
+{
     let path = format!("/run/netns/{ns}");
-    std::thread::spawn(move || -> std::io::Result<(TokioSocket, TokioSocket)> {
-        let _reactor = rt.enter();
-        let f = File::open(&path)?;
-        nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET)
+    std::thread::spawn(move || -> std::io::Result<T> {
+        let file = File::open(&path)?;
+        nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET)
             .map_err(std::io::Error::from)?;
+        f()
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("namespace thread panicked"))?
+}
+
+/// Open a route and a netfilter socket inside `ns`, registered with `rt`'s reactor.
+fn open_in(ns: &str, rt: tokio::runtime::Handle) -> std::io::Result<(TokioSocket, TokioSocket)> {
+    in_namespace(ns, move || {
+        let _reactor = rt.enter();
         let mut route = TokioSocket::new(protocols::NETLINK_ROUTE)?;
         route.socket_mut().bind_auto()?;
         let mut nft = TokioSocket::new(protocols::NETLINK_NETFILTER)?;
         nft.socket_mut().bind_auto()?;
         Ok((route, nft))
     })
-    .join()
-    .map_err(|_| std::io::Error::other("namespace thread panicked"))?
 }
 
 impl NsLink {
@@ -76,7 +93,9 @@ impl NsLink {
             ns: ns.to_string(),
             route,
             nft,
+            packet: None,
             seq: 1,
+            sndbuf: 64 * 1024,
             index: HashMap::new(),
         })
     }
@@ -86,6 +105,10 @@ impl NsLink {
     }
 
     async fn link_index(&mut self, dev: &str) -> Result<u32, KernelError> {
+        Ok(self.link_of(dev).await?.0)
+    }
+
+    async fn link_of(&mut self, dev: &str) -> Result<(u32, Option<[u8; 6]>), KernelError> {
         if let Some(i) = self.index.get(dev) {
             return Ok(*i);
         }
@@ -99,8 +122,33 @@ impl NsLink {
             .await
             .map_err(|e| err(&self.ns, &format!("find link {dev}"), e))?
             .ok_or_else(|| err(&self.ns, &format!("find link {dev}"), "no such link"))?;
-        self.index.insert(dev.to_string(), link.header.index);
-        Ok(link.header.index)
+        let mac = link.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Address(m) => <[u8; 6]>::try_from(m.as_slice()).ok(),
+            _ => None,
+        });
+        let found = (link.header.index, mac);
+        self.index.insert(dev.to_string(), found);
+        Ok(found)
+    }
+
+    /// Gratuitous ARP for `ip` on `dev`: a neighbour that asked for the address before it
+    /// existed (its entry still incomplete) learns it now instead of on its next retry, a
+    /// second later. Best effort: the address works without it.
+    pub async fn announce(&mut self, dev: &str, ip: Ipv4Addr) -> Result<(), KernelError> {
+        let (index, mac) = self.link_of(dev).await?;
+        let Some(mac) = mac else {
+            return Ok(());
+        };
+        if self.packet.is_none() {
+            let fd = in_namespace(&self.ns, garp::open)
+                .map_err(|e| err(&self.ns, "packet socket", e))?;
+            self.packet = Some(fd);
+        }
+        if let Some(fd) = &self.packet {
+            garp::send(fd, index, mac, ip)
+                .map_err(|e| err(&self.ns, &format!("announce {ip}"), e))?;
+        }
+        Ok(())
     }
 
     /// `ip addr add`, succeeding when the address is already there.
@@ -159,6 +207,18 @@ impl NsLink {
         let (bytes, acks) =
             element_batch(table, deltas, first).map_err(|e| err(&self.ns, "encode elements", e))?;
         self.seq = self.seq.wrapping_add(acks + 2);
+        // The kernel takes a batch as one datagram: make room for it (a full resync's batch
+        // is larger than the default send buffer).
+        if bytes.len() > self.sndbuf {
+            let want = bytes.len() + 4096;
+            nix::sys::socket::setsockopt(
+                self.nft.socket_ref(),
+                nix::sys::socket::sockopt::SndBufForce,
+                &want,
+            )
+            .map_err(|e| err(&self.ns, "grow the send buffer", e))?;
+            self.sndbuf = want;
+        }
         self.nft
             .send(&bytes)
             .await
@@ -201,6 +261,85 @@ impl NsLink {
                 &format!("nftables elements of {}", table.name),
                 why,
             )),
+        }
+    }
+}
+
+/// Gratuitous ARP over an `AF_PACKET` socket (what `arping -U` sends), in-process so an
+/// announcement costs a syscall, not a process.
+mod garp {
+    use std::net::Ipv4Addr;
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+
+    const ETH_P_ARP: u16 = 0x0806;
+
+    /// A packet socket that only sends (protocol 0: it receives nothing).
+    pub fn open() -> std::io::Result<OwnedFd> {
+        socket(
+            AddressFamily::Packet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(std::io::Error::from)
+    }
+
+    /// ARP request "who-has ip tell ip" from `mac`, broadcast on interface `ifindex`.
+    pub fn frame(mac: [u8; 6], ip: Ipv4Addr) -> [u8; 28] {
+        let mut p = [0u8; 28];
+        p[0..2].copy_from_slice(&1u16.to_be_bytes()); // Ethernet
+        p[2..4].copy_from_slice(&0x0800u16.to_be_bytes()); // IPv4
+        p[4] = 6;
+        p[5] = 4;
+        p[6..8].copy_from_slice(&1u16.to_be_bytes()); // request
+        p[8..14].copy_from_slice(&mac);
+        p[14..18].copy_from_slice(&ip.octets());
+        // target hardware address stays zero
+        p[24..28].copy_from_slice(&ip.octets());
+        p
+    }
+
+    #[allow(unsafe_code)]
+    pub fn send(fd: &OwnedFd, ifindex: u32, mac: [u8; 6], ip: Ipv4Addr) -> std::io::Result<()> {
+        let payload = frame(mac, ip);
+        // SAFETY: `sockaddr_ll` is plain old data, so all-zero is a valid value; every field we
+        // set is in range.
+        let mut to: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        to.sll_family = libc::AF_PACKET as u16;
+        to.sll_protocol = ETH_P_ARP.to_be();
+        to.sll_ifindex = i32::try_from(ifindex).map_err(std::io::Error::other)?;
+        to.sll_halen = 6;
+        to.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+        // SAFETY: the buffer and the address are valid for the lengths passed, and `fd` is an
+        // open socket we own for the duration of the call.
+        let sent = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                payload.as_ptr().cast(),
+                payload.len(),
+                0,
+                (&raw const to).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if sent < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn announcement_asks_for_its_own_address() {
+            let p = super::frame([2, 0, 0, 0, 0, 1], "10.0.0.5".parse().expect("ip"));
+            assert_eq!(&p[..8], &[0, 1, 8, 0, 6, 4, 0, 1]);
+            assert_eq!(&p[8..14], &[2, 0, 0, 0, 0, 1]);
+            assert_eq!(&p[14..18], &[10, 0, 0, 5]);
+            assert_eq!(&p[18..24], &[0; 6]);
+            assert_eq!(&p[24..28], &[10, 0, 0, 5]);
         }
     }
 }

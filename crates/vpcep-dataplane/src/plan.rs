@@ -69,6 +69,9 @@ pub struct NsPlan {
     /// may have the very address of an endpoint in another VPC (identical CIDRs), and a DNATed
     /// packet to it must follow its mark, not be delivered to the gateway itself.
     pub local_table_last: bool,
+    /// Announce new addresses with a gratuitous ARP (gateways: a consumer that asked for an
+    /// endpoint's IP before it existed learns it at once instead of on its next retry, 1 s on).
+    pub announce: bool,
     /// Our nftables table(s) for this namespace, as one `nft -f` script (replaces atomically).
     pub nft: Option<NftTable>,
 }
@@ -270,15 +273,15 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     }
 
     // --- endpoints and the gateway shards --------------------------------------------------
-    struct Mapping {
-        subnet: String,
-        ip: String,
+    struct Mapping<'a> {
+        subnet: &'a str,
+        ip: &'a str,
         m: vpcep_core::model::PortMapping,
-        backend: String,
-        provider_vpc: String,
+        backend: &'a str,
+        provider_vpc: &'a str,
     }
     let mut mappings: Vec<Mapping> = Vec::new();
-    let mut consumer_subnets: BTreeSet<String> = BTreeSet::new();
+    let mut consumer_subnets: BTreeSet<&str> = BTreeSet::new();
     let mut live_pending: Vec<(String, String, String)> = Vec::new();
     for (eid, e) in &d.endpoints {
         if !e.spec.status.carries_traffic() {
@@ -313,23 +316,24 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         if !d.subnets.contains_key(&e.spec.subnet_id) || !d.vpcs.contains_key(&svc.spec.vpc_id) {
             continue;
         }
-        consumer_subnets.insert(e.spec.subnet_id.clone());
+        consumer_subnets.insert(&e.spec.subnet_id);
         for m in &svc.spec.ports {
             mappings.push(Mapping {
-                subnet: e.spec.subnet_id.clone(),
-                ip: e.spec.ip.clone(),
+                subnet: &e.spec.subnet_id,
+                ip: &e.spec.ip,
                 m: *m,
-                backend: backend.ip.clone(),
-                provider_vpc: svc.spec.vpc_id.clone(),
+                backend: &backend.ip,
+                provider_vpc: &svc.spec.vpc_id,
             });
         }
         live_pending.push((eid.clone(), e.spec.subnet_id.clone(), e.spec.ip.clone()));
     }
     // Consumer legs: keep existing assignments, release unused, put new ones in the first shard
     // with room (a shard's `ip rule` list stays short: the kernel scans it linearly).
-    legs.zones.retain(|s, _| consumer_subnets.contains(s));
+    legs.zones
+        .retain(|s, _| consumer_subnets.contains(s.as_str()));
     for s in &consumer_subnets {
-        if legs.zones.contains_key(s) {
+        if legs.zones.contains_key(*s) {
             continue;
         }
         let mut placed = None;
@@ -346,21 +350,23 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             }
         }
         if let Some(a) = placed {
-            legs.zones.insert(s.clone(), a);
+            legs.zones.insert(s.to_string(), a);
         }
     }
     // Provider legs: one per (shard, provider VPC) that shard's endpoints need.
-    let needed: BTreeSet<(u32, String)> = mappings
+    let needed: BTreeSet<(u32, &str)> = mappings
         .iter()
         .filter_map(|m| {
             legs.zones
-                .get(&m.subnet)
-                .map(|(sh, _)| (*sh, m.provider_vpc.clone()))
+                .get(m.subnet)
+                .map(|(sh, _)| (*sh, m.provider_vpc))
         })
         .collect();
-    legs.providers.retain(|k, _| needed.contains(k));
-    for k in &needed {
-        if !legs.providers.contains_key(k) {
+    legs.providers
+        .retain(|(sh, vpc), _| needed.contains(&(*sh, vpc.as_str())));
+    for &(shard, vpc) in &needed {
+        let k = (shard, vpc.to_string());
+        if !legs.providers.contains_key(&k) {
             let taken: BTreeSet<u32> = legs
                 .providers
                 .iter()
@@ -368,7 +374,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 .map(|(_, t)| *t)
                 .collect();
             let t = (1..).find(|t| !taken.contains(t)).unwrap_or(1);
-            legs.providers.insert(k.clone(), t);
+            legs.providers.insert(k, t);
         }
     }
     for (eid, subnet, ip) in live_pending {
@@ -383,8 +389,29 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         }
     }
 
+    // Every mapping with its zone and provider table, grouped by shard in one pass.
+    let provider_table: BTreeMap<(u32, &str), u32> = legs
+        .providers
+        .iter()
+        .map(|((sh, vpc), k)| ((*sh, vpc.as_str()), *k))
+        .collect();
+    let mut mappings_of: BTreeMap<u32, Vec<(u16, u32, &Mapping)>> = BTreeMap::new();
+    for m in &mappings {
+        if let Some((sh, zone)) = legs.zones.get(m.subnet) {
+            let k = provider_table
+                .get(&(*sh, m.provider_vpc))
+                .copied()
+                .unwrap_or(0);
+            mappings_of.entry(*sh).or_default().push((*zone, k, m));
+        }
+    }
+    let mut live_of: BTreeMap<u32, Vec<&LiveEndpoint>> = BTreeMap::new();
+    for l in &p.live {
+        live_of.entry(l.shard).or_default().push(l);
+    }
     let shards: BTreeSet<u32> = legs.zones.values().map(|(sh, _)| *sh).collect();
     for shard in shards {
+        let live = live_of.get(&shard).map(Vec::as_slice).unwrap_or_default();
         let mut gw = NsPlan {
             sysctls: vec![
                 ("net.ipv4.ip_forward".into(), "1".into()),
@@ -396,6 +423,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 ("net.ipv4.conf.all.accept_local".into(), "1".into()),
             ],
             local_table_last: true,
+            announce: true,
             ..Default::default()
         };
         let mut t = GatewaySets::default();
@@ -430,12 +458,12 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 vec![Val::Ip(snat_address(shard, *zone))],
             ));
         }
-        for l in p.live.iter().filter(|l| l.shard == shard) {
-            let Some(e) = d.endpoints.get(&l.id) else {
-                continue;
-            };
-            gw.addrs
-                .insert((consumer_leg(&e.spec.subnet_id).0, format!("{}/32", l.ip)));
+        let mut leg_of: BTreeMap<&str, String> = BTreeMap::new();
+        for l in live {
+            let leg = leg_of
+                .entry(l.subnet.as_str())
+                .or_insert_with(|| consumer_leg(&l.subnet).0);
+            gw.addrs.insert((leg.clone(), format!("{}/32", l.ip)));
         }
         for ((sh, vpc_id), k) in &legs.providers {
             if *sh != shard {
@@ -471,22 +499,11 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 ));
             }
         }
-        for m in &mappings {
-            let Some((sh, zone)) = legs.zones.get(&m.subnet) else {
-                continue;
-            };
-            if *sh != shard {
-                continue;
-            }
+        for (zone, k, m) in mappings_of.get(&shard).into_iter().flatten() {
             let (Ok(ip), Ok(backend)) = (m.ip.parse::<Ipv4Addr>(), m.backend.parse::<Ipv4Addr>())
             else {
                 continue;
             };
-            let k = legs
-                .providers
-                .get(&(shard, m.provider_vpc.clone()))
-                .copied()
-                .unwrap_or(0);
             let key = vec![Val::Zone(*zone), Val::Ip(ip), Val::Port(m.m.client_port)];
             let (ep, prov) = match m.m.protocol {
                 Protocol::TCP => (&mut t.ep_tcp, &mut t.prov_tcp),
@@ -500,7 +517,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         }
         // Endpoint source whitelists (`enable_whitelist`): new connections to a restricted
         // endpoint must come from one of its allowed sources.
-        for l in p.live.iter().filter(|l| l.shard == shard) {
+        for l in live {
             let Some(e) = d.endpoints.get(&l.id) else {
                 continue;
             };

@@ -206,7 +206,7 @@ async fn element_batches_match_a_whole_reload_and_addresses_land() {
 async fn one_more_endpoint_is_an_element_change() {
     use serde_json::{Value, json};
     use vpcep_dataplane::desired::Desired;
-    use vpcep_dataplane::linux::{ApplyStats, Kernel};
+    use vpcep_dataplane::linux::Kernel;
     use vpcep_dataplane::plan::{Legs, plan};
 
     use crate::lab::{Lab, backend_group, first_success, network, server};
@@ -278,11 +278,10 @@ async fn one_more_endpoint_is_an_element_change() {
     let failed = kernel.apply(&p).await.expect("apply");
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(
-        kernel.last,
-        ApplyStats {
-            by_elements: 1,
-            by_layout: 0
-        }
+        (kernel.last.by_elements, kernel.last.by_layout),
+        (1, 0),
+        "{:?}",
+        kernel.last
     );
     let (ok, out) = first_success(&client_ns, &second_ip, 80).await;
     assert!(ok && out.contains("hello"), "{out}");

@@ -1,0 +1,207 @@
+//! Shared set-up of the data-plane benchmarks: a control plane in-process on SQLite, an account,
+//! a provider VPC whose server answers on TCP 80 behind an endpoint service (approval off), and
+//! helpers that make consumer networks and connect from inside a namespace without spawning a
+//! process (so the measurement is the data plane's, not `fork`'s).
+
+#![allow(dead_code)] // each benchmark uses part of it
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vpcep_api::AppState;
+use vpcep_client::Client;
+use vpcep_control::{Control, Settings};
+use vpcep_dataplane::naming::Namespaces;
+use vpcep_dataplane::netlink::in_namespace;
+use vpcep_store::{SharedStore, SqlStore};
+
+pub struct Bench {
+    pub url: String,
+    pub control: Control,
+    pub names: Namespaces,
+    pub c: Client,
+    _dir: tempfile::TempDir,
+}
+
+pub fn pct(v: &mut [Duration], p: f64) -> Duration {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+impl Bench {
+    pub async fn start(tag: &str) -> Bench {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: SharedStore = Arc::new(
+            SqlStore::open_sqlite(&dir.path().join("b.db"))
+                .await
+                .expect("store"),
+        );
+        let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
+        let settings = Settings {
+            default_quotas: vpcep_core::model::Quotas {
+                endpoint_service: 10,
+                endpoint: 1_000_000,
+            },
+            ..Settings::default()
+        };
+        let control = Control::new(store, settings, secrets);
+        let app = vpcep_api::router(AppState {
+            control: control.clone(),
+            agent_token: Arc::new("b".into()),
+            started: Instant::now(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let names = Namespaces {
+            prefix: format!("vb{tag}{}-", std::process::id() % 10000),
+        };
+        let acc = control
+            .create_account("bench", None)
+            .await
+            .expect("account");
+        let c =
+            Client::new(&url, &acc.access_key, &acc.secret_key, &acc.project_id).expect("client");
+        Bench {
+            url,
+            control,
+            names,
+            c,
+            _dir: dir,
+        }
+    }
+
+    /// A VPC with one subnet: (vpc id, subnet id).
+    pub async fn network(&self, name: &str, cidr: &str, sub: &str, gw: &str) -> (String, String) {
+        let c = &self.c;
+        let v: Value = c
+            .post(
+                &c.project_path("/vpcs"),
+                &json!({"vpc": {"name": name, "cidr": cidr}}),
+            )
+            .await
+            .expect("vpc");
+        let vpc = v["vpc"]["id"].as_str().expect("id").to_string();
+        let s: Value = c
+            .post(
+                &c.project_path("/subnets"),
+                &json!({"subnet": {"name": name, "cidr": sub, "gateway_ip": gw, "vpc_id": vpc}}),
+            )
+            .await
+            .expect("subnet");
+        (vpc, s["subnet"]["id"].as_str().expect("id").to_string())
+    }
+
+    /// A lab server with one NIC: (server id, port id).
+    pub async fn server(
+        &self,
+        name: &str,
+        vpc: &str,
+        subnet: &str,
+        ip: &str,
+        sg: &[&str],
+    ) -> (String, String) {
+        let c = &self.c;
+        let s: Value = c
+            .post(&c.project_path("/lab/servers"), &json!({"server": {"name": name, "vpc_id": vpc, "nics": [{"subnet_id": subnet, "ip_address": ip}], "security_groups": sg}}))
+            .await
+            .expect("server");
+        (
+            s["server"]["id"].as_str().expect("id").to_string(),
+            s["server"]["nics"][0]["port_id"]
+                .as_str()
+                .expect("port")
+                .to_string(),
+        )
+    }
+
+    /// Provider VPC 10.0.0.0/16 with server `web` (10.0.0.20, port 80 open to the SNAT range)
+    /// behind a VM service without approval: (service id, web server id).
+    pub async fn provider(&self) -> (String, String) {
+        let c = &self.c;
+        let (pvpc, psub) = self
+            .network("prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")
+            .await;
+        let g: Value = c
+            .post(
+                &c.project_path("/security-groups"),
+                &json!({"security_group": {"name": "b"}}),
+            )
+            .await
+            .expect("sg");
+        let sg = g["security_group"]["id"].as_str().expect("id").to_string();
+        let _: Value = c
+            .post(&c.project_path("/security-group-rules"), &json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "198.19.128.0/20"}}))
+            .await
+            .expect("rule");
+        let (web, port) = self.server("web", &pvpc, &psub, "10.0.0.20", &[&sg]).await;
+        let svc: Value = c
+            .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": port, "vpc_id": pvpc, "server_type": "VM", "approval_enabled": false, "ports": [{"client_port": 80, "server_port": 80}]}))
+            .await
+            .expect("service");
+        (svc["id"].as_str().expect("id").to_string(), web)
+    }
+
+    /// Create an endpoint: (id, ip).
+    pub async fn endpoint(&self, service: &str, vpc: &str, subnet: &str) -> (String, String) {
+        let c = &self.c;
+        let e: Value = c
+            .post(
+                &c.project_path("/vpc-endpoints"),
+                &json!({"endpoint_service_id": service, "vpc_id": vpc, "subnet_id": subnet}),
+            )
+            .await
+            .expect("endpoint");
+        (
+            e["id"].as_str().expect("id").to_string(),
+            e["ip"].as_str().expect("ip").to_string(),
+        )
+    }
+
+    pub async fn teardown(&self) {
+        let _ = vpcep_dataplane::linux::teardown(&self.names).await;
+    }
+}
+
+/// Start `socat` answering "ok" on TCP 80 inside `ns` once it exists.
+pub async fn serve_ok(ns: &str) -> std::process::Child {
+    while !std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "socat",
+            "TCP-LISTEN:80,fork,reuseaddr",
+            "SYSTEM:echo ok",
+        ])
+        .spawn()
+        .expect("socat")
+}
+
+/// One TCP request from inside `ns` to `ip:80`; true when "ok" came back.
+pub async fn request_ok(ns: &str, ip: &str, timeout: Duration) -> bool {
+    let Ok(addr) = format!("{ip}:80").parse::<SocketAddr>() else {
+        return false;
+    };
+    let ns = ns.to_string();
+    tokio::task::spawn_blocking(move || {
+        in_namespace(&ns, move || {
+            let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let mut out = String::new();
+            s.read_to_string(&mut out)?;
+            Ok(out.contains("ok"))
+        })
+        .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false)
+}

@@ -1,0 +1,237 @@
+//! P4 benchmark (root): 10,000 endpoints across 1,000 consumer VPCs, all on 10.0.0.0/24 (set
+//! VPCEP_BENCH_VPCS and VPCEP_BENCH_PER_VPC to change the shape). It drives the agent's kernel
+//! layer directly (plan → `Kernel::apply`), so each step is timed on its own:
+//!   * a full reconcile from empty (every namespace, link, shard and table);
+//!   * 10,000 endpoints' map elements loaded into an empty gateway table in one transaction,
+//!     through `nft -f` and through one netlink batch;
+//!   * one more endpoint when all exist: planning, and programming over the long-lived netlink
+//!     sockets (SPEC P4: ≤ 1 ms), then a real TCP request through it.
+//!
+//! Runs in namespaces with a unique prefix and removes them at the end.
+//!
+//!     cargo bench -p vpcep-dataplane --bench scale
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use vpcep_dataplane::desired::Desired;
+use vpcep_dataplane::linux::{Kernel, run};
+use vpcep_dataplane::netlink::NsLink;
+use vpcep_dataplane::nft::{Elem, NftSet, NftTable, Val, element_delta};
+use vpcep_dataplane::plan::{Legs, plan};
+
+use common::{Bench, pct, request_ok, serve_ok};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// An empty gateway-shaped table and the same with `n` endpoints' DNAT and routing elements.
+fn synthetic(n: usize) -> (NftTable, NftTable) {
+    let mut empty = NftTable::new("ip", "vpcep");
+    empty.body = "  map ep_tcp { typeof ct zone . ip daddr . tcp dport : ip daddr . tcp dport; }\n  map prov_tcp { typeof ct zone . ip daddr . tcp dport : meta mark; }\n".into();
+    for set in ["ep_tcp", "prov_tcp"] {
+        empty.sets.insert(set, NftSet::default());
+    }
+    let mut full = empty.clone();
+    let (mut ep, mut prov) = (BTreeSet::new(), BTreeSet::new());
+    for i in 0..n {
+        // one zone per consumer VPC, ten endpoint addresses in each
+        let zone = (i / 10) as u16 + 1;
+        let ip = Ipv4Addr::new(10, 0, 0, 2 + (i % 10) as u8);
+        let key = vec![Val::Zone(zone), Val::Ip(ip), Val::Port(80)];
+        ep.insert(Elem::map(
+            key.clone(),
+            vec![Val::Ip(Ipv4Addr::new(10, 0, 0, 20)), Val::Port(80)],
+        ));
+        prov.insert(Elem::map(key, vec![Val::Mark(20_001)]));
+    }
+    full.sets.insert(
+        "ep_tcp",
+        NftSet {
+            interval: false,
+            elements: ep,
+        },
+    );
+    full.sets.insert(
+        "prov_tcp",
+        NftSet {
+            interval: false,
+            elements: prov,
+        },
+    );
+    (empty, full)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let vpcs = env("VPCEP_BENCH_VPCS", 1000);
+    let per_vpc = env("VPCEP_BENCH_PER_VPC", 10);
+    let b = Bench::start("s").await;
+    let (sid, web) = b.provider().await;
+    let started = Instant::now();
+    let mut consumers = Vec::new();
+    let vpc_names: Vec<String> = (0..vpcs).map(|i| format!("c{i}")).collect();
+    for chunk in vpc_names.chunks(25) {
+        consumers.extend(
+            futures_util::future::join_all(
+                chunk
+                    .iter()
+                    .map(|n| b.network(n, "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")),
+            )
+            .await,
+        );
+    }
+    let (last_vpc, last_sub) = consumers.last().cloned().expect("a consumer VPC");
+    let (client, _) = b
+        .server("client", &last_vpc, &last_sub, "10.0.0.250", &[])
+        .await;
+    let all: Vec<(String, String)> = consumers
+        .iter()
+        .flat_map(|n| std::iter::repeat_n(n.clone(), per_vpc))
+        .collect();
+    for chunk in all.chunks(50) {
+        futures_util::future::join_all(chunk.iter().map(|(v, s)| b.endpoint(&sid, v, s))).await;
+    }
+    println!(
+        "{} endpoints in {vpcs} consumer VPCs created in the control plane in {:.1?}",
+        all.len(),
+        started.elapsed()
+    );
+
+    // Full reconcile from empty.
+    let snapshot = b.control.agent_snapshot().await.expect("snapshot");
+    let d = Desired::from_snapshot(&snapshot);
+    let mut legs = Legs::default();
+    let t = Instant::now();
+    let p = plan(&d, &b.names, &mut legs);
+    let plan_all = t.elapsed();
+    let mut kernel = Kernel::new(b.names.clone());
+    let t = Instant::now();
+    let failed = kernel.apply(&p).await.expect("apply");
+    let apply_all = t.elapsed();
+    assert!(failed.is_empty(), "{failed:?}");
+    let shards: Vec<(&String, &NftTable)> = p
+        .namespaces
+        .iter()
+        .filter_map(|(ns, n)| {
+            n.nft
+                .as_ref()
+                .filter(|t| t.name == "vpcep")
+                .map(|t| (ns, t))
+        })
+        .collect();
+    println!(
+        "full reconcile from empty: plan {plan_all:.1?}, kernel {apply_all:.1?} ({} namespaces, {} gateway shards)",
+        p.namespaces.len(),
+        shards.len()
+    );
+    // Each shard's table reloaded whole (one `nft -f` transaction each).
+    let t = Instant::now();
+    for (ns, table) in &shards {
+        run(
+            "ip",
+            &["netns", "exec", ns, "nft", "-f", "-"],
+            Some(&table.script()),
+        )
+        .await
+        .expect("reload");
+    }
+    println!(
+        "reload of every gateway table (nft -f, {} transactions): {:.1?}",
+        shards.len(),
+        t.elapsed()
+    );
+
+    // 10,000 endpoints' elements into one empty table in one transaction.
+    let scratch = format!("{}scratch", b.names.prefix);
+    run("ip", &["netns", "add", &scratch], None)
+        .await
+        .expect("netns");
+    let (empty, full) = synthetic(all.len());
+    let nft = |script: String| {
+        let scratch = scratch.clone();
+        async move {
+            run(
+                "ip",
+                &["netns", "exec", &scratch, "nft", "-f", "-"],
+                Some(&script),
+            )
+            .await
+            .expect("nft -f")
+        }
+    };
+    nft(empty.script()).await;
+    let t = Instant::now();
+    nft(full.script()).await;
+    println!(
+        "{} endpoints (2 × {} map elements) from empty in one transaction: nft -f {:.1?}",
+        all.len(),
+        all.len(),
+        t.elapsed()
+    );
+    nft(empty.script()).await;
+    let mut link = NsLink::open(&scratch).expect("netlink");
+    let delta = element_delta(&empty, &full).expect("delta");
+    let t = Instant::now();
+    link.set_elements(&full, &delta).await.expect("batch");
+    println!(
+        "the same through one netlink batch on a long-lived socket: {:.1?}",
+        t.elapsed()
+    );
+    drop(link);
+    let _ = run("ip", &["netns", "del", &scratch], None).await;
+
+    // One more endpoint when all exist.
+    let mut srv = serve_ok(&b.names.server(&web)).await;
+    let client_ns = b.names.server(&client);
+    let (mut programmed, mut planned, mut applied, mut to_traffic) =
+        (vec![], vec![], vec![], vec![]);
+    for _ in 0..20 {
+        let (_, ip) = b.endpoint(&sid, &last_vpc, &last_sub).await;
+        let d = Desired::from_snapshot(&b.control.agent_snapshot().await.expect("snapshot"));
+        let t = Instant::now();
+        let p = plan(&d, &b.names, &mut legs);
+        planned.push(t.elapsed());
+        let t = Instant::now();
+        let failed = kernel.apply(&p).await.expect("apply");
+        applied.push(t.elapsed());
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(
+            (kernel.last.by_elements, kernel.last.by_layout),
+            (1, 0),
+            "{:?}",
+            kernel.last
+        );
+        programmed.push(kernel.last.element_time);
+        let t = Instant::now();
+        while !request_ok(&client_ns, &ip, Duration::from_millis(50)).await {
+            assert!(t.elapsed() < Duration::from_secs(10), "no traffic to {ip}");
+        }
+        to_traffic.push(t.elapsed());
+    }
+    let total = all.len() + 20;
+    println!(
+        "P4 one more endpoint at {total}: programmed (netlink: address + element batch, acknowledged) p50 {:.0?} p99 {:.0?} (target ≤ 1 ms)",
+        pct(&mut programmed, 0.5),
+        pct(&mut programmed, 0.99)
+    );
+    println!(
+        "    whole apply step (diff of every namespace's plan + programming) p50 {:.1?} p99 {:.1?}; planning from the full desired state p50 {:.1?} p99 {:.1?}; then first TCP request p50 {:.1?}",
+        pct(&mut applied, 0.5),
+        pct(&mut applied, 0.99),
+        pct(&mut planned, 0.5),
+        pct(&mut planned, 0.99),
+        pct(&mut to_traffic, 0.5)
+    );
+    let _ = srv.kill();
+    let _ = srv.wait();
+    drop(kernel);
+    b.teardown().await;
+}
