@@ -247,12 +247,12 @@ impl Kernel {
         change: &ElementChange,
         plan: &NsPlan,
     ) -> Result<(), KernelError> {
-        if !self.links.contains_key(ns) {
-            let link = NsLink::open(ns)?;
-            self.links.insert(ns.to_string(), link);
-        }
         let Some(link) = self.links.get_mut(ns) else {
-            return Ok(());
+            return Err(KernelError::Netlink {
+                ns: ns.to_string(),
+                what: "element change".into(),
+                message: "no netlink sockets".into(),
+            });
         };
         // Addresses first: an endpoint answers ARP before its translation exists, never the
         // other way round; on removal the translation goes first.
@@ -360,6 +360,15 @@ impl Kernel {
         }
         self.last = ApplyStats::default();
         for (ns, c) in by_elements {
+            // Sockets are opened once per namespace and kept; that is not part of a change.
+            if !self.links.contains_key(ns.as_str()) {
+                match NsLink::open(ns) {
+                    Ok(l) => {
+                        self.links.insert(ns.clone(), l);
+                    }
+                    Err(e) => tracing::warn!(namespace = %ns, error = %e, "no netlink sockets"),
+                }
+            }
             let started = std::time::Instant::now();
             let r = self.apply_elements(ns, &c, &plan.namespaces[ns]).await;
             self.last.element_time += started.elapsed();
