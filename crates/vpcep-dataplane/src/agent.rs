@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use vpcep_core::agent::{Changes, ObjectResult, Outcome, Reports, Snapshot};
-use vpcep_core::model::{EndpointStatus, Kind, ServiceStatus};
+use vpcep_core::model::{Endpoint, EndpointStatus, Kind, ServiceStatus};
 
-use crate::desired::Desired;
+use crate::desired::{Desired, Versioned};
 use crate::linux::{self, Kernel};
 use crate::naming::{Namespaces, consumer_leg, provider_leg};
 use crate::plan::{self, Legs, LiveEndpoint};
@@ -37,6 +37,8 @@ pub struct Agent {
     kernel: Kernel,
     legs: Legs,
     live: BTreeSet<LiveEndpoint>,
+    /// The plan applied last (patched for endpoint-only changes).
+    plan: Option<plan::Plan>,
     /// (kind, id, generation, outcome) already reported, so each is sent once.
     reported: BTreeSet<(Kind, String, u64, String)>,
 }
@@ -55,6 +57,7 @@ impl Agent {
             kernel,
             legs: Legs::default(),
             live: BTreeSet::new(),
+            plan: None,
             reported: BTreeSet::new(),
         }
     }
@@ -195,25 +198,63 @@ impl Agent {
     }
 
     /// Plan, apply, cut removed flows, report.
-    async fn converge(&mut self, d: &Desired) -> Result<(), AgentError> {
+    ///
+    /// `changed`: when only endpoints changed, each one's previous spec. The last plan is then
+    /// patched for them alone and only their shards are programmed and reported on, so one
+    /// endpoint costs the same with ten or ten thousand present. Otherwise everything is planned,
+    /// compared and reported.
+    async fn converge(
+        &mut self,
+        d: &Desired,
+        changed: Option<&BTreeMap<String, Option<Endpoint>>>,
+    ) -> Result<(), AgentError> {
         let started = std::time::Instant::now();
-        let plan = plan::plan(d, &self.cfg.names, &mut self.legs);
-        let planned = started.elapsed();
-        let failed = self.kernel.apply(&plan).await?;
-        tracing::debug!(
-            plan_us = planned.as_micros() as u64,
-            apply_us = (started.elapsed() - planned).as_micros() as u64,
-            by_elements = self.kernel.last.by_elements,
-            by_layout = self.kernel.last.by_layout,
-            netlink_us = self.kernel.last.element_time.as_micros() as u64,
-            "converged"
-        );
+        let names = self.cfg.names.clone();
+        let patched = match (changed, self.plan.take()) {
+            (Some(before), Some(mut p)) => {
+                plan::patch_endpoints(&mut p, d, &names, &self.legs, before).map(|dirty| (p, dirty))
+            }
+            _ => None,
+        };
+        // Debug builds (every test) check the patch against planning from scratch.
+        #[cfg(debug_assertions)]
+        if let Some((p, _)) = &patched {
+            let mut legs = self.legs.clone();
+            let full = plan::plan(d, &names, &mut legs);
+            assert!(
+                full == *p && legs == self.legs,
+                "a patched plan must equal the full plan"
+            );
+        }
+        let scope = patched.as_ref().and(changed);
+        let (plan, planned, failed) = match patched {
+            Some((p, dirty)) => {
+                let planned = started.elapsed();
+                let failed = self.kernel.apply_changed(&p, &dirty).await?;
+                (p, planned, failed)
+            }
+            None => {
+                let p = plan::plan(d, &names, &mut self.legs);
+                let planned = started.elapsed();
+                let failed = self.kernel.apply(&p).await?;
+                (p, planned, failed)
+            }
+        };
         for (ns, why) in &failed {
             tracing::warn!(namespace = ns, error = why, "could not program namespace");
         }
         let gw_failed = |shard: u32| failed.get(&self.cfg.names.gateway(shard)).cloned();
         // Endpoints that stopped carrying traffic lose their established flows too.
-        for gone in self.live.difference(&plan.live) {
+        let gone: Vec<LiveEndpoint> = match scope {
+            Some(ids) => self
+                .live
+                .iter()
+                .filter(|l| ids.contains_key(&l.id) && !plan.live.contains(*l))
+                .cloned()
+                .collect(),
+            None => self.live.difference(&plan.live).cloned().collect(),
+        };
+        for gone in &gone {
             linux::cut_flows(&self.cfg.names.gateway(gone.shard), gone.zone, &gone.ip).await;
             // Lab hosts in that subnet: close their sockets to the endpoint now, as the reset a
             // real endpoint sends would (an idle connection sends nothing the gateway could
@@ -229,12 +270,31 @@ impl Agent {
                 }
             }
         }
-        let any_gw_failed = plan.live.iter().any(|l| gw_failed(l.shard).is_some());
-        if !any_gw_failed {
+        if failed.is_empty() {
+            match scope {
+                Some(ids) => {
+                    self.live.retain(|l| !ids.contains_key(&l.id));
+                    self.live.extend(
+                        plan.live
+                            .iter()
+                            .filter(|l| ids.contains_key(&l.id))
+                            .cloned(),
+                    );
+                }
+                None => self.live = plan.live.clone(),
+            }
+        } else if !plan.live.iter().any(|l| gw_failed(l.shard).is_some()) {
             self.live = plan.live.clone();
         }
-        let live: BTreeMap<&str, &LiveEndpoint> =
-            plan.live.iter().map(|l| (l.id.as_str(), l)).collect();
+        let live: BTreeMap<&str, &LiveEndpoint> = match scope {
+            Some(ids) => plan
+                .live
+                .iter()
+                .filter(|l| ids.contains_key(&l.id))
+                .map(|l| (l.id.as_str(), l))
+                .collect(),
+            None => plan.live.iter().map(|l| (l.id.as_str(), l)).collect(),
+        };
         let mut results = Vec::new();
         let mut keys = Vec::new();
         let reported = &self.reported;
@@ -256,7 +316,8 @@ impl Agent {
                 });
             }
         };
-        for (id, s) in &d.services {
+        let services = d.services.iter().filter(|_| scope.is_none());
+        for (id, s) in services {
             match s.spec.status {
                 ServiceStatus::Creating | ServiceStatus::Failed => match plan.problems.get(id) {
                     Some(p) => push(
@@ -289,7 +350,11 @@ impl Agent {
                 ServiceStatus::Available => {}
             }
         }
-        for (id, e) in &d.endpoints {
+        let endpoints: Box<dyn Iterator<Item = (&String, &Versioned<Endpoint>)>> = match scope {
+            Some(ids) => Box::new(ids.keys().filter_map(|id| d.endpoints.get_key_value(id))),
+            None => Box::new(d.endpoints.iter()),
+        };
+        for (id, e) in endpoints {
             match e.spec.status {
                 EndpointStatus::Creating | EndpointStatus::Accepted => {
                     if let Some(p) = plan.problems.get(id) {
@@ -319,6 +384,16 @@ impl Agent {
                 _ => {}
             }
         }
+        tracing::debug!(
+            plan_us = planned.as_micros() as u64,
+            apply_us = (started.elapsed() - planned).as_micros() as u64,
+            patched = scope.is_some(),
+            by_elements = self.kernel.last.by_elements,
+            by_layout = self.kernel.last.by_layout,
+            netlink_us = self.kernel.last.element_time.as_micros() as u64,
+            "converged"
+        );
+        self.plan = Some(plan);
         // Remember what was sent only once the control plane has it: a lost report is resent.
         self.report(results).await?;
         self.reported.extend(keys);
@@ -347,7 +422,8 @@ impl Agent {
         self.reported.clear();
         self.kernel.invalidate();
         self.recover_legs(&d).await;
-        self.converge(&d).await?;
+        self.plan = None;
+        self.converge(&d, None).await?;
         tracing::info!(revision = d.revision, "agent in sync");
         loop {
             match self.watch(d.revision).await? {
@@ -358,14 +434,16 @@ impl Agent {
                         // case the control plane did not take an earlier report.
                         d.revision = d.revision.max(c.revision);
                         self.reported.clear();
-                        self.converge(&d).await?;
+                        self.converge(&d, None).await?;
                         continue;
                     }
-                    let settles = d.only_settles(&c.changes);
-                    d.apply(&c.changes, c.revision);
-                    if !settles {
-                        self.converge(&d).await?;
+                    if d.only_settles(&c.changes) {
+                        d.apply(&c.changes, c.revision);
+                        continue;
                     }
+                    let before = d.endpoints_before(&c.changes);
+                    d.apply(&c.changes, c.revision);
+                    self.converge(&d, before.as_ref()).await?;
                 }
             }
         }

@@ -137,6 +137,25 @@ impl Desired {
             })
     }
 
+    /// When `changes` touch endpoints only: each one's current spec (`None` if new), to be
+    /// taken before applying them.
+    pub fn endpoints_before(
+        &self,
+        changes: &[Change],
+    ) -> Option<BTreeMap<String, Option<Endpoint>>> {
+        changes
+            .iter()
+            .map(|c| {
+                (c.kind == Kind::Endpoint).then(|| {
+                    (
+                        c.id.clone(),
+                        self.endpoints.get(&c.id).map(|e| e.spec.clone()),
+                    )
+                })
+            })
+            .collect()
+    }
+
     pub fn apply(&mut self, changes: &[Change], revision: u64) {
         for c in changes {
             match &c.object {

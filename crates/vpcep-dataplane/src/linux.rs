@@ -167,6 +167,26 @@ struct ElementChange {
     sets: Vec<SetDelta>,
 }
 
+impl ElementChange {
+    /// Turn the plan it was computed from into the one it leads to.
+    fn apply_to(&self, p: &mut NsPlan) {
+        for a in &self.del_addrs {
+            p.addrs.remove(a);
+        }
+        p.addrs.extend(self.add_addrs.iter().cloned());
+        if let Some(t) = p.nft.as_mut() {
+            for d in &self.sets {
+                if let Some(set) = t.sets.get_mut(d.set) {
+                    for e in &d.del {
+                        set.elements.remove(e);
+                    }
+                    set.elements.extend(d.add.iter().cloned());
+                }
+            }
+        }
+    }
+}
+
 /// The element-only difference from `old` to `new`, or `None` when the layout changed.
 fn element_change(old: &NsPlan, new: &NsPlan) -> Option<ElementChange> {
     if old.sysctls != new.sysctls
@@ -238,6 +258,66 @@ impl Kernel {
             links: BTreeMap::new(),
             last: ApplyStats::default(),
         }
+    }
+
+    /// Program one namespace's element change and record it as applied. False when it failed:
+    /// the socket may be stale or the kernel differ from what we think, so the caller redoes
+    /// the namespace the thorough way.
+    async fn program_elements(&mut self, ns: &str, c: &ElementChange, p: &NsPlan) -> bool {
+        // Sockets are opened once per namespace and kept; that is not part of a change.
+        if !self.links.contains_key(ns) {
+            match NsLink::open(ns) {
+                Ok(l) => {
+                    self.links.insert(ns.to_string(), l);
+                }
+                Err(e) => tracing::warn!(namespace = %ns, error = %e, "no netlink sockets"),
+            }
+        }
+        let started = std::time::Instant::now();
+        let r = self.apply_elements(ns, c, p).await;
+        self.last.element_time += started.elapsed();
+        match r {
+            Ok(()) => {
+                if p.announce {
+                    self.announce(ns, &c.add_addrs).await;
+                }
+                // The applied plan takes the same change (no copy of a shard's elements).
+                if let Some(applied) = self.applied.get_mut(ns) {
+                    c.apply_to(applied);
+                }
+                self.last.by_elements += 1;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(namespace = %ns, error = %e, "element update failed; reloading the namespace");
+                self.links.remove(ns);
+                self.applied.remove(ns);
+                false
+            }
+        }
+    }
+
+    /// Apply `plan` where only the namespaces in `dirty` may differ from what was applied (the
+    /// agent knows that after patching a plan for endpoint changes): no listing, no comparison
+    /// of the others. Anything beyond element changes goes through [`Kernel::apply`].
+    pub async fn apply_changed(
+        &mut self,
+        plan: &Plan,
+        dirty: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, String>, KernelError> {
+        self.last = ApplyStats::default();
+        for ns in dirty {
+            let (Some(old), Some(new)) = (self.applied.get(ns), plan.namespaces.get(ns)) else {
+                return self.apply(plan).await;
+            };
+            let Some(change) = element_change(old, new) else {
+                return self.apply(plan).await;
+            };
+            if !self.program_elements(ns, &change, new).await {
+                return self.apply(plan).await;
+            }
+        }
+        Ok(BTreeMap::new())
     }
 
     /// Element-only changes of one namespace over its netlink sockets.
@@ -360,34 +440,8 @@ impl Kernel {
         }
         self.last = ApplyStats::default();
         for (ns, c) in by_elements {
-            // Sockets are opened once per namespace and kept; that is not part of a change.
-            if !self.links.contains_key(ns.as_str()) {
-                match NsLink::open(ns) {
-                    Ok(l) => {
-                        self.links.insert(ns.clone(), l);
-                    }
-                    Err(e) => tracing::warn!(namespace = %ns, error = %e, "no netlink sockets"),
-                }
-            }
-            let started = std::time::Instant::now();
-            let r = self.apply_elements(ns, &c, &plan.namespaces[ns]).await;
-            self.last.element_time += started.elapsed();
-            match r {
-                Ok(()) => {
-                    if plan.namespaces[ns].announce {
-                        self.announce(ns, &c.add_addrs).await;
-                    }
-                    self.applied.insert(ns.clone(), plan.namespaces[ns].clone());
-                    self.last.by_elements += 1;
-                }
-                Err(e) => {
-                    // The socket may be stale or the kernel differ from what we think: redo this
-                    // namespace the thorough way.
-                    tracing::warn!(namespace = %ns, error = %e, "element update failed; reloading the namespace");
-                    self.links.remove(ns.as_str());
-                    self.applied.remove(ns.as_str());
-                    changed.push(ns);
-                }
+            if !self.program_elements(ns, &c, &plan.namespaces[ns]).await {
+                changed.push(ns);
             }
         }
         self.last.by_layout = changed.len();

@@ -273,14 +273,8 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     }
 
     // --- endpoints and the gateway shards --------------------------------------------------
-    struct Mapping<'a> {
-        subnet: &'a str,
-        ip: &'a str,
-        m: vpcep_core::model::PortMapping,
-        backend: &'a str,
-        provider_vpc: &'a str,
-    }
-    let mut mappings: Vec<Mapping> = Vec::new();
+    // (consumer subnet, provider VPC) of every endpoint with at least one mapping.
+    let mut paths: Vec<(&str, &str)> = Vec::new();
     let mut consumer_subnets: BTreeSet<&str> = BTreeSet::new();
     let mut live_pending: Vec<(String, String, String)> = Vec::new();
     for (eid, e) in &d.endpoints {
@@ -310,21 +304,15 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             );
             continue;
         }
-        let Some(backend) = svc.spec.backend.as_ref() else {
+        if svc.spec.backend.is_none() {
             continue;
-        };
+        }
         if !d.subnets.contains_key(&e.spec.subnet_id) || !d.vpcs.contains_key(&svc.spec.vpc_id) {
             continue;
         }
         consumer_subnets.insert(&e.spec.subnet_id);
-        for m in &svc.spec.ports {
-            mappings.push(Mapping {
-                subnet: &e.spec.subnet_id,
-                ip: &e.spec.ip,
-                m: *m,
-                backend: &backend.ip,
-                provider_vpc: &svc.spec.vpc_id,
-            });
+        if !svc.spec.ports.is_empty() {
+            paths.push((&e.spec.subnet_id, &svc.spec.vpc_id));
         }
         live_pending.push((eid.clone(), e.spec.subnet_id.clone(), e.spec.ip.clone()));
     }
@@ -354,13 +342,9 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         }
     }
     // Provider legs: one per (shard, provider VPC) that shard's endpoints need.
-    let needed: BTreeSet<(u32, &str)> = mappings
+    let needed: BTreeSet<(u32, &str)> = paths
         .iter()
-        .filter_map(|m| {
-            legs.zones
-                .get(m.subnet)
-                .map(|(sh, _)| (*sh, m.provider_vpc))
-        })
+        .filter_map(|(subnet, vpc)| legs.zones.get(*subnet).map(|(sh, _)| (*sh, *vpc)))
         .collect();
     legs.providers
         .retain(|(sh, vpc), _| needed.contains(&(*sh, vpc.as_str())));
@@ -389,20 +373,21 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         }
     }
 
-    // Every mapping with its zone and provider table, grouped by shard in one pass.
+    // Live endpoints grouped by shard, each with its provider leg's table, in one pass.
     let provider_table: BTreeMap<(u32, &str), u32> = legs
         .providers
         .iter()
         .map(|((sh, vpc), k)| ((*sh, vpc.as_str()), *k))
         .collect();
-    let mut mappings_of: BTreeMap<u32, Vec<(u16, u32, &Mapping)>> = BTreeMap::new();
-    for m in &mappings {
-        if let Some((sh, zone)) = legs.zones.get(m.subnet) {
-            let k = provider_table
-                .get(&(*sh, m.provider_vpc))
-                .copied()
-                .unwrap_or(0);
-            mappings_of.entry(*sh).or_default().push((*zone, k, m));
+    let mut provider_of: BTreeMap<&str, u32> = BTreeMap::new();
+    for l in &p.live {
+        let vpc = d
+            .endpoints
+            .get(&l.id)
+            .and_then(|e| d.services.get(&e.spec.service_id))
+            .map(|s| s.spec.vpc_id.as_str());
+        if let Some(k) = vpc.and_then(|v| provider_table.get(&(l.shard, v))) {
+            provider_of.insert(&l.id, *k);
         }
     }
     let mut live_of: BTreeMap<u32, Vec<&LiveEndpoint>> = BTreeMap::new();
@@ -448,22 +433,16 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 .insert(format!("{} dev {gname} table {table}", subnet.spec.cidr));
             gw.rules.insert(table);
             let z = Val::Zone(*zone);
-            t.zone_of_if
+            t.set("zone_of_if")
                 .insert(Elem::map(vec![Val::Ifname(gname.clone())], vec![z.clone()]));
-            t.consumer_ifs.insert(Elem::key(vec![Val::Ifname(gname)]));
-            t.table_of_zone
+            t.set("consumer_ifs")
+                .insert(Elem::key(vec![Val::Ifname(gname)]));
+            t.set("table_of_zone")
                 .insert(Elem::map(vec![z.clone()], vec![Val::Mark(table)]));
-            t.snat_of_zone.insert(Elem::map(
+            t.set("snat_of_zone").insert(Elem::map(
                 vec![z],
                 vec![Val::Ip(snat_address(shard, *zone))],
             ));
-        }
-        let mut leg_of: BTreeMap<&str, String> = BTreeMap::new();
-        for l in live {
-            let leg = leg_of
-                .entry(l.subnet.as_str())
-                .or_insert_with(|| consumer_leg(&l.subnet).0);
-            gw.addrs.insert((leg.clone(), format!("{}/32", l.ip)));
         }
         for ((sh, vpc_id), k) in &legs.providers {
             if *sh != shard {
@@ -488,7 +467,8 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 vpc.spec.cidr
             ));
             gw.rules.insert(table);
-            t.provider_ifs.insert(Elem::key(vec![Val::Ifname(gname)]));
+            t.set("provider_ifs")
+                .insert(Elem::key(vec![Val::Ifname(gname)]));
             if let Some(router) = p.namespaces.get_mut(&router_name) {
                 router
                     .addrs
@@ -499,45 +479,19 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 ));
             }
         }
-        for (zone, k, m) in mappings_of.get(&shard).into_iter().flatten() {
-            let (Ok(ip), Ok(backend)) = (m.ip.parse::<Ipv4Addr>(), m.backend.parse::<Ipv4Addr>())
-            else {
-                continue;
-            };
-            let key = vec![Val::Zone(*zone), Val::Ip(ip), Val::Port(m.m.client_port)];
-            let (ep, prov) = match m.m.protocol {
-                Protocol::TCP => (&mut t.ep_tcp, &mut t.prov_tcp),
-                Protocol::UDP => (&mut t.ep_udp, &mut t.prov_udp),
-            };
-            ep.insert(Elem::map(
-                key.clone(),
-                vec![Val::Ip(backend), Val::Port(m.m.server_port)],
-            ));
-            prov.insert(Elem::map(key, vec![Val::Mark(PROVIDER_TABLE_BASE + k)]));
-        }
-        // Endpoint source whitelists (`enable_whitelist`): new connections to a restricted
-        // endpoint must come from one of its allowed sources.
+        // Each live endpoint: its /32 on the leg and its elements (see `endpoint_parts`).
         for l in live {
             let Some(e) = d.endpoints.get(&l.id) else {
                 continue;
             };
-            let Ok(ip) = l.ip.parse::<Ipv4Addr>() else {
+            let k = provider_of.get(l.id.as_str()).copied().unwrap_or(0);
+            let Some(svc) = d.services.get(&e.spec.service_id) else {
                 continue;
             };
-            if !e.spec.enable_whitelist {
-                continue;
-            }
-            let key = vec![Val::Zone(l.zone), Val::Ip(ip)];
-            t.ep_restricted.insert(Elem::key(key.clone()));
-            for src in &e.spec.whitelist {
-                let net = src
-                    .parse::<Ipv4Net>()
-                    .or_else(|_| src.parse::<Ipv4Addr>().map(Ipv4Net::from));
-                if let Ok(net) = net {
-                    let mut k = key.clone();
-                    k.push(Val::Net(net));
-                    t.ep_allow.insert(Elem::key(k));
-                }
+            let parts = endpoint_parts(l, &e.spec, &svc.spec, k);
+            gw.addrs.insert(parts.addr);
+            for (set, elem) in parts.elems {
+                t.set(set).insert(elem);
             }
         }
         gw.nft = Some(gateway_table(t));
@@ -587,6 +541,79 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     p
 }
 
+/// Bring `p`, the plan of the desired state before some endpoints changed, to the plan of `d`,
+/// touching only their gateway shards. `before` holds each changed endpoint's previous spec
+/// (`None`: it is new). Returns the namespaces changed, or `None` when the change reaches beyond
+/// the elements of existing legs (a leg comes or goes, a problem starts or ends): then `p` is
+/// spoilt and the full [`plan`] is needed. The result equals `plan(d)` (the agent's debug builds
+/// check that on every change); it costs what the changed endpoints cost, not what all do.
+pub fn patch_endpoints(
+    p: &mut Plan,
+    d: &Desired,
+    names: &Namespaces,
+    legs: &Legs,
+    before: &BTreeMap<String, Option<vpcep_core::model::Endpoint>>,
+) -> Option<BTreeSet<String>> {
+    let mut dirty = BTreeSet::new();
+    let provider = |shard: u32, vpc: &str| legs.providers.get(&(shard, vpc.to_string())).copied();
+    for (id, old) in before {
+        if p.problems.contains_key(id) {
+            return None;
+        }
+        if let Some(l) = p.live.iter().find(|l| &l.id == id).cloned() {
+            let old = old.as_ref()?;
+            let svc = &d.services.get(&old.service_id)?.spec;
+            let parts = endpoint_parts(&l, old, svc, provider(l.shard, &svc.vpc_id)?);
+            let ns = names.gateway(l.shard);
+            let gw = p.namespaces.get_mut(&ns)?;
+            gw.addrs.remove(&parts.addr);
+            let table = gw.nft.as_mut()?;
+            for (set, e) in parts.elems {
+                table.sets.get_mut(set)?.elements.remove(&e);
+            }
+            p.live.remove(&l);
+            if !p.live.iter().any(|o| o.subnet == l.subnet) {
+                return None; // its leg goes
+            }
+            dirty.insert(ns);
+        }
+        let Some(e) = d.endpoints.get(id) else {
+            continue;
+        };
+        if !e.spec.status.carries_traffic() {
+            continue;
+        }
+        let svc = &d.services.get(&e.spec.service_id)?.spec;
+        if matches!(svc.status, ServiceStatus::Deleting | ServiceStatus::Failed)
+            || svc.backend.is_none()
+            || svc.ports.is_empty()
+            || !d.subnets.contains_key(&e.spec.subnet_id)
+            || !d.vpcs.contains_key(&svc.vpc_id)
+        {
+            return None;
+        }
+        let (shard, zone) = *legs.zones.get(&e.spec.subnet_id)?;
+        let l = LiveEndpoint {
+            id: id.clone(),
+            subnet: e.spec.subnet_id.clone(),
+            shard,
+            zone,
+            ip: e.spec.ip.clone(),
+        };
+        let parts = endpoint_parts(&l, &e.spec, svc, provider(shard, &svc.vpc_id)?);
+        let ns = names.gateway(shard);
+        let gw = p.namespaces.get_mut(&ns)?;
+        gw.addrs.insert(parts.addr);
+        let table = gw.nft.as_mut()?;
+        for (set, e) in parts.elems {
+            table.sets.get_mut(set)?.elements.insert(e);
+        }
+        p.live.insert(l);
+        dirty.insert(ns);
+    }
+    Some(dirty)
+}
+
 /// DNAT rules of one load balancer's listeners, spreading connections round-robin.
 fn lb_rules(vip: &str, listeners: &[vpcep_core::inventory::Listener], prefix: &str) -> String {
     let mut s = String::new();
@@ -624,96 +651,157 @@ fn lb_rules(vip: &str, listeners: &[vpcep_core::inventory::Listener], prefix: &s
     s
 }
 
-/// Elements of the gateway's sets and maps, keyed as the rules look them up.
+/// Elements of the gateway's sets and maps by set name (declared in `gateway_table`):
+/// `zone_of_if` (consumer leg → conntrack zone), `consumer_ifs`, `provider_ifs`,
+/// `ep_tcp`/`ep_udp` (zone . endpoint ip . port → backend ip . server port),
+/// `prov_tcp`/`prov_udp` (same key → mark of the provider leg's routing table), `table_of_zone`
+/// (zone → consumer leg's table, for replies), `snat_of_zone` (zone → source providers see),
+/// `ep_restricted`/`ep_allow` (endpoint source whitelists).
 #[derive(Debug, Default)]
-struct GatewaySets {
-    /// consumer leg → conntrack zone
-    zone_of_if: BTreeSet<Elem>,
-    consumer_ifs: BTreeSet<Elem>,
-    provider_ifs: BTreeSet<Elem>,
-    /// zone . endpoint ip . port → backend ip . server port
-    ep_tcp: BTreeSet<Elem>,
-    ep_udp: BTreeSet<Elem>,
-    /// zone . endpoint ip . port → mark of the provider leg's routing table
-    prov_tcp: BTreeSet<Elem>,
-    prov_udp: BTreeSet<Elem>,
-    /// zone → mark of the consumer leg's routing table (replies)
-    table_of_zone: BTreeSet<Elem>,
-    /// zone → the SNAT address providers see
-    snat_of_zone: BTreeSet<Elem>,
-    /// Endpoint source whitelists: `zone . endpoint ip` restricted, `zone . ip . source` allowed.
-    ep_restricted: BTreeSet<Elem>,
-    ep_allow: BTreeSet<Elem>,
+struct GatewaySets(BTreeMap<&'static str, BTreeSet<Elem>>);
+
+impl GatewaySets {
+    fn set(&mut self, name: &'static str) -> &mut BTreeSet<Elem> {
+        self.0.entry(name).or_default()
+    }
+    fn take(&mut self, name: &'static str) -> BTreeSet<Elem> {
+        self.0.remove(name).unwrap_or_default()
+    }
+}
+
+/// What one live endpoint puts into its gateway shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointParts {
+    /// (consumer leg, `ip/32`)
+    pub addr: (String, String),
+    /// (set name, element)
+    pub elems: Vec<(&'static str, Elem)>,
+}
+
+/// The one place that decides an endpoint's kernel contribution, used by the full plan and by
+/// [`patch_endpoints`] alike. `provider_table` is the index of its (shard, provider VPC) leg.
+pub fn endpoint_parts(
+    l: &LiveEndpoint,
+    e: &vpcep_core::model::Endpoint,
+    svc: &vpcep_core::model::EndpointService,
+    provider_table: u32,
+) -> EndpointParts {
+    let addr = (consumer_leg(&l.subnet).0, format!("{}/32", l.ip));
+    let mut elems = Vec::new();
+    let Ok(ip) = l.ip.parse::<Ipv4Addr>() else {
+        return EndpointParts { addr, elems };
+    };
+    if let Some(backend) = svc
+        .backend
+        .as_ref()
+        .and_then(|b| b.ip.parse::<Ipv4Addr>().ok())
+    {
+        for m in &svc.ports {
+            let key = vec![Val::Zone(l.zone), Val::Ip(ip), Val::Port(m.client_port)];
+            let (ep, prov) = match m.protocol {
+                Protocol::TCP => ("ep_tcp", "prov_tcp"),
+                Protocol::UDP => ("ep_udp", "prov_udp"),
+            };
+            elems.push((
+                ep,
+                Elem::map(
+                    key.clone(),
+                    vec![Val::Ip(backend), Val::Port(m.server_port)],
+                ),
+            ));
+            elems.push((
+                prov,
+                Elem::map(key, vec![Val::Mark(PROVIDER_TABLE_BASE + provider_table)]),
+            ));
+        }
+    }
+    // Endpoint source whitelist (`enable_whitelist`): new connections to a restricted endpoint
+    // must come from one of its allowed sources.
+    if e.enable_whitelist {
+        let key = vec![Val::Zone(l.zone), Val::Ip(ip)];
+        elems.push(("ep_restricted", Elem::key(key.clone())));
+        for src in &e.whitelist {
+            let net = src
+                .parse::<Ipv4Net>()
+                .or_else(|_| src.parse::<Ipv4Addr>().map(Ipv4Net::from));
+            if let Ok(net) = net {
+                let mut k = key.clone();
+                k.push(Val::Net(net));
+                elems.push(("ep_allow", Elem::key(k)));
+            }
+        }
+    }
+    EndpointParts { addr, elems }
 }
 
 /// The gateway's fixed ruleset; endpoints and legs are only elements of its sets.
-fn gateway_table(t: GatewaySets) -> NftTable {
+fn gateway_table(mut t: GatewaySets) -> NftTable {
     let mut b = String::new();
     let decls: [(&'static str, &str, BTreeSet<Elem>, bool); 11] = [
         (
             "zone_of_if",
             "map zone_of_if { typeof iifname : ct zone; }",
-            t.zone_of_if,
+            t.take("zone_of_if"),
             false,
         ),
         (
             "consumer_ifs",
             "set consumer_ifs { type ifname; }",
-            t.consumer_ifs,
+            t.take("consumer_ifs"),
             false,
         ),
         (
             "provider_ifs",
             "set provider_ifs { type ifname; }",
-            t.provider_ifs,
+            t.take("provider_ifs"),
             false,
         ),
         (
             "ep_tcp",
             "map ep_tcp { typeof ct zone . ip daddr . tcp dport : ip daddr . tcp dport; }",
-            t.ep_tcp,
+            t.take("ep_tcp"),
             false,
         ),
         (
             "prov_tcp",
             "map prov_tcp { typeof ct zone . ip daddr . tcp dport : meta mark; }",
-            t.prov_tcp,
+            t.take("prov_tcp"),
             false,
         ),
         (
             "ep_udp",
             "map ep_udp { typeof ct zone . ip daddr . udp dport : ip daddr . udp dport; }",
-            t.ep_udp,
+            t.take("ep_udp"),
             false,
         ),
         (
             "prov_udp",
             "map prov_udp { typeof ct zone . ip daddr . udp dport : meta mark; }",
-            t.prov_udp,
+            t.take("prov_udp"),
             false,
         ),
         (
             "table_of_zone",
             "map table_of_zone { typeof ct zone : meta mark; }",
-            t.table_of_zone,
+            t.take("table_of_zone"),
             false,
         ),
         (
             "snat_of_zone",
             "map snat_of_zone { typeof ct zone : ip saddr; }",
-            t.snat_of_zone,
+            t.take("snat_of_zone"),
             false,
         ),
         (
             "ep_restricted",
             "set ep_restricted { typeof ct zone . ip daddr; }",
-            t.ep_restricted,
+            t.take("ep_restricted"),
             false,
         ),
         (
             "ep_allow",
             "set ep_allow { typeof ct zone . ip daddr . ip saddr; flags interval; }",
-            t.ep_allow,
+            t.take("ep_allow"),
             true,
         ),
     ];
