@@ -334,22 +334,14 @@ impl Kernel {
                 message: "no netlink sockets".into(),
             });
         };
-        // Addresses first: an endpoint answers ARP before its translation exists, never the
-        // other way round; on removal the translation goes first.
-        for (dev, a) in &change.add_addrs {
-            if let Some((ip, len)) = parse_cidr(a) {
-                link.add_addr(dev, ip, len).await?;
-            }
+        fn addrs(list: &[(String, String)]) -> Vec<(&str, std::net::Ipv4Addr, u8)> {
+            list.iter()
+                .filter_map(|(dev, a)| parse_cidr(a).map(|(ip, len)| (dev.as_str(), ip, len)))
+                .collect()
         }
-        if let Some(t) = &plan.nft {
-            link.set_elements(t, &change.sets).await?;
-        }
-        for (dev, a) in &change.del_addrs {
-            if let Some((ip, len)) = parse_cidr(a) {
-                link.del_addr(dev, ip, len).await?;
-            }
-        }
-        Ok(())
+        let (add, del) = (addrs(&change.add_addrs), addrs(&change.del_addrs));
+        link.program(plan.nft.as_ref(), &change.sets, &add, &del)
+            .await
     }
 
     /// Gratuitous ARP for each new host address (see [`NsLink::announce`]); failures only

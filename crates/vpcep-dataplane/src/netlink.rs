@@ -11,16 +11,18 @@ use std::time::Duration;
 use std::os::fd::OwnedFd;
 
 use futures_util::TryStreamExt;
-use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
-use netlink_packet_netfilter::NetfilterMessage;
+use netlink_packet_core::{
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload,
+};
 use netlink_sys::{AsyncSocket, AsyncSocketExt, TokioSocket, protocols};
 use rtnetlink::AddressMessageBuilder;
+use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::LinkAttribute;
 
 use crate::linux::KernelError;
 use crate::nft::{NftTable, SetDelta, element_batch};
 
-const EEXIST: i32 = 17;
 const ENOENT: i32 = 2;
 const EADDRNOTAVAIL: i32 = 99;
 /// How long the kernel may take to acknowledge a batch before we call the socket broken.
@@ -38,6 +40,8 @@ fn err(ns: &str, what: &str, e: impl std::fmt::Display) -> KernelError {
 pub struct NsLink {
     ns: String,
     route: rtnetlink::Handle,
+    /// Address requests go out on this one directly (no hop through rtnetlink's task).
+    route_raw: TokioSocket,
     nft: TokioSocket,
     packet: Option<OwnedFd>,
     seq: u32,
@@ -71,27 +75,33 @@ where
 }
 
 /// Open a route and a netfilter socket inside `ns`, registered with `rt`'s reactor.
-fn open_in(ns: &str, rt: tokio::runtime::Handle) -> std::io::Result<(TokioSocket, TokioSocket)> {
+fn open_in(ns: &str, rt: tokio::runtime::Handle) -> std::io::Result<[TokioSocket; 3]> {
     in_namespace(ns, move || {
         let _reactor = rt.enter();
-        let mut route = TokioSocket::new(protocols::NETLINK_ROUTE)?;
-        route.socket_mut().bind_auto()?;
-        let mut nft = TokioSocket::new(protocols::NETLINK_NETFILTER)?;
-        nft.socket_mut().bind_auto()?;
-        Ok((route, nft))
+        let open = |protocol| -> std::io::Result<TokioSocket> {
+            let mut s = TokioSocket::new(protocol)?;
+            s.socket_mut().bind_auto()?;
+            Ok(s)
+        };
+        Ok([
+            open(protocols::NETLINK_ROUTE)?,
+            open(protocols::NETLINK_ROUTE)?,
+            open(protocols::NETLINK_NETFILTER)?,
+        ])
     })
 }
 
 impl NsLink {
     /// Must be called from within the tokio runtime (the sockets register with its reactor).
     pub fn open(ns: &str) -> Result<NsLink, KernelError> {
-        let (route, nft) = open_in(ns, tokio::runtime::Handle::current())
+        let [route, route_raw, nft] = open_in(ns, tokio::runtime::Handle::current())
             .map_err(|e| err(ns, "open sockets", e))?;
         let (conn, route, _) = rtnetlink::from_socket(route);
         tokio::spawn(conn);
         Ok(NsLink {
             ns: ns.to_string(),
             route,
+            route_raw,
             nft,
             packet: None,
             seq: 1,
@@ -151,24 +161,14 @@ impl NsLink {
         Ok(())
     }
 
-    /// `ip addr add`, succeeding when the address is already there.
+    /// `ip addr replace`.
     pub async fn add_addr(
         &mut self,
         dev: &str,
         ip: Ipv4Addr,
         prefix: u8,
     ) -> Result<(), KernelError> {
-        let index = self.link_index(dev).await?;
-        match self
-            .route
-            .address()
-            .add(index, ip.into(), prefix)
-            .execute()
-            .await
-        {
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -EEXIST => Ok(()),
-            r => r.map_err(|e| err(&self.ns, &format!("add {ip}/{prefix} on {dev}"), e)),
-        }
+        self.program(None, &[], &[(dev, ip, prefix)], &[]).await
     }
 
     /// `ip addr del`, succeeding when the address is already gone.
@@ -178,39 +178,84 @@ impl NsLink {
         ip: Ipv4Addr,
         prefix: u8,
     ) -> Result<(), KernelError> {
-        let index = self.link_index(dev).await?;
-        let msg = AddressMessageBuilder::<Ipv4Addr>::new()
-            .index(index)
-            .address(ip, prefix)
-            .build();
-        match self.route.address().del(msg).execute().await {
-            Err(rtnetlink::Error::NetlinkError(e))
-                if [-EADDRNOTAVAIL, -ENOENT].contains(&e.raw_code()) =>
-            {
-                Ok(())
-            }
-            r => r.map_err(|e| err(&self.ns, &format!("delete {ip}/{prefix} on {dev}"), e)),
-        }
+        self.program(None, &[], &[], &[(dev, ip, prefix)]).await
     }
 
-    /// Apply element changes to `table` as one nf_tables transaction and wait for the kernel's
-    /// verdict on every message (all applied, or none).
+    /// Apply element changes to `table` as one nf_tables transaction (all or nothing).
     pub async fn set_elements(
         &mut self,
         table: &NftTable,
         deltas: &[SetDelta],
     ) -> Result<(), KernelError> {
-        if deltas.iter().all(|d| d.add.is_empty() && d.del.is_empty()) {
-            return Ok(());
+        self.program(Some(table), deltas, &[], &[]).await
+    }
+
+    /// One change of a namespace: the nf_tables element batch and the address requests are
+    /// sent back to back, then both sockets' acknowledgements are awaited together, so the
+    /// change costs about one kernel round trip. Adding an address that exists and deleting
+    /// one that is gone are fine; anything else the kernel refuses is an error.
+    pub async fn program(
+        &mut self,
+        table: Option<&NftTable>,
+        deltas: &[SetDelta],
+        add: &[(&str, Ipv4Addr, u8)],
+        del: &[(&str, Ipv4Addr, u8)],
+    ) -> Result<(), KernelError> {
+        // Route requests (indexes first: a lookup is a round trip, but only once per link).
+        let mut route_msgs = Vec::new();
+        for (adding, list) in [(true, add), (false, del)] {
+            for (dev, ip, prefix) in list {
+                let index = self.link_index(dev).await?;
+                let msg = AddressMessageBuilder::<Ipv4Addr>::new()
+                    .index(index)
+                    .address(*ip, *prefix)
+                    .build();
+                route_msgs.push(if adding {
+                    (
+                        RouteNetlinkMessage::NewAddress(msg),
+                        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+                    )
+                } else {
+                    (
+                        RouteNetlinkMessage::DelAddress(msg),
+                        NLM_F_REQUEST | NLM_F_ACK,
+                    )
+                });
+            }
         }
-        let first = self.seq;
-        let (bytes, acks) =
-            element_batch(table, deltas, first).map_err(|e| err(&self.ns, "encode elements", e))?;
-        self.seq = self.seq.wrapping_add(acks + 2);
+        let route_first = self.seq;
+        let mut route_bytes = Vec::new();
+        for (msg, flags) in route_msgs {
+            let mut header = NetlinkHeader::default();
+            header.flags = flags;
+            header.sequence_number = self.seq;
+            self.seq = self.seq.wrapping_add(1);
+            let mut m = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(msg));
+            m.finalize();
+            let start = route_bytes.len();
+            route_bytes.resize(start + m.buffer_len(), 0);
+            m.serialize(&mut route_bytes[start..]);
+        }
+        let route_count = self.seq.wrapping_sub(route_first);
+        // The element batch.
+        let nft_first = self.seq;
+        let mut nft_count = 0;
+        let mut nft_bytes = Vec::new();
+        if let Some(table) = table
+            && deltas
+                .iter()
+                .any(|d| !d.add.is_empty() || !d.del.is_empty())
+        {
+            let (bytes, acks) = element_batch(table, deltas, nft_first)
+                .map_err(|e| err(&self.ns, "encode elements", e))?;
+            self.seq = self.seq.wrapping_add(acks + 2);
+            nft_bytes = bytes;
+            nft_count = acks;
+        }
         // The kernel takes a batch as one datagram: make room for it (a full resync's batch
         // is larger than the default send buffer).
-        if bytes.len() > self.sndbuf {
-            let want = bytes.len() + 4096;
+        if nft_bytes.len() > self.sndbuf {
+            let want = nft_bytes.len() + 4096;
             nix::sys::socket::setsockopt(
                 self.nft.socket_ref(),
                 nix::sys::socket::sockopt::SndBufForce,
@@ -219,50 +264,78 @@ impl NsLink {
             .map_err(|e| err(&self.ns, "grow the send buffer", e))?;
             self.sndbuf = want;
         }
-        self.nft
-            .send(&bytes)
-            .await
-            .map_err(|e| err(&self.ns, "send nftables batch", e))?;
-        let mut pending = acks;
-        let mut failure: Option<String> = None;
-        while pending > 0 {
-            let (buf, _) = tokio::time::timeout(ACK_TIMEOUT, self.nft.recv_from_full())
+        if nft_count > 0 {
+            self.nft
+                .send(&nft_bytes)
                 .await
-                .map_err(|_| err(&self.ns, "nftables batch", "no acknowledgement"))?
-                .map_err(|e| err(&self.ns, "receive nftables ack", e))?;
-            let mut off = 0;
-            while off + 16 <= buf.len() {
-                let len = u32::from_ne_bytes([buf[off], buf[off + 1], buf[off + 2], buf[off + 3]])
-                    as usize;
-                if len < 16 || off + len > buf.len() {
-                    break;
-                }
-                let msg = NetlinkMessage::<NetfilterMessage>::deserialize(&buf[off..off + len]);
-                off += len.div_ceil(4) * 4;
-                let Ok(msg) = msg else { continue };
-                let seq = msg.header.sequence_number;
-                if seq.wrapping_sub(first) > acks + 1 {
-                    continue; // an answer to an earlier, abandoned batch
-                }
-                if let NetlinkPayload::Error(e) = msg.payload {
-                    pending = pending.saturating_sub(1);
-                    if let Some(code) = e.code
-                        && failure.is_none()
-                    {
-                        failure = Some(std::io::Error::from_raw_os_error(-code.get()).to_string());
-                    }
+                .map_err(|e| err(&self.ns, "send nftables batch", e))?;
+        }
+        if route_count > 0 {
+            self.route_raw
+                .send(&route_bytes)
+                .await
+                .map_err(|e| err(&self.ns, "send address requests", e))?;
+        }
+        let (nft, route) = tokio::join!(
+            acks(&self.nft, nft_first.wrapping_add(1), nft_count),
+            acks(&self.route_raw, route_first, route_count)
+        );
+        let nft = nft.map_err(|e| err(&self.ns, "nftables batch", e))?;
+        if let Some(code) = nft.first() {
+            let what = format!("nftables elements of {}", table.map_or("", |t| t.name));
+            return Err(err(
+                &self.ns,
+                &what,
+                std::io::Error::from_raw_os_error(*code),
+            ));
+        }
+        let route = route.map_err(|e| err(&self.ns, "address requests", e))?;
+        // Deleting an address that is already gone is what we wanted.
+        if let Some(code) = route
+            .iter()
+            .find(|c| !(**c == EADDRNOTAVAIL || **c == ENOENT))
+        {
+            return Err(err(
+                &self.ns,
+                "addresses",
+                std::io::Error::from_raw_os_error(*code),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Wait for the acknowledgements of `count` requests numbered from `first` on; returns the
+/// error numbers of those the kernel refused.
+async fn acks(sock: &TokioSocket, first: u32, count: u32) -> std::io::Result<Vec<i32>> {
+    const NLMSG_ERROR: u16 = 2;
+    let mut pending = count;
+    let mut refused = Vec::new();
+    while pending > 0 {
+        let (buf, _) = tokio::time::timeout(ACK_TIMEOUT, sock.recv_from_full())
+            .await
+            .map_err(|_| std::io::Error::other("no acknowledgement"))??;
+        let mut off = 0;
+        while off + 20 <= buf.len() {
+            let word = |at: usize| [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+            let len = u32::from_ne_bytes(word(off)) as usize;
+            if len < 16 || off + len > buf.len() {
+                break;
+            }
+            let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
+            let seq = u32::from_ne_bytes(word(off + 8));
+            // Answers to an earlier, abandoned request are skipped.
+            if kind == NLMSG_ERROR && seq.wrapping_sub(first) < count {
+                pending = pending.saturating_sub(1);
+                let code = i32::from_ne_bytes(word(off + 16));
+                if code != 0 {
+                    refused.push(-code);
                 }
             }
-        }
-        match failure {
-            None => Ok(()),
-            Some(why) => Err(err(
-                &self.ns,
-                &format!("nftables elements of {}", table.name),
-                why,
-            )),
+            off += len.div_ceil(4) * 4;
         }
     }
+    Ok(refused)
 }
 
 /// Gratuitous ARP over an `AF_PACKET` socket (what `arping -U` sends), in-process so an

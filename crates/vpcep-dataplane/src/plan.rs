@@ -560,21 +560,35 @@ pub fn patch_endpoints(
         if p.problems.contains_key(id) {
             return None;
         }
-        if let Some(l) = p.live.iter().find(|l| &l.id == id).cloned() {
+        // Live endpoints are ordered by id first: the smallest entry with this id, if any.
+        let probe = LiveEndpoint {
+            id: id.clone(),
+            subnet: String::new(),
+            shard: 0,
+            zone: 0,
+            ip: String::new(),
+        };
+        let found = p
+            .live
+            .range(probe..)
+            .next()
+            .filter(|l| &l.id == id)
+            .cloned();
+        if let Some(l) = found {
             let old = old.as_ref()?;
             let svc = &d.services.get(&old.service_id)?.spec;
             let parts = endpoint_parts(&l, old, svc, provider(l.shard, &svc.vpc_id)?);
             let ns = names.gateway(l.shard);
             let gw = p.namespaces.get_mut(&ns)?;
             gw.addrs.remove(&parts.addr);
+            if !gw.addrs.iter().any(|(leg, _)| *leg == parts.addr.0) {
+                return None; // the last endpoint of its subnet: the leg goes
+            }
             let table = gw.nft.as_mut()?;
             for (set, e) in parts.elems {
                 table.sets.get_mut(set)?.elements.remove(&e);
             }
             p.live.remove(&l);
-            if !p.live.iter().any(|o| o.subnet == l.subnet) {
-                return None; // its leg goes
-            }
             dirty.insert(ns);
         }
         let Some(e) = d.endpoints.get(id) else {
