@@ -107,7 +107,8 @@ async fn main() {
 
     // Full reconcile from empty.
     let snapshot = b.control.agent_snapshot().await.expect("snapshot");
-    let d = Desired::from_snapshot(&snapshot);
+    let mut d = Desired::from_snapshot(&snapshot);
+    drop(snapshot);
     let mut legs = Legs::default();
     let t = Instant::now();
     let p = plan(&d, &b.names, &mut legs);
@@ -196,7 +197,13 @@ async fn main() {
     let mut p = p;
     for _ in 0..20 {
         let (id, ip) = b.endpoint(&sid, &last_vpc, &last_sub).await;
-        let d = Desired::from_snapshot(&b.control.agent_snapshot().await.expect("snapshot"));
+        // As the agent does: the change from the feed onto the desired state it keeps.
+        let changes = b
+            .control
+            .agent_changes(d.revision, Duration::from_secs(5))
+            .await
+            .expect("changes");
+        d.apply(&changes.changes, changes.revision);
         // What the agent does: patch the last plan for the one endpoint, program the dirty shard.
         let t = Instant::now();
         let before = BTreeMap::from([(id, None)]);
@@ -205,11 +212,12 @@ async fn main() {
         let t = Instant::now();
         let failed = kernel.apply_changed(&p, &dirty).await.expect("apply");
         applied.push(t.elapsed());
-        // For comparison: planning everything from scratch.
+        // For comparison (after the measured steps): planning everything from scratch.
         let t = Instant::now();
         let full = plan(&d, &b.names, &mut legs);
         planned.push(t.elapsed());
         assert!(full == p, "patched plan equals the full plan");
+        drop(full);
         assert!(failed.is_empty(), "{failed:?}");
         assert_eq!(
             (kernel.last.by_elements, kernel.last.by_layout),
