@@ -1,14 +1,14 @@
-//! Long-lived netlink sockets inside a namespace: rtnetlink for addresses, nf_tables for set
-//! elements. A netlink socket belongs to the namespace of the thread that created it, so each
-//! pair is opened on a short-lived thread that has entered the namespace (never on a tokio
-//! worker) and then driven from async code for as long as the namespace lives.
+//! Long-lived netlink sockets inside a namespace: route sockets for links and addresses,
+//! nf_tables for set elements (and a packet socket for gratuitous ARP). A socket belongs to the
+//! namespace of the thread that created it, so they are opened on a short-lived thread that has
+//! entered the namespace (never on a tokio worker) and then driven from async code for as long as
+//! the namespace lives.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::net::Ipv4Addr;
-use std::time::Duration;
-
 use std::os::fd::OwnedFd;
+use std::time::Duration;
 
 use futures_util::TryStreamExt;
 use netlink_packet_core::{
@@ -45,7 +45,7 @@ pub struct NsLink {
     nft: TokioSocket,
     packet: Option<OwnedFd>,
     seq: u32,
-    /// What the nftables socket's send buffer was last set to (0: the default).
+    /// What the nftables socket's send buffer holds at least (the kernel default is larger).
     sndbuf: usize,
     /// Interface name → (index, MAC), learnt on first use (forgotten when links may have changed).
     index: HashMap<String, (u32, Option<[u8; 6]>)>,
@@ -74,7 +74,8 @@ where
     .map_err(|_| std::io::Error::other("namespace thread panicked"))?
 }
 
-/// Open a route and a netfilter socket inside `ns`, registered with `rt`'s reactor.
+/// Open two route sockets (one for rtnetlink's connection, one for our own requests) and a
+/// netfilter socket inside `ns`, registered with `rt`'s reactor.
 fn open_in(ns: &str, rt: tokio::runtime::Handle) -> std::io::Result<[TokioSocket; 3]> {
     in_namespace(ns, move || {
         let _reactor = rt.enter();
