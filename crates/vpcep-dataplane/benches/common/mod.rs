@@ -18,6 +18,15 @@ use vpcep_dataplane::naming::Namespaces;
 use vpcep_dataplane::netlink::in_namespace;
 use vpcep_store::{SharedStore, SqlStore};
 
+pub struct Provider {
+    pub service: String,
+    pub web: String,
+    pub vpc: String,
+    pub subnet: String,
+    /// The web server's security group (members reach each other on any port).
+    pub group: String,
+}
+
 pub struct Bench {
     pub url: String,
     pub control: Control,
@@ -121,8 +130,8 @@ impl Bench {
     }
 
     /// Provider VPC 10.0.0.0/16 with server `web` (10.0.0.20, port 80 open to the SNAT range)
-    /// behind a VM service without approval: (service id, web server id).
-    pub async fn provider(&self) -> (String, String) {
+    /// behind a VM service without approval mapping `mappings` (protocol, port → same port).
+    pub async fn provider_with(&self, mappings: &[&str]) -> Provider {
         let c = &self.c;
         let (pvpc, psub) = self
             .network("prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")
@@ -135,16 +144,34 @@ impl Bench {
             .await
             .expect("sg");
         let sg = g["security_group"]["id"].as_str().expect("id").to_string();
-        let _: Value = c
-            .post(&c.project_path("/security-group-rules"), &json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress", "protocol": "tcp", "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "198.19.128.0/20"}}))
-            .await
-            .expect("rule");
+        for proto in mappings {
+            let _: Value = c
+                .post(&c.project_path("/security-group-rules"), &json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress", "protocol": proto, "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "198.19.128.0/20"}}))
+                .await
+                .expect("rule");
+        }
+        let ports: Vec<Value> = mappings
+            .iter()
+            .map(|p| json!({"client_port": 80, "server_port": 80, "protocol": p.to_uppercase()}))
+            .collect();
         let (web, port) = self.server("web", &pvpc, &psub, "10.0.0.20", &[&sg]).await;
         let svc: Value = c
-            .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": port, "vpc_id": pvpc, "server_type": "VM", "approval_enabled": false, "ports": [{"client_port": 80, "server_port": 80}]}))
+            .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": port, "vpc_id": pvpc, "server_type": "VM", "approval_enabled": false, "ports": ports}))
             .await
             .expect("service");
-        (svc["id"].as_str().expect("id").to_string(), web)
+        Provider {
+            service: svc["id"].as_str().expect("id").to_string(),
+            web,
+            vpc: pvpc,
+            subnet: psub,
+            group: sg,
+        }
+    }
+
+    /// [`Bench::provider_with`] a TCP 80 mapping: (service id, web server id).
+    pub async fn provider(&self) -> (String, String) {
+        let p = self.provider_with(&["tcp"]).await;
+        (p.service, p.web)
     }
 
     /// Create an endpoint: (id, ip).
@@ -168,9 +195,17 @@ impl Bench {
     }
 }
 
-/// Start `socat` answering "ok" on TCP 80 inside `ns` once it exists.
+/// Start `socat` answering "ok" on TCP 80 inside server namespace `ns` once the agent has
+/// given it its NIC (the namespace file appears before the namespace is mounted on it).
 pub async fn serve_ok(ns: &str) -> std::process::Child {
-    while !std::path::Path::new(&format!("/run/netns/{ns}")).exists() {
+    let has_nic = || {
+        std::process::Command::new("ip")
+            .args(["-n", ns, "link", "show", "eth0"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    while !has_nic() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     std::process::Command::new("ip")
