@@ -195,6 +195,34 @@ impl Bench {
     }
 }
 
+/// A benchmark that fails half-way still removes its namespaces (and what runs in them).
+impl Drop for Bench {
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir("/run/netns") else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !self.names.owns(&name) {
+                continue;
+            }
+            if let Ok(p) = std::process::Command::new("ip")
+                .args(["netns", "pids", &name])
+                .output()
+            {
+                for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", pid])
+                        .status();
+                }
+            }
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &name])
+                .status();
+        }
+    }
+}
+
 /// Start `socat` answering "ok" on TCP 80 inside server namespace `ns` once the agent has
 /// given it its NIC (the namespace file appears before the namespace is mounted on it).
 pub async fn serve_ok(ns: &str) -> std::process::Child {
