@@ -173,8 +173,26 @@ pub async fn run(a: DemoArgs) -> anyhow::Result<()> {
             eprintln!(
                 "The demo keeps running (Ctrl-C to stop; `vpcep lab down` removes the namespaces)."
             );
-            let status = tokio::task::spawn_blocking(move || server.wait()).await??;
-            eprintln!("server exited: {status}");
+            // Stop the server with us: Ctrl-C reaches both, but SIGTERM (a service manager,
+            // `timeout`) reaches only this process, and a server left behind would keep its
+            // agent re-creating what `vpcep lab down` removes.
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            loop {
+                tokio::select! {
+                    _ = term.recv() => break,
+                    _ = tokio::signal::ctrl_c() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                        if let Some(status) = server.try_wait()? {
+                            eprintln!("server exited: {status}");
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+            let _ = server.kill();
+            let _ = server.wait();
+            eprintln!("stopped; the namespaces stay until `vpcep lab down`");
             Ok(())
         }
         Err(e) => {
