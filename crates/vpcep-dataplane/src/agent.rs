@@ -227,6 +227,8 @@ impl Agent {
             );
         }
         let scope = patched.as_ref().and(changed);
+        // What this converge covers: the changed endpoints when patched, everything otherwise.
+        let in_scope = |id: &str| scope.is_none_or(|ids| ids.contains_key(id));
         let (plan, planned, failed) = match patched {
             Some((p, dirty)) => {
                 let planned = started.elapsed();
@@ -245,15 +247,12 @@ impl Agent {
         }
         let gw_failed = |shard: u32| failed.get(&self.cfg.names.gateway(shard)).cloned();
         // Endpoints that stopped carrying traffic lose their established flows too.
-        let gone: Vec<LiveEndpoint> = match scope {
-            Some(ids) => self
-                .live
-                .iter()
-                .filter(|l| ids.contains_key(&l.id) && !plan.live.contains(*l))
-                .cloned()
-                .collect(),
-            None => self.live.difference(&plan.live).cloned().collect(),
-        };
+        let gone: Vec<LiveEndpoint> = self
+            .live
+            .iter()
+            .filter(|l| in_scope(&l.id) && !plan.live.contains(*l))
+            .cloned()
+            .collect();
         for gone in &gone {
             linux::cut_flows(&self.cfg.names.gateway(gone.shard), gone.zone, &gone.ip).await;
             // Lab hosts in that subnet: close their sockets to the endpoint now, as the reset a
@@ -270,31 +269,20 @@ impl Agent {
                 }
             }
         }
+        // Outside the scope the plan's live set is what it was (a patch changes only its ids).
         if failed.is_empty() {
-            match scope {
-                Some(ids) => {
-                    self.live.retain(|l| !ids.contains_key(&l.id));
-                    self.live.extend(
-                        plan.live
-                            .iter()
-                            .filter(|l| ids.contains_key(&l.id))
-                            .cloned(),
-                    );
-                }
-                None => self.live = plan.live.clone(),
-            }
+            self.live.retain(|l| !in_scope(&l.id));
+            self.live
+                .extend(plan.live.iter().filter(|l| in_scope(&l.id)).cloned());
         } else if !plan.live.iter().any(|l| gw_failed(l.shard).is_some()) {
             self.live = plan.live.clone();
         }
-        let live: BTreeMap<&str, &LiveEndpoint> = match scope {
-            Some(ids) => plan
-                .live
-                .iter()
-                .filter(|l| ids.contains_key(&l.id))
-                .map(|l| (l.id.as_str(), l))
-                .collect(),
-            None => plan.live.iter().map(|l| (l.id.as_str(), l)).collect(),
-        };
+        let live: BTreeMap<&str, &LiveEndpoint> = plan
+            .live
+            .iter()
+            .filter(|l| in_scope(&l.id))
+            .map(|l| (l.id.as_str(), l))
+            .collect();
         let mut results = Vec::new();
         let mut keys = Vec::new();
         let reported = &self.reported;

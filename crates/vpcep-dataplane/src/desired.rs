@@ -49,6 +49,19 @@ fn put<T: DeserializeOwned>(map: &mut BTreeMap<String, Versioned<T>>, o: &FeedOb
     }
 }
 
+/// An object as the agent has it and as a change brings it (`None` if either is missing or the
+/// new one does not decode).
+fn old_and_new<'a, T: DeserializeOwned>(
+    map: &'a BTreeMap<String, Versioned<T>>,
+    id: &str,
+    o: &FeedObject,
+) -> Option<(&'a T, T)> {
+    let old = &map.get(id)?.spec;
+    serde_json::from_value(o.spec.clone())
+        .ok()
+        .map(|new| (old, new))
+}
+
 impl Desired {
     pub fn from_snapshot(s: &Snapshot) -> Self {
         let mut d = Desired {
@@ -105,13 +118,9 @@ impl Desired {
                 };
                 match c.kind {
                     Kind::Endpoint => {
-                        let (Some(old), Ok(new)) = (
-                            self.endpoints.get(&c.id),
-                            serde_json::from_value::<Endpoint>(o.spec.clone()),
-                        ) else {
+                        let Some((o, new)) = old_and_new(&self.endpoints, &c.id, o) else {
                             return false;
                         };
-                        let o = &old.spec;
                         o.status == EndpointStatus::Creating
                             && new.status == EndpointStatus::Accepted
                             && (&o.service_id, &o.subnet_id, &o.ip, &o.whitelist)
@@ -119,13 +128,9 @@ impl Desired {
                             && o.enable_whitelist == new.enable_whitelist
                     }
                     Kind::EndpointService => {
-                        let (Some(old), Ok(new)) = (
-                            self.services.get(&c.id),
-                            serde_json::from_value::<EndpointService>(o.spec.clone()),
-                        ) else {
+                        let Some((o, new)) = old_and_new(&self.services, &c.id, o) else {
                             return false;
                         };
-                        let o = &old.spec;
                         o.status == ServiceStatus::Creating
                             && new.status == ServiceStatus::Available
                             && (&o.vpc_id, &o.backend, &o.ports)

@@ -265,13 +265,10 @@ impl Kernel {
     /// the namespace the thorough way.
     async fn program_elements(&mut self, ns: &str, c: &ElementChange, p: &NsPlan) -> bool {
         // Sockets are opened once per namespace and kept; that is not part of a change.
-        if !self.links.contains_key(ns) {
-            match NsLink::open(ns) {
-                Ok(l) => {
-                    self.links.insert(ns.to_string(), l);
-                }
-                Err(e) => tracing::warn!(namespace = %ns, error = %e, "no netlink sockets"),
-            }
+        if let Err(e) = self.link(ns) {
+            tracing::warn!(namespace = %ns, error = %e, "no netlink sockets; reloading the namespace");
+            self.applied.remove(ns);
+            return false;
         }
         let started = std::time::Instant::now();
         let r = self.apply_elements(ns, c, p).await;
@@ -320,6 +317,19 @@ impl Kernel {
         Ok(BTreeMap::new())
     }
 
+    /// The namespace's netlink sockets, opened on first use and kept.
+    fn link(&mut self, ns: &str) -> Result<&mut NsLink, KernelError> {
+        if !self.links.contains_key(ns) {
+            let l = NsLink::open(ns)?;
+            self.links.insert(ns.to_string(), l);
+        }
+        self.links.get_mut(ns).ok_or_else(|| KernelError::Netlink {
+            ns: ns.to_string(),
+            what: "netlink sockets".into(),
+            message: "not open".into(),
+        })
+    }
+
     /// Element-only changes of one namespace over its netlink sockets.
     async fn apply_elements(
         &mut self,
@@ -327,13 +337,7 @@ impl Kernel {
         change: &ElementChange,
         plan: &NsPlan,
     ) -> Result<(), KernelError> {
-        let Some(link) = self.links.get_mut(ns) else {
-            return Err(KernelError::Netlink {
-                ns: ns.to_string(),
-                what: "element change".into(),
-                message: "no netlink sockets".into(),
-            });
-        };
+        let link = self.link(ns)?;
         fn addrs(list: &[(String, String)]) -> Vec<(&str, std::net::Ipv4Addr, u8)> {
             list.iter()
                 .filter_map(|(dev, a)| parse_cidr(a).map(|(ip, len)| (dev.as_str(), ip, len)))
@@ -347,19 +351,12 @@ impl Kernel {
     /// Gratuitous ARP for each new host address (see [`NsLink::announce`]); failures only
     /// slow down neighbours that asked too early, so they are logged, not returned.
     async fn announce(&mut self, ns: &str, addrs: &[(String, String)]) {
-        if !self.links.contains_key(ns) {
-            match NsLink::open(ns) {
-                Ok(l) => {
-                    self.links.insert(ns.to_string(), l);
-                }
-                Err(e) => {
-                    tracing::debug!(error = %e, "no announcements");
-                    return;
-                }
+        let link = match self.link(ns) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(error = %e, "no announcements");
+                return;
             }
-        }
-        let Some(link) = self.links.get_mut(ns) else {
-            return;
         };
         for (dev, a) in addrs {
             if let Some((ip, 32)) = parse_cidr(a)
@@ -621,9 +618,9 @@ impl Kernel {
     /// Returns the addresses it added.
     async fn apply_rest(ns: &str, p: &NsPlan, fresh: bool) -> Result<Added, KernelError> {
         let have = addrs_in(ns).await?;
-        let added: Vec<(String, String)> = p.addrs.difference(&have).cloned().collect();
+        let added: Added = p.addrs.difference(&have).cloned().collect();
         let mut cmds = Vec::new();
-        for (dev, a) in p.addrs.difference(&have) {
+        for (dev, a) in &added {
             cmds.push(format!("addr add {a} dev {dev}"));
         }
         for (dev, a) in have.difference(&p.addrs) {

@@ -373,23 +373,12 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         }
     }
 
-    // Live endpoints grouped by shard, each with its provider leg's table, in one pass.
+    // Live endpoints grouped by shard in one pass, and provider legs' tables by borrowed key.
     let provider_table: BTreeMap<(u32, &str), u32> = legs
         .providers
         .iter()
         .map(|((sh, vpc), k)| ((*sh, vpc.as_str()), *k))
         .collect();
-    let mut provider_of: BTreeMap<&str, u32> = BTreeMap::new();
-    for l in &p.live {
-        let vpc = d
-            .endpoints
-            .get(&l.id)
-            .and_then(|e| d.services.get(&e.spec.service_id))
-            .map(|s| s.spec.vpc_id.as_str());
-        if let Some(k) = vpc.and_then(|v| provider_table.get(&(l.shard, v))) {
-            provider_of.insert(&l.id, *k);
-        }
-    }
     let mut live_of: BTreeMap<u32, Vec<&LiveEndpoint>> = BTreeMap::new();
     for l in &p.live {
         live_of.entry(l.shard).or_default().push(l);
@@ -484,10 +473,13 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             let Some(e) = d.endpoints.get(&l.id) else {
                 continue;
             };
-            let k = provider_of.get(l.id.as_str()).copied().unwrap_or(0);
             let Some(svc) = d.services.get(&e.spec.service_id) else {
                 continue;
             };
+            let k = provider_table
+                .get(&(l.shard, svc.spec.vpc_id.as_str()))
+                .copied()
+                .unwrap_or(0);
             let parts = endpoint_parts(l, &e.spec, &svc.spec, k);
             gw.addrs.insert(parts.addr);
             for (set, elem) in parts.elems {
@@ -580,13 +572,10 @@ pub fn patch_endpoints(
             let parts = endpoint_parts(&l, old, svc, provider(l.shard, &svc.vpc_id)?);
             let ns = names.gateway(l.shard);
             let gw = p.namespaces.get_mut(&ns)?;
-            gw.addrs.remove(&parts.addr);
-            if !gw.addrs.iter().any(|(leg, _)| *leg == parts.addr.0) {
+            let leg = parts.addr.0.clone();
+            parts.place(gw, false)?;
+            if !gw.addrs.iter().any(|(dev, _)| *dev == leg) {
                 return None; // the last endpoint of its subnet: the leg goes
-            }
-            let table = gw.nft.as_mut()?;
-            for (set, e) in parts.elems {
-                table.sets.get_mut(set)?.elements.remove(&e);
             }
             p.live.remove(&l);
             dirty.insert(ns);
@@ -616,12 +605,7 @@ pub fn patch_endpoints(
         };
         let parts = endpoint_parts(&l, &e.spec, svc, provider(shard, &svc.vpc_id)?);
         let ns = names.gateway(shard);
-        let gw = p.namespaces.get_mut(&ns)?;
-        gw.addrs.insert(parts.addr);
-        let table = gw.nft.as_mut()?;
-        for (set, e) in parts.elems {
-            table.sets.get_mut(set)?.elements.insert(e);
-        }
+        parts.place(p.namespaces.get_mut(&ns)?, true)?;
         p.live.insert(l);
         dirty.insert(ns);
     }
@@ -690,6 +674,28 @@ pub struct EndpointParts {
     pub addr: (String, String),
     /// (set name, element)
     pub elems: Vec<(&'static str, Elem)>,
+}
+
+impl EndpointParts {
+    /// Put these parts into (`present`) or take them out of a gateway's plan; `None` when the
+    /// plan lacks the table or a set.
+    fn place(self, gw: &mut NsPlan, present: bool) -> Option<()> {
+        let table = gw.nft.as_mut()?;
+        for (set, e) in self.elems {
+            let elements = &mut table.sets.get_mut(set)?.elements;
+            if present {
+                elements.insert(e);
+            } else {
+                elements.remove(&e);
+            }
+        }
+        if present {
+            gw.addrs.insert(self.addr);
+        } else {
+            gw.addrs.remove(&self.addr);
+        }
+        Some(())
+    }
 }
 
 /// The one place that decides an endpoint's kernel contribution, used by the full plan and by
