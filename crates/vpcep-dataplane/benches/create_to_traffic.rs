@@ -13,7 +13,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vpcep_dataplane::agent::{Agent, AgentConfig};
 
 use common::{Bench, pct, request_ok, serve_ok};
 
@@ -24,15 +23,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
     let b = Bench::start("p").await;
-    let agent = tokio::spawn(
-        Agent::new(AgentConfig {
-            control_url: b.url.clone(),
-            token: "b".into(),
-            names: b.names.clone(),
-            name: "bench".into(),
-        })
-        .run(),
-    );
+    let agent = b.spawn_agent();
     let (sid, web) = b.provider().await;
     // One consumer VPC with a big subnet holding every endpoint (one shard, one zone).
     let (cvpc, csub) = b

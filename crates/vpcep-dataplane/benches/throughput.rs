@@ -15,7 +15,6 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vpcep_dataplane::agent::{Agent, AgentConfig};
 use vpcep_dataplane::netlink::in_namespace;
 
 use common::{Bench, pct, request_ok};
@@ -110,15 +109,7 @@ fn line(what: &str, direct: f64, endpoint: f64, unit: &str, target: &str) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let b = Bench::start("t").await;
-    let agent = tokio::spawn(
-        Agent::new(AgentConfig {
-            control_url: b.url.clone(),
-            token: "b".into(),
-            names: b.names.clone(),
-            name: "bench".into(),
-        })
-        .run(),
-    );
+    let agent = b.spawn_agent();
     let prov = b.provider_with(&["tcp", "udp"]).await;
     let (peer, _) = b
         .server("peer", &prov.vpc, &prov.subnet, "10.0.0.30", &[&prov.group])

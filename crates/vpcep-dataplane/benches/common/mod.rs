@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use vpcep_api::AppState;
 use vpcep_client::Client;
 use vpcep_control::{Control, Settings};
+use vpcep_dataplane::agent::{Agent, AgentConfig};
 use vpcep_dataplane::naming::Namespaces;
 use vpcep_dataplane::netlink::in_namespace;
 use vpcep_store::{SharedStore, SqlStore};
@@ -83,6 +84,19 @@ impl Bench {
             c,
             _dir: dir,
         }
+    }
+
+    /// The agent as `vpcep serve` runs it, following this control plane over HTTP.
+    pub fn spawn_agent(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(
+            Agent::new(AgentConfig {
+                control_url: self.url.clone(),
+                token: "b".into(),
+                names: self.names.clone(),
+                name: "bench".into(),
+            })
+            .run(),
+        )
     }
 
     /// A VPC with one subnet: (vpc id, subnet id).

@@ -204,13 +204,12 @@ async fn element_batches_match_a_whole_reload_and_addresses_land() {
 /// up exactly as a from-scratch load of the same plan leaves it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_more_endpoint_is_an_element_change() {
-    use serde_json::{Value, json};
     use std::collections::BTreeMap;
     use vpcep_dataplane::desired::Desired;
     use vpcep_dataplane::linux::Kernel;
     use vpcep_dataplane::plan::{Legs, patch_endpoints, plan};
 
-    use crate::lab::{Lab, backend_group, first_success, network, server};
+    use crate::lab::{Lab, VmService, create_endpoint, first_success, vm_service};
 
     if !can_run() {
         return;
@@ -218,42 +217,13 @@ async fn one_more_endpoint_is_an_element_change() {
     let mut lab = Lab::start().await;
     lab.stop_agent(); // this test drives the kernel layer itself
     let c = lab.account("alice").await;
-    let prov = network(
-        &c,
-        "prov",
-        "192.168.0.0/16",
-        "192.168.0.0/24",
-        "192.168.0.1",
-    )
-    .await;
-    let cons = network(
-        &c,
-        "cons",
-        "192.168.0.0/16",
-        "192.168.0.0/24",
-        "192.168.0.1",
-    )
-    .await;
-    let sg = backend_group(&c, &[("tcp", 80)]).await;
-    let (web, web_port) = server(&c, "web", &prov, "192.168.0.10", &[&sg]).await;
-    let (client, _) = server(&c, "client", &cons, "192.168.0.20", &[]).await;
-    let svc: Value = c
-        .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": web_port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": false, "ports": [{"client_port": 80, "server_port": 80}]}))
-        .await
-        .expect("service");
-    let create = || async {
-        let e: Value = c
-            .post(
-                &c.project_path("/vpc-endpoints"),
-                &json!({"endpoint_service_id": svc["id"], "vpc_id": cons.vpc, "subnet_id": cons.subnet}),
-            )
-            .await
-            .expect("endpoint");
-        (
-            e["id"].as_str().expect("id").to_string(),
-            e["ip"].as_str().expect("ip").to_string(),
-        )
-    };
+    let VmService {
+        service,
+        consumer,
+        web,
+        client,
+    } = vm_service(&c, "192.168.0", "192.168.0.0/16").await;
+    let create = || create_endpoint(&c, &service, &consumer);
     let (_, first_ip) = create().await;
 
     let control = lab.control.clone();
@@ -334,10 +304,9 @@ async fn one_more_endpoint_is_an_element_change() {
 /// change.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_patches_its_plan_for_endpoints_of_a_served_subnet() {
-    use serde_json::{Value, json};
-
     use crate::lab::{
-        Lab, backend_group, first_success, network, server, status_of, tcp_request, wait_for,
+        Lab, VmService, create_endpoint, first_success, status_of, tcp_request, vm_service,
+        wait_for, wait_gone,
     };
 
     if !can_run() {
@@ -345,29 +314,20 @@ async fn agent_patches_its_plan_for_endpoints_of_a_served_subnet() {
     }
     let mut lab = Lab::start().await;
     let c = lab.account("alice").await;
-    let prov = network(&c, "prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
-    let cons = network(&c, "cons", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
-    let sg = backend_group(&c, &[("tcp", 80)]).await;
-    let (web, web_port) = server(&c, "web", &prov, "10.0.0.10", &[&sg]).await;
-    let (client, _) = server(&c, "client", &cons, "10.0.0.20", &[]).await;
-    let svc: Value = c
-        .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": web_port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": false, "ports": [{"client_port": 80, "server_port": 80}]}))
-        .await
-        .expect("service");
+    let VmService {
+        service,
+        consumer,
+        web,
+        client,
+    } = vm_service(&c, "10.0.0", "10.0.0.0/16").await;
+    // Each endpoint is waited for until accepted, so the agent has handled it.
     let create = || async {
-        let e: Value = c
-            .post(
-                &c.project_path("/vpc-endpoints"),
-                &json!({"endpoint_service_id": svc["id"], "vpc_id": cons.vpc, "subnet_id": cons.subnet}),
-            )
-            .await
-            .expect("endpoint");
-        let id = e["id"].as_str().expect("id").to_string();
+        let (id, ip) = create_endpoint(&c, &service, &consumer).await;
         wait_for("endpoint accepted", || async {
             status_of(&c, &format!("/vpc-endpoints/{id}")).await == "accepted"
         })
         .await;
-        (id, e["ip"].as_str().expect("ip").to_string())
+        (id, ip)
     };
     let web_ns = lab.names.server(&web);
     lab.namespace(&web_ns).await;
@@ -384,12 +344,7 @@ async fn agent_patches_its_plan_for_endpoints_of_a_served_subnet() {
         assert!(ok && out.contains("hello"), "{ip}: {out}");
     }
     c.delete_endpoint(&second).await.expect("delete");
-    wait_for("endpoint gone", || async {
-        status_of(&c, &format!("/vpc-endpoints/{second}"))
-            .await
-            .starts_with("error")
-    })
-    .await;
+    wait_gone(&c, &format!("/vpc-endpoints/{second}")).await;
     let (ok, _) = tcp_request(&client_ns, &second_ip, 80).await;
     assert!(!ok, "a deleted endpoint carries nothing");
     let (ok, _) = tcp_request(&client_ns, &third_ip, 80).await;
@@ -402,12 +357,7 @@ async fn agent_patches_its_plan_for_endpoints_of_a_served_subnet() {
     // state to compare.
     let (fourth, _) = create().await;
     c.delete_endpoint(&fourth).await.expect("delete");
-    wait_for("endpoint gone", || async {
-        status_of(&c, &format!("/vpc-endpoints/{fourth}"))
-            .await
-            .starts_with("error")
-    })
-    .await;
+    wait_gone(&c, &format!("/vpc-endpoints/{fourth}")).await;
     let restarted = lab.kernel_state().await;
     assert!(
         patched == restarted,

@@ -314,6 +314,59 @@ where
     panic!("timed out waiting for {what}");
 }
 
+/// Wait until `path` answers with an error (the object is gone).
+pub async fn wait_gone(c: &Client, path: &str) {
+    wait_for(&format!("{path} gone"), || async {
+        status_of(c, path).await.starts_with("error")
+    })
+    .await;
+}
+
+/// Create an endpoint of `service` in `net`: (id, ip).
+pub async fn create_endpoint(c: &Client, service: &str, net: &Net) -> (String, String) {
+    let e: Value = c
+        .post(
+            &c.project_path("/vpc-endpoints"),
+            &json!({"endpoint_service_id": service, "vpc_id": net.vpc, "subnet_id": net.subnet}),
+        )
+        .await
+        .expect("endpoint");
+    (
+        e["id"].as_str().expect("id").to_string(),
+        e["ip"].as_str().expect("ip").to_string(),
+    )
+}
+
+/// A provider VPC and a consumer VPC on the same `cidr` (subnet `.0/24`, gateway `.1`), server
+/// `web` (`.10`, TCP 80 open to the SNAT range) behind a VM service without approval mapping
+/// 80 → 80, and server `client` (`.20`) in the consumer VPC.
+pub struct VmService {
+    pub service: String,
+    pub consumer: Net,
+    pub web: String,
+    pub client: String,
+}
+
+pub async fn vm_service(c: &Client, prefix: &str, cidr: &str) -> VmService {
+    let at = |host: u8| format!("{prefix}.{host}");
+    let subnet = format!("{prefix}.0/24");
+    let prov = network(c, "prov", cidr, &subnet, &at(1)).await;
+    let consumer = network(c, "cons", cidr, &subnet, &at(1)).await;
+    let sg = backend_group(c, &[("tcp", 80)]).await;
+    let (web, web_port) = server(c, "web", &prov, &at(10), &[&sg]).await;
+    let (client, _) = server(c, "client", &consumer, &at(20), &[]).await;
+    let svc: Value = c
+        .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": web_port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": false, "ports": [{"client_port": 80, "server_port": 80}]}))
+        .await
+        .expect("service");
+    VmService {
+        service: svc["id"].as_str().expect("id").to_string(),
+        consumer,
+        web,
+        client,
+    }
+}
+
 pub async fn status_of(c: &Client, path: &str) -> String {
     match c.get::<Value>(&c.project_path(path), &[]).await {
         Ok(v) => v["status"].as_str().unwrap_or_default().to_string(),

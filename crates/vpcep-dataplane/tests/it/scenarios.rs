@@ -125,12 +125,7 @@ async fn lb_backed_service_carries_http_and_member_sees_snat_source() {
             .expect("delete"),
         204
     );
-    wait_for("endpoint gone", || async {
-        status_of(a, &format!("/vpc-endpoints/{eid}"))
-            .await
-            .starts_with("error")
-    })
-    .await;
+    wait_gone(a, &format!("/vpc-endpoints/{eid}")).await;
     let (ok, _) = tcp_request(&client_ns, &ip, 80).await;
     assert!(!ok, "a deleted endpoint carries nothing");
 }
@@ -444,12 +439,7 @@ async fn agent_restart_converges_to_the_same_kernel_state() {
             .expect("delete"),
         204
     );
-    wait_for("gone", || async {
-        status_of(&a, &format!("/vpc-endpoints/{}", e_probe[0]))
-            .await
-            .starts_with("error")
-    })
-    .await;
+    wait_gone(&a, &format!("/vpc-endpoints/{}", e_probe[0])).await;
     let now = lab.kernel_state().await;
     assert!(
         now == clean,
@@ -473,12 +463,7 @@ async fn agent_restart_converges_to_the_same_kernel_state() {
         })
         .await;
     }
-    wait_for("deleted", || async {
-        status_of(&a, &format!("/vpc-endpoints/{}", first[0]))
-            .await
-            .starts_with("error")
-    })
-    .await;
+    wait_gone(&a, &format!("/vpc-endpoints/{}", first[0])).await;
     let after = lab.kernel_state().await;
     // Same namespaces and links as before; four endpoint addresses on the gateway leg.
     let links = |s: &str| {
@@ -511,12 +496,7 @@ async fn agent_restart_converges_to_the_same_kernel_state() {
             .expect("delete"),
         204
     );
-    wait_for("gone", || async {
-        status_of(&a, &format!("/vpc-endpoints/{}", probe[0]))
-            .await
-            .starts_with("error")
-    })
-    .await;
+    wait_gone(&a, &format!("/vpc-endpoints/{}", probe[0])).await;
     let now = lab.kernel_state().await;
     assert!(
         now == after,
@@ -682,12 +662,7 @@ async fn thousand_consumer_vpcs_are_sharded_and_cleaned_up() {
             .expect("del service"),
         204
     );
-    wait_for("service gone", || async {
-        status_of(&a, &format!("/vpc-endpoint-services/{sid}"))
-            .await
-            .starts_with("error")
-    })
-    .await;
+    wait_gone(&a, &format!("/vpc-endpoint-services/{sid}")).await;
     let v: Value = a
         .get(&a.project_path("/lab/servers"), &[])
         .await
