@@ -142,7 +142,19 @@ async fn main() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("iperf3 -s");
-    tokio::time::sleep(Duration::from_millis(300)).await; // iperf3 has no readiness signal
+    // Ready when its socket listens (a probe connection would count as a test to iperf3).
+    let listening = || {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", &web_ns, "ss", "-Hltn", "sport = :80"])
+            .output()
+            .map(|o| !o.stdout.is_empty())
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !listening() {
+        assert!(Instant::now() < deadline, "iperf3 -s did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let run = |extra: &'static [&'static str]| {
         let (p, c, e) = (peer_ns.clone(), client_ns.clone(), eip.clone());
         async move {
