@@ -5,6 +5,7 @@
 mod agent;
 mod auth;
 pub mod error;
+pub mod listener;
 pub mod openapi;
 mod vpc;
 mod vpcep;

@@ -485,3 +485,56 @@ async fn listing_services_costs_no_query_per_row() {
         "store queries per listing must not grow with the rows listed: {costs:?}"
     );
 }
+
+/// SPEC Q6 at the connection level: at most `max` connections are served at once (the next one
+/// waits, unaccepted, until a slot frees) and a connection idle for the timeout is closed.
+#[tokio::test]
+async fn connections_are_capped_and_idle_ones_closed() {
+    use vpcep_api::listener::LimitedListener;
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = tcp.local_addr().expect("addr");
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(
+            LimitedListener::new(tcp, 2, Duration::from_millis(600)),
+            app,
+        )
+        .await;
+    });
+    async fn ask(sock: &mut tokio::net::TcpStream) -> String {
+        sock.write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .await
+            .expect("write");
+        let mut buf = vec![0u8; 1024];
+        let n = sock.read(&mut buf).await.unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    }
+    let mut a = tokio::net::TcpStream::connect(addr).await.expect("a");
+    let mut b = tokio::net::TcpStream::connect(addr).await.expect("b");
+    assert!(ask(&mut a).await.starts_with("HTTP/1.1 200"));
+    assert!(ask(&mut b).await.starts_with("HTTP/1.1 200"));
+    // A third connection completes the TCP handshake (kernel backlog) but is not served.
+    let mut c = tokio::net::TcpStream::connect(addr).await.expect("c");
+    let waiting = tokio::time::timeout(Duration::from_millis(300), ask(&mut c)).await;
+    assert!(
+        waiting.is_err(),
+        "a third connection was served beyond the cap of 2"
+    );
+    // Freeing a slot lets it through.
+    drop(a);
+    let mut buf = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), c.read(&mut buf))
+        .await
+        .expect("served once a slot was free")
+        .unwrap_or(0);
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // An idle connection is closed by the server (read sees end of stream).
+    let closed = tokio::time::timeout(Duration::from_secs(5), b.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "idle connection left open: {closed:?}"
+    );
+    server.abort();
+}
