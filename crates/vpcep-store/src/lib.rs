@@ -4,6 +4,7 @@
 //! suite in `conformance` runs against every backend.
 
 pub mod conformance;
+pub mod scratch;
 mod sql;
 pub mod typed;
 

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use vpcep_api::AppState;
 use vpcep_client::Client;
 use vpcep_control::{Control, NewAccount, Settings};
+use vpcep_store::scratch::ScratchDatabase;
 use vpcep_store::{SharedStore, SqlStore};
 
 pub struct Server {
@@ -19,34 +20,13 @@ pub struct Server {
     pub backend: &'static str,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
-    /// A PostgreSQL database made for this server alone: (server URL, database name).
-    pg_database: Option<(String, String)>,
+    /// A PostgreSQL database made for this server alone, dropped with it.
+    _pg_database: Option<ScratchDatabase>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
-        if let Some((url, name)) = self.pg_database.take() {
-            // Drop runs outside async: a thread with its own runtime removes the database, even
-            // when the test failed.
-            let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                if let Ok(rt) = rt {
-                    rt.block_on(async {
-                        if let Ok(pool) = sqlx::AnyPool::connect(&url).await {
-                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            )))
-                            .execute(&pool)
-                            .await;
-                        }
-                    });
-                }
-            })
-            .join();
-        }
     }
 }
 
@@ -82,32 +62,12 @@ impl Server {
 
     /// A server on a fresh PostgreSQL database, or `None` when `VPCEP_TEST_PG_URL` is unset.
     pub async fn start_postgres(settings: Settings) -> Option<Server> {
-        let url = std::env::var("VPCEP_TEST_PG_URL").ok()?;
-        sqlx::any::install_default_drivers();
-        let admin = sqlx::AnyPool::connect(&url)
+        let db = ScratchDatabase::create("vpcep_it")
             .await
-            .expect("PostgreSQL reachable");
-        let name = format!("vpcep_it_{}", uuid::Uuid::new_v4().simple());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
-            .await
-            .expect("create test database");
-        admin.close().await;
-        let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-        let store = SqlStore::connect(&format!("{base}/{name}"))
-            .await
-            .expect("store on PostgreSQL");
+            .expect("PostgreSQL reachable")?;
+        let store = db.store().await.expect("store on PostgreSQL");
         let dir = tempfile::tempdir().expect("tempdir");
-        Some(
-            Self::serve(
-                Arc::new(store),
-                settings,
-                dir,
-                "postgres",
-                Some((url, name)),
-            )
-            .await,
-        )
+        Some(Self::serve(Arc::new(store), settings, dir, "postgres", Some(db)).await)
     }
 
     /// Serve the real router over `store` on 127.0.0.1.
@@ -116,7 +76,7 @@ impl Server {
         settings: Settings,
         dir: tempfile::TempDir,
         backend: &'static str,
-        pg_database: Option<(String, String)>,
+        pg_database: Option<ScratchDatabase>,
     ) -> Server {
         let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
         let control = Control::new(store, settings, secrets);
@@ -141,7 +101,7 @@ impl Server {
             backend,
             _dir: dir,
             task,
-            pg_database,
+            _pg_database: pg_database,
         }
     }
 

@@ -169,6 +169,9 @@ pub async fn login(ctx: Ctx, body: Bytes) -> Out {
     }
     let found = match ctx.state.control.credential_secret(&ak).await {
         Ok(f) => f,
+        // A key no store can hold (e.g. with NUL) names no credential: the same answer as any
+        // unknown key, on every backend.
+        Err(e) if e.status == 400 => None,
         Err(e) => return Err(ctx.api_error_page(&e).into()),
     };
     // Compare in constant time; an unknown key is compared against a dummy so both take as long.

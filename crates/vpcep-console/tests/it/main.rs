@@ -23,7 +23,10 @@ async fn env() -> Env {
     let store = SqlStore::open_sqlite(&dir.path().join("t.db"))
         .await
         .expect("store");
-    let store: SharedStore = Arc::new(store);
+    env_on(Arc::new(store), dir).await
+}
+
+async fn env_on(store: SharedStore, dir: tempfile::TempDir) -> Env {
     let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
     let control = Control::new(store, Settings::default(), secrets);
     let alice = control.create_account("alice", None).await.expect("alice");
@@ -217,6 +220,35 @@ async fn wrong_secret_is_refused_and_the_access_key_kept() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.cookie("vpcep_session").is_none());
+}
+
+/// An access key with a NUL (which no store can hold) reads as any unknown key, on every backend
+/// (it was a 500 on PostgreSQL, before anything was authenticated).
+#[tokio::test]
+async fn nul_in_the_access_key_is_an_unknown_key_on_every_backend() {
+    let sqlite = env().await;
+    let pg_db = vpcep_store::scratch::ScratchDatabase::create("vpcep_console")
+        .await
+        .expect("PostgreSQL reachable");
+    let mut envs = vec![("sqlite", sqlite)];
+    if let Some(db) = &pg_db {
+        let store = db.store().await.expect("store on PostgreSQL");
+        let dir = tempfile::tempdir().expect("tempdir");
+        envs.push(("postgres", env_on(Arc::new(store), dir).await));
+    }
+    for (backend, env) in envs {
+        let app = env.app();
+        let page = get(&app, "/console/login", "").await;
+        let r = post(
+            &app,
+            "/console/login",
+            &page.cookie_pair("vpcep_login"),
+            &[("csrf", &page.csrf()), ("ak", "AK\0X"), ("sk", "x")],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{backend}: {}", r.body);
+        assert!(r.body.contains("id=\"sk-err\""), "{backend}");
+    }
 }
 
 #[tokio::test]
