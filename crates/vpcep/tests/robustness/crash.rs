@@ -92,6 +92,8 @@ struct Ledger {
     acked_creates: u64,
     acked_deletes: u64,
     refused: u64,
+    /// Refusals by operation and error code, to show what the mix exercised.
+    refusals: BTreeMap<String, u64>,
     lost: u64,
     /// 5xx answers (and undecodable 2xx bodies): a server bug whatever the cause.
     server_errors: Vec<String>,
@@ -156,8 +158,10 @@ impl World {
         self.requests.fetch_add(1, Ordering::Relaxed);
         match r {
             Ok(v) => Outcome::Ok(v),
-            Err(ClientError::Api { status, .. }) if status < 500 => {
-                self.ledger.lock().expect("ledger").refused += 1;
+            Err(ClientError::Api { status, code, .. }) if status < 500 => {
+                let mut l = self.ledger.lock().expect("ledger");
+                l.refused += 1;
+                *l.refusals.entry(format!("{what} {code}")).or_default() += 1;
                 Outcome::Refused
             }
             Err(ClientError::Transport { .. }) => {
@@ -326,6 +330,12 @@ async fn writer(world: Arc<World>, me: usize, seed: u64) {
                 mine.lbs.push((lb.id, lb.vip_port_id, vpc));
             }
         } else if roll < 40 {
+            // At the quota, make room most of the time (refusals still happen: the writer does
+            // not know of services whose create answer was lost).
+            if mine.services.len() as i64 >= SERVICE_QUOTA && rng.chance(80) {
+                delete_service(&world, &mut mine, &mut rng, me, epoch).await;
+                continue;
+            }
             // A service on a load balancer (LB) or a plain port (VM); the server port comes
             // from a small set so backend claims collide now and then (EndPoint.3044).
             let lb = rng.chance(50);
@@ -412,16 +422,24 @@ async fn writer(world: Arc<World>, me: usize, seed: u64) {
                 Outcome::Refused => {}
             }
         } else if roll < 72 {
-            // An endpoint on any service of my region (mine, or another account's that may have
-            // whitelisted me), with a requested IP half of the time.
-            let candidates: Vec<String> = world
-                .services
-                .lock()
-                .expect("services")
-                .iter()
-                .filter(|(_, r)| *r == t.region)
-                .map(|(id, _)| id.clone())
-                .collect();
+            if mine.endpoints.len() as i64 >= ENDPOINT_QUOTA && rng.chance(80) {
+                delete_endpoint(&world, &mut mine, &mut rng, me, epoch).await;
+                continue;
+            }
+            // An endpoint on a service of my region: mine half of the time, else any (another
+            // account's may have whitelisted me), with a requested IP half of the time.
+            let candidates: Vec<String> = if rng.chance(50) && !mine.services.is_empty() {
+                mine.services.clone()
+            } else {
+                world
+                    .services
+                    .lock()
+                    .expect("services")
+                    .iter()
+                    .filter(|(_, r)| *r == t.region)
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            };
             let (Some(sid), Some(s)) = (rng.pick(&candidates), rng.pick(&mine.subnets)) else {
                 continue;
             };
@@ -452,34 +470,9 @@ async fn writer(world: Arc<World>, me: usize, seed: u64) {
                 mine.endpoints.push(e.id);
             }
         } else if roll < 84 {
-            if mine.endpoints.is_empty() {
-                continue;
-            }
-            let i = rng.range(0, mine.endpoints.len() as u64 - 1) as usize;
-            let id = mine.endpoints[i].clone();
-            let r = c.delete_endpoint(&id).await;
-            if let Some(f) = delete_fate(world.outcome("delete endpoint", r, epoch).await) {
-                world.ledger.lock().expect("ledger").set_fate(&id, f);
-                mine.endpoints.remove(i);
-            }
+            delete_endpoint(&world, &mut mine, &mut rng, me, epoch).await;
         } else if roll < 90 {
-            if mine.services.is_empty() {
-                continue;
-            }
-            let i = rng.range(0, mine.services.len() as u64 - 1) as usize;
-            let id = mine.services[i].clone();
-            let r = c.delete_service(&id).await;
-            if let Some(f) = delete_fate(world.outcome("delete service", r, epoch).await) {
-                world.ledger.lock().expect("ledger").set_fate(&id, f);
-                world
-                    .services
-                    .lock()
-                    .expect("services")
-                    .retain(|(s, _)| *s != id);
-                mine.services.remove(i);
-                // Its whitelist goes with it (checked through the service's fate).
-                mine.perms.retain(|(s, _)| *s != id);
-            }
+            delete_service(&world, &mut mine, &mut rng, me, epoch).await;
         } else if roll < 94 {
             delete_port(&world, &mut mine, &mut rng, me, epoch).await;
         } else if roll < 97 {
@@ -517,6 +510,39 @@ fn delete_fate(o: Outcome<()>) -> Option<Fate> {
         Outcome::Ok(()) => Some(Fate::Deleted),
         Outcome::Lost => Some(Fate::Uncertain),
         Outcome::Refused => None,
+    }
+}
+
+async fn delete_endpoint(world: &World, mine: &mut Mine, rng: &mut Rng, me: usize, epoch: u64) {
+    if mine.endpoints.is_empty() {
+        return;
+    }
+    let i = rng.range(0, mine.endpoints.len() as u64 - 1) as usize;
+    let id = mine.endpoints[i].clone();
+    let r = world.tenants[me].client.delete_endpoint(&id).await;
+    if let Some(f) = delete_fate(world.outcome("delete endpoint", r, epoch).await) {
+        world.ledger.lock().expect("ledger").set_fate(&id, f);
+        mine.endpoints.remove(i);
+    }
+}
+
+async fn delete_service(world: &World, mine: &mut Mine, rng: &mut Rng, me: usize, epoch: u64) {
+    if mine.services.is_empty() {
+        return;
+    }
+    let i = rng.range(0, mine.services.len() as u64 - 1) as usize;
+    let id = mine.services[i].clone();
+    let r = world.tenants[me].client.delete_service(&id).await;
+    if let Some(f) = delete_fate(world.outcome("delete service", r, epoch).await) {
+        world.ledger.lock().expect("ledger").set_fate(&id, f);
+        world
+            .services
+            .lock()
+            .expect("services")
+            .retain(|(s, _)| *s != id);
+        mine.services.remove(i);
+        // Its whitelist goes with it (checked through the service's fate).
+        mine.perms.retain(|(s, _)| *s != id);
     }
 }
 
@@ -713,10 +739,26 @@ async fn run(backend: &str, data: DataSpec, log: &std::path::Path) {
     // The crashes: a random number of kills at random moments, each followed by a restart on the
     // same data and a wait for /readyz.
     let kills = rng.range(5, 8);
+    let limits: Vec<QuotaSeen> = world
+        .tenants
+        .iter()
+        .map(|t| QuotaSeen {
+            project: t.client.project_id.clone(),
+            used: None,
+            limits: (SERVICE_QUOTA, ENDPOINT_QUOTA),
+        })
+        .collect();
+    let scratch = log.with_file_name("inspect");
     let mut restart_times = vec![];
+    let mut claims_checked = 0;
+    let mut objects_checked = 0;
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_millis(rng.range(1500, 5000))).await;
         server.kill9().await;
+        // The store exactly as the crash left it (nothing runs on it now).
+        let (c, o) = check_store(&data.inspect_url(&scratch), &limits).await;
+        claims_checked += c;
+        objects_checked += o;
         restart_times.push(server.restart().await);
         epoch_tx.send_modify(|e| *e += 1);
     }
@@ -774,21 +816,35 @@ async fn run(backend: &str, data: DataSpec, log: &std::path::Path) {
                 .map(|r| (r.used, r.quota))
                 .unwrap_or_else(|| panic!("no {k} quota in {:?}", q.quotas.resources))
         };
+        let (svc, ep) = (get("endpoint_service"), get("endpoint"));
         quota_seen.push(QuotaSeen {
             project: t.client.project_id.clone(),
-            services: get("endpoint_service"),
-            endpoints: get("endpoint"),
+            used: Some((svc.0, ep.0)),
+            limits: (svc.1, ep.1),
         });
     }
 
     // The store itself, with the server stopped.
     server.kill9().await;
-    let claims = check_store(&data.store_url(), &quota_seen).await;
+    let (c, o) = check_store(&data.inspect_url(&scratch), &quota_seen).await;
+    claims_checked += c;
+    objects_checked += o;
 
+    let mut refusals: Vec<_> = ledger.refusals.iter().collect();
+    refusals.sort_by_key(|(_, n)| std::cmp::Reverse(**n));
+    println!(
+        "crash[{backend}]: refusals {}",
+        refusals
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!(
         "crash[{backend}]: {kills} kills (restart to ready: {}), {} requests, {} acknowledged \
          creates + {} acknowledged deletes ({} refused, {} lost to kills); checked {} present + \
-         {} gone ({} deletes lost, not checked); {claims} claims checked; {:.1}s",
+         {} gone ({} deletes lost, not checked); store checked {} times: {claims_checked} claims against \
+         {objects_checked} objects; {:.1}s",
         restart_times
             .iter()
             .map(|d| format!("{}ms", d.as_millis()))
@@ -802,6 +858,7 @@ async fn run(backend: &str, data: DataSpec, log: &std::path::Path) {
         present,
         gone,
         uncertain,
+        kills + 1,
         t0.elapsed().as_secs_f64()
     );
 }
@@ -891,16 +948,17 @@ struct StoredObject {
     body: Value,
 }
 
-/// A project's quota as the API reported it: (used, limit) of services and of endpoints.
+/// A project's quota limits, and what the API reported as used (services, endpoints) when the
+/// server was up.
 struct QuotaSeen {
     project: String,
-    services: (i64, i64),
-    endpoints: (i64, i64),
+    used: Option<(i64, i64)>,
+    limits: (i64, i64),
 }
 
 /// Open the store's tables directly and check the claims against the objects; returns how many
-/// claims were checked.
-async fn check_store(url: &str, quota_seen: &[QuotaSeen]) -> usize {
+/// claims and objects were checked.
+async fn check_store(url: &str, quota_seen: &[QuotaSeen]) -> (usize, usize) {
     sqlx::any::install_default_drivers();
     let pool = sqlx::any::AnyPoolOptions::new()
         .max_connections(1)
@@ -1056,30 +1114,22 @@ async fn check_store(url: &str, quota_seen: &[QuotaSeen]) -> usize {
             .entry((o.kind.as_str(), o.project_id.as_str()))
             .or_default() += 1;
     }
-    for QuotaSeen {
-        project,
-        services: (svc_used, svc_limit),
-        endpoints: (ep_used, ep_limit),
-    } in quota_seen
-    {
-        let rows_svc = count
-            .get(&("endpoint_service", project.as_str()))
-            .copied()
-            .unwrap_or(0);
-        let rows_ep = count
-            .get(&("endpoint", project.as_str()))
-            .copied()
-            .unwrap_or(0);
-        if *svc_used != rows_svc || *ep_used != rows_ep {
+    for q in quota_seen {
+        let rows = |kind: &str| count.get(&(kind, q.project.as_str())).copied().unwrap_or(0);
+        let (svc, ep) = (rows("endpoint_service"), rows("endpoint"));
+        if let Some((svc_used, ep_used)) = q.used
+            && (svc_used != svc || ep_used != ep)
+        {
             problems.push(format!(
-                "project {project}: quota says {svc_used} services / {ep_used} endpoints, the \
-                 store holds {rows_svc} / {rows_ep}"
+                "project {}: quota says {svc_used} services / {ep_used} endpoints, the store \
+                 holds {svc} / {ep}",
+                q.project
             ));
         }
-        if rows_svc > *svc_limit || rows_ep > *ep_limit {
+        if svc > q.limits.0 || ep > q.limits.1 {
             problems.push(format!(
-                "project {project}: {rows_svc} services (limit {svc_limit}), {rows_ep} endpoints \
-                 (limit {ep_limit})"
+                "project {}: {svc} services (limit {}), {ep} endpoints (limit {})",
+                q.project, q.limits.0, q.limits.1
             ));
         }
     }
@@ -1090,7 +1140,7 @@ async fn check_store(url: &str, quota_seen: &[QuotaSeen]) -> usize {
         problems.len(),
         problems.join("\n")
     );
-    claims.len()
+    (claims.len(), objects.len())
 }
 
 /// The `backend_port` claim keys a stored service needs.

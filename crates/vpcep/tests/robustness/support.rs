@@ -33,15 +33,23 @@ impl DataSpec {
         a
     }
 
-    /// The URL the test opens to read the store's tables directly.
-    pub fn store_url(&self) -> String {
-        match &self.database_url {
-            Some(u) => u.clone(),
-            None => format!(
-                "sqlite://{}?mode=ro",
-                self.data_dir.join("vpcep.db").display()
-            ),
+    /// A URL to read the store's tables directly while the server is down. SQLite: the database
+    /// and its WAL are copied to `scratch` first, so that opening them (which replays and may
+    /// checkpoint the WAL) leaves the server's own crash recovery untouched.
+    pub fn inspect_url(&self, scratch: &Path) -> String {
+        if let Some(url) = &self.database_url {
+            return url.clone();
         }
+        let _ = std::fs::remove_dir_all(scratch);
+        std::fs::create_dir_all(scratch).expect("creating the scratch dir");
+        for suffix in ["", "-wal", "-shm"] {
+            let from = self.data_dir.join(format!("vpcep.db{suffix}"));
+            if from.exists() {
+                std::fs::copy(&from, scratch.join(format!("vpcep.db{suffix}")))
+                    .unwrap_or_else(|e| panic!("copying {}: {e}", from.display()));
+            }
+        }
+        format!("sqlite://{}", scratch.join("vpcep.db").display())
     }
 }
 
