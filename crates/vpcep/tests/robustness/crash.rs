@@ -27,8 +27,9 @@ const ACCOUNTS: usize = 4;
 /// Per-account limits, low enough that quota refusals happen and the check below means something.
 const SERVICE_QUOTA: i64 = 6;
 const ENDPOINT_QUOTA: i64 = 10;
-/// Each writer stops after this many requests even if the kill schedule is not over.
-const MAX_REQUESTS_PER_WRITER: u64 = 1500;
+/// Each writer stops after this many steps (about one request each) even if the kill schedule
+/// is not over: bounds the run on a fast machine.
+const MAX_STEPS_PER_WRITER: u64 = 1500;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_sqlite() {
@@ -215,7 +216,7 @@ async fn writer(world: Arc<World>, me: usize, seed: u64) {
     let t = &world.tenants[me];
     let c = &t.client;
     let mut n = 0u64;
-    while !world.stop.load(Ordering::Relaxed) && n < MAX_REQUESTS_PER_WRITER {
+    while !world.stop.load(Ordering::Relaxed) && n < MAX_STEPS_PER_WRITER {
         n += 1;
         let epoch = *world.epoch.borrow();
         let roll = rng.range(0, 99);
