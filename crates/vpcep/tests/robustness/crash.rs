@@ -24,7 +24,8 @@ use crate::support::{DataSpec, PgDatabase, Rng, ServerProc, admin, free_port, se
 
 /// Writers (one per project); the last one is a second project (another region) of account 3.
 const ACCOUNTS: usize = 4;
-/// Per-account limits, low enough that quota refusals happen and the check below means something.
+/// Per-account limits (an account's projects share them), low enough that quota refusals happen
+/// and the check below means something.
 const SERVICE_QUOTA: i64 = 6;
 const ENDPOINT_QUOTA: i64 = 10;
 /// Each writer stops after this many steps (about one request each) even if the kill schedule
@@ -744,7 +745,7 @@ async fn run(backend: &str, data: DataSpec, log: &std::path::Path) {
         .tenants
         .iter()
         .map(|t| QuotaSeen {
-            project: t.client.project_id.clone(),
+            domain: t.domain_id.clone(),
             used: None,
             limits: (SERVICE_QUOTA, ENDPOINT_QUOTA),
         })
@@ -819,7 +820,7 @@ async fn run(backend: &str, data: DataSpec, log: &std::path::Path) {
         };
         let (svc, ep) = (get("endpoint_service"), get("endpoint"));
         quota_seen.push(QuotaSeen {
-            project: t.client.project_id.clone(),
+            domain: t.domain_id.clone(),
             used: Some((svc.0, ep.0)),
             limits: (svc.1, ep.1),
         });
@@ -949,10 +950,10 @@ struct StoredObject {
     body: Value,
 }
 
-/// A project's quota limits, and what the API reported as used (services, endpoints) when the
-/// server was up.
+/// An account's quota limits, and what the API reported as used (services, endpoints; every
+/// project of the account counts) when the server was up.
 struct QuotaSeen {
-    project: String,
+    domain: String,
     used: Option<(i64, i64)>,
     limits: (i64, i64),
 }
@@ -1108,29 +1109,35 @@ async fn check_store(url: &str, quota_seen: &[QuotaSeen]) -> (usize, usize) {
         }
     }
 
-    // Quota: what the API reported is what the rows say, and within the limit.
+    // Quota (per account, over all its projects): what the API reported is what the rows say,
+    // and within the limit.
+    let domain_of: HashMap<&str, String> = objects
+        .iter()
+        .filter(|o| o.kind == "project")
+        .map(|o| (o.id.as_str(), field(o, "domain_id")))
+        .collect();
     let mut count: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for o in &objects {
-        *count
-            .entry((o.kind.as_str(), o.project_id.as_str()))
-            .or_default() += 1;
+        if let Some(domain) = domain_of.get(o.project_id.as_str()) {
+            *count.entry((o.kind.as_str(), domain.as_str())).or_default() += 1;
+        }
     }
     for q in quota_seen {
-        let rows = |kind: &str| count.get(&(kind, q.project.as_str())).copied().unwrap_or(0);
+        let rows = |kind: &str| count.get(&(kind, q.domain.as_str())).copied().unwrap_or(0);
         let (svc, ep) = (rows("endpoint_service"), rows("endpoint"));
         if let Some((svc_used, ep_used)) = q.used
             && (svc_used != svc || ep_used != ep)
         {
             problems.push(format!(
-                "project {}: quota says {svc_used} services / {ep_used} endpoints, the store \
+                "account {}: quota says {svc_used} services / {ep_used} endpoints, the store \
                  holds {svc} / {ep}",
-                q.project
+                q.domain
             ));
         }
         if svc > q.limits.0 || ep > q.limits.1 {
             problems.push(format!(
-                "project {}: {svc} services (limit {}), {ep} endpoints (limit {})",
-                q.project, q.limits.0, q.limits.1
+                "account {}: {svc} services (limit {}), {ep} endpoints (limit {})",
+                q.domain, q.limits.0, q.limits.1
             ));
         }
     }

@@ -22,14 +22,16 @@ use crate::support::{DataSpec, ServerProc, free_port, rss_kib};
 const BODY_BYTES: usize = 11 * 1024 * 1024;
 /// How far above its idle RSS the server may go while refusing the burst.
 ///
-/// Measured before the fix (main at 6aef1d6, 2 cores, debug build, two runs), baseline → peak
-/// (VmHWM) → after, in MiB: no Authorization 25 → 211–243 → 45–53 (x32), 25 → 385–411 → 113–166
-/// (x48); unknown key 25 → 242–312 → 48–73 (x32), 25 → 290–386 → 113–288 (x48); chunked
-/// 25 → 287–329 → 42–106 (x32), 25 → 417–476 → 65–109 (x48). Every body was read before the 401.
-/// After the fix (no body read before the signature's headers check out, body capped before
-/// reading, a global budget on buffered request bytes) the peak should stay near the baseline;
-/// 64 MiB leaves room for allocator and socket-buffer noise and still fails on any per-request
-/// buffering (one 11 MiB body per client is 352–528 MiB).
+/// Measured before the fix (main at 6aef1d6, 2 cores, debug build, three runs), baseline → peak
+/// (VmHWM) → after, in MiB: no Authorization 25 → 211–243 → 45–163 (x32), 25 → 375–411 → 113–166
+/// (x48); unknown key 25 → 223–312 → 48–177 (x32), 25 → 290–473 → 113–342 (x48); chunked
+/// 25 → 287–353 → 42–106 (x32), 25 → 388–476 → 65–123 (x48). Every body was read before the 401.
+/// After the fix (main at 3396b8c: no body read before the signature's headers check out, body
+/// capped before reading, a server-wide budget on buffered request bytes), four runs: baseline
+/// 25 MiB, peak 35–44 MiB with 32 clients and 40–54 MiB with 48 (+10 to +28 MiB, what 48
+/// connections and their tasks cost), "after" equal to the peak (the allocator keeps its arenas);
+/// every request answered 401 in 0.1–0.2 s. 64 MiB is about twice the worst of those and still
+/// fails on any per-request buffering (the smallest peak before the fix was +186 MiB).
 const PEAK_BOUND_KIB: u64 = 64 * 1024;
 /// Any project id: the request must be refused before the path's project matters.
 const PROJECT: &str = "0123456789abcdef0123456789abcdef";
