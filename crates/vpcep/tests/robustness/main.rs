@@ -1,0 +1,6 @@
+//! Robustness tests of the `vpcep serve` process (issue 8): crashes under concurrent writers and
+//! memory under oversized unauthenticated requests. They run the built binary as a child process.
+
+mod crash;
+mod memory;
+mod support;
