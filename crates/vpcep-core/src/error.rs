@@ -22,12 +22,32 @@ pub struct ErrorBody {
     pub error_msg: String,
 }
 
+/// Longest error message sent back (bytes). Messages quote the offending value; a 11 MB name must
+/// not come back as an 11 MB error.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// `s` cut to at most `max` bytes on a character boundary, with `…` when cut.
+pub fn shorten(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if s.len() <= max {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    std::borrow::Cow::Owned(format!("{}…", &s[..end]))
+}
+
 impl ApiError {
     pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        let mut message = message.into();
+        if message.len() > MAX_MESSAGE {
+            message = shorten(&message, MAX_MESSAGE).into_owned();
+        }
         Self {
             status,
             code,
-            message: message.into(),
+            message,
             field: None,
         }
     }
@@ -164,3 +184,17 @@ pub mod codes {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_bounded_and_cut_on_character_boundaries() {
+        let e = ApiError::param(format!("Invalid name '{}'.", "名".repeat(1_000_000)));
+        assert!(e.message.len() <= MAX_MESSAGE + '…'.len_utf8());
+        assert!(e.message.ends_with('…'));
+        assert_eq!(shorten("short", 10), "short");
+        assert_eq!(shorten("ab名", 3), "ab…");
+    }
+}

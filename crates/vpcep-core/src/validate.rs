@@ -334,7 +334,8 @@ pub fn resource_name(field: &'static str, name: &str) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::param(format!(
-            "Invalid {field} '{name}': use 1 to 64 letters, digits, '_', '-' or '.'."
+            "Invalid {field} '{}': use 1 to 64 letters, digits, '_', '-' or '.'.",
+            crate::error::shorten(name, 80)
         ))
         .on(field))
     }

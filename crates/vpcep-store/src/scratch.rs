@@ -24,7 +24,13 @@ impl ScratchDatabase {
         };
         sqlx::any::install_default_drivers();
         let admin = sqlx::AnyPool::connect(&admin_url).await?;
-        let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
+        drop_stale(&admin, prefix).await;
+        // `<prefix>_<pid>_<random>`: unique, and a later run can tell a dead process's leftovers.
+        let name = format!(
+            "{prefix}_{}_{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&admin)
             .await?;
@@ -44,6 +50,34 @@ impl ScratchDatabase {
     /// Open the store on it.
     pub async fn store(&self) -> Result<SqlStore, StoreError> {
         SqlStore::connect(&self.url).await
+    }
+}
+
+/// Databases of earlier runs whose process is gone (killed before its guard could drop them).
+async fn drop_stale(admin: &sqlx::AnyPool, prefix: &str) {
+    use sqlx::Row;
+    let rows = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE $1")
+        .bind(format!("{prefix}_%"))
+        .fetch_all(admin)
+        .await
+        .unwrap_or_default();
+    for row in rows {
+        let Ok(name) = row.try_get::<String, _>("datname") else {
+            continue;
+        };
+        let pid = name
+            .strip_prefix(&format!("{prefix}_"))
+            .and_then(|rest| rest.split('_').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        let Some(pid) = pid else { continue };
+        if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(admin)
+        .await;
     }
 }
 

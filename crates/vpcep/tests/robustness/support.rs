@@ -210,20 +210,17 @@ impl Drop for ServerProc {
     }
 }
 
-/// SplitMix64: small, seedable, good enough to pick operations and kill moments reproducibly.
-pub struct Rng(u64);
+/// A seedable generator (xorshift from `rand_xorshift`): picks operations and kill moments
+/// reproducibly from the printed seed.
+pub struct Rng(rand_xorshift::XorShiftRng);
 
 impl Rng {
     pub fn new(seed: u64) -> Self {
-        Self(seed)
+        Self(rand_core::SeedableRng::seed_from_u64(seed))
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        rand_core::Rng::next_u64(&mut self.0)
     }
 
     /// Uniform in `lo..=hi`.
@@ -255,106 +252,6 @@ pub fn seed_from_env(env: &str) -> u64 {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1),
-    }
-}
-
-/// A fresh PostgreSQL database `<prefix>_<pid>` next to the one `VPCEP_TEST_PG_URL` names,
-/// dropped again when this guard goes (also when the test fails).
-pub struct PgDatabase {
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl PgDatabase {
-    /// `None` (after saying so) when `VPCEP_TEST_PG_URL` is unset.
-    pub async fn create(prefix: &str) -> Option<PgDatabase> {
-        let Ok(base) = std::env::var("VPCEP_TEST_PG_URL") else {
-            println!("VPCEP_TEST_PG_URL is not set: skipping the PostgreSQL run");
-            return None;
-        };
-        sqlx::any::install_default_drivers();
-        let name = format!("{prefix}_{}", std::process::id());
-        let (head, _) = base
-            .rsplit_once('/')
-            .expect("VPCEP_TEST_PG_URL looks like postgres://user@host:port/db");
-        let url = format!("{head}/{name}");
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
-            .await
-            .expect("connecting to VPCEP_TEST_PG_URL");
-        drop_stale(&mut conn, prefix).await;
-        // Names are built from a constant prefix and our pid: nothing to quote.
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name}"
-        )))
-        .execute(&mut conn)
-        .await
-        .expect("dropping a leftover test database");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("creating the test database");
-        Some(PgDatabase {
-            url,
-            admin_url: base,
-            name,
-        })
-    }
-}
-
-/// Databases of earlier runs whose process is gone (a run killed before its guard dropped them).
-async fn drop_stale(conn: &mut sqlx::AnyConnection, prefix: &str) {
-    use sqlx::Row;
-    let rows = sqlx::query("SELECT datname FROM pg_database WHERE datname LIKE $1")
-        .bind(format!("{prefix}_%"))
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap_or_default();
-    for row in rows {
-        let Ok(name) = row.try_get::<String, _>("datname") else {
-            continue;
-        };
-        let Some(pid) = name
-            .strip_prefix(&format!("{prefix}_"))
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if Path::new(&format!("/proc/{pid}")).exists() {
-            continue;
-        }
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut *conn)
-        .await;
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let admin_url = self.admin_url.clone();
-        let name = self.name.clone();
-        // Drop runs inside the test's runtime, which cannot block on another future: use a
-        // thread with its own small runtime.
-        let t = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                if let Ok(mut conn) =
-                    <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await
-                {
-                    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        });
-        let _ = t.join();
     }
 }
 
