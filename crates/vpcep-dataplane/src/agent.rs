@@ -389,22 +389,38 @@ impl Agent {
     }
 
     /// Follow the control plane forever (reconnecting with backoff).
-    pub async fn run(mut self) {
+    pub async fn run(self) {
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        self.run_until(stop).await;
+    }
+
+    /// Follow the control plane until `stop` turns true. Stopping never interrupts a converge
+    /// (a namespace is never left half-applied by a stop): it cancels only the long-poll and
+    /// the back-off wait, so the agent ends within one converge of the request.
+    pub async fn run_until(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);
-        loop {
-            match self.session().await {
+        while !*stop.borrow() {
+            match self.session(&mut stop).await {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(e) => {
                     tracing::warn!(error = %e, "agent session ended; retrying");
-                    tokio::time::sleep(backoff).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stopped(&mut stop) => {}
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+        tracing::info!("agent stopped");
     }
 
-    /// One list + watch session; returns Ok when the control plane asks for a resync.
-    pub async fn session(&mut self) -> Result<(), AgentError> {
+    /// One list + watch session; returns Ok when the control plane asks for a resync or `stop`
+    /// turned true.
+    pub async fn session(
+        &mut self,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), AgentError> {
         let snap = self.snapshot().await?;
         let mut d = Desired::from_snapshot(&snap);
         self.reported.clear();
@@ -414,7 +430,11 @@ impl Agent {
         self.converge(&d, None).await?;
         tracing::info!(revision = d.revision, "agent in sync");
         loop {
-            match self.watch(d.revision).await? {
+            let watched = tokio::select! {
+                w = self.watch(d.revision) => w?,
+                _ = stopped(stop) => return Ok(()),
+            };
+            match watched {
                 Watch::Resync => return Ok(()),
                 Watch::Changes(c) => {
                     if c.changes.is_empty() {
@@ -435,5 +455,12 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+/// Resolves once `stop` is true; never, if its sender is gone without asking to stop.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
