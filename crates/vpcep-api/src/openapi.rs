@@ -512,8 +512,11 @@ fn error_statuses(op: &Operation) -> Vec<(u16, &'static str)> {
             ),
             (404, "No such resource (or API path)."),
         ]);
-        if op.method == "DELETE" {
-            v.push((409, "The resource is still in use."));
+        if op.method != "GET" {
+            v.push((
+                409,
+                "The resource is still in use, or an identical one exists.",
+            ));
         }
     } else if op.path.starts_with("/agent/") {
         v.extend([
