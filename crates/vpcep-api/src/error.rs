@@ -42,6 +42,59 @@ impl IntoResponse for Failure {
 
 pub type Reply<T> = Result<T, Failure>;
 
+/// The one rejection handler: any error response that is not already Huawei's JSON shape (the
+/// framework's own rejections of a path, query, body, size, method or route, a timeout) is
+/// rewritten to `{"error_code","error_msg"}` with the documented code for its status, keeping the
+/// framework's explanation as the message. Success responses pass untouched.
+pub async fn json_errors_only(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Framework rejections are one short sentence; anything longer is cut, not buffered.
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let detail = String::from_utf8_lossy(&text).trim().to_string();
+    let (code, summary) = match status.as_u16() {
+        401 => (
+            codes::AUTH_FAILED,
+            "Authentication failed or authentication information is invalid.",
+        ),
+        403 => (codes::FORBIDDEN, "You have no permissions."),
+        404 => (codes::NOT_FOUND, "The requested resource does not exist."),
+        405 => (codes::INVALID_REQUEST, "Method not allowed on this path."),
+        408 => (codes::TIMEOUT, "The request timed out."),
+        413 => (codes::PARAMETER, "The request body is larger than 12 MB."),
+        429 => (
+            codes::TOO_MANY_REQUESTS,
+            "The number of requests exceeded the limit. Please try later.",
+        ),
+        s if s >= 500 => (codes::SYSTEM, "System error. Please retry."),
+        _ => (codes::PARAMETER, "Parameter error."),
+    };
+    let message = if detail.is_empty() || status.is_server_error() {
+        summary.to_string()
+    } else {
+        format!("{summary} {detail}")
+    };
+    let mut out = Failure(ApiError::new(status.as_u16(), code, message)).into_response();
+    // Keep what the original response said about the request (its id, allowed methods).
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 /// Parse a JSON body into `T`. An empty body, broken JSON or a wrong type becomes
 /// `EndPoint.0002` with serde's explanation (it names the field and the position).
 pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
@@ -67,20 +120,9 @@ pub fn query_map(raw: Option<&str>) -> HashMap<String, String> {
     query_pairs(raw).into_iter().collect()
 }
 
+/// Decoded exactly as the signature check decodes them (one function for both, so what was signed
+/// is what the handler reads).
 pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    let Some(raw) = raw else { return vec![] };
-    raw.split('&')
-        .filter(|s| !s.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(s: &str) -> String {
-    let plus = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus)
-        .decode_utf8_lossy()
-        .into_owned()
+    raw.map(vpcep_auth::signing::query_pairs)
+        .unwrap_or_default()
 }

@@ -5,6 +5,7 @@
 mod agent;
 mod auth;
 pub mod error;
+pub mod listener;
 pub mod openapi;
 mod vpc;
 mod vpcep;
@@ -13,8 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -38,7 +40,13 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn router(state: AppState) -> Router {
     let tenant = vpcep::routes()
         .merge(vpc::routes())
-        .layer(from_fn_with_state(state.clone(), auth::authenticate));
+        .layer(from_fn_with_state(
+            (state.clone(), auth::BodyBudget::default()),
+            auth::authenticate,
+        ))
+        // The authentication layer already bounded and buffered the body (12 MB, Huawei's limit
+        // for signed bodies); the framework's own 2 MB default would refuse valid requests.
+        .layer(DefaultBodyLimit::max(auth::MAX_BODY));
     Router::new()
         .merge(tenant)
         .merge(vpcep::version_routes())
@@ -52,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(map_response(error::json_errors_only))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             // Method, path and status per request; headers (Authorization) are never recorded.

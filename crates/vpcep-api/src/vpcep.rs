@@ -228,11 +228,12 @@ async fn list_endpoint_service(
             p,
         )
         .await?;
-    let mut out = Vec::with_capacity(list.len());
-    for svc in &list {
-        let n = s.control.connection_count(&svc.id).await?;
-        out.push(ServiceOut::from_service(svc, Some(n)));
-    }
+    let ids: Vec<String> = list.iter().map(|svc| svc.id.clone()).collect();
+    let counts = s.control.connection_counts(&ids).await?;
+    let out = list
+        .iter()
+        .map(|svc| ServiceOut::from_service(svc, counts.get(&svc.id).copied()))
+        .collect();
     Ok(Json(ServiceListOut {
         endpoint_services: out,
         total_count: total,

@@ -10,7 +10,7 @@ pub mod signing;
 pub use error::AuthError;
 pub use secrets::{SecretBox, generate_access_key, generate_secret_key, load_or_create_key_file};
 pub use signing::{
-    Authorization, RequestParts, canonical_query, canonical_request, canonical_uri,
+    Authorization, RequestParts, canonical_query, canonical_request, canonical_uri, check_headers,
     format_sdk_date, parse_authorization, parse_sdk_date, sign_request, signature_hex,
     string_to_sign, verify,
 };

@@ -53,19 +53,26 @@ pub fn canonical_uri(raw_path: &str) -> String {
     uri
 }
 
-/// Canonical form of the query string, so that parameter order and escaping
-/// choices do not affect the signature.
-///
-/// `+` is kept literally (not a space): the SDK escapes spaces as `%20`.
-pub fn canonical_query(raw_query: &str) -> String {
-    let mut pairs: Vec<(String, String)> = raw_query
+/// The query string's `(key, value)` pairs, in the order sent, decoded the one way both the
+/// signature check and the handlers read them: as Python's `parse_qsl` does (the reference
+/// verifier), `+` is a space and `%2B` a plus. Sharing this function is what makes a signature
+/// pin the values a handler acts on: signed over `a%2Bb`, a request sent as `a+b` means `a b` and
+/// fails the check instead of reaching the handler with a different value.
+pub fn query_pairs(raw_query: &str) -> Vec<(String, String)> {
+    raw_query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
+            (decode(&k.replace('+', " ")), decode(&v.replace('+', " ")))
         })
-        .collect();
+        .collect()
+}
+
+/// Canonical form of the query string, so that parameter order and escaping
+/// choices do not affect the signature (over the values [`query_pairs`] reads).
+pub fn canonical_query(raw_query: &str) -> String {
+    let mut pairs = query_pairs(raw_query);
     // Sort on decoded values, as the SDK does, not on their escaped forms.
     pairs.sort();
     pairs
@@ -312,6 +319,28 @@ pub fn verify(
     now: OffsetDateTime,
     max_skew: Duration,
 ) -> Result<(), AuthError> {
+    check_headers(parts.headers, auth, now, max_skew)?;
+    let sdk_date = header_value(parts.headers, "x-sdk-date")
+        .ok_or_else(|| AuthError::MissingHeader("x-sdk-date".into()))?;
+    let creq = canonical_request(parts, &auth.signed_headers)?;
+    let sts = string_to_sign(&sdk_date, &creq);
+    let expected = hex::decode(&auth.signature).map_err(|_| AuthError::SignatureMismatch)?;
+    let mut mac = new_mac(secret_key);
+    mac.update(sts.as_bytes());
+    mac.verify_slice(&expected)
+        .map_err(|_| AuthError::SignatureMismatch)
+}
+
+/// Everything about a signed request that can be checked from its headers alone: `Host` and
+/// `X-Sdk-Date` are signed, the date parses and lies within `max_skew` of `now`, every signed
+/// header is present. A server runs this before it reads (and buffers) any body, so a request
+/// that can never verify costs no memory.
+pub fn check_headers(
+    headers: &[(String, String)],
+    auth: &Authorization,
+    now: OffsetDateTime,
+    max_skew: Duration,
+) -> Result<(), AuthError> {
     let is_signed = |name: &str| {
         auth.signed_headers
             .iter()
@@ -323,19 +352,18 @@ pub fn verify(
     if !is_signed("x-sdk-date") {
         return Err(AuthError::DateNotSigned);
     }
-    let sdk_date = header_value(parts.headers, "x-sdk-date")
+    let sdk_date = header_value(headers, "x-sdk-date")
         .ok_or_else(|| AuthError::MissingHeader("x-sdk-date".into()))?;
     let signed_at = parse_sdk_date(&sdk_date)?;
     if (now - signed_at).abs() > max_skew {
         return Err(AuthError::DateOutOfRange);
     }
-    let creq = canonical_request(parts, &auth.signed_headers)?;
-    let sts = string_to_sign(&sdk_date, &creq);
-    let expected = hex::decode(&auth.signature).map_err(|_| AuthError::SignatureMismatch)?;
-    let mut mac = new_mac(secret_key);
-    mac.update(sts.as_bytes());
-    mac.verify_slice(&expected)
-        .map_err(|_| AuthError::SignatureMismatch)
+    for name in &auth.signed_headers {
+        if header_value(headers, name).is_none() {
+            return Err(AuthError::MissingHeader(name.clone()));
+        }
+    }
+    Ok(())
 }
 
 /// Client-side signing, identical to the Python SDK's `Signer.sign`.

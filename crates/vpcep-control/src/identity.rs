@@ -340,25 +340,39 @@ impl Control {
                 QuotaType::EndpointService => (Kind::EndpointService, limits.endpoint_service),
                 QuotaType::Endpoint => (Kind::Endpoint, limits.endpoint),
             };
-            let used = self
+            // Quotas are per account (SPEC S9): usage counts every project of the account.
+            let mut used = 0;
+            for project in self
                 .store
-                .count(&Query::of(kind).project(&caller.project_id))
-                .await?;
+                .list(&Query::of(Kind::Project).parent(&caller.domain_id))
+                .await?
+                .records
+            {
+                used += self
+                    .store
+                    .count(&Query::of(kind).project(&project.id))
+                    .await?;
+            }
             out.push((t, used, limit));
         }
         Ok(out)
     }
 }
 
-/// Quota check inside a write transaction (so concurrent creates cannot both pass).
+/// Quota check inside a write transaction (so concurrent creates cannot both pass). Quotas are per
+/// account (SPEC S9): what counts is every project of the account, in every region.
 pub(crate) async fn check_quota(
     tx: &mut Box<dyn vpcep_store::Tx>,
     kind: Kind,
-    project_id: &str,
+    domain_id: &str,
     limit: i64,
     what: &str,
 ) -> ApiResult<()> {
-    let used = tx.count(&Query::of(kind).project(project_id)).await?;
+    let projects = tx.list(&Query::of(Kind::Project).parent(domain_id)).await?;
+    let mut used = 0;
+    for project in &projects.records {
+        used += tx.count(&Query::of(kind).project(&project.id)).await?;
+    }
     if used >= limit {
         return Err(ApiError::quota_exceeded(what, limit));
     }

@@ -302,7 +302,7 @@ impl Control {
         check_quota(
             &mut tx,
             Kind::EndpointService,
-            &caller.project_id,
+            &caller.domain_id,
             quotas.endpoint_service,
             "endpoint services",
         )
@@ -364,7 +364,18 @@ impl Control {
 
     /// Endpoints counted by `connection_count`.
     pub async fn connection_count(&self, service_id: &str) -> ApiResult<i64> {
-        let mut q = Query::of(Kind::Endpoint).parent(service_id);
+        let counts = self.connection_counts(&[service_id.to_string()]).await?;
+        Ok(counts.get(service_id).copied().unwrap_or(0))
+    }
+
+    /// `connection_count` of many services in one store query (a listing must not cost one
+    /// query per row). Services without connections map to 0.
+    pub async fn connection_counts(
+        &self,
+        service_ids: &[String],
+    ) -> ApiResult<std::collections::HashMap<String, i64>> {
+        let mut q = Query::of(Kind::Endpoint);
+        q.parent_ids = Some(service_ids.to_vec());
         q.statuses = Some(
             EndpointStatus::ALL
                 .iter()
@@ -372,7 +383,11 @@ impl Control {
                 .map(|s| s.as_str().to_string())
                 .collect(),
         );
-        Ok(self.store.count(&q).await?)
+        let mut counts = self.store.count_by_parent(&q).await?;
+        for id in service_ids {
+            counts.entry(id.clone()).or_insert(0);
+        }
+        Ok(counts)
     }
 
     pub async fn list_services(

@@ -98,6 +98,7 @@ pub mod codes {
     pub const INVALID_ACTION: &str = "EndPoint.0007";
     pub const INVALID_OFFSET: &str = "EndPoint.0010";
     pub const BODY_NULL: &str = "EndPoint.0011";
+    pub const TIMEOUT: &str = "EndPoint.0013";
     pub const INVALID_PROJECT: &str = "EndPoint.0014";
     pub const BATCH_LIMIT: &str = "EndPoint.0016";
     pub const INVALID_SORT_KEY: &str = "EndPoint.0017";
@@ -105,6 +106,7 @@ pub mod codes {
     pub const INVALID_STATUS: &str = "EndPoint.0019";
     pub const INVALID_VPC_ID: &str = "EndPoint.0020";
     pub const INVALID_MARKER_ID: &str = "EndPoint.0021";
+    pub const TOO_MANY_REQUESTS: &str = "EndPoint.0022";
     pub const INVALID_SUBNET_ID: &str = "EndPoint.0023";
     pub const INVALID_SERVICE_NAME: &str = "EndPoint.1003";
     pub const INVALID_REQUEST: &str = "EndPoint.1004";

@@ -130,6 +130,57 @@ pub async fn run(store: Arc<dyn Store>) -> Result<(), StoreError> {
     q.statuses = Some(vec![]);
     assert_eq!(store.count(&q).await?, 0);
 
+    // Children of many parents counted in one query.
+    let mut q = Query::of(Kind::EndpointService);
+    q.parent_ids = Some(vec!["port1".into(), "port2".into(), "nobody".into()]);
+    let counts = store.count_by_parent(&q).await?;
+    assert_eq!(counts.len(), 2, "parents without children are absent");
+    assert_eq!(counts.get("port1"), Some(&2));
+    assert_eq!(counts.get("port2"), Some(&1));
+    q.parent_ids = Some(vec![]);
+    assert!(store.count_by_parent(&q).await?.is_empty());
+
+    // NUL: one refusal on every backend, before any SQL runs, in reads, filters, keys and
+    // indexed columns; the transaction stays usable. Bodies hold it (JSON escapes it).
+    let nul = |r: Result<(), StoreError>, what: &str| match r {
+        Err(StoreError::NulInText) => {}
+        other => panic!("{what}: expected NulInText, got {other:?}"),
+    };
+    nul(store.get(Kind::Vpc, "a\0b").await.map(|_| ()), "get by id");
+    let mut q = Query::of(Kind::EndpointService);
+    q.name_contains = Some("\0".into());
+    nul(store.list(&q).await.map(|_| ()), "name filter");
+    nul(
+        store
+            .count(&Query::of(Kind::EndpointService).project("p\0"))
+            .await
+            .map(|_| ()),
+        "project filter",
+    );
+    let mut tx = store.begin().await?;
+    nul(
+        tx.put(rec(Kind::Vpc, "v\0", "p1", "", "n", 1)).await,
+        "put id",
+    );
+    nul(
+        tx.put(rec(Kind::Vpc, "vnul", "p1", "", "a\0b", 1)).await,
+        "put name",
+    );
+    nul(tx.claim("ip", "k\0", "o").await.map(|_| ()), "claim key");
+    nul(tx.delete(Kind::Vpc, "\0").await.map(|_| ()), "delete");
+    let mut with_nul_body = rec(Kind::Vpc, "vbody", "p1", "", "n", 1);
+    with_nul_body.body = serde_json::json!({"description": "a\u{0}b"});
+    tx.put(with_nul_body.clone()).await?;
+    tx.commit().await?;
+    let back = store.get(Kind::Vpc, "vbody").await?.expect("vbody stored");
+    assert_eq!(
+        back.body, with_nul_body.body,
+        "a NUL inside a body round-trips"
+    );
+    let mut tx = store.begin().await?;
+    assert!(tx.delete(Kind::Vpc, "vbody").await?);
+    tx.commit().await?;
+
     // Claims are exclusive; re-claiming one's own is fine; release frees.
     let mut tx = store.begin().await?;
     assert!(tx.claim("ip", "sub1/10.0.0.2", "e1").await?);
@@ -137,13 +188,20 @@ pub async fn run(store: Arc<dyn Store>) -> Result<(), StoreError> {
     assert!(!tx.claim("ip", "sub1/10.0.0.2", "e2").await?);
     assert!(tx.claim("ip", "sub1/10.0.0.3", "e2").await?);
     assert!(tx.claim("ip", "sub10/10.0.0.3", "e3").await?);
-    let mut keys = tx.claimed("ip", "sub1/").await?;
-    keys.sort();
-    assert_eq!(keys, ["sub1/10.0.0.2", "sub1/10.0.0.3"]);
+    assert_eq!(
+        tx.claim_owner("ip", "sub1/10.0.0.3").await?.as_deref(),
+        Some("e2")
+    );
+    // Exact keys, never prefixes: .25 held says nothing about .2 (issue 8, finding 3).
+    assert!(tx.claim("ip", "sub5/192.168.5.25", "e4").await?);
+    assert_eq!(tx.claim_owner("ip", "sub5/192.168.5.2").await?, None);
+    assert!(tx.claim("ip", "sub5/192.168.5.2", "e5").await?);
     tx.release_owner("e1").await?;
+    assert_eq!(tx.claim_owner("ip", "sub1/10.0.0.2").await?, None);
     assert!(tx.claim("ip", "sub1/10.0.0.2", "e2").await?);
     tx.release("ip", "sub1/10.0.0.2").await?;
-    assert_eq!(tx.claimed("ip", "sub1/").await?.len(), 1);
+    assert_eq!(tx.claim_owner("ip", "sub1/10.0.0.2").await?, None);
+    assert!(tx.claim_owner("ip", "sub1/10.0.0.3").await?.is_some());
     assert_eq!(tx.next_sequence("marker").await?, 1);
     assert_eq!(tx.next_sequence("marker").await?, 2);
     tx.commit().await?;

@@ -33,6 +33,10 @@ pub enum StoreError {
     Compacted(u64),
     #[error("unsupported database url: {0}")]
     UnsupportedUrl(String),
+    /// Text with a NUL character (U+0000): PostgreSQL cannot hold it in a text column, so no
+    /// backend accepts it, in a key, a filter or a record (one rule, one answer everywhere).
+    #[error("text contains the NUL character (U+0000)")]
+    NulInText,
 }
 
 /// One stored object as the store sees it.
@@ -63,6 +67,8 @@ pub struct Query {
     pub id: Option<String>,
     pub project_id: Option<String>,
     pub parent_id: Option<String>,
+    /// Any of these parents (used to count children of many parents in one query).
+    pub parent_ids: Option<Vec<String>>,
     pub vpc_id: Option<String>,
     pub name_eq: Option<String>,
     /// Case-insensitive substring of the name.
@@ -124,6 +130,12 @@ pub trait Store: Send + Sync + 'static {
     async fn get(&self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError>;
     async fn list(&self, query: &Query) -> Result<Page, StoreError>;
     async fn count(&self, query: &Query) -> Result<i64, StoreError>;
+    /// Matches of `query` counted per `parent_id`, in one query (parents without matches are
+    /// absent from the map).
+    async fn count_by_parent(
+        &self,
+        query: &Query,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError>;
     /// The last committed revision.
     async fn revision(&self) -> Result<u64, StoreError>;
     /// Every object of the given kinds, and the revision they are consistent with.
@@ -152,8 +164,12 @@ pub trait Tx: Send {
     async fn claim(&mut self, namespace: &str, key: &str, owner: &str) -> Result<bool, StoreError>;
     async fn release(&mut self, namespace: &str, key: &str) -> Result<(), StoreError>;
     async fn release_owner(&mut self, owner: &str) -> Result<(), StoreError>;
-    /// Keys of `namespace` starting with `prefix`.
-    async fn claimed(&mut self, namespace: &str, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// Who holds exactly `key` in `namespace`, if anyone.
+    async fn claim_owner(
+        &mut self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError>;
     /// Next value of a named counter (starts at 1).
     async fn next_sequence(&mut self, name: &str) -> Result<u64, StoreError>;
     /// Commit; returns the new revision (unchanged if nothing was written).
@@ -165,6 +181,12 @@ pub type SharedStore = Arc<dyn Store>;
 /// Storage failures reach users as a generic system error; the detail goes to the log only.
 impl From<StoreError> for vpcep_core::ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::NulInText = e {
+            // The caller's input, not a failure of ours: a parameter error, not logged as one.
+            return vpcep_core::ApiError::param(
+                "Parameter error: text must not contain the NUL character (U+0000).",
+            );
+        }
         tracing::error!(error = %e, "store failure");
         vpcep_core::ApiError::system("System error. Please retry.")
     }

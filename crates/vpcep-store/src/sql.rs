@@ -182,7 +182,18 @@ enum Arg {
     I(i64),
 }
 
-fn build_where(q: &Query, backend: Backend) -> Where {
+/// The one rule for text the database cannot hold: PostgreSQL refuses NUL in text values, so every
+/// backend refuses it in every key, filter and indexed column, before any SQL runs. (Record bodies
+/// are JSON text, where NUL travels escaped as `\u0000`, so they need no check.)
+fn text(s: &str) -> Result<String, StoreError> {
+    if s.contains('\0') {
+        Err(StoreError::NulInText)
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+fn build_where(q: &Query, backend: Backend) -> Result<Where, StoreError> {
     let mut w = Where {
         sql: String::from(" WHERE 1=1"),
         args: vec![],
@@ -236,10 +247,30 @@ fn build_where(q: &Query, backend: Backend) -> Where {
             w.sql.push(')');
         }
     }
+    if let Some(list) = &q.parent_ids {
+        if list.is_empty() {
+            w.sql.push_str(" AND 1=0");
+        } else {
+            w.sql.push_str(" AND parent_id IN (");
+            for (i, s) in list.iter().enumerate() {
+                w.args.push(Arg::S(s.clone()));
+                if i > 0 {
+                    w.sql.push(',');
+                }
+                w.sql.push_str(&format!("${}", w.args.len()));
+            }
+            w.sql.push(')');
+        }
+    }
     if let Some(v) = q.shared {
         push(&mut w, " AND shared = ?", Arg::I(i64::from(v)));
     }
-    w
+    for a in &w.args {
+        if let Arg::S(s) = a {
+            text(s)?;
+        }
+    }
+    Ok(w)
 }
 
 fn order_sql(o: Order) -> &'static str {
@@ -268,7 +299,7 @@ async fn list_on<'c, E>(exec: E, q: &Query, backend: Backend) -> Result<Page, St
 where
     E: sqlx::Executor<'c, Database = Any> + Copy,
 {
-    let w = build_where(q, backend);
+    let w = build_where(q, backend)?;
     let total: i64 = {
         let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
         let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
@@ -301,7 +332,7 @@ async fn count_on<'c, E>(exec: E, q: &Query, backend: Backend) -> Result<i64, St
 where
     E: sqlx::Executor<'c, Database = Any>,
 {
-    let w = build_where(q, backend);
+    let w = build_where(q, backend)?;
     let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
     let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
         .fetch_one(exec)
@@ -316,7 +347,7 @@ where
     let sql = format!("SELECT {COLUMNS} FROM objects WHERE kind = $1 AND id = $2");
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(kind.as_str())
-        .bind(id.to_string())
+        .bind(text(id)?)
         .fetch_optional(exec)
         .await?;
     row.as_ref().map(decode).transpose()
@@ -354,6 +385,23 @@ impl Store for SqlStore {
 
     async fn count(&self, query: &Query) -> Result<i64, StoreError> {
         count_on(&self.reader, query, self.backend).await
+    }
+
+    async fn count_by_parent(
+        &self,
+        query: &Query,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        let w = build_where(query, self.backend)?;
+        let sql = format!(
+            "SELECT parent_id, count(*) AS n FROM objects{} GROUP BY parent_id",
+            w.sql
+        );
+        let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("parent_id")?, r.try_get("n")?)))
+            .collect()
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
@@ -491,7 +539,7 @@ impl Tx for SqlTx {
 
     async fn list(&mut self, query: &Query) -> Result<Page, StoreError> {
         let count = count_on(&mut *self.tx, query, self.backend).await?;
-        let w = build_where(query, self.backend);
+        let w = build_where(query, self.backend)?;
         let mut sql = format!(
             "SELECT {COLUMNS} FROM objects{}{}",
             w.sql,
@@ -529,12 +577,12 @@ impl Tx for SqlTx {
                    revision = excluded.revision, body = excluded.body";
         sqlx::query(sql)
             .bind(r.kind.as_str())
-            .bind(r.id)
-            .bind(r.index.project_id)
-            .bind(r.index.parent_id)
-            .bind(r.index.vpc_id)
-            .bind(r.index.name)
-            .bind(r.index.status)
+            .bind(text(&r.id)?)
+            .bind(text(&r.index.project_id)?)
+            .bind(text(&r.index.parent_id)?)
+            .bind(text(&r.index.vpc_id)?)
+            .bind(text(&r.index.name)?)
+            .bind(text(&r.index.status)?)
             .bind(i64::from(r.index.shared))
             .bind(r.index.created_ms)
             .bind(r.index.updated_ms)
@@ -550,7 +598,7 @@ impl Tx for SqlTx {
         let rev = self.write_revision().await?;
         let n = sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2")
             .bind(kind.as_str())
-            .bind(id.to_string())
+            .bind(text(id)?)
             .execute(&mut *self.tx)
             .await?
             .rows_affected();
@@ -567,9 +615,9 @@ impl Tx for SqlTx {
 
     async fn claim(&mut self, namespace: &str, key: &str, owner: &str) -> Result<bool, StoreError> {
         sqlx::query("INSERT INTO claims (namespace, claim_key, owner) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(namespace.to_string())
-            .bind(key.to_string())
-            .bind(owner.to_string())
+            .bind(text(namespace)?)
+            .bind(text(key)?)
+            .bind(text(owner)?)
             .execute(&mut *self.tx)
             .await?;
         let row = sqlx::query("SELECT owner FROM claims WHERE namespace = $1 AND claim_key = $2")
@@ -583,8 +631,8 @@ impl Tx for SqlTx {
 
     async fn release(&mut self, namespace: &str, key: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM claims WHERE namespace = $1 AND claim_key = $2")
-            .bind(namespace.to_string())
-            .bind(key.to_string())
+            .bind(text(namespace)?)
+            .bind(text(key)?)
             .execute(&mut *self.tx)
             .await?;
         Ok(())
@@ -592,36 +640,31 @@ impl Tx for SqlTx {
 
     async fn release_owner(&mut self, owner: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM claims WHERE owner = $1")
-            .bind(owner.to_string())
+            .bind(text(owner)?)
             .execute(&mut *self.tx)
             .await?;
         Ok(())
     }
 
-    async fn claimed(&mut self, namespace: &str, prefix: &str) -> Result<Vec<String>, StoreError> {
-        // Range scan on the primary key: prefix <= key < prefix + U+FFFF.
-        let upper = format!("{prefix}\u{10FFFF}");
-        let rows = sqlx::query(
-            "SELECT claim_key FROM claims WHERE namespace = $1 AND claim_key >= $2 AND claim_key < $3",
-        )
-        .bind(namespace.to_string())
-        .bind(prefix.to_string())
-        .bind(upper)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                r.try_get::<String, _>("claim_key")
-                    .map_err(StoreError::from)
-            })
-            .collect()
+    async fn claim_owner(
+        &mut self,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<String>, StoreError> {
+        // Exact key on the primary key: "sub/10.0.0.2" must not match "sub/10.0.0.25".
+        let row = sqlx::query("SELECT owner FROM claims WHERE namespace = $1 AND claim_key = $2")
+            .bind(text(namespace)?)
+            .bind(text(key)?)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.map(|r| r.try_get("owner")).transpose()?)
     }
 
     async fn next_sequence(&mut self, name: &str) -> Result<u64, StoreError> {
         sqlx::query(
             "INSERT INTO sequences (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1",
         )
-        .bind(name.to_string())
+        .bind(text(name)?)
         .execute(&mut *self.tx)
         .await?;
         let row = sqlx::query("SELECT value FROM sequences WHERE name = $1")

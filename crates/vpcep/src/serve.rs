@@ -28,6 +28,12 @@ pub struct ServeArgs {
     /// Mark console cookies `Secure` (when a TLS proxy serves the console over HTTPS).
     #[arg(long, env = "VPCEP_CONSOLE_SECURE_COOKIES")]
     pub console_secure_cookies: bool,
+    /// Connections served at once; more wait in the kernel's accept queue (SPEC Q6).
+    #[arg(long, env = "VPCEP_MAX_CONNECTIONS", default_value_t = vpcep_api::listener::MAX_CONNECTIONS)]
+    pub max_connections: usize,
+    /// Close a connection that sent and received nothing for this many seconds.
+    #[arg(long, env = "VPCEP_IDLE_TIMEOUT_SECS", default_value_t = vpcep_api::listener::IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout_secs: u64,
 }
 
 pub fn init_tracing(json: bool) {
@@ -101,6 +107,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     eprintln!(
         "vpcep listening on http://{addr} (console: http://{addr}/console/; agent token in {})",
         token_path.display()
+    );
+    let listener = vpcep_api::listener::LimitedListener::new(
+        listener,
+        args.max_connections,
+        Duration::from_secs(args.idle_timeout_secs.max(1)),
     );
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown())

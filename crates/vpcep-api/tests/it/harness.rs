@@ -15,14 +15,50 @@ pub struct Server {
     pub addr: SocketAddr,
     pub control: Control,
     pub token: String,
+    /// Which backend this server's store is ("sqlite" or "postgres"), for assertion messages.
+    pub backend: &'static str,
     _dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
+    /// A PostgreSQL database made for this server alone: (server URL, database name).
+    pg_database: Option<(String, String)>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some((url, name)) = self.pg_database.take() {
+            // Drop runs outside async: a thread with its own runtime removes the database, even
+            // when the test failed.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async {
+                        if let Ok(pool) = sqlx::AnyPool::connect(&url).await {
+                            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            )))
+                            .execute(&pool)
+                            .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
     }
+}
+
+/// The stores a test can run on: SQLite always, PostgreSQL when `VPCEP_TEST_PG_URL` names a
+/// server (each test then gets a database of its own, removed afterwards).
+pub async fn every_backend() -> Vec<Server> {
+    let mut out = vec![Server::start().await];
+    match Server::start_postgres(Settings::default()).await {
+        Some(pg) => out.push(pg),
+        None => eprintln!("VPCEP_TEST_PG_URL not set: PostgreSQL half of this test skipped"),
+    }
+    out
 }
 
 pub struct Account {
@@ -41,7 +77,47 @@ impl Server {
         let store = SqlStore::open_sqlite(&dir.path().join("t.db"))
             .await
             .expect("store");
-        let store: SharedStore = Arc::new(store);
+        Self::serve(Arc::new(store), settings, dir, "sqlite", None).await
+    }
+
+    /// A server on a fresh PostgreSQL database, or `None` when `VPCEP_TEST_PG_URL` is unset.
+    pub async fn start_postgres(settings: Settings) -> Option<Server> {
+        let url = std::env::var("VPCEP_TEST_PG_URL").ok()?;
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::AnyPool::connect(&url)
+            .await
+            .expect("PostgreSQL reachable");
+        let name = format!("vpcep_it_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create test database");
+        admin.close().await;
+        let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+        let store = SqlStore::connect(&format!("{base}/{name}"))
+            .await
+            .expect("store on PostgreSQL");
+        let dir = tempfile::tempdir().expect("tempdir");
+        Some(
+            Self::serve(
+                Arc::new(store),
+                settings,
+                dir,
+                "postgres",
+                Some((url, name)),
+            )
+            .await,
+        )
+    }
+
+    /// Serve the real router over `store` on 127.0.0.1.
+    pub async fn serve(
+        store: SharedStore,
+        settings: Settings,
+        dir: tempfile::TempDir,
+        backend: &'static str,
+        pg_database: Option<(String, String)>,
+    ) -> Server {
         let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
         let control = Control::new(store, settings, secrets);
         let token = "test-agent-token".to_string();
@@ -62,8 +138,10 @@ impl Server {
             addr,
             control,
             token,
+            backend,
             _dir: dir,
             task,
+            pg_database,
         }
     }
 

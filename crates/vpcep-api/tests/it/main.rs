@@ -7,5 +7,6 @@ mod agent_feed;
 mod auth;
 mod concurrency;
 mod flows;
+mod hardening;
 mod inventory;
 mod openapi;

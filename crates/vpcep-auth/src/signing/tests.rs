@@ -212,7 +212,13 @@ fn canonical_query_cases() {
     assert_eq!(canonical_query("&&"), "");
     assert_eq!(canonical_query("offset=0&limit=10"), "limit=10&offset=0");
     assert_eq!(canonical_query("a=2&a=1&a"), "a=&a=1&a=2");
-    assert_eq!(canonical_query("k=a+b"), "k=a%2Bb", "'+' is literal");
+    assert_eq!(
+        canonical_query("k=a+b"),
+        "k=a%20b",
+        "'+' is a space, as parse_qsl reads it"
+    );
+    assert_eq!(canonical_query("k=a%2Bb"), "k=a%2Bb", "'%2B' is a plus");
+    assert_ne!(canonical_query("k=a+b"), canonical_query("k=a%2Bb"));
     assert_eq!(canonical_query("k=a%20b"), "k=a%20b");
     assert_eq!(canonical_query("k=x=y"), "k=x%3Dy");
     assert_eq!(canonical_query("n%61me=%7e"), "name=~");

@@ -1,8 +1,6 @@
 //! 终端节点服务: list, create (with 规格确认), detail tabs (基本信息, 连接管理, 权限管理,
 //! 端口映射), whitelist records, accept/reject, delete, live status.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -81,13 +79,8 @@ pub async fn list(ctx: Ctx, Query(lq): Query<ListQuery>) -> Out {
         )
         .await
         .map_err(|e| ctx.api_error_page(&e))?;
-    let mut counts = HashMap::new();
-    for s in &items {
-        counts.insert(
-            s.id.clone(),
-            control.connection_count(&s.id).await.unwrap_or(0),
-        );
-    }
+    let ids: Vec<String> = items.iter().map(|s| s.id.clone()).collect();
+    let counts = control.connection_counts(&ids).await.unwrap_or_default();
     let base = format!("/console/services?q={}", q(&text));
     let body = html! {
         div.page-head {
