@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "sdk"))
 
-from support import AgentClient, FakeAgent, Tenant, http_request, uniq  # noqa: E402
+from support import AgentClient, FakeAgent, Tenant, http_request, sign_headers, uniq  # noqa: E402
 
 BIN = os.environ.get("VPCEP_BIN") or str(REPO / "target" / "debug" / "vpcep")
 
@@ -170,6 +170,84 @@ def seed(owner: Tenant, consumer: Tenant, agent: AgentClient) -> dict[str, list[
     return ids
 
 
+# Values Hypothesis almost never produces but clients do send: NUL, bytes that are not UTF-8, a
+# lone `+`, a percent sign on its own.
+EDGE_VALUES = ["%00", "a%00b", "%FF", "%C0%AF", "+", "%25", "%2F"]
+EDGE_BODIES = [b"{", b"[]", b"null", b'"x"', b"\xff\xfe", b'{"name": "a\\u0000b", "vpc": {"name": "\\u0000"}}']
+
+
+def probe(port: int, owner: Tenant, doc: dict, seeds: dict) -> tuple[int, list[str]]:
+    """Deterministic edge cases for every operation: each path id and each query parameter set to
+    each of EDGE_VALUES (raw, already percent-encoded), and each body operation sent EDGE_BODIES
+    and a 3 MiB body. Every answer must be < 500 and, when an error, the JSON error body."""
+    failures: list[str] = []
+    sent = 0
+
+    def send(method: str, path: str, query: str = "", body: bytes | None = None) -> None:
+        nonlocal sent
+        headers = {"Content-Type": "application/json"}
+        if path.startswith("/v1/"):
+            pairs = [tuple(kv.split("=", 1)) for kv in query.split("&")] if query else []
+            headers = sign_headers(owner.ak, owner.sk, method, f"127.0.0.1:{port}", path,
+                                   [(k, v) for k, v in pairs], {**headers, "X-Project-Id": owner.project_id},
+                                   body or b"")
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            conn.request(method, path + (f"?{query}" if query else ""), body=body, headers=headers)
+            r = conn.getresponse()
+            data = r.read()
+            ctype = r.getheader("Content-Type") or ""
+        finally:
+            conn.close()
+        sent += 1
+        what = f"{method} {path}{'?' + query if query else ''} body={None if body is None else body[:40]!r}"
+        if r.status >= 500:
+            failures.append(f"{what}: HTTP {r.status} {data[:200]!r}")
+        elif r.status >= 400:
+            try:
+                j = json.loads(data)
+                good = isinstance(j, dict) and isinstance(j.get("error_code"), str) and isinstance(j.get("error_msg"), str)
+            except ValueError:
+                good = False
+            if not good or not ctype.startswith("application/json"):
+                failures.append(f"{what}: HTTP {r.status} {ctype} {data[:200]!r}")
+
+    def fill(path: str, override: tuple[str, str] | None = None) -> str:
+        out = []
+        for seg in path.split("/"):
+            if seg.startswith("{"):
+                name = seg.strip("{}")
+                if override and override[0] == name:
+                    out.append(override[1])
+                elif name == "project_id":
+                    out.append(owner.project_id)
+                else:
+                    out.append((seeds.get(name) or ["0123456789abcdef0123456789abcdef"])[0])
+            else:
+                out.append(seg)
+        return "/".join(out) or "/"
+
+    for path, item in doc["paths"].items():
+        if path.startswith("/agent/"):
+            continue  # the agent routes are fuzzed by schemathesis; their long-poll makes probes slow
+        for method, op in item.items():
+            m = method.upper()
+            if m == "DELETE":
+                continue  # would remove the seeded objects the other probes use
+            for p in op.get("parameters", []):
+                for v in EDGE_VALUES:
+                    if p["in"] == "path" and p["name"] != "project_id":
+                        send(m, fill(path, (p["name"], v)), body=b"{}" if "requestBody" in op else None)
+                    elif p["in"] == "query":
+                        send(m, fill(path), query=f"{p['name']}={v}")
+            if "requestBody" in op:
+                for b in EDGE_BODIES:
+                    send(m, fill(path), body=b)
+    send("POST", fill("/v1/{project_id}/vpcs"), body=b"{" + b" " * (3 << 20) + b"}")
+    return sent, failures
+
+
 def wait(fn, what: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while not fn():
@@ -233,6 +311,11 @@ def main() -> int:
                "--phases", args.phases, "--workers", "2", "--request-timeout", "20",
                "--suppress-health-check", "all", "--report", "json", "--report-json-path", str(report),
                "--output-truncate", "true", *args.extra]
+        doc = json.loads(http_request(port, "GET", "/openapi.json").body)
+        probes, probe_failures = probe(port, alice, doc, seeds)
+        for f in probe_failures[:20]:
+            print(f"fuzz[{args.backend}]: probe failure: {f}", flush=True)
+        print(f"fuzz[{args.backend}]: {probes} edge-case probes, {len(probe_failures)} failures", flush=True)
         print(f"fuzz[{args.backend}]: {' '.join(cmd[1:])}", flush=True)
         st = subprocess.run(cmd, env=env, cwd=root)
         counts = json.loads(counts_path.read_text()) if counts_path.exists() else {}
@@ -246,11 +329,11 @@ def main() -> int:
             print(f"fuzz[{args.backend}]: server panic: {p}", flush=True)
         if agent_errors:
             print(f"fuzz[{args.backend}]: test agent errors: {agent_errors[:5]}", flush=True)
-        failed = st.returncode != 0 or bool(panics)
+        failed = st.returncode != 0 or bool(panics) or bool(probe_failures)
         print(f"fuzz[{args.backend}] summary: operations={operations} test_cases={cases} "
-              f"requests={counts.get('requests', 0)} "
+              f"requests={counts.get('requests', 0) + probes} probes={probes} "
               f"2xx={counts.get('2xx', 0)} 4xx={counts.get('4xx', 0)} 5xx={counts.get('5xx', 0)} "
-              f"failures={failures} panics={len(panics)} schemathesis_exit={st.returncode} "
+              f"failures={failures} probe_failures={len(probe_failures)} panics={len(panics)} schemathesis_exit={st.returncode} "
               f"wall={time.monotonic() - started:.0f}s -> {'FAIL' if failed else 'ok'}", flush=True)
         if failed:
             print(f"fuzz[{args.backend}]: server log tail:\n{log_text[-2000:]}", flush=True)
