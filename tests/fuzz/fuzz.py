@@ -13,6 +13,7 @@ not {"error_code","error_msg"}) and on any panic in the server log. Prints one s
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import re
@@ -191,7 +192,6 @@ def probe(port: int, owner: Tenant, doc: dict, seeds: dict) -> tuple[int, list[s
             headers = sign_headers(owner.ak, owner.sk, method, f"127.0.0.1:{port}", path,
                                    [(k, v) for k, v in pairs], {**headers, "X-Project-Id": owner.project_id},
                                    body or b"")
-        import http.client
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         try:
             conn.request(method, path + (f"?{query}" if query else ""), body=body, headers=headers)
