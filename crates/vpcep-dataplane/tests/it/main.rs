@@ -4,5 +4,6 @@
 //! also on failure (`Lab` drops tear down by prefix).
 
 mod elements;
+mod failures;
 mod lab;
 mod scenarios;
