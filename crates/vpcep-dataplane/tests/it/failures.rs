@@ -110,6 +110,7 @@ async fn a_failing_backend_namespace_fails_its_service_and_endpoint_until_repair
         &web_ns,
         &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo back"],
     );
+    lab.listening(&web_ns, 80).await;
     let client_ns = lab.names.server(&broken.client);
     let (ok, out) = first_success(&client_ns, &b_ip, 80).await;
     assert!(ok, "traffic after recovery: {out}");
