@@ -58,14 +58,16 @@ async fn a_failing_backend_namespace_fails_its_service_and_endpoint_until_repair
     })
     .await;
 
-    // Behind the agent's back, the backend host's namespace is replaced by something the kernel
-    // cannot enter (a plain file where the namespace's mount was): every change there fails.
-    let status = std::process::Command::new("ip")
-        .args(["netns", "delete", &web_ns])
+    // Behind the agent's back, a plain file is mounted over the backend host's namespace handle:
+    // the namespace lives on underneath, but nothing can enter it, so every change there fails.
+    let handle = format!("/run/netns/{web_ns}");
+    let blocker = tempfile::NamedTempFile::new().expect("blocker file");
+    let mounted = std::process::Command::new("mount")
+        .args(["--bind", &blocker.path().display().to_string(), &handle])
         .status()
-        .expect("ip netns delete");
-    assert!(status.success());
-    std::fs::write(format!("/run/netns/{web_ns}"), b"").expect("placeholder file");
+        .expect("mount");
+    assert!(mounted.success(), "mount --bind over {handle}");
+    let mut blocked = Unmount(Some(handle.clone()));
 
     // A change of that host (one more rule in its security group) must now fail, visibly.
     let srv: Value = c
@@ -127,9 +129,14 @@ async fn a_failing_backend_namespace_fails_its_service_and_endpoint_until_repair
         "accepted"
     );
 
-    // Repair: remove the obstacle. The agent's retry rebuilds the host; both come back without a
-    // restart, and traffic flows again.
-    std::fs::remove_file(format!("/run/netns/{web_ns}")).expect("remove placeholder");
+    // Repair: remove the obstacle. The agent's retry programs the host; both come back without
+    // a restart, and traffic flows again.
+    let unmounted = std::process::Command::new("umount")
+        .arg(&handle)
+        .status()
+        .expect("umount");
+    assert!(unmounted.success());
+    blocked.0 = None;
     let repaired = Instant::now();
     wait_for("service available and endpoint accepted again", || async {
         status_of(&c, &svc_path).await == "available" && status_of(&c, &ep_path).await == "accepted"
@@ -150,4 +157,16 @@ async fn a_failing_backend_namespace_fails_its_service_and_endpoint_until_repair
     let client_ns = lab.names.server(&broken.client);
     let (ok, out) = first_success(&client_ns, &b_ip, 80).await;
     assert!(ok, "traffic after recovery: {out}");
+}
+
+/// Removes the blocking mount when the test fails before it did (the lab's teardown needs the
+/// real handle back); disarmed once the test unmounted it itself.
+struct Unmount(Option<String>);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take() {
+            let _ = std::process::Command::new("umount").arg(handle).status();
+        }
+    }
 }
