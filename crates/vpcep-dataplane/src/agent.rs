@@ -11,6 +11,7 @@ use crate::desired::{Desired, Versioned};
 use crate::linux::{self, Kernel};
 use crate::naming::{Namespaces, consumer_leg, provider_leg};
 use crate::plan::{self, Legs, LiveEndpoint};
+use crate::watch::{NETNS_DIR, NamespaceWatch};
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -484,8 +485,15 @@ impl Agent {
     /// the back-off wait, so the agent ends within one converge of the request.
     pub async fn run_until(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);
+        let mut netns = match NamespaceWatch::new() {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot watch {NETNS_DIR}: a namespace removed behind the agent's back is repaired only at its next change");
+                None
+            }
+        };
         while !*stop.borrow() {
-            match self.session(&mut stop).await {
+            match self.session(&mut stop, &mut netns).await {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(e) => {
                     tracing::warn!(error = %e, "agent session ended; retrying");
@@ -505,6 +513,7 @@ impl Agent {
     pub async fn session(
         &mut self,
         stop: &mut tokio::sync::watch::Receiver<bool>,
+        netns: &mut Option<NamespaceWatch>,
     ) -> Result<(), AgentError> {
         let snap = self.snapshot().await?;
         let mut d = Desired::from_snapshot(&snap);
@@ -522,6 +531,22 @@ impl Agent {
             let timeout = if retrying { retry } else { WATCH_TIMEOUT };
             let watched = tokio::select! {
                 w = self.watch(d.revision, timeout) => w?,
+                gone = deleted(netns) => {
+                    // Only namespaces the applied plan has: the agent's own removals are of
+                    // namespaces its new plan no longer holds.
+                    let ours: Vec<String> = gone
+                        .into_iter()
+                        .filter(|n| self.plan.as_ref().is_some_and(|p| p.namespaces.contains_key(n)))
+                        .collect();
+                    if !ours.is_empty() {
+                        tracing::warn!(namespaces = ?ours, "namespaces removed behind the agent's back; rebuilding");
+                        // Their veth peers went with them: re-check everything, as after a restart.
+                        self.kernel.invalidate();
+                        self.plan = None;
+                        self.converge(&d, None).await?;
+                    }
+                    continue;
+                }
                 _ = stopped(stop) => return Ok(()),
             };
             match watched {
@@ -552,6 +577,14 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+/// The next namespaces deleted, or never when there is no watch.
+async fn deleted(netns: &mut Option<NamespaceWatch>) -> Vec<String> {
+    match netns {
+        Some(w) => w.deleted().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -11,3 +11,4 @@ pub mod naming;
 pub mod netlink;
 pub mod nft;
 pub mod plan;
+pub mod watch;

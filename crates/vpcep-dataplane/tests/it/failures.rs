@@ -170,3 +170,53 @@ impl Drop for Unmount {
         }
     }
 }
+
+/// A namespace deleted behind the agent's back is rebuilt at once (the agent watches
+/// `/run/netns`), not at the next change of it: traffic through the endpoint resumes by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_deleted_behind_the_agents_back_is_rebuilt() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let c = lab.account("alice").await;
+    let svc = vm_service(&c, "10.63.0", "10.63.0.0/16").await;
+    let (ep, ip) = create_endpoint(&c, &svc.service, &svc.consumer).await;
+    wait_for("endpoint accepted", || async {
+        status_of(&c, &format!("/vpc-endpoints/{ep}")).await == "accepted"
+    })
+    .await;
+    let web_ns = lab.names.server(&svc.web);
+    lab.namespace(&web_ns).await;
+    let deleted = std::process::Command::new("ip")
+        .args(["netns", "delete", &web_ns])
+        .status()
+        .expect("ip netns delete");
+    assert!(deleted.success());
+    let started = Instant::now();
+    // Back, with its NIC in the router's bridge again: a server started in it is reachable
+    // through the endpoint.
+    lab.namespace(&web_ns).await;
+    lab.spawn_in(
+        &web_ns,
+        &[
+            "socat",
+            "TCP-LISTEN:80,fork,reuseaddr",
+            "SYSTEM:echo rebuilt",
+        ],
+    );
+    lab.listening(&web_ns, 80).await;
+    let client_ns = lab.names.server(&svc.client);
+    let (ok, out) = first_success(&client_ns, &ip, 80).await;
+    let took = started.elapsed();
+    eprintln!("namespace deleted → rebuilt and serving through the endpoint in {took:?}");
+    assert!(
+        ok && out.contains("rebuilt"),
+        "traffic after the rebuild: {out}"
+    );
+    assert!(took < Duration::from_secs(5), "rebuild took {took:?}");
+    assert_eq!(
+        status_of(&c, &format!("/vpc-endpoints/{ep}")).await,
+        "accepted"
+    );
+}
