@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod desired;
 pub mod doctor;
+pub mod kernel;
 pub mod linux;
 pub mod naming;
 pub mod netlink;

@@ -5,4 +5,5 @@
 
 mod elements;
 mod lab;
+mod lb;
 mod scenarios;
