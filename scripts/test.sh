@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): lint, unit + integration tests on SQLite and PostgreSQL,
-# then the official Huawei Python SDKs against a running `vpcep serve`.
+# then the official Huawei Python SDKs against a running `vpcep serve`, and schemathesis fuzzing it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +51,9 @@ cargo nextest run --workspace --locked --no-fail-fast
 step "official Huawei SDKs against vpcep serve"
 cargo build -p vpcep --locked
 bash tests/sdk/run.sh
+
+step "API fuzzing (schemathesis) on SQLite and PostgreSQL"
+bash tests/fuzz/run.sh
 
 step "web console in headless chromium"
 bash e2e/console/run.sh

@@ -1,13 +1,18 @@
-//! The OpenAPI document served at `/openapi.json`, assembled in this one module from a table of
-//! operations and the wire types' schemas. `tests/it` checks every row is a live route.
+//! The OpenAPI 3.1 document served at `/openapi.json`, assembled in this one module from a table
+//! of operations, the query parameters each handler reads and the wire types' schemas. `tests/it`
+//! checks every row is a live route and every parameter has a schema; the SDK suite validates the
+//! served document with `openapi-spec-validator`, and `tests/fuzz` drives every operation from it.
 
 use utoipa::ToSchema;
 use utoipa::openapi::path::{
-    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem,
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle, PathItem,
 };
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::ComponentsBuilder;
+use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, ObjectBuilder, Type};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApiBuilder, PathsBuilder, Ref, RefOr, Required, Schema,
 };
@@ -192,10 +197,430 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
     v
 }
 
+/// What a query parameter holds, as far as the handler enforces it (a value outside an enum or a
+/// bound is answered 400; a filter the handler only compares is plain text).
+#[derive(Debug, Clone, Copy)]
+pub enum QueryValue {
+    Text,
+    /// Repeated keys (`id=a&id=b`), collected by the handler.
+    TextList,
+    Bool,
+    Int {
+        min: Option<i64>,
+        max: Option<i64>,
+    },
+    OneOf(&'static [&'static str]),
+}
+
+/// One query parameter an operation's handler reads.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryParam {
+    pub name: &'static str,
+    pub value: QueryValue,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+const fn q(name: &'static str, value: QueryValue, description: &'static str) -> QueryParam {
+    QueryParam {
+        name,
+        value,
+        required: false,
+        description,
+    }
+}
+
+const TEXT: QueryValue = QueryValue::Text;
+const SORT_KEYS: &[&str] = &["create_at", "created_at", "update_at", "updated_at"];
+const SORT_DIRS: &[&str] = &["asc", "desc"];
+const SERVICE_STATUSES: &[&str] = &["creating", "available", "failed", "deleting"];
+const ENDPOINT_STATUSES: &[&str] = &[
+    "pendingAcceptance",
+    "creating",
+    "accepted",
+    "rejected",
+    "failed",
+    "deleting",
+];
+
+/// `limit`/`offset`/`sort_key`/`sort_dir` as `validate::page` checks them (`max` is the largest
+/// page the operation allows).
+fn paging(max: i64) -> [QueryParam; 4] {
+    [
+        q(
+            "limit",
+            QueryValue::Int {
+                min: Some(0),
+                max: Some(max),
+            },
+            "Page size (default 10).",
+        ),
+        q(
+            "offset",
+            QueryValue::Int {
+                min: Some(0),
+                max: None,
+            },
+            "Records to skip.",
+        ),
+        q(
+            "sort_key",
+            QueryValue::OneOf(SORT_KEYS),
+            "Sort field (default create_at).",
+        ),
+        q(
+            "sort_dir",
+            QueryValue::OneOf(SORT_DIRS),
+            "Sort direction (default desc).",
+        ),
+    ]
+}
+
+/// The VPC v1 lists page with `limit` and `marker` (the id of the last item of the previous page);
+/// a `limit` that is not a positive integer means no limit there.
+fn marker_paging() -> [QueryParam; 2] {
+    [
+        q(
+            "limit",
+            QueryValue::Int {
+                min: None,
+                max: None,
+            },
+            "Page size.",
+        ),
+        q(
+            "marker",
+            TEXT,
+            "Id of the last item of the previous page; results start after it.",
+        ),
+    ]
+}
+
+/// The query parameters each operation's handler reads (`vpcep.rs`, `vpc.rs`, `agent.rs`).
+pub fn query_params(operation_id: &str) -> Vec<QueryParam> {
+    let name = q(
+        "endpoint_service_name",
+        TEXT,
+        "Substring of the service name.",
+    );
+    let id = q("id", TEXT, "Exact id.");
+    match operation_id {
+        "ListQuotaDetails" => vec![q(
+            "type",
+            QueryValue::OneOf(&["endpoint_service", "endpoint"]),
+            "Only this resource type.",
+        )],
+        "ListEndpointService" => {
+            let mut v = paging(1000).to_vec();
+            v.extend([
+                name,
+                id,
+                q(
+                    "status",
+                    QueryValue::OneOf(SERVICE_STATUSES),
+                    "Service status.",
+                ),
+            ]);
+            v
+        }
+        "ListServiceDescribeDetails" => vec![
+            q("id", TEXT, "Service id (give exactly one of id and name)."),
+            q(
+                "endpoint_service_name",
+                TEXT,
+                "Full service name (give exactly one of id and name).",
+            ),
+        ],
+        "ListServicePublicDetails" => {
+            let mut v = paging(1000).to_vec();
+            v.extend([name, id]);
+            v
+        }
+        "ListServiceConnections" => {
+            let mut v = paging(1000).to_vec();
+            v.extend([
+                q("id", TEXT, "Endpoint id."),
+                q(
+                    "marker_id",
+                    TEXT,
+                    "Endpoint marker id (a decimal integer; anything else is 400).",
+                ),
+                q(
+                    "status",
+                    QueryValue::OneOf(ENDPOINT_STATUSES),
+                    "Connection status.",
+                ),
+            ]);
+            v
+        }
+        "ListServicePermissionsDetails" => {
+            let mut v = paging(500).to_vec();
+            v.push(q("permission", TEXT, "Substring of the permission."));
+            v
+        }
+        "ListEndpoints" => {
+            let mut v = paging(1000).to_vec();
+            v.extend([
+                name,
+                q("vpc_id", TEXT, "VPC id (a UUID; anything else is 400)."),
+                id,
+            ]);
+            v
+        }
+        "ListVpcs" => {
+            let mut v = marker_paging().to_vec();
+            v.push(q("id", TEXT, "Only this VPC."));
+            v
+        }
+        "ListSubnets" | "ListSecurityGroups" => {
+            let mut v = marker_paging().to_vec();
+            v.push(q("vpc_id", TEXT, "Only this VPC's."));
+            v
+        }
+        "ListSecurityGroupRules" => {
+            let mut v = marker_paging().to_vec();
+            v.extend([
+                q("security_group_id", TEXT, "Only this group's rules."),
+                q("remote_ip_prefix", TEXT, "Exact remote CIDR."),
+            ]);
+            v
+        }
+        "ListPorts" => vec![
+            q("name", TEXT, "Exact name."),
+            q("id", QueryValue::TextList, "Any of these ids."),
+            q(
+                "limit",
+                QueryValue::Int {
+                    min: None,
+                    max: None,
+                },
+                "Page size (an integer; anything else is 400).",
+            ),
+            q("marker", TEXT, "Id of the last port of the previous page."),
+            q("admin_state_up", QueryValue::Bool, "Admin state."),
+            q("network_id", TEXT, "The v1 subnet id."),
+            q("mac_address", TEXT, "Exact MAC address."),
+            q("device_id", TEXT, "Exact device id."),
+            q("device_owner", TEXT, "Exact device owner."),
+            q(
+                "status",
+                QueryValue::OneOf(&["ACTIVE", "BUILD", "DOWN"]),
+                "Port status.",
+            ),
+            q(
+                "security_groups",
+                QueryValue::TextList,
+                "Ports in all of these groups.",
+            ),
+            q(
+                "fixed_ips",
+                QueryValue::TextList,
+                "`ip_address=<ip>` or `subnet_id=<neutron subnet id>`.",
+            ),
+            q("enterprise_project_id", TEXT, "Accepted, not filtered on."),
+            q(
+                "enable_efi",
+                QueryValue::Bool,
+                "Accepted (must be a boolean), not filtered on.",
+            ),
+        ],
+        "AgentChanges" => vec![
+            QueryParam {
+                required: true,
+                ..q(
+                    "after",
+                    QueryValue::Int {
+                        min: Some(0),
+                        max: None,
+                    },
+                    "Revision already seen; changes after it are returned.",
+                )
+            },
+            q(
+                "timeout_ms",
+                QueryValue::Int {
+                    min: Some(0),
+                    max: None,
+                },
+                "Long-poll at most this long when nothing changed (default 30000, capped at 60000).",
+            ),
+        ],
+        _ => vec![],
+    }
+}
+
+fn query_schema(value: QueryValue) -> Schema {
+    let text = || ObjectBuilder::new().schema_type(Type::String);
+    match value {
+        QueryValue::Text => text().build().into(),
+        QueryValue::TextList => ArrayBuilder::new().items(text()).build().into(),
+        QueryValue::Bool => ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .build()
+            .into(),
+        QueryValue::Int { min, max } => ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                utoipa::openapi::KnownFormat::Int64,
+            )))
+            .minimum(min)
+            .maximum(max)
+            .build()
+            .into(),
+        QueryValue::OneOf(values) => text()
+            .enum_values(Some(values.iter().copied()))
+            .build()
+            .into(),
+    }
+}
+
+/// The schema of a path parameter: `resource_type` is checked against two values, everything else
+/// is an id (or the version) looked up as given.
+fn path_schema(name: &str) -> Schema {
+    let b = ObjectBuilder::new().schema_type(Type::String);
+    match name {
+        "resource_type" => b.enum_values(Some(["endpoint_service", "endpoint"])),
+        _ => b,
+    }
+    .build()
+    .into()
+}
+
+fn path_description(name: &str) -> &'static str {
+    match name {
+        "project_id" => "The caller's project id (the one its credentials are bound to).",
+        "version" => "API version (only `v1` exists).",
+        "resource_type" => "Taggable resource type.",
+        _ => "Resource id.",
+    }
+}
+
+/// The error statuses an operation answers (each with the `{"error_code","error_msg"}` body); any
+/// other (5xx) is covered by `default`.
+fn error_statuses(op: &Operation) -> Vec<(u16, &'static str)> {
+    let mut v = Vec::new();
+    if op.path.starts_with("/v1/") {
+        v.extend([
+            (400, "Invalid parameter, query or body."),
+            (
+                401,
+                "Missing, malformed or wrong SDK-HMAC-SHA256 signature.",
+            ),
+            (
+                403,
+                "The project is not the caller's, or the action is not allowed.",
+            ),
+            (404, "No such resource (or API path)."),
+        ]);
+        if op.method != "GET" {
+            v.push((
+                409,
+                "The resource is still in use, or an identical one exists.",
+            ));
+        }
+    } else if op.path.starts_with("/agent/") {
+        v.extend([
+            (400, "Invalid query or body."),
+            (401, "Missing or wrong agent bearer token."),
+        ]);
+        if op.id == "AgentChanges" {
+            v.push((410, "The revision is no longer in the change history."));
+        }
+    } else if op.path == "/{version}" {
+        v.push((404, "No such API version."));
+    }
+    if op.request.is_some() {
+        v.push((
+            413,
+            "The request body is too large (12 MiB for signed requests).",
+        ));
+    }
+    v
+}
+
 fn json_content(schema: &str) -> utoipa::openapi::Content {
     ContentBuilder::new()
         .schema(Some(Ref::from_schema_name(schema)))
         .build()
+}
+
+fn request_id_header() -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .description(Some("Identifies the request in the server's log."))
+        .build()
+}
+
+const SIGNED: &str = "SdkHmacSha256";
+const AGENT: &str = "AgentToken";
+
+fn operation(path: &str, op: &Operation) -> utoipa::openapi::path::Operation {
+    let mut b = OperationBuilder::new()
+        .operation_id(Some(op.id))
+        .summary(Some(op.summary));
+    for seg in path.split('/').filter(|s| s.starts_with('{')) {
+        let name = seg.trim_matches(|c| c == '{' || c == '}');
+        b = b.parameter(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .description(Some(path_description(name)))
+                .schema(Some(path_schema(name))),
+        );
+    }
+    for p in query_params(op.id) {
+        let list = matches!(p.value, QueryValue::TextList);
+        b = b.parameter(
+            ParameterBuilder::new()
+                .name(p.name)
+                .parameter_in(ParameterIn::Query)
+                .required(if p.required {
+                    Required::True
+                } else {
+                    Required::False
+                })
+                .description(Some(p.description))
+                .style(list.then_some(ParameterStyle::Form))
+                .explode(list.then_some(true))
+                .schema(Some(query_schema(p.value))),
+        );
+    }
+    if let Some(req) = op.request {
+        b = b.request_body(Some(
+            RequestBodyBuilder::new()
+                .content("application/json", json_content(req))
+                .required(Some(Required::True))
+                .build(),
+        ));
+    }
+    let mut ok = ResponseBuilder::new()
+        .description("Success")
+        .header("X-Request-Id", request_id_header());
+    if let Some(resp) = op.response {
+        ok = ok.content("application/json", json_content(resp));
+    }
+    b = b.response(op.status.to_string(), ok.build());
+    let error = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .header("X-Request-Id", request_id_header())
+            .content("application/json", json_content("ErrorBody"))
+            .build()
+    };
+    for (status, description) in error_statuses(op) {
+        b = b.response(status.to_string(), error(description));
+    }
+    b = b.response(
+        "default",
+        error("Any other error (`EndPoint.xxxx` / `VPC.xxxx`), e.g. 500."),
+    );
+    if op.path.starts_with("/v1/") {
+        b = b.security(SecurityRequirement::new(SIGNED, Vec::<String>::new()));
+    } else if op.path.starts_with("/agent/") {
+        b = b.security(SecurityRequirement::new(AGENT, Vec::<String>::new()));
+    }
+    b.build()
 }
 
 pub fn document() -> utoipa::openapi::OpenApi {
@@ -213,43 +638,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 "PUT" => HttpMethod::Put,
                 _ => HttpMethod::Delete,
             };
-            let mut b = OperationBuilder::new()
-                .operation_id(Some(op.id))
-                .summary(Some(op.summary));
-            for seg in path.split('/').filter(|s| s.starts_with('{')) {
-                let name = seg.trim_matches(|c| c == '{' || c == '}');
-                b = b.parameter(
-                    ParameterBuilder::new()
-                        .name(name)
-                        .parameter_in(ParameterIn::Path)
-                        .required(Required::True),
-                );
-            }
-            if let Some(req) = op.request {
-                b = b.request_body(Some(
-                    RequestBodyBuilder::new()
-                        .content("application/json", json_content(req))
-                        .required(Some(Required::True))
-                        .build(),
-                ));
-            }
-            let mut ok = ResponseBuilder::new().description("Success");
-            if let Some(resp) = op.response {
-                ok = ok.content("application/json", json_content(resp));
-            }
-            b = b.response(op.status.to_string(), ok.build());
-            b = b.response(
-                "default",
-                ResponseBuilder::new()
-                    .description("Error (`EndPoint.xxxx` / `VPC.xxxx`)")
-                    .content("application/json", json_content("ErrorBody"))
-                    .build(),
-            );
+            let built = PathItem::new(method, operation(path, op));
             item = Some(match item {
-                None => PathItem::new(method, b.build()),
+                None => built,
                 Some(mut i) => {
-                    let extra = PathItem::new(method, b.build());
-                    i.merge_operations(extra);
+                    i.merge_operations(built);
                     i
                 }
             });
@@ -258,7 +651,25 @@ pub fn document() -> utoipa::openapi::OpenApi {
             paths = paths.path(path, i);
         }
     }
-    let mut components = ComponentsBuilder::new();
+    let mut components = ComponentsBuilder::new()
+        .security_scheme(
+            SIGNED,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`SDK-HMAC-SHA256 Access=<AK>, SignedHeaders=<names>, Signature=<hex>` over the \
+                 canonical request, with an `X-Sdk-Date` header (Huawei's AK/SK signing, as the \
+                 official SDKs do it).",
+            ))),
+        )
+        .security_scheme(
+            AGENT,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The token in `<data-dir>/agent.token`."))
+                    .build(),
+            ),
+        );
     for (name, schema) in schemas() {
         components = components.schema(name, schema);
     }

@@ -183,7 +183,8 @@ pub fn fmt_time(ms: i64) -> String {
 fn poll_ms_endpoint(s: EndpointStatus) -> u32 {
     match s {
         EndpointStatus::Creating | EndpointStatus::Deleting => 1000,
-        EndpointStatus::PendingAcceptance => 5000,
+        // Pending waits for the owner; failed for the data plane's retry (recovery shows too).
+        EndpointStatus::PendingAcceptance | EndpointStatus::Failed => 5000,
         _ => 0,
     }
 }
@@ -191,43 +192,61 @@ fn poll_ms_endpoint(s: EndpointStatus) -> u32 {
 fn poll_ms_service(s: ServiceStatus) -> u32 {
     match s {
         ServiceStatus::Creating | ServiceStatus::Deleting => 1000,
+        ServiceStatus::Failed => 5000,
         _ => 0,
     }
 }
 
-fn badge(lang: Lang, class: &str, text: M, url: &str, poll: u32) -> Markup {
+/// A status badge; `reason` (why an object failed, as the data plane reported it) shows next to
+/// it and as its tooltip.
+fn badge(lang: Lang, class: &str, text: M, reason: Option<&str>, url: &str, poll: u32) -> Markup {
     html! {
         span class={ "badge st-" (class) @if poll == 1000 { " busy" } }
-            data-status-url=(url) data-poll=(poll) {
+            data-status-url=(url) data-poll=(poll) title=[reason] {
             span.dot aria-hidden="true" {}
             span.label { (text.t(lang)) }
+            @if let Some(r) = reason {
+                span.reason { (r) }
+            }
         }
     }
 }
 
-pub fn endpoint_badge(lang: Lang, s: Option<EndpointStatus>, url: &str) -> Markup {
+pub fn endpoint_badge(
+    lang: Lang,
+    s: Option<EndpointStatus>,
+    reason: Option<&str>,
+    url: &str,
+) -> Markup {
     match s {
         Some(s) => badge(
             lang,
             s.as_str(),
             i18n::endpoint_status(s),
+            reason.filter(|_| s == EndpointStatus::Failed),
             url,
             poll_ms_endpoint(s),
         ),
-        None => badge(lang, "deleted", M::StDeleted, url, 0),
+        None => badge(lang, "deleted", M::StDeleted, None, url, 0),
     }
 }
 
-pub fn service_badge(lang: Lang, s: Option<ServiceStatus>, url: &str) -> Markup {
+pub fn service_badge(
+    lang: Lang,
+    s: Option<ServiceStatus>,
+    reason: Option<&str>,
+    url: &str,
+) -> Markup {
     match s {
         Some(s) => badge(
             lang,
             s.as_str(),
             i18n::service_status(s),
+            reason.filter(|_| s == ServiceStatus::Failed),
             url,
             poll_ms_service(s),
         ),
-        None => badge(lang, "deleted", M::StDeleted, url, 0),
+        None => badge(lang, "deleted", M::StDeleted, None, url, 0),
     }
 }
 
@@ -409,4 +428,30 @@ pub fn confirm_page(
 
 pub fn empty_row(ctx: &Ctx, cols: usize) -> Markup {
     html! { tr.empty { td colspan=(cols) { (ctx.t(M::Empty)) } } }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_badge_says_why_and_keeps_polling_for_the_recovery() {
+        let why =
+            "The data plane could not program namespace vpcep-s-1: Cannot open network namespace";
+        let failed =
+            service_badge(Lang::Zh, Some(ServiceStatus::Failed), Some(why), "/u").into_string();
+        assert!(failed.contains(&format!("title=\"{why}\"")), "{failed}");
+        assert!(failed.contains("class=\"reason\""), "{failed}");
+        assert!(failed.contains("data-poll=\"5000\""), "{failed}");
+        let ep =
+            endpoint_badge(Lang::En, Some(EndpointStatus::Failed), Some(why), "/u").into_string();
+        assert!(
+            ep.contains(why) && ep.contains("data-poll=\"5000\""),
+            "{ep}"
+        );
+        // A reason left on a recovered object is not shown.
+        let ok =
+            service_badge(Lang::Zh, Some(ServiceStatus::Available), Some(why), "/u").into_string();
+        assert!(!ok.contains(why) && ok.contains("data-poll=\"0\""), "{ok}");
+    }
 }

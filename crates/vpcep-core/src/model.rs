@@ -266,9 +266,11 @@ impl EndpointStatus {
         Self::ALL.into_iter().find(|v| v.as_str() == s)
     }
     /// Whether the data plane should carry traffic for an endpoint in this status. `creating` is
-    /// included: that is the status in which the agent builds the path and then reports it.
+    /// included: that is the status in which the agent builds the path and then reports it; and
+    /// `failed`: the agent keeps trying, and reports the endpoint accepted again once its path
+    /// is programmed (a failure below it is shown, and so is the recovery).
     pub fn carries_traffic(self) -> bool {
-        matches!(self, Self::Creating | Self::Accepted)
+        matches!(self, Self::Creating | Self::Accepted | Self::Failed)
     }
     /// Counted by `connection_count` (reference §10).
     pub fn counts_as_connection(self) -> bool {

@@ -88,7 +88,7 @@ pub fn on_endpoint_report(
 ) -> ReportEffect<EndpointStatus> {
     use EndpointStatus::*;
     match (current, outcome) {
-        (Creating, Outcome::Applied) => ReportEffect::SetStatus(Accepted),
+        (Creating | Failed, Outcome::Applied) => ReportEffect::SetStatus(Accepted),
         (Creating | Accepted, Outcome::Failed) => ReportEffect::SetStatus(Failed),
         (Deleting, Outcome::Removed) => ReportEffect::Remove,
         _ => ReportEffect::Nothing,

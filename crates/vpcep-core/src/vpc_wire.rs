@@ -99,6 +99,13 @@ pub struct BindingVifDetails {
     pub parent_device_id: Option<String>,
 }
 
+/// An object, with `null` read as the empty object (older servers sent `binding:profile: null`).
+fn object_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<serde_json::Map<String, serde_json::Value>, D::Error> {
+    Ok(Option::deserialize(d)?.unwrap_or_default())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Response objects.
 
@@ -206,10 +213,11 @@ pub struct Port {
     pub dns_name: String,
     #[serde(rename = "binding:vif_details")]
     pub binding_vif_details: BindingVifDetails,
-    /// A free-form object; `{}` when unset.
-    #[serde(rename = "binding:profile")]
+    /// A free-form object; `{}` when unset. A map rather than a `Value` so that the default (and a
+    /// `null` a client might send back) can never be serialized as anything but an object.
+    #[serde(rename = "binding:profile", deserialize_with = "object_or_null")]
     #[schema(value_type = Object)]
-    pub binding_profile: serde_json::Value,
+    pub binding_profile: serde_json::Map<String, serde_json::Value>,
     pub instance_id: String,
     pub instance_type: String,
     pub port_security_enabled: bool,
@@ -1180,7 +1188,6 @@ mod tests {
             status: "DOWN".into(),
             security_groups: vec!["16b6e77a-08fa-42c7-aa8b-106c048884e6".into()],
             binding_vnic_type: "normal".into(),
-            binding_profile: json!({}),
             port_security_enabled: true,
             ..Default::default()
         };
@@ -1209,6 +1216,16 @@ mod tests {
         .unwrap();
         assert_eq!(keys(&list), set(&["ports"]));
         assert_eq!(serde_json::from_value::<PortEnvelope>(j).unwrap().port, p);
+    }
+
+    /// An unset `binding:profile` is `{}` (the schema says object), never `null`; a `null` read
+    /// back is the empty object too.
+    #[test]
+    fn unset_binding_profile_is_an_empty_object() {
+        let j = serde_json::to_value(Port::default()).unwrap();
+        assert_eq!(j["binding:profile"], json!({}));
+        let p: Port = serde_json::from_value(json!({"binding:profile": null})).unwrap();
+        assert!(p.binding_profile.is_empty());
     }
 
     #[test]

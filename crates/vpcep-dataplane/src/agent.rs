@@ -39,9 +39,19 @@ pub struct Agent {
     live: BTreeSet<LiveEndpoint>,
     /// The plan applied last (patched for endpoint-only changes).
     plan: Option<plan::Plan>,
-    /// (kind, id, generation, outcome) already reported, so each is sent once.
-    reported: BTreeSet<(Kind, String, u64, String)>,
+    /// The last outcome reported per object (generation, outcome), so each is sent once, and
+    /// a change of outcome (failed after applied, applied again after failed) is sent too.
+    reported: BTreeMap<(Kind, String), (u64, Outcome)>,
+    /// Namespaces whose last programming failed, with the kernel's error: every object whose
+    /// traffic passes through one is reported `failed` until it is programmed.
+    failing: BTreeMap<String, String>,
 }
+
+/// The first retry of a failed namespace comes this soon, doubling up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(250);
+const RETRY_MAX: Duration = Duration::from_secs(8);
+/// How long a long-poll waits when nothing needs retrying.
+const WATCH_TIMEOUT: Duration = Duration::from_secs(25);
 
 enum Watch {
     Changes(Changes),
@@ -58,7 +68,8 @@ impl Agent {
             legs: Legs::default(),
             live: BTreeSet::new(),
             plan: None,
-            reported: BTreeSet::new(),
+            reported: BTreeMap::new(),
+            failing: BTreeMap::new(),
         }
     }
 
@@ -78,12 +89,13 @@ impl Agent {
         Ok(resp.json().await?)
     }
 
-    async fn watch(&self, after: u64) -> Result<Watch, AgentError> {
+    async fn watch(&self, after: u64, timeout: Duration) -> Result<Watch, AgentError> {
         let resp = self
             .http
             .get(format!(
-                "{}/agent/v1/changes?after={after}&timeout_ms=25000",
-                self.cfg.control_url
+                "{}/agent/v1/changes?after={after}&timeout_ms={}",
+                self.cfg.control_url,
+                timeout.as_millis()
             ))
             .bearer_auth(&self.cfg.token)
             .send()
@@ -229,22 +241,41 @@ impl Agent {
         let scope = patched.as_ref().and(changed);
         // What this converge covers: the changed endpoints when patched, everything otherwise.
         let in_scope = |id: &str| scope.is_none_or(|ids| ids.contains_key(id));
-        let (plan, planned, failed) = match patched {
+        let (plan, planned, failed, dirty) = match patched {
             Some((p, dirty)) => {
                 let planned = started.elapsed();
                 let failed = self.kernel.apply_changed(&p, &dirty).await?;
-                (p, planned, failed)
+                (p, planned, failed, Some(dirty))
             }
             None => {
                 let p = plan::plan(d, &names, &mut self.legs);
                 let planned = started.elapsed();
                 let failed = self.kernel.apply(&p).await?;
-                (p, planned, failed)
+                (p, planned, failed, None)
             }
         };
         for (ns, why) in &failed {
             tracing::warn!(namespace = ns, error = why, "could not program namespace");
         }
+        // What is failing now: a full apply knows every namespace; a patch only its shards.
+        match &dirty {
+            Some(dirty) => {
+                self.failing.retain(|ns, _| !dirty.contains(ns));
+                self.failing.extend(failed.clone());
+            }
+            None => self.failing = failed.clone(),
+        }
+        let failing = &self.failing;
+        let failure_in = |namespaces: &[String]| {
+            namespaces.iter().find_map(|ns| {
+                failing.get(ns).map(|why| {
+                    (
+                        "EndPoint.4000".to_string(),
+                        format!("The data plane could not program namespace {ns}: {why}"),
+                    )
+                })
+            })
+        };
         let gw_failed = |shard: u32| failed.get(&self.cfg.names.gateway(shard)).cloned();
         // Endpoints that stopped carrying traffic lose their established flows too.
         let gone: Vec<LiveEndpoint> = self
@@ -284,16 +315,16 @@ impl Agent {
             .map(|l| (l.id.as_str(), l))
             .collect();
         let mut results = Vec::new();
-        let mut keys = Vec::new();
+        let mut sent = Vec::new();
         let reported = &self.reported;
         let mut push = |kind: Kind,
                         id: &str,
                         generation: u64,
                         outcome: Outcome,
                         err: Option<(String, String)>| {
-            let key = (kind, id.to_string(), generation, format!("{outcome:?}"));
-            if !reported.contains(&key) {
-                keys.push(key);
+            let key = (kind, id.to_string());
+            if reported.get(&key) != Some(&(generation, outcome)) {
+                sent.push((key, (generation, outcome)));
                 results.push(ObjectResult {
                     kind,
                     id: id.to_string(),
@@ -304,30 +335,38 @@ impl Agent {
                 });
             }
         };
+        let names = &self.cfg.names;
         let services = d.services.iter().filter(|_| scope.is_none());
         for (id, s) in services {
             match s.spec.status {
-                ServiceStatus::Creating | ServiceStatus::Failed => match plan.problems.get(id) {
-                    Some(p) => push(
-                        Kind::EndpointService,
-                        id,
-                        s.generation,
-                        Outcome::Failed,
-                        Some(p.clone()),
-                    ),
-                    None => {
-                        let router = self.cfg.names.router(&s.spec.vpc_id);
-                        if plan.namespaces.contains_key(&router) && !failed.contains_key(&router) {
+                ServiceStatus::Creating | ServiceStatus::Available | ServiceStatus::Failed => {
+                    let problem = plan.problems.get(id).cloned().or_else(|| {
+                        failure_in(&crate::deps::service_namespaces(d, names, &s.spec))
+                    });
+                    let router = names.router(&s.spec.vpc_id);
+                    match problem {
+                        Some(p) => push(
+                            Kind::EndpointService,
+                            id,
+                            s.generation,
+                            Outcome::Failed,
+                            Some(p),
+                        ),
+                        // Creating → available, and failed → available once the cause is gone.
+                        None if s.spec.status != ServiceStatus::Available
+                            && plan.namespaces.contains_key(&router) =>
+                        {
                             push(
                                 Kind::EndpointService,
                                 id,
                                 s.generation,
                                 Outcome::Applied,
                                 None,
-                            );
+                            )
                         }
+                        None => {}
                     }
-                },
+                }
                 ServiceStatus::Deleting => push(
                     Kind::EndpointService,
                     id,
@@ -335,7 +374,6 @@ impl Agent {
                     Outcome::Removed,
                     None,
                 ),
-                ServiceStatus::Available => {}
             }
         }
         let endpoints: Box<dyn Iterator<Item = (&String, &Versioned<Endpoint>)>> = match scope {
@@ -344,26 +382,23 @@ impl Agent {
         };
         for (id, e) in endpoints {
             match e.spec.status {
-                EndpointStatus::Creating | EndpointStatus::Accepted => {
-                    if let Some(p) = plan.problems.get(id) {
-                        push(
-                            Kind::Endpoint,
-                            id,
-                            e.generation,
-                            Outcome::Failed,
-                            Some(p.clone()),
-                        );
-                    } else if let Some(l) = live.get(id.as_str()) {
-                        match gw_failed(l.shard) {
-                            None if e.spec.status == EndpointStatus::Creating => {
-                                push(Kind::Endpoint, id, e.generation, Outcome::Applied, None);
-                            }
-                            Some(why) => {
-                                let err = Some(("EndPoint.4000".to_string(), why));
-                                push(Kind::Endpoint, id, e.generation, Outcome::Failed, err);
-                            }
-                            None => {}
+                EndpointStatus::Creating | EndpointStatus::Accepted | EndpointStatus::Failed => {
+                    let problem = plan.problems.get(id).cloned().or_else(|| {
+                        failure_in(&crate::deps::endpoint_namespaces(
+                            d, names, &self.legs, &e.spec,
+                        ))
+                    });
+                    match problem {
+                        Some(p) => {
+                            push(Kind::Endpoint, id, e.generation, Outcome::Failed, Some(p));
                         }
+                        // Creating → accepted, and failed → accepted once the path is programmed.
+                        None if e.spec.status != EndpointStatus::Accepted
+                            && live.contains_key(id.as_str()) =>
+                        {
+                            push(Kind::Endpoint, id, e.generation, Outcome::Applied, None);
+                        }
+                        None => {}
                     }
                 }
                 EndpointStatus::Deleting if !live.contains_key(id.as_str()) => {
@@ -384,27 +419,43 @@ impl Agent {
         self.plan = Some(plan);
         // Remember what was sent only once the control plane has it: a lost report is resent.
         self.report(results).await?;
-        self.reported.extend(keys);
+        self.reported.extend(sent);
         Ok(())
     }
 
     /// Follow the control plane forever (reconnecting with backoff).
-    pub async fn run(mut self) {
+    pub async fn run(self) {
+        let (_keep, stop) = tokio::sync::watch::channel(false);
+        self.run_until(stop).await;
+    }
+
+    /// Follow the control plane until `stop` turns true. Stopping never interrupts a converge
+    /// (a namespace is never left half-applied by a stop): it cancels only the long-poll and
+    /// the back-off wait, so the agent ends within one converge of the request.
+    pub async fn run_until(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut backoff = Duration::from_millis(200);
-        loop {
-            match self.session().await {
+        while !*stop.borrow() {
+            match self.session(&mut stop).await {
                 Ok(()) => backoff = Duration::from_millis(200),
                 Err(e) => {
                     tracing::warn!(error = %e, "agent session ended; retrying");
-                    tokio::time::sleep(backoff).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stopped(&mut stop) => {}
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
+        tracing::info!("agent stopped");
     }
 
-    /// One list + watch session; returns Ok when the control plane asks for a resync.
-    pub async fn session(&mut self) -> Result<(), AgentError> {
+    /// One list + watch session; returns Ok when the control plane asks for a resync or `stop`
+    /// turned true.
+    pub async fn session(
+        &mut self,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), AgentError> {
         let snap = self.snapshot().await?;
         let mut d = Desired::from_snapshot(&snap);
         self.reported.clear();
@@ -413,16 +464,32 @@ impl Agent {
         self.plan = None;
         self.converge(&d, None).await?;
         tracing::info!(revision = d.revision, "agent in sync");
+        let mut retry = RETRY_FIRST;
         loop {
-            match self.watch(d.revision).await? {
+            // While a namespace fails, the long-poll is short: its end is the next retry (with
+            // back-off), so a cause that goes away (or is repaired) shows within the retry delay.
+            let retrying = !self.failing.is_empty();
+            let timeout = if retrying { retry } else { WATCH_TIMEOUT };
+            let watched = tokio::select! {
+                w = self.watch(d.revision, timeout) => w?,
+                _ = stopped(stop) => return Ok(()),
+            };
+            match watched {
                 Watch::Resync => return Ok(()),
                 Watch::Changes(c) => {
                     if c.changes.is_empty() {
-                        // Quiet period: resend anything still waiting for a status change, in
-                        // case the control plane did not take an earlier report.
                         d.revision = d.revision.max(c.revision);
-                        self.reported.clear();
+                        if retrying {
+                            retry = (retry * 2).min(RETRY_MAX);
+                        } else {
+                            // Quiet period: resend anything still waiting for a status change,
+                            // in case the control plane did not take an earlier report.
+                            self.reported.clear();
+                        }
                         self.converge(&d, None).await?;
+                        if self.failing.is_empty() {
+                            retry = RETRY_FIRST;
+                        }
                         continue;
                     }
                     if d.only_settles(&c.changes) {
@@ -435,5 +502,12 @@ impl Agent {
                 }
             }
         }
+    }
+}
+
+/// Resolves once `stop` is true; never, if its sender is gone without asking to stop.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }

@@ -8,7 +8,7 @@ use vpcep_core::agent::{Change, FeedObject, Snapshot};
 use vpcep_core::inventory::{
     LoadBalancer, Port, SecurityGroup, SecurityGroupRule, Server, Site, Subnet, Vpc,
 };
-use vpcep_core::model::{Endpoint, EndpointService, EndpointStatus, Kind, ServiceStatus};
+use vpcep_core::model::{Endpoint, EndpointService, Kind, ServiceStatus};
 
 /// One object and the generation the control plane gave it.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,9 +106,9 @@ impl Desired {
         }
     }
 
-    /// True when `changes` only record what the agent itself reported: endpoints that went from
-    /// `creating` to `accepted` and services from `creating` to `available`, with nothing the
-    /// data plane reads changed. Neither the plan nor any report can differ, so the agent skips
+    /// True when `changes` only record what the agent itself reported: endpoints that moved
+    /// between `creating`, `accepted` and `failed` and services from `creating` to `available`,
+    /// with nothing the data plane reads changed. Neither the plan nor any report can differ, so the agent skips
     /// converging on them (half of all changes while endpoints are being created).
     pub fn only_settles(&self, changes: &[Change]) -> bool {
         !changes.is_empty()
@@ -121,8 +121,10 @@ impl Desired {
                         let Some((o, new)) = old_and_new(&self.endpoints, &c.id, o) else {
                             return false;
                         };
-                        o.status == EndpointStatus::Creating
-                            && new.status == EndpointStatus::Accepted
+                        // Creating, accepted and failed are planned alike (all carry traffic):
+                        // a move between them that the agent reported changes nothing below.
+                        o.status.carries_traffic()
+                            && new.status.carries_traffic()
                             && (&o.service_id, &o.subnet_id, &o.ip, &o.whitelist)
                                 == (&new.service_id, &new.subnet_id, &new.ip, &new.whitelist)
                             && o.enable_whitelist == new.enable_whitelist

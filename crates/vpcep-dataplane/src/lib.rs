@@ -3,6 +3,7 @@
 //! reads the database.
 
 pub mod agent;
+pub mod deps;
 pub mod desired;
 pub mod doctor;
 pub mod kernel;

@@ -347,19 +347,26 @@ impl Kernel {
             .filter(|ns| !existing.contains(*ns))
             .cloned()
             .collect();
-        let made: Vec<Result<(), KernelError>> = futures_util::stream::iter(created.clone())
-            .map(|ns| async move {
-                let ns = ns.as_str();
-                run("ip", &["netns", "add", ns], None).await?;
-                run("ip", &["-n", ns, "link", "set", "lo", "up"], None)
-                    .await
-                    .map(|_| ())
-            })
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        for r in made {
-            r?;
+        let made: Vec<(String, Result<(), KernelError>)> =
+            futures_util::stream::iter(created.clone())
+                .map(|ns| async move {
+                    let r = async {
+                        run("ip", &["netns", "add", &ns], None).await?;
+                        run("ip", &["-n", &ns, "link", "set", "lo", "up"], None)
+                            .await
+                            .map(|_| ())
+                    }
+                    .await;
+                    (ns, r)
+                })
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+        // A namespace that cannot be made fails its objects (reported), not the whole converge.
+        for (ns, r) in made {
+            if let Err(e) = r {
+                failed.insert(ns, e.to_string());
+            }
         }
         for ns in &created {
             self.applied.remove(ns);
@@ -449,7 +456,8 @@ impl Kernel {
                         }
                     }
                     Err(e) => {
-                        failed.insert(ns, e.to_string());
+                        // The first error of a namespace is its cause; later ones follow from it.
+                        failed.entry(ns).or_insert_with(|| e.to_string());
                     }
                 }
             }
@@ -498,7 +506,7 @@ impl Kernel {
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    failed.insert(ns.clone(), e.to_string());
+                    failed.entry(ns.clone()).or_insert_with(|| e.to_string());
                     self.applied.remove(&ns);
                 }
             }

@@ -102,6 +102,11 @@ async fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
         },
         name: a.name,
     });
-    agent.run().await;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        serve::shutdown().await;
+        let _ = stop_tx.send(true);
+    });
+    agent.run_until(stop).await;
     Ok(())
 }

@@ -86,6 +86,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
+    // One stop signal for everything: SIGTERM or Ctrl-C flips it.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown().await;
+        tracing::info!("stopping");
+        let _ = stop_tx.send(true);
+    });
+    let mut agent_task = None;
     if args.no_agent {
         tracing::info!(
             "data-plane agent disabled (--no-agent): statuses move only when an agent reports"
@@ -100,7 +108,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             control_url,
             ..agent_cfg
         });
-        tokio::spawn(agent.run());
+        agent_task = Some(tokio::spawn(agent.run_until(stop.clone())));
         tracing::info!(prefix = args.ns_prefix, "data-plane agent started");
     }
     tracing::info!(%addr, data_dir = %args.store.data_dir.display(), region = args.store.region, "vpcep serving");
@@ -113,14 +121,34 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         args.max_connections,
         Duration::from_secs(args.idle_timeout_secs.max(1)),
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("serving")?;
+    let mut graceful = stop.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        let _ = graceful.wait_for(|s| *s).await;
+    });
+    // In-flight requests get a short grace; a long-poll (an agent's, 25 s) or a slow client
+    // does not hold the stop up.
+    let mut deadline = stop.clone();
+    tokio::select! {
+        served = server => served.context("serving")?,
+        _ = async {
+            let _ = deadline.wait_for(|s| *s).await;
+            tokio::time::sleep(STOP_GRACE).await;
+        } => tracing::info!("requests still in flight after the grace period were cut"),
+    }
+    // The agent ends at a converge boundary (no half-applied namespace); a converge longer than
+    // the grace (a from-empty reconcile) is left to the next start, which reconciles anyway.
+    if let Some(task) = agent_task
+        && tokio::time::timeout(STOP_GRACE, task).await.is_err()
+    {
+        tracing::warn!("agent still converging at stop; the next start reconciles");
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long a stop waits for in-flight requests, and then for the agent (SIGTERM → exit < 1 s).
+const STOP_GRACE: Duration = Duration::from_millis(400);
 
 /// Tombstones older than this many revisions are dropped; an agent further behind re-lists.
 const KEEP_REVISIONS: u64 = 100_000;
@@ -143,7 +171,7 @@ fn spawn_compactor(store: Arc<vpcep_store::SqlStore>) {
     });
 }
 
-async fn shutdown() {
+pub async fn shutdown() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

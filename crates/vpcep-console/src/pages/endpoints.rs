@@ -122,7 +122,7 @@ pub async fn list(ctx: Ctx, Query(lq): Query<ListQuery>) -> Out {
                         tr data-id=(e.id) {
                             td { a.mono href={ "/console/endpoints/" (e.id) } { (e.id) } }
                             td.wrap { (e.service_name) }
-                            td { (endpoint_badge(ctx.lang, Some(e.status), &status_url(&e.id))) }
+                            td { (endpoint_badge(ctx.lang, Some(e.status), e.error.first().map(|x| x.error_message.as_str()), &status_url(&e.id))) }
                             td.mono { (e.ip) }
                             td { (vpcs.get(&e.vpc_id).cloned().unwrap_or_else(|| e.vpc_id.clone())) }
                             td.nowrap { (fmt_time(e.created_ms)) }
@@ -607,7 +607,7 @@ fn endpoint_info(
     html! {
         dl.info #endpoint-info {
             div { dt { (ctx.t(M::EndpointId)) } dd.mono #ep-id { (e.id) } }
-            div { dt { (ctx.t(M::Status)) } dd #ep-status { (endpoint_badge(ctx.lang, Some(e.status), &status_url(&e.id))) } }
+            div { dt { (ctx.t(M::Status)) } dd #ep-status { (endpoint_badge(ctx.lang, Some(e.status), e.error.first().map(|x| x.error_message.as_str()), &status_url(&e.id))) } }
             div { dt { (ctx.t(M::ServiceName)) } dd.wrap #ep-service { (e.service_name) } }
             div { dt { (ctx.t(M::NodeIp)) } dd.mono #ep-ip { (e.ip) } }
             div { dt { (ctx.t(M::PrivateDomain)) } dd.wrap #ep-dns {
@@ -657,8 +657,13 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
     };
     let url = status_url(&id);
     match ctx.state.control.get_endpoint(&auth.caller, &id).await {
-        Ok(e) => Ok(html(endpoint_badge(ctx.lang, Some(e.status), &url))),
-        Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, &url))),
+        Ok(e) => Ok(html(endpoint_badge(
+            ctx.lang,
+            Some(e.status),
+            e.error.first().map(|x| x.error_message.as_str()),
+            &url,
+        ))),
+        Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
         Err(e) => Ok((bad(e.status), e.message).into_response()),
     }
 }

@@ -113,7 +113,7 @@ pub async fn list(ctx: Ctx, Query(lq): Query<ListQuery>) -> Out {
                         tr data-id=(s.id) {
                             td.wrap { a href={ "/console/services/" (s.id) } { (s.service_name) } }
                             td.mono.small { (s.id) }
-                            td { (service_badge(ctx.lang, Some(s.status), &status_url(&s.id))) }
+                            td { (service_badge(ctx.lang, Some(s.status), s.error.first().map(|x| x.message.as_str()), &status_url(&s.id))) }
                             td { (ctx.t(M::Interface)) }
                             td.nowrap { (backend_type(&ctx, s.server_type)) }
                             td { (ctx.t(if s.approval_enabled { M::On } else { M::Off })) }
@@ -787,7 +787,7 @@ async fn basic_tab(ctx: &Ctx, caller: &Caller, s: &EndpointService) -> Markup {
         dl.info #service-info {
             div { dt { (ctx.t(M::Name)) } dd.wrap #svc-name { (s.service_name) } }
             div { dt { (ctx.t(M::Id)) } dd.mono #svc-id { (s.id) } }
-            div { dt { (ctx.t(M::Status)) } dd #svc-status { (service_badge(ctx.lang, Some(s.status), &status_url(&s.id))) } }
+            div { dt { (ctx.t(M::Status)) } dd #svc-status { (service_badge(ctx.lang, Some(s.status), s.error.first().map(|x| x.message.as_str()), &status_url(&s.id))) } }
             div { dt { (ctx.t(M::ServiceType)) } dd { (ctx.t(M::Interface)) } }
             div { dt { (ctx.t(M::Approval)) } dd #svc-approval { (ctx.t(if s.approval_enabled { M::On } else { M::Off })) } }
             div { dt { (ctx.t(M::BackendType)) } dd { (backend_type(ctx, s.server_type)) } }
@@ -839,7 +839,7 @@ async fn connections_tab(
                             td.mono { (e.id) }
                             td.mono { (e.marker_id) }
                             td.mono.small { (e.domain_id) }
-                            td { (endpoint_badge(ctx.lang, Some(e.status), &conn_status_url(&s.id, &e.id))) }
+                            td { (endpoint_badge(ctx.lang, Some(e.status), e.error.first().map(|x| x.error_message.as_str()), &conn_status_url(&s.id, &e.id))) }
                             td.nowrap { (fmt_time(e.created_ms)) }
                             td.row-actions {
                                 @if matches!(e.status, EndpointStatus::PendingAcceptance | EndpointStatus::Rejected) {
@@ -1192,8 +1192,13 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
     };
     let url = status_url(&id);
     match ctx.state.control.get_service(&auth.caller, &id).await {
-        Ok(s) => Ok(html(service_badge(ctx.lang, Some(s.status), &url))),
-        Err(e) if e.status == 404 => Ok(html(service_badge(ctx.lang, None, &url))),
+        Ok(s) => Ok(html(service_badge(
+            ctx.lang,
+            Some(s.status),
+            s.error.first().map(|x| x.message.as_str()),
+            &url,
+        ))),
+        Err(e) if e.status == 404 => Ok(html(service_badge(ctx.lang, None, None, &url))),
         Err(e) => Ok((bad(e.status), e.message).into_response()),
     }
 }
@@ -1212,9 +1217,12 @@ pub async fn connection_status_fragment(ctx: Ctx, Path((sid, eid)): Path<(String
         Ok((list, _)) => Ok(html(endpoint_badge(
             ctx.lang,
             list.first().map(|e| e.status),
+            list.first()
+                .and_then(|e| e.error.first())
+                .map(|x| x.error_message.as_str()),
             &url,
         ))),
-        Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, &url))),
+        Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
         Err(e) => Ok((bad(e.status), e.message).into_response()),
     }
 }

@@ -357,6 +357,7 @@ async fn agent_patches_its_plan_for_endpoints_of_a_served_subnet() {
         &web_ns,
         &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo hello"],
     );
+    lab.listening(&web_ns, 80).await;
     let client_ns = lab.names.server(&client);
     let (_, first_ip) = create().await; // a new leg: planned from scratch
     let (second, second_ip) = create().await; // same subnet: patched

@@ -236,6 +236,18 @@ impl Lab {
         self.children.push(child);
     }
 
+    /// Wait until something in `ns` listens on TCP `port` (a server spawned with
+    /// [`Lab::spawn_in`] is ready), so a loaded machine's slow start is not taken for a broken
+    /// path.
+    pub async fn listening(&self, ns: &str, port: u16) {
+        let filter = format!("sport = :{port}");
+        wait_for(&format!("a listener on {ns}:{port}"), || async {
+            let (ok, out) = exec_in(ns, &["ss", "-Htln", &filter]).await;
+            ok && !out.trim().is_empty()
+        })
+        .await;
+    }
+
     /// Wait until `ns` exists (the agent made it).
     pub async fn namespace(&self, ns: &str) {
         wait_for(&format!("namespace {ns}"), || async {

@@ -4,6 +4,7 @@
 //! also on failure (`Lab` drops tear down by prefix).
 
 mod elements;
+mod failures;
 mod lab;
 mod lb;
 mod scenarios;

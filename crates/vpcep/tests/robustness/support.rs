@@ -192,6 +192,25 @@ impl ServerProc {
         }
     }
 
+    /// SIGTERM (what a service manager sends) and wait for the exit, at most `within`.
+    pub async fn sigterm_and_wait(&mut self, within: Duration) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("server is running");
+        let pid = c.id().expect("pid").to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("running kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        match tokio::time::timeout(within, c.wait()).await {
+            Ok(status) => status.expect("reaping the server"),
+            Err(_) => {
+                let _ = c.start_kill();
+                panic!("vpcep serve still running {within:?} after SIGTERM");
+            }
+        }
+    }
+
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         let start = text.len().saturating_sub(6000);

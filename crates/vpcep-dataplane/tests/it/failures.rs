@@ -1,0 +1,117 @@
+//! Truthful statuses (issue 9, item 2): a kernel change an object depends on fails → exactly the
+//! objects whose traffic passes through that namespace turn `failed` with a reason naming it, and
+//! they come back by themselves (the agent retries with back-off) once the cause is gone.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::lab::*;
+
+async fn error_of(c: &vpcep_client::Client, path: &str) -> String {
+    match c.get::<Value>(&c.project_path(path), &[]).await {
+        Ok(v) => v["error"].to_string(),
+        Err(e) => format!("error {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_backend_namespace_fails_its_service_and_endpoint_until_repaired() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let c = lab.account("alice").await;
+    // Two independent services, each with an endpoint: only the first one's backend breaks.
+    let broken = vm_service(&c, "10.61.0", "10.61.0.0/16").await;
+    let healthy = vm_service(&c, "10.62.0", "10.62.0.0/16").await;
+    let (b_ep, b_ip) = create_endpoint(&c, &broken.service, &broken.consumer).await;
+    let (h_ep, _) = create_endpoint(&c, &healthy.service, &healthy.consumer).await;
+    for ep in [&b_ep, &h_ep] {
+        wait_for("endpoint accepted", || async {
+            status_of(&c, &format!("/vpc-endpoints/{ep}")).await == "accepted"
+        })
+        .await;
+    }
+    let web_ns = lab.names.server(&broken.web);
+
+    // Behind the agent's back, the backend host's namespace is replaced by something the kernel
+    // cannot enter (a plain file where the namespace's mount was): every change there fails.
+    let status = std::process::Command::new("ip")
+        .args(["netns", "delete", &web_ns])
+        .status()
+        .expect("ip netns delete");
+    assert!(status.success());
+    std::fs::write(format!("/run/netns/{web_ns}"), b"").expect("placeholder file");
+
+    // A change of that host (one more rule in its security group) must now fail, visibly.
+    let srv: Value = c
+        .get(
+            &c.project_path(&format!("/lab/servers/{}", broken.web)),
+            &[],
+        )
+        .await
+        .expect("server");
+    let group = srv["server"]["security_groups"][0]
+        .as_str()
+        .expect("group")
+        .to_string();
+    let changed = Instant::now();
+    let _: Value = c
+        .post(
+            &c.project_path("/security-group-rules"),
+            &json!({"security_group_rule": {"security_group_id": group, "direction": "ingress",
+                "protocol": "tcp", "port_range_min": 81, "port_range_max": 81,
+                "remote_ip_prefix": "198.19.128.0/20"}}),
+        )
+        .await
+        .expect("rule");
+    let svc_path = format!("/vpc-endpoint-services/{}", broken.service);
+    let ep_path = format!("/vpc-endpoints/{b_ep}");
+    wait_for("service and endpoint failed", || async {
+        status_of(&c, &svc_path).await == "failed" && status_of(&c, &ep_path).await == "failed"
+    })
+    .await;
+    let took = changed.elapsed();
+    eprintln!("change refused by the kernel → failed shown in {took:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "failure took {took:?} to show"
+    );
+    for path in [&svc_path, &ep_path] {
+        let why = error_of(&c, path).await;
+        assert!(
+            why.contains(&web_ns) && why.contains("EndPoint.4000"),
+            "{path}: the reason names the namespace: {why}"
+        );
+    }
+    // Exactly the affected ones: the other service and endpoint are untouched.
+    assert_eq!(
+        status_of(&c, &format!("/vpc-endpoint-services/{}", healthy.service)).await,
+        "available"
+    );
+    assert_eq!(
+        status_of(&c, &format!("/vpc-endpoints/{h_ep}")).await,
+        "accepted"
+    );
+
+    // Repair: remove the obstacle. The agent's retry rebuilds the host; both come back without a
+    // restart, and traffic flows again.
+    std::fs::remove_file(format!("/run/netns/{web_ns}")).expect("remove placeholder");
+    let repaired = Instant::now();
+    wait_for("service available and endpoint accepted again", || async {
+        status_of(&c, &svc_path).await == "available" && status_of(&c, &ep_path).await == "accepted"
+    })
+    .await;
+    eprintln!("repaired → available/accepted in {:?}", repaired.elapsed());
+    assert_eq!(error_of(&c, &ep_path).await, "[]");
+    lab.namespace(&web_ns).await;
+    lab.spawn_in(
+        &web_ns,
+        &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo back"],
+    );
+    lab.listening(&web_ns, 80).await;
+    let client_ns = lab.names.server(&broken.client);
+    let (ok, out) = first_success(&client_ns, &b_ip, 80).await;
+    assert!(ok, "traffic after recovery: {out}");
+}
