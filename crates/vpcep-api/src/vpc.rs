@@ -572,7 +572,10 @@ pub struct ServerOut {
     pub id: String,
     pub name: String,
     pub vpc_id: String,
+    /// `BUILD` → `ACTIVE` once the data plane programmed it; `ERROR` with `fault` when it could not.
     pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub security_groups: Vec<String>,
     pub nics: Vec<NicOut>,
     pub created_at: String,
@@ -602,7 +605,10 @@ pub struct LoadBalancerOut {
     pub vip_port_id: String,
     pub vip_address: String,
     pub listeners: Vec<inv::Listener>,
+    /// `BUILD` → `ACTIVE` once the data plane programmed it; `ERROR` with `fault` when it could not.
     pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub created_at: String,
 }
 
@@ -632,7 +638,10 @@ pub struct SiteOut {
     pub name: String,
     pub vpc_id: String,
     pub cidr: String,
+    /// `BUILD` → `ACTIVE` once the data plane programmed it; `ERROR` with `fault` when it could not.
     pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub created_at: String,
 }
 
@@ -657,6 +666,7 @@ fn server_out(s: &inv::Server, ports: &[inv::Port]) -> ServerOut {
         name: s.name.clone(),
         vpc_id: s.vpc_id.clone(),
         status: s.status.clone(),
+        fault: s.fault.clone(),
         security_groups: s.security_groups.clone(),
         nics: ports
             .iter()
@@ -681,6 +691,7 @@ fn lb_out(l: &inv::LoadBalancer) -> LoadBalancerOut {
         vip_address: l.vip_address.clone(),
         listeners: l.listeners.clone(),
         status: l.status.clone(),
+        fault: l.fault.clone(),
         created_at: to_wire(l.created_ms),
     }
 }
@@ -692,6 +703,7 @@ fn site_out(s: &inv::Site) -> SiteOut {
         vpc_id: s.vpc_id.clone(),
         cidr: s.cidr.clone(),
         status: s.status.clone(),
+        fault: s.fault.clone(),
         created_at: to_wire(s.created_ms),
     }
 }

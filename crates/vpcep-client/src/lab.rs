@@ -81,7 +81,10 @@ pub struct Server {
     pub id: String,
     pub name: String,
     pub vpc_id: String,
+    /// `BUILD`, `ACTIVE` once programmed, `ERROR` with `fault`.
     pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub security_groups: Vec<String>,
     pub nics: Vec<Nic>,
     pub created_at: String,
@@ -98,7 +101,10 @@ pub struct LoadBalancer {
     pub vip_port_id: String,
     pub vip_address: String,
     pub listeners: Vec<Listener>,
+    /// `BUILD`, `ACTIVE` once programmed, `ERROR` with `fault`.
     pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub created_at: String,
 }
 
@@ -109,7 +115,10 @@ pub struct Site {
     pub name: String,
     pub vpc_id: String,
     pub cidr: String,
+    /// `BUILD`, `ACTIVE` once programmed, `ERROR` with `fault`.
     pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub created_at: String,
 }
 

@@ -209,8 +209,37 @@ impl Control {
                     ReportEffect::Nothing => Ok(false),
                 }
             }
-            // Inventory objects are records whose status the agent confirms; failures are logged
-            // for the operator (issue: data plane).
+            // Lab hosts: BUILD until programmed, ACTIVE after, ERROR with the fault.
+            Kind::Server => {
+                let mut h: vpcep_core::inventory::Server = vpcep_store::typed::from_record(&rec)?;
+                let changed = set_host_status(&mut h.status, &mut h.fault, r.outcome, &message);
+                if changed {
+                    h.updated_ms = now_ms();
+                    tx.save(&h, h.generation).await?;
+                }
+                Ok(changed)
+            }
+            Kind::Loadbalancer => {
+                let mut h: vpcep_core::inventory::LoadBalancer =
+                    vpcep_store::typed::from_record(&rec)?;
+                let changed = set_host_status(&mut h.status, &mut h.fault, r.outcome, &message);
+                if changed {
+                    h.updated_ms = now_ms();
+                    tx.save(&h, h.generation).await?;
+                }
+                Ok(changed)
+            }
+            Kind::Site => {
+                let mut h: vpcep_core::inventory::Site = vpcep_store::typed::from_record(&rec)?;
+                let changed = set_host_status(&mut h.status, &mut h.fault, r.outcome, &message);
+                if changed {
+                    h.updated_ms = now_ms();
+                    tx.save(&h, h.generation).await?;
+                }
+                Ok(changed)
+            }
+            // Other inventory objects are records whose status the agent confirms; failures are
+            // logged for the operator.
             _ => {
                 if r.outcome == Outcome::Failed {
                     tracing::warn!(
@@ -225,4 +254,26 @@ impl Control {
             }
         }
     }
+}
+
+/// A lab host's status after a report: `applied` → ACTIVE, `failed` → ERROR with the fault.
+/// Returns whether anything changed.
+fn set_host_status(
+    status: &mut String,
+    fault: &mut Option<String>,
+    outcome: Outcome,
+    message: &str,
+) -> bool {
+    use vpcep_core::inventory::host_status::{ACTIVE, ERROR};
+    let (new_status, new_fault) = match outcome {
+        Outcome::Applied => (ACTIVE, None),
+        Outcome::Failed => (ERROR, Some(message.to_string())),
+        Outcome::Removed => return false,
+    };
+    if status == new_status && *fault == new_fault {
+        return false;
+    }
+    *status = new_status.to_string();
+    *fault = new_fault;
+    true
 }

@@ -955,7 +955,8 @@ impl Control {
             vpc_id,
             nics: ports.iter().map(|p| p.id.clone()).collect(),
             security_groups: groups,
-            status: "ACTIVE".to_string(),
+            status: vpcep_core::inventory::host_status::BUILD.to_string(),
+            fault: None,
             generation: 1,
             created_ms: now,
             updated_ms: now,
@@ -1047,7 +1048,8 @@ impl Control {
             vip_port_id: vip.id.clone(),
             vip_address: vip.ip_address.clone(),
             listeners,
-            status: "ACTIVE".to_string(),
+            status: vpcep_core::inventory::host_status::BUILD.to_string(),
+            fault: None,
             generation: 1,
             created_ms: now,
             updated_ms: now,
@@ -1087,6 +1089,8 @@ impl Control {
         if let Some(l) = listeners {
             lb.listeners = l;
             lb.generation += 1;
+            // The new listeners are not in the kernel until the agent says so.
+            lb.status = vpcep_core::inventory::host_status::BUILD.to_string();
         }
         lb.updated_ms = now_ms();
         tx.save(&lb, lb.generation).await?;
@@ -1152,7 +1156,8 @@ impl Control {
             name,
             vpc_id,
             cidr: net.to_string(),
-            status: "ACTIVE".to_string(),
+            status: vpcep_core::inventory::host_status::BUILD.to_string(),
+            fault: None,
             generation: 1,
             created_ms: now,
             updated_ms: now,

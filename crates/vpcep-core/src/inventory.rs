@@ -30,6 +30,16 @@ macro_rules! resource {
     };
 }
 
+/// Statuses of lab hosts (cloud hosts, load balancers, sites), as Huawei's ECS uses them.
+pub mod host_status {
+    /// Created; its namespace, links and rules are not programmed yet.
+    pub const BUILD: &str = "BUILD";
+    /// Programmed: programs can run in it and traffic reaches it.
+    pub const ACTIVE: &str = "ACTIVE";
+    /// The data plane could not program it (the reason is in `fault`); it keeps retrying.
+    pub const ERROR: &str = "ERROR";
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Vpc {
     pub id: String,
@@ -174,7 +184,12 @@ pub struct Server {
     /// Port ids, primary NIC first.
     pub nics: Vec<String>,
     pub security_groups: Vec<String>,
+    /// `BUILD` until the data plane has programmed the host, `ACTIVE` after, `ERROR` (with
+    /// [`Self::fault`]) when that failed. See [`host_status`].
     pub status: String,
+    /// Why the data plane could not program the host (with `ERROR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub generation: u64,
     pub created_ms: i64,
     pub updated_ms: i64,
@@ -212,7 +227,12 @@ pub struct LoadBalancer {
     pub vip_port_id: String,
     pub vip_address: String,
     pub listeners: Vec<Listener>,
+    /// `BUILD` until the data plane has programmed the host, `ACTIVE` after, `ERROR` (with
+    /// [`Self::fault`]) when that failed. See [`host_status`].
     pub status: String,
+    /// Why the data plane could not program the host (with `ERROR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub generation: u64,
     pub created_ms: i64,
     pub updated_ms: i64,
@@ -234,7 +254,12 @@ pub struct Site {
     pub name: String,
     pub vpc_id: String,
     pub cidr: String,
+    /// `BUILD` until the data plane has programmed the host, `ACTIVE` after, `ERROR` (with
+    /// [`Self::fault`]) when that failed. See [`host_status`].
     pub status: String,
+    /// Why the data plane could not program the host (with `ERROR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
     pub generation: u64,
     pub created_ms: i64,
     pub updated_ms: i64,

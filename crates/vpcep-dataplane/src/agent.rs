@@ -376,6 +376,56 @@ impl Agent {
                 ),
             }
         }
+        // Lab hosts: ACTIVE once their namespace is programmed, ERROR while it (or the router
+        // they hang off) fails.
+        if scope.is_none() {
+            use vpcep_core::inventory::host_status::ACTIVE;
+            let hosts = d
+                .servers
+                .iter()
+                .map(|(id, h)| {
+                    let ns = names.server(id);
+                    (
+                        Kind::Server,
+                        id,
+                        h.generation,
+                        &h.spec.status,
+                        ns,
+                        &h.spec.vpc_id,
+                    )
+                })
+                .chain(d.lbs.iter().map(|(id, h)| {
+                    let ns = names.lb(id);
+                    (
+                        Kind::Loadbalancer,
+                        id,
+                        h.generation,
+                        &h.spec.status,
+                        ns,
+                        &h.spec.vpc_id,
+                    )
+                }))
+                .chain(d.sites.iter().map(|(id, h)| {
+                    let ns = names.site(id);
+                    (
+                        Kind::Site,
+                        id,
+                        h.generation,
+                        &h.spec.status,
+                        ns,
+                        &h.spec.vpc_id,
+                    )
+                }));
+            for (kind, id, generation, status, ns, vpc) in hosts {
+                match failure_in(&[ns.clone(), names.router(vpc)]) {
+                    Some(p) => push(kind, id, generation, Outcome::Failed, Some(p)),
+                    None if status != ACTIVE && plan.namespaces.contains_key(&ns) => {
+                        push(kind, id, generation, Outcome::Applied, None)
+                    }
+                    None => {}
+                }
+            }
+        }
         let endpoints: Box<dyn Iterator<Item = (&String, &Versioned<Endpoint>)>> = match scope {
             Some(ids) => Box::new(ids.keys().filter_map(|id| d.endpoints.get_key_value(id))),
             None => Box::new(d.endpoints.iter()),

@@ -62,6 +62,28 @@ fn old_and_new<'a, T: DeserializeOwned>(
         .map(|new| (old, new))
 }
 
+/// True when the object changed only in what the agent reports back (status, fault, time).
+fn only_status_moved<T: serde::Serialize>(
+    map: &BTreeMap<String, Versioned<T>>,
+    id: &str,
+    o: &FeedObject,
+) -> bool {
+    let Some(old) = map.get(id) else {
+        return false;
+    };
+    let Ok(serde_json::Value::Object(mut old)) = serde_json::to_value(&old.spec) else {
+        return false;
+    };
+    let serde_json::Value::Object(mut new) = o.spec.clone() else {
+        return false;
+    };
+    for reported in ["status", "fault", "updated_ms"] {
+        old.remove(reported);
+        new.remove(reported);
+    }
+    old == new
+}
+
 impl Desired {
     pub fn from_snapshot(s: &Snapshot) -> Self {
         let mut d = Desired {
@@ -139,6 +161,10 @@ impl Desired {
                                 == (&new.vpc_id, &new.backend, &new.ports)
                             && o.tcp_proxy == new.tcp_proxy
                     }
+                    // A lab host's status is the agent's own report: nothing below depends on it.
+                    Kind::Server => only_status_moved(&self.servers, &c.id, o),
+                    Kind::Loadbalancer => only_status_moved(&self.lbs, &c.id, o),
+                    Kind::Site => only_status_moved(&self.sites, &c.id, o),
                     _ => false,
                 }
             })

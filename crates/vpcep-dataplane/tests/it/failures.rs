@@ -1,6 +1,7 @@
 //! Truthful statuses (issue 9, item 2): a kernel change an object depends on fails → exactly the
-//! objects whose traffic passes through that namespace turn `failed` with a reason naming it, and
-//! they come back by themselves (the agent retries with back-off) once the cause is gone.
+//! objects whose traffic passes through that namespace turn `failed` with a reason naming it (the
+//! host itself `ERROR` with its fault), and they come back by themselves (the agent retries with
+//! back-off) once the cause is gone.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,28 @@ async fn a_failing_backend_namespace_fails_its_service_and_endpoint_until_repair
         .await;
     }
     let web_ns = lab.names.server(&broken.web);
+    let web_path = format!("/lab/servers/{}", broken.web);
+    let host = |path: String| {
+        let c = &c;
+        async move {
+            let v: Value = c.get(&c.project_path(&path), &[]).await.expect("host");
+            (
+                v["server"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                v["server"]["fault"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        }
+    };
+    // Hosts are BUILD until programmed, then ACTIVE: scripts wait for this, not for a guess.
+    wait_for("backend host ACTIVE", || async {
+        host(web_path.clone()).await.0 == "ACTIVE"
+    })
+    .await;
 
     // Behind the agent's back, the backend host's namespace is replaced by something the kernel
     // cannot enter (a plain file where the namespace's mount was): every change there fails.
@@ -85,6 +108,15 @@ async fn a_failing_backend_namespace_fails_its_service_and_endpoint_until_repair
             "{path}: the reason names the namespace: {why}"
         );
     }
+    wait_for("backend host ERROR", || async {
+        host(web_path.clone()).await.0 == "ERROR"
+    })
+    .await;
+    let (_, fault) = host(web_path.clone()).await;
+    assert!(
+        fault.contains(&web_ns),
+        "the host's fault names its namespace: {fault}"
+    );
     // Exactly the affected ones: the other service and endpoint are untouched.
     assert_eq!(
         status_of(&c, &format!("/vpc-endpoint-services/{}", healthy.service)).await,
@@ -104,6 +136,10 @@ async fn a_failing_backend_namespace_fails_its_service_and_endpoint_until_repair
     })
     .await;
     eprintln!("repaired → available/accepted in {:?}", repaired.elapsed());
+    wait_for("backend host ACTIVE again", || async {
+        host(web_path.clone()).await == ("ACTIVE".to_string(), String::new())
+    })
+    .await;
     assert_eq!(error_of(&c, &ep_path).await, "[]");
     lab.namespace(&web_ns).await;
     lab.spawn_in(

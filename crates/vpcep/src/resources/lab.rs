@@ -14,8 +14,10 @@ use vpcep_core::vpc_wire::{
 };
 
 use super::conn::{ApiResultExt, Conn};
+use super::output::Output;
 use super::output::{Table, done, emit, kv};
 use super::parse;
+use super::wait::{WaitArgs, Waiter};
 
 #[derive(Args, Debug)]
 pub struct LabArgs {
@@ -190,6 +192,8 @@ enum ServerCommand {
         /// Security group id, repeatable (default: the project's `default` group).
         #[arg(long = "sg", value_name = "ID")]
         security_groups: Vec<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     List,
     Show {
@@ -214,6 +218,8 @@ enum LbCommand {
         /// [TCP|UDP:]PORT=ADDR:PORT,ADDR:PORT…, repeatable.
         #[arg(long = "listener", value_name = "LISTENER", value_parser = parse::listener)]
         listeners: Vec<ListenerSpec>,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     List,
     Show {
@@ -230,6 +236,8 @@ enum LbCommand {
         no_listeners: bool,
         #[arg(long)]
         name: Option<String>,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     Delete {
         id: String,
@@ -245,6 +253,8 @@ enum SiteCommand {
         /// The site's network; must not overlap the VPC.
         #[arg(long)]
         cidr: String,
+        #[command(flatten)]
+        wait: WaitArgs,
     },
     List,
     Show {
@@ -678,8 +688,9 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
                 vpc_id,
                 nics,
                 security_groups,
+                wait,
             } => {
-                let s = c
+                let mut s = c
                     .create_server(&ServerSpec {
                         name,
                         vpc_id,
@@ -688,6 +699,14 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
                     })
                     .await
                     .api()?;
+                if wait.wait {
+                    let id = s.id.clone();
+                    s = wait_host(format!("server {id}"), out, &wait, || async {
+                        let h = c.get_server(&id).await?;
+                        Ok((h.status.clone(), h.fault.clone(), h))
+                    })
+                    .await?;
+                }
                 emit(out, &json!({ "server": s }), || server_kv(&s))
             }
             ServerCommand::List => {
@@ -711,6 +730,7 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
                 subnet_id,
                 vip,
                 listeners,
+                wait,
             } => {
                 let spec = LoadBalancerSpec {
                     name,
@@ -719,7 +739,10 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
                     vip_address: vip.map(|v| v.to_string()),
                     listeners,
                 };
-                let l = c.create_loadbalancer(&spec).await.api()?;
+                let mut l = c.create_loadbalancer(&spec).await.api()?;
+                if wait.wait {
+                    l = wait_lb(&c, l.id.clone(), out, &wait).await?;
+                }
                 emit(out, &json!({ "loadbalancer": l }), || lb_kv(&l))
             }
             LbCommand::List => {
@@ -735,6 +758,7 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
                 listeners,
                 no_listeners,
                 name,
+                wait,
             } => {
                 let listeners = if no_listeners {
                     Some(Vec::new())
@@ -744,10 +768,13 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
                 if listeners.is_none() && name.is_none() {
                     bail!("nothing to update: give --listener, --no-listeners or --name");
                 }
-                let l = c
+                let mut l = c
                     .update_loadbalancer(&id, &LoadBalancerUpdate { name, listeners })
                     .await
                     .api()?;
+                if wait.wait {
+                    l = wait_lb(&c, id, out, &wait).await?;
+                }
                 emit(out, &json!({ "loadbalancer": l }), || lb_kv(&l))
             }
             LbCommand::Delete { id } => {
@@ -757,11 +784,24 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
             }
         },
         LabCommand::Site(cmd) => match cmd {
-            SiteCommand::Create { name, vpc_id, cidr } => {
-                let s = c
+            SiteCommand::Create {
+                name,
+                vpc_id,
+                cidr,
+                wait,
+            } => {
+                let mut s = c
                     .create_site(&SiteSpec { name, vpc_id, cidr })
                     .await
                     .api()?;
+                if wait.wait {
+                    let id = s.id.clone();
+                    s = wait_host(format!("site {id}"), out, &wait, || async {
+                        let h = c.get_site(&id).await?;
+                        Ok((h.status.clone(), h.fault.clone(), h))
+                    })
+                    .await?;
+                }
                 emit(out, &json!({ "site": s }), || site_kv(&s))
             }
             SiteCommand::List => {
@@ -806,4 +846,47 @@ async fn find_lab_namespace(
         }
     }
     bail!("no server, load balancer or site named '{name}' in this project")
+}
+
+async fn wait_lb(
+    c: &vpcep_client::Client,
+    id: String,
+    out: Output,
+    wait: &WaitArgs,
+) -> anyhow::Result<vpcep_client::lab::LoadBalancer> {
+    wait_host(format!("load balancer {id}"), out, wait, || async {
+        let h = c.get_loadbalancer(&id).await?;
+        Ok((h.status.clone(), h.fault.clone(), h))
+    })
+    .await
+}
+
+/// `--wait` for a lab host: until the data plane reports it `ACTIVE`; `ERROR` fails with the
+/// host's fault.
+async fn wait_host<T, F, Fut>(
+    what: String,
+    out: Output,
+    args: &WaitArgs,
+    mut get: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(String, Option<String>, T), vpcep_client::ClientError>>,
+{
+    let mut w = Waiter::new(what.clone(), out, args);
+    loop {
+        let (status, fault, host) = get().await.api()?;
+        w.observe(&status);
+        match status.as_str() {
+            "ACTIVE" => {
+                w.finish();
+                return Ok(host);
+            }
+            "ERROR" => {
+                w.finish();
+                bail!("{what} is ERROR: {}", fault.unwrap_or_default());
+            }
+            _ => w.tick().await?,
+        }
+    }
 }
