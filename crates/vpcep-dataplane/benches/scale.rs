@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use vpcep_dataplane::desired::Desired;
 use vpcep_dataplane::linux::{Kernel, run};
 use vpcep_dataplane::netlink::NsLink;
-use vpcep_dataplane::nft::{Elem, NftSet, NftTable, Val, element_delta};
+use vpcep_dataplane::nft::{Elem, Family, Field, L4, NftSet, NftTable, Val, element_delta};
 use vpcep_dataplane::plan::{Legs, patch_endpoints, plan};
 
 use common::{Bench, pct, request_ok, serve_ok};
@@ -34,11 +34,15 @@ fn env(name: &str, default: usize) -> usize {
 
 /// An empty gateway-shaped table and the same with `n` endpoints' DNAT and routing elements.
 fn synthetic(n: usize) -> (NftTable, NftTable) {
-    let mut empty = NftTable::new("ip", "vpcep");
-    empty.body = "  map ep_tcp { typeof ct zone . ip daddr . tcp dport : ip daddr . tcp dport; }\n  map prov_tcp { typeof ct zone . ip daddr . tcp dport : meta mark; }\n".into();
-    for set in ["ep_tcp", "prov_tcp"] {
-        empty.sets.insert(set, NftSet::default());
-    }
+    let key = || vec![Field::CtZone, Field::IpDaddr, Field::Dport(L4::Tcp)];
+    let mut empty = NftTable::new(Family::Ip, "vpcep");
+    empty.sets.insert(
+        "ep_tcp",
+        NftSet::map(key(), vec![Field::IpDaddr, Field::Dport(L4::Tcp)]),
+    );
+    empty
+        .sets
+        .insert("prov_tcp", NftSet::map(key(), vec![Field::MetaMark]));
     let mut full = empty.clone();
     let (mut ep, mut prov) = (BTreeSet::new(), BTreeSet::new());
     for i in 0..n {
@@ -52,20 +56,12 @@ fn synthetic(n: usize) -> (NftTable, NftTable) {
         ));
         prov.insert(Elem::map(key, vec![Val::Mark(20_001)]));
     }
-    full.sets.insert(
-        "ep_tcp",
-        NftSet {
-            interval: false,
-            elements: ep,
-        },
-    );
-    full.sets.insert(
-        "prov_tcp",
-        NftSet {
-            interval: false,
-            elements: prov,
-        },
-    );
+    if let Some(s) = full.sets.get_mut("ep_tcp") {
+        s.elements = ep;
+    }
+    if let Some(s) = full.sets.get_mut("prov_tcp") {
+        s.elements = prov;
+    }
     (empty, full)
 }
 

@@ -9,6 +9,7 @@ use vpcep_client::Client;
 
 use crate::linux;
 use crate::naming::Namespaces;
+use crate::plan::Plan;
 
 /// Address the live probe uses: the last of the SNAT range, never given to a shard's leg.
 pub const PROBE_SOURCE: &str = "198.19.143.254";
@@ -201,6 +202,18 @@ pub async fn service(
         }
     }
     Ok(out)
+}
+
+/// What the agent makes of every namespace in `plan`, as the commands and the `nft` script it
+/// applies (the very text it loads): to compare with `ip …` and `nft list ruleset` when the
+/// kernel and the plan seem to disagree.
+pub fn planned(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (ns, p) in &plan.namespaces {
+        out += &format!("## {ns}\n");
+        out += &linux::describe(p);
+    }
+    out
 }
 
 /// Connect from `router` to `ip:port` with the probe source; true when the handshake completes.

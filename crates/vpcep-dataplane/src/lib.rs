@@ -6,6 +6,7 @@ pub mod agent;
 pub mod deps;
 pub mod desired;
 pub mod doctor;
+pub mod kernel;
 pub mod linux;
 pub mod naming;
 pub mod netlink;

@@ -17,10 +17,13 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
+use crate::kernel::{Addr, Link, Mac};
 use crate::naming::Namespaces;
 use crate::netlink::NsLink;
 use crate::nft::{SetDelta, element_delta};
-use crate::plan::{Link, NsPlan, Plan};
+use crate::plan::{NsPlan, Plan};
+
+pub use iproute2::describe;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KernelError {
@@ -106,54 +109,27 @@ pub async fn delete_namespace(ns: &str) -> Result<(), KernelError> {
     run("ip", &["netns", "del", ns], None).await.map(|_| ())
 }
 
-fn json(s: &str) -> Vec<serde_json::Value> {
-    serde_json::from_str::<Vec<serde_json::Value>>(s).unwrap_or_default()
-}
-
-async fn links_in(ns: &str) -> Result<BTreeSet<String>, KernelError> {
+/// The links of a namespace and their MACs.
+async fn links_in(ns: &str) -> Result<BTreeMap<String, Option<Mac>>, KernelError> {
     let out = run("ip", &["-n", ns, "-j", "link", "show"], None).await?;
-    Ok(json(&out)
-        .iter()
-        .filter_map(|l| l["ifname"].as_str())
-        .map(str::to_string)
-        .collect())
+    Ok(iproute2::parse_links(&out))
 }
 
-async fn addrs_in(ns: &str) -> Result<BTreeSet<(String, String)>, KernelError> {
+async fn addrs_in(ns: &str) -> Result<BTreeSet<Addr>, KernelError> {
     let out = run("ip", &["-n", ns, "-j", "-4", "addr", "show"], None).await?;
-    let mut set = BTreeSet::new();
-    for l in json(&out) {
-        let dev = l["ifname"].as_str().unwrap_or_default().to_string();
-        for a in l["addr_info"].as_array().cloned().unwrap_or_default() {
-            if let (Some(ip), Some(p)) = (a["local"].as_str(), a["prefixlen"].as_u64()) {
-                if dev == "lo" && ip.starts_with("127.") {
-                    continue;
-                }
-                set.insert((dev.clone(), format!("{ip}/{p}")));
-            }
-        }
-    }
-    Ok(set)
+    Ok(iproute2::parse_addrs(&out))
 }
 
-/// The fwmark → table rules (ours: pref 1000) among a namespace's `ip -j rule` listing.
-fn fwmark_rules(rules: &[serde_json::Value]) -> BTreeSet<u32> {
-    rules
-        .iter()
-        .filter(|r| r["priority"].as_u64() == Some(1000))
-        .filter_map(|r| {
-            r["fwmark"]
-                .as_str()
-                .and_then(|m| u32::from_str_radix(m.trim_start_matches("0x"), 16).ok())
-        })
-        .collect()
+/// The far end of one of a namespace's veths, as it must be in its own namespace.
+#[derive(Debug, Clone)]
+struct PeerEnd {
+    name: String,
+    mac: Mac,
+    master: Option<String>,
 }
 
-/// Outcome of one namespace's links: the commands its veth peers need, in their namespaces.
-type LinkResult = Result<Vec<(String, String)>, KernelError>;
-
-/// Where gateways look up their `local` table: after the fwmark rules (pref 1000).
-const LOCAL_LAST_PREF: u64 = 32000;
+/// Outcome of one namespace's links: its veth peers, by their namespace.
+type LinkResult = Result<Vec<(String, PeerEnd)>, KernelError>;
 
 /// Namespaces programmed at once (processes in flight).
 const PARALLEL: usize = 8;
@@ -162,8 +138,8 @@ const PARALLEL: usize = 8;
 /// nftables element batch.
 #[derive(Debug, Default)]
 struct ElementChange {
-    del_addrs: Vec<(String, String)>,
-    add_addrs: Vec<(String, String)>,
+    del_addrs: Vec<Addr>,
+    add_addrs: Vec<Addr>,
     sets: Vec<SetDelta>,
 }
 
@@ -193,7 +169,6 @@ fn element_change(old: &NsPlan, new: &NsPlan) -> Option<ElementChange> {
         || old.links != new.links
         || old.routes != new.routes
         || old.rules != new.rules
-        || old.local_table_last != new.local_table_last
         || old.announce != new.announce
     {
         return None;
@@ -221,13 +196,8 @@ fn element_change(old: &NsPlan, new: &NsPlan) -> Option<ElementChange> {
 
 const MAX_ELEMENT_CHANGES: usize = 4096;
 
-/// (device, address/prefix) pairs a namespace gained.
-type Added = Vec<(String, String)>;
-
-fn parse_cidr(a: &str) -> Option<(std::net::Ipv4Addr, u8)> {
-    let (ip, len) = a.split_once('/')?;
-    Some((ip.parse().ok()?, len.parse().ok()?))
-}
+/// Addresses a namespace gained.
+type Added = Vec<Addr>;
 
 /// How the last [`Kernel::apply`] went, for logs and benchmarks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -338,9 +308,9 @@ impl Kernel {
         plan: &NsPlan,
     ) -> Result<(), KernelError> {
         let link = self.link(ns)?;
-        fn addrs(list: &[(String, String)]) -> Vec<(&str, std::net::Ipv4Addr, u8)> {
+        fn addrs(list: &[Addr]) -> Vec<(&str, std::net::Ipv4Addr, u8)> {
             list.iter()
-                .filter_map(|(dev, a)| parse_cidr(a).map(|(ip, len)| (dev.as_str(), ip, len)))
+                .map(|a| (a.dev.as_str(), a.net.addr(), a.net.prefix_len()))
                 .collect()
         }
         let (add, del) = (addrs(&change.add_addrs), addrs(&change.del_addrs));
@@ -350,7 +320,7 @@ impl Kernel {
 
     /// Gratuitous ARP for each new host address (see [`NsLink::announce`]); failures only
     /// slow down neighbours that asked too early, so they are logged, not returned.
-    async fn announce(&mut self, ns: &str, addrs: &[(String, String)]) {
+    async fn announce(&mut self, ns: &str, addrs: &[Addr]) {
         let link = match self.link(ns) {
             Ok(l) => l,
             Err(e) => {
@@ -358,10 +328,8 @@ impl Kernel {
                 return;
             }
         };
-        for (dev, a) in addrs {
-            if let Some((ip, 32)) = parse_cidr(a)
-                && let Err(e) = link.announce(dev, ip).await
-            {
+        for a in addrs.iter().filter(|a| a.net.prefix_len() == 32) {
+            if let Err(e) = link.announce(&a.dev, a.net.addr()).await {
                 tracing::debug!(error = %e, "gratuitous ARP not sent");
             }
         }
@@ -421,7 +389,7 @@ impl Kernel {
             }
         }
         // Veth peers to configure (master, up), per namespace.
-        let mut peer_cmds: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut peers: BTreeMap<String, Vec<PeerEnd>> = BTreeMap::new();
         let mut changed: Vec<&String> = Vec::new();
         let mut by_elements = Vec::new();
         for (ns, p) in &plan.namespaces {
@@ -483,8 +451,8 @@ impl Kernel {
             for (ns, r) in results {
                 match r {
                     Ok(cmds) => {
-                        for (peer_ns, cmd) in cmds {
-                            peer_cmds.entry(peer_ns).or_default().push(cmd);
+                        for (peer_ns, end) in cmds {
+                            peers.entry(peer_ns).or_default().push(end);
                         }
                     }
                     Err(e) => {
@@ -495,10 +463,9 @@ impl Kernel {
             }
         }
         let peer_results: Vec<(String, Result<String, KernelError>)> =
-            futures_util::stream::iter(peer_cmds)
-                .map(|(ns, cmds)| async move {
-                    let batch = cmds.join("\n") + "\n";
-                    let r = run("ip", &["-n", &ns, "-force", "-batch", "-"], Some(&batch)).await;
+            futures_util::stream::iter(peers)
+                .map(|(ns, ends)| async move {
+                    let r = Self::apply_peers(&ns, &ends).await;
                     (ns, r)
                 })
                 .buffer_unordered(PARALLEL)
@@ -558,12 +525,8 @@ impl Kernel {
     }
 
     /// Links of one namespace; returns the commands its veth peers need in their namespaces.
-    async fn apply_links(
-        ns: &str,
-        p: &NsPlan,
-        expected: Option<&BTreeSet<String>>,
-    ) -> Result<Vec<(String, String)>, KernelError> {
-        let mut peer_cmds: Vec<(String, String)> = Vec::new();
+    async fn apply_links(ns: &str, p: &NsPlan, expected: Option<&BTreeSet<String>>) -> LinkResult {
+        let mut peers: Vec<(String, PeerEnd)> = Vec::new();
         if !p.sysctls.is_empty() {
             let mut args: Vec<String> = vec![
                 "netns".into(),
@@ -572,46 +535,42 @@ impl Kernel {
                 "sysctl".into(),
                 "-qw".into(),
             ];
-            args.extend(p.sysctls.iter().map(|(k, v)| format!("{k}={v}")));
+            args.extend(p.sysctls.iter().map(|(k, v)| iproute2::sysctl(*k, *v)));
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             run("ip", &refs, None).await?;
         }
         let have = links_in(ns).await?;
         let mut cmds = Vec::new();
         for l in &p.links {
-            match l {
-                Link::Bridge { name } => {
-                    if !have.contains(name) {
-                        cmds.push(format!("link add {name} type bridge"));
-                    }
-                    cmds.push(format!("link set {name} up"));
+            let name = l.name();
+            match have.get(name) {
+                None => cmds.push(format!("link add {}", iproute2::link_add(l))),
+                // Made before MACs were planned (or changed by hand): set ours, in place.
+                Some(mac) if *mac != Some(iproute2::mac_of(l)) => {
+                    cmds.push(format!("link set {name} address {}", iproute2::mac_of(l)));
                 }
-                Link::Veth {
-                    name,
-                    peer_ns,
-                    peer,
-                    peer_master,
-                    mac,
-                } => {
-                    if !have.contains(name) {
-                        cmds.push(format!(
-                            "link add {name} type veth peer name {peer} netns {peer_ns}"
-                        ));
-                    }
-                    if let Some(m) = mac.as_ref().filter(|m| !m.is_empty()) {
-                        cmds.push(format!("link set {name} address {m}"));
-                    }
-                    cmds.push(format!("link set {name} up"));
-                    if let Some(br) = peer_master {
-                        peer_cmds.push((peer_ns.clone(), format!("link set {peer} master {br}")));
-                    }
-                    peer_cmds.push((peer_ns.clone(), format!("link set {peer} up")));
-                }
+                Some(_) => {}
+            }
+            cmds.push(format!("link set {name} up"));
+            if let Link::Veth {
+                peer_ns,
+                peer,
+                peer_mac,
+                peer_master,
+                ..
+            } = l
+            {
+                let end = PeerEnd {
+                    name: peer.clone(),
+                    mac: *peer_mac,
+                    master: peer_master.clone(),
+                };
+                peers.push((peer_ns.clone(), end));
             }
         }
         // Links in our namespaces that nobody plans any more (a deleted subnet's bridge, a leg).
         if let Some(exp) = expected {
-            for name in have.iter().filter(|n| !exp.contains(*n)) {
+            for name in have.keys().filter(|n| !exp.contains(*n)) {
                 cmds.push(format!("link del {name}"));
             }
         }
@@ -619,7 +578,26 @@ impl Kernel {
             let batch = cmds.join("\n") + "\n";
             run("ip", &["-n", ns, "-batch", "-"], Some(&batch)).await?;
         }
-        Ok(peer_cmds)
+        Ok(peers)
+    }
+
+    /// The far ends of other namespaces' veths in `ns`: MAC (only when it differs: a change of
+    /// address flushes the device's neighbours), master, up.
+    async fn apply_peers(ns: &str, ends: &[PeerEnd]) -> Result<String, KernelError> {
+        let have = links_in(ns).await?;
+        let mut cmds = Vec::new();
+        for end in ends {
+            let name = &end.name;
+            if have.get(name).is_some_and(|m| *m != Some(end.mac)) {
+                cmds.push(format!("link set {name} address {}", end.mac));
+            }
+            if let Some(br) = &end.master {
+                cmds.push(format!("link set {name} master {br}"));
+            }
+            cmds.push(format!("link set {name} up"));
+        }
+        let batch = cmds.join("\n") + "\n";
+        run("ip", &["-n", ns, "-force", "-batch", "-"], Some(&batch)).await
     }
 
     /// `fresh`: the namespace was just created, so it holds nothing of ours yet.
@@ -628,36 +606,40 @@ impl Kernel {
         let have = addrs_in(ns).await?;
         let added: Added = p.addrs.difference(&have).cloned().collect();
         let mut cmds = Vec::new();
-        for (dev, a) in &added {
-            cmds.push(format!("addr add {a} dev {dev}"));
+        for a in &added {
+            cmds.push(format!("addr add {}", iproute2::addr(a)));
         }
-        for (dev, a) in have.difference(&p.addrs) {
-            cmds.push(format!("addr del {a} dev {dev}"));
+        for a in have.difference(&p.addrs) {
+            cmds.push(format!("addr del {}", iproute2::addr(a)));
         }
-        for r in &p.routes {
-            cmds.push(format!("route replace {r}"));
+        // Routes: the listing parsed into the same type, so the comparison is of values.
+        let listed = run(
+            "ip",
+            &["-n", ns, "-j", "-4", "route", "show", "table", "all"],
+            None,
+        )
+        .await?;
+        let routes = iproute2::parse_routes(&listed);
+        for r in p.routes.difference(&routes) {
+            cmds.push(format!("route replace {}", iproute2::route(r)));
         }
-        // One listing serves both the `local` placement and our fwmark rules.
-        let rules = json(&run("ip", &["-n", ns, "-j", "rule", "show"], None).await?);
-        if p.local_table_last {
-            let has = |prio: u64| {
-                rules
-                    .iter()
-                    .any(|r| r["priority"].as_u64() == Some(prio) && r["table"] == "local")
-            };
-            if !has(LOCAL_LAST_PREF) {
-                cmds.push(format!("rule add pref {LOCAL_LAST_PREF} lookup local"));
+        // Ours that are not planned, unless a planned one with the same key replaced them.
+        let keys: BTreeSet<_> = p.routes.iter().map(|r| r.key()).collect();
+        for r in routes.difference(&p.routes) {
+            if !keys.contains(&r.key()) {
+                cmds.push(format!("route del {}", iproute2::route(r)));
             }
-            if has(0) {
-                cmds.push("rule del pref 0 lookup local".to_string());
+        }
+        if let Some(want) = &p.rules {
+            let listed = run("ip", &["-n", ns, "-j", "rule", "show"], None).await?;
+            let rules = iproute2::parse_rules(&listed);
+            // Additions first: `local` is looked up at its new place before the old one goes.
+            for r in want.difference(&rules) {
+                cmds.push(format!("rule add {}", iproute2::rule(r)));
             }
-        }
-        let rules = fwmark_rules(&rules);
-        for t in p.rules.difference(&rules) {
-            cmds.push(format!("rule add fwmark {t} lookup {t} pref 1000"));
-        }
-        for t in rules.difference(&p.rules) {
-            cmds.push(format!("rule del fwmark {t} lookup {t} pref 1000"));
+            for r in rules.difference(want) {
+                cmds.push(format!("rule del {}", iproute2::rule(r)));
+            }
         }
         if !cmds.is_empty() {
             let batch = cmds.join("\n") + "\n";
@@ -736,4 +718,278 @@ pub async fn teardown(names: &Namespaces) -> Result<usize, KernelError> {
         n += 1;
     }
     Ok(n)
+}
+
+/// The one place kernel objects become `ip` (and `sysctl`) arguments, and `ip -j` listings
+/// become kernel objects again: both sides of every comparison are values of `kernel`'s types.
+pub mod iproute2 {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::fmt::Write as _;
+    use std::net::Ipv4Addr;
+
+    use ipnet::Ipv4Net;
+    use serde_json::Value;
+
+    use crate::kernel::{Addr, Conf, Dst, IpRule, Link, Lookup, Mac, Route, Sysctl};
+    use crate::plan::NsPlan;
+
+    /// `net.ipv4.…=value` for `sysctl -w`.
+    pub fn sysctl(key: Sysctl, value: u32) -> String {
+        let conf = |c: Conf| match c {
+            Conf::All => "all",
+            Conf::Default => "default",
+        };
+        match key {
+            Sysctl::IpForward => format!("net.ipv4.ip_forward={value}"),
+            Sysctl::RpFilter(c) => format!("net.ipv4.conf.{}.rp_filter={value}", conf(c)),
+            Sysctl::ArpIgnore(c) => format!("net.ipv4.conf.{}.arp_ignore={value}", conf(c)),
+            Sysctl::AcceptLocal(c) => format!("net.ipv4.conf.{}.accept_local={value}", conf(c)),
+        }
+    }
+
+    /// The MAC of a link's near end.
+    pub fn mac_of(l: &Link) -> Mac {
+        match l {
+            Link::Bridge { mac, .. } | Link::Veth { mac, .. } => *mac,
+        }
+    }
+
+    /// Arguments of `ip link add`: the link with its MAC(s) from the start.
+    pub fn link_add(l: &Link) -> String {
+        match l {
+            Link::Bridge { name, mac } => format!("{name} address {mac} type bridge"),
+            Link::Veth {
+                name,
+                mac,
+                peer_ns,
+                peer,
+                peer_mac,
+                ..
+            } => format!(
+                "{name} address {mac} type veth peer name {peer} address {peer_mac} netns {peer_ns}"
+            ),
+        }
+    }
+
+    /// `10.0.0.1/24 dev b1234`
+    pub fn addr(a: &Addr) -> String {
+        format!("{} dev {}", a.net, a.dev)
+    }
+
+    /// `10.1.0.0/16 via 169.254.0.2 dev p1234 onlink table 20001`
+    pub fn route(r: &Route) -> String {
+        let mut s = match r.dst {
+            Dst::Default => "default".to_string(),
+            Dst::Net(n) => n.to_string(),
+        };
+        if let Some(via) = r.via {
+            let _ = write!(s, " via {via}");
+        }
+        let _ = write!(s, " dev {}", r.dev);
+        if r.onlink {
+            s += " onlink";
+        }
+        if let Some(src) = r.src {
+            let _ = write!(s, " src {src}");
+        }
+        if let Some(t) = r.table {
+            let _ = write!(s, " table {t}");
+        }
+        s
+    }
+
+    /// `pref 1000 fwmark 10001 lookup 10001`
+    pub fn rule(r: &IpRule) -> String {
+        let mut s = format!("pref {}", r.pref);
+        if let Some(m) = r.fwmark {
+            let _ = write!(s, " fwmark {m}");
+        }
+        let table = match r.table {
+            Lookup::Local => "local".to_string(),
+            Lookup::Main => "main".to_string(),
+            Lookup::Default => "default".to_string(),
+            Lookup::Table(t) => t.to_string(),
+        };
+        let _ = write!(s, " lookup {table}");
+        s
+    }
+
+    fn json(s: &str) -> Vec<Value> {
+        serde_json::from_str::<Vec<Value>>(s).unwrap_or_default()
+    }
+
+    /// `ip -j link show`: name → MAC (`None` for links without one we understand).
+    pub fn parse_links(listing: &str) -> BTreeMap<String, Option<Mac>> {
+        json(listing)
+            .iter()
+            .filter_map(|l| {
+                let name = l["ifname"].as_str()?.to_string();
+                Some((name, l["address"].as_str().and_then(|a| a.parse().ok())))
+            })
+            .collect()
+    }
+
+    /// `ip -j -4 addr show`, without loopback's own 127/8.
+    pub fn parse_addrs(listing: &str) -> BTreeSet<Addr> {
+        let mut set = BTreeSet::new();
+        for l in json(listing) {
+            let dev = l["ifname"].as_str().unwrap_or_default();
+            for a in l["addr_info"].as_array().into_iter().flatten() {
+                let (Some(ip), Some(len)) = (
+                    a["local"]
+                        .as_str()
+                        .and_then(|ip| ip.parse::<Ipv4Addr>().ok()),
+                    a["prefixlen"].as_u64().and_then(|p| u8::try_from(p).ok()),
+                ) else {
+                    continue;
+                };
+                if dev == "lo" && ip.is_loopback() {
+                    continue;
+                }
+                if let Ok(net) = Ipv4Net::new(ip, len) {
+                    set.insert(Addr::new(dev, net));
+                }
+            }
+        }
+        set
+    }
+
+    /// `ip -j -4 route show table all`: the routes we own, i.e. unicast routes added by a
+    /// command (protocol `boot`, which the listing leaves out); the kernel's connected, local
+    /// and broadcast routes are not ours.
+    pub fn parse_routes(listing: &str) -> BTreeSet<Route> {
+        json(listing).iter().filter_map(parse_route).collect()
+    }
+
+    fn parse_route(r: &Value) -> Option<Route> {
+        if r.get("type").is_some() || r["protocol"].as_str().is_some_and(|p| p != "boot") {
+            return None;
+        }
+        let table = match r["table"].as_str() {
+            None | Some("main") => None,
+            Some(t) => Some(t.parse::<u32>().ok()?),
+        };
+        let dst = match r["dst"].as_str()? {
+            "default" => Dst::Default,
+            d if d.contains('/') => Dst::Net(d.parse().ok()?),
+            host => Dst::Net(Ipv4Net::from(host.parse::<Ipv4Addr>().ok()?)),
+        };
+        let flags = r["flags"].as_array();
+        Some(Route {
+            dst,
+            via: r["gateway"].as_str().and_then(|g| g.parse().ok()),
+            dev: r["dev"].as_str()?.to_string(),
+            onlink: flags.is_some_and(|f| f.iter().any(|f| f == "onlink")),
+            src: r["prefsrc"].as_str().and_then(|s| s.parse().ok()),
+            table,
+        })
+    }
+
+    /// `ip -j rule show`: the rules of the shapes we plan (anything else is left alone).
+    pub fn parse_rules(listing: &str) -> BTreeSet<IpRule> {
+        json(listing).iter().filter_map(parse_rule).collect()
+    }
+
+    fn parse_rule(r: &Value) -> Option<IpRule> {
+        let known = ["priority", "src", "fwmark", "table"];
+        let obj = r.as_object()?;
+        if obj.keys().any(|k| !known.contains(&k.as_str())) || r["src"] != "all" {
+            return None;
+        }
+        let fwmark = match r["fwmark"].as_str() {
+            None => None,
+            Some(m) => Some(u32::from_str_radix(m.trim_start_matches("0x"), 16).ok()?),
+        };
+        let table = match r["table"].as_str()? {
+            "local" => Lookup::Local,
+            "main" => Lookup::Main,
+            "default" => Lookup::Default,
+            t => Lookup::Table(t.parse().ok()?),
+        };
+        Some(IpRule {
+            pref: u32::try_from(r["priority"].as_u64()?).ok()?,
+            fwmark,
+            table,
+        })
+    }
+
+    /// A namespace's plan as the commands that make it (for `doctor` and tests): sysctls, links
+    /// (and where their far ends go), addresses, routes, rules, then the nftables script.
+    pub fn describe(p: &NsPlan) -> String {
+        let mut s = String::new();
+        for (k, v) in &p.sysctls {
+            let _ = writeln!(s, "sysctl {}", sysctl(*k, *v));
+        }
+        for l in &p.links {
+            let _ = writeln!(s, "link add {}", link_add(l));
+            if let Link::Veth {
+                peer_ns,
+                peer,
+                peer_master: Some(br),
+                ..
+            } = l
+            {
+                let _ = writeln!(s, "  in {peer_ns}: link set {peer} master {br}");
+            }
+        }
+        for a in &p.addrs {
+            let _ = writeln!(s, "addr add {}", addr(a));
+        }
+        for r in &p.routes {
+            let _ = writeln!(s, "route replace {}", route(r));
+        }
+        for r in p.rules.iter().flatten() {
+            let _ = writeln!(s, "rule add {}", rule(r));
+        }
+        if let Some(t) = &p.nft {
+            s += &t.script();
+        }
+        s
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn listings_parse_into_what_was_planned() {
+            // What `ip -j` printed for routes and rules made from these very arguments.
+            let routes = r#"[{"dst":"10.0.0.0/24","dev":"v1","table":"10001","scope":"link","flags":[]},
+                {"dst":"10.9.0.0/16","gateway":"169.254.0.2","dev":"v1","table":"20001","flags":["onlink"]},
+                {"dst":"default","gateway":"10.0.0.254","dev":"bx","flags":["linkdown"]},
+                {"dst":"10.0.0.0/24","dev":"bx","protocol":"kernel","scope":"link","prefsrc":"10.0.0.1","flags":[]},
+                {"dst":"10.8.0.0/16","gateway":"169.254.0.2","dev":"v1","prefsrc":"10.0.0.1","flags":["onlink"]},
+                {"dst":"169.254.0.9","gateway":"169.254.0.2","dev":"v1","flags":["onlink"]},
+                {"type":"local","dst":"10.0.0.1","dev":"bx","table":"local","protocol":"kernel","scope":"host","prefsrc":"10.0.0.1","flags":[]}]"#;
+            let text: Vec<String> = parse_routes(routes).iter().map(route).collect();
+            assert_eq!(
+                text,
+                [
+                    "default via 10.0.0.254 dev bx",
+                    "10.0.0.0/24 dev v1 table 10001",
+                    "10.8.0.0/16 via 169.254.0.2 dev v1 onlink src 10.0.0.1",
+                    "10.9.0.0/16 via 169.254.0.2 dev v1 onlink table 20001",
+                    "169.254.0.9/32 via 169.254.0.2 dev v1 onlink",
+                ]
+            );
+            let rules = r#"[{"priority":1000,"src":"all","fwmark":"0x2711","table":"10001"},
+                {"priority":32000,"src":"all","table":"local"},
+                {"priority":500,"src":"all","iif":"x","table":"main"},
+                {"priority":32766,"src":"all","table":"main"},{"priority":32767,"src":"all","table":"default"}]"#;
+            let text: Vec<String> = parse_rules(rules).iter().map(rule).collect();
+            assert_eq!(
+                text,
+                [
+                    "pref 1000 fwmark 10001 lookup 10001",
+                    "pref 32000 lookup local",
+                    "pref 32766 lookup main",
+                    "pref 32767 lookup default",
+                ]
+            );
+            let addrs = r#"[{"ifname":"lo","addr_info":[{"local":"127.0.0.1","prefixlen":8},{"local":"10.9.0.1","prefixlen":32}]},
+                {"ifname":"bx","addr_info":[{"local":"10.0.0.1","prefixlen":24}]}]"#;
+            let text: Vec<String> = parse_addrs(addrs).iter().map(addr).collect();
+            assert_eq!(text, ["10.0.0.1/24 dev bx", "10.9.0.1/32 dev lo"]);
+        }
+    }
 }

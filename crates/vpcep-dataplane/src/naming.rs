@@ -65,12 +65,15 @@ pub fn site_peer(site: &str) -> String {
 pub fn consumer_leg(subnet: &str) -> (String, String) {
     (format!("c{}", short(subnet)), format!("g{}", short(subnet)))
 }
+/// What the router-side names of provider legs start with (and no other link in a router).
+pub const PROVIDER_LEG_PEER_PREFIX: &str = "h";
+
 /// Gateway leg of `shard` into a provider VPC (gateway side / router side; a router has one per
 /// shard that serves it).
 pub fn provider_leg(shard: u32, vpc: &str) -> (String, String) {
     (
         format!("p{}", short(vpc)),
-        format!("h{shard}x{}", short(vpc)),
+        format!("{PROVIDER_LEG_PEER_PREFIX}{shard}x{}", short(vpc)),
     )
 }
 

@@ -4,11 +4,16 @@
 //! load a whole table in one atomic `nft -f` transaction when the skeleton changed, and otherwise
 //! send only the element difference as one nf_tables netlink batch on a socket it keeps open.
 //!
-//! Pure: rendering and binary encoding live here, the sockets in `netlink`.
+//! Pure: the typed table (`rule` holds the rule expressions), its one rendering to `nft` text
+//! (`render`) and the binary encoding of elements live here, the sockets in `netlink`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+
+mod render;
+mod rule;
+
+pub use rule::*;
 
 use ipnet::Ipv4Net;
 use netlink_packet_core::{
@@ -43,17 +48,6 @@ pub enum Val {
 const IFNAMSIZ: usize = 16;
 
 impl Val {
-    fn write_text(&self, out: &mut String) {
-        let _ = match self {
-            Val::Zone(z) => write!(out, "{z}"),
-            Val::Ip(ip) => write!(out, "{ip}"),
-            Val::Net(n) => write!(out, "{n}"),
-            Val::Port(p) => write!(out, "{p}"),
-            Val::Mark(m) => write!(out, "{m}"),
-            Val::Ifname(n) => write!(out, "\"{n}\""),
-        };
-    }
-
     fn write_bytes(&self, out: &mut Vec<u8>) -> Result<(), NftError> {
         match self {
             Val::Zone(z) => out.extend_from_slice(&z.to_ne_bytes()),
@@ -97,17 +91,6 @@ fn encode(vals: &[Val]) -> Result<Vec<u8>, NftError> {
     Ok(out)
 }
 
-fn text(vals: &[Val]) -> String {
-    let mut s = String::new();
-    for (i, v) in vals.iter().enumerate() {
-        if i > 0 {
-            s += " . ";
-        }
-        v.write_text(&mut s);
-    }
-    s
-}
-
 /// One set element; `data` is empty for a plain set.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Elem {
@@ -122,71 +105,95 @@ impl Elem {
     pub fn map(key: Vec<Val>, data: Vec<Val>) -> Self {
         Elem { key, data }
     }
-    fn text(&self) -> String {
-        if self.data.is_empty() {
-            text(&self.key)
-        } else {
-            format!("{} : {}", text(&self.key), text(&self.data))
-        }
-    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A named set or map: its declaration (key and value selectors, interval flag) and elements.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NftSet {
+    /// What a key is made of, e.g. `ct zone . ip daddr . tcp dport`.
+    pub key: Vec<Field>,
+    /// What a value is made of (maps); empty for a plain set.
+    pub data: Vec<Field>,
     /// `flags interval`: elements are ranges, reloaded with the whole table when they change.
     pub interval: bool,
     pub elements: BTreeSet<Elem>,
 }
 
-/// One of our tables in a namespace.
+impl NftSet {
+    pub fn set(key: Vec<Field>) -> Self {
+        NftSet {
+            key,
+            data: vec![],
+            interval: false,
+            elements: BTreeSet::new(),
+        }
+    }
+    pub fn map(key: Vec<Field>, data: Vec<Field>) -> Self {
+        NftSet {
+            data,
+            ..NftSet::set(key)
+        }
+    }
+    pub fn interval(self) -> Self {
+        NftSet {
+            interval: true,
+            ..self
+        }
+    }
+    pub fn with(self, elements: impl IntoIterator<Item = Elem>) -> Self {
+        NftSet {
+            elements: elements.into_iter().collect(),
+            ..self
+        }
+    }
+    /// Same declaration: elements can move between the two without reloading the table.
+    fn same_declaration(&self, other: &NftSet) -> bool {
+        self.key == other.key && self.data == other.data && self.interval == other.interval
+    }
+}
+
+/// One of our tables in a namespace: named sets and maps, chains of typed rules. Rendered to
+/// `nft` text only in [`render`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NftTable {
-    pub family: &'static str,
+    pub family: Family,
     pub name: &'static str,
-    /// Chains, rules and set declarations (no elements).
-    pub body: String,
-    /// Named sets/maps declared in `body`, with their elements.
     pub sets: BTreeMap<&'static str, NftSet>,
+    pub chains: Vec<Chain>,
 }
 
 impl NftTable {
-    pub fn new(family: &'static str, name: &'static str) -> Self {
+    pub fn new(family: Family, name: &'static str) -> Self {
         NftTable {
             family,
             name,
-            body: String::new(),
             sets: BTreeMap::new(),
+            chains: Vec::new(),
         }
     }
 
-    /// The whole table as one `nft -f` script: one atomic transaction that replaces whatever
-    /// table of that name exists (add + delete + define works on nft 1.0.6, which lacks
-    /// `destroy`), then fills the sets.
-    pub fn script(&self) -> String {
-        let (f, n) = (self.family, self.name);
-        let mut s = format!("add table {f} {n}\ndelete table {f} {n}\ntable {f} {n} {{\n");
-        s += &self.body;
-        s += "}\n";
-        for (set, content) in &self.sets {
-            // Chunks keep each line (one netlink message for nft) to a sane size.
-            let elems: Vec<String> = content.elements.iter().map(Elem::text).collect();
-            for chunk in elems.chunks(1000) {
-                let _ = writeln!(s, "add element {f} {n} {set} {{ {} }}", chunk.join(", "));
+    /// The chain called `name` (added, empty and regular, when missing).
+    pub fn chain_mut(&mut self, name: &'static str) -> &mut Chain {
+        let at = match self.chains.iter().position(|c| c.name == name) {
+            Some(i) => i,
+            None => {
+                self.chains.push(Chain::regular(name));
+                self.chains.len() - 1
             }
-        }
-        s
+        };
+        &mut self.chains[at]
     }
 
     fn same_skeleton(&self, other: &NftTable) -> bool {
         self.family == other.family
             && self.name == other.name
-            && self.body == other.body
+            && self.chains == other.chains
             && self.sets.len() == other.sets.len()
             && self
                 .sets
                 .iter()
                 .zip(other.sets.iter())
-                .all(|((a, x), (b, y))| a == b && x.interval == y.interval)
+                .all(|((a, x), (b, y))| a == b && x.same_declaration(y))
     }
 }
 
@@ -224,10 +231,10 @@ const NFNL_SUBSYS_NFTABLES: u16 = 10;
 /// Elements per netlink message (one batch may hold many messages).
 const ELEMS_PER_MESSAGE: usize = 256;
 
-fn family_of(family: &str) -> NetfilterProtoFamily {
+fn family_of(family: Family) -> NetfilterProtoFamily {
     match family {
-        "inet" => NetfilterProtoFamily::Inet,
-        _ => NetfilterProtoFamily::IPv4,
+        Family::Inet => NetfilterProtoFamily::Inet,
+        Family::Ip => NetfilterProtoFamily::IPv4,
     }
 }
 
@@ -346,26 +353,24 @@ mod tests {
     }
 
     fn table(elems: &[(u16, &str)], interval: bool) -> NftTable {
-        let mut t = NftTable::new("ip", "vpcep");
-        t.body = "  map m { typeof ct zone : ip saddr; }\n".into();
-        t.sets.insert(
-            "m",
-            NftSet {
-                interval,
-                elements: elems
-                    .iter()
-                    .map(|(z, a)| Elem::map(vec![Val::Zone(*z)], vec![ip(a)]))
-                    .collect(),
-            },
+        let mut t = NftTable::new(Family::Ip, "vpcep");
+        let mut m = NftSet::map(vec![Field::CtZone], vec![Field::IpSaddr]).with(
+            elems
+                .iter()
+                .map(|(z, a)| Elem::map(vec![Val::Zone(*z)], vec![ip(a)])),
         );
+        m.interval = interval;
+        t.sets.insert("m", m);
         t
     }
 
     #[test]
     fn script_declares_then_fills() {
         let s = table(&[(1, "198.19.128.1"), (2, "198.19.128.2")], false).script();
-        assert!(s.starts_with("add table ip vpcep\ndelete table ip vpcep\ntable ip vpcep {\n"));
-        assert!(s.ends_with("add element ip vpcep m { 1 : 198.19.128.1, 2 : 198.19.128.2 }\n"));
+        assert_eq!(
+            s,
+            "add table ip vpcep\ndelete table ip vpcep\ntable ip vpcep {\n  map m { typeof ct zone : ip saddr; }\n}\nadd element ip vpcep m { 1 : 198.19.128.1, 2 : 198.19.128.2 }\n"
+        );
     }
 
     #[test]
@@ -378,7 +383,7 @@ mod tests {
         assert_eq!(d[0].add.len(), 2);
         assert_eq!(element_delta(&a, &a), Some(vec![]));
         let mut c = b.clone();
-        c.body += "  chain x { }\n";
+        c.chains.push(Chain::regular("x"));
         assert_eq!(element_delta(&a, &c), None, "another skeleton");
         let i = table(&[(1, "198.19.128.1")], true);
         let j = table(&[(2, "198.19.128.1")], true);

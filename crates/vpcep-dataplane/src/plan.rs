@@ -7,21 +7,36 @@
 //! and translates with nftables maps keyed by conntrack zone.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use vpcep_core::inventory::{Direction, SecurityGroupRule};
+use vpcep_core::inventory::{Direction, Listener, SecurityGroupRule};
 use vpcep_core::model::{Protocol, ServiceStatus};
 
+pub use crate::kernel::{Addr, Conf, Dst, IpRule, Link, Lookup, Mac, Route, Sysctl};
+
 use crate::desired::Desired;
-use crate::naming::{Namespaces, bridge, consumer_leg, port_peer, provider_leg, short, site_peer};
-use crate::nft::{Elem, NftSet, NftTable, Val};
+use crate::naming::{
+    Namespaces, PROVIDER_LEG_PEER_PREFIX, bridge, consumer_leg, port_peer, provider_leg, short,
+    site_peer,
+};
+use crate::nft::{
+    Action, Addrs, Chain, ChainKind, CtDirection, CtState, DnatTo, Elem, Family, Field, Hook,
+    Iface, L4, MapLookup, Match, NftSet, NftTable, Policy, Ports, Priority, Proto, Rule, Val,
+    Value,
+};
+
+#[cfg(test)]
+mod tests;
 
 /// Link addresses of routed legs (gateway ↔ provider router, router ↔ site): /32s with onlink
 /// routes, so they never collide with any VPC's addresses.
-pub const LINK_NEAR: &str = "169.254.0.1";
-pub const LINK_FAR: &str = "169.254.0.2";
+pub const LINK_NEAR: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 1);
+pub const LINK_FAR: Ipv4Addr = Ipv4Addr::new(169, 254, 0, 2);
+/// Priority of the gateways' fwmark rules, and where they look up the `local` table: after the
+/// fwmark rules instead of first (see [`gateway_rules`]).
+pub const FWMARK_PREF: u32 = 1000;
+pub const LOCAL_LAST_PREF: u32 = 32000;
 /// Routing table (= fwmark) bases in the gateway.
 pub const CONSUMER_TABLE_BASE: u32 = 10_000;
 pub const PROVIDER_TABLE_BASE: u32 = 20_000;
@@ -31,48 +46,19 @@ pub const LEGS_PER_SHARD: u16 = 100;
 /// Shards share 198.19.128.0/20: each owns a /25 (128 SNAT addresses, one per leg).
 pub const MAX_SHARDS: u32 = 32;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Link {
-    Bridge {
-        name: String,
-    },
-    /// A veth whose `name` end is in this namespace and `peer` end in `peer_ns` (enslaved to
-    /// `peer_master` there when set).
-    Veth {
-        name: String,
-        peer_ns: String,
-        peer: String,
-        peer_master: Option<String>,
-        mac: Option<String>,
-    },
-}
-
-impl Link {
-    pub fn name(&self) -> &str {
-        match self {
-            Link::Bridge { name } | Link::Veth { name, .. } => name,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NsPlan {
-    pub sysctls: Vec<(String, String)>,
+    pub sysctls: BTreeMap<Sysctl, u32>,
     pub links: Vec<Link>,
-    /// (device, address/prefix)
-    pub addrs: BTreeSet<(String, String)>,
-    /// `ip route replace` arguments, e.g. `default via 10.0.0.1 dev eth0`.
-    pub routes: BTreeSet<String>,
-    /// fwmark → table rules.
-    pub rules: BTreeSet<u32>,
-    /// Look up the `local` table after the fwmark rules instead of first (gateways): a backend
-    /// may have the very address of an endpoint in another VPC (identical CIDRs), and a DNATed
-    /// packet to it must follow its mark, not be delivered to the gateway itself.
-    pub local_table_last: bool,
+    pub addrs: BTreeSet<Addr>,
+    pub routes: BTreeSet<Route>,
+    /// The namespace's whole routing policy when we manage it (gateways); `None` leaves the
+    /// kernel's defaults alone.
+    pub rules: Option<BTreeSet<IpRule>>,
     /// Announce new addresses with a gratuitous ARP (gateways: a consumer that asked for an
     /// endpoint's IP before it existed learns it at once instead of on its next retry, 1 s on).
     pub announce: bool,
-    /// Our nftables table(s) for this namespace, as one `nft -f` script (replaces atomically).
+    /// Our nftables table for this namespace (loaded whole, atomically, by `nft -f`).
     pub nft: Option<NftTable>,
 }
 
@@ -111,34 +97,69 @@ pub fn snat_address(shard: u32, zone: u16) -> Ipv4Addr {
 }
 
 /// The part of 198.19.128.0/20 a shard's translated traffic comes from.
-pub fn shard_snat_net(shard: u32) -> String {
+pub fn shard_snat_net(shard: u32) -> Ipv4Net {
     let base: u32 = u32::from(vpcep_core::validate::snat_range().network());
-    format!("{}/25", Ipv4Addr::from(base + shard * 128))
+    Ipv4Net::new(Ipv4Addr::from(base + shard * 128), 25).expect("a /25 is a valid prefix")
 }
 
-fn prefix_of(cidr: &str) -> u8 {
-    cidr.parse::<Ipv4Net>()
-        .map(|n| n.prefix_len())
-        .unwrap_or(32)
+/// A network as a route destination (host bits cleared).
+fn net(cidr: &str) -> Option<Dst> {
+    cidr.parse::<Ipv4Net>().ok().map(|n| Dst::Net(n.trunc()))
+}
+
+/// `ip` with the prefix length of `cidr` (an interface address in that subnet).
+fn addr_in(ip: &str, cidr: &str) -> Option<Ipv4Net> {
+    let ip: Ipv4Addr = ip.parse().ok()?;
+    Ipv4Net::new(ip, cidr.parse::<Ipv4Net>().ok()?.prefix_len()).ok()
 }
 
 fn first_host(cidr: &str) -> Option<Ipv4Addr> {
     cidr.parse::<Ipv4Net>().ok().and_then(|n| n.hosts().next())
 }
 
+/// The fixed MAC of one of our link ends (see [`Mac::stable`]): `role` says which end of what.
+fn mac(role: &str, id: &str) -> Mac {
+    Mac::stable(&format!("{role}/{id}"))
+}
+
+/// Sysctls of every namespace that forwards (routers, load balancers, gateways).
+fn router_sysctls() -> BTreeMap<Sysctl, u32> {
+    BTreeMap::from([
+        (Sysctl::IpForward, 1),
+        (Sysctl::RpFilter(Conf::All), 0),
+        (Sysctl::RpFilter(Conf::Default), 0),
+    ])
+}
+
+/// A gateway's routing policy: each leg's table by fwmark, then `local` (moved from first to
+/// after the fwmark rules: a backend may have the very address of an endpoint in another VPC,
+/// and a DNATed packet to it must follow its mark, not be delivered to the gateway itself),
+/// then the usual `main` and `default`.
+fn gateway_rules(tables: &BTreeSet<u32>) -> BTreeSet<IpRule> {
+    let mut rules: BTreeSet<IpRule> = tables
+        .iter()
+        .map(|t| IpRule {
+            pref: FWMARK_PREF,
+            fwmark: Some(*t),
+            table: Lookup::Table(*t),
+        })
+        .collect();
+    rules.insert(IpRule {
+        pref: LOCAL_LAST_PREF,
+        fwmark: None,
+        table: Lookup::Local,
+    });
+    rules.extend(
+        IpRule::kernel_defaults()
+            .into_iter()
+            .filter(|r| r.table != Lookup::Local),
+    );
+    rules
+}
+
 /// Build the plan. `legs` is updated: legs no longer needed are released, new ones assigned.
 pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     let mut p = Plan::default();
-    let router_sysctls = || {
-        vec![
-            ("net.ipv4.ip_forward".to_string(), "1".to_string()),
-            ("net.ipv4.conf.all.rp_filter".to_string(), "0".to_string()),
-            (
-                "net.ipv4.conf.default.rp_filter".to_string(),
-                "0".to_string(),
-            ),
-        ]
-    };
 
     // --- VPC routers and subnet bridges ---------------------------------------------------
     for vpc_id in d.vpcs.keys() {
@@ -150,11 +171,13 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             continue;
         };
         let br = bridge(sid);
-        ns.links.push(Link::Bridge { name: br.clone() });
-        ns.addrs.insert((
-            br,
-            format!("{}/{}", s.spec.gateway_ip, prefix_of(&s.spec.cidr)),
-        ));
+        ns.links.push(Link::Bridge {
+            name: br.clone(),
+            mac: mac("bridge", sid),
+        });
+        if let Some(gw) = addr_in(&s.spec.gateway_ip, &s.spec.cidr) {
+            ns.addrs.insert(Addr::new(br, gw));
+        }
     }
 
     // --- servers --------------------------------------------------------------------------
@@ -174,18 +197,23 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             let dev = format!("eth{i}");
             ns.links.push(Link::Veth {
                 name: dev.clone(),
+                mac: port
+                    .spec
+                    .mac_address
+                    .parse()
+                    .unwrap_or(mac("port", port_id)),
                 peer_ns: router.clone(),
                 peer: port_peer(port_id),
+                peer_mac: mac("port-peer", port_id),
                 peer_master: Some(bridge(&subnet.spec.id)),
-                mac: Some(port.spec.mac_address.clone()),
             });
-            ns.addrs.insert((
-                dev.clone(),
-                format!("{}/{}", port.spec.ip_address, prefix_of(&subnet.spec.cidr)),
-            ));
-            if i == 0 {
-                ns.routes
-                    .insert(format!("default via {} dev {dev}", subnet.spec.gateway_ip));
+            if let Some(a) = addr_in(&port.spec.ip_address, &subnet.spec.cidr) {
+                ns.addrs.insert(Addr::new(dev.clone(), a));
+            }
+            if i == 0
+                && let Ok(gw) = subnet.spec.gateway_ip.parse()
+            {
+                ns.routes.insert(Route::via(Dst::Default, gw, dev));
             }
         }
         ns.nft = Some(security_groups(d, srv_id));
@@ -205,34 +233,40 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             sysctls: router_sysctls(),
             ..Default::default()
         };
-        let mac = d
+        let vip_port = &lb.spec.vip_port_id;
+        let vip_mac = d
             .ports
-            .get(&lb.spec.vip_port_id)
-            .map(|p| p.spec.mac_address.clone());
+            .get(vip_port)
+            .and_then(|p| p.spec.mac_address.parse().ok());
         ns.links.push(Link::Veth {
             name: "eth0".into(),
+            mac: vip_mac.unwrap_or(mac("port", vip_port)),
             peer_ns: router.clone(),
-            peer: port_peer(&lb.spec.vip_port_id),
+            peer: port_peer(vip_port),
+            peer_mac: mac("port-peer", vip_port),
             peer_master: Some(bridge(&subnet.spec.id)),
-            mac,
         });
-        ns.addrs.insert((
-            "eth0".into(),
-            format!("{}/{}", lb.spec.vip_address, prefix_of(&subnet.spec.cidr)),
-        ));
-        ns.routes
-            .insert(format!("default via {} dev eth0", subnet.spec.gateway_ip));
+        if let Some(a) = addr_in(&lb.spec.vip_address, &subnet.spec.cidr) {
+            ns.addrs.insert(Addr::new("eth0", a));
+        }
+        if let Ok(gw) = subnet.spec.gateway_ip.parse() {
+            ns.routes.insert(Route::via(Dst::Default, gw, "eth0"));
+        }
         // Clients inside the VPC reach the VIP directly: spread, and masquerade so replies come
         // back through the balancer.
-        let mut body = String::from(
-            "  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n",
-        );
-        body += &lb_rules(&lb.spec.vip_address, &lb.spec.listeners, "");
-        body += "  }\n  chain post {\n    type nat hook postrouting priority srcnat; policy accept;\n    ct status dnat masquerade\n  }\n";
-        ns.nft = Some(NftTable {
-            body,
-            ..NftTable::new("ip", "vpcep_lb")
-        });
+        let mut table = NftTable::new(Family::Ip, "vpcep_lb");
+        table.chains = vec![
+            nat_chain("pre", Hook::Prerouting).with(lb_rules(
+                &lb.spec.vip_address,
+                &lb.spec.listeners,
+                None,
+            )),
+            nat_chain("post", Hook::Postrouting).with([Rule::new(
+                vec![Match::CtStatusDnat],
+                vec![Action::Masquerade],
+            )]),
+        ];
+        ns.nft = Some(table);
         p.namespaces.insert(names.lb(lb_id), ns);
     }
 
@@ -246,28 +280,28 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             continue;
         };
         let peer = site_peer(site_id);
-        router
-            .addrs
-            .insert((peer.clone(), format!("{LINK_NEAR}/32")));
-        router.routes.insert(format!(
-            "{} via {LINK_FAR} dev {peer} onlink",
-            site.spec.cidr
-        ));
+        router.addrs.insert(Addr::host(peer.clone(), LINK_NEAR));
+        if let Some(dst) = net(&site.spec.cidr) {
+            router
+                .routes
+                .insert(Route::via(dst, LINK_FAR, peer.clone()).onlink());
+        }
         let mut ns = NsPlan::default();
         ns.links.push(Link::Veth {
             name: "vpn0".into(),
+            mac: mac("site", site_id),
             peer_ns: router_name.clone(),
             peer,
+            peer_mac: mac("site-peer", site_id),
             peer_master: None,
-            mac: None,
         });
-        ns.addrs.insert(("vpn0".into(), format!("{LINK_FAR}/32")));
+        ns.addrs.insert(Addr::host("vpn0", LINK_FAR));
         if let Some(h) = first_host(&site.spec.cidr) {
-            ns.addrs.insert(("lo".into(), format!("{h}/32")));
-            ns.routes.insert(format!(
-                "{} via {LINK_NEAR} dev vpn0 onlink src {h}",
-                vpc.spec.cidr
-            ));
+            ns.addrs.insert(Addr::host("lo", h));
+            if let Some(dst) = net(&vpc.spec.cidr) {
+                ns.routes
+                    .insert(Route::via(dst, LINK_NEAR, "vpn0").onlink().src(h));
+            }
         }
         p.namespaces.insert(names.site(site_id), ns);
     }
@@ -386,21 +420,18 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     let shards: BTreeSet<u32> = legs.zones.values().map(|(sh, _)| *sh).collect();
     for shard in shards {
         let live = live_of.get(&shard).map(Vec::as_slice).unwrap_or_default();
+        let mut sysctls = router_sysctls();
+        sysctls.insert(Sysctl::ArpIgnore(Conf::All), 1);
+        // A reply from a backend whose address equals an endpoint's keeps that source (null
+        // DNAT binding): it must not be dropped as a martian.
+        sysctls.insert(Sysctl::AcceptLocal(Conf::All), 1);
         let mut gw = NsPlan {
-            sysctls: vec![
-                ("net.ipv4.ip_forward".into(), "1".into()),
-                ("net.ipv4.conf.all.rp_filter".into(), "0".into()),
-                ("net.ipv4.conf.default.rp_filter".into(), "0".into()),
-                ("net.ipv4.conf.all.arp_ignore".into(), "1".into()),
-                // A reply from a backend whose address equals an endpoint's keeps that source
-                // (null DNAT binding): it must not be dropped as a martian.
-                ("net.ipv4.conf.all.accept_local".into(), "1".into()),
-            ],
-            local_table_last: true,
+            sysctls,
             announce: true,
             ..Default::default()
         };
-        let mut t = GatewaySets::default();
+        let mut t = gateway_table();
+        let mut tables = BTreeSet::new();
         for (sid, (sh, zone)) in &legs.zones {
             if *sh != shard {
                 continue;
@@ -412,26 +443,33 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             let (gname, rname) = consumer_leg(sid);
             gw.links.push(Link::Veth {
                 name: gname.clone(),
+                mac: mac("consumer-leg", sid),
                 peer_ns: router,
                 peer: rname,
+                peer_mac: mac("consumer-leg-peer", sid),
                 peer_master: Some(bridge(sid)),
-                mac: None,
             });
             let table = CONSUMER_TABLE_BASE + u32::from(*zone);
-            gw.routes
-                .insert(format!("{} dev {gname} table {table}", subnet.spec.cidr));
-            gw.rules.insert(table);
+            if let Some(dst) = net(&subnet.spec.cidr) {
+                gw.routes
+                    .insert(Route::link(dst, gname.clone()).table(table));
+            }
+            tables.insert(table);
             let z = Val::Zone(*zone);
-            t.set("zone_of_if")
-                .insert(Elem::map(vec![Val::Ifname(gname.clone())], vec![z.clone()]));
-            t.set("consumer_ifs")
-                .insert(Elem::key(vec![Val::Ifname(gname)]));
-            t.set("table_of_zone")
-                .insert(Elem::map(vec![z.clone()], vec![Val::Mark(table)]));
-            t.set("snat_of_zone").insert(Elem::map(
-                vec![z],
-                vec![Val::Ip(snat_address(shard, *zone))],
-            ));
+            let ifname = Val::Ifname(gname);
+            add(
+                &mut t,
+                ZONE_OF_IF,
+                Elem::map(vec![ifname.clone()], vec![z.clone()]),
+            );
+            add(&mut t, CONSUMER_IFS, Elem::key(vec![ifname]));
+            add(
+                &mut t,
+                TABLE_OF_ZONE,
+                Elem::map(vec![z.clone()], vec![Val::Mark(table)]),
+            );
+            let snat = Val::Ip(snat_address(shard, *zone));
+            add(&mut t, SNAT_OF_ZONE, Elem::map(vec![z], vec![snat]));
         }
         for ((sh, vpc_id), k) in &legs.providers {
             if *sh != shard {
@@ -442,32 +480,34 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             };
             let router_name = names.router(vpc_id);
             let (gname, rname) = provider_leg(shard, vpc_id);
+            let leg_id = format!("{shard}/{vpc_id}");
             gw.links.push(Link::Veth {
                 name: gname.clone(),
+                mac: mac("provider-leg", &leg_id),
                 peer_ns: router_name.clone(),
                 peer: rname.clone(),
+                peer_mac: mac("provider-leg-peer", &leg_id),
                 peer_master: None,
-                mac: None,
             });
-            gw.addrs.insert((gname.clone(), format!("{LINK_NEAR}/32")));
+            gw.addrs.insert(Addr::host(gname.clone(), LINK_NEAR));
             let table = PROVIDER_TABLE_BASE + k;
-            gw.routes.insert(format!(
-                "{} via {LINK_FAR} dev {gname} onlink table {table}",
-                vpc.spec.cidr
-            ));
-            gw.rules.insert(table);
-            t.set("provider_ifs")
-                .insert(Elem::key(vec![Val::Ifname(gname)]));
+            if let Some(dst) = net(&vpc.spec.cidr) {
+                gw.routes.insert(
+                    Route::via(dst, LINK_FAR, gname.clone())
+                        .onlink()
+                        .table(table),
+                );
+            }
+            tables.insert(table);
+            add(&mut t, PROVIDER_IFS, Elem::key(vec![Val::Ifname(gname)]));
             if let Some(router) = p.namespaces.get_mut(&router_name) {
+                router.addrs.insert(Addr::host(rname.clone(), LINK_FAR));
                 router
-                    .addrs
-                    .insert((rname.clone(), format!("{LINK_FAR}/32")));
-                router.routes.insert(format!(
-                    "{} via {LINK_NEAR} dev {rname} onlink",
-                    shard_snat_net(shard)
-                ));
+                    .routes
+                    .insert(Route::via(Dst::Net(shard_snat_net(shard)), LINK_NEAR, rname).onlink());
             }
         }
+        gw.rules = Some(gateway_rules(&tables));
         // Each live endpoint: its /32 on the leg and its elements (see `endpoint_parts`).
         for l in live {
             let Some(e) = d.endpoints.get(&l.id) else {
@@ -480,13 +520,14 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 .get(&(l.shard, svc.spec.vpc_id.as_str()))
                 .copied()
                 .unwrap_or(0);
-            let parts = endpoint_parts(l, &e.spec, &svc.spec, k);
-            gw.addrs.insert(parts.addr);
-            for (set, elem) in parts.elems {
-                t.set(set).insert(elem);
+            if let Some(parts) = endpoint_parts(l, &e.spec, &svc.spec, k) {
+                gw.addrs.insert(parts.addr);
+                for (set, elem) in parts.elems {
+                    add(&mut t, set, elem);
+                }
             }
         }
-        gw.nft = Some(gateway_table(t));
+        gw.nft = Some(t);
         p.namespaces.insert(names.gateway(shard), gw);
     }
 
@@ -498,22 +539,14 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             continue;
         }
         if let Some(router) = p.namespaces.get_mut(&names.router(&lb.spec.vpc_id)) {
-            let rules = lb_rules(&lb.spec.vip_address, &lb.spec.listeners, "iifname \"h*\" ");
-            let table = router.nft.get_or_insert_with(|| NftTable {
-                body:
-                    "  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n"
-                        .into(),
-                ..NftTable::new("ip", "vpcep_router")
+            let from_gateway = Iface::Prefix(PROVIDER_LEG_PEER_PREFIX.into());
+            let rules = lb_rules(&lb.spec.vip_address, &lb.spec.listeners, Some(from_gateway));
+            let table = router.nft.get_or_insert_with(|| {
+                let mut t = NftTable::new(Family::Ip, "vpcep_router");
+                t.chains.push(nat_chain("pre", Hook::Prerouting));
+                t
             });
-            table.body += &rules;
-        }
-    }
-    for ns in p.namespaces.values_mut() {
-        if let Some(t) = ns.nft.as_mut()
-            && t.name == "vpcep_router"
-            && !t.body.ends_with("}\n")
-        {
-            t.body += "  }\n";
+            table.chain_mut("pre").rules.extend(rules);
         }
     }
     // Services: problems when their backend is gone.
@@ -569,12 +602,12 @@ pub fn patch_endpoints(
         if let Some(l) = found {
             let old = old.as_ref()?;
             let svc = &d.services.get(&old.service_id)?.spec;
-            let parts = endpoint_parts(&l, old, svc, provider(l.shard, &svc.vpc_id)?);
+            let parts = endpoint_parts(&l, old, svc, provider(l.shard, &svc.vpc_id)?)?;
             let ns = names.gateway(l.shard);
             let gw = p.namespaces.get_mut(&ns)?;
-            let leg = parts.addr.0.clone();
+            let leg = parts.addr.dev.clone();
             parts.place(gw, false)?;
-            if !gw.addrs.iter().any(|(dev, _)| *dev == leg) {
+            if !gw.addrs.iter().any(|a| a.dev == leg) {
                 return None; // the last endpoint of its subnet: the leg goes
             }
             p.live.remove(&l);
@@ -603,7 +636,7 @@ pub fn patch_endpoints(
             zone,
             ip: e.spec.ip.clone(),
         };
-        let parts = endpoint_parts(&l, &e.spec, svc, provider(shard, &svc.vpc_id)?);
+        let parts = endpoint_parts(&l, &e.spec, svc, provider(shard, &svc.vpc_id)?)?;
         let ns = names.gateway(shard);
         parts.place(p.namespaces.get_mut(&ns)?, true)?;
         p.live.insert(l);
@@ -612,66 +645,93 @@ pub fn patch_endpoints(
     Some(dirty)
 }
 
-/// DNAT rules of one load balancer's listeners, spreading connections round-robin.
-fn lb_rules(vip: &str, listeners: &[vpcep_core::inventory::Listener], prefix: &str) -> String {
-    let mut s = String::new();
-    for l in listeners {
-        let proto = match l.protocol {
-            Protocol::TCP => "tcp",
-            Protocol::UDP => "udp",
-        };
-        match l.members.len() {
-            0 => {}
-            1 => {
-                let m = &l.members[0];
-                let _ = writeln!(
-                    s,
-                    "    {prefix}ip daddr {vip} {proto} dport {} dnat to {}:{}",
-                    l.port, m.address, m.port
-                );
-            }
-            n => {
-                let elems: Vec<String> = l
-                    .members
-                    .iter()
-                    .enumerate()
-                    .map(|(i, m)| format!("{i} : {} . {}", m.address, m.port))
-                    .collect();
-                let _ = writeln!(
-                    s,
-                    "    {prefix}ip daddr {vip} {proto} dport {} dnat ip to numgen inc mod {n} map {{ {} }}",
-                    l.port,
-                    elems.join(", ")
-                );
-            }
-        }
-    }
-    s
+/// A NAT base chain that lets through whatever its rules do not translate.
+fn nat_chain(name: &'static str, hook: Hook) -> Chain {
+    let priority = match hook {
+        Hook::Postrouting => Priority::SrcNat,
+        _ => Priority::DstNat,
+    };
+    Chain::base(name, ChainKind::Nat, hook, priority, Policy::Accept)
 }
 
-/// Elements of the gateway's sets and maps by set name (declared in `gateway_table`):
-/// `zone_of_if` (consumer leg → conntrack zone), `consumer_ifs`, `provider_ifs`,
-/// `ep_tcp`/`ep_udp` (zone . endpoint ip . port → backend ip . server port),
-/// `prov_tcp`/`prov_udp` (same key → mark of the provider leg's routing table), `table_of_zone`
-/// (zone → consumer leg's table, for replies), `snat_of_zone` (zone → source providers see),
-/// `ep_restricted`/`ep_allow` (endpoint source whitelists).
-#[derive(Debug, Default)]
-struct GatewaySets(BTreeMap<&'static str, BTreeSet<Elem>>);
-
-impl GatewaySets {
-    fn set(&mut self, name: &'static str) -> &mut BTreeSet<Elem> {
-        self.0.entry(name).or_default()
+fn l4(p: Protocol) -> L4 {
+    match p {
+        Protocol::TCP => L4::Tcp,
+        Protocol::UDP => L4::Udp,
     }
-    fn take(&mut self, name: &'static str) -> BTreeSet<Elem> {
-        self.0.remove(name).unwrap_or_default()
+}
+
+/// DNAT rules of one load balancer's listeners, spreading new connections round-robin over
+/// the members. `from`: only packets arriving on these interfaces (the router: gateway legs).
+fn lb_rules(vip: &str, listeners: &[Listener], from: Option<Iface>) -> Vec<Rule> {
+    let Ok(vip) = vip.parse::<Ipv4Addr>() else {
+        return Vec::new();
+    };
+    let mut rules = Vec::new();
+    for l in listeners {
+        let members = l
+            .members
+            .iter()
+            .filter_map(|m| Some((m.address.parse().ok()?, m.port)))
+            .collect();
+        let Some(to) = DnatTo::spread(members) else {
+            continue;
+        };
+        let mut matches: Vec<Match> = from.iter().cloned().map(Match::Iifname).collect();
+        matches.push(Match::Daddr(Addrs::One(vip)));
+        matches.push(Match::Dport(l4(l.protocol), Ports::One(l.port)));
+        rules.push(Rule::new(matches, vec![Action::Dnat(to)]));
+    }
+    rules
+}
+
+// The gateway's sets and maps (declared in `gateway_table`).
+/// Consumer leg → conntrack zone.
+const ZONE_OF_IF: &str = "zone_of_if";
+const CONSUMER_IFS: &str = "consumer_ifs";
+const PROVIDER_IFS: &str = "provider_ifs";
+/// Zone → the consumer leg's routing table (mark), for replies.
+const TABLE_OF_ZONE: &str = "table_of_zone";
+/// Zone → the source providers see.
+const SNAT_OF_ZONE: &str = "snat_of_zone";
+/// Endpoints with a source whitelist (`zone . ip`) and their allowed sources (`zone . ip .
+/// source`, interval).
+const EP_RESTRICTED: &str = "ep_restricted";
+const EP_ALLOW: &str = "ep_allow";
+
+/// `zone . endpoint ip . port → backend ip . server port`
+fn ep_map(p: L4) -> &'static str {
+    match p {
+        L4::Tcp => "ep_tcp",
+        L4::Udp => "ep_udp",
+    }
+}
+
+/// `zone . endpoint ip . port → mark of the provider leg's routing table`
+fn prov_map(p: L4) -> &'static str {
+    match p {
+        L4::Tcp => "prov_tcp",
+        L4::Udp => "prov_udp",
+    }
+}
+
+/// The key of both endpoint maps of `p`.
+fn endpoint_key(p: L4) -> Vec<Field> {
+    vec![Field::CtZone, Field::IpDaddr, Field::Dport(p)]
+}
+
+/// Put an element into one of a table's sets (declared by its skeleton).
+fn add(t: &mut NftTable, set: &'static str, e: Elem) {
+    if let Some(s) = t.sets.get_mut(set) {
+        s.elements.insert(e);
     }
 }
 
 /// What one live endpoint puts into its gateway shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointParts {
-    /// (consumer leg, `ip/32`)
-    pub addr: (String, String),
+    /// Its /32 on the consumer leg.
+    pub addr: Addr,
     /// (set name, element)
     pub elems: Vec<(&'static str, Elem)>,
 }
@@ -700,17 +760,16 @@ impl EndpointParts {
 
 /// The one place that decides an endpoint's kernel contribution, used by the full plan and by
 /// [`patch_endpoints`] alike. `provider_table` is the index of its (shard, provider VPC) leg.
+/// `None` when its address is not an IPv4 address (it then contributes nothing).
 pub fn endpoint_parts(
     l: &LiveEndpoint,
     e: &vpcep_core::model::Endpoint,
     svc: &vpcep_core::model::EndpointService,
     provider_table: u32,
-) -> EndpointParts {
-    let addr = (consumer_leg(&l.subnet).0, format!("{}/32", l.ip));
+) -> Option<EndpointParts> {
+    let ip: Ipv4Addr = l.ip.parse().ok()?;
+    let addr = Addr::host(consumer_leg(&l.subnet).0, ip);
     let mut elems = Vec::new();
-    let Ok(ip) = l.ip.parse::<Ipv4Addr>() else {
-        return EndpointParts { addr, elems };
-    };
     if let Some(backend) = svc
         .backend
         .as_ref()
@@ -718,19 +777,16 @@ pub fn endpoint_parts(
     {
         for m in &svc.ports {
             let key = vec![Val::Zone(l.zone), Val::Ip(ip), Val::Port(m.client_port)];
-            let (ep, prov) = match m.protocol {
-                Protocol::TCP => ("ep_tcp", "prov_tcp"),
-                Protocol::UDP => ("ep_udp", "prov_udp"),
-            };
+            let p = l4(m.protocol);
             elems.push((
-                ep,
+                ep_map(p),
                 Elem::map(
                     key.clone(),
                     vec![Val::Ip(backend), Val::Port(m.server_port)],
                 ),
             ));
             elems.push((
-                prov,
+                prov_map(p),
                 Elem::map(key, vec![Val::Mark(PROVIDER_TABLE_BASE + provider_table)]),
             ));
         }
@@ -739,127 +795,182 @@ pub fn endpoint_parts(
     // must come from one of its allowed sources.
     if e.enable_whitelist {
         let key = vec![Val::Zone(l.zone), Val::Ip(ip)];
-        elems.push(("ep_restricted", Elem::key(key.clone())));
+        elems.push((EP_RESTRICTED, Elem::key(key.clone())));
         for src in &e.whitelist {
             let net = src
                 .parse::<Ipv4Net>()
                 .or_else(|_| src.parse::<Ipv4Addr>().map(Ipv4Net::from));
             if let Ok(net) = net {
                 let mut k = key.clone();
-                k.push(Val::Net(net));
-                elems.push(("ep_allow", Elem::key(k)));
+                k.push(Val::Net(net.trunc()));
+                elems.push((EP_ALLOW, Elem::key(k)));
             }
         }
     }
-    EndpointParts { addr, elems }
+    Some(EndpointParts { addr, elems })
 }
 
-/// The gateway's fixed ruleset; endpoints and legs are only elements of its sets.
-fn gateway_table(mut t: GatewaySets) -> NftTable {
-    let mut b = String::new();
-    let decls: [(&'static str, &str, BTreeSet<Elem>, bool); 11] = [
+/// The gateway's fixed ruleset, its sets empty; endpoints and legs are only elements of them.
+fn gateway_table() -> NftTable {
+    use Field::{CtMark, CtZone, Iifname, IpDaddr, IpSaddr, MetaMark};
+    let mut t = NftTable::new(Family::Ip, "vpcep");
+    let mut sets = vec![
+        (ZONE_OF_IF, NftSet::map(vec![Iifname], vec![CtZone])),
+        (CONSUMER_IFS, NftSet::set(vec![Iifname])),
+        (PROVIDER_IFS, NftSet::set(vec![Iifname])),
+        (TABLE_OF_ZONE, NftSet::map(vec![CtZone], vec![MetaMark])),
+        (SNAT_OF_ZONE, NftSet::map(vec![CtZone], vec![IpSaddr])),
+        (EP_RESTRICTED, NftSet::set(vec![CtZone, IpDaddr])),
         (
-            "zone_of_if",
-            "map zone_of_if { typeof iifname : ct zone; }",
-            t.take("zone_of_if"),
-            false,
-        ),
-        (
-            "consumer_ifs",
-            "set consumer_ifs { type ifname; }",
-            t.take("consumer_ifs"),
-            false,
-        ),
-        (
-            "provider_ifs",
-            "set provider_ifs { type ifname; }",
-            t.take("provider_ifs"),
-            false,
-        ),
-        (
-            "ep_tcp",
-            "map ep_tcp { typeof ct zone . ip daddr . tcp dport : ip daddr . tcp dport; }",
-            t.take("ep_tcp"),
-            false,
-        ),
-        (
-            "prov_tcp",
-            "map prov_tcp { typeof ct zone . ip daddr . tcp dport : meta mark; }",
-            t.take("prov_tcp"),
-            false,
-        ),
-        (
-            "ep_udp",
-            "map ep_udp { typeof ct zone . ip daddr . udp dport : ip daddr . udp dport; }",
-            t.take("ep_udp"),
-            false,
-        ),
-        (
-            "prov_udp",
-            "map prov_udp { typeof ct zone . ip daddr . udp dport : meta mark; }",
-            t.take("prov_udp"),
-            false,
-        ),
-        (
-            "table_of_zone",
-            "map table_of_zone { typeof ct zone : meta mark; }",
-            t.take("table_of_zone"),
-            false,
-        ),
-        (
-            "snat_of_zone",
-            "map snat_of_zone { typeof ct zone : ip saddr; }",
-            t.take("snat_of_zone"),
-            false,
-        ),
-        (
-            "ep_restricted",
-            "set ep_restricted { typeof ct zone . ip daddr; }",
-            t.take("ep_restricted"),
-            false,
-        ),
-        (
-            "ep_allow",
-            "set ep_allow { typeof ct zone . ip daddr . ip saddr; flags interval; }",
-            t.take("ep_allow"),
-            true,
+            EP_ALLOW,
+            NftSet::set(vec![CtZone, IpDaddr, IpSaddr]).interval(),
         ),
     ];
-    let mut sets = BTreeMap::new();
-    for (name, decl, elements, interval) in decls {
-        let _ = writeln!(b, "  {decl}");
-        sets.insert(name, NftSet { interval, elements });
+    for p in [L4::Tcp, L4::Udp] {
+        let backend = vec![IpDaddr, Field::Dport(p)];
+        sets.push((ep_map(p), NftSet::map(endpoint_key(p), backend)));
+        sets.push((prov_map(p), NftSet::map(endpoint_key(p), vec![MetaMark])));
     }
-    b += "  chain raw_pre {\n    type filter hook prerouting priority raw; policy accept;\n    ct original zone set iifname map @zone_of_if\n  }\n";
-    b += "  chain mangle_pre {\n    type filter hook prerouting priority mangle; policy accept;\n    ct direction reply meta mark set ct zone map @table_of_zone\n    ct direction original ct mark != 0 meta mark set ct mark\n    iifname @consumer_ifs ct state new ct zone . ip daddr @ep_restricted ct zone . ip daddr . ip saddr != @ep_allow drop\n  }\n";
-    b += "  chain nat_pre {\n    type nat hook prerouting priority dstnat; policy accept;\n";
-    for proto in ["tcp", "udp"] {
-        let _ = writeln!(
-            b,
-            "    iifname @consumer_ifs meta l4proto {proto} ct mark set ct zone . ip daddr . {proto} dport map @prov_{proto} meta mark set ct mark dnat ip to ct zone . ip daddr . {proto} dport map @ep_{proto}"
-        );
+    t.sets = sets.into_iter().collect();
+    let consumer = || Match::Iifname(Iface::InSet(CONSUMER_IFS));
+    let filter =
+        |name, hook, priority, policy| Chain::base(name, ChainKind::Filter, hook, priority, policy);
+    t.chains = vec![
+        filter("raw_pre", Hook::Prerouting, Priority::Raw, Policy::Accept).with([Rule::new(
+            vec![],
+            vec![Action::SetCtOriginalZone(Value::Map(MapLookup::new(
+                vec![Iifname],
+                ZONE_OF_IF,
+            )))],
+        )]),
+        filter(
+            "mangle_pre",
+            Hook::Prerouting,
+            Priority::Mangle,
+            Policy::Accept,
+        )
+        .with([
+            // Replies are routed by the consumer leg's table, originals by the provider's.
+            Rule::new(
+                vec![Match::CtDirection(CtDirection::Reply)],
+                vec![Action::SetMetaMark(Value::Map(MapLookup::new(
+                    vec![CtZone],
+                    TABLE_OF_ZONE,
+                )))],
+            ),
+            Rule::new(
+                vec![Match::CtDirection(CtDirection::Original), Match::CtMarked],
+                vec![Action::SetMetaMark(Value::Field(CtMark))],
+            ),
+            Rule::new(
+                vec![
+                    consumer(),
+                    Match::CtState(vec![CtState::New]),
+                    Match::Lookup {
+                        key: vec![CtZone, IpDaddr],
+                        set: EP_RESTRICTED,
+                        negate: false,
+                    },
+                    Match::Lookup {
+                        key: vec![CtZone, IpDaddr, IpSaddr],
+                        set: EP_ALLOW,
+                        negate: true,
+                    },
+                ],
+                vec![Action::Drop],
+            ),
+        ]),
+        nat_chain("nat_pre", Hook::Prerouting).with([L4::Tcp, L4::Udp].map(|p| {
+            Rule::new(
+                vec![consumer(), Match::L4proto(p.into())],
+                vec![
+                    Action::SetCtMark(Value::Map(MapLookup::new(endpoint_key(p), prov_map(p)))),
+                    Action::SetMetaMark(Value::Field(CtMark)),
+                    Action::Dnat(DnatTo::Map(MapLookup::new(endpoint_key(p), ep_map(p)))),
+                ],
+            )
+        })),
+        nat_chain("nat_post", Hook::Postrouting).with([Rule::new(
+            vec![Match::CtMarked, Match::Oifname(Iface::InSet(PROVIDER_IFS))],
+            vec![Action::Snat(MapLookup::new(vec![CtZone], SNAT_OF_ZONE))],
+        )]),
+        // Endpoint flows are recognised by their connection mark (set with the DNAT), not by
+        // the DNAT status bit: a backend whose address and port equal the endpoint's gets a null
+        // binding that never sets that bit.
+        // A consumer packet that matches no live flow (its endpoint was rejected or deleted and
+        // its conntrack entry cut) gets a reset, so the client learns at once instead of hanging.
+        filter("forward_f", Hook::Forward, Priority::Filter, Policy::Drop).with([
+            Rule::new(
+                vec![Match::CtState(vec![CtState::Established, CtState::Related])],
+                vec![Action::Accept],
+            ),
+            Rule::new(vec![consumer(), Match::CtMarked], vec![Action::Accept]),
+            Rule::new(
+                vec![consumer(), Match::L4proto(Proto::Tcp)],
+                vec![Action::RejectTcpReset],
+            ),
+        ]),
+        filter("input_f", Hook::Input, Priority::Filter, Policy::Drop),
+    ];
+    t
+}
+
+/// One security-group rule as an nftables rule in the chain of its direction (`None`: it can
+/// match nothing, e.g. a remote group without ports, or a protocol we do not know).
+fn security_group_rule(
+    r: &SecurityGroupRule,
+    members: impl Fn(&str) -> Vec<Ipv4Addr>,
+) -> Option<Rule> {
+    let remote = |a: Addrs| match r.direction {
+        Direction::Ingress => Match::Saddr(a),
+        Direction::Egress => Match::Daddr(a),
+    };
+    let mut matches = Vec::new();
+    if let Some(prefix) = &r.remote_ip_prefix {
+        let net = prefix
+            .parse::<Ipv4Net>()
+            .or_else(|_| prefix.parse::<Ipv4Addr>().map(Ipv4Net::from))
+            .ok()?;
+        matches.push(remote(Addrs::Net(net.trunc())));
     }
-    b += "  }\n";
-    b += "  chain nat_post {\n    type nat hook postrouting priority srcnat; policy accept;\n    ct mark != 0 oifname @provider_ifs snat ip to ct zone map @snat_of_zone\n  }\n";
-    // Endpoint flows are recognised by their connection mark (set with the DNAT), not by the
-    // DNAT status bit: a backend whose address and port equal the endpoint's gets a null
-    // binding that never sets that bit.
-    // A consumer packet that matches no live flow (its endpoint was rejected or deleted and its
-    // conntrack entry cut) gets a reset, so the client learns at once instead of hanging.
-    b += "  chain forward_f {\n    type filter hook forward priority filter; policy drop;\n    ct state established,related accept\n    iifname @consumer_ifs ct mark != 0 accept\n    iifname @consumer_ifs meta l4proto tcp reject with tcp reset\n  }\n";
-    b += "  chain input_f {\n    type filter hook input priority filter; policy drop;\n  }\n";
-    NftTable {
-        body: b,
-        sets,
-        ..NftTable::new("ip", "vpcep")
+    if let Some(g) = &r.remote_group_id {
+        let ips = members(g);
+        if ips.is_empty() {
+            return None;
+        }
+        matches.push(remote(Addrs::AnyOf(ips)));
     }
+    let l4_of = |p: &str| match p {
+        "tcp" => Some(L4::Tcp),
+        "udp" => Some(L4::Udp),
+        _ => None,
+    };
+    match (r.protocol.as_deref(), r.port_range_min, r.port_range_max) {
+        (Some(p), Some(a), Some(b)) if l4_of(p).is_some() => {
+            let ports = if a == b {
+                Ports::One(a)
+            } else {
+                Ports::Range(a, b)
+            };
+            matches.push(Match::Dport(l4_of(p)?, ports));
+        }
+        (Some(p), _, _) => matches.push(Match::L4proto(match p {
+            "tcp" => Proto::Tcp,
+            "udp" => Proto::Udp,
+            "icmp" => Proto::Icmp,
+            _ => return None,
+        })),
+        (None, _, _) => {}
+    }
+    Some(Rule::new(matches, vec![Action::Accept]).comment(format!("rule {}", short(&r.id))))
 }
 
 /// A server's security groups (Huawei semantics): stateful; each direction allows only what a
 /// rule allows; a rule with a remote group matches the addresses of that group's ports.
 fn security_groups(d: &Desired, server_id: &str) -> NftTable {
+    let mut t = NftTable::new(Family::Inet, "vpcep_sg");
     let Some(srv) = d.servers.get(server_id) else {
-        return NftTable::new("inet", "vpcep_sg");
+        return t;
     };
     let groups: BTreeSet<&String> = srv.spec.security_groups.iter().collect();
     let rules: Vec<&SecurityGroupRule> = d
@@ -868,58 +979,46 @@ fn security_groups(d: &Desired, server_id: &str) -> NftTable {
         .map(|r| &r.spec)
         .filter(|r| groups.contains(&r.security_group_id))
         .collect();
-    let members = |group: &str| -> Vec<String> {
+    let members = |group: &str| -> Vec<Ipv4Addr> {
         d.ports
             .values()
             .filter(|p| p.spec.security_groups.iter().any(|g| g == group))
-            .map(|p| p.spec.ip_address.clone())
+            .filter_map(|p| p.spec.ip_address.parse().ok())
             .collect()
     };
-    let mut chains = String::new();
-    for (chain, hook, dir, addr) in [
-        ("in", "input", Direction::Ingress, "saddr"),
-        ("out", "output", Direction::Egress, "daddr"),
+    for (name, hook, dir) in [
+        ("in", Hook::Input, Direction::Ingress),
+        ("out", Hook::Output, Direction::Egress),
     ] {
-        let _ = writeln!(
-            chains,
-            "  chain {chain} {{\n    type filter hook {hook} priority filter; policy drop;"
+        let lo = match dir {
+            Direction::Ingress => Match::Iif("lo".into()),
+            Direction::Egress => Match::Oif("lo".into()),
+        };
+        let mut chain = Chain::base(
+            name,
+            ChainKind::Filter,
+            hook,
+            Priority::Filter,
+            Policy::Drop,
+        )
+        .with([
+            Rule::new(
+                vec![Match::CtState(vec![CtState::Established, CtState::Related])],
+                vec![Action::Accept],
+            ),
+            Rule::new(
+                vec![Match::CtState(vec![CtState::Invalid])],
+                vec![Action::Drop],
+            ),
+            Rule::new(vec![lo], vec![Action::Accept]),
+        ]);
+        chain.rules.extend(
+            rules
+                .iter()
+                .filter(|r| r.direction == dir)
+                .filter_map(|r| security_group_rule(r, members)),
         );
-        chains += "    ct state established,related accept\n    ct state invalid drop\n";
-        let _ = writeln!(
-            chains,
-            "    {}f \"lo\" accept",
-            if hook == "input" { "ii" } else { "oi" }
-        );
-        for r in rules.iter().filter(|r| r.direction == dir) {
-            let mut m = String::new();
-            if let Some(prefix) = &r.remote_ip_prefix {
-                let _ = write!(m, "ip {addr} {prefix} ");
-            }
-            if let Some(g) = &r.remote_group_id {
-                let ips = members(g);
-                if ips.is_empty() {
-                    continue;
-                }
-                let _ = write!(m, "ip {addr} {{ {} }} ", ips.join(", "));
-            }
-            match (r.protocol.as_deref(), r.port_range_min, r.port_range_max) {
-                (Some(p @ ("tcp" | "udp")), Some(a), Some(b)) if a == b => {
-                    let _ = write!(m, "{p} dport {a} ");
-                }
-                (Some(p @ ("tcp" | "udp")), Some(a), Some(b)) => {
-                    let _ = write!(m, "{p} dport {a}-{b} ");
-                }
-                (Some(p), _, _) => {
-                    let _ = write!(m, "meta l4proto {p} ");
-                }
-                _ => {}
-            }
-            let _ = writeln!(chains, "    {m}accept comment \"rule {}\"", short(&r.id));
-        }
-        chains += "  }\n";
+        t.chains.push(chain);
     }
-    NftTable {
-        body: chains,
-        ..NftTable::new("inet", "vpcep_sg")
-    }
+    t
 }

@@ -2,11 +2,14 @@
 //! long-lived socket must leave exactly the table that loading the whole script gives, and
 //! rtnetlink address changes must land; a batch the kernel refuses changes nothing.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use vpcep_dataplane::netlink::NsLink;
-use vpcep_dataplane::nft::{Elem, NftSet, NftTable, Val, element_delta};
+use vpcep_dataplane::nft::{
+    Action, Chain, ChainKind, DnatTo, Elem, Family, Field, Hook, Iface, L4, MapLookup, Match,
+    NftSet, NftTable, Policy, Priority, Proto, Rule, Val, Value, element_delta,
+};
 
 use crate::lab::can_run;
 
@@ -62,59 +65,78 @@ fn ip(s: &str) -> Val {
 
 /// Every value type and key shape the gateway uses.
 fn table(endpoints: &[(u16, &str, u16, &str)], legs: &[(&str, u16)]) -> NftTable {
-    let mut t = NftTable::new("ip", "vpcep");
-    t.body = "  map zone_of_if { typeof iifname : ct zone; }\n  set consumer_ifs { type ifname; }\n  map ep_tcp { typeof ct zone . ip daddr . tcp dport : ip daddr . tcp dport; }\n  map prov_tcp { typeof ct zone . ip daddr . tcp dport : meta mark; }\n  map snat_of_zone { typeof ct zone : ip saddr; }\n  set ep_restricted { typeof ct zone . ip daddr; }\n  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n    iifname @consumer_ifs meta l4proto tcp ct mark set ct zone . ip daddr . tcp dport map @prov_tcp dnat ip to ct zone . ip daddr . tcp dport map @ep_tcp\n  }\n".into();
-    let set = |elements: BTreeSet<Elem>| NftSet {
-        interval: false,
-        elements,
-    };
-    t.sets.insert(
-        "zone_of_if",
-        set(legs
-            .iter()
-            .map(|(n, z)| Elem::map(vec![Val::Ifname(n.to_string())], vec![Val::Zone(*z)]))
-            .collect()),
-    );
-    t.sets.insert(
-        "consumer_ifs",
-        set(legs
-            .iter()
-            .map(|(n, _)| Elem::key(vec![Val::Ifname(n.to_string())]))
-            .collect()),
-    );
-    t.sets.insert(
-        "snat_of_zone",
-        set(legs
-            .iter()
-            .map(|(_, z)| {
+    use Field::{CtMark, CtZone, Dport, Iifname, IpDaddr, IpSaddr, MetaMark};
+    let ep_key = || vec![CtZone, IpDaddr, Dport(L4::Tcp)];
+    let mut t = NftTable::new(Family::Ip, "vpcep");
+    let key = |(z, a, p, _): &(u16, &str, u16, &str)| vec![Val::Zone(*z), ip(a), Val::Port(*p)];
+    t.sets = BTreeMap::from([
+        (
+            "zone_of_if",
+            NftSet::map(vec![Iifname], vec![CtZone])
+                .with(legs.iter().map(|(n, z)| {
+                    Elem::map(vec![Val::Ifname(n.to_string())], vec![Val::Zone(*z)])
+                })),
+        ),
+        (
+            "consumer_ifs",
+            NftSet::set(vec![Iifname]).with(
+                legs.iter()
+                    .map(|(n, _)| Elem::key(vec![Val::Ifname(n.to_string())])),
+            ),
+        ),
+        (
+            "snat_of_zone",
+            NftSet::map(vec![CtZone], vec![IpSaddr]).with(legs.iter().map(|(_, z)| {
                 Elem::map(
                     vec![Val::Zone(*z)],
                     vec![Val::Ip(Ipv4Addr::new(198, 19, 128, *z as u8))],
                 )
-            })
-            .collect()),
-    );
-    let key = |(z, a, p, _): &(u16, &str, u16, &str)| vec![Val::Zone(*z), ip(a), Val::Port(*p)];
-    t.sets.insert(
-        "ep_tcp",
-        set(endpoints
-            .iter()
-            .map(|e| Elem::map(key(e), vec![ip(e.3), Val::Port(8080)]))
-            .collect()),
-    );
-    t.sets.insert(
-        "prov_tcp",
-        set(endpoints
-            .iter()
-            .map(|e| Elem::map(key(e), vec![Val::Mark(20_000 + u32::from(e.0))]))
-            .collect()),
-    );
-    t.sets.insert(
-        "ep_restricted",
-        set(endpoints
-            .iter()
-            .map(|(z, a, _, _)| Elem::key(vec![Val::Zone(*z), ip(a)]))
-            .collect()),
+            })),
+        ),
+        (
+            "ep_tcp",
+            NftSet::map(ep_key(), vec![IpDaddr, Dport(L4::Tcp)]).with(
+                endpoints
+                    .iter()
+                    .map(|e| Elem::map(key(e), vec![ip(e.3), Val::Port(8080)])),
+            ),
+        ),
+        (
+            "prov_tcp",
+            NftSet::map(ep_key(), vec![MetaMark]).with(
+                endpoints
+                    .iter()
+                    .map(|e| Elem::map(key(e), vec![Val::Mark(20_000 + u32::from(e.0))])),
+            ),
+        ),
+        (
+            "ep_restricted",
+            NftSet::set(vec![CtZone, IpDaddr]).with(
+                endpoints
+                    .iter()
+                    .map(|(z, a, _, _)| Elem::key(vec![Val::Zone(*z), ip(a)])),
+            ),
+        ),
+    ]);
+    t.chains.push(
+        Chain::base(
+            "pre",
+            ChainKind::Nat,
+            Hook::Prerouting,
+            Priority::DstNat,
+            Policy::Accept,
+        )
+        .with([Rule::new(
+            vec![
+                Match::Iifname(Iface::InSet("consumer_ifs")),
+                Match::L4proto(Proto::Tcp),
+            ],
+            vec![
+                Action::SetCtMark(Value::Map(MapLookup::new(ep_key(), "prov_tcp"))),
+                Action::SetMetaMark(Value::Field(CtMark)),
+                Action::Dnat(DnatTo::Map(MapLookup::new(ep_key(), "ep_tcp"))),
+            ],
+        )]),
     );
     t
 }

@@ -5,5 +5,7 @@
 
 mod elements;
 mod failures;
+mod gateway_mac;
 mod lab;
+mod lb;
 mod scenarios;
