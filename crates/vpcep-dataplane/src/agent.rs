@@ -193,12 +193,10 @@ impl Agent {
             )
             .await
             {
-                let routes: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
-                for r in routes {
-                    if let (Some(dev), Some(table)) = (
-                        r["dev"].as_str(),
-                        r["table"].as_str().and_then(|t| t.parse::<u32>().ok()),
-                    ) && let Some(vpc) = by_pleg.get(dev)
+                // The same parser the apply path diffs with: provider legs' routes live in
+                // their tables above PROVIDER_TABLE_BASE.
+                for r in linux::iproute2::parse_routes(&out) {
+                    if let (Some(vpc), Some(table)) = (by_pleg.get(&r.dev), r.table)
                         && table > plan::PROVIDER_TABLE_BASE
                     {
                         self.legs
