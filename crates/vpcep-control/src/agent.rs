@@ -211,32 +211,14 @@ impl Control {
             }
             // Lab hosts: BUILD until programmed, ACTIVE after, ERROR with the fault.
             Kind::Server => {
-                let mut h: vpcep_core::inventory::Server = vpcep_store::typed::from_record(&rec)?;
-                let changed = set_host_status(&mut h.status, &mut h.fault, r.outcome, &message);
-                if changed {
-                    h.updated_ms = now_ms();
-                    tx.save(&h, h.generation).await?;
-                }
-                Ok(changed)
+                report_host::<vpcep_core::inventory::Server>(tx, &rec, r.outcome, &message).await
             }
             Kind::Loadbalancer => {
-                let mut h: vpcep_core::inventory::LoadBalancer =
-                    vpcep_store::typed::from_record(&rec)?;
-                let changed = set_host_status(&mut h.status, &mut h.fault, r.outcome, &message);
-                if changed {
-                    h.updated_ms = now_ms();
-                    tx.save(&h, h.generation).await?;
-                }
-                Ok(changed)
+                report_host::<vpcep_core::inventory::LoadBalancer>(tx, &rec, r.outcome, &message)
+                    .await
             }
             Kind::Site => {
-                let mut h: vpcep_core::inventory::Site = vpcep_store::typed::from_record(&rec)?;
-                let changed = set_host_status(&mut h.status, &mut h.fault, r.outcome, &message);
-                if changed {
-                    h.updated_ms = now_ms();
-                    tx.save(&h, h.generation).await?;
-                }
-                Ok(changed)
+                report_host::<vpcep_core::inventory::Site>(tx, &rec, r.outcome, &message).await
             }
             // Other inventory objects are records whose status the agent confirms; failures are
             // logged for the operator.
@@ -256,24 +238,53 @@ impl Control {
     }
 }
 
+/// What a report can change on a lab host.
+trait LabHost: vpcep_core::model::Resource {
+    fn reported(&mut self) -> (&mut String, &mut Option<String>, &mut i64);
+    fn generation(&self) -> u64;
+}
+
+macro_rules! lab_host {
+    ($($t:ty),*) => {$(
+        impl LabHost for $t {
+            fn reported(&mut self) -> (&mut String, &mut Option<String>, &mut i64) {
+                (&mut self.status, &mut self.fault, &mut self.updated_ms)
+            }
+            fn generation(&self) -> u64 {
+                self.generation
+            }
+        }
+    )*};
+}
+lab_host!(
+    vpcep_core::inventory::Server,
+    vpcep_core::inventory::LoadBalancer,
+    vpcep_core::inventory::Site
+);
+
 /// A lab host's status after a report: `applied` → ACTIVE, `failed` → ERROR with the fault.
-/// Returns whether anything changed.
-fn set_host_status(
-    status: &mut String,
-    fault: &mut Option<String>,
+/// Returns whether anything changed (and saved it then).
+async fn report_host<H: LabHost>(
+    tx: &mut Box<dyn vpcep_store::Tx>,
+    rec: &vpcep_store::Record,
     outcome: Outcome,
     message: &str,
-) -> bool {
+) -> ApiResult<bool> {
     use vpcep_core::inventory::host_status::{ACTIVE, ERROR};
+    let mut host: H = vpcep_store::typed::from_record(rec)?;
     let (new_status, new_fault) = match outcome {
         Outcome::Applied => (ACTIVE, None),
         Outcome::Failed => (ERROR, Some(message.to_string())),
-        Outcome::Removed => return false,
+        Outcome::Removed => return Ok(false),
     };
+    let (status, fault, updated_ms) = host.reported();
     if status == new_status && *fault == new_fault {
-        return false;
+        return Ok(false);
     }
     *status = new_status.to_string();
     *fault = new_fault;
-    true
+    *updated_ms = now_ms();
+    let generation = host.generation();
+    tx.save(&host, generation).await?;
+    Ok(true)
 }

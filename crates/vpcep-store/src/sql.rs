@@ -232,35 +232,25 @@ fn build_where(q: &Query, backend: Backend) -> Result<Where, StoreError> {
     if let Some(v) = &q.status {
         push(&mut w, " AND status = ?", Arg::S(v.clone()));
     }
-    if let Some(list) = &q.statuses {
+    // `column IN (…)`; an empty list matches nothing.
+    let any_of = |w: &mut Where, column: &str, list: &[String]| {
         if list.is_empty() {
             w.sql.push_str(" AND 1=0");
-        } else {
-            w.sql.push_str(" AND status IN (");
-            for (i, s) in list.iter().enumerate() {
-                w.args.push(Arg::S(s.clone()));
-                if i > 0 {
-                    w.sql.push(',');
-                }
-                w.sql.push_str(&format!("${}", w.args.len()));
-            }
-            w.sql.push(')');
+            return;
         }
+        let mut placeholders = Vec::with_capacity(list.len());
+        for s in list {
+            w.args.push(Arg::S(s.clone()));
+            placeholders.push(format!("${}", w.args.len()));
+        }
+        w.sql
+            .push_str(&format!(" AND {column} IN ({})", placeholders.join(",")));
+    };
+    if let Some(list) = &q.statuses {
+        any_of(&mut w, "status", list);
     }
     if let Some(list) = &q.parent_ids {
-        if list.is_empty() {
-            w.sql.push_str(" AND 1=0");
-        } else {
-            w.sql.push_str(" AND parent_id IN (");
-            for (i, s) in list.iter().enumerate() {
-                w.args.push(Arg::S(s.clone()));
-                if i > 0 {
-                    w.sql.push(',');
-                }
-                w.sql.push_str(&format!("${}", w.args.len()));
-            }
-            w.sql.push(')');
-        }
+        any_of(&mut w, "parent_id", list);
     }
     if let Some(v) = q.shared {
         push(&mut w, " AND shared = ?", Arg::I(i64::from(v)));
