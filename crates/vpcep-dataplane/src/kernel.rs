@@ -225,3 +225,18 @@ pub enum Sysctl {
     ArpIgnore(Conf),
     AcceptLocal(Conf),
 }
+
+/// What one namespace holds, read back from the kernel and parsed into the plan's types (the
+/// `doctor` compares it with the plan as values).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NsListing {
+    /// Link name → its MAC (`None` when the kernel reports none we understand).
+    pub links: std::collections::BTreeMap<String, Option<Mac>>,
+    pub addrs: std::collections::BTreeSet<Addr>,
+    /// Only the routes we could own (see `linux::iproute2::parse_routes`).
+    pub routes: std::collections::BTreeSet<Route>,
+    /// Only rules of the shapes we plan.
+    pub rules: std::collections::BTreeSet<IpRule>,
+    /// Every nftables table, by (family, name).
+    pub tables: std::collections::BTreeMap<(String, String), crate::nft::TableListing>,
+}

@@ -17,11 +17,11 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::kernel::{Addr, Link, Mac};
-use crate::naming::Namespaces;
+use crate::kernel::{Addr, Link, Mac, NsListing};
+use crate::naming::{Namespaces, consumer_leg, provider_leg};
 use crate::netlink::NsLink;
 use crate::nft::{SetDelta, element_delta};
-use crate::plan::{NsPlan, Plan};
+use crate::plan::{Legs, NsPlan, PROVIDER_TABLE_BASE, Plan};
 
 pub use iproute2::describe;
 
@@ -718,6 +718,110 @@ pub async fn teardown(names: &Namespaces) -> Result<usize, KernelError> {
         n += 1;
     }
     Ok(n)
+}
+
+/// Everything `doctor` compares in namespace `ns`, parsed into the plan's types; `None` when
+/// the namespace does not exist. Read only: nothing is changed.
+pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> {
+    if !list_namespaces().await?.contains(ns) {
+        return Ok(None);
+    }
+    let routes = run(
+        "ip",
+        &["-n", ns, "-j", "-4", "route", "show", "table", "all"],
+        None,
+    )
+    .await?;
+    let rules = run("ip", &["-n", ns, "-j", "rule", "show"], None).await?;
+    let ruleset = run(
+        "ip",
+        &["netns", "exec", ns, "nft", "-j", "list", "ruleset"],
+        None,
+    )
+    .await?;
+    Ok(Some(NsListing {
+        links: links_in(ns).await?,
+        addrs: addrs_in(ns).await?,
+        routes: iproute2::parse_routes(&routes),
+        rules: iproute2::parse_rules(&rules),
+        tables: crate::nft::parse_ruleset(&ruleset),
+    }))
+}
+
+/// Gateway leg assignments as the kernel holds them (the gateways' `zone_of_if` maps and their
+/// provider tables' routes), for the subnets and VPCs of `d`: what an agent starting now would
+/// recover, so a plan made with them is the plan the agent applies. Namespaces that cannot be
+/// read contribute nothing.
+pub async fn recover_legs(names: &Namespaces, d: &crate::desired::Desired) -> Legs {
+    let mut legs = Legs::default();
+    let by_leg: BTreeMap<String, String> = d
+        .subnets
+        .keys()
+        .map(|s| (consumer_leg(s).0, s.clone()))
+        .collect();
+    let Ok(all) = list_namespaces().await else {
+        return legs;
+    };
+    let gw0 = names.gateway(0);
+    let gw_prefix = gw0.trim_end_matches('0');
+    for ns in all.iter().filter(|n| n.starts_with(gw_prefix)) {
+        let Ok(shard) = ns[gw_prefix.len()..].parse::<u32>() else {
+            continue;
+        };
+        if let Ok(out) = run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                ns,
+                "nft",
+                "-j",
+                "list",
+                "map",
+                "ip",
+                "vpcep",
+                "zone_of_if",
+            ],
+            None,
+        )
+        .await
+        {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            for item in v["nftables"].as_array().into_iter().flatten() {
+                for e in item["map"]["elem"].as_array().into_iter().flatten() {
+                    if let (Some(ifname), Some(zone)) = (
+                        e[0].as_str(),
+                        e[1].as_u64().and_then(|z| u16::try_from(z).ok()),
+                    ) && let Some(subnet) = by_leg.get(ifname)
+                    {
+                        legs.zones.insert(subnet.clone(), (shard, zone));
+                    }
+                }
+            }
+        }
+        let by_pleg: BTreeMap<String, String> = d
+            .vpcs
+            .keys()
+            .map(|v| (provider_leg(shard, v).0, v.clone()))
+            .collect();
+        if let Ok(out) = run(
+            "ip",
+            &["-n", ns, "-j", "-4", "route", "show", "table", "all"],
+            None,
+        )
+        .await
+        {
+            for r in iproute2::parse_routes(&out) {
+                if let (Some(vpc), Some(table)) = (by_pleg.get(&r.dev), r.table)
+                    && table > PROVIDER_TABLE_BASE
+                {
+                    legs.providers
+                        .insert((shard, vpc.clone()), table - PROVIDER_TABLE_BASE);
+                }
+            }
+        }
+    }
+    legs
 }
 
 /// The one place kernel objects become `ip` (and `sysctl`) arguments, and `ip -j` listings
