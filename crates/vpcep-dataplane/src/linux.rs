@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::kernel::{Addr, Link, Mac, NsListing};
+use crate::kernel::{Addr, Link, Mac, NsListing, Sysctl};
 use crate::naming::{Namespaces, consumer_leg, provider_leg};
 use crate::netlink::NsLink;
 use crate::nft::{SetDelta, element_delta};
@@ -739,8 +739,18 @@ pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> 
         None,
     )
     .await?;
+    let links = run("ip", &["-n", ns, "-j", "link", "show"], None).await?;
+    let mut args = vec!["netns", "exec", ns, "sysctl", "-n"];
+    let keys: Vec<String> = Sysctl::ALL
+        .iter()
+        .map(|k| iproute2::sysctl_key(*k))
+        .collect();
+    args.extend(keys.iter().map(String::as_str));
+    let sysctls = run("ip", &args, None).await?;
     Ok(Some(NsListing {
-        links: links_in(ns).await?,
+        links: iproute2::parse_links(&links),
+        masters: iproute2::parse_masters(&links),
+        sysctls: iproute2::parse_sysctls(&Sysctl::ALL, &sysctls),
         addrs: addrs_in(ns).await?,
         routes: iproute2::parse_routes(&routes),
         rules: iproute2::parse_rules(&rules),
@@ -837,18 +847,32 @@ pub mod iproute2 {
     use crate::kernel::{Addr, Conf, Dst, IpRule, Link, Lookup, Mac, Route, Sysctl};
     use crate::plan::NsPlan;
 
-    /// `net.ipv4.…=value` for `sysctl -w`.
-    pub fn sysctl(key: Sysctl, value: u32) -> String {
+    /// `net.ipv4.…`, the key `sysctl` knows.
+    pub fn sysctl_key(key: Sysctl) -> String {
         let conf = |c: Conf| match c {
             Conf::All => "all",
             Conf::Default => "default",
         };
         match key {
-            Sysctl::IpForward => format!("net.ipv4.ip_forward={value}"),
-            Sysctl::RpFilter(c) => format!("net.ipv4.conf.{}.rp_filter={value}", conf(c)),
-            Sysctl::ArpIgnore(c) => format!("net.ipv4.conf.{}.arp_ignore={value}", conf(c)),
-            Sysctl::AcceptLocal(c) => format!("net.ipv4.conf.{}.accept_local={value}", conf(c)),
+            Sysctl::IpForward => "net.ipv4.ip_forward".to_string(),
+            Sysctl::RpFilter(c) => format!("net.ipv4.conf.{}.rp_filter", conf(c)),
+            Sysctl::ArpIgnore(c) => format!("net.ipv4.conf.{}.arp_ignore", conf(c)),
+            Sysctl::AcceptLocal(c) => format!("net.ipv4.conf.{}.accept_local", conf(c)),
         }
+    }
+
+    /// `net.ipv4.…=value` for `sysctl -w`.
+    pub fn sysctl(key: Sysctl, value: u32) -> String {
+        format!("{}={value}", sysctl_key(key))
+    }
+
+    /// `sysctl -n K1 K2 …` for `keys`: one value per line, in order; lines that are not a
+    /// number are skipped (their key is then not known).
+    pub fn parse_sysctls(keys: &[Sysctl], listing: &str) -> BTreeMap<Sysctl, u32> {
+        keys.iter()
+            .zip(listing.lines())
+            .filter_map(|(k, v)| Some((*k, v.trim().parse().ok()?)))
+            .collect()
     }
 
     /// The MAC of a link's near end.
@@ -929,6 +953,19 @@ pub mod iproute2 {
             .filter_map(|l| {
                 let name = l["ifname"].as_str()?.to_string();
                 Some((name, l["address"].as_str().and_then(|a| a.parse().ok())))
+            })
+            .collect()
+    }
+
+    /// `ip -j link show`: name → the bridge it is enslaved to, for links that have one.
+    pub fn parse_masters(listing: &str) -> BTreeMap<String, String> {
+        json(listing)
+            .iter()
+            .filter_map(|l| {
+                Some((
+                    l["ifname"].as_str()?.to_string(),
+                    l["master"].as_str()?.to_string(),
+                ))
             })
             .collect()
     }
@@ -1092,6 +1129,21 @@ pub mod iproute2 {
             );
             let addrs = r#"[{"ifname":"lo","addr_info":[{"local":"127.0.0.1","prefixlen":8},{"local":"10.9.0.1","prefixlen":32}]},
                 {"ifname":"bx","addr_info":[{"local":"10.0.0.1","prefixlen":24}]}]"#;
+            let links = r#"[{"ifindex":1,"ifname":"lo","address":"00:00:00:00:00:00"},
+                {"ifindex":5,"link_index":4,"ifname":"n1234","master":"b99","address":"06:15:ac:7e:d0:08","link_netnsid":0}]"#;
+            let keys = [
+                Sysctl::IpForward,
+                Sysctl::ArpIgnore(Conf::All),
+                Sysctl::RpFilter(Conf::All),
+            ];
+            assert_eq!(
+                parse_sysctls(&keys, "1\n0\nx\n"),
+                BTreeMap::from([(Sysctl::IpForward, 1), (Sysctl::ArpIgnore(Conf::All), 0)])
+            );
+            assert_eq!(
+                parse_masters(links),
+                BTreeMap::from([("n1234".to_string(), "b99".to_string())])
+            );
             let text: Vec<String> = parse_addrs(addrs).iter().map(addr).collect();
             assert_eq!(text, ["10.0.0.1/24 dev bx", "10.9.0.1/32 dev lo"]);
         }

@@ -12,7 +12,7 @@ use super::Finding;
 use crate::agent::AgentError;
 use crate::deps::{endpoint_namespaces, service_namespaces};
 use crate::desired::Desired;
-use crate::kernel::{Addr, IpRule, Link, Mac, NsListing, Route};
+use crate::kernel::{Addr, IpRule, Link, Mac, NsListing, Route, Sysctl};
 use crate::linux::{self, iproute2};
 use crate::naming::Namespaces;
 use crate::nft::NftTable;
@@ -30,9 +30,12 @@ pub enum Object<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Expected {
     pub links: BTreeMap<String, Mac>,
+    /// Link → the bridge it must be enslaved to (veth far ends on a subnet's bridge).
+    pub masters: BTreeMap<String, String>,
     pub addrs: BTreeSet<Addr>,
     pub routes: BTreeSet<Route>,
     pub rules: Option<BTreeSet<IpRule>>,
+    pub sysctls: BTreeMap<Sysctl, u32>,
     pub table: Option<NftTable>,
 }
 
@@ -44,25 +47,32 @@ pub fn expected(plan: &Plan, ns: &str) -> Option<Expected> {
         .iter()
         .map(|l| (l.name().to_string(), iproute2::mac_of(l)))
         .collect();
+    let mut masters = BTreeMap::new();
     for other in plan.namespaces.values() {
         for l in &other.links {
             if let Link::Veth {
                 peer_ns,
                 peer,
                 peer_mac,
+                peer_master,
                 ..
             } = l
                 && peer_ns == ns
             {
                 links.insert(peer.clone(), *peer_mac);
+                if let Some(br) = peer_master {
+                    masters.insert(peer.clone(), br.clone());
+                }
             }
         }
     }
     Some(Expected {
         links,
+        masters,
         addrs: p.addrs.clone(),
         routes: p.routes.clone(),
         rules: p.rules.clone(),
+        sysctls: p.sysctls.clone(),
         table: p.nft.clone(),
     })
 }
@@ -90,6 +100,21 @@ pub fn compare(ns: &str, want: &Expected, have: Option<&NsListing>) -> Vec<Findi
         return vec![at(ns, "error", "namespace missing".into(), rebuild(ns))];
     };
     let mut out = Vec::new();
+    for (k, v) in &want.sysctls {
+        match have.sysctls.get(k) {
+            Some(got) if got == v => {}
+            got => out.push(at(
+                ns,
+                "error",
+                format!(
+                    "sysctl {} is {}, the plan sets {v}",
+                    iproute2::sysctl_key(*k),
+                    got.map_or_else(|| "unreadable".to_string(), u32::to_string)
+                ),
+                format!("ip netns exec {ns} sysctl -w {}", iproute2::sysctl(*k, *v)),
+            )),
+        }
+    }
     for (name, mac) in &want.links {
         match have.links.get(name) {
             None => out.push(at(ns, "error", format!("link {name} missing"), rebuild(ns))),
@@ -103,6 +128,22 @@ pub fn compare(ns: &str, want: &Expected, have: Option<&NsListing>) -> Vec<Findi
                 format!("ip -n {ns} link set {name} address {mac}"),
             )),
             Some(_) => {}
+        }
+    }
+    // A port off its bridge cuts its host (or a gateway leg) from the subnet. Only links that
+    // exist are checked: a missing one is reported above.
+    for (name, br) in &want.masters {
+        let got = have.masters.get(name);
+        if have.links.contains_key(name) && got != Some(br) {
+            out.push(at(
+                ns,
+                "error",
+                format!(
+                    "link {name} is {}, the plan puts it on bridge {br}",
+                    got.map_or_else(|| "on no bridge".to_string(), |g| format!("on bridge {g}"))
+                ),
+                format!("ip -n {ns} link set {name} master {br}"),
+            ));
         }
     }
     for name in have.links.keys() {
@@ -383,6 +424,7 @@ mod tests {
                 fwmark: Some(10001),
                 table: Lookup::Table(10001),
             }])),
+            sysctls: BTreeMap::from([(Sysctl::IpForward, 1)]),
             nft: Some(t),
             ..NsPlan::default()
         };
@@ -432,6 +474,8 @@ mod tests {
         links.insert("lo".into(), Some(Mac([0; 6])));
         NsListing {
             links,
+            masters: want.masters.clone(),
+            sysctls: want.sysctls.clone(),
             addrs: want.addrs.clone(),
             routes: want.routes.clone(),
             // The kernel's own rules are listed too; they are in the plan of a managed policy
@@ -469,6 +513,7 @@ mod tests {
         // A removed route, a changed MAC, a removed rule, an extra address, a chain gone, a
         // map short of an element.
         have.routes.clear();
+        have.sysctls.insert(Sysctl::IpForward, 0);
         have.links
             .insert("c1".into(), Some(Mac([2, 0, 0, 0, 0, 9])));
         have.rules.clear();
@@ -482,6 +527,7 @@ mod tests {
         assert_eq!(
             messages(&compare("gw", &want, Some(&have))),
             [
+                "error gw: sysctl net.ipv4.ip_forward is 0, the plan sets 1 — fix: ip netns exec gw sysctl -w net.ipv4.ip_forward=1",
                 "error gw: link c1 has MAC 02:00:00:00:00:09, the plan sets 02:00:00:00:00:01 — fix: ip -n gw link set c1 address 02:00:00:00:00:01",
                 "warn  gw: address 10.0.0.6/32 dev c1 is not in the plan — fix: ip -n gw addr del 10.0.0.6/32 dev c1",
                 "error gw: route 198.19.128.0/25 via 169.254.0.1 dev c1 onlink table 10001 missing — fix: ip -n gw route replace 198.19.128.0/25 via 169.254.0.1 dev c1 onlink table 10001",
@@ -512,6 +558,15 @@ mod tests {
             [
                 "error r: link g1 missing — fix: restart the agent (or run `vpcep agent`): it rebuilds namespace r",
                 "warn  r: link stale is not in the plan — fix: ip -n r link del stale",
+            ]
+        );
+        assert_eq!(r.masters["g1"], "b1");
+        let mut have = listing(&r);
+        have.masters.clear();
+        assert_eq!(
+            messages(&compare("r", &r, Some(&have))),
+            [
+                "error r: link g1 is on no bridge, the plan puts it on bridge b1 — fix: ip -n r link set g1 master b1"
             ]
         );
 
