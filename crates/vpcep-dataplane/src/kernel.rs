@@ -245,6 +245,8 @@ impl Sysctl {
 pub struct NsListing {
     /// Link name → its MAC (`None` when the kernel reports none we understand).
     pub links: std::collections::BTreeMap<String, Option<Mac>>,
+    /// Links that are administratively down.
+    pub down: std::collections::BTreeSet<String>,
     /// Link name → the bridge it is enslaved to.
     pub masters: std::collections::BTreeMap<String, String>,
     pub addrs: std::collections::BTreeSet<Addr>,

@@ -750,6 +750,7 @@ pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> 
     Ok(Some(NsListing {
         links: iproute2::parse_links(&links),
         masters: iproute2::parse_masters(&links),
+        down: iproute2::parse_down(&links),
         sysctls: iproute2::parse_sysctls(&Sysctl::ALL, &sysctls),
         addrs: addrs_in(ns).await?,
         routes: iproute2::parse_routes(&routes),
@@ -970,6 +971,19 @@ pub mod iproute2 {
             .collect()
     }
 
+    /// `ip -j link show`: the links without the `UP` flag (administratively down).
+    pub fn parse_down(listing: &str) -> BTreeSet<String> {
+        json(listing)
+            .iter()
+            .filter(|l| {
+                !l["flags"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|f| f == "UP"))
+            })
+            .filter_map(|l| Some(l["ifname"].as_str()?.to_string()))
+            .collect()
+    }
+
     /// `ip -j -4 addr show`, without loopback's own 127/8.
     pub fn parse_addrs(listing: &str) -> BTreeSet<Addr> {
         let mut set = BTreeSet::new();
@@ -1129,8 +1143,9 @@ pub mod iproute2 {
             );
             let addrs = r#"[{"ifname":"lo","addr_info":[{"local":"127.0.0.1","prefixlen":8},{"local":"10.9.0.1","prefixlen":32}]},
                 {"ifname":"bx","addr_info":[{"local":"10.0.0.1","prefixlen":24}]}]"#;
-            let links = r#"[{"ifindex":1,"ifname":"lo","address":"00:00:00:00:00:00"},
-                {"ifindex":5,"link_index":4,"ifname":"n1234","master":"b99","address":"06:15:ac:7e:d0:08","link_netnsid":0}]"#;
+            let links = r#"[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"address":"00:00:00:00:00:00"},
+                {"ifindex":5,"link_index":4,"ifname":"n1234","flags":["BROADCAST","MULTICAST"],"master":"b99","address":"06:15:ac:7e:d0:08","link_netnsid":0}]"#;
+            assert_eq!(parse_down(links), BTreeSet::from(["n1234".to_string()]));
             let keys = [
                 Sysctl::IpForward,
                 Sysctl::ArpIgnore(Conf::All),

@@ -127,6 +127,12 @@ pub fn compare(ns: &str, want: &Expected, have: Option<&NsListing>) -> Vec<Findi
                 ),
                 format!("ip -n {ns} link set {name} address {mac}"),
             )),
+            Some(_) if have.down.contains(name) => out.push(at(
+                ns,
+                "error",
+                format!("link {name} is down"),
+                format!("ip -n {ns} link set {name} up"),
+            )),
             Some(_) => {}
         }
     }
@@ -475,6 +481,7 @@ mod tests {
         NsListing {
             links,
             masters: want.masters.clone(),
+            down: BTreeSet::new(),
             sysctls: want.sysctls.clone(),
             addrs: want.addrs.clone(),
             routes: want.routes.clone(),
@@ -563,9 +570,11 @@ mod tests {
         assert_eq!(r.masters["g1"], "b1");
         let mut have = listing(&r);
         have.masters.clear();
+        have.down.insert("b1".into());
         assert_eq!(
             messages(&compare("r", &r, Some(&have))),
             [
+                "error r: link b1 is down — fix: ip -n r link set b1 up",
                 "error r: link g1 is on no bridge, the plan puts it on bridge b1 — fix: ip -n r link set g1 master b1"
             ]
         );
