@@ -11,24 +11,48 @@ use crate::linux;
 use crate::naming::Namespaces;
 use crate::plan::Plan;
 
+mod kernel;
+
+pub use kernel::{Expected, KernelCheck, Object, compare, expected, fetch_desired, kernel_check};
+
 /// Address the live probe uses: the last of the SNAT range, never given to a shard's leg.
 pub const PROBE_SOURCE: &str = "198.19.143.254";
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
     /// `ok`, `warn` or `error`.
     pub level: &'static str,
+    /// The namespace the finding is about (kernel comparisons).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub message: String,
+    /// What fixes it, when it is one action (kernel comparisons; the older checks keep their
+    /// fix in the message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
 }
 
 impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:5} {}", self.level, self.message)
+        write!(f, "{:5} ", self.level)?;
+        if let Some(ns) = &self.namespace {
+            write!(f, "{ns}: ")?;
+        }
+        f.write_str(&self.message)?;
+        if let Some(fix) = &self.fix {
+            write!(f, " — fix: {fix}")?;
+        }
+        Ok(())
     }
 }
 
 fn finding(level: &'static str, message: String) -> Finding {
-    Finding { level, message }
+    Finding {
+        level,
+        namespace: None,
+        message,
+        fix: None,
+    }
 }
 
 /// Does a security-group rule (Huawei VPC v1 JSON) admit `proto`/`port` from the whole SNAT

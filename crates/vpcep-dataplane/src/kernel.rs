@@ -225,3 +225,37 @@ pub enum Sysctl {
     ArpIgnore(Conf),
     AcceptLocal(Conf),
 }
+
+impl Sysctl {
+    /// Every key the planner may set (what `doctor` reads back).
+    pub const ALL: [Sysctl; 7] = [
+        Sysctl::IpForward,
+        Sysctl::RpFilter(Conf::All),
+        Sysctl::RpFilter(Conf::Default),
+        Sysctl::ArpIgnore(Conf::All),
+        Sysctl::ArpIgnore(Conf::Default),
+        Sysctl::AcceptLocal(Conf::All),
+        Sysctl::AcceptLocal(Conf::Default),
+    ];
+}
+
+/// What one namespace holds, read back from the kernel and parsed into the plan's types (the
+/// `doctor` compares it with the plan as values).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NsListing {
+    /// Link name → its MAC (`None` when the kernel reports none we understand).
+    pub links: std::collections::BTreeMap<String, Option<Mac>>,
+    /// Links that are administratively down.
+    pub down: std::collections::BTreeSet<String>,
+    /// Link name → the bridge it is enslaved to.
+    pub masters: std::collections::BTreeMap<String, String>,
+    pub addrs: std::collections::BTreeSet<Addr>,
+    /// Only the routes we could own (see `linux::iproute2::parse_routes`).
+    pub routes: std::collections::BTreeSet<Route>,
+    /// The values of [`Sysctl::ALL`] that could be read.
+    pub sysctls: std::collections::BTreeMap<Sysctl, u32>,
+    /// Only rules of the shapes we plan.
+    pub rules: std::collections::BTreeSet<IpRule>,
+    /// Every nftables table, by (family, name).
+    pub tables: std::collections::BTreeMap<(String, String), crate::nft::TableListing>,
+}

@@ -17,11 +17,11 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::kernel::{Addr, Link, Mac};
-use crate::naming::Namespaces;
+use crate::kernel::{Addr, Link, Mac, NsListing, Sysctl};
+use crate::naming::{Namespaces, consumer_leg, provider_leg};
 use crate::netlink::NsLink;
 use crate::nft::{SetDelta, element_delta};
-use crate::plan::{NsPlan, Plan};
+use crate::plan::{Legs, NsPlan, PROVIDER_TABLE_BASE, Plan};
 
 pub use iproute2::describe;
 
@@ -720,6 +720,121 @@ pub async fn teardown(names: &Namespaces) -> Result<usize, KernelError> {
     Ok(n)
 }
 
+/// Everything `doctor` compares in namespace `ns`, parsed into the plan's types; `None` when
+/// the namespace does not exist. Read only: nothing is changed.
+pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> {
+    if !list_namespaces().await?.contains(ns) {
+        return Ok(None);
+    }
+    let routes = run(
+        "ip",
+        &["-n", ns, "-j", "-4", "route", "show", "table", "all"],
+        None,
+    )
+    .await?;
+    let rules = run("ip", &["-n", ns, "-j", "rule", "show"], None).await?;
+    let ruleset = run(
+        "ip",
+        &["netns", "exec", ns, "nft", "-j", "list", "ruleset"],
+        None,
+    )
+    .await?;
+    let links = run("ip", &["-n", ns, "-j", "link", "show"], None).await?;
+    let mut args = vec!["netns", "exec", ns, "sysctl", "-n"];
+    let keys: Vec<String> = Sysctl::ALL
+        .iter()
+        .map(|k| iproute2::sysctl_key(*k))
+        .collect();
+    args.extend(keys.iter().map(String::as_str));
+    let sysctls = run("ip", &args, None).await?;
+    Ok(Some(NsListing {
+        links: iproute2::parse_links(&links),
+        masters: iproute2::parse_masters(&links),
+        down: iproute2::parse_down(&links),
+        sysctls: iproute2::parse_sysctls(&Sysctl::ALL, &sysctls),
+        addrs: addrs_in(ns).await?,
+        routes: iproute2::parse_routes(&routes),
+        rules: iproute2::parse_rules(&rules),
+        tables: crate::nft::parse_ruleset(&ruleset),
+    }))
+}
+
+/// Gateway leg assignments as the kernel holds them (the gateways' `zone_of_if` maps and their
+/// provider tables' routes), for the subnets and VPCs of `d`: what an agent starting now would
+/// recover, so a plan made with them is the plan the agent applies. Namespaces that cannot be
+/// read contribute nothing.
+pub async fn recover_legs(names: &Namespaces, d: &crate::desired::Desired) -> Legs {
+    let mut legs = Legs::default();
+    let by_leg: BTreeMap<String, String> = d
+        .subnets
+        .keys()
+        .map(|s| (consumer_leg(s).0, s.clone()))
+        .collect();
+    let Ok(all) = list_namespaces().await else {
+        return legs;
+    };
+    let gw0 = names.gateway(0);
+    let gw_prefix = gw0.trim_end_matches('0');
+    for ns in all.iter().filter(|n| n.starts_with(gw_prefix)) {
+        let Ok(shard) = ns[gw_prefix.len()..].parse::<u32>() else {
+            continue;
+        };
+        if let Ok(out) = run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                ns,
+                "nft",
+                "-j",
+                "list",
+                "map",
+                "ip",
+                "vpcep",
+                "zone_of_if",
+            ],
+            None,
+        )
+        .await
+        {
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            for item in v["nftables"].as_array().into_iter().flatten() {
+                for e in item["map"]["elem"].as_array().into_iter().flatten() {
+                    if let (Some(ifname), Some(zone)) = (
+                        e[0].as_str(),
+                        e[1].as_u64().and_then(|z| u16::try_from(z).ok()),
+                    ) && let Some(subnet) = by_leg.get(ifname)
+                    {
+                        legs.zones.insert(subnet.clone(), (shard, zone));
+                    }
+                }
+            }
+        }
+        let by_pleg: BTreeMap<String, String> = d
+            .vpcs
+            .keys()
+            .map(|v| (provider_leg(shard, v).0, v.clone()))
+            .collect();
+        if let Ok(out) = run(
+            "ip",
+            &["-n", ns, "-j", "-4", "route", "show", "table", "all"],
+            None,
+        )
+        .await
+        {
+            for r in iproute2::parse_routes(&out) {
+                if let (Some(vpc), Some(table)) = (by_pleg.get(&r.dev), r.table)
+                    && table > PROVIDER_TABLE_BASE
+                {
+                    legs.providers
+                        .insert((shard, vpc.clone()), table - PROVIDER_TABLE_BASE);
+                }
+            }
+        }
+    }
+    legs
+}
+
 /// The one place kernel objects become `ip` (and `sysctl`) arguments, and `ip -j` listings
 /// become kernel objects again: both sides of every comparison are values of `kernel`'s types.
 pub mod iproute2 {
@@ -733,18 +848,32 @@ pub mod iproute2 {
     use crate::kernel::{Addr, Conf, Dst, IpRule, Link, Lookup, Mac, Route, Sysctl};
     use crate::plan::NsPlan;
 
-    /// `net.ipv4.…=value` for `sysctl -w`.
-    pub fn sysctl(key: Sysctl, value: u32) -> String {
+    /// `net.ipv4.…`, the key `sysctl` knows.
+    pub fn sysctl_key(key: Sysctl) -> String {
         let conf = |c: Conf| match c {
             Conf::All => "all",
             Conf::Default => "default",
         };
         match key {
-            Sysctl::IpForward => format!("net.ipv4.ip_forward={value}"),
-            Sysctl::RpFilter(c) => format!("net.ipv4.conf.{}.rp_filter={value}", conf(c)),
-            Sysctl::ArpIgnore(c) => format!("net.ipv4.conf.{}.arp_ignore={value}", conf(c)),
-            Sysctl::AcceptLocal(c) => format!("net.ipv4.conf.{}.accept_local={value}", conf(c)),
+            Sysctl::IpForward => "net.ipv4.ip_forward".to_string(),
+            Sysctl::RpFilter(c) => format!("net.ipv4.conf.{}.rp_filter", conf(c)),
+            Sysctl::ArpIgnore(c) => format!("net.ipv4.conf.{}.arp_ignore", conf(c)),
+            Sysctl::AcceptLocal(c) => format!("net.ipv4.conf.{}.accept_local", conf(c)),
         }
+    }
+
+    /// `net.ipv4.…=value` for `sysctl -w`.
+    pub fn sysctl(key: Sysctl, value: u32) -> String {
+        format!("{}={value}", sysctl_key(key))
+    }
+
+    /// `sysctl -n K1 K2 …` for `keys`: one value per line, in order; lines that are not a
+    /// number are skipped (their key is then not known).
+    pub fn parse_sysctls(keys: &[Sysctl], listing: &str) -> BTreeMap<Sysctl, u32> {
+        keys.iter()
+            .zip(listing.lines())
+            .filter_map(|(k, v)| Some((*k, v.trim().parse().ok()?)))
+            .collect()
     }
 
     /// The MAC of a link's near end.
@@ -826,6 +955,32 @@ pub mod iproute2 {
                 let name = l["ifname"].as_str()?.to_string();
                 Some((name, l["address"].as_str().and_then(|a| a.parse().ok())))
             })
+            .collect()
+    }
+
+    /// `ip -j link show`: name → the bridge it is enslaved to, for links that have one.
+    pub fn parse_masters(listing: &str) -> BTreeMap<String, String> {
+        json(listing)
+            .iter()
+            .filter_map(|l| {
+                Some((
+                    l["ifname"].as_str()?.to_string(),
+                    l["master"].as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    /// `ip -j link show`: the links without the `UP` flag (administratively down).
+    pub fn parse_down(listing: &str) -> BTreeSet<String> {
+        json(listing)
+            .iter()
+            .filter(|l| {
+                !l["flags"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|f| f == "UP"))
+            })
+            .filter_map(|l| Some(l["ifname"].as_str()?.to_string()))
             .collect()
     }
 
@@ -988,6 +1143,22 @@ pub mod iproute2 {
             );
             let addrs = r#"[{"ifname":"lo","addr_info":[{"local":"127.0.0.1","prefixlen":8},{"local":"10.9.0.1","prefixlen":32}]},
                 {"ifname":"bx","addr_info":[{"local":"10.0.0.1","prefixlen":24}]}]"#;
+            let links = r#"[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"address":"00:00:00:00:00:00"},
+                {"ifindex":5,"link_index":4,"ifname":"n1234","flags":["BROADCAST","MULTICAST"],"master":"b99","address":"06:15:ac:7e:d0:08","link_netnsid":0}]"#;
+            assert_eq!(parse_down(links), BTreeSet::from(["n1234".to_string()]));
+            let keys = [
+                Sysctl::IpForward,
+                Sysctl::ArpIgnore(Conf::All),
+                Sysctl::RpFilter(Conf::All),
+            ];
+            assert_eq!(
+                parse_sysctls(&keys, "1\n0\nx\n"),
+                BTreeMap::from([(Sysctl::IpForward, 1), (Sysctl::ArpIgnore(Conf::All), 0)])
+            );
+            assert_eq!(
+                parse_masters(links),
+                BTreeMap::from([("n1234".to_string(), "b99".to_string())])
+            );
             let text: Vec<String> = parse_addrs(addrs).iter().map(addr).collect();
             assert_eq!(text, ["10.0.0.1/24 dev bx", "10.9.0.1/32 dev lo"]);
         }

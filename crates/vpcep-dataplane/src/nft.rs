@@ -419,3 +419,47 @@ mod tests {
         );
     }
 }
+
+/// One table as `nft -j list ruleset` shows it, reduced to what `doctor` compares with the
+/// plan: chain names with their hooks (`None` for a regular chain), set/map names with their
+/// element counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableListing {
+    pub chains: BTreeMap<String, Option<String>>,
+    pub sets: BTreeMap<String, usize>,
+}
+
+/// `nft -j list ruleset` (or `list table`) → tables by (family, name). Objects of a shape we
+/// do not know are skipped; text that is not nft's JSON gives no tables.
+pub fn parse_ruleset(listing: &str) -> BTreeMap<(String, String), TableListing> {
+    let mut out: BTreeMap<(String, String), TableListing> = BTreeMap::new();
+    let v: serde_json::Value = serde_json::from_str(listing).unwrap_or_default();
+    let key = |o: &serde_json::Value, table_field: &str| -> Option<(String, String)> {
+        Some((
+            o["family"].as_str()?.to_string(),
+            o[table_field].as_str()?.to_string(),
+        ))
+    };
+    for item in v["nftables"].as_array().into_iter().flatten() {
+        if let Some(k) = key(&item["table"], "name") {
+            out.entry(k).or_default();
+        } else if let Some(k) = key(&item["chain"], "table") {
+            let c = &item["chain"];
+            if let Some(name) = c["name"].as_str() {
+                out.entry(k)
+                    .or_default()
+                    .chains
+                    .insert(name.to_string(), c["hook"].as_str().map(str::to_string));
+            }
+        } else {
+            for kind in ["set", "map"] {
+                let s = &item[kind];
+                if let (Some(k), Some(name)) = (key(s, "table"), s["name"].as_str()) {
+                    let n = s["elem"].as_array().map_or(0, Vec::len);
+                    out.entry(k).or_default().sets.insert(name.to_string(), n);
+                }
+            }
+        }
+    }
+    out
+}

@@ -150,19 +150,26 @@ impl Display for Chain {
     }
 }
 
+impl Hook {
+    /// The hook's name in `nft` syntax, which is also how `nft -j` lists it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::Prerouting => "prerouting",
+            Hook::Input => "input",
+            Hook::Forward => "forward",
+            Hook::Output => "output",
+            Hook::Postrouting => "postrouting",
+        }
+    }
+}
+
 impl Display for BaseChain {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let kind = match self.kind {
             ChainKind::Filter => "filter",
             ChainKind::Nat => "nat",
         };
-        let hook = match self.hook {
-            Hook::Prerouting => "prerouting",
-            Hook::Input => "input",
-            Hook::Forward => "forward",
-            Hook::Output => "output",
-            Hook::Postrouting => "postrouting",
-        };
+        let hook = self.hook.name();
         let priority = match self.priority {
             Priority::Raw => "raw",
             Priority::Mangle => "mangle",

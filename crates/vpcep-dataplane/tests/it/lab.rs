@@ -157,6 +157,11 @@ impl Lab {
         self.agent = tokio::spawn(agent.run());
     }
 
+    /// The agent token the control plane accepts (what `vpcep doctor` reads the snapshot with).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     pub fn stop_agent(&mut self) {
         self.agent.abort();
     }

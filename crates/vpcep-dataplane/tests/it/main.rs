@@ -3,6 +3,7 @@
 //! (with a message) when not root or when `nft` is missing. Every namespace is removed at the end,
 //! also on failure (`Lab` drops tear down by prefix).
 
+mod doctor;
 mod elements;
 mod failures;
 mod gateway_mac;

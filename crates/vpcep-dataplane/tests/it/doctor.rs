@@ -1,0 +1,101 @@
+//! `vpcep doctor` compares the kernel with the plan (issue 9, item 3): with the agent stopped (so
+//! it repairs nothing), a route and an nftables table removed behind its back along an
+//! endpoint's path are exactly the two findings, each naming its namespace; untouched, nothing.
+
+use vpcep_dataplane::doctor::{self, Object};
+use vpcep_dataplane::linux::iproute2;
+
+use crate::lab::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_what_was_removed_behind_the_agents_back() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let a = lab.account("alice").await;
+    let s = vm_service(&a, "10.9.0", "10.9.0.0/16").await;
+    let (eid, _) = create_endpoint(&a, &s.service, &s.consumer).await;
+    wait_for("endpoint accepted", || async {
+        status_of(&a, &format!("/vpc-endpoints/{eid}")).await == "accepted"
+    })
+    .await;
+    wait_for("service available", || async {
+        status_of(&a, &format!("/vpc-endpoint-services/{}", s.service)).await == "available"
+    })
+    .await;
+    // Accepted means applied; stopped, the agent can no longer repair what we remove.
+    lab.stop_agent();
+
+    let d = doctor::fetch_desired(&lab.url, lab.token())
+        .await
+        .expect("snapshot");
+    let check = doctor::kernel_check(&d, &lab.names, Object::Endpoint(&eid))
+        .await
+        .expect("check");
+    assert_eq!(check.findings, vec![], "a faithful kernel has no findings");
+    let provider = lab.names.router(&d.services[&s.service].spec.vpc_id);
+    let web = lab.names.server(&s.web);
+    for ns in [&provider, &web, &lab.names.gateway(0)] {
+        assert!(
+            check.namespaces.contains(ns),
+            "{ns} in {:?}",
+            check.namespaces
+        );
+    }
+    assert!(check.summary().is_some());
+
+    // Behind the agent's back: the provider router's return route to the shard, and the
+    // backend's security-group table.
+    let route = check.plan.namespaces[&provider]
+        .routes
+        .first()
+        .cloned()
+        .expect("the provider router has a planned route");
+    let route = iproute2::route(&route);
+    let del: Vec<&str> = ["-n", &provider, "route", "del"]
+        .into_iter()
+        .chain(route.split(' '))
+        .collect();
+    let out = std::process::Command::new("ip")
+        .args(&del)
+        .output()
+        .expect("ip");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ok, err) = exec_in(&web, &["nft", "delete", "table", "inet", "vpcep_sg"]).await;
+    assert!(ok, "{err}");
+
+    let check = doctor::kernel_check(&d, &lab.names, Object::Endpoint(&eid))
+        .await
+        .expect("check");
+    let got: Vec<(Option<&str>, &str, &str)> = check
+        .findings
+        .iter()
+        .map(|f| (f.namespace.as_deref(), f.level, f.message.as_str()))
+        .collect();
+    let route_missing = format!("route {route} missing");
+    let mut want = vec![
+        (Some(provider.as_str()), "error", route_missing.as_str()),
+        (
+            Some(web.as_str()),
+            "error",
+            "nftables table inet vpcep_sg missing",
+        ),
+    ];
+    let mut got_sorted = got.clone();
+    got_sorted.sort();
+    want.sort();
+    assert_eq!(got_sorted, want, "{:#?}", check.findings);
+    assert!(
+        check
+            .findings
+            .iter()
+            .any(|f| f.fix.as_deref() == Some(&format!("ip -n {provider} route replace {route}"))),
+        "the missing route's fix is the exact command"
+    );
+    assert!(check.summary().is_none());
+}
