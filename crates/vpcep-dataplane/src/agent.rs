@@ -9,7 +9,7 @@ use vpcep_core::model::{Endpoint, EndpointStatus, Kind, ServiceStatus};
 
 use crate::desired::{Desired, Versioned};
 use crate::linux::{self, Kernel};
-use crate::naming::{Namespaces, consumer_leg, provider_leg};
+use crate::naming::Namespaces;
 use crate::plan::{self, Legs, LiveEndpoint};
 use crate::watch::{NETNS_DIR, NamespaceWatch};
 
@@ -133,79 +133,6 @@ impl Agent {
             });
         }
         Ok(())
-    }
-
-    /// Recover leg assignments from the gateways' maps and routes, so a restarted agent keeps
-    /// every shard, zone and SNAT address (established flows survive the restart).
-    async fn recover_legs(&mut self, d: &Desired) {
-        let by_leg: BTreeMap<String, String> = d
-            .subnets
-            .keys()
-            .map(|s| (consumer_leg(s).0, s.clone()))
-            .collect();
-        let Ok(all) = linux::list_namespaces().await else {
-            return;
-        };
-        let gw_prefix = self.cfg.names.gateway(0);
-        let gw_prefix = gw_prefix.trim_end_matches('0');
-        for ns in all.iter().filter(|n| n.starts_with(gw_prefix)) {
-            let Ok(shard) = ns[gw_prefix.len()..].parse::<u32>() else {
-                continue;
-            };
-            if let Ok(out) = linux::run(
-                "ip",
-                &[
-                    "netns",
-                    "exec",
-                    ns,
-                    "nft",
-                    "-j",
-                    "list",
-                    "map",
-                    "ip",
-                    "vpcep",
-                    "zone_of_if",
-                ],
-                None,
-            )
-            .await
-            {
-                let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-                for item in v["nftables"].as_array().cloned().unwrap_or_default() {
-                    for e in item["map"]["elem"].as_array().cloned().unwrap_or_default() {
-                        if let (Some(ifname), Some(zone)) = (e[0].as_str(), e[1].as_u64())
-                            && let Some(subnet) = by_leg.get(ifname)
-                        {
-                            self.legs.zones.insert(subnet.clone(), (shard, zone as u16));
-                        }
-                    }
-                }
-            }
-            let by_pleg: BTreeMap<String, String> = d
-                .vpcs
-                .keys()
-                .map(|v| (provider_leg(shard, v).0, v.clone()))
-                .collect();
-            if let Ok(out) = linux::run(
-                "ip",
-                &["-n", ns, "-j", "route", "show", "table", "all"],
-                None,
-            )
-            .await
-            {
-                // The same parser the apply path diffs with: provider legs' routes live in
-                // their tables above PROVIDER_TABLE_BASE.
-                for r in linux::iproute2::parse_routes(&out) {
-                    if let (Some(vpc), Some(table)) = (by_pleg.get(&r.dev), r.table)
-                        && table > plan::PROVIDER_TABLE_BASE
-                    {
-                        self.legs
-                            .providers
-                            .insert((shard, vpc.clone()), table - plan::PROVIDER_TABLE_BASE);
-                    }
-                }
-            }
-        }
     }
 
     /// Plan, apply, cut removed flows, report.
@@ -517,7 +444,11 @@ impl Agent {
         let mut d = Desired::from_snapshot(&snap);
         self.reported.clear();
         self.kernel.invalidate();
-        self.recover_legs(&d).await;
+        // Leg assignments (shard, zone, provider table) come back from the gateways' maps and
+        // routes, so established flows keep their zone and SNAT address across a restart.
+        let recovered = linux::recover_legs(&self.cfg.names, &d).await;
+        self.legs.zones.extend(recovered.zones);
+        self.legs.providers.extend(recovered.providers);
         self.plan = None;
         self.converge(&d, None).await?;
         tracing::info!(revision = d.revision, "agent in sync");
