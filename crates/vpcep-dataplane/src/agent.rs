@@ -10,6 +10,7 @@ use vpcep_core::model::{Endpoint, EndpointStatus, Kind, ServiceStatus};
 use crate::desired::{Desired, Versioned};
 use crate::linux::{self, Kernel};
 use crate::naming::Namespaces;
+use crate::ops::KernelOps;
 use crate::plan::{self, Legs, LiveEndpoint};
 use crate::watch::{NETNS_DIR, NamespaceWatch};
 
@@ -32,10 +33,10 @@ pub enum AgentError {
     Kernel(#[from] linux::KernelError),
 }
 
-pub struct Agent {
+pub struct Agent<K: KernelOps = Kernel> {
     cfg: AgentConfig,
     http: reqwest::Client,
-    kernel: Kernel,
+    kernel: K,
     legs: Legs,
     live: BTreeSet<LiveEndpoint>,
     /// The plan applied last (patched for endpoint-only changes).
@@ -60,8 +61,16 @@ enum Watch {
 }
 
 impl Agent {
+    /// An agent programming this machine's kernel.
     pub fn new(cfg: AgentConfig) -> Self {
         let kernel = Kernel::new(cfg.names.clone());
+        Self::with_kernel(cfg, kernel)
+    }
+}
+
+impl<K: KernelOps> Agent<K> {
+    /// An agent over any kernel (tests use a fake one).
+    pub fn with_kernel(cfg: AgentConfig, kernel: K) -> Self {
         Self {
             cfg,
             http: reqwest::Client::new(),
@@ -211,7 +220,9 @@ impl Agent {
             .cloned()
             .collect();
         for gone in &gone {
-            linux::cut_flows(&self.cfg.names.gateway(gone.shard), gone.zone, &gone.ip).await;
+            self.kernel
+                .cut_flows(&self.cfg.names.gateway(gone.shard), gone.zone, &gone.ip)
+                .await;
             // Lab hosts in that subnet: close their sockets to the endpoint now, as the reset a
             // real endpoint sends would (an idle connection sends nothing the gateway could
             // answer with a reset).
@@ -222,7 +233,9 @@ impl Agent {
                         .is_some_and(|p| p.spec.subnet_id == gone.subnet)
                 });
                 if in_subnet {
-                    linux::kill_sockets(&self.cfg.names.server(srv_id), &gone.ip).await;
+                    self.kernel
+                        .kill_sockets(&self.cfg.names.server(srv_id), &gone.ip)
+                        .await;
                 }
             }
         }
@@ -387,9 +400,9 @@ impl Agent {
             plan_us = planned.as_micros() as u64,
             apply_us = (started.elapsed() - planned).as_micros() as u64,
             patched = scope.is_some(),
-            by_elements = self.kernel.last.by_elements,
-            by_layout = self.kernel.last.by_layout,
-            netlink_us = self.kernel.last.element_time.as_micros() as u64,
+            by_elements = self.kernel.last().by_elements,
+            by_layout = self.kernel.last().by_layout,
+            netlink_us = self.kernel.last().element_time.as_micros() as u64,
             "converged"
         );
         self.plan = Some(plan);
@@ -446,7 +459,7 @@ impl Agent {
         self.kernel.invalidate();
         // Leg assignments (shard, zone, provider table) come back from the gateways' maps and
         // routes, so established flows keep their zone and SNAT address across a restart.
-        let recovered = linux::recover_legs(&self.cfg.names, &d).await;
+        let recovered = self.kernel.recover_legs(&self.cfg.names, &d).await;
         self.legs.zones.extend(recovered.zones);
         self.legs.providers.extend(recovered.providers);
         self.plan = None;

@@ -11,5 +11,6 @@ pub mod linux;
 pub mod naming;
 pub mod netlink;
 pub mod nft;
+pub mod ops;
 pub mod plan;
 pub mod watch;

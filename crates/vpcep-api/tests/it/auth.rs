@@ -38,7 +38,7 @@ pub async fn signed_with(
     now: OffsetDateTime,
     tamper: impl FnOnce(&mut Vec<(String, String)>),
 ) -> (u16, Value) {
-    let url = acc.client_url();
+    let url = acc.base_url.clone();
     let host = url.trim_start_matches("http://").to_string();
     let mut headers = vec![
         ("Host".to_string(), host),
@@ -77,12 +77,6 @@ pub async fn signed_with(
     );
     let text = resp.text().await.unwrap_or_default();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-impl Account {
-    pub fn client_url(&self) -> String {
-        self.base_url.clone()
-    }
 }
 
 #[tokio::test]
@@ -204,7 +198,7 @@ async fn send_headers(
     path_and_query: &str,
     signed: &[(String, String)],
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new().get(format!("{}{path_and_query}", acc.client_url()));
+    let mut req = reqwest::Client::new().get(format!("{}{path_and_query}", acc.base_url.clone()));
     for (k, v) in signed {
         if k != "Host" {
             req = req.header(k.as_str(), v.as_str());

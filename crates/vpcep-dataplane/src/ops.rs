@@ -1,0 +1,64 @@
+//! The kernel as the agent uses it: apply plans, cut flows, recover leg assignments. The agent is
+//! generic over this, so its converge and report logic (failures, retries, recoveries) can be
+//! tested without root against a fake kernel (`vpcep-test-support`), and runs on the real one
+//! ([`crate::linux::Kernel`]) everywhere else.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use async_trait::async_trait;
+
+use crate::desired::Desired;
+use crate::linux::{self, ApplyStats, KernelError};
+use crate::naming::Namespaces;
+use crate::plan::{Legs, Plan};
+
+#[async_trait]
+pub trait KernelOps: Send + 'static {
+    /// Make the kernel match `plan`; the namespaces that failed, with the kernel's error.
+    async fn apply(&mut self, plan: &Plan) -> Result<BTreeMap<String, String>, KernelError>;
+    /// Apply `plan` where only `dirty` namespaces may have changed since the last apply.
+    async fn apply_changed(
+        &mut self,
+        plan: &Plan,
+        dirty: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, String>, KernelError>;
+    /// Forget what was applied: the next apply re-checks every namespace.
+    fn invalidate(&mut self);
+    /// How the last apply went (logs, benchmarks).
+    fn last(&self) -> ApplyStats;
+    /// End the established flows of an endpoint that no longer carries traffic.
+    async fn cut_flows(&mut self, gateway_ns: &str, zone: u16, ip: &str);
+    /// Close a lab host's sockets to a gone endpoint (what a real endpoint's reset would do).
+    async fn kill_sockets(&mut self, ns: &str, ip: &str);
+    /// Leg assignments as the kernel holds them (after a restart).
+    async fn recover_legs(&mut self, names: &Namespaces, d: &Desired) -> Legs;
+}
+
+#[async_trait]
+impl KernelOps for linux::Kernel {
+    async fn apply(&mut self, plan: &Plan) -> Result<BTreeMap<String, String>, KernelError> {
+        linux::Kernel::apply(self, plan).await
+    }
+    async fn apply_changed(
+        &mut self,
+        plan: &Plan,
+        dirty: &BTreeSet<String>,
+    ) -> Result<BTreeMap<String, String>, KernelError> {
+        linux::Kernel::apply_changed(self, plan, dirty).await
+    }
+    fn invalidate(&mut self) {
+        linux::Kernel::invalidate(self)
+    }
+    fn last(&self) -> ApplyStats {
+        self.last
+    }
+    async fn cut_flows(&mut self, gateway_ns: &str, zone: u16, ip: &str) {
+        linux::cut_flows(gateway_ns, zone, ip).await
+    }
+    async fn kill_sockets(&mut self, ns: &str, ip: &str) {
+        linux::kill_sockets(ns, ip).await
+    }
+    async fn recover_legs(&mut self, names: &Namespaces, d: &Desired) -> Legs {
+        linux::recover_legs(names, d).await
+    }
+}
