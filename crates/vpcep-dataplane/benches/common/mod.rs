@@ -7,17 +7,16 @@
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+use std::time::Duration;
 
 use serde_json::{Value, json};
-use vpcep_api::AppState;
 use vpcep_client::Client;
 use vpcep_control::{Control, Settings};
 use vpcep_dataplane::agent::{Agent, AgentConfig};
 use vpcep_dataplane::naming::Namespaces;
 use vpcep_dataplane::netlink::in_namespace;
-use vpcep_store::{SharedStore, SqlStore};
+use vpcep_test_support::server::Server;
 
 pub struct Provider {
     pub service: String,
@@ -33,7 +32,9 @@ pub struct Bench {
     pub control: Control,
     pub names: Namespaces,
     pub c: Client,
-    _dir: tempfile::TempDir,
+    token: String,
+    /// The control plane (`vpcep-test-support`), kept for the bench's lifetime.
+    _server: Server,
 }
 
 pub fn pct(v: &mut [Duration], p: f64) -> Duration {
@@ -43,13 +44,6 @@ pub fn pct(v: &mut [Duration], p: f64) -> Duration {
 
 impl Bench {
     pub async fn start(tag: &str) -> Bench {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: SharedStore = Arc::new(
-            SqlStore::open_sqlite(&dir.path().join("b.db"))
-                .await
-                .expect("store"),
-        );
-        let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
         let settings = Settings {
             default_quotas: vpcep_core::model::Quotas {
                 endpoint_service: 10,
@@ -57,17 +51,9 @@ impl Bench {
             },
             ..Settings::default()
         };
-        let control = Control::new(store, settings, secrets);
-        let app = vpcep_api::router(AppState {
-            control: control.clone(),
-            agent_token: Arc::new("b".into()),
-            started: Instant::now(),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let server = Server::start_with(settings).await;
+        let url = server.url();
+        let control = server.control.clone();
         let names = Namespaces {
             prefix: format!("vb{tag}{}-", std::process::id() % 10000),
         };
@@ -82,7 +68,8 @@ impl Bench {
             control,
             names,
             c,
-            _dir: dir,
+            token: server.token.clone(),
+            _server: server,
         }
     }
 
@@ -91,7 +78,7 @@ impl Bench {
         tokio::spawn(
             Agent::new(AgentConfig {
                 control_url: self.url.clone(),
-                token: "b".into(),
+                token: self.token.clone(),
                 names: self.names.clone(),
                 name: "bench".into(),
             })

@@ -261,7 +261,8 @@ async fn one_more_endpoint_is_an_element_change() {
     lab.spawn_in(
         &web_ns,
         &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo hello"],
-    );
+    )
+    .await;
     let (ok, out) = first_success(&client_ns, &first_ip, 80).await;
     assert!(ok && out.contains("hello"), "{out}");
 
@@ -356,8 +357,8 @@ async fn agent_patches_its_plan_for_endpoints_of_a_served_subnet() {
     lab.spawn_in(
         &web_ns,
         &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo hello"],
-    );
-    lab.listening(&web_ns, 80).await;
+    )
+    .await;
     let client_ns = lab.names.server(&client);
     let (_, first_ip) = create().await; // a new leg: planned from scratch
     let (second, second_ip) = create().await; // same subnet: patched

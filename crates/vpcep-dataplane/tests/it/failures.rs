@@ -152,8 +152,8 @@ async fn a_failing_backend_namespace_fails_its_service_and_endpoint_until_repair
     lab.spawn_in(
         &web_ns,
         &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo back"],
-    );
-    lab.listening(&web_ns, 80).await;
+    )
+    .await;
     let client_ns = lab.names.server(&broken.client);
     let (ok, out) = first_success(&client_ns, &b_ip, 80).await;
     assert!(ok, "traffic after recovery: {out}");
@@ -204,8 +204,8 @@ async fn a_namespace_deleted_behind_the_agents_back_is_rebuilt() {
             "TCP-LISTEN:80,fork,reuseaddr",
             "SYSTEM:echo rebuilt",
         ],
-    );
-    lab.listening(&web_ns, 80).await;
+    )
+    .await;
     let client_ns = lab.names.server(&svc.client);
     let (ok, out) = first_success(&client_ns, &ip, 80).await;
     let took = started.elapsed();

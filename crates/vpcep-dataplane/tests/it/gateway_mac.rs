@@ -43,7 +43,7 @@ async fn subnet_gateway_keeps_its_mac_when_the_last_endpoint_goes() {
     );
     lab.namespace(&client_ns).await;
     // The gateway answers on its own address (a UDP echo in the consumer's router).
-    lab.spawn_in(&router, &["python3", "-c", ECHO]);
+    lab.spawn_in(&router, &["python3", "-c", ECHO]).await;
     assert!(exec_in(&router, &["ip", "link", "show", &leg]).await.0);
     wait_for("the host reaches its gateway", || async {
         exec_in(&client_ns, &["sh", "-c", ASK_GATEWAY]).await.1 == "pong"

@@ -1,16 +1,14 @@
 //! Test lab: control plane + agent + helpers to run programs inside lab namespaces.
 
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vpcep_api::AppState;
 use vpcep_client::Client;
-use vpcep_control::{Control, Settings};
+use vpcep_control::Control;
 use vpcep_dataplane::agent::{Agent, AgentConfig};
 use vpcep_dataplane::naming::Namespaces;
-use vpcep_store::{SharedStore, SqlStore};
+use vpcep_test_support::server::Server;
 
 /// Lines only in `a` / only in `b` (for readable failures of state comparisons).
 pub fn state_diff(a: &str, b: &str) -> String {
@@ -51,17 +49,16 @@ pub struct Lab {
     pub url: String,
     pub control: Control,
     pub names: Namespaces,
-    server: tokio::task::JoinHandle<()>,
+    /// The control plane (`vpcep-test-support`); dropped with the lab.
+    _server: Server,
     pub agent: tokio::task::JoinHandle<()>,
     token: String,
-    _dir: tempfile::TempDir,
     children: Vec<std::process::Child>,
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
         self.agent.abort();
-        self.server.abort();
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
@@ -101,46 +98,27 @@ impl Drop for Lab {
 
 impl Lab {
     pub async fn start() -> Lab {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store: SharedStore = Arc::new(
-            SqlStore::open_sqlite(&dir.path().join("t.db"))
-                .await
-                .expect("store"),
-        );
-        let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
-        let control = Control::new(store, Settings::default(), secrets);
-        let token = "lab-token".to_string();
-        let app = vpcep_api::router(AppState {
-            control: control.clone(),
-            agent_token: Arc::new(token.clone()),
-            started: Instant::now(),
-        });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let server = Server::start().await;
+        let url = server.url();
+        let token = server.token.clone();
         let tag: String = uuid_tail();
         let names = Namespaces {
             prefix: format!("vpt{tag}-"),
         };
         let agent = Agent::new(AgentConfig {
             control_url: url.clone(),
-            token,
+            token: token.clone(),
             names: names.clone(),
             name: "test".into(),
         });
         let agent = tokio::spawn(agent.run());
         Lab {
             url,
-            control,
+            control: server.control.clone(),
             names,
-            server,
+            _server: server,
             agent,
-            token: "lab-token".into(),
-            _dir: dir,
+            token,
             children: vec![],
         }
     }
@@ -230,7 +208,9 @@ impl Lab {
     }
 
     /// Start a long-running program inside a namespace (killed when the lab drops).
-    pub fn spawn_in(&mut self, ns: &str, cmd: &[&str]) {
+    /// Run `cmd` in `ns` until the lab ends. A TCP server (`socat TCP-LISTEN:PORT…`) is waited for
+    /// until it listens, so a loaded machine's slow start is never taken for a broken path.
+    pub async fn spawn_in(&mut self, ns: &str, cmd: &[&str]) {
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", ns])
             .args(cmd)
@@ -239,6 +219,14 @@ impl Lab {
             .spawn()
             .expect("spawn");
         self.children.push(child);
+        let tcp_port = cmd
+            .iter()
+            .find_map(|a| a.strip_prefix("TCP-LISTEN:"))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|p| p.parse::<u16>().ok());
+        if let Some(port) = tcp_port {
+            self.listening(ns, port).await;
+        }
     }
 
     /// Wait until something in `ns` listens on TCP `port` (a server spawned with

@@ -109,7 +109,8 @@ async fn lb_listener_spreads_over_every_member_and_follows_member_changes() {
                 "TCP-LISTEN:8080,fork,reuseaddr",
                 &format!("SYSTEM:echo m{i} $SOCAT_PEERADDR"),
             ],
-        );
+        )
+        .await;
         lab.spawn_in(
             ns,
             &[
@@ -117,7 +118,8 @@ async fn lb_listener_spreads_over_every_member_and_follows_member_changes() {
                 "UDP-RECVFROM:5353,fork",
                 &format!("SYSTEM:echo m{i} $SOCAT_PEERADDR"),
             ],
-        );
+        )
+        .await;
     }
     // One member first: the change to two is the one that used to leave the old rule in place.
     let lb: Value = a

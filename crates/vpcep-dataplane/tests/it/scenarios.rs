@@ -44,7 +44,8 @@ async fn lb_backed_service_carries_http_and_member_sees_snat_source() {
             "TCP-LISTEN:8080,fork,reuseaddr",
             "SYSTEM:echo member sees $SOCAT_PEERADDR",
         ],
-    );
+    )
+    .await;
 
     let svc: Value = a
         .post(
@@ -180,7 +181,8 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
             "TCP-LISTEN:8080,fork,reuseaddr",
             "SYSTEM:echo tcp from $SOCAT_PEERADDR",
         ],
-    );
+    )
+    .await;
     lab.spawn_in(
         &web_ns,
         &[
@@ -188,7 +190,8 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
             "TCP-LISTEN:8081,fork,reuseaddr",
             "SYSTEM:echo slow; sleep 30",
         ],
-    );
+    )
+    .await;
     lab.spawn_in(
         &web_ns,
         &[
@@ -196,7 +199,8 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
             "UDP-RECVFROM:5353,fork",
             "SYSTEM:echo udp from $SOCAT_PEERADDR",
         ],
-    );
+    )
+    .await;
 
     let svc: Value = a
         .post(
@@ -581,7 +585,8 @@ async fn thousand_consumer_vpcs_are_sharded_and_cleaned_up() {
             "TCP-LISTEN:80,fork,reuseaddr",
             "SYSTEM:echo hello $SOCAT_PEERADDR",
         ],
-    );
+    )
+    .await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
     loop {
         let v: Value = a
@@ -750,7 +755,8 @@ async fn missing_security_group_rule_blocks_traffic_and_doctor_names_it() {
     lab.spawn_in(
         &web_ns,
         &["socat", "TCP-LISTEN:8080,fork,reuseaddr", "SYSTEM:echo ok"],
-    );
+    )
+    .await;
     let svc: Value = a
         .post(
             &a.project_path("/vpc-endpoint-services"),
@@ -834,7 +840,8 @@ async fn endpoint_ip_equal_to_backend_ip() {
     lab.spawn_in(
         &web_ns,
         &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo same"],
-    );
+    )
+    .await;
     let svc: Value = a
         .post(
             &a.project_path("/vpc-endpoint-services"),
