@@ -206,8 +206,11 @@ type Added = Vec<Addr>;
 pub struct ApplyStats {
     /// Namespaces changed by element batches over netlink.
     pub by_elements: usize,
-    /// Namespaces changed through iproute2/`nft -f`.
+    /// Namespaces changed through the layout path (rtnetlink listings and batches, `nft -f`).
     pub by_layout: usize,
+    /// Changes the layout path asked of the kernel over rtnetlink, plus sysctls written (a
+    /// layout pass over a kernel that is already as planned makes none).
+    pub layout_requests: usize,
     /// Time spent programming element changes over netlink (addresses and nf_tables batches,
     /// until the kernel acknowledged them).
     pub element_time: std::time::Duration,
@@ -527,11 +530,12 @@ impl Kernel {
                 .map(|(k, v)| (sysctl_path(*k), *v))
                 .collect();
             let name = ns.to_string();
-            tokio::task::spawn_blocking(move || write_sysctls(&name, values))
+            let written = tokio::task::spawn_blocking(move || write_sysctls(&name, values))
                 .await
                 .map_err(std::io::Error::other)
                 .and_then(|r| r)
                 .map_err(|e| err(ns, "sysctls", e))?;
+            self.last.layout_requests += written;
         }
         let mut peers: Vec<(String, PeerEnd)> = Vec::new();
         let link = self.link(ns)?;
@@ -591,10 +595,12 @@ impl Kernel {
                 reqs.push(Request::del_link(name));
             }
         }
-        if !reqs.is_empty() {
+        let n = reqs.len();
+        if n > 0 {
             link.batch(reqs).await?;
         }
         drop(handles);
+        self.last.layout_requests += n;
         Ok(peers)
     }
 
@@ -625,9 +631,11 @@ impl Kernel {
                 reqs.push(Request::set_link(&end.name, mac, master));
             }
         }
-        if !reqs.is_empty() {
+        let n = reqs.len();
+        if n > 0 {
             link.batch(reqs).await?;
         }
+        self.last.layout_requests += n;
         Ok(())
     }
 
@@ -675,9 +683,11 @@ impl Kernel {
                 reqs.push(Request::del_rule(r));
             }
         }
-        if !reqs.is_empty() {
+        let n = reqs.len();
+        if n > 0 {
             link.batch(reqs).await?;
         }
+        self.last.layout_requests += n;
         Ok(added)
     }
 

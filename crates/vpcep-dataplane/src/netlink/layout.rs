@@ -587,14 +587,21 @@ pub fn create_namespace(ns: &str) -> std::io::Result<()> {
 }
 
 /// Write `values` (`/proc/sys/net/…` path, value) from a thread inside namespace `ns`: the
-/// `net` sysctls a task sees are those of its own network namespace.
-pub fn write_sysctls(ns: &str, values: Vec<(String, u32)>) -> std::io::Result<()> {
+/// `net` sysctls a task sees are those of its own network namespace. Values already so are
+/// left alone; returns how many were written.
+pub fn write_sysctls(ns: &str, values: Vec<(String, u32)>) -> std::io::Result<usize> {
     super::in_namespace(ns, move || {
+        let mut written = 0;
         for (path, value) in &values {
+            let now = std::fs::read_to_string(path).ok();
+            if now.and_then(|v| v.trim().parse::<u32>().ok()) == Some(*value) {
+                continue;
+            }
             std::fs::write(path, format!("{value}\n"))
                 .map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))?;
+            written += 1;
         }
-        Ok(())
+        Ok(written)
     })
 }
 
