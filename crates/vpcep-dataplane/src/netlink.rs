@@ -24,7 +24,7 @@ use crate::linux::KernelError;
 use crate::nft::{NftTable, SetDelta, element_batch};
 
 mod layout;
-pub use layout::{LinkState, Request, create_namespace, write_sysctls};
+pub use layout::{LinkState, Request, create_namespace, delete_namespace, write_sysctls};
 
 const ENOENT: i32 = 2;
 const EADDRNOTAVAIL: i32 = 99;

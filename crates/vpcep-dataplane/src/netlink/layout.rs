@@ -586,6 +586,45 @@ pub fn create_namespace(ns: &str) -> std::io::Result<()> {
     made
 }
 
+/// Delete namespace `ns` the way `ip netns del` does, without the process: whatever runs inside
+/// is killed first (processes whose network namespace is the very one the handle names, what
+/// `ip netns pids` finds) so the namespace really goes away, then the handle is detached and
+/// removed.
+pub fn delete_namespace(ns: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let path = format!("/run/netns/{ns}");
+    let handle = std::fs::metadata(&path)?;
+    let me = std::process::id();
+    for entry in std::fs::read_dir("/proc")?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if u32::try_from(pid).is_ok_and(|p| p == me) {
+            continue;
+        }
+        // A process may end while we look: whatever cannot be read is not ours to kill.
+        if let Ok(m) = std::fs::metadata(format!("/proc/{pid}/ns/net"))
+            && m.dev() == handle.dev()
+            && m.ino() == handle.ino()
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+    match nix::mount::umount2(path.as_str(), nix::mount::MntFlags::MNT_DETACH) {
+        // Not a mount (a stale handle): removing the file is all there is to do.
+        Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+        Err(e) => return Err(e.into()),
+    }
+    std::fs::remove_file(&path)
+}
+
 /// Write `values` (`/proc/sys/net/…` path, value) from a thread inside namespace `ns`: the
 /// `net` sysctls a task sees are those of its own network namespace. Values already so are
 /// left alone; returns how many were written.
