@@ -200,6 +200,9 @@ const MAX_ELEMENT_CHANGES: usize = 4096;
 /// Addresses a namespace gained.
 type Added = Vec<Addr>;
 
+/// nftables tables, (family, name).
+type Tables = Vec<(String, String)>;
+
 /// How the last [`Kernel::apply`] went, for logs and benchmarks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ApplyStats {
@@ -453,17 +456,18 @@ impl Kernel {
         // 3. Addresses, routes, rules over netlink; then the nftables tables (`nft -f`
         // processes, several at once).
         let mut added_by: BTreeMap<String, Added> = BTreeMap::new();
-        let mut jobs: Vec<(String, NsPlan, bool)> = Vec::new();
+        let mut jobs: Vec<(String, NsPlan, Tables)> = Vec::new();
         for ns in &order {
             if failed.contains_key(*ns) {
                 self.applied.remove(*ns);
                 continue;
             }
             let p = &plan.namespaces[*ns];
-            match self.apply_addresses(ns, p).await {
-                Ok(added) => {
+            let fresh = created.contains(*ns);
+            match self.apply_addresses(ns, p, fresh).await {
+                Ok((added, stale)) => {
                     added_by.insert((*ns).clone(), added);
-                    jobs.push(((*ns).clone(), p.clone(), created.contains(*ns)));
+                    jobs.push(((*ns).clone(), p.clone(), stale));
                 }
                 Err(e) => {
                     failed.entry((*ns).clone()).or_insert_with(|| e.to_string());
@@ -473,8 +477,8 @@ impl Kernel {
             }
         }
         let results: Vec<(String, Result<(), KernelError>)> = futures_util::stream::iter(jobs)
-            .map(|(ns, p, fresh)| async move {
-                let r = Self::apply_tables(&ns, &p, fresh).await;
+            .map(|(ns, p, stale)| async move {
+                let r = Self::apply_tables(&ns, &p, &stale).await;
                 (ns, r)
             })
             .buffer_unordered(PARALLEL)
@@ -644,9 +648,34 @@ impl Kernel {
     }
 
     /// Addresses, routes and rules of one namespace, diffed as values against the kernel's
-    /// listings and changed in one batch. Returns the addresses it added.
-    async fn apply_addresses(&mut self, ns: &str, p: &NsPlan) -> Result<Added, KernelError> {
+    /// listings and changed in one batch. Returns the addresses it added and, when the plan has
+    /// no table for the namespace, the tables of ours it still holds, (family, name) (`fresh`:
+    /// it was just created, so it holds none).
+    async fn apply_addresses(
+        &mut self,
+        ns: &str,
+        p: &NsPlan,
+        fresh: bool,
+    ) -> Result<(Added, Tables), KernelError> {
         let link = self.link(ns)?;
+        // Listed over netlink: a namespace without a table (most hosts) costs no `nft` process.
+        let mut stale = Vec::new();
+        if p.nft.is_none() && !fresh {
+            for (family, name) in link.tables().await? {
+                if name.starts_with("vpcep") {
+                    let family = match family {
+                        1 => "inet",
+                        2 => "ip",
+                        3 => "arp",
+                        5 => "netdev",
+                        7 => "bridge",
+                        10 => "ip6",
+                        _ => continue,
+                    };
+                    stale.push((family.to_string(), name));
+                }
+            }
+        }
         let links = link.links().await?;
         let names: BTreeMap<u32, String> =
             links.iter().map(|(n, s)| (s.index, n.clone())).collect();
@@ -692,40 +721,31 @@ impl Kernel {
             link.batch(reqs).await?;
         }
         self.last.layout_requests += n;
-        Ok(added)
+        Ok((added, stale))
     }
 
-    /// The namespace's nftables table, loaded whole in one `nft -f` transaction (or our tables
-    /// removed when it plans none). `fresh`: the namespace was just created, so it holds
-    /// nothing of ours yet.
-    async fn apply_tables(ns: &str, p: &NsPlan, fresh: bool) -> Result<(), KernelError> {
-        match &p.nft {
-            Some(t) => {
-                run(
-                    "ip",
-                    &["netns", "exec", ns, "nft", "-f", "-"],
-                    Some(&t.script()),
-                )
-                .await?;
-            }
-            None if fresh => {}
-            None => {
-                let tables =
-                    run("ip", &["netns", "exec", ns, "nft", "list", "tables"], None).await?;
-                for line in tables.lines() {
-                    let parts: Vec<&str> = line.split_whitespace().collect();
-                    if let ["table", fam, name] = parts.as_slice()
-                        && name.starts_with("vpcep")
-                    {
-                        run(
-                            "ip",
-                            &["netns", "exec", ns, "nft", "delete", "table", fam, name],
-                            None,
-                        )
-                        .await?;
-                    }
-                }
-            }
+    /// The namespace's nftables table, loaded whole in one `nft -f` transaction, or the
+    /// `stale` tables of ours deleted when it plans none.
+    async fn apply_tables(
+        ns: &str,
+        p: &NsPlan,
+        stale: &[(String, String)],
+    ) -> Result<(), KernelError> {
+        if let Some(t) = &p.nft {
+            run(
+                "ip",
+                &["netns", "exec", ns, "nft", "-f", "-"],
+                Some(&t.script()),
+            )
+            .await?;
+        }
+        for (family, name) in stale {
+            run(
+                "ip",
+                &["netns", "exec", ns, "nft", "delete", "table", family, name],
+                None,
+            )
+            .await?;
         }
         Ok(())
     }

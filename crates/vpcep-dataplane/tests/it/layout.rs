@@ -11,7 +11,7 @@ use vpcep_dataplane::kernel::{IpRule, Link, Mac};
 use vpcep_dataplane::linux::{Kernel, read_namespace};
 use vpcep_dataplane::plan::{Legs, Plan, plan};
 
-use crate::lab::{Lab, VmService, can_run, create_endpoint, first_success, vm_service};
+use crate::lab::{Lab, VmService, can_run, create_endpoint, exec_in, first_success, vm_service};
 
 /// Every namespace of `p` as the kernel lists it must be what `p` plans, exactly.
 async fn assert_as_planned(p: &Plan) {
@@ -144,4 +144,21 @@ async fn a_plan_applied_from_empty_is_exactly_in_the_kernel_and_a_second_apply_c
     let again = lab.kernel_state().await;
     assert!(state == again, "{}", crate::lab::state_diff(&state, &again));
     assert_as_planned(&p).await;
+
+    // A table of ours that the plan no longer has (an older plan's) is found over netlink and
+    // removed; anybody else's table stays.
+    let (bare, _) = p
+        .namespaces
+        .iter()
+        .find(|(_, n)| n.nft.is_none())
+        .expect("a namespace without a table");
+    for t in ["vpcep_stale", "theirs"] {
+        let (ok, out) = exec_in(bare, &["nft", "add", "table", "ip", t]).await;
+        assert!(ok, "{out}");
+    }
+    let mut fresh = Kernel::new(lab.names.clone());
+    let failed = fresh.apply(&p).await.expect("apply with a stale table");
+    assert!(failed.is_empty(), "{failed:?}");
+    let (_, tables) = exec_in(bare, &["nft", "list", "tables"]).await;
+    assert_eq!(tables.trim(), "table ip theirs", "{bare}");
 }
