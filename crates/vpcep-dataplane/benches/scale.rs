@@ -1,7 +1,8 @@
 //! P4 benchmark (root): 10,000 endpoints across 1,000 consumer VPCs, all on 10.0.0.0/24 (set
 //! VPCEP_BENCH_VPCS and VPCEP_BENCH_PER_VPC to change the shape). It drives the agent's kernel
 //! layer directly (plan → `Kernel::apply`), so each step is timed on its own:
-//!   * a full reconcile from empty (every namespace, link, shard and table);
+//!   * a full reconcile from empty (every namespace, link, shard and table), and the same plan
+//!     again by a kernel layer that remembers nothing (an agent restart);
 //!   * 10,000 endpoints' map elements loaded into an empty gateway table in one transaction,
 //!     through `nft -f` and through one netlink batch;
 //!   * one more endpoint when all exist: planning, and programming over the long-lived netlink
@@ -129,6 +130,18 @@ async fn main() {
         p.namespaces.len(),
         shards.len()
     );
+    // What a restarted agent does when nothing changed: list and compare every namespace
+    // (nothing cached), change nothing but reload the tables.
+    let mut restarted = Kernel::new(b.names.clone());
+    let t = Instant::now();
+    let failed = restarted.apply(&p).await.expect("apply after restart");
+    let restart = t.elapsed();
+    assert!(failed.is_empty(), "{failed:?}");
+    println!(
+        "reconcile after a restart, nothing to change: kernel {restart:.1?} ({} layout requests)",
+        restarted.last.layout_requests
+    );
+    drop(restarted);
     // Each shard's table reloaded whole (one `nft -f` transaction each).
     let t = Instant::now();
     for (ns, table) in &shards {

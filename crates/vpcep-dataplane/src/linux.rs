@@ -1,10 +1,13 @@
 //! Applies a [`Plan`] to the kernel in two ways:
 //!
 //! * **Layout changes** (a namespace, link, route or rule appears or goes, a table's skeleton
-//!   changes) go through iproute2 (`ip -n NS -batch -`, one process per namespace) and nftables
-//!   (`nft -f -`, the whole table in one atomic transaction). Idempotent: it reads what exists and
-//!   changes only the difference, so a restart after `kill -9` converges to the same state with
-//!   nothing duplicated. A restart always takes this path for every namespace.
+//!   changes): namespaces are made in-process (unshare + bind mount, as `ip netns add` does),
+//!   sysctls written from a thread inside, links, addresses, routes and rules listed and changed
+//!   with typed rtnetlink messages over the namespace's long-lived route socket ([`NsLink`], one
+//!   batch per namespace and step), and nftables tables loaded whole by `nft -f -` (one atomic
+//!   transaction per table; the one process left on this path). Idempotent: it reads what exists
+//!   and changes only the difference, so a restart after `kill -9` converges to the same state
+//!   with nothing duplicated. A restart always takes this path for every namespace.
 //! * **Element changes** (an endpoint comes or goes: its /32 on a consumer leg and its map
 //!   elements) go over long-lived netlink sockets in the namespace ([`NsLink`]): rtnetlink address
 //!   requests and one nf_tables batch of set-element adds/deletes. No process, no listing: the
@@ -19,7 +22,7 @@ use tokio::process::Command;
 
 use crate::kernel::{Addr, Link, Mac, NsListing, Sysctl};
 use crate::naming::{Namespaces, consumer_leg, provider_leg};
-use crate::netlink::NsLink;
+use crate::netlink::{NsLink, Request, create_namespace, err, write_sysctls};
 use crate::nft::{SetDelta, element_delta};
 use crate::plan::{Legs, NsPlan, PROVIDER_TABLE_BASE, Plan};
 
@@ -100,19 +103,17 @@ pub async fn list_namespaces() -> Result<BTreeSet<String>, KernelError> {
 }
 
 pub async fn delete_namespace(ns: &str) -> Result<(), KernelError> {
-    // Stop whatever runs inside (lab programs) so the namespace really goes away.
-    if let Ok(pids) = run("ip", &["netns", "pids", ns], None).await {
-        for pid in pids.split_whitespace() {
-            let _ = run("kill", &["-9", pid], None).await;
-        }
-    }
-    run("ip", &["netns", "del", ns], None).await.map(|_| ())
+    let name = ns.to_string();
+    tokio::task::spawn_blocking(move || crate::netlink::delete_namespace(&name))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| err(ns, "delete namespace", e))
 }
 
-/// The links of a namespace and their MACs.
-async fn links_in(ns: &str) -> Result<BTreeMap<String, Option<Mac>>, KernelError> {
-    let out = run("ip", &["-n", ns, "-j", "link", "show"], None).await?;
-    Ok(iproute2::parse_links(&out))
+/// `/proc/sys/net/…` of a sysctl (what a task inside the namespace writes).
+fn sysctl_path(key: Sysctl) -> String {
+    format!("/proc/sys/{}", iproute2::sysctl_key(key).replace('.', "/"))
 }
 
 async fn addrs_in(ns: &str) -> Result<BTreeSet<Addr>, KernelError> {
@@ -131,7 +132,7 @@ struct PeerEnd {
 /// Outcome of one namespace's links: its veth peers, by their namespace.
 type LinkResult = Result<Vec<(String, PeerEnd)>, KernelError>;
 
-/// Namespaces programmed at once (processes in flight).
+/// Namespaces created or given their nftables tables at once (threads or processes in flight).
 const PARALLEL: usize = 8;
 
 /// What one namespace needs when only elements changed: addresses to delete and add, and the
@@ -199,13 +200,19 @@ const MAX_ELEMENT_CHANGES: usize = 4096;
 /// Addresses a namespace gained.
 type Added = Vec<Addr>;
 
+/// nftables tables, (family, name).
+type Tables = Vec<(String, String)>;
+
 /// How the last [`Kernel::apply`] went, for logs and benchmarks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ApplyStats {
     /// Namespaces changed by element batches over netlink.
     pub by_elements: usize,
-    /// Namespaces changed through iproute2/`nft -f`.
+    /// Namespaces changed through the layout path (rtnetlink listings and batches, `nft -f`).
     pub by_layout: usize,
+    /// Changes the layout path asked of the kernel over rtnetlink, plus sysctls written (a
+    /// layout pass over a kernel that is already as planned makes none).
+    pub layout_requests: usize,
     /// Time spent programming element changes over netlink (addresses and nf_tables batches,
     /// until the kernel acknowledged them).
     pub element_time: std::time::Duration,
@@ -347,16 +354,21 @@ impl Kernel {
             .filter(|ns| !existing.contains(*ns))
             .cloned()
             .collect();
+        for ns in &created {
+            self.applied.remove(ns);
+            // Sockets kept from an earlier namespace of that name (deleted behind our back)
+            // would program the old one.
+            self.links.remove(ns);
+        }
         let made: Vec<(String, Result<(), KernelError>)> =
             futures_util::stream::iter(created.clone())
                 .map(|ns| async move {
-                    let r = async {
-                        run("ip", &["netns", "add", &ns], None).await?;
-                        run("ip", &["-n", &ns, "link", "set", "lo", "up"], None)
-                            .await
-                            .map(|_| ())
-                    }
-                    .await;
+                    let name = ns.clone();
+                    let r = tokio::task::spawn_blocking(move || create_namespace(&name))
+                        .await
+                        .map_err(std::io::Error::other)
+                        .and_then(|r| r)
+                        .map_err(|e| err(&ns, "create namespace", e));
                     (ns, r)
                 })
                 .buffer_unordered(PARALLEL)
@@ -367,9 +379,6 @@ impl Kernel {
             if let Err(e) = r {
                 failed.insert(ns, e.to_string());
             }
-        }
-        for ns in &created {
-            self.applied.remove(ns);
         }
         // 2. Links each namespace must hold: its own and the peers others put there.
         let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -409,87 +418,67 @@ impl Kernel {
             }
         }
         self.last.by_layout = changed.len();
-        for ns in &changed {
-            if let Some(l) = self.links.get_mut(ns.as_str()) {
-                l.forget_links();
-            }
-        }
-        // Bridges first (routers), then the rest: veth peers are enslaved to bridges.
-        let mut order: Vec<&String> = changed.clone();
-        order.sort_by_key(|ns| {
-            !plan.namespaces[*ns]
-                .links
-                .iter()
-                .any(|l| matches!(l, Link::Bridge { .. }))
-        });
-        // Routers (bridges) first, then everything else; each group in parallel.
-        let (routers, rest): (Vec<&String>, Vec<&String>) = order.iter().partition(|ns| {
+        // Routers (bridges) first, then everything else: veth peers are enslaved to bridges.
+        let (routers, rest): (Vec<&String>, Vec<&String>) = changed.iter().partition(|ns| {
             plan.namespaces[**ns]
                 .links
                 .iter()
                 .any(|l| matches!(l, Link::Bridge { .. }))
         });
-        for group in [routers, rest] {
-            let jobs: Vec<(String, NsPlan, Option<BTreeSet<String>>)> = group
-                .into_iter()
-                .map(|ns| {
-                    (
-                        ns.clone(),
-                        plan.namespaces[ns].clone(),
-                        expected.get(ns).cloned(),
-                    )
-                })
-                .collect();
-            let results: Vec<(String, LinkResult)> = futures_util::stream::iter(jobs)
-                .map(|(ns, p, exp)| async move {
-                    let r = Self::apply_links(&ns, &p, exp.as_ref()).await;
-                    (ns, r)
-                })
-                .buffer_unordered(PARALLEL)
-                .collect()
-                .await;
-            for (ns, r) in results {
-                match r {
-                    Ok(cmds) => {
-                        for (peer_ns, end) in cmds {
-                            peers.entry(peer_ns).or_default().push(end);
-                        }
+        let order: Vec<&String> = routers.into_iter().chain(rest).collect();
+        // Over each namespace's route socket, one after the other: a namespace costs a few
+        // kernel round trips (listings, then one batch), and the kernel serialises link changes
+        // under one lock anyway.
+        for ns in &order {
+            if failed.contains_key(*ns) {
+                continue;
+            }
+            let p = &plan.namespaces[*ns];
+            match self.apply_links(ns, p, expected.get(*ns)).await {
+                Ok(ends) => {
+                    for (peer_ns, end) in ends {
+                        peers.entry(peer_ns).or_default().push(end);
                     }
-                    Err(e) => {
-                        // The first error of a namespace is its cause; later ones follow from it.
-                        failed.entry(ns).or_insert_with(|| e.to_string());
-                    }
+                }
+                Err(e) => {
+                    // The first error of a namespace is its cause; later ones follow from it.
+                    failed.entry((*ns).clone()).or_insert_with(|| e.to_string());
+                    self.links.remove(*ns);
                 }
             }
         }
-        let peer_results: Vec<(String, Result<String, KernelError>)> =
-            futures_util::stream::iter(peers)
-                .map(|(ns, ends)| async move {
-                    let r = Self::apply_peers(&ns, &ends).await;
-                    (ns, r)
-                })
-                .buffer_unordered(PARALLEL)
-                .collect()
-                .await;
-        for (ns, r) in peer_results {
-            if let Err(e) = r {
-                failed.entry(ns).or_insert_with(|| e.to_string());
+        for (ns, ends) in &peers {
+            if let Err(e) = self.apply_peers(ns, ends).await {
+                failed.entry(ns.clone()).or_insert_with(|| e.to_string());
+                self.links.remove(ns);
             }
         }
-        // 3. Addresses, routes, rules, nftables.
-        let jobs: Vec<(String, NsPlan, bool)> = order
-            .iter()
-            .map(|ns| {
-                (
-                    (*ns).clone(),
-                    plan.namespaces[*ns].clone(),
-                    created.contains(*ns),
-                )
-            })
-            .collect();
-        let results: Vec<(String, Result<Added, KernelError>)> = futures_util::stream::iter(jobs)
-            .map(|(ns, p, fresh)| async move {
-                let r = Self::apply_rest(&ns, &p, fresh).await;
+        // 3. Addresses, routes, rules over netlink; then the nftables tables (`nft -f`
+        // processes, several at once).
+        let mut added_by: BTreeMap<String, Added> = BTreeMap::new();
+        let mut jobs: Vec<(String, NsPlan, Tables)> = Vec::new();
+        for ns in &order {
+            if failed.contains_key(*ns) {
+                self.applied.remove(*ns);
+                continue;
+            }
+            let p = &plan.namespaces[*ns];
+            let fresh = created.contains(*ns);
+            match self.apply_addresses(ns, p, fresh).await {
+                Ok((added, stale)) => {
+                    added_by.insert((*ns).clone(), added);
+                    jobs.push(((*ns).clone(), p.clone(), stale));
+                }
+                Err(e) => {
+                    failed.entry((*ns).clone()).or_insert_with(|| e.to_string());
+                    self.applied.remove(*ns);
+                    self.links.remove(*ns);
+                }
+            }
+        }
+        let results: Vec<(String, Result<(), KernelError>)> = futures_util::stream::iter(jobs)
+            .map(|(ns, p, stale)| async move {
+                let r = Self::apply_tables(&ns, &p, &stale).await;
                 (ns, r)
             })
             .buffer_unordered(PARALLEL)
@@ -497,14 +486,18 @@ impl Kernel {
             .await;
         for (ns, r) in results {
             match r {
-                Ok(added) if !failed.contains_key(&ns) => {
+                Ok(()) if !failed.contains_key(&ns) => {
                     let p = plan.namespaces[&ns].clone();
-                    if p.announce {
-                        self.announce(&ns, &added).await;
+                    if p.announce
+                        && let Some(added) = added_by.get(&ns)
+                    {
+                        self.announce(&ns, added).await;
                     }
                     self.applied.insert(ns, p);
                 }
-                Ok(_) => {}
+                Ok(()) => {
+                    self.applied.remove(&ns);
+                }
                 Err(e) => {
                     failed.entry(ns.clone()).or_insert_with(|| e.to_string());
                     self.applied.remove(&ns);
@@ -521,37 +514,70 @@ impl Kernel {
             delete_namespace(ns).await?;
             self.applied.remove(ns);
         }
+        // 5. Keep sockets only where element changes are frequent (gateways, ≤ 32): three per
+        // namespace for every router and host would be thousands of descriptors at scale
+        // (beyond a service's default limit of 1,024); the others reopen on demand (~0.1 ms).
+        self.links
+            .retain(|ns, _| plan.namespaces.get(ns).is_some_and(|p| p.announce));
         Ok(failed)
     }
 
-    /// Links of one namespace; returns the commands its veth peers need in their namespaces.
-    async fn apply_links(ns: &str, p: &NsPlan, expected: Option<&BTreeSet<String>>) -> LinkResult {
-        let mut peers: Vec<(String, PeerEnd)> = Vec::new();
+    /// Sysctls and links of one namespace (links missing are created with their MACs, the far
+    /// ends of veths directly in their namespace; MACs set where they differ; all up; links
+    /// nobody plans deleted). Returns what its veth peers need in their namespaces.
+    async fn apply_links(
+        &mut self,
+        ns: &str,
+        p: &NsPlan,
+        expected: Option<&BTreeSet<String>>,
+    ) -> LinkResult {
         if !p.sysctls.is_empty() {
-            let mut args: Vec<String> = vec![
-                "netns".into(),
-                "exec".into(),
-                ns.into(),
-                "sysctl".into(),
-                "-qw".into(),
-            ];
-            args.extend(p.sysctls.iter().map(|(k, v)| iproute2::sysctl(*k, *v)));
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            run("ip", &refs, None).await?;
+            let values: Vec<(String, u32)> = p
+                .sysctls
+                .iter()
+                .map(|(k, v)| (sysctl_path(*k), *v))
+                .collect();
+            let name = ns.to_string();
+            let written = tokio::task::spawn_blocking(move || write_sysctls(&name, values))
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r)
+                .map_err(|e| err(ns, "sysctls", e))?;
+            self.last.layout_requests += written;
         }
-        let have = links_in(ns).await?;
-        let mut cmds = Vec::new();
+        let mut peers: Vec<(String, PeerEnd)> = Vec::new();
+        let link = self.link(ns)?;
+        let have = link.links().await?;
+        let mut reqs = Vec::new();
+        // Handles of the namespaces new veths' far ends go to: open until acknowledged.
+        let mut handles = Vec::new();
         for l in &p.links {
             let name = l.name();
-            match have.get(name) {
-                None => cmds.push(format!("link add {}", iproute2::link_add(l))),
-                // Made before MACs were planned (or changed by hand): set ours, in place.
-                Some(mac) if *mac != Some(iproute2::mac_of(l)) => {
-                    cmds.push(format!("link set {name} address {}", iproute2::mac_of(l)));
+            let mac = iproute2::mac_of(l);
+            let now = have.get(name);
+            match (now, l) {
+                (Some(_), _) => {}
+                (None, Link::Bridge { .. }) => reqs.push(Request::add_bridge(name, mac)),
+                (
+                    None,
+                    Link::Veth {
+                        peer_ns,
+                        peer,
+                        peer_mac,
+                        ..
+                    },
+                ) => {
+                    let handle = std::fs::File::open(format!("/run/netns/{peer_ns}"))
+                        .map_err(|e| err(ns, &format!("namespace {peer_ns} of {peer}"), e))?;
+                    reqs.push(Request::add_veth(name, mac, peer, *peer_mac, &handle));
+                    handles.push(handle);
                 }
-                Some(_) => {}
             }
-            cmds.push(format!("link set {name} up"));
+            // Made before MACs were planned (or changed by hand): set ours, in place.
+            let set_mac = now.filter(|s| s.mac != Some(mac)).map(|_| mac);
+            if set_mac.is_some() || !now.is_some_and(|s| s.up) {
+                reqs.push(Request::set_link(name, set_mac, None));
+            }
             if let Link::Veth {
                 peer_ns,
                 peer,
@@ -568,112 +594,160 @@ impl Kernel {
                 peers.push((peer_ns.clone(), end));
             }
         }
+        if !have.get("lo").is_some_and(|s| s.up) {
+            reqs.push(Request::set_link("lo", None, None));
+        }
         // Links in our namespaces that nobody plans any more (a deleted subnet's bridge, a leg).
         if let Some(exp) = expected {
             for name in have.keys().filter(|n| !exp.contains(*n)) {
-                cmds.push(format!("link del {name}"));
+                reqs.push(Request::del_link(name));
             }
         }
-        if !cmds.is_empty() {
-            let batch = cmds.join("\n") + "\n";
-            run("ip", &["-n", ns, "-batch", "-"], Some(&batch)).await?;
+        let n = reqs.len();
+        if n > 0 {
+            link.batch(reqs).await?;
         }
+        drop(handles);
+        self.last.layout_requests += n;
         Ok(peers)
     }
 
     /// The far ends of other namespaces' veths in `ns`: MAC (only when it differs: a change of
-    /// address flushes the device's neighbours), master, up.
-    async fn apply_peers(ns: &str, ends: &[PeerEnd]) -> Result<String, KernelError> {
-        let have = links_in(ns).await?;
-        let mut cmds = Vec::new();
+    /// address flushes the device's neighbours), master, up — only what is not so already.
+    async fn apply_peers(&mut self, ns: &str, ends: &[PeerEnd]) -> Result<(), KernelError> {
+        let link = self.link(ns)?;
+        let have = link.links().await?;
+        let mut reqs = Vec::new();
         for end in ends {
-            let name = &end.name;
-            if have.get(name).is_some_and(|m| *m != Some(end.mac)) {
-                cmds.push(format!("link set {name} address {}", end.mac));
+            let now = have.get(&end.name);
+            let mac = now.filter(|s| s.mac != Some(end.mac)).map(|_| end.mac);
+            let master = match &end.master {
+                Some(br) => {
+                    let index = have.get(br).map(|s| s.index).ok_or_else(|| {
+                        err(
+                            ns,
+                            &format!("enslave {} to {br}", end.name),
+                            "no such bridge",
+                        )
+                    })?;
+                    (now.and_then(|s| s.master) != Some(index)).then_some(index)
+                }
+                None => None,
+            };
+            // A missing end is asked for too: the kernel's "no such device" is the error.
+            if now.is_none() || mac.is_some() || master.is_some() || !now.is_some_and(|s| s.up) {
+                reqs.push(Request::set_link(&end.name, mac, master));
             }
-            if let Some(br) = &end.master {
-                cmds.push(format!("link set {name} master {br}"));
-            }
-            cmds.push(format!("link set {name} up"));
         }
-        let batch = cmds.join("\n") + "\n";
-        run("ip", &["-n", ns, "-force", "-batch", "-"], Some(&batch)).await
+        let n = reqs.len();
+        if n > 0 {
+            link.batch(reqs).await?;
+        }
+        self.last.layout_requests += n;
+        Ok(())
     }
 
-    /// `fresh`: the namespace was just created, so it holds nothing of ours yet.
-    /// Returns the addresses it added.
-    async fn apply_rest(ns: &str, p: &NsPlan, fresh: bool) -> Result<Added, KernelError> {
-        let have = addrs_in(ns).await?;
+    /// Addresses, routes and rules of one namespace, diffed as values against the kernel's
+    /// listings and changed in one batch. Returns the addresses it added and, when the plan has
+    /// no table for the namespace, the tables of ours it still holds, (family, name) (`fresh`:
+    /// it was just created, so it holds none).
+    async fn apply_addresses(
+        &mut self,
+        ns: &str,
+        p: &NsPlan,
+        fresh: bool,
+    ) -> Result<(Added, Tables), KernelError> {
+        let link = self.link(ns)?;
+        // Listed over netlink: a namespace without a table (most hosts) costs no `nft` process.
+        let mut stale = Vec::new();
+        if p.nft.is_none() && !fresh {
+            for (family, name) in link.tables().await? {
+                if name.starts_with("vpcep") {
+                    let family = match family {
+                        1 => "inet",
+                        2 => "ip",
+                        3 => "arp",
+                        5 => "netdev",
+                        7 => "bridge",
+                        10 => "ip6",
+                        _ => continue,
+                    };
+                    stale.push((family.to_string(), name));
+                }
+            }
+        }
+        let links = link.links().await?;
+        let names: BTreeMap<u32, String> =
+            links.iter().map(|(n, s)| (s.index, n.clone())).collect();
+        let index = |dev: &str| {
+            links
+                .get(dev)
+                .map(|s| s.index)
+                .ok_or_else(|| err(ns, &format!("device {dev}"), "no such link"))
+        };
+        let have = link.addrs(&names).await?;
         let added: Added = p.addrs.difference(&have).cloned().collect();
-        let mut cmds = Vec::new();
+        let mut reqs = Vec::new();
         for a in &added {
-            cmds.push(format!("addr add {}", iproute2::addr(a)));
+            reqs.push(Request::add_addr(a, index(&a.dev)?));
         }
         for a in have.difference(&p.addrs) {
-            cmds.push(format!("addr del {}", iproute2::addr(a)));
+            reqs.push(Request::del_addr(a, index(&a.dev)?));
         }
-        // Routes: the listing parsed into the same type, so the comparison is of values.
-        let listed = run(
-            "ip",
-            &["-n", ns, "-j", "-4", "route", "show", "table", "all"],
-            None,
-        )
-        .await?;
-        let routes = iproute2::parse_routes(&listed);
+        // Routes after addresses: a preferred source must exist first.
+        let routes = link.routes(&names).await?;
         for r in p.routes.difference(&routes) {
-            cmds.push(format!("route replace {}", iproute2::route(r)));
+            reqs.push(Request::replace_route(r, index(&r.dev)?));
         }
         // Ours that are not planned, unless a planned one with the same key replaced them.
         let keys: BTreeSet<_> = p.routes.iter().map(|r| r.key()).collect();
         for r in routes.difference(&p.routes) {
             if !keys.contains(&r.key()) {
-                cmds.push(format!("route del {}", iproute2::route(r)));
+                reqs.push(Request::del_route(r, index(&r.dev)?));
             }
         }
         if let Some(want) = &p.rules {
-            let listed = run("ip", &["-n", ns, "-j", "rule", "show"], None).await?;
-            let rules = iproute2::parse_rules(&listed);
+            let rules = link.rules().await?;
             // Additions first: `local` is looked up at its new place before the old one goes.
             for r in want.difference(&rules) {
-                cmds.push(format!("rule add {}", iproute2::rule(r)));
+                reqs.push(Request::add_rule(r));
             }
             for r in rules.difference(want) {
-                cmds.push(format!("rule del {}", iproute2::rule(r)));
+                reqs.push(Request::del_rule(r));
             }
         }
-        if !cmds.is_empty() {
-            let batch = cmds.join("\n") + "\n";
-            run("ip", &["-n", ns, "-batch", "-"], Some(&batch)).await?;
+        let n = reqs.len();
+        if n > 0 {
+            link.batch(reqs).await?;
         }
-        match &p.nft {
-            Some(t) => {
-                run(
-                    "ip",
-                    &["netns", "exec", ns, "nft", "-f", "-"],
-                    Some(&t.script()),
-                )
-                .await?;
-            }
-            None if fresh => {}
-            None => {
-                let tables =
-                    run("ip", &["netns", "exec", ns, "nft", "list", "tables"], None).await?;
-                for line in tables.lines() {
-                    let parts: Vec<&str> = line.split_whitespace().collect();
-                    if let ["table", fam, name] = parts.as_slice()
-                        && name.starts_with("vpcep")
-                    {
-                        run(
-                            "ip",
-                            &["netns", "exec", ns, "nft", "delete", "table", fam, name],
-                            None,
-                        )
-                        .await?;
-                    }
-                }
-            }
+        self.last.layout_requests += n;
+        Ok((added, stale))
+    }
+
+    /// The namespace's nftables table, loaded whole in one `nft -f` transaction, or the
+    /// `stale` tables of ours deleted when it plans none.
+    async fn apply_tables(
+        ns: &str,
+        p: &NsPlan,
+        stale: &[(String, String)],
+    ) -> Result<(), KernelError> {
+        if let Some(t) = &p.nft {
+            run(
+                "ip",
+                &["netns", "exec", ns, "nft", "-f", "-"],
+                Some(&t.script()),
+            )
+            .await?;
         }
-        Ok(added)
+        for (family, name) in stale {
+            run(
+                "ip",
+                &["netns", "exec", ns, "nft", "delete", "table", family, name],
+                None,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Forget what was applied (next apply re-checks every namespace).

@@ -23,12 +23,15 @@ use rtnetlink::packet_route::link::LinkAttribute;
 use crate::linux::KernelError;
 use crate::nft::{NftTable, SetDelta, element_batch};
 
+mod layout;
+pub use layout::{LinkState, Request, create_namespace, delete_namespace, write_sysctls};
+
 const ENOENT: i32 = 2;
 const EADDRNOTAVAIL: i32 = 99;
 /// How long the kernel may take to acknowledge a batch before we call the socket broken.
 const ACK_TIMEOUT: Duration = Duration::from_secs(2);
 
-fn err(ns: &str, what: &str, e: impl std::fmt::Display) -> KernelError {
+pub(crate) fn err(ns: &str, what: &str, e: impl std::fmt::Display) -> KernelError {
     KernelError::Netlink {
         ns: ns.to_string(),
         what: what.to_string(),
@@ -309,6 +312,19 @@ impl NsLink {
 /// Wait for the acknowledgements of `count` requests numbered from `first` on; returns the
 /// error numbers of those the kernel refused.
 async fn acks(sock: &TokioSocket, first: u32, count: u32) -> std::io::Result<Vec<i32>> {
+    Ok(acks_by_seq(sock, first, count)
+        .await?
+        .into_iter()
+        .map(|(_, code)| code)
+        .collect())
+}
+
+/// [`acks`], with the sequence number of each refused request (which request it was).
+async fn acks_by_seq(
+    sock: &TokioSocket,
+    first: u32,
+    count: u32,
+) -> std::io::Result<Vec<(u32, i32)>> {
     const NLMSG_ERROR: u16 = 2;
     let mut pending = count;
     let mut refused = Vec::new();
@@ -330,7 +346,7 @@ async fn acks(sock: &TokioSocket, first: u32, count: u32) -> std::io::Result<Vec
                 pending = pending.saturating_sub(1);
                 let code = i32::from_ne_bytes(word(off + 16));
                 if code != 0 {
-                    refused.push(-code);
+                    refused.push((seq, -code));
                 }
             }
             off += len.div_ceil(4) * 4;

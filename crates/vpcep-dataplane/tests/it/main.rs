@@ -10,5 +10,6 @@ mod elements;
 mod failures;
 mod gateway_mac;
 mod lab;
+mod layout;
 mod lb;
 mod scenarios;
