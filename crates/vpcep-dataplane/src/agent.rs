@@ -84,19 +84,7 @@ impl<K: KernelOps> Agent<K> {
     }
 
     async fn snapshot(&self) -> Result<Snapshot, AgentError> {
-        let resp = self
-            .http
-            .get(format!("{}/agent/v1/snapshot", self.cfg.control_url))
-            .bearer_auth(&self.cfg.token)
-            .send()
-            .await?;
-        if !resp.status().is_success() {
-            return Err(AgentError::Status {
-                status: resp.status().as_u16(),
-                body: resp.text().await.unwrap_or_default(),
-            });
-        }
-        Ok(resp.json().await?)
+        fetch_snapshot(&self.http, &self.cfg.control_url, &self.cfg.token).await
     }
 
     async fn watch(&self, after: u64, timeout: Duration) -> Result<Watch, AgentError> {
@@ -520,6 +508,30 @@ impl<K: KernelOps> Agent<K> {
             }
         }
     }
+}
+
+/// Every object the data plane needs, at one revision (`/agent/v1/snapshot`, with the agent
+/// token): what the agent starts from, and what `doctor` plans from.
+pub async fn fetch_snapshot(
+    http: &reqwest::Client,
+    control_url: &str,
+    token: &str,
+) -> Result<Snapshot, AgentError> {
+    let resp = http
+        .get(format!(
+            "{}/agent/v1/snapshot",
+            control_url.trim_end_matches('/')
+        ))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    if !resp.status().is_success() {
+        return Err(AgentError::Status {
+            status: resp.status().as_u16(),
+            body: resp.text().await.unwrap_or_default(),
+        });
+    }
+    Ok(resp.json().await?)
 }
 
 /// The next namespaces deleted, or never when there is no watch.

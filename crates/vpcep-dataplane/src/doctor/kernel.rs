@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use vpcep_core::agent::Snapshot;
 
 use super::Finding;
 use crate::agent::AgentError;
@@ -312,21 +311,7 @@ impl KernelCheck {
 
 /// The desired state as the agent sees it (`/agent/v1/snapshot`, with the agent token).
 pub async fn fetch_desired(control_url: &str, token: &str) -> Result<Desired, AgentError> {
-    let resp = reqwest::Client::new()
-        .get(format!(
-            "{}/agent/v1/snapshot",
-            control_url.trim_end_matches('/')
-        ))
-        .bearer_auth(token)
-        .send()
-        .await?;
-    if !resp.status().is_success() {
-        return Err(AgentError::Status {
-            status: resp.status().as_u16(),
-            body: resp.text().await.unwrap_or_default(),
-        });
-    }
-    let snap: Snapshot = resp.json().await?;
+    let snap = crate::agent::fetch_snapshot(&reqwest::Client::new(), control_url, token).await?;
     Ok(Desired::from_snapshot(&snap))
 }
 
