@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-
 use super::Finding;
 use crate::agent::AgentError;
 use crate::deps::{endpoint_namespaces, service_namespaces};
