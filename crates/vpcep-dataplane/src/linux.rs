@@ -23,7 +23,7 @@ use tokio::process::Command;
 use crate::kernel::{Addr, Link, Mac, NsListing, Sysctl};
 use crate::naming::{Namespaces, consumer_leg, provider_leg};
 use crate::netlink::{NsLink, Request, create_namespace, err, write_sysctls};
-use crate::nft::{SetDelta, element_delta};
+use crate::nft::{Family, SetDelta, element_delta};
 use crate::plan::{Legs, NsPlan, PROVIDER_TABLE_BASE, Plan};
 
 pub use iproute2::describe;
@@ -201,7 +201,7 @@ const MAX_ELEMENT_CHANGES: usize = 4096;
 type Added = Vec<Addr>;
 
 /// nftables tables, (family, name).
-type Tables = Vec<(String, String)>;
+type Tables = Vec<(Family, String)>;
 
 /// How the last [`Kernel::apply`] went, for logs and benchmarks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -453,10 +453,8 @@ impl Kernel {
                 self.links.remove(ns);
             }
         }
-        // 3. Addresses, routes, rules over netlink; then the nftables tables (`nft -f`
-        // processes, several at once).
-        let mut added_by: BTreeMap<String, Added> = BTreeMap::new();
-        let mut jobs: Vec<(String, NsPlan, Tables)> = Vec::new();
+        // 3. Addresses, routes, rules, then the nftables table: each a netlink batch on the
+        // namespace's sockets.
         for ns in &order {
             if failed.contains_key(*ns) {
                 self.applied.remove(*ns);
@@ -464,43 +462,25 @@ impl Kernel {
             }
             let p = &plan.namespaces[*ns];
             let fresh = created.contains(*ns);
-            match self.apply_addresses(ns, p, fresh).await {
-                Ok((added, stale)) => {
-                    added_by.insert((*ns).clone(), added);
-                    jobs.push(((*ns).clone(), p.clone(), stale));
+            let done = match self.apply_addresses(ns, p, fresh).await {
+                Ok((added, stale)) => self
+                    .link(ns)?
+                    .load_tables(p.nft.as_ref(), &stale)
+                    .await
+                    .map(|()| added),
+                Err(e) => Err(e),
+            };
+            match done {
+                Ok(added) => {
+                    if p.announce {
+                        self.announce(ns, &added).await;
+                    }
+                    self.applied.insert((*ns).clone(), p.clone());
                 }
                 Err(e) => {
                     failed.entry((*ns).clone()).or_insert_with(|| e.to_string());
                     self.applied.remove(*ns);
                     self.links.remove(*ns);
-                }
-            }
-        }
-        let results: Vec<(String, Result<(), KernelError>)> = futures_util::stream::iter(jobs)
-            .map(|(ns, p, stale)| async move {
-                let r = Self::apply_tables(&ns, &p, &stale).await;
-                (ns, r)
-            })
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
-        for (ns, r) in results {
-            match r {
-                Ok(()) if !failed.contains_key(&ns) => {
-                    let p = plan.namespaces[&ns].clone();
-                    if p.announce
-                        && let Some(added) = added_by.get(&ns)
-                    {
-                        self.announce(&ns, added).await;
-                    }
-                    self.applied.insert(ns, p);
-                }
-                Ok(()) => {
-                    self.applied.remove(&ns);
-                }
-                Err(e) => {
-                    failed.entry(ns.clone()).or_insert_with(|| e.to_string());
-                    self.applied.remove(&ns);
                 }
             }
         }
@@ -663,16 +643,13 @@ impl Kernel {
         if p.nft.is_none() && !fresh {
             for (family, name) in link.tables().await? {
                 if name.starts_with("vpcep") {
+                    // Ours are `ip` or `inet` tables; nothing else carries our prefix.
                     let family = match family {
-                        1 => "inet",
-                        2 => "ip",
-                        3 => "arp",
-                        5 => "netdev",
-                        7 => "bridge",
-                        10 => "ip6",
+                        1 => Family::Inet,
+                        2 => Family::Ip,
                         _ => continue,
                     };
-                    stale.push((family.to_string(), name));
+                    stale.push((family, name));
                 }
             }
         }
@@ -722,32 +699,6 @@ impl Kernel {
         }
         self.last.layout_requests += n;
         Ok((added, stale))
-    }
-
-    /// The namespace's nftables table, loaded whole in one `nft -f` transaction, or the
-    /// `stale` tables of ours deleted when it plans none.
-    async fn apply_tables(
-        ns: &str,
-        p: &NsPlan,
-        stale: &[(String, String)],
-    ) -> Result<(), KernelError> {
-        if let Some(t) = &p.nft {
-            run(
-                "ip",
-                &["netns", "exec", ns, "nft", "-f", "-"],
-                Some(&t.script()),
-            )
-            .await?;
-        }
-        for (family, name) in stale {
-            run(
-                "ip",
-                &["netns", "exec", ns, "nft", "delete", "table", family, name],
-                None,
-            )
-            .await?;
-        }
-        Ok(())
     }
 
     /// Forget what was applied (next apply re-checks every namespace).

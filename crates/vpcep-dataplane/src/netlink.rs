@@ -21,7 +21,7 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::LinkAttribute;
 
 use crate::linux::KernelError;
-use crate::nft::{NftTable, SetDelta, element_batch};
+use crate::nft::{Encoded, Family, NftTable, SetDelta, element_batch, table_batch};
 
 mod layout;
 pub use layout::{LinkState, Request, create_namespace, delete_namespace, write_sysctls};
@@ -194,6 +194,43 @@ impl NsLink {
         self.program(Some(table), deltas, &[], &[]).await
     }
 
+    /// The kernel takes a batch as one datagram: make room for it (a gateway's full table is
+    /// larger than the default send buffer).
+    fn make_room(&mut self, len: usize) -> Result<(), KernelError> {
+        if len > self.sndbuf {
+            let want = len + 4096;
+            nix::sys::socket::setsockopt(
+                self.nft.socket_ref(),
+                nix::sys::socket::sockopt::SndBufForce,
+                &want,
+            )
+            .map_err(|e| err(&self.ns, "grow the send buffer", e))?;
+            self.sndbuf = want;
+        }
+        Ok(())
+    }
+
+    /// Replace the namespace's table by `table` and delete the `stale` tables of ours, as one
+    /// nf_tables transaction (all or nothing, like one `nft -f` file).
+    pub async fn load_tables(
+        &mut self,
+        table: Option<&NftTable>,
+        stale: &[(Family, String)],
+    ) -> Result<(), KernelError> {
+        if table.is_none() && stale.is_empty() {
+            return Ok(());
+        }
+        let encoded =
+            table_batch(table, stale, self.seq).map_err(|e| err(&self.ns, "encode table", e))?;
+        self.seq = self.seq.wrapping_add(encoded.acks() + 2);
+        self.make_room(encoded.bytes.len())?;
+        self.nft
+            .send(&encoded.bytes)
+            .await
+            .map_err(|e| err(&self.ns, "send nftables batch", e))?;
+        refusal(&self.ns, &self.nft, &encoded).await
+    }
+
     /// One change of a namespace: the nf_tables element batch and the address requests are
     /// sent back to back, then both sockets' acknowledgements are awaited together, so the
     /// change costs about one kernel round trip. Adding an address that exists and deleting
@@ -242,37 +279,21 @@ impl NsLink {
         }
         let route_count = self.seq.wrapping_sub(route_first);
         // The element batch.
-        let nft_first = self.seq;
-        let mut nft_count = 0;
-        let mut nft_bytes = Vec::new();
+        let mut batch = None;
         if let Some(table) = table
             && deltas
                 .iter()
                 .any(|d| !d.add.is_empty() || !d.del.is_empty())
         {
-            let (bytes, acks) = element_batch(table, deltas, nft_first)
+            let encoded = element_batch(table, deltas, self.seq)
                 .map_err(|e| err(&self.ns, "encode elements", e))?;
-            self.seq = self.seq.wrapping_add(acks + 2);
-            nft_bytes = bytes;
-            nft_count = acks;
-        }
-        // The kernel takes a batch as one datagram: make room for it (a full resync's batch
-        // is larger than the default send buffer).
-        if nft_bytes.len() > self.sndbuf {
-            let want = nft_bytes.len() + 4096;
-            nix::sys::socket::setsockopt(
-                self.nft.socket_ref(),
-                nix::sys::socket::sockopt::SndBufForce,
-                &want,
-            )
-            .map_err(|e| err(&self.ns, "grow the send buffer", e))?;
-            self.sndbuf = want;
-        }
-        if nft_count > 0 {
+            self.seq = self.seq.wrapping_add(encoded.acks() + 2);
+            self.make_room(encoded.bytes.len())?;
             self.nft
-                .send(&nft_bytes)
+                .send(&encoded.bytes)
                 .await
                 .map_err(|e| err(&self.ns, "send nftables batch", e))?;
+            batch = Some(encoded);
         }
         if route_count > 0 {
             self.route_raw
@@ -281,18 +302,15 @@ impl NsLink {
                 .map_err(|e| err(&self.ns, "send address requests", e))?;
         }
         let (nft, route) = tokio::join!(
-            acks(&self.nft, nft_first.wrapping_add(1), nft_count),
+            async {
+                match &batch {
+                    Some(b) => refusal(&self.ns, &self.nft, b).await,
+                    None => Ok(()),
+                }
+            },
             acks(&self.route_raw, route_first, route_count)
         );
-        let nft = nft.map_err(|e| err(&self.ns, "nftables batch", e))?;
-        if let Some(code) = nft.first() {
-            let what = format!("nftables elements of {}", table.map_or("", |t| t.name));
-            return Err(err(
-                &self.ns,
-                &what,
-                std::io::Error::from_raw_os_error(*code),
-            ));
-        }
+        nft?;
         let route = route.map_err(|e| err(&self.ns, "address requests", e))?;
         // Deleting an address that is already gone is what we wanted.
         if let Some(code) = route
@@ -317,6 +335,25 @@ async fn acks(sock: &TokioSocket, first: u32, count: u32) -> std::io::Result<Vec
         .into_iter()
         .map(|(_, code)| code)
         .collect())
+}
+
+/// Wait for a batch's acknowledgements; the first message the kernel refused (the cause: the
+/// rest of the batch is rolled back with it) becomes the error, named by what it did.
+async fn refusal(ns: &str, sock: &TokioSocket, batch: &Encoded) -> Result<(), KernelError> {
+    let refused = acks_by_seq(sock, batch.first, batch.acks())
+        .await
+        .map_err(|e| err(ns, "nftables batch", e))?;
+    match refused
+        .iter()
+        .min_by_key(|(seq, _)| seq.wrapping_sub(batch.first))
+    {
+        Some((seq, code)) => Err(err(
+            ns,
+            batch.label(*seq),
+            std::io::Error::from_raw_os_error(*code),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// [`acks`], with the sequence number of each refused request (which request it was).

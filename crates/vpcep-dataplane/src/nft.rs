@@ -1,31 +1,24 @@
 //! Our nftables tables as data: a fixed skeleton (chains, rules, set declarations) plus the
 //! elements of its named sets. The skeleton changes only when the layout does (a new leg, a
 //! load balancer's listeners); endpoints come and go as set elements. So the kernel side can
-//! load a whole table in one atomic `nft -f` transaction when the skeleton changed, and otherwise
-//! send only the element difference as one nf_tables netlink batch on a socket it keeps open.
+//! load a whole table in one atomic nf_tables transaction when the skeleton changed, and
+//! otherwise send only the element difference as one batch on a socket it keeps open.
 //!
-//! Pure: the typed table (`rule` holds the rule expressions), its one rendering to `nft` text
-//! (`render`) and the binary encoding of elements live here, the sockets in `netlink`.
+//! Pure: the typed table (`rule` holds the rule expressions), its rendering to `nft` text for
+//! people (`render`: `doctor`, tests) and its encoding as nf_tables netlink batches (`batch`)
+//! live here, the sockets in `netlink`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
+mod batch;
 mod render;
 mod rule;
 
+pub use batch::{Encoded, table_batch};
 pub use rule::*;
 
 use ipnet::Ipv4Net;
-use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
-use netlink_packet_netfilter::nftables::{
-    DataAttribute, ListAttribute, NfTablesMessage, SetElementAttribute, SetElementList,
-    SetElementMessage,
-};
-use netlink_packet_netfilter::{
-    NetfilterHeader, NetfilterMessage, NetfilterProtoFamily, none::ControlMessage,
-};
 
 /// One component of a set key or map value, typed so it renders as `nft` text and encodes
 /// exactly as `nft` would put it in a netlink message.
@@ -74,6 +67,10 @@ pub enum NftError {
     Interval(String),
     #[error("interface name {0:?} is too long")]
     Ifname(String),
+    #[error("no set or map {0} in the table")]
+    UnknownSet(String),
+    #[error("not supported: {0}")]
+    Unsupported(String),
 }
 
 /// A key (`a . b . c`) or value: one component as is, several as a concatenation where each
@@ -227,98 +224,13 @@ pub fn element_delta(old: &NftTable, new: &NftTable) -> Option<Vec<SetDelta>> {
     Some(out)
 }
 
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-/// Elements per netlink message (one batch may hold many messages).
-const ELEMS_PER_MESSAGE: usize = 256;
-
-fn family_of(family: Family) -> NetfilterProtoFamily {
-    match family {
-        Family::Inet => NetfilterProtoFamily::Inet,
-        Family::Ip => NetfilterProtoFamily::IPv4,
-    }
-}
-
-fn frame(inner: NetfilterMessage, flags: u16, seq: u32, out: &mut Vec<u8>) {
-    let mut header = NetlinkHeader::default();
-    header.flags = flags;
-    header.sequence_number = seq;
-    let mut msg = NetlinkMessage::new(header, NetlinkPayload::InnerMessage(inner));
-    msg.finalize();
-    let start = out.len();
-    out.resize(start + msg.buffer_len(), 0);
-    msg.serialize(&mut out[start..]);
-}
-
 /// One nf_tables transaction (batch begin, element deletes then adds, batch end) as the bytes of
 /// a single datagram: the kernel applies all of it or none. Every element message asks for an
-/// acknowledgement; returns the bytes and how many acknowledgements to expect, with sequence
-/// numbers from `seq` on.
-pub fn element_batch(
-    table: &NftTable,
-    deltas: &[SetDelta],
-    seq: u32,
-) -> Result<(Vec<u8>, u32), NftError> {
-    let mut out = Vec::new();
-    let batch_header = NetfilterHeader::new(NetfilterProtoFamily::Unspec, 0, NFNL_SUBSYS_NFTABLES);
-    frame(
-        NetfilterMessage::new(batch_header.clone(), ControlMessage::BatchBegin),
-        NLM_F_REQUEST,
-        seq,
-        &mut out,
-    );
-    let mut n = 0u32;
-    let header = NetfilterHeader::new(family_of(table.family), 0, 0);
-    for delete in [true, false] {
-        for d in deltas {
-            let elems = if delete { &d.del } else { &d.add };
-            for chunk in elems.chunks(ELEMS_PER_MESSAGE) {
-                let mut list = Vec::with_capacity(chunk.len());
-                for e in chunk {
-                    let mut attrs = vec![SetElementAttribute::Key(DataAttribute::Value(encode(
-                        &e.key,
-                    )?))];
-                    if !e.data.is_empty() && !delete {
-                        attrs.push(SetElementAttribute::Data(DataAttribute::Value(encode(
-                            &e.data,
-                        )?)));
-                    }
-                    list.push(ListAttribute::Element(attrs));
-                }
-                let body = SetElementMessage {
-                    attributes: vec![
-                        SetElementList::Table(table.name.to_string()),
-                        SetElementList::Set(d.set.to_string()),
-                        SetElementList::Elements(list),
-                    ],
-                };
-                let (msg, flags) = if delete {
-                    (
-                        NfTablesMessage::DeleteSetElement(body),
-                        NLM_F_REQUEST | NLM_F_ACK,
-                    )
-                } else {
-                    (
-                        NfTablesMessage::NewSetElement(body),
-                        NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE,
-                    )
-                };
-                n += 1;
-                frame(
-                    NetfilterMessage::new(header.clone(), msg),
-                    flags,
-                    seq.wrapping_add(n),
-                    &mut out,
-                );
-            }
-        }
-    }
-    frame(
-        NetfilterMessage::new(batch_header, ControlMessage::BatchEnd),
-        NLM_F_REQUEST,
-        seq.wrapping_add(n + 1),
-        &mut out,
-    );
-    Ok((out, n))
+/// acknowledgement.
+pub fn element_batch(table: &NftTable, deltas: &[SetDelta], seq: u32) -> Result<Encoded, NftError> {
+    let mut b = batch::Batch::new(seq);
+    b.set_elements(table, deltas)?;
+    Ok(b.finish())
 }
 
 #[cfg(test)]
@@ -395,8 +307,9 @@ mod tests {
         let a = table(&[(1, "198.19.128.1")], false);
         let b = table(&[(2, "198.19.128.2")], false);
         let d = element_delta(&a, &b).expect("delta");
-        let (bytes, acks) = element_batch(&b, &d, 100).expect("batch");
-        assert_eq!(acks, 2, "one delete message, one add message");
+        let batch = element_batch(&b, &d, 100).expect("batch");
+        assert_eq!(batch.acks(), 2, "one delete message, one add message");
+        let bytes = batch.bytes;
         // Walk the datagram: four netlink messages with consecutive sequence numbers.
         let mut off = 0;
         let mut kinds = vec![];

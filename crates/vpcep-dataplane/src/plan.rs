@@ -991,8 +991,8 @@ fn security_groups(d: &Desired, server_id: &str) -> NftTable {
         ("out", Hook::Output, Direction::Egress),
     ] {
         let lo = match dir {
-            Direction::Ingress => Match::Iif("lo".into()),
-            Direction::Egress => Match::Oif("lo".into()),
+            Direction::Ingress => Match::FromLoopback,
+            Direction::Egress => Match::ToLoopback,
         };
         let mut chain = Chain::base(
             name,

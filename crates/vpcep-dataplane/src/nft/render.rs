@@ -250,8 +250,8 @@ impl Display for Match {
         match self {
             Match::Iifname(i) => write!(f, "iifname {i}"),
             Match::Oifname(i) => write!(f, "oifname {i}"),
-            Match::Iif(n) => write!(f, "iif \"{n}\""),
-            Match::Oif(n) => write!(f, "oif \"{n}\""),
+            Match::FromLoopback => f.write_str("iif \"lo\""),
+            Match::ToLoopback => f.write_str("oif \"lo\""),
             Match::Saddr(a) => write!(f, "ip saddr {a}"),
             Match::Daddr(a) => write!(f, "ip daddr {a}"),
             Match::L4proto(p) => write!(f, "meta l4proto {p}"),

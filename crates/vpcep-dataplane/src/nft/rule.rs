@@ -203,10 +203,10 @@ pub enum Match {
     Iifname(Iface),
     /// `oifname …`
     Oifname(Iface),
-    /// `iif "name"` (by index, resolved when the table loads: for `lo`)
-    Iif(String),
-    /// `oif "name"`
-    Oif(String),
+    /// `iif "lo"`: arrived from the loopback device (index 1 in every namespace).
+    FromLoopback,
+    /// `oif "lo"`
+    ToLoopback,
     /// `ip saddr …`
     Saddr(Addrs),
     /// `ip daddr …`
