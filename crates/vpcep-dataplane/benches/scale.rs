@@ -3,6 +3,7 @@
 //! layer directly (plan → `Kernel::apply`), so each step is timed on its own:
 //!   * a full reconcile from empty (every namespace, link, shard and table), and the same plan
 //!     again by a kernel layer that remembers nothing (an agent restart);
+//!   * every gateway table reloaded whole, through `nft -f` and through one netlink batch each;
 //!   * 10,000 endpoints' map elements loaded into an empty gateway table in one transaction,
 //!     through `nft -f` and through one netlink batch;
 //!   * one more endpoint when all exist: planning, and programming over the long-lived netlink
@@ -138,8 +139,9 @@ async fn main() {
     let restart = t.elapsed();
     assert!(failed.is_empty(), "{failed:?}");
     println!(
-        "reconcile after a restart, nothing to change: kernel {restart:.1?} ({} layout requests)",
-        restarted.last.layout_requests
+        "reconcile after a restart, nothing to change: kernel {restart:.1?} ({} layout requests; phases: namespaces, links, far ends, addresses+tables {:.1?})",
+        restarted.last.layout_requests,
+        restarted.last.layout_phases
     );
     drop(restarted);
     // Each shard's table reloaded whole (one `nft -f` transaction each).
@@ -155,6 +157,17 @@ async fn main() {
     }
     println!(
         "reload of every gateway table (nft -f, {} transactions): {:.1?}",
+        shards.len(),
+        t.elapsed()
+    );
+    // The same, as the agent does it now: one nf_tables batch per table on a netlink socket.
+    let t = Instant::now();
+    for (ns, table) in &shards {
+        let mut link = NsLink::open(ns).expect("netlink");
+        link.load_tables(Some(table), &[]).await.expect("reload");
+    }
+    println!(
+        "reload of every gateway table (netlink, {} batches): {:.1?}",
         shards.len(),
         t.elapsed()
     );

@@ -208,7 +208,8 @@ type Tables = Vec<(Family, String)>;
 pub struct ApplyStats {
     /// Namespaces changed by element batches over netlink.
     pub by_elements: usize,
-    /// Namespaces changed through the layout path (rtnetlink listings and batches, `nft -f`).
+    /// Namespaces changed through the layout path (rtnetlink listings and batches, one
+    /// nf_tables batch per table).
     pub by_layout: usize,
     /// Changes the layout path asked of the kernel over rtnetlink, plus sysctls written (a
     /// layout pass over a kernel that is already as planned makes none).
@@ -216,6 +217,9 @@ pub struct ApplyStats {
     /// Time spent programming element changes over netlink (addresses and nf_tables batches,
     /// until the kernel acknowledged them).
     pub element_time: std::time::Duration,
+    /// Time of the layout path's phases: namespaces created, links (with sysctls and sockets
+    /// opened), veth far ends, addresses/routes/rules with the tables.
+    pub layout_phases: [std::time::Duration; 4],
 }
 
 /// Applies plans, remembering what it applied so unchanged namespaces cost nothing.
@@ -360,6 +364,7 @@ impl Kernel {
             // would program the old one.
             self.links.remove(ns);
         }
+        let phase = std::time::Instant::now();
         let made: Vec<(String, Result<(), KernelError>)> =
             futures_util::stream::iter(created.clone())
                 .map(|ns| async move {
@@ -426,6 +431,8 @@ impl Kernel {
                 .any(|l| matches!(l, Link::Bridge { .. }))
         });
         let order: Vec<&String> = routers.into_iter().chain(rest).collect();
+        self.last.layout_phases[0] = phase.elapsed();
+        let phase = std::time::Instant::now();
         // Over each namespace's route socket, one after the other: a namespace costs a few
         // kernel round trips (listings, then one batch), and the kernel serialises link changes
         // under one lock anyway.
@@ -447,12 +454,16 @@ impl Kernel {
                 }
             }
         }
+        self.last.layout_phases[1] = phase.elapsed();
+        let phase = std::time::Instant::now();
         for (ns, ends) in &peers {
             if let Err(e) = self.apply_peers(ns, ends).await {
                 failed.entry(ns.clone()).or_insert_with(|| e.to_string());
                 self.links.remove(ns);
             }
         }
+        self.last.layout_phases[2] = phase.elapsed();
+        let phase = std::time::Instant::now();
         // 3. Addresses, routes, rules, then the nftables table: each a netlink batch on the
         // namespace's sockets.
         for ns in &order {
@@ -484,6 +495,7 @@ impl Kernel {
                 }
             }
         }
+        self.last.layout_phases[3] = phase.elapsed();
         // 4. Namespaces we own that the plan no longer has.
         for ns in existing
             .iter()
