@@ -720,31 +720,37 @@ impl Kernel {
     }
 }
 
-/// Cut established flows of an endpoint that no longer carries traffic.
+/// Cut established flows of an endpoint that no longer carries traffic: the conntrack entries
+/// of `gateway_ns` in original zone `zone` towards `ip`, deleted over ctnetlink. Best effort:
+/// failures are logged.
 pub async fn cut_flows(gateway_ns: &str, zone: u16, ip: &str) {
-    let zone = zone.to_string();
-    // conntrack exits 1 when nothing matched; that is fine.
-    let _ = run(
-        "ip",
-        &[
-            "netns",
-            "exec",
-            gateway_ns,
-            "conntrack",
-            "-D",
-            "--orig-zone",
-            &zone,
-            "--orig-dst",
+    let Ok(addr) = ip.parse() else {
+        tracing::warn!(ns = gateway_ns, ip, "cut flows: not an IPv4 address");
+        return;
+    };
+    match crate::netlink::cut_flows(gateway_ns, zone, addr).await {
+        Ok(n) => tracing::debug!(
+            ns = gateway_ns,
+            zone,
             ip,
-        ],
-        None,
-    )
-    .await;
+            deleted = n,
+            "conntrack entries cut"
+        ),
+        Err(e) => tracing::warn!(ns = gateway_ns, zone, ip, "cut flows: {e}"),
+    }
 }
 
-/// Close a lab host's TCP sockets towards `ip` (sock_destroy through `ss -K`).
+/// Close a lab host's TCP sockets towards `ip` (SOCK_DESTROY over sock_diag, as `ss -K` does).
+/// Best effort: failures are logged.
 pub async fn kill_sockets(ns: &str, ip: &str) {
-    let _ = run("ip", &["netns", "exec", ns, "ss", "-K", "dst", ip], None).await;
+    let Ok(addr) = ip.parse() else {
+        tracing::warn!(ns, ip, "kill sockets: not an IPv4 address");
+        return;
+    };
+    match crate::netlink::kill_sockets(ns, addr).await {
+        Ok(n) => tracing::debug!(ns, ip, destroyed = n, "sockets destroyed"),
+        Err(e) => tracing::warn!(ns, ip, "kill sockets: {e}"),
+    }
 }
 
 /// Every namespace carrying `names`' prefix, deleted (`vpcep lab down`).
@@ -816,57 +822,50 @@ pub async fn recover_legs(names: &Namespaces, d: &crate::desired::Desired) -> Le
         let Ok(shard) = ns[gw_prefix.len()..].parse::<u32>() else {
             continue;
         };
-        if let Ok(out) = run(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                ns,
-                "nft",
-                "-j",
-                "list",
-                "map",
-                "ip",
-                "vpcep",
-                "zone_of_if",
-            ],
-            None,
-        )
-        .await
-        {
-            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-            for item in v["nftables"].as_array().into_iter().flatten() {
-                for e in item["map"]["elem"].as_array().into_iter().flatten() {
-                    if let (Some(ifname), Some(zone)) = (
-                        e[0].as_str(),
-                        e[1].as_u64().and_then(|z| u16::try_from(z).ok()),
-                    ) && let Some(subnet) = by_leg.get(ifname)
-                    {
+        let mut link = match NsLink::open(ns) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(ns = %ns, "recover legs: {e}");
+                continue;
+            }
+        };
+        match link.leg_zones().await {
+            Ok(zones) => {
+                for (ifname, zone) in zones {
+                    if let Some(subnet) = by_leg.get(&ifname) {
                         legs.zones.insert(subnet.clone(), (shard, zone));
                     }
                 }
             }
+            Err(e) => tracing::debug!(ns = %ns, "recover legs: {e}"),
         }
         let by_pleg: BTreeMap<String, String> = d
             .vpcs
             .keys()
             .map(|v| (provider_leg(shard, v).0, v.clone()))
             .collect();
-        if let Ok(out) = run(
-            "ip",
-            &["-n", ns, "-j", "-4", "route", "show", "table", "all"],
-            None,
-        )
-        .await
-        {
-            for r in iproute2::parse_routes(&out) {
-                if let (Some(vpc), Some(table)) = (by_pleg.get(&r.dev), r.table)
-                    && table > PROVIDER_TABLE_BASE
-                {
-                    legs.providers
-                        .insert((shard, vpc.clone()), table - PROVIDER_TABLE_BASE);
+        let routes = match link.links().await {
+            Ok(links) => {
+                let names: BTreeMap<u32, String> = links
+                    .into_iter()
+                    .map(|(name, state)| (state.index, name))
+                    .collect();
+                link.routes(&names).await
+            }
+            Err(e) => Err(e),
+        };
+        match routes {
+            Ok(routes) => {
+                for r in routes {
+                    if let (Some(vpc), Some(table)) = (by_pleg.get(&r.dev), r.table)
+                        && table > PROVIDER_TABLE_BASE
+                    {
+                        legs.providers
+                            .insert((shard, vpc.clone()), table - PROVIDER_TABLE_BASE);
+                    }
                 }
             }
+            Err(e) => tracing::debug!(ns = %ns, "recover legs: {e}"),
         }
     }
     legs

@@ -23,7 +23,9 @@ use rtnetlink::packet_route::link::LinkAttribute;
 use crate::linux::KernelError;
 use crate::nft::{Encoded, Family, NftTable, SetDelta, element_batch, table_batch};
 
+mod flows;
 mod layout;
+pub use flows::{cut_flows, kill_sockets};
 pub use layout::{LinkState, Request, create_namespace, delete_namespace, write_sysctls};
 
 const ENOENT: i32 = 2;
@@ -390,6 +392,90 @@ async fn acks_by_seq(
         }
     }
     Ok(refused)
+}
+
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_DUMP: u16 = 0x300;
+
+/// One netlink message: a header (`kind`, `flags`, `seq`, port 0) and `body`.
+fn message(kind: u16, flags: u16, seq: u32, body: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(16 + body.len()).unwrap_or(u32::MAX);
+    let mut m = Vec::with_capacity(16 + body.len().div_ceil(4) * 4);
+    m.extend_from_slice(&len.to_ne_bytes());
+    m.extend_from_slice(&kind.to_ne_bytes());
+    m.extend_from_slice(&flags.to_ne_bytes());
+    m.extend_from_slice(&seq.to_ne_bytes());
+    m.extend_from_slice(&0u32.to_ne_bytes());
+    m.extend_from_slice(body);
+    while !m.len().is_multiple_of(4) {
+        m.push(0);
+    }
+    m
+}
+
+/// The netlink attributes in `b`, as (type without the nested/byte-order flags, payload); stops
+/// at the first one whose length does not fit.
+fn nlattrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    std::iter::from_fn(move || {
+        let head = b.get(..4)?;
+        let len = usize::from(u16::from_ne_bytes([head[0], head[1]]));
+        let kind = u16::from_ne_bytes([head[2], head[3]]) & 0x3fff;
+        let payload = b.get(4..len)?;
+        b = b.get(len.div_ceil(4) * 4..).unwrap_or_default();
+        Some((kind, payload))
+    })
+}
+
+/// The first attribute of type `kind` in `b`.
+fn nlattr(b: &[u8], kind: u16) -> Option<&[u8]> {
+    nlattrs(b).find_map(|(k, p)| (k == kind).then_some(p))
+}
+
+/// Send the dump request `req` (sequence number `seq`) and hand every answer's (type, body) to
+/// `each` until the dump is done; the kernel's refusal is the error.
+async fn dump(
+    sock: &TokioSocket,
+    ns: &str,
+    what: &str,
+    seq: u32,
+    req: &[u8],
+    mut each: impl FnMut(u16, &[u8]),
+) -> Result<(), KernelError> {
+    sock.send(req).await.map_err(|e| err(ns, what, e))?;
+    loop {
+        let (buf, _) = tokio::time::timeout(ACK_TIMEOUT, sock.recv_from_full())
+            .await
+            .map_err(|_| err(ns, what, "no answer"))?
+            .map_err(|e| err(ns, what, e))?;
+        let mut off = 0;
+        while off + 16 <= buf.len() {
+            let word = |at: usize| [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
+            let len = u32::from_ne_bytes(word(off)) as usize;
+            if len < 16 || off + len > buf.len() {
+                break;
+            }
+            let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
+            let this = u32::from_ne_bytes(word(off + 8));
+            let body = &buf[off + 16..off + len];
+            off += len.div_ceil(4) * 4;
+            // Answers to an earlier, abandoned request are skipped.
+            if this != seq {
+                continue;
+            }
+            match kind {
+                NLMSG_DONE => return Ok(()),
+                NLMSG_ERROR => {
+                    let code = body
+                        .get(..4)
+                        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                        .map_or(0, i32::from_ne_bytes);
+                    return Err(err(ns, what, std::io::Error::from_raw_os_error(-code)));
+                }
+                k => each(k, body),
+            }
+        }
+    }
 }
 
 /// Gratuitous ARP over an `AF_PACKET` socket (what `arping -U` sends), in-process so an

@@ -15,6 +15,7 @@ mod batch;
 mod render;
 mod rule;
 
+pub(crate) use batch::Nla;
 pub use batch::{Encoded, table_batch};
 pub use rule::*;
 

@@ -566,6 +566,78 @@ impl NsLink {
         }
     }
 
+    /// The elements of set (or map) `set` of table `table` of netfilter family `family`, as
+    /// (key, data) bytes (data empty for a plain set), from an nf_tables dump
+    /// (`NFT_MSG_GETSETELEM`): what `nft list set` prints, without the process.
+    pub async fn set_elements_of(
+        &mut self,
+        family: u8,
+        table: &str,
+        set: &str,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, KernelError> {
+        const NFNL_SUBSYS_NFTABLES: u16 = 10;
+        const NFT_MSG_NEWSETELEM: u16 = 12;
+        const NFT_MSG_GETSETELEM: u16 = 13;
+        const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
+        const NFTA_SET_ELEM_LIST_SET: u16 = 2;
+        const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
+        const NFTA_LIST_ELEM: u16 = 1;
+        const NFTA_SET_ELEM_KEY: u16 = 1;
+        const NFTA_SET_ELEM_DATA: u16 = 2;
+        const NFTA_DATA_VALUE: u16 = 1;
+        let seq = self.seq;
+        self.seq = self.seq.wrapping_add(1);
+        let mut a = crate::nft::Nla::default();
+        a.str(NFTA_SET_ELEM_LIST_TABLE, table)
+            .str(NFTA_SET_ELEM_LIST_SET, set);
+        let mut body = vec![family, 0, 0, 0];
+        body.extend_from_slice(a.bytes());
+        let req = super::message(
+            (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM,
+            NLM_F_REQUEST | super::NLM_F_DUMP,
+            seq,
+            &body,
+        );
+        let what = format!("list set {table} {set}");
+        let mut out = Vec::new();
+        super::dump(&self.nft, &self.ns, &what, seq, &req, |kind, body| {
+            if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM {
+                return;
+            }
+            let value = |e: &[u8], ty| {
+                super::nlattr(e, ty)
+                    .and_then(|d| super::nlattr(d, NFTA_DATA_VALUE))
+                    .map(<[u8]>::to_vec)
+            };
+            let Some(list) = body
+                .get(4..)
+                .and_then(|b| super::nlattr(b, NFTA_SET_ELEM_LIST_ELEMENTS))
+            else {
+                return;
+            };
+            for (ty, e) in super::nlattrs(list) {
+                if ty != NFTA_LIST_ELEM {
+                    continue;
+                }
+                if let Some(key) = value(e, NFTA_SET_ELEM_KEY) {
+                    out.push((key, value(e, NFTA_SET_ELEM_DATA).unwrap_or_default()));
+                }
+            }
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// The gateway's leg zones: interface name → conntrack zone, from map `zone_of_if` of table
+    /// `ip vpcep` (keys are interface names zero-padded to 16 bytes, values host-order u16).
+    pub async fn leg_zones(&mut self) -> Result<BTreeMap<String, u16>, KernelError> {
+        const NFPROTO_IPV4: u8 = 2;
+        let elems = self
+            .set_elements_of(NFPROTO_IPV4, "vpcep", "zone_of_if")
+            .await?;
+        Ok(elems.iter().filter_map(|(k, v)| leg_zone(k, v)).collect())
+    }
+
     /// Send `reqs` in order (several per datagram) and wait for every acknowledgement. The
     /// kernel carries on after a refused request, so every request is tried; the first refusal
     /// not listed as "already so" is the error.
@@ -614,6 +686,14 @@ impl NsLink {
         self.index.clear();
         first_error.map_or(Ok(()), Err)
     }
+}
+
+/// One `zone_of_if` element: the interface name (up to the first NUL) and the zone.
+fn leg_zone(key: &[u8], data: &[u8]) -> Option<(String, u16)> {
+    let name = key.split(|b| *b == 0).next()?;
+    let name = std::str::from_utf8(name).ok().filter(|n| !n.is_empty())?;
+    let zone = data.get(..2)?;
+    Some((name.to_string(), u16::from_ne_bytes([zone[0], zone[1]])))
 }
 
 /// Create namespace `ns` the way `ip netns add` does, without the process: a thread unshares its
@@ -735,6 +815,18 @@ mod tests {
 
     fn names() -> BTreeMap<u32, String> {
         BTreeMap::from([(4, "v1".to_string()), (7, "bx".to_string())])
+    }
+
+    #[test]
+    fn leg_zones_read_from_padded_names_and_host_order_zones() {
+        let mut key = b"c-sub1".to_vec();
+        key.resize(16, 0);
+        assert_eq!(
+            leg_zone(&key, &300u16.to_ne_bytes()),
+            Some(("c-sub1".to_string(), 300))
+        );
+        assert_eq!(leg_zone(&key, &[1]), None);
+        assert_eq!(leg_zone(&[0; 16], &[1, 0]), None);
     }
 
     /// What we send is what we read back: a route or rule encoded for the kernel and decoded as

@@ -161,10 +161,14 @@ const ELEMS_PER_MESSAGE: usize = 256;
 
 /// Netlink attributes being written (`len`, `type`, payload padded to 4 bytes).
 #[derive(Default)]
-struct Nla(Vec<u8>);
+pub(crate) struct Nla(Vec<u8>);
 
 impl Nla {
-    fn put(&mut self, ty: u16, data: &[u8]) -> &mut Self {
+    /// The attributes written so far.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+    pub(crate) fn put(&mut self, ty: u16, data: &[u8]) -> &mut Self {
         let len = u16::try_from(4 + data.len()).unwrap_or(u16::MAX);
         self.0.extend_from_slice(&len.to_ne_bytes());
         self.0.extend_from_slice(&ty.to_ne_bytes());
@@ -181,12 +185,12 @@ impl Nla {
     fn u32(&mut self, ty: u16, v: u32) -> &mut Self {
         self.put(ty, &v.to_be_bytes())
     }
-    fn str(&mut self, ty: u16, s: &str) -> &mut Self {
+    pub(crate) fn str(&mut self, ty: u16, s: &str) -> &mut Self {
         let mut b = s.as_bytes().to_vec();
         b.push(0);
         self.put(ty, &b)
     }
-    fn nest(&mut self, ty: u16, f: impl FnOnce(&mut Nla)) -> &mut Self {
+    pub(crate) fn nest(&mut self, ty: u16, f: impl FnOnce(&mut Nla)) -> &mut Self {
         let mut inner = Nla::default();
         f(&mut inner);
         let len = u16::try_from(4 + inner.0.len()).unwrap_or(u16::MAX);

@@ -14,10 +14,10 @@ use vpcep_dataplane::nft::{
 use crate::lab::can_run;
 
 /// A namespace removed on drop, also when the test fails.
-struct Ns(String);
+pub struct Ns(pub String);
 
 impl Ns {
-    fn new(tag: &str) -> Ns {
+    pub fn new(tag: &str) -> Ns {
         let name = format!("vpe{:x}{tag}", std::process::id());
         let ok = std::process::Command::new("ip")
             .args(["netns", "add", &name])
@@ -27,7 +27,8 @@ impl Ns {
         assert!(ok, "ip netns add {name}");
         Ns(name)
     }
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
+    /// Run `args` inside the namespace; its stdout (the test fails when it fails).
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
         use std::io::Write;
         let mut c = std::process::Command::new("ip");
         c.args(["netns", "exec", &self.0])

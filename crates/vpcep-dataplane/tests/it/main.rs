@@ -8,6 +8,7 @@ mod converge;
 mod doctor;
 mod elements;
 mod failures;
+mod flows;
 mod gateway_mac;
 mod lab;
 mod layout;
