@@ -476,7 +476,8 @@ impl Shared {
         match decision {
             Private::Found(ips) => {
                 let answers: Vec<Record> = if qtype == RecordType::A || qtype == RecordType::ANY {
-                    let name = Name::from(qname);
+                    // Echo the client's spelling (0x20 case randomisation checks it).
+                    let name = info.query.original().name().clone();
                     ips.iter()
                         .map(|ip| Record::from_rdata(name.clone(), self.ttl, RData::A(A(*ip))))
                         .collect()

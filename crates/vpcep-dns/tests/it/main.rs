@@ -142,6 +142,11 @@ async fn same_name_in_two_vpcs_answers_per_socket_udp_and_tcp() {
             assert_eq!(a_records(&msg), vec![Ipv4Addr::from(ip)]);
             assert_eq!(msg.answers.len(), 1);
             assert_eq!(msg.answers[0].ttl, 5, "default private TTL");
+            // The owner name echoes the question's spelling (0x20 case randomisation).
+            assert_eq!(
+                msg.answers[0].name.to_string(),
+                msg.queries[0].name().to_string()
+            );
         }
     }
 }
