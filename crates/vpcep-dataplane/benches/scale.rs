@@ -140,8 +140,7 @@ async fn main() {
     assert!(failed.is_empty(), "{failed:?}");
     println!(
         "reconcile after a restart, nothing to change: kernel {restart:.1?} ({} layout requests; phases: namespaces, links, far ends, addresses+tables {:.1?})",
-        restarted.last.layout_requests,
-        restarted.last.layout_phases
+        restarted.last.layout_requests, restarted.last.layout_phases
     );
     drop(restarted);
     // Each shard's table reloaded whole (one `nft -f` transaction each).

@@ -22,7 +22,7 @@ use tokio::process::Command;
 
 use crate::kernel::{Addr, Link, Mac, NsListing, Sysctl};
 use crate::naming::{Namespaces, consumer_leg, provider_leg};
-use crate::netlink::{NsLink, Request, create_namespace, err, write_sysctls};
+use crate::netlink::{NsLink, Request, create_namespace, err, write_sysctls, write_sysctls_here};
 use crate::nft::{Family, SetDelta, element_delta};
 use crate::plan::{Legs, NsPlan, PROVIDER_TABLE_BASE, Plan};
 
@@ -130,7 +130,7 @@ struct PeerEnd {
 }
 
 /// Outcome of one namespace's links: its veth peers, by their namespace.
-type LinkResult = Result<Vec<(String, PeerEnd)>, KernelError>;
+type LinkResult = Result<(Vec<(String, PeerEnd)>, usize), KernelError>;
 
 /// Namespaces created or given their nftables tables at once (threads or processes in flight).
 const PARALLEL: usize = 8;
@@ -199,6 +199,12 @@ const MAX_ELEMENT_CHANGES: usize = 4096;
 
 /// Addresses a namespace gained.
 type Added = Vec<Addr>;
+
+/// Sysctls to check in a namespace: `/proc/sys` path and value.
+type Sysctls = Vec<(String, u32)>;
+
+/// Sockets just opened (none when they were open already) and sysctls written.
+type Opened = (Option<NsLink>, usize);
 
 /// nftables tables, (family, name).
 type Tables = Vec<(Family, String)>;
@@ -433,65 +439,97 @@ impl Kernel {
         let order: Vec<&String> = routers.into_iter().chain(rest).collect();
         self.last.layout_phases[0] = phase.elapsed();
         let phase = std::time::Instant::now();
-        // Over each namespace's route socket, one after the other: a namespace costs a few
-        // kernel round trips (listings, then one batch), and the kernel serialises link changes
-        // under one lock anyway.
-        for ns in &order {
-            if failed.contains_key(*ns) {
-                continue;
-            }
-            let p = &plan.namespaces[*ns];
-            match self.apply_links(ns, p, expected.get(*ns)).await {
-                Ok(ends) => {
+        // Several namespaces at once, each over its own sockets (opened, with the sysctls
+        // checked, in one trip into the namespace): a namespace costs a few kernel round trips
+        // (listings, then one batch), so waiting on one at a time would leave the CPUs idle.
+        let live: Vec<String> = order
+            .iter()
+            .filter(|ns| !failed.contains_key(**ns))
+            .map(|ns| (*ns).clone())
+            .collect();
+        for (ns, e) in self.open_links(&live, plan).await {
+            failed.entry(ns).or_insert_with(|| e.to_string());
+        }
+        let live: Vec<String> = live
+            .into_iter()
+            .filter(|ns| !failed.contains_key(ns))
+            .collect();
+        let linked = self
+            .each(live, |ns, mut link| async {
+                let p = &plan.namespaces[&ns];
+                let r = links_of(&mut link, &ns, p, expected.get(&ns)).await;
+                (ns, link, r)
+            })
+            .await;
+        for (ns, r) in linked {
+            match r {
+                Ok((ends, n)) => {
+                    self.last.layout_requests += n;
                     for (peer_ns, end) in ends {
                         peers.entry(peer_ns).or_default().push(end);
                     }
                 }
+                // The first error of a namespace is its cause; later ones follow from it.
                 Err(e) => {
-                    // The first error of a namespace is its cause; later ones follow from it.
-                    failed.entry((*ns).clone()).or_insert_with(|| e.to_string());
-                    self.links.remove(*ns);
+                    failed.entry(ns).or_insert_with(|| e.to_string());
                 }
             }
         }
         self.last.layout_phases[1] = phase.elapsed();
         let phase = std::time::Instant::now();
-        for (ns, ends) in &peers {
-            if let Err(e) = self.apply_peers(ns, ends).await {
-                failed.entry(ns.clone()).or_insert_with(|| e.to_string());
-                self.links.remove(ns);
+        let ended = self
+            .each(peers.keys().cloned().collect(), |ns, mut link| async {
+                let r = far_ends(&mut link, &ns, &peers[&ns]).await;
+                (ns, link, r)
+            })
+            .await;
+        for (ns, r) in ended {
+            match r {
+                Ok(n) => self.last.layout_requests += n,
+                Err(e) => {
+                    failed.entry(ns).or_insert_with(|| e.to_string());
+                }
             }
         }
         self.last.layout_phases[2] = phase.elapsed();
         let phase = std::time::Instant::now();
         // 3. Addresses, routes, rules, then the nftables table: each a netlink batch on the
-        // namespace's sockets.
+        // namespace's sockets, several namespaces at once.
+        let mut live = Vec::new();
         for ns in &order {
             if failed.contains_key(*ns) {
                 self.applied.remove(*ns);
-                continue;
+            } else {
+                live.push((*ns).clone());
             }
-            let p = &plan.namespaces[*ns];
-            let fresh = created.contains(*ns);
-            let done = match self.apply_addresses(ns, p, fresh).await {
-                Ok((added, stale)) => self
-                    .link(ns)?
-                    .load_tables(p.nft.as_ref(), &stale)
-                    .await
-                    .map(|()| added),
-                Err(e) => Err(e),
-            };
-            match done {
-                Ok(added) => {
+        }
+        let created = &created;
+        let programmed = self
+            .each(live, |ns, mut link| async {
+                let p = &plan.namespaces[&ns];
+                let r = match addresses_of(&mut link, &ns, p, created.contains(&ns)).await {
+                    Ok((added, stale, n)) => link
+                        .load_tables(p.nft.as_ref(), &stale)
+                        .await
+                        .map(|()| (added, n)),
+                    Err(e) => Err(e),
+                };
+                (ns, link, r)
+            })
+            .await;
+        for (ns, r) in programmed {
+            match r {
+                Ok((added, n)) => {
+                    self.last.layout_requests += n;
+                    let p = &plan.namespaces[&ns];
                     if p.announce {
-                        self.announce(ns, &added).await;
+                        self.announce(&ns, &added).await;
                     }
-                    self.applied.insert((*ns).clone(), p.clone());
+                    self.applied.insert(ns, p.clone());
                 }
                 Err(e) => {
-                    failed.entry((*ns).clone()).or_insert_with(|| e.to_string());
-                    self.applied.remove(*ns);
-                    self.links.remove(*ns);
+                    failed.entry(ns.clone()).or_insert_with(|| e.to_string());
+                    self.applied.remove(&ns);
                 }
             }
         }
@@ -514,203 +552,93 @@ impl Kernel {
         Ok(failed)
     }
 
-    /// Sysctls and links of one namespace (links missing are created with their MACs, the far
-    /// ends of veths directly in their namespace; MACs set where they differ; all up; links
-    /// nobody plans deleted). Returns what its veth peers need in their namespaces.
-    async fn apply_links(
-        &mut self,
-        ns: &str,
-        p: &NsPlan,
-        expected: Option<&BTreeSet<String>>,
-    ) -> LinkResult {
-        if !p.sysctls.is_empty() {
-            let values: Vec<(String, u32)> = p
-                .sysctls
-                .iter()
-                .map(|(k, v)| (sysctl_path(*k), *v))
-                .collect();
-            let name = ns.to_string();
-            let written = tokio::task::spawn_blocking(move || write_sysctls(&name, values))
+    /// Open the sockets of the namespaces in `list` that have none (checking their sysctls on
+    /// the same trip into the namespace) and check the others' sysctls, several at once.
+    /// Returns the namespaces that failed.
+    async fn open_links(&mut self, list: &[String], plan: &Plan) -> Vec<(String, KernelError)> {
+        // (namespace, its sysctls as paths and values, whether its sockets need opening)
+        let jobs: Vec<(String, Sysctls, bool)> = list
+            .iter()
+            .map(|ns| {
+                let values = plan.namespaces[ns]
+                    .sysctls
+                    .iter()
+                    .map(|(k, v)| (sysctl_path(*k), *v))
+                    .collect();
+                (ns.clone(), values, !self.links.contains_key(ns))
+            })
+            .collect();
+        let done: Vec<(String, Result<Opened, KernelError>)> = futures_util::stream::iter(jobs)
+            .map(|(ns, values, open)| async move {
+                let name = ns.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    if open {
+                        NsLink::open_after(&name, move || write_sysctls_here(&values))
+                            .map(|(link, n)| (Some(link), n))
+                    } else if values.is_empty() {
+                        Ok((None, 0))
+                    } else {
+                        write_sysctls(&name, values)
+                            .map(|n| (None, n))
+                            .map_err(|e| err(&name, "sysctls", e))
+                    }
+                })
                 .await
-                .map_err(std::io::Error::other)
-                .and_then(|r| r)
-                .map_err(|e| err(ns, "sysctls", e))?;
-            self.last.layout_requests += written;
-        }
-        let mut peers: Vec<(String, PeerEnd)> = Vec::new();
-        let link = self.link(ns)?;
-        let have = link.links().await?;
-        let mut reqs = Vec::new();
-        // Handles of the namespaces new veths' far ends go to: open until acknowledged.
-        let mut handles = Vec::new();
-        for l in &p.links {
-            let name = l.name();
-            let mac = iproute2::mac_of(l);
-            let now = have.get(name);
-            match (now, l) {
-                (Some(_), _) => {}
-                (None, Link::Bridge { .. }) => reqs.push(Request::add_bridge(name, mac)),
-                (
-                    None,
-                    Link::Veth {
-                        peer_ns,
-                        peer,
-                        peer_mac,
-                        ..
-                    },
-                ) => {
-                    let handle = std::fs::File::open(format!("/run/netns/{peer_ns}"))
-                        .map_err(|e| err(ns, &format!("namespace {peer_ns} of {peer}"), e))?;
-                    reqs.push(Request::add_veth(name, mac, peer, *peer_mac, &handle));
-                    handles.push(handle);
+                .map_err(|e| err(&ns, "open sockets", e))
+                .and_then(|r| r);
+                (ns, r)
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        let mut failed = Vec::new();
+        for (ns, r) in done {
+            match r {
+                Ok((link, written)) => {
+                    self.last.layout_requests += written;
+                    if let Some(link) = link {
+                        self.links.insert(ns, link);
+                    }
                 }
-            }
-            // Made before MACs were planned (or changed by hand): set ours, in place.
-            let set_mac = now.filter(|s| s.mac != Some(mac)).map(|_| mac);
-            if set_mac.is_some() || !now.is_some_and(|s| s.up) {
-                reqs.push(Request::set_link(name, set_mac, None));
-            }
-            if let Link::Veth {
-                peer_ns,
-                peer,
-                peer_mac,
-                peer_master,
-                ..
-            } = l
-            {
-                let end = PeerEnd {
-                    name: peer.clone(),
-                    mac: *peer_mac,
-                    master: peer_master.clone(),
-                };
-                peers.push((peer_ns.clone(), end));
+                Err(e) => failed.push((ns, e)),
             }
         }
-        if !have.get("lo").is_some_and(|s| s.up) {
-            reqs.push(Request::set_link("lo", None, None));
-        }
-        // Links in our namespaces that nobody plans any more (a deleted subnet's bridge, a leg).
-        if let Some(exp) = expected {
-            for name in have.keys().filter(|n| !exp.contains(*n)) {
-                reqs.push(Request::del_link(name));
-            }
-        }
-        let n = reqs.len();
-        if n > 0 {
-            link.batch(reqs).await?;
-        }
-        drop(handles);
-        self.last.layout_requests += n;
-        Ok(peers)
+        failed
     }
 
-    /// The far ends of other namespaces' veths in `ns`: MAC (only when it differs: a change of
-    /// address flushes the device's neighbours), master, up — only what is not so already.
-    async fn apply_peers(&mut self, ns: &str, ends: &[PeerEnd]) -> Result<(), KernelError> {
-        let link = self.link(ns)?;
-        let have = link.links().await?;
-        let mut reqs = Vec::new();
-        for end in ends {
-            let now = have.get(&end.name);
-            let mac = now.filter(|s| s.mac != Some(end.mac)).map(|_| end.mac);
-            let master = match &end.master {
-                Some(br) => {
-                    let index = have.get(br).map(|s| s.index).ok_or_else(|| {
-                        err(
-                            ns,
-                            &format!("enslave {} to {br}", end.name),
-                            "no such bridge",
-                        )
-                    })?;
-                    (now.and_then(|s| s.master) != Some(index)).then_some(index)
-                }
-                None => None,
-            };
-            // A missing end is asked for too: the kernel's "no such device" is the error.
-            if now.is_none() || mac.is_some() || master.is_some() || !now.is_some_and(|s| s.up) {
-                reqs.push(Request::set_link(&end.name, mac, master));
-            }
-        }
-        let n = reqs.len();
-        if n > 0 {
-            link.batch(reqs).await?;
-        }
-        self.last.layout_requests += n;
-        Ok(())
-    }
-
-    /// Addresses, routes and rules of one namespace, diffed as values against the kernel's
-    /// listings and changed in one batch. Returns the addresses it added and, when the plan has
-    /// no table for the namespace, the tables of ours it still holds, (family, name) (`fresh`:
-    /// it was just created, so it holds none).
-    async fn apply_addresses(
+    /// Run `f` on the sockets of each namespace in `list`, several namespaces at once (each
+    /// future owns its namespace's sockets for the duration). Sockets come back to the kernel
+    /// layer after success and are dropped after a failure (they may be what failed).
+    async fn each<T, F, Fut>(
         &mut self,
-        ns: &str,
-        p: &NsPlan,
-        fresh: bool,
-    ) -> Result<(Added, Tables), KernelError> {
-        let link = self.link(ns)?;
-        // Listed over netlink: a namespace without a table (most hosts) costs no `nft` process.
-        let mut stale = Vec::new();
-        if p.nft.is_none() && !fresh {
-            for (family, name) in link.tables().await? {
-                if name.starts_with("vpcep") {
-                    // Ours are `ip` or `inet` tables; nothing else carries our prefix.
-                    let family = match family {
-                        1 => Family::Inet,
-                        2 => Family::Ip,
-                        _ => continue,
-                    };
-                    stale.push((family, name));
-                }
+        list: Vec<String>,
+        f: F,
+    ) -> Vec<(String, Result<T, KernelError>)>
+    where
+        F: Fn(String, NsLink) -> Fut,
+        Fut: Future<Output = (String, NsLink, Result<T, KernelError>)>,
+    {
+        let mut out = Vec::new();
+        let mut taken = Vec::new();
+        for ns in list {
+            if let Err(e) = self.link(&ns) {
+                out.push((ns, Err(e)));
+            } else if let Some(link) = self.links.remove(&ns) {
+                taken.push((ns, link));
             }
         }
-        let links = link.links().await?;
-        let names: BTreeMap<u32, String> =
-            links.iter().map(|(n, s)| (s.index, n.clone())).collect();
-        let index = |dev: &str| {
-            links
-                .get(dev)
-                .map(|s| s.index)
-                .ok_or_else(|| err(ns, &format!("device {dev}"), "no such link"))
-        };
-        let have = link.addrs(&names).await?;
-        let added: Added = p.addrs.difference(&have).cloned().collect();
-        let mut reqs = Vec::new();
-        for a in &added {
-            reqs.push(Request::add_addr(a, index(&a.dev)?));
-        }
-        for a in have.difference(&p.addrs) {
-            reqs.push(Request::del_addr(a, index(&a.dev)?));
-        }
-        // Routes after addresses: a preferred source must exist first.
-        let routes = link.routes(&names).await?;
-        for r in p.routes.difference(&routes) {
-            reqs.push(Request::replace_route(r, index(&r.dev)?));
-        }
-        // Ours that are not planned, unless a planned one with the same key replaced them.
-        let keys: BTreeSet<_> = p.routes.iter().map(|r| r.key()).collect();
-        for r in routes.difference(&p.routes) {
-            if !keys.contains(&r.key()) {
-                reqs.push(Request::del_route(r, index(&r.dev)?));
+        let done: Vec<(String, NsLink, Result<T, KernelError>)> = futures_util::stream::iter(taken)
+            .map(|(ns, link)| f(ns, link))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        for (ns, link, r) in done {
+            if r.is_ok() {
+                self.links.insert(ns.clone(), link);
             }
+            out.push((ns, r));
         }
-        if let Some(want) = &p.rules {
-            let rules = link.rules().await?;
-            // Additions first: `local` is looked up at its new place before the old one goes.
-            for r in want.difference(&rules) {
-                reqs.push(Request::add_rule(r));
-            }
-            for r in rules.difference(want) {
-                reqs.push(Request::del_rule(r));
-            }
-        }
-        let n = reqs.len();
-        if n > 0 {
-            link.batch(reqs).await?;
-        }
-        self.last.layout_requests += n;
-        Ok((added, stale))
+        out
     }
 
     /// Forget what was applied (next apply re-checks every namespace).
@@ -718,6 +646,184 @@ impl Kernel {
         self.applied.clear();
         self.links.clear();
     }
+}
+
+/// Links of one namespace (links missing are created with their MACs, the far ends of veths
+/// directly in their namespace; MACs set where they differ; all up; links nobody plans
+/// deleted). Returns what its veth peers need in their namespaces, and the requests it made.
+async fn links_of(
+    link: &mut NsLink,
+    ns: &str,
+    p: &NsPlan,
+    expected: Option<&BTreeSet<String>>,
+) -> LinkResult {
+    let mut peers: Vec<(String, PeerEnd)> = Vec::new();
+    let have = link.links().await?;
+    let mut reqs = Vec::new();
+    // Handles of the namespaces new veths' far ends go to: open until acknowledged.
+    let mut handles = Vec::new();
+    for l in &p.links {
+        let name = l.name();
+        let mac = iproute2::mac_of(l);
+        let now = have.get(name);
+        match (now, l) {
+            (Some(_), _) => {}
+            (None, Link::Bridge { .. }) => reqs.push(Request::add_bridge(name, mac)),
+            (
+                None,
+                Link::Veth {
+                    peer_ns,
+                    peer,
+                    peer_mac,
+                    ..
+                },
+            ) => {
+                let handle = std::fs::File::open(format!("/run/netns/{peer_ns}"))
+                    .map_err(|e| err(ns, &format!("namespace {peer_ns} of {peer}"), e))?;
+                reqs.push(Request::add_veth(name, mac, peer, *peer_mac, &handle));
+                handles.push(handle);
+            }
+        }
+        // Made before MACs were planned (or changed by hand): set ours, in place.
+        let set_mac = now.filter(|s| s.mac != Some(mac)).map(|_| mac);
+        if set_mac.is_some() || !now.is_some_and(|s| s.up) {
+            reqs.push(Request::set_link(name, set_mac, None));
+        }
+        if let Link::Veth {
+            peer_ns,
+            peer,
+            peer_mac,
+            peer_master,
+            ..
+        } = l
+        {
+            let end = PeerEnd {
+                name: peer.clone(),
+                mac: *peer_mac,
+                master: peer_master.clone(),
+            };
+            peers.push((peer_ns.clone(), end));
+        }
+    }
+    if !have.get("lo").is_some_and(|s| s.up) {
+        reqs.push(Request::set_link("lo", None, None));
+    }
+    // Links in our namespaces that nobody plans any more (a deleted subnet's bridge, a leg).
+    if let Some(exp) = expected {
+        for name in have.keys().filter(|n| !exp.contains(*n)) {
+            reqs.push(Request::del_link(name));
+        }
+    }
+    let n = reqs.len();
+    if n > 0 {
+        link.batch(reqs).await?;
+    }
+    drop(handles);
+    Ok((peers, n))
+}
+
+/// The far ends of other namespaces' veths in `ns`: MAC (only when it differs: a change of
+/// address flushes the device's neighbours), master, up — only what is not so already.
+async fn far_ends(link: &mut NsLink, ns: &str, ends: &[PeerEnd]) -> Result<usize, KernelError> {
+    let have = link.links().await?;
+    let mut reqs = Vec::new();
+    for end in ends {
+        let now = have.get(&end.name);
+        let mac = now.filter(|s| s.mac != Some(end.mac)).map(|_| end.mac);
+        let master = match &end.master {
+            Some(br) => {
+                let index = have.get(br).map(|s| s.index).ok_or_else(|| {
+                    err(
+                        ns,
+                        &format!("enslave {} to {br}", end.name),
+                        "no such bridge",
+                    )
+                })?;
+                (now.and_then(|s| s.master) != Some(index)).then_some(index)
+            }
+            None => None,
+        };
+        // A missing end is asked for too: the kernel's "no such device" is the error.
+        if now.is_none() || mac.is_some() || master.is_some() || !now.is_some_and(|s| s.up) {
+            reqs.push(Request::set_link(&end.name, mac, master));
+        }
+    }
+    let n = reqs.len();
+    if n > 0 {
+        link.batch(reqs).await?;
+    }
+    Ok(n)
+}
+
+/// Addresses, routes and rules of one namespace, diffed as values against the kernel's
+/// listings and changed in one batch. Returns the addresses it added and, when the plan has
+/// no table for the namespace, the tables of ours it still holds, (family, name) (`fresh`:
+/// it was just created, so it holds none), and the requests it made.
+async fn addresses_of(
+    link: &mut NsLink,
+    ns: &str,
+    p: &NsPlan,
+    fresh: bool,
+) -> Result<(Added, Tables, usize), KernelError> {
+    // Listed over netlink: a namespace without a table (most hosts) costs no `nft` process.
+    let mut stale = Vec::new();
+    if p.nft.is_none() && !fresh {
+        for (family, name) in link.tables().await? {
+            if name.starts_with("vpcep") {
+                // Ours are `ip` or `inet` tables; nothing else carries our prefix.
+                let family = match family {
+                    1 => Family::Inet,
+                    2 => Family::Ip,
+                    _ => continue,
+                };
+                stale.push((family, name));
+            }
+        }
+    }
+    let links = link.links().await?;
+    let names: BTreeMap<u32, String> = links.iter().map(|(n, s)| (s.index, n.clone())).collect();
+    let index = |dev: &str| {
+        links
+            .get(dev)
+            .map(|s| s.index)
+            .ok_or_else(|| err(ns, &format!("device {dev}"), "no such link"))
+    };
+    let have = link.addrs(&names).await?;
+    let added: Added = p.addrs.difference(&have).cloned().collect();
+    let mut reqs = Vec::new();
+    for a in &added {
+        reqs.push(Request::add_addr(a, index(&a.dev)?));
+    }
+    for a in have.difference(&p.addrs) {
+        reqs.push(Request::del_addr(a, index(&a.dev)?));
+    }
+    // Routes after addresses: a preferred source must exist first.
+    let routes = link.routes(&names).await?;
+    for r in p.routes.difference(&routes) {
+        reqs.push(Request::replace_route(r, index(&r.dev)?));
+    }
+    // Ours that are not planned, unless a planned one with the same key replaced them.
+    let keys: BTreeSet<_> = p.routes.iter().map(|r| r.key()).collect();
+    for r in routes.difference(&p.routes) {
+        if !keys.contains(&r.key()) {
+            reqs.push(Request::del_route(r, index(&r.dev)?));
+        }
+    }
+    if let Some(want) = &p.rules {
+        let rules = link.rules().await?;
+        // Additions first: `local` is looked up at its new place before the old one goes.
+        for r in want.difference(&rules) {
+            reqs.push(Request::add_rule(r));
+        }
+        for r in rules.difference(want) {
+            reqs.push(Request::del_rule(r));
+        }
+    }
+    let n = reqs.len();
+    if n > 0 {
+        link.batch(reqs).await?;
+    }
+    Ok((added, stale, n))
 }
 
 /// Cut established flows of an endpoint that no longer carries traffic: the conntrack entries

@@ -26,7 +26,9 @@ use crate::nft::{Encoded, Family, NftTable, SetDelta, element_batch, table_batch
 mod flows;
 mod layout;
 pub use flows::{cut_flows, kill_sockets};
-pub use layout::{LinkState, Request, create_namespace, delete_namespace, write_sysctls};
+pub use layout::{
+    LinkState, Request, create_namespace, delete_namespace, write_sysctls, write_sysctls_here,
+};
 
 const ENOENT: i32 = 2;
 const EADDRNOTAVAIL: i32 = 99;
@@ -80,31 +82,49 @@ where
 }
 
 /// Open two route sockets (one for rtnetlink's connection, one for our own requests) and a
-/// netfilter socket inside `ns`, registered with `rt`'s reactor.
-fn open_in(ns: &str, rt: tokio::runtime::Handle) -> std::io::Result<[TokioSocket; 3]> {
+/// netfilter socket inside `ns`, registered with `rt`'s reactor, after running `first` there.
+fn open_in<T: Send + 'static>(
+    ns: &str,
+    rt: tokio::runtime::Handle,
+    first: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<([TokioSocket; 3], T)> {
     in_namespace(ns, move || {
+        let done = first()?;
         let _reactor = rt.enter();
         let open = |protocol| -> std::io::Result<TokioSocket> {
             let mut s = TokioSocket::new(protocol)?;
             s.socket_mut().bind_auto()?;
             Ok(s)
         };
-        Ok([
-            open(protocols::NETLINK_ROUTE)?,
-            open(protocols::NETLINK_ROUTE)?,
-            open(protocols::NETLINK_NETFILTER)?,
-        ])
+        Ok((
+            [
+                open(protocols::NETLINK_ROUTE)?,
+                open(protocols::NETLINK_ROUTE)?,
+                open(protocols::NETLINK_NETFILTER)?,
+            ],
+            done,
+        ))
     })
 }
 
 impl NsLink {
     /// Must be called from within the tokio runtime (the sockets register with its reactor).
     pub fn open(ns: &str) -> Result<NsLink, KernelError> {
-        let [route, route_raw, nft] = open_in(ns, tokio::runtime::Handle::current())
+        Ok(Self::open_after(ns, || Ok(()))?.0)
+    }
+
+    /// [`NsLink::open`], running `first` inside the namespace beforehand on the same thread
+    /// (e.g. its sysctls: one trip into the namespace instead of two). Blocks for a moment (a
+    /// thread enters the namespace): call it from a blocking task when opening many.
+    pub fn open_after<T: Send + 'static>(
+        ns: &str,
+        first: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+    ) -> Result<(NsLink, T), KernelError> {
+        let ([route, route_raw, nft], done) = open_in(ns, tokio::runtime::Handle::current(), first)
             .map_err(|e| err(ns, "open sockets", e))?;
         let (conn, route, _) = rtnetlink::from_socket(route);
         tokio::spawn(conn);
-        Ok(NsLink {
+        let link = NsLink {
             ns: ns.to_string(),
             route,
             route_raw,
@@ -113,7 +133,8 @@ impl NsLink {
             seq: 1,
             sndbuf: 64 * 1024,
             index: HashMap::new(),
-        })
+        };
+        Ok((link, done))
     }
 
     pub fn forget_links(&mut self) {

@@ -794,19 +794,22 @@ pub fn delete_namespace(ns: &str) -> std::io::Result<()> {
 /// `net` sysctls a task sees are those of its own network namespace. Values already so are
 /// left alone; returns how many were written.
 pub fn write_sysctls(ns: &str, values: Vec<(String, u32)>) -> std::io::Result<usize> {
-    super::in_namespace(ns, move || {
-        let mut written = 0;
-        for (path, value) in &values {
-            let now = std::fs::read_to_string(path).ok();
-            if now.and_then(|v| v.trim().parse::<u32>().ok()) == Some(*value) {
-                continue;
-            }
-            std::fs::write(path, format!("{value}\n"))
-                .map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))?;
-            written += 1;
+    super::in_namespace(ns, move || write_sysctls_here(&values))
+}
+
+/// [`write_sysctls`] from a thread already inside the namespace.
+pub fn write_sysctls_here(values: &[(String, u32)]) -> std::io::Result<usize> {
+    let mut written = 0;
+    for (path, value) in values {
+        let now = std::fs::read_to_string(path).ok();
+        if now.and_then(|v| v.trim().parse::<u32>().ok()) == Some(*value) {
+            continue;
         }
-        Ok(written)
-    })
+        std::fs::write(path, format!("{value}\n"))
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{path}: {e}")))?;
+        written += 1;
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
