@@ -503,15 +503,29 @@ impl Kernel {
                 live.push((*ns).clone());
             }
         }
-        let created = &created;
+        // A table whose skeleton did not change since it was last applied (a new leg of a
+        // gateway adds only elements) gets its element difference, not a reload of every
+        // element it holds.
+        let deltas: BTreeMap<String, Vec<SetDelta>> = live
+            .iter()
+            .filter_map(|ns| {
+                let old = self.applied.get(ns)?.nft.as_ref()?;
+                let new = plan.namespaces[ns].nft.as_ref()?;
+                Some((ns.clone(), element_delta(old, new)?))
+            })
+            .collect();
+        let (created, deltas) = (&created, &deltas);
         let programmed = self
             .each(live, |ns, mut link| async {
                 let p = &plan.namespaces[&ns];
                 let r = match addresses_of(&mut link, &ns, p, created.contains(&ns)).await {
-                    Ok((added, stale, n)) => link
-                        .load_tables(p.nft.as_ref(), &stale)
-                        .await
-                        .map(|()| (added, n)),
+                    Ok((added, stale, n)) => match (p.nft.as_ref(), deltas.get(&ns)) {
+                        (Some(table), Some(delta)) if stale.is_empty() => {
+                            link.set_elements(table, delta).await
+                        }
+                        _ => link.load_tables(p.nft.as_ref(), &stale).await,
+                    }
+                    .map(|()| (added, n)),
                     Err(e) => Err(e),
                 };
                 (ns, link, r)
