@@ -19,10 +19,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use vpcep_dataplane::desired::Desired;
-use vpcep_dataplane::linux::{Kernel, run};
-use vpcep_dataplane::netlink::NsLink;
-use vpcep_dataplane::nft::{Elem, Family, Field, L4, NftSet, NftTable, Val, element_delta};
+use vpcep_dataplane::kernel::linux::{Kernel, run};
+use vpcep_dataplane::kernel::netlink::NsLink;
+use vpcep_dataplane::plan::desired::Desired;
+use vpcep_dataplane::plan::nft::{Elem, Family, Field, L4, NftSet, NftTable, Val, element_delta};
 use vpcep_dataplane::plan::{Legs, patch_endpoints, plan};
 
 use common::{Bench, pct, request_ok, serve_ok};

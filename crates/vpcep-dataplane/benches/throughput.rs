@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use vpcep_dataplane::netlink::in_namespace;
+use vpcep_dataplane::kernel::netlink::in_namespace;
 
 use common::{Bench, pct, request_ok};
 

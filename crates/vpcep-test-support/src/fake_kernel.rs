@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use vpcep_dataplane::desired::Desired;
-use vpcep_dataplane::linux::{ApplyStats, KernelError};
-use vpcep_dataplane::naming::Namespaces;
-use vpcep_dataplane::ops::KernelOps;
+use vpcep_dataplane::kernel::KernelOps;
+use vpcep_dataplane::kernel::linux::{ApplyStats, KernelError};
+use vpcep_dataplane::plan::desired::Desired;
+use vpcep_dataplane::plan::naming::Namespaces;
 use vpcep_dataplane::plan::{Legs, NsPlan, Plan};
 
 /// What the fake kernel holds and what a test controls.

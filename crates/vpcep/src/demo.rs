@@ -257,7 +257,7 @@ async fn build(
     step.done("");
     let web_id = web["server"]["id"].as_str().unwrap_or_default().to_string();
     let step = Step::start("starting an HTTP server inside the web host");
-    let names = vpcep_dataplane::naming::Namespaces::default();
+    let names = vpcep_dataplane::plan::naming::Namespaces::default();
     let web_ns = names.server(&web_id);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !Command::new("ip")

@@ -97,7 +97,7 @@ async fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
     let agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
         control_url: a.control_url,
         token,
-        names: vpcep_dataplane::naming::Namespaces {
+        names: vpcep_dataplane::plan::naming::Namespaces {
             prefix: a.ns_prefix,
         },
         name: a.name,

@@ -61,7 +61,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let agent_cfg = vpcep_dataplane::agent::AgentConfig {
         control_url: String::new(),
         token: agent_token.clone(),
-        names: vpcep_dataplane::naming::Namespaces {
+        names: vpcep_dataplane::plan::naming::Namespaces {
             prefix: args.ns_prefix.clone(),
         },
         name: "built-in".to_string(),

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use vpcep_client::Client;
 use vpcep_control::{Control, Settings};
 use vpcep_dataplane::agent::{Agent, AgentConfig};
-use vpcep_dataplane::naming::Namespaces;
-use vpcep_dataplane::netlink::in_namespace;
+use vpcep_dataplane::kernel::netlink::in_namespace;
+use vpcep_dataplane::plan::naming::Namespaces;
 use vpcep_test_support::server::Server;
 
 pub struct Provider {
@@ -192,7 +192,7 @@ impl Bench {
     }
 
     pub async fn teardown(&self) {
-        let _ = vpcep_dataplane::linux::teardown(&self.names).await;
+        let _ = vpcep_dataplane::kernel::linux::teardown(&self.names).await;
     }
 }
 

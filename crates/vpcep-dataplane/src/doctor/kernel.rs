@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::Finding;
 use crate::agent::AgentError;
-use crate::deps::{endpoint_namespaces, service_namespaces};
-use crate::desired::Desired;
-use crate::kernel::{Addr, IpRule, Link, Mac, NsListing, Route, Sysctl};
-use crate::linux::{self, iproute2};
-use crate::naming::Namespaces;
-use crate::nft::NftTable;
+use crate::agent::deps::{endpoint_namespaces, service_namespaces};
+use crate::kernel::linux::{self, iproute2};
+use crate::plan::desired::Desired;
+use crate::plan::naming::Namespaces;
+use crate::plan::nft::NftTable;
+use crate::plan::objects::{Addr, IpRule, Link, Mac, NsListing, Route, Sysctl};
 use crate::plan::{self, Plan};
 
 /// Which object's path to check.
@@ -366,9 +366,11 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::kernel::{Dst, Lookup};
-    use crate::nft::{Chain, ChainKind, Elem, Family, Field, Hook, NftSet, Policy, Priority, Val};
     use crate::plan::NsPlan;
+    use crate::plan::nft::{
+        Chain, ChainKind, Elem, Family, Field, Hook, NftSet, Policy, Priority, Val,
+    };
+    use crate::plan::objects::{Dst, Lookup};
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().expect("ip")
@@ -437,7 +439,7 @@ mod tests {
         if let Some(t) = &want.table {
             tables.insert(
                 (t.family.to_string(), t.name.to_string()),
-                crate::nft::TableListing {
+                crate::plan::nft::TableListing {
                     chains: t
                         .chains
                         .iter()
@@ -598,13 +600,13 @@ mod tests {
           {"chain":{"family":"ip","table":"vpcep","name":"helper","handle":5}},
           {"rule":{"family":"ip","table":"vpcep","chain":"pre","handle":6,"expr":[]}},
           {"table":{"family":"inet","name":"other","handle":7}}]}"#;
-        let t = crate::nft::parse_ruleset(json);
+        let t = crate::plan::nft::parse_ruleset(json);
         assert_eq!(t.len(), 2);
         let v = &t[&("ip".to_string(), "vpcep".to_string())];
         assert_eq!(v.chains["pre"].as_deref(), Some("prerouting"));
         assert_eq!(v.chains["helper"], None);
         assert_eq!(v.sets["zone_of_if"], 2);
         assert_eq!(v.sets["ep_restricted"], 0);
-        assert!(crate::nft::parse_ruleset("not json").is_empty());
+        assert!(crate::plan::nft::parse_ruleset("not json").is_empty());
     }
 }

@@ -5,8 +5,8 @@
 use serde_json::{Value as Json, json};
 
 use super::*;
-use crate::desired::Versioned;
-use crate::linux::describe;
+use crate::kernel::linux::describe;
+use crate::plan::desired::Versioned;
 
 /// Ids are 8 hex digits so names show them whole (`short`).
 const PROV: &str = "aaaa0001";
@@ -721,7 +721,7 @@ fn netlink_batches_load_what_the_script_loads() {
         .build()
         .expect("runtime");
     let mut link = rt
-        .block_on(async { crate::netlink::NsLink::open(&scratch.0) })
+        .block_on(async { crate::kernel::netlink::NsLink::open(&scratch.0) })
         .expect("sockets in the scratch namespace");
     let mut compared = 0;
     for t in varied_topologies() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vpcep_dataplane::agent::{Agent, AgentConfig};
-use vpcep_dataplane::naming::Namespaces;
+use vpcep_dataplane::plan::naming::Namespaces;
 use vpcep_test_support::fake_kernel::FakeKernel;
 use vpcep_test_support::server::{Server, create_endpoint, create_service, network};
 

@@ -3,7 +3,7 @@
 //! endpoint's path are exactly the two findings, each naming its namespace; untouched, nothing.
 
 use vpcep_dataplane::doctor::{self, Object};
-use vpcep_dataplane::linux::iproute2;
+use vpcep_dataplane::kernel::linux::iproute2;
 
 use crate::lab::*;
 

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use vpcep_dataplane::netlink::NsLink;
-use vpcep_dataplane::nft::{
+use vpcep_dataplane::kernel::netlink::NsLink;
+use vpcep_dataplane::plan::nft::{
     Action, Chain, ChainKind, DnatTo, Elem, Family, Field, Hook, Iface, L4, MapLookup, Match,
     NftSet, NftTable, Policy, Priority, Proto, Rule, Val, Value, element_delta,
 };
@@ -228,8 +228,8 @@ async fn element_batches_match_a_whole_reload_and_addresses_land() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_more_endpoint_is_an_element_change() {
     use std::collections::BTreeMap;
-    use vpcep_dataplane::desired::Desired;
-    use vpcep_dataplane::linux::Kernel;
+    use vpcep_dataplane::kernel::linux::Kernel;
+    use vpcep_dataplane::plan::desired::Desired;
     use vpcep_dataplane::plan::{Legs, patch_endpoints, plan};
 
     use crate::lab::{Lab, VmService, create_endpoint, first_success, vm_service};

@@ -8,11 +8,11 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
-use vpcep_dataplane::desired::{Desired, Versioned};
-use vpcep_dataplane::linux;
-use vpcep_dataplane::naming::{Namespaces, consumer_leg, provider_leg};
-use vpcep_dataplane::netlink::{NsLink, in_namespace};
+use vpcep_dataplane::kernel::linux;
+use vpcep_dataplane::kernel::netlink::{NsLink, in_namespace};
 use vpcep_dataplane::plan::PROVIDER_TABLE_BASE;
+use vpcep_dataplane::plan::desired::{Desired, Versioned};
+use vpcep_dataplane::plan::naming::{Namespaces, consumer_leg, provider_leg};
 
 use crate::elements::Ns;
 use crate::lab::can_run;

@@ -3,7 +3,7 @@
 //! not the lowest of its ports'), so hosts keep reaching their default gateway without a pause.
 
 use serde_json::{Value, json};
-use vpcep_dataplane::naming::{bridge, consumer_leg};
+use vpcep_dataplane::plan::naming::{bridge, consumer_leg};
 
 use crate::lab::*;
 

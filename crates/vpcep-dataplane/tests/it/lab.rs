@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use vpcep_client::Client;
 use vpcep_control::Control;
 use vpcep_dataplane::agent::{Agent, AgentConfig};
-use vpcep_dataplane::naming::Namespaces;
+use vpcep_dataplane::plan::naming::Namespaces;
 use vpcep_test_support::server::Server;
 
 /// Lines only in `a` / only in `b` (for readable failures of state comparisons).

@@ -6,9 +6,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use vpcep_dataplane::desired::Desired;
-use vpcep_dataplane::kernel::{IpRule, Link, Mac};
-use vpcep_dataplane::linux::{Kernel, read_namespace};
+use vpcep_dataplane::kernel::linux::{Kernel, read_namespace};
+use vpcep_dataplane::plan::desired::Desired;
+use vpcep_dataplane::plan::objects::{IpRule, Link, Mac};
 use vpcep_dataplane::plan::{Legs, Plan, plan};
 
 use crate::lab::{Lab, VmService, can_run, create_endpoint, exec_in, vm_service};

@@ -4,6 +4,7 @@
 //! (with a message) when not root or when `nft` is missing. Every namespace is removed at the end,
 //! also on failure (`Lab` drops tear down by prefix).
 
+mod architecture;
 mod converge;
 mod doctor;
 mod elements;

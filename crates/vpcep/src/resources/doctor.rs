@@ -67,7 +67,7 @@ fn note(level: &'static str, message: String) -> Finding {
 
 pub async fn run(a: DoctorArgs) -> anyhow::Result<()> {
     let c = a.conn.client()?;
-    let names = vpcep_dataplane::naming::Namespaces {
+    let names = vpcep_dataplane::plan::naming::Namespaces {
         prefix: a.ns_prefix.clone(),
     };
     let probe = if a.no_probe { None } else { Some(&names) };

@@ -500,10 +500,10 @@ fn site_kv(s: &Site) -> String {
 pub async fn run(args: LabArgs) -> anyhow::Result<()> {
     let out = args.conn.output;
     if let LabCommand::Down { ns_prefix } = &args.cmd {
-        let names = vpcep_dataplane::naming::Namespaces {
+        let names = vpcep_dataplane::plan::naming::Namespaces {
             prefix: ns_prefix.clone(),
         };
-        let n = vpcep_dataplane::linux::teardown(&names).await?;
+        let n = vpcep_dataplane::kernel::linux::teardown(&names).await?;
         eprintln!("removed {n} namespace(s) with prefix {ns_prefix}");
         return Ok(());
     }
@@ -514,7 +514,7 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
         ns_prefix,
     } = &args.cmd
     {
-        let names = vpcep_dataplane::naming::Namespaces {
+        let names = vpcep_dataplane::plan::naming::Namespaces {
             prefix: ns_prefix.clone(),
         };
         let ns = find_lab_namespace(&c, &names, name).await?;
@@ -824,7 +824,7 @@ pub async fn run(args: LabArgs) -> anyhow::Result<()> {
 /// The namespace of the server, load balancer or site called `name` (or with that id).
 async fn find_lab_namespace(
     c: &vpcep_client::Client,
-    names: &vpcep_dataplane::naming::Namespaces,
+    names: &vpcep_dataplane::plan::naming::Namespaces,
     name: &str,
 ) -> anyhow::Result<String> {
     let v: serde_json::Value = c.get(&c.project_path("/lab/servers"), &[]).await?;

@@ -26,8 +26,8 @@ use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
 use rtnetlink::{AddressMessageBuilder, IpVersion, RouteMessageBuilder};
 
 use super::{NsLink, acks_by_seq, err};
-use crate::kernel::{Addr, Dst, IpRule, Lookup, Mac, Route};
-use crate::linux::KernelError;
+use crate::kernel::linux::KernelError;
+use crate::plan::objects::{Addr, Dst, IpRule, Lookup, Mac, Route};
 
 const ESRCH: i32 = 3;
 const ENOENT: i32 = 2;
@@ -219,7 +219,7 @@ impl Request {
             msg: RouteNetlinkMessage::NewRoute(m),
             flags: NLM_F_CREATE | NLM_F_REPLACE,
             ok: &[],
-            what: format!("replace route {}", crate::linux::iproute2::route(r)),
+            what: format!("replace route {}", crate::kernel::linux::iproute2::route(r)),
         }
     }
 
@@ -234,7 +234,7 @@ impl Request {
             msg: RouteNetlinkMessage::DelRoute(m),
             flags: 0,
             ok: &[ESRCH],
-            what: format!("delete route {}", crate::linux::iproute2::route(r)),
+            what: format!("delete route {}", crate::kernel::linux::iproute2::route(r)),
         }
     }
 
@@ -265,7 +265,7 @@ impl Request {
             msg: RouteNetlinkMessage::NewRule(Self::rule_message(r)),
             flags: NLM_F_CREATE | NLM_F_EXCL,
             ok: &[EEXIST],
-            what: format!("add rule {}", crate::linux::iproute2::rule(r)),
+            what: format!("add rule {}", crate::kernel::linux::iproute2::rule(r)),
         }
     }
 
@@ -275,7 +275,7 @@ impl Request {
             msg: RouteNetlinkMessage::DelRule(Self::rule_message(r)),
             flags: 0,
             ok: &[ENOENT],
-            what: format!("delete rule {}", crate::linux::iproute2::rule(r)),
+            what: format!("delete rule {}", crate::kernel::linux::iproute2::rule(r)),
         }
     }
 }
@@ -587,7 +587,7 @@ impl NsLink {
         const NFTA_DATA_VALUE: u16 = 1;
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        let mut a = crate::nft::Nla::default();
+        let mut a = crate::plan::nft::Nla::default();
         a.str(NFTA_SET_ELEM_LIST_TABLE, table)
             .str(NFTA_SET_ELEM_LIST_SET, set);
         let mut body = vec![family, 0, 0, 0];

@@ -257,5 +257,5 @@ pub struct NsListing {
     /// Only rules of the shapes we plan.
     pub rules: std::collections::BTreeSet<IpRule>,
     /// Every nftables table, by (family, name).
-    pub tables: std::collections::BTreeMap<(String, String), crate::nft::TableListing>,
+    pub tables: std::collections::BTreeMap<(String, String), crate::plan::nft::TableListing>,
 }

@@ -1,18 +1,20 @@
 //! The agent: snapshot + watch of `/agent/v1`, plan, apply, report. Runs as `vpcep agent` or
 //! inside `vpcep serve`.
 
+pub mod deps;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use vpcep_core::agent::{Changes, ObjectResult, Outcome, Reports, Snapshot};
 use vpcep_core::model::{Endpoint, EndpointStatus, Kind, ServiceStatus};
 
-use crate::desired::{Desired, Versioned};
-use crate::linux::{self, Kernel};
-use crate::naming::Namespaces;
-use crate::ops::KernelOps;
+use crate::kernel::KernelOps;
+use crate::kernel::linux::{self, Kernel};
+use crate::kernel::watch::{NETNS_DIR, NamespaceWatch};
+use crate::plan::desired::{Desired, Versioned};
+use crate::plan::naming::Namespaces;
 use crate::plan::{self, Legs, LiveEndpoint};
-use crate::watch::{NETNS_DIR, NamespaceWatch};
 
 #[derive(Debug, Clone)]
 pub struct AgentConfig {
@@ -268,7 +270,7 @@ impl<K: KernelOps> Agent<K> {
             match s.spec.status {
                 ServiceStatus::Creating | ServiceStatus::Available | ServiceStatus::Failed => {
                     let problem = plan.problems.get(id).cloned().or_else(|| {
-                        failure_in(&crate::deps::service_namespaces(d, names, &s.spec))
+                        failure_in(&crate::agent::deps::service_namespaces(d, names, &s.spec))
                     });
                     let router = names.router(&s.spec.vpc_id);
                     match problem {
@@ -361,7 +363,7 @@ impl<K: KernelOps> Agent<K> {
             match e.spec.status {
                 EndpointStatus::Creating | EndpointStatus::Accepted | EndpointStatus::Failed => {
                     let problem = plan.problems.get(id).cloned().or_else(|| {
-                        failure_in(&crate::deps::endpoint_namespaces(
+                        failure_in(&crate::agent::deps::endpoint_namespaces(
                             d, names, &self.legs, &e.spec,
                         ))
                     });

@@ -7,9 +7,9 @@ use ipnet::Ipv4Net;
 use serde_json::Value;
 use vpcep_client::Client;
 
-use crate::linux;
-use crate::naming::Namespaces;
+use crate::kernel::linux;
 use crate::plan::Plan;
+use crate::plan::naming::Namespaces;
 
 mod kernel;
 

@@ -20,8 +20,8 @@ use rtnetlink::AddressMessageBuilder;
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::packet_route::link::LinkAttribute;
 
-use crate::linux::KernelError;
-use crate::nft::{Encoded, Family, NftTable, SetDelta, element_batch, table_batch};
+use crate::kernel::linux::KernelError;
+use crate::plan::nft::{Encoded, Family, NftTable, SetDelta, element_batch, table_batch};
 
 mod flows;
 mod layout;

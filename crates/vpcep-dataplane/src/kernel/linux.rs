@@ -20,10 +20,12 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::kernel::{Addr, Link, Mac, NsListing, Sysctl};
-use crate::naming::{Namespaces, consumer_leg, provider_leg};
-use crate::netlink::{NsLink, Request, create_namespace, err, write_sysctls, write_sysctls_here};
-use crate::nft::{Family, SetDelta, element_delta};
+use crate::kernel::netlink::{
+    NsLink, Request, create_namespace, err, write_sysctls, write_sysctls_here,
+};
+use crate::plan::naming::{Namespaces, consumer_leg, provider_leg};
+use crate::plan::nft::{Family, SetDelta, element_delta};
+use crate::plan::objects::{Addr, Link, Mac, NsListing, Sysctl};
 use crate::plan::{Legs, NsPlan, PROVIDER_TABLE_BASE, Plan};
 
 pub use iproute2::describe;
@@ -104,7 +106,7 @@ pub async fn list_namespaces() -> Result<BTreeSet<String>, KernelError> {
 
 pub async fn delete_namespace(ns: &str) -> Result<(), KernelError> {
     let name = ns.to_string();
-    tokio::task::spawn_blocking(move || crate::netlink::delete_namespace(&name))
+    tokio::task::spawn_blocking(move || crate::kernel::netlink::delete_namespace(&name))
         .await
         .map_err(std::io::Error::other)
         .and_then(|r| r)
@@ -848,7 +850,7 @@ pub async fn cut_flows(gateway_ns: &str, zone: u16, ip: &str) {
         tracing::warn!(ns = gateway_ns, ip, "cut flows: not an IPv4 address");
         return;
     };
-    match crate::netlink::cut_flows(gateway_ns, zone, addr).await {
+    match crate::kernel::netlink::cut_flows(gateway_ns, zone, addr).await {
         Ok(n) => tracing::debug!(
             ns = gateway_ns,
             zone,
@@ -867,7 +869,7 @@ pub async fn kill_sockets(ns: &str, ip: &str) {
         tracing::warn!(ns, ip, "kill sockets: not an IPv4 address");
         return;
     };
-    match crate::netlink::kill_sockets(ns, addr).await {
+    match crate::kernel::netlink::kill_sockets(ns, addr).await {
         Ok(n) => tracing::debug!(ns, ip, destroyed = n, "sockets destroyed"),
         Err(e) => tracing::warn!(ns, ip, "kill sockets: {e}"),
     }
@@ -918,7 +920,7 @@ pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> 
         addrs: addrs_in(ns).await?,
         routes: iproute2::parse_routes(&routes),
         rules: iproute2::parse_rules(&rules),
-        tables: crate::nft::parse_ruleset(&ruleset),
+        tables: crate::plan::nft::parse_ruleset(&ruleset),
     }))
 }
 
@@ -926,7 +928,7 @@ pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> 
 /// provider tables' routes), for the subnets and VPCs of `d`: what an agent starting now would
 /// recover, so a plan made with them is the plan the agent applies. Namespaces that cannot be
 /// read contribute nothing.
-pub async fn recover_legs(names: &Namespaces, d: &crate::desired::Desired) -> Legs {
+pub async fn recover_legs(names: &Namespaces, d: &crate::plan::desired::Desired) -> Legs {
     let mut legs = Legs::default();
     let by_leg: BTreeMap<String, String> = d
         .subnets
@@ -1001,8 +1003,8 @@ pub mod iproute2 {
     use ipnet::Ipv4Net;
     use serde_json::Value;
 
-    use crate::kernel::{Addr, Conf, Dst, IpRule, Link, Lookup, Mac, Route, Sysctl};
     use crate::plan::NsPlan;
+    use crate::plan::objects::{Addr, Conf, Dst, IpRule, Link, Lookup, Mac, Route, Sysctl};
 
     /// `net.ipv4.…`, the key `sysctl` knows.
     pub fn sysctl_key(key: Sysctl) -> String {

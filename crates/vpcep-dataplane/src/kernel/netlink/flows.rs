@@ -8,8 +8,8 @@ use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
 use netlink_sys::{AsyncSocket, AsyncSocketExt, TokioSocket, protocols};
 
 use super::{NLM_F_DUMP, acks_by_seq, dump, err, in_namespace, message, nlattr};
-use crate::linux::KernelError;
-use crate::nft::Nla;
+use crate::kernel::linux::KernelError;
+use crate::plan::nft::Nla;
 
 const ENOENT: i32 = 2;
 const AF_INET: u8 = 2;

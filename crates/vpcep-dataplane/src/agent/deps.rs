@@ -8,9 +8,9 @@
 
 use vpcep_core::model::{Endpoint, EndpointService};
 
-use crate::desired::Desired;
-use crate::naming::Namespaces;
 use crate::plan::Legs;
+use crate::plan::desired::Desired;
+use crate::plan::naming::Namespaces;
 
 /// The namespace realising backend port `port_id`: its load balancer or its cloud host.
 fn backend_namespace(d: &Desired, names: &Namespaces, port_id: &str) -> Option<String> {

@@ -6,6 +6,11 @@
 //! a leg into each consumer subnet (endpoint IPs as /32s) and a routed leg into each provider VPC,
 //! and translates with nftables maps keyed by conntrack zone.
 
+pub mod desired;
+pub mod naming;
+pub mod nft;
+pub mod objects;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
@@ -13,14 +18,14 @@ use ipnet::Ipv4Net;
 use vpcep_core::inventory::{Direction, Listener, SecurityGroupRule};
 use vpcep_core::model::{Protocol, ServiceStatus};
 
-pub use crate::kernel::{Addr, Conf, Dst, IpRule, Link, Lookup, Mac, Route, Sysctl};
+pub use crate::plan::objects::{Addr, Conf, Dst, IpRule, Link, Lookup, Mac, Route, Sysctl};
 
-use crate::desired::Desired;
-use crate::naming::{
+use crate::plan::desired::Desired;
+use crate::plan::naming::{
     Namespaces, PROVIDER_LEG_PEER_PREFIX, bridge, consumer_leg, port_peer, provider_leg, short,
     site_peer,
 };
-use crate::nft::{
+use crate::plan::nft::{
     Action, Addrs, Chain, ChainKind, CtDirection, CtState, DnatTo, Elem, Family, Field, Hook,
     Iface, L4, MapLookup, Match, NftSet, NftTable, Policy, Ports, Priority, Proto, Rule, Val,
     Value,

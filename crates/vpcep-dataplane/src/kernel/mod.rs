@@ -1,15 +1,19 @@
 //! The kernel as the agent uses it: apply plans, cut flows, recover leg assignments. The agent is
 //! generic over this, so its converge and report logic (failures, retries, recoveries) can be
 //! tested without root against a fake kernel (`vpcep-test-support`), and runs on the real one
-//! ([`crate::linux::Kernel`]) everywhere else.
+//! ([`crate::kernel::linux::Kernel`]) everywhere else.
+
+pub mod linux;
+pub mod netlink;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use async_trait::async_trait;
 
-use crate::desired::Desired;
-use crate::linux::{self, ApplyStats, KernelError};
-use crate::naming::Namespaces;
+use crate::kernel::linux::{ApplyStats, KernelError};
+use crate::plan::desired::Desired;
+use crate::plan::naming::Namespaces;
 use crate::plan::{Legs, Plan};
 
 #[async_trait]
