@@ -259,7 +259,21 @@ fn compare_table(ns: &str, t: &NftTable, have: &NsListing) -> Vec<Finding> {
                 ),
                 rebuild(ns),
             )),
-            Some(_) => {}
+            Some(_) => {
+                let n = listed.rules.get(c.name).copied().unwrap_or(0);
+                if n != c.rules.len() {
+                    out.push(at(
+                        ns,
+                        "error",
+                        format!(
+                            "nftables {what}: chain {} holds {n} rules, the plan {}",
+                            c.name,
+                            c.rules.len()
+                        ),
+                        rebuild(ns),
+                    ));
+                }
+            }
         }
     }
     for (name, set) in &t.sets {
@@ -368,7 +382,8 @@ mod tests {
     use super::*;
     use crate::plan::NsPlan;
     use crate::plan::nft::{
-        Chain, ChainKind, Elem, Family, Field, Hook, NftSet, Policy, Priority, Val,
+        Action, Chain, ChainKind, Elem, Family, Field, Hook, Match, NftSet, Policy, Priority, Rule,
+        Val,
     };
     use crate::plan::objects::{Dst, Lookup};
 
@@ -379,13 +394,16 @@ mod tests {
     /// A gateway-like namespace with a veth to a router: something of every kind compared.
     fn plan() -> Plan {
         let mut t = NftTable::new(Family::Ip, "vpcep");
-        t.chains.push(Chain::base(
-            "pre",
-            ChainKind::Filter,
-            Hook::Prerouting,
-            Priority::Raw,
-            Policy::Accept,
-        ));
+        t.chains.push(
+            Chain::base(
+                "pre",
+                ChainKind::Filter,
+                Hook::Prerouting,
+                Priority::Raw,
+                Policy::Accept,
+            )
+            .with([Rule::new(vec![Match::CtMarked], vec![Action::Accept])]),
+        );
         t.chains.push(Chain::regular("helper"));
         t.sets.insert(
             "zone_of_if",
@@ -449,6 +467,12 @@ mod tests {
                                 c.base.map(|b| b.hook.name().to_string()),
                             )
                         })
+                        .collect(),
+                    rules: t
+                        .chains
+                        .iter()
+                        .filter(|c| !c.rules.is_empty())
+                        .map(|c| (c.name.to_string(), c.rules.len()))
                         .collect(),
                     sets: t
                         .sets
@@ -516,6 +540,7 @@ mod tests {
             .get_mut(&("ip".to_string(), "vpcep".to_string()))
             .expect("table");
         t.chains.remove("helper");
+        t.rules.remove("pre");
         t.sets.insert("zone_of_if".into(), 0);
         assert_eq!(
             messages(&compare("gw", &want, Some(&have))),
@@ -525,6 +550,7 @@ mod tests {
                 "warn  gw: address 10.0.0.6/32 dev c1 is not in the plan — fix: ip -n gw addr del 10.0.0.6/32 dev c1",
                 "error gw: route 198.19.128.0/25 via 169.254.0.1 dev c1 onlink table 10001 missing — fix: ip -n gw route replace 198.19.128.0/25 via 169.254.0.1 dev c1 onlink table 10001",
                 "error gw: rule pref 1000 fwmark 10001 lookup 10001 missing — fix: ip -n gw rule add pref 1000 fwmark 10001 lookup 10001",
+                "error gw: nftables table ip vpcep: chain pre holds 0 rules, the plan 1 — fix: restart the agent (or run `vpcep agent`): it rebuilds namespace gw",
                 "error gw: nftables table ip vpcep: chain helper missing — fix: restart the agent (or run `vpcep agent`): it rebuilds namespace gw",
                 "error gw: nftables table ip vpcep: set zone_of_if holds 0 elements, the plan 1 — fix: restart the agent (or run `vpcep agent`): it rebuilds namespace gw",
             ]
@@ -607,6 +633,8 @@ mod tests {
         assert_eq!(v.chains["helper"], None);
         assert_eq!(v.sets["zone_of_if"], 2);
         assert_eq!(v.sets["ep_restricted"], 0);
+        assert_eq!(v.rules["pre"], 1);
+        assert!(!v.rules.contains_key("helper"));
         assert!(crate::plan::nft::parse_ruleset("not json").is_empty());
     }
 }

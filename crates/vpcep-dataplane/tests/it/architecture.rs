@@ -60,11 +60,19 @@ fn plan_is_pure_and_points_nowhere_else() {
             "rtnetlink",
         ],
     );
-    assert!(found.is_empty(), "plan/ must stay pure:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "plan/ must stay pure:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
 fn kernel_layer_does_not_know_the_agent() {
     let found = offences("kernel", &["crate::agent", "crate::doctor"]);
-    assert!(found.is_empty(), "kernel/ points back up:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "kernel/ points back up:\n{}",
+        found.join("\n")
+    );
 }

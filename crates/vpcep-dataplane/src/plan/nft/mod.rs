@@ -335,11 +335,13 @@ mod tests {
 }
 
 /// One table as `nft -j list ruleset` shows it, reduced to what `doctor` compares with the
-/// plan: chain names with their hooks (`None` for a regular chain), set/map names with their
-/// element counts.
+/// plan: chain names with their hooks (`None` for a regular chain), rules per chain, set/map
+/// names with their element counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TableListing {
     pub chains: BTreeMap<String, Option<String>>,
+    /// Rules per chain (chains without rules absent).
+    pub rules: BTreeMap<String, usize>,
     pub sets: BTreeMap<String, usize>,
 }
 
@@ -364,6 +366,14 @@ pub fn parse_ruleset(listing: &str) -> BTreeMap<(String, String), TableListing> 
                     .or_default()
                     .chains
                     .insert(name.to_string(), c["hook"].as_str().map(str::to_string));
+            }
+        } else if let Some(k) = key(&item["rule"], "table") {
+            if let Some(chain) = item["rule"]["chain"].as_str() {
+                *out.entry(k)
+                    .or_default()
+                    .rules
+                    .entry(chain.to_string())
+                    .or_default() += 1;
             }
         } else {
             for kind in ["set", "map"] {
