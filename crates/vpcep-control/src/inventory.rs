@@ -297,7 +297,11 @@ impl Control {
         let description = body.description.unwrap_or_default();
         validate::description("description", &description).map_err(|e| param(e.message))?;
         let dns: Vec<String> = body.dns_list.unwrap_or_default();
-        let primary_dns = body.primary_dns.or_else(|| dns.first().cloned());
+        // No DNS server given: the VPC's own resolver (private names, then the upstream).
+        let primary_dns = body
+            .primary_dns
+            .or_else(|| dns.first().cloned())
+            .or_else(|| Some(vpcep_core::naming::VPC_RESOLVER.to_string()));
         let secondary_dns = body.secondary_dns.or_else(|| dns.get(1).cloned());
         for d in primary_dns.iter().chain(secondary_dns.iter()) {
             d.parse::<Ipv4Addr>()

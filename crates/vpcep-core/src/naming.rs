@@ -8,6 +8,10 @@ pub fn service_name(region: &str, short: Option<&str>, id: &str) -> String {
     }
 }
 
+/// Where every VPC's hosts reach its private resolver (the default `primary_dns` of a subnet;
+/// the data plane puts it on the VPC's router).
+pub const VPC_RESOLVER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 169, 253);
+
 /// The private DNS name of an endpoint: `{endpoint_id}.{service label}.vpcep.{region}.internal`,
 /// where the label is the service's short name made DNS-safe, or `svc-` and the first block of
 /// its id. Lower case: DNS names are case-insensitive and clients compare them lowered.

@@ -235,8 +235,23 @@ impl Resolver {
     /// typically inside the VPC router's network namespace). Replaces, and
     /// stops, a previous pair of sockets of the same VPC.
     pub fn serve_vpc(&self, vpc: &str, udp: tokio::net::UdpSocket, tcp: tokio::net::TcpListener) {
+        self.serve(vpc, vpc, udp, tcp);
+    }
+
+    /// Starts answering on `udp` and `tcp` from `view`'s names, under `key` (what
+    /// [`Resolver::stop`] takes): one VPC may be answered on several socket pairs (its
+    /// router, and the DNS cloud service's host answers for whoever its SNAT map says).
+    /// Replaces, and stops, a previous pair of the same key.
+    pub fn serve(
+        &self,
+        key: &str,
+        view: &str,
+        udp: tokio::net::UdpSocket,
+        tcp: tokio::net::TcpListener,
+    ) {
+        let vpc = key;
         let handler = VpcHandler {
-            vpc: Arc::from(vpc),
+            vpc: Arc::from(view),
             shared: self.shared.clone(),
         };
         let mut server = Server::new(handler);
@@ -264,12 +279,28 @@ impl Resolver {
         udp: std::net::UdpSocket,
         tcp: std::net::TcpListener,
     ) -> Result<(), DnsError> {
+        self.serve_std(vpc, vpc, udp, tcp)
+    }
+
+    /// [`Resolver::serve`] for std sockets.
+    pub fn serve_std(
+        &self,
+        key: &str,
+        view: &str,
+        udp: std::net::UdpSocket,
+        tcp: std::net::TcpListener,
+    ) -> Result<(), DnsError> {
         udp.set_nonblocking(true)?;
         tcp.set_nonblocking(true)?;
         let udp = tokio::net::UdpSocket::from_std(udp)?;
         let tcp = tokio::net::TcpListener::from_std(tcp)?;
-        self.serve_vpc(vpc, udp, tcp);
+        self.serve(key, view, udp, tcp);
         Ok(())
+    }
+
+    /// Stops the socket pair served under `key` ([`Resolver::serve`]).
+    pub async fn stop(&self, key: &str) -> bool {
+        self.stop_vpc(key).await
     }
 
     /// Stops answering on `vpc`'s sockets and closes them. Returns whether the

@@ -28,6 +28,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Run only the data-plane agent, following a control plane over `/agent/v1`.
     Agent(AgentArgs),
+    /// Run the private DNS resolver alone against a control plane (as `vpcep agent` runs the
+    /// data plane): every VPC's resolver at 169.254.169.253, endpoint and host names, the DNS
+    /// cloud service's backend.
+    Dns(DnsArgs),
     /// Operator commands on the store: accounts, credentials, projects, quotas.
     Admin(admin::AdminArgs),
     #[command(flatten)]
@@ -55,6 +59,7 @@ fn main() -> std::process::ExitCode {
             Command::Serve(a) => serve::run(a).await,
             Command::Admin(a) => admin::run(a).await,
             Command::Agent(a) => run_agent(a).await,
+            Command::Dns(a) => run_dns(a).await,
             Command::Demo(a) => demo::run(a).await,
             Command::Resource(r) => resources::run(r).await,
         }
@@ -68,8 +73,9 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Where the control plane's feed is, and which namespaces are ours.
 #[derive(clap::Args, Debug)]
-struct AgentArgs {
+struct FeedArgs {
     /// The control plane's URL.
     #[arg(
         long,
@@ -83,6 +89,26 @@ struct AgentArgs {
     /// Prefix of the network namespaces this agent owns.
     #[arg(long, env = "VPCEP_NS_PREFIX", default_value = "vpcep-")]
     ns_prefix: String,
+}
+
+impl FeedArgs {
+    fn token(&self) -> anyhow::Result<String> {
+        Ok(std::fs::read_to_string(&self.token_file)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", self.token_file.display()))?
+            .trim()
+            .to_string())
+    }
+    fn names(&self) -> vpcep_dataplane::plan::naming::Namespaces {
+        vpcep_dataplane::plan::naming::Namespaces {
+            prefix: self.ns_prefix.clone(),
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct AgentArgs {
+    #[command(flatten)]
+    feed: FeedArgs,
     /// Name reported to the control plane.
     #[arg(long, default_value = "agent")]
     name: String,
@@ -90,16 +116,10 @@ struct AgentArgs {
 
 async fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
     serve::init_tracing(false);
-    let token = std::fs::read_to_string(&a.token_file)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", a.token_file.display()))?
-        .trim()
-        .to_string();
     let agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
-        control_url: a.control_url,
-        token,
-        names: vpcep_dataplane::plan::naming::Namespaces {
-            prefix: a.ns_prefix,
-        },
+        token: a.feed.token()?,
+        names: a.feed.names(),
+        control_url: a.feed.control_url,
         name: a.name,
     });
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -108,5 +128,35 @@ async fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
         let _ = stop_tx.send(true);
     });
     agent.run_until(stop).await;
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
+struct DnsArgs {
+    #[command(flatten)]
+    feed: FeedArgs,
+    /// Region of the lab hosts' names (`{host}.{vpc}.{region}.internal`).
+    #[arg(long, env = "VPCEP_REGION", default_value = "cn-north-4")]
+    region: String,
+    #[command(flatten)]
+    resolver: serve::ResolverArgs,
+}
+
+async fn run_dns(a: DnsArgs) -> anyhow::Result<()> {
+    serve::init_tracing(false);
+    let dns =
+        vpcep_dataplane::agent::dns::DnsFollower::new(vpcep_dataplane::agent::dns::DnsConfig {
+            token: a.feed.token()?,
+            names: a.feed.names(),
+            control_url: a.feed.control_url,
+            region: a.region,
+            resolver: a.resolver.config(),
+        })?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        serve::shutdown().await;
+        let _ = stop_tx.send(true);
+    });
+    dns.run_until(stop).await;
     Ok(())
 }

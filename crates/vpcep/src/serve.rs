@@ -9,6 +9,28 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{StoreArgs, load_or_create_token};
 
+/// How the private DNS resolver answers names it does not own.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ResolverArgs {
+    /// Where names that are not private go (`IP:PORT`, e.g. `192.0.2.53:53`). None (the
+    /// default): they are answered REFUSED at once.
+    #[arg(long, env = "VPCEP_DNS_UPSTREAM")]
+    pub dns_upstream: Option<SocketAddr>,
+    /// How long a forwarded query may take before the client gets SERVFAIL.
+    #[arg(long, env = "VPCEP_DNS_TIMEOUT_MS", default_value_t = 2000)]
+    pub dns_timeout_ms: u64,
+}
+
+impl ResolverArgs {
+    pub fn config(&self) -> vpcep_dns::ResolverConfig {
+        vpcep_dns::ResolverConfig {
+            upstream: self.dns_upstream,
+            forward_timeout: Duration::from_millis(self.dns_timeout_ms.max(1)),
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
     /// Address of the API and the web console (`/console`).
@@ -22,6 +44,12 @@ pub struct ServeArgs {
     /// Prefix of the network namespaces the built-in agent owns.
     #[arg(long, env = "VPCEP_NS_PREFIX", default_value = "vpcep-")]
     pub ns_prefix: String,
+    /// Do not run the private DNS resolver next to the built-in agent (every VPC's
+    /// 169.254.169.253, endpoint names, the DNS cloud service's backend).
+    #[arg(long, env = "VPCEP_NO_DNS")]
+    pub no_dns: bool,
+    #[command(flatten)]
+    pub resolver: ResolverArgs,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "VPCEP_LOG_JSON")]
     pub log_json: bool,
@@ -104,12 +132,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             format!("http://{addr}")
         };
+        let (agent_cfg_url, agent_cfg_token) = (control_url.clone(), agent_cfg.token.clone());
         let agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
             control_url,
             ..agent_cfg
         });
         agent_task = Some(tokio::spawn(agent.run_until(stop.clone())));
         tracing::info!(prefix = args.ns_prefix, "data-plane agent started");
+        if args.no_dns {
+            tracing::info!("private DNS disabled (--no-dns)");
+        } else {
+            let dns = vpcep_dataplane::agent::dns::DnsFollower::new(
+                vpcep_dataplane::agent::dns::DnsConfig {
+                    control_url: agent_cfg_url.clone(),
+                    token: agent_cfg_token.clone(),
+                    names: vpcep_dataplane::plan::naming::Namespaces {
+                        prefix: args.ns_prefix.clone(),
+                    },
+                    region: args.store.region.clone(),
+                    resolver: args.resolver.config(),
+                },
+            )
+            .context("starting the private DNS resolver")?;
+            tokio::spawn(dns.run_until(stop.clone()));
+            tracing::info!(upstream = ?args.resolver.dns_upstream, "private DNS started");
+        }
     }
     tracing::info!(%addr, data_dir = %args.store.data_dir.display(), region = args.store.region, "vpcep serving");
     eprintln!(

@@ -2,6 +2,7 @@
 //! inside `vpcep serve`.
 
 pub mod deps;
+pub mod dns;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -57,8 +58,10 @@ const RETRY_MAX: Duration = Duration::from_secs(8);
 /// How long a long-poll waits when nothing needs retrying.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(25);
 
-enum Watch {
+/// What a long-poll of the feed brought.
+pub enum Watch {
     Changes(Changes),
+    /// The control plane no longer holds the changes after our revision: start from a snapshot.
     Resync,
 }
 
@@ -90,24 +93,14 @@ impl<K: KernelOps> Agent<K> {
     }
 
     async fn watch(&self, after: u64, timeout: Duration) -> Result<Watch, AgentError> {
-        let resp = self
-            .http
-            .get(format!(
-                "{}/agent/v1/changes?after={after}&timeout_ms={}",
-                self.cfg.control_url,
-                timeout.as_millis()
-            ))
-            .bearer_auth(&self.cfg.token)
-            .send()
-            .await?;
-        match resp.status().as_u16() {
-            200 => Ok(Watch::Changes(resp.json().await?)),
-            410 => Ok(Watch::Resync),
-            status => Err(AgentError::Status {
-                status,
-                body: resp.text().await.unwrap_or_default(),
-            }),
-        }
+        fetch_changes(
+            &self.http,
+            &self.cfg.control_url,
+            &self.cfg.token,
+            after,
+            timeout,
+        )
+        .await
     }
 
     async fn report(&self, results: Vec<ObjectResult>) -> Result<(), AgentError> {
@@ -536,16 +529,43 @@ pub async fn fetch_snapshot(
     Ok(resp.json().await?)
 }
 
+/// The changes after revision `after` (`/agent/v1/changes`, a long-poll of at most `timeout`).
+pub async fn fetch_changes(
+    http: &reqwest::Client,
+    control_url: &str,
+    token: &str,
+    after: u64,
+    timeout: Duration,
+) -> Result<Watch, AgentError> {
+    let resp = http
+        .get(format!(
+            "{}/agent/v1/changes?after={after}&timeout_ms={}",
+            control_url.trim_end_matches('/'),
+            timeout.as_millis()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    match resp.status().as_u16() {
+        200 => Ok(Watch::Changes(resp.json().await?)),
+        410 => Ok(Watch::Resync),
+        status => Err(AgentError::Status {
+            status,
+            body: resp.text().await.unwrap_or_default(),
+        }),
+    }
+}
+
 /// The next namespaces deleted, or never when there is no watch.
 async fn deleted(netns: &mut Option<NamespaceWatch>) -> Vec<String> {
     match netns {
-        Some(w) => w.deleted().await,
+        Some(w) => w.names().await,
         None => std::future::pending().await,
     }
 }
 
 /// Resolves once `stop` is true; never, if its sender is gone without asking to stop.
-async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     if stop.wait_for(|s| *s).await.is_err() {
         std::future::pending::<()>().await;
     }

@@ -104,7 +104,38 @@ pub async fn list_namespaces() -> Result<BTreeSet<String>, KernelError> {
     Ok(out)
 }
 
+/// Where `ip netns exec` finds a namespace's own `/etc` files.
+fn netns_etc(ns: &str) -> std::path::PathBuf {
+    std::path::Path::new("/etc/netns").join(ns)
+}
+
+/// Make `/etc/netns/{ns}/resolv.conf` name `resolvers` (removed when there are none). Written
+/// only when it differs.
+pub fn sync_resolv_conf(ns: &str, resolvers: &[std::net::Ipv4Addr]) -> Result<(), KernelError> {
+    let dir = netns_etc(ns);
+    let file = dir.join("resolv.conf");
+    let fail = |e: std::io::Error| err(ns, &format!("write {}", file.display()), e);
+    if resolvers.is_empty() {
+        return match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail(e)),
+            _ => Ok(()),
+        };
+    }
+    let want: String = resolvers
+        .iter()
+        .map(|r| format!("nameserver {r}\n"))
+        .chain(["options timeout:1 attempts:2\n".to_string()])
+        .collect();
+    if std::fs::read_to_string(&file).is_ok_and(|have| have == want) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(fail)?;
+    std::fs::write(&file, want).map_err(fail)
+}
+
 pub async fn delete_namespace(ns: &str) -> Result<(), KernelError> {
+    // Its `/etc/netns` files go with it (best effort: they do nothing without the namespace).
+    let _ = std::fs::remove_dir_all(netns_etc(ns));
     let name = ns.to_string();
     tokio::task::spawn_blocking(move || crate::kernel::netlink::delete_namespace(&name))
         .await
@@ -520,7 +551,11 @@ impl Kernel {
         let programmed = self
             .each(live, |ns, mut link| async {
                 let p = &plan.namespaces[&ns];
-                let r = match addresses_of(&mut link, &ns, p, created.contains(&ns)).await {
+                let r = match sync_resolv_conf(&ns, &p.resolvers) {
+                    Err(e) => Err(e),
+                    Ok(()) => addresses_of(&mut link, &ns, p, created.contains(&ns)).await,
+                };
+                let r = match r {
                     Ok((added, stale, n)) => match (p.nft.as_ref(), deltas.get(&ns)) {
                         (Some(table), Some(delta)) if stale.is_empty() => {
                             link.set_elements(table, delta).await

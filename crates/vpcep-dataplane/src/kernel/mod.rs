@@ -3,6 +3,7 @@
 //! tested without root against a fake kernel (`vpcep-test-support`), and runs on the real one
 //! ([`crate::kernel::linux::Kernel`]) everywhere else.
 
+pub mod dns;
 pub mod linux;
 pub mod netlink;
 pub mod watch;

@@ -13,17 +13,28 @@ use tokio::sync::mpsc;
 /// Where `ip netns` keeps the handles of named namespaces.
 pub const NETNS_DIR: &str = "/run/netns";
 
-/// Names of namespace handles deleted from [`NETNS_DIR`], as they happen.
+/// Names of namespace handles deleted from (or, with [`NamespaceWatch::creations`], created in)
+/// [`NETNS_DIR`], as they happen.
 pub struct NamespaceWatch {
     deleted: mpsc::UnboundedReceiver<String>,
 }
 
 impl NamespaceWatch {
-    /// Watch [`NETNS_DIR`] (created if missing, as `ip netns add` would).
+    /// Watch [`NETNS_DIR`] for deletions (created if missing, as `ip netns add` would).
     pub fn new() -> io::Result<Self> {
+        Self::watch(AddWatchFlags::IN_DELETE)
+    }
+
+    /// Watch [`NETNS_DIR`] for new namespaces. The handle appears just before the namespace is
+    /// mounted on it, so a user of the name may have to try again a moment later.
+    pub fn creations() -> io::Result<Self> {
+        Self::watch(AddWatchFlags::IN_CREATE | AddWatchFlags::IN_MOVED_TO)
+    }
+
+    fn watch(flags: AddWatchFlags) -> io::Result<Self> {
         std::fs::create_dir_all(NETNS_DIR)?;
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC)?;
-        inotify.add_watch(NETNS_DIR, AddWatchFlags::IN_DELETE)?;
+        inotify.add_watch(NETNS_DIR, flags)?;
         let (tx, deleted) = mpsc::unbounded_channel();
         std::thread::Builder::new()
             .name("netns-watch".into())
@@ -40,8 +51,8 @@ impl NamespaceWatch {
         Ok(Self { deleted })
     }
 
-    /// Every name deleted since the last call (waits for at least one).
-    pub async fn deleted(&mut self) -> Vec<String> {
+    /// Every name seen since the last call (waits for at least one).
+    pub async fn names(&mut self) -> Vec<String> {
         let Some(first) = self.deleted.recv().await else {
             // The reader thread is gone: nothing will ever come.
             return std::future::pending().await;

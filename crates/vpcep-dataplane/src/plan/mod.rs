@@ -7,6 +7,7 @@
 //! and translates with nftables maps keyed by conntrack zone.
 
 pub mod desired;
+pub mod dns;
 pub mod naming;
 pub mod nft;
 pub mod objects;
@@ -63,8 +64,12 @@ pub struct NsPlan {
     /// Announce new addresses with a gratuitous ARP (gateways: a consumer that asked for an
     /// endpoint's IP before it existed learns it at once instead of on its next retry, 1 s on).
     pub announce: bool,
-    /// Our nftables table for this namespace (loaded whole, atomically, by `nft -f`).
+    /// Our nftables table for this namespace (loaded whole, atomically, as one nf_tables
+    /// batch).
     pub nft: Option<NftTable>,
+    /// Name servers of a lab host (`/etc/netns/{ns}/resolv.conf`, which `ip netns exec`, and so
+    /// `vpcep lab exec`, mounts over `/etc/resolv.conf`); empty: no file.
+    pub resolvers: Vec<Ipv4Addr>,
 }
 
 /// Gateway leg assignments, stable across plans (and recovered from the kernel after a restart),
@@ -170,6 +175,8 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     for vpc_id in d.vpcs.keys() {
         let ns = p.namespaces.entry(names.router(vpc_id)).or_default();
         ns.sysctls = router_sysctls();
+        // The VPC's resolver address (its socket is opened here by the DNS side, `dns.rs`).
+        ns.addrs.insert(Addr::host("lo", dns::RESOLVER_ADDR));
     }
     for (sid, s) in &d.subnets {
         let Some(ns) = p.namespaces.get_mut(&names.router(&s.spec.vpc_id)) else {
@@ -219,6 +226,19 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 && let Ok(gw) = subnet.spec.gateway_ip.parse()
             {
                 ns.routes.insert(Route::via(Dst::Default, gw, dev));
+            }
+            if i == 0 {
+                // The subnet's DNS servers, the VPC's resolver when it names none.
+                let listed: Vec<Ipv4Addr> = [&subnet.spec.primary_dns, &subnet.spec.secondary_dns]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s.parse().ok())
+                    .collect();
+                ns.resolvers = if listed.is_empty() {
+                    vec![dns::RESOLVER_ADDR]
+                } else {
+                    listed
+                };
             }
         }
         ns.nft = Some(security_groups(d, srv_id));
