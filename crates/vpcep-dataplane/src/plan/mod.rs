@@ -442,6 +442,13 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     for l in &p.live {
         live_of.entry(l.shard).or_default().push(l);
     }
+    // Sites by VPC: replies to a site leave through each consumer leg of its VPC.
+    let mut sites_of: BTreeMap<&str, Vec<Dst>> = BTreeMap::new();
+    for site in d.sites.values() {
+        if let Some(dst) = net(&site.spec.cidr) {
+            sites_of.entry(&site.spec.vpc_id).or_default().push(dst);
+        }
+    }
     let shards: BTreeSet<u32> = legs.zones.values().map(|(sh, _)| *sh).collect();
     for shard in shards {
         let live = live_of.get(&shard).map(Vec::as_slice).unwrap_or_default();
@@ -478,6 +485,18 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             if let Some(dst) = net(&subnet.spec.cidr) {
                 gw.routes
                     .insert(Route::link(dst, gname.clone()).table(table));
+            }
+            // A site of the consumer VPC sits behind the VPC's router: replies to it go to the
+            // subnet's gateway (the router's address on the bridge the leg is a port of), which
+            // routes them on to the site. The leg holds only /32s, hence `onlink`.
+            if let (Some(sites), Ok(gw_ip)) = (
+                sites_of.get(subnet.spec.vpc_id.as_str()),
+                subnet.spec.gateway_ip.parse::<Ipv4Addr>(),
+            ) {
+                for dst in sites {
+                    gw.routes
+                        .insert(Route::via(*dst, gw_ip, gname.clone()).onlink().table(table));
+                }
             }
             tables.insert(table);
             let z = Val::Zone(*zone);

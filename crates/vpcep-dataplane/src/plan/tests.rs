@@ -438,6 +438,92 @@ route replace 172.16.0.0/24 via 169.254.0.2 dev x5173e001 onlink
     );
 }
 
+/// A site reaches its VPC's endpoints: the gateway routes each site of the consumer VPC back
+/// through that VPC's consumer legs (each leg's table, via the subnet gateway, onlink), exactly
+/// where a subnet host's replies go; sites of other VPCs (same CIDRs) get nothing there.
+#[test]
+fn sites_of_a_consumer_vpc_are_routed_back_through_its_legs() {
+    const CONS_NET2: &str = "bbbb0004";
+    const OTHER: &str = "aaaa0003";
+    const OTHER_NET: &str = "bbbb0005";
+    let p = lb_service("TCP", 1)
+        .subnet(CONS_NET2, CONS, "10.0.1.0/24", "10.0.1.1")
+        .endpoint("e0000002", CONS_NET2, "10.0.1.50", None)
+        .site("5173e001", CONS, "172.16.0.0/24")
+        .site("5173e002", CONS, "192.168.8.0/22")
+        // Another consumer VPC, identical CIDRs, with a site but no endpoint; and a site of the
+        // provider.
+        .vpc(OTHER, "10.0.0.0/16")
+        .subnet(OTHER_NET, OTHER, "10.0.0.0/24", "10.0.0.1")
+        .site("5173e003", OTHER, "172.16.0.0/24")
+        .site("5173e004", PROV, "172.16.0.0/24")
+        .plan();
+    let gw = ns(&p, "vpcep-g-0");
+    let routes: Vec<String> = gw
+        .routes
+        .iter()
+        .filter(|r| r.table.is_some_and(|t| t < PROVIDER_TABLE_BASE))
+        .map(|r| {
+            let n = |d: Dst| match d {
+                Dst::Net(n) => n.to_string(),
+                Dst::Default => "default".into(),
+            };
+            format!(
+                "{} via {:?} dev {} onlink {} table {:?}",
+                n(r.dst),
+                r.via,
+                r.dev,
+                r.onlink,
+                r.table
+            )
+        })
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            "10.0.0.0/24 via None dev cbbbb0003 onlink false table Some(10001)",
+            "10.0.1.0/24 via None dev cbbbb0004 onlink false table Some(10002)",
+            "172.16.0.0/24 via Some(10.0.0.1) dev cbbbb0003 onlink true table Some(10001)",
+            "172.16.0.0/24 via Some(10.0.1.1) dev cbbbb0004 onlink true table Some(10002)",
+            "192.168.8.0/22 via Some(10.0.0.1) dev cbbbb0003 onlink true table Some(10001)",
+            "192.168.8.0/22 via Some(10.0.1.1) dev cbbbb0004 onlink true table Some(10002)",
+        ],
+        "{routes:#?}"
+    );
+    // The typed value (what the kernel gets) of one of them.
+    let site = "172.16.0.0/24".parse().expect("net");
+    assert!(
+        gw.routes.contains(
+            &Route::via(Dst::Net(site), "10.0.0.1".parse().expect("ip"), "cbbbb0003")
+                .onlink()
+                .table(CONSUMER_TABLE_BASE + 1)
+        )
+    );
+    // Replies are steered by zone → table as for hosts; the rules are the legs' own.
+    let rules = gw.rules.as_ref().expect("rules");
+    for t in [10_001, 10_002] {
+        assert!(rules.contains(&IpRule {
+            pref: FWMARK_PREF,
+            fwmark: Some(t),
+            table: Lookup::Table(t),
+        }));
+    }
+    // The consumer router reaches the site, and the endpoint's subnet through its bridge.
+    let router = describe(ns(&p, "vpcep-r-aaaa0002"));
+    assert!(
+        router.contains("route replace 172.16.0.0/24 via 169.254.0.2 dev x5173e001 onlink"),
+        "{router}"
+    );
+    assert!(
+        router.contains("addr add 10.0.0.1/24 dev bbbbb0003"),
+        "{router}"
+    );
+    // Without endpoints the legs, and their site routes, go.
+    let mut bare = lb_service("TCP", 1).site("5173e001", CONS, "172.16.0.0/24");
+    bare.0.endpoints.clear();
+    assert!(!bare.plan().namespaces.contains_key("vpcep-g-0"));
+}
+
 #[test]
 fn security_groups_with_remote_groups_and_port_ranges() {
     let g = "99990001";

@@ -15,3 +15,4 @@ mod lab;
 mod layout;
 mod lb;
 mod scenarios;
+mod sites;
