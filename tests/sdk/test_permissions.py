@@ -254,6 +254,26 @@ def test_list_service_public_details(alice, agent):
         alice.vpcep.list_service_public_details(em.ListServicePublicDetailsRequest(limit=1001))
 
 
+def test_builtin_dns_cloud_service(server, bob, agent):
+    """SPEC S2: `vpcep serve` creates the region's DNS cloud service at start, public as
+    `{vendor-prefix}.{region}.dns` (default prefix `vpcep`), found by name and connectable by any
+    account with no whitelist entry and no approval."""
+    name = f"cn.ctyun.{REGION}.dns"
+    j = raw_json(bob.vpcep.list_service_public_details(
+        em.ListServicePublicDetailsRequest(endpoint_service_name=name)))
+    found = [s for s in j["endpoint_services"] if s["service_name"] == name]
+    assert len(found) == 1, j
+    s = found[0]
+    assert s["service_type"] == "interface"
+    d = raw_json(bob.vpcep.list_service_describe_details(
+        em.ListServiceDescribeDetailsRequest(endpoint_service_name=name)))
+    assert d["id"] == s["id"] and d["service_name"] == name
+    vpc, sub = bob.network("10.53.0.0/16", "10.53.1.0/24")
+    ep = bob.create_endpoint(s["id"], vpc.id, sub.id)  # no whitelist, no approval
+    assert ep.status in ("creating", "accepted")
+    bob.wait_endpoint(ep.id, "accepted")
+
+
 def test_list_service_public_details_cloud_service(server, bob, agent):
     """An operator cloud service (`vpcep admin cloud-service create`) is public: listed for every
     tenant of the region and connectable without a whitelist."""

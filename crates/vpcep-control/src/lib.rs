@@ -2,6 +2,7 @@
 //! rules and writes one store transaction. API, console and CLI call only this.
 
 pub mod agent;
+pub mod bootstrap;
 pub mod endpoints;
 pub mod identity;
 pub mod inventory;
@@ -35,7 +36,7 @@ impl Default for Settings {
         Self {
             region: "cn-north-4".to_string(),
             default_quotas: Quotas::default(),
-            vendor_prefix: "vpcep".to_string(),
+            vendor_prefix: vpcep_core::builtin::DEFAULT_VENDOR_PREFIX.to_string(),
             max_clock_skew_secs: 15 * 60,
         }
     }

@@ -191,6 +191,18 @@ pub(crate) async fn own_service(
     }
 }
 
+/// How [`Control::create_service_with`] departs from a user's create.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CreateServiceOptions {
+    /// An operator cloud service (SPEC S2), usable by every account without a whitelist.
+    pub public: bool,
+    /// The stored name as given instead of `{region}.{name}.{id}` (the built-in DNS service is
+    /// `{vendor_prefix}.{region}.dns`).
+    pub full_name: Option<String>,
+    /// Not counted against the owner's endpoint-service quota (built-in services).
+    pub skip_quota: bool,
+}
+
 impl Control {
     pub async fn create_service(
         &self,
@@ -207,6 +219,25 @@ impl Control {
         body: CreateEndpointServiceBody,
         public: bool,
     ) -> ApiResult<EndpointService> {
+        self.create_service_with(
+            caller,
+            body,
+            CreateServiceOptions {
+                public,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// The general form of [`Control::create_service_as`], for the built-in services.
+    pub(crate) async fn create_service_with(
+        &self,
+        caller: &Caller,
+        body: CreateEndpointServiceBody,
+        opts: CreateServiceOptions,
+    ) -> ApiResult<EndpointService> {
+        let public = opts.public;
         let port_id = body.port_id.filter(|s| !s.is_empty()).ok_or_else(|| {
             ApiError::new(400, codes::INVALID_PORT_ID, "port_id is required.").on("port_id")
         })?;
@@ -299,14 +330,16 @@ impl Control {
             }
         }
         let backend = resolve_backend(&mut tx, caller, server_type, &port_id, &vpc_id).await?;
-        check_quota(
-            &mut tx,
-            Kind::EndpointService,
-            &caller.domain_id,
-            quotas.endpoint_service,
-            "endpoint services",
-        )
-        .await?;
+        if !opts.skip_quota {
+            check_quota(
+                &mut tx,
+                Kind::EndpointService,
+                &caller.domain_id,
+                quotas.endpoint_service,
+                "endpoint services",
+            )
+            .await?;
+        }
         let on_backend = tx
             .count(&Query::of(Kind::EndpointService).parent(&port_id))
             .await?;
@@ -320,7 +353,9 @@ impl Control {
         }
         claim_backend_ports(&mut tx, &port_id, &id, &ports).await?;
         let service = EndpointService {
-            service_name: naming::service_name(&caller.region, body.service_name.as_deref(), &id),
+            service_name: opts.full_name.unwrap_or_else(|| {
+                naming::service_name(&caller.region, body.service_name.as_deref(), &id)
+            }),
             id,
             project_id: caller.project_id.clone(),
             domain_id: caller.domain_id.clone(),

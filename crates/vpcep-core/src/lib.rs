@@ -2,6 +2,7 @@
 //! address allocation and the wire shapes. Pure: no I/O, no async, no clock (callers pass time in).
 
 pub mod agent;
+pub mod builtin;
 pub mod error;
 pub mod inventory;
 pub mod ipam;

@@ -36,6 +36,15 @@ pub struct StoreArgs {
         default_value = "cn-north-4"
     )]
     pub region: String,
+    /// Prefix of the built-in DNS cloud service's name, `{prefix}.{region}.dns` (SPEC S2; e.g.
+    /// `cn.ctyun` gives `cn.ctyun.cn-gzt.dns`).
+    #[arg(
+        long,
+        global = true,
+        env = "VPCEP_VENDOR_PREFIX",
+        default_value = vpcep_core::builtin::DEFAULT_VENDOR_PREFIX
+    )]
+    pub vendor_prefix: String,
     /// Default quota of endpoint services per account.
     #[arg(
         long,
@@ -75,6 +84,7 @@ impl StoreArgs {
             .with_context(|| format!("loading the server key {}", key_path.display()))?;
         let settings = Settings {
             region: self.region.clone(),
+            vendor_prefix: self.vendor_prefix.clone(),
             default_quotas: vpcep_core::model::Quotas {
                 endpoint_service: self.default_service_quota,
                 endpoint: self.default_endpoint_quota,

@@ -50,6 +50,10 @@ pub struct ServeArgs {
     pub no_dns: bool,
     #[command(flatten)]
     pub resolver: ResolverArgs,
+    /// Do not create the built-in DNS cloud service (the `operator` account, its `dns-resolver`
+    /// network and server, and the public `{vendor-prefix}.{region}.dns` service) at start.
+    #[arg(long, env = "VPCEP_NO_BUILTIN_DNS")]
+    pub no_builtin_dns: bool,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "VPCEP_LOG_JSON")]
     pub log_json: bool,
@@ -84,6 +88,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let (control, store) = args.store.open().await?;
     store.spawn_revision_poller(Duration::from_millis(500));
     spawn_compactor(store.clone());
+    if args.no_builtin_dns {
+        tracing::info!("built-in DNS cloud service not bootstrapped (--no-builtin-dns)");
+    } else {
+        bootstrap_builtin_dns(&control).await;
+    }
     let token_path = args.store.data_dir.join("agent.token");
     let agent_token = load_or_create_token(&token_path)?;
     let agent_cfg = vpcep_dataplane::agent::AgentConfig {
@@ -192,6 +201,24 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Create the built-in DNS cloud service if missing (SPEC S2). A failure is logged and serving
+/// goes on: the API is useful without it, and the next start tries again.
+async fn bootstrap_builtin_dns(control: &vpcep_control::Control) {
+    match control.bootstrap_builtin_dns().await {
+        Ok(b) => tracing::info!(
+            service = b.service.id,
+            name = b.service.service_name,
+            created = ?b.created,
+            "built-in DNS cloud service ready"
+        ),
+        Err(e) => tracing::error!(
+            error = %e.message,
+            code = e.code,
+            "built-in DNS cloud service bootstrap failed; serving without it"
+        ),
+    }
 }
 
 /// How long a stop waits for in-flight requests, and then for the agent (SIGTERM → exit < 1 s).

@@ -727,3 +727,209 @@ async fn cloud_services_need_no_whitelist() {
         .expect("public");
     assert_eq!(public["total_count"], 0);
 }
+
+/// Records of every kind in the store (a restart must not add any).
+async fn store_counts(srv: &Server) -> Vec<(vpcep_core::model::Kind, i64)> {
+    let mut out = Vec::new();
+    for k in vpcep_core::model::Kind::ALL {
+        let n = srv
+            .control
+            .store
+            .count(&vpcep_store::Query::of(k))
+            .await
+            .expect("count");
+        out.push((k, n));
+    }
+    out
+}
+
+/// SPEC S2: the built-in DNS cloud service exists after the start-up bootstrap, is public under
+/// `{vendor_prefix}.{region}.dns` with 53/UDP and 53/TCP, takes endpoints without a whitelist or
+/// approval, and a second bootstrap (a restart) creates nothing and keeps the ids.
+#[tokio::test]
+async fn builtin_dns_cloud_service_on_every_backend() {
+    use vpcep_control::bootstrap::*;
+    for srv in every_backend().await {
+        let be = srv.backend;
+        let first = srv
+            .control
+            .bootstrap_builtin_dns()
+            .await
+            .expect("bootstrap");
+        assert!(
+            first.created.contains(&"service"),
+            "{be}: {:?}",
+            first.created
+        );
+        assert!(first.created.contains(&"operator account"), "{be}");
+        let name = format!("{DEFAULT_VENDOR_PREFIX}.cn-north-4.dns");
+        assert_eq!(first.service.service_name, name, "{be}");
+        assert!(
+            first.service.is_public && !first.service.approval_enabled,
+            "{be}"
+        );
+        assert!(
+            is_builtin_dns(&first.service),
+            "{be}: tagged vpcep.builtin=dns"
+        );
+
+        // The resolver's network: fixed IP, group admitting DNS from the SNAT range.
+        let port = srv
+            .control
+            .get_port(&first.caller, &first.port_id)
+            .await
+            .expect("port");
+        assert_eq!(port.ip_address, DNS_RESOLVER_IP, "{be}");
+        assert_eq!(port.device_id, first.server_id, "{be}: the server's NIC");
+        assert_eq!(
+            port.security_groups,
+            vec![first.security_group_id.clone()],
+            "{be}"
+        );
+        let vpc = srv
+            .control
+            .get_vpc(&first.caller, &first.vpc_id)
+            .await
+            .expect("vpc");
+        assert_eq!(vpc.cidr, DNS_RESOLVER_VPC_CIDR, "{be}");
+        let (_, rules) = srv
+            .control
+            .get_security_group(&first.caller, &first.security_group_id)
+            .await
+            .expect("sg");
+        for proto in ["udp", "tcp"] {
+            assert!(
+                rules.iter().any(|r| r.protocol.as_deref() == Some(proto)
+                    && r.port_range_min == Some(53)
+                    && r.port_range_max == Some(53)
+                    && r.remote_ip_prefix.as_deref() == Some(ENDPOINT_SNAT_CIDR)),
+                "{be}: {proto}/53 from {ENDPOINT_SNAT_CIDR} admitted: {rules:?}"
+            );
+        }
+
+        // An ordinary new account sees exactly it in the public list, by name too.
+        let bob = srv.account("bob").await;
+        let b = &bob.client;
+        let public: Value = b
+            .get(&b.project_path("/vpc-endpoint-services/public"), &[])
+            .await
+            .expect("public");
+        assert_eq!(public["total_count"], 1, "{be}: {public}");
+        let s = &public["endpoint_services"][0];
+        assert_eq!(s["service_name"], name.as_str(), "{be}");
+        assert_eq!(s["id"], first.service.id.as_str(), "{be}");
+        let by_name: Value = b
+            .get(
+                &b.project_path("/vpc-endpoint-services/public"),
+                &[("endpoint_service_name", name.clone())],
+            )
+            .await
+            .expect("public by name");
+        assert_eq!(by_name["total_count"], 1, "{be}");
+        let described: Value = b
+            .get(
+                &b.project_path("/vpc-endpoint-services/describe"),
+                &[("endpoint_service_name", name.clone())],
+            )
+            .await
+            .expect("describe by name");
+        assert_eq!(described["id"], first.service.id.as_str(), "{be}");
+        // The Huawei public/describe shapes carry no ports: read the record.
+        let stored = srv
+            .control
+            .get_service(&first.caller, &first.service.id)
+            .await
+            .expect("stored");
+        let mut ports: Vec<(u16, u16, &str)> = stored
+            .ports
+            .iter()
+            .map(|p| (p.client_port, p.server_port, p.protocol.as_str()))
+            .collect();
+        ports.sort();
+        assert_eq!(ports, vec![(53, 53, "TCP"), (53, 53, "UDP")], "{be}");
+
+        // A restart: nothing new, same ids.
+        let before = store_counts(&srv).await;
+        let again = srv.control.bootstrap_builtin_dns().await.expect("again");
+        assert!(again.created.is_empty(), "{be}: {:?}", again.created);
+        assert_eq!(again.service.id, first.service.id, "{be}");
+        assert_eq!(again.caller, first.caller, "{be}");
+        assert_eq!(
+            (&again.vpc_id, &again.subnet_id, &again.security_group_id),
+            (&first.vpc_id, &first.subnet_id, &first.security_group_id),
+            "{be}"
+        );
+        assert_eq!(
+            (&again.server_id, &again.port_id),
+            (&first.server_id, &first.port_id),
+            "{be}"
+        );
+        assert_eq!(store_counts(&srv).await, before, "{be}");
+
+        // Bob connects without a whitelist entry and without approval.
+        assert_eq!(srv.settle().await, 1, "{be}: the service becomes available");
+        let bnet = network(b, "10.60.0.0/16", "10.60.0.0/24", "10.60.0.1").await;
+        let e = create_endpoint(b, &first.service.id, &bnet)
+            .await
+            .expect("no whitelist needed");
+        assert!(
+            e["status"] == "creating" || e["status"] == "accepted",
+            "{be}: {e}"
+        );
+        assert_eq!(srv.settle().await, 1, "{be}");
+        let eid = e["id"].as_str().expect("id");
+        let e: Value = b
+            .get(&b.project_path(&format!("/vpc-endpoints/{eid}")), &[])
+            .await
+            .expect("endpoint");
+        assert_eq!(e["status"], "accepted", "{be}");
+    }
+}
+
+/// The name follows `--vendor-prefix` and the region (SPEC S2's `cn.ctyun.cn-gzt.dns`), and the
+/// operator's quota does not stop the bootstrap while users keep theirs.
+#[tokio::test]
+async fn builtin_dns_name_is_configurable_and_ignores_operator_quota() {
+    let srv = Server::start_with(vpcep_control::Settings {
+        region: "cn-gzt".into(),
+        vendor_prefix: "cn.ctyun".into(),
+        default_quotas: vpcep_core::model::Quotas {
+            endpoint_service: 0,
+            endpoint: 5,
+        },
+        ..Default::default()
+    })
+    .await;
+    let b = srv
+        .control
+        .bootstrap_builtin_dns()
+        .await
+        .expect("bootstrap");
+    assert_eq!(b.service.service_name, "cn.ctyun.cn-gzt.dns");
+    assert_eq!(
+        srv.control.builtin_dns_service_name(),
+        "cn.ctyun.cn-gzt.dns"
+    );
+    let bob = srv.account("bob").await;
+    let c = &bob.client;
+    let public: Value = c
+        .get(&c.project_path("/vpc-endpoint-services/public"), &[])
+        .await
+        .expect("public");
+    assert_eq!(public["total_count"], 1, "{public}");
+    assert_eq!(
+        public["endpoint_services"][0]["service_name"],
+        "cn.ctyun.cn-gzt.dns"
+    );
+    // A user's quota of 0 still holds.
+    let net = network(c, "192.168.0.0/16", "192.168.0.0/24", "192.168.0.1").await;
+    let r = create_service(
+        c,
+        &net,
+        "web",
+        false,
+        json!([{"client_port": 80, "server_port": 80}]),
+    )
+    .await;
+    assert_eq!(code(r), vpcep_core::error::codes::QUOTA_EXCEEDED);
+}

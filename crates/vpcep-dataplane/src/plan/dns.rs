@@ -9,7 +9,8 @@
 //! - **Names**: an endpoint's `dns_names` while it is `accepted` (traffic flows; a name never
 //!   resolves before its path works), and every lab host as `{host}.{vpc}.{region}.internal` (its
 //!   primary NIC's address), each in its own VPC's view.
-//! - **The DNS cloud service** (the public service tagged [`BUILTIN_TAG`]) has the resolver itself
+//! - **The DNS cloud service** (the public service tagged `vpcep.builtin=dns`, see
+//!   `vpcep_core::builtin`) has the resolver itself
 //!   as backend: a socket in its backend host's namespace, on the host's address, port 53.
 //!   Queries arrive there through consumers' DNS endpoints, translated to a 198.19.128.0/20
 //!   source that is unique per consumer subnet leg; [`DnsPlan::snat`] maps each back to the
@@ -27,11 +28,7 @@ use super::{Legs, snat_address};
 /// Where a VPC's hosts reach its resolver (the address AWS also uses for its in-VPC resolver).
 pub const RESOLVER_ADDR: Ipv4Addr = vpcep_core::naming::VPC_RESOLVER;
 
-/// The tag (key, value) of the built-in DNS cloud service.
-pub const BUILTIN_TAG: (&str, &str) = ("vpcep.builtin", "dns");
-
-/// DNS port.
-pub const DNS_PORT: u16 = 53;
+pub use vpcep_core::builtin::{DNS_PORT, is_builtin_dns};
 
 /// One A record of one VPC's view.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -84,14 +81,6 @@ pub fn host_name(host: &str, vpc: &str, region: &str) -> Option<String> {
         label(vpc)?,
         label(region)?
     ))
-}
-
-/// Whether a service is the built-in DNS cloud service.
-pub fn is_builtin_dns(s: &vpcep_core::model::EndpointService) -> bool {
-    s.is_public
-        && s.tags
-            .iter()
-            .any(|t| t.key == BUILTIN_TAG.0 && t.value == BUILTIN_TAG.1)
 }
 
 /// The DNS side of the desired state. `legs` are the gateway legs as programmed (consumer
