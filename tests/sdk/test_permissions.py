@@ -256,7 +256,7 @@ def test_list_service_public_details(alice, agent):
 
 def test_builtin_dns_cloud_service(server, bob, agent):
     """SPEC S2: `vpcep serve` creates the region's DNS cloud service at start, public as
-    `{vendor-prefix}.{region}.dns` (default prefix `vpcep`), found by name and connectable by any
+    `{vendor-prefix}.{region}.dns` (default prefix `cn.ctyun`), found by name and connectable by any
     account with no whitelist entry and no approval."""
     name = f"cn.ctyun.{REGION}.dns"
     j = raw_json(bob.vpcep.list_service_public_details(

@@ -109,17 +109,14 @@ fn netns_etc(ns: &str) -> std::path::PathBuf {
     std::path::Path::new("/etc/netns").join(ns)
 }
 
-/// Make `/etc/netns/{ns}/resolv.conf` name `resolvers` (removed when there are none). Written
-/// only when it differs.
+/// Make `/etc/netns/{ns}/resolv.conf` name `resolvers`, written only when it differs. With none
+/// (a router, a site: their resolver is not ours to choose) the file is left alone.
 pub fn sync_resolv_conf(ns: &str, resolvers: &[std::net::Ipv4Addr]) -> Result<(), KernelError> {
     let dir = netns_etc(ns);
     let file = dir.join("resolv.conf");
     let fail = |e: std::io::Error| err(ns, &format!("write {}", file.display()), e);
     if resolvers.is_empty() {
-        return match std::fs::remove_file(&file) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(fail(e)),
-            _ => Ok(()),
-        };
+        return Ok(());
     }
     let want: String = resolvers
         .iter()

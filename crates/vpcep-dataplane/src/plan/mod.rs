@@ -68,7 +68,7 @@ pub struct NsPlan {
     /// batch).
     pub nft: Option<NftTable>,
     /// Name servers of a lab host (`/etc/netns/{ns}/resolv.conf`, which `ip netns exec`, and so
-    /// `vpcep lab exec`, mounts over `/etc/resolv.conf`); empty: no file.
+    /// `vpcep lab exec`, mounts over `/etc/resolv.conf`); empty: left alone.
     pub resolvers: Vec<Ipv4Addr>,
 }
 

@@ -412,6 +412,7 @@ link add bbbbb0002 address ae:c7:cd:59:ac:cf type bridge
 addr add 10.0.0.1/24 dev bbbbb0001
 addr add 10.0.1.1/24 dev bbbbb0002
 addr add 169.254.0.2/32 dev h0xaaaa0001
+addr add 169.254.169.253/32 dev lo
 route replace 198.19.128.0/25 via 169.254.0.1 dev h0xaaaa0001 onlink
 ",
     );
@@ -432,6 +433,7 @@ sysctl net.ipv4.conf.all.rp_filter=0
 sysctl net.ipv4.conf.default.rp_filter=0
 link add bbbbb0001 address d2:0e:18:9e:50:9b type bridge
 addr add 10.0.0.1/24 dev bbbbb0001
+addr add 169.254.169.253/32 dev lo
 addr add 169.254.0.1/32 dev x5173e001
 route replace 172.16.0.0/24 via 169.254.0.2 dev x5173e001 onlink
 ",

@@ -52,6 +52,11 @@ pub struct Lab {
     /// The control plane (`vpcep-test-support`); dropped with the lab.
     _server: Server,
     pub agent: tokio::task::JoinHandle<()>,
+    /// Private DNS, when started ([`Lab::start_dns`]): its stop signal and task.
+    dns: Option<(
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    )>,
     token: String,
     children: Vec<std::process::Child>,
 }
@@ -59,6 +64,9 @@ pub struct Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         self.agent.abort();
+        if let Some((_, task)) = self.dns.take() {
+            task.abort();
+        }
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
@@ -118,6 +126,7 @@ impl Lab {
             names,
             _server: server,
             agent,
+            dns: None,
             token,
             children: vec![],
         }
@@ -142,6 +151,25 @@ impl Lab {
 
     pub fn stop_agent(&mut self) {
         self.agent.abort();
+    }
+
+    /// Start private DNS (as `vpcep serve` does next to its agent), answering names it does not
+    /// own from `upstream`; it stops when the lab drops.
+    pub fn start_dns(&mut self, upstream: Option<std::net::SocketAddr>) {
+        let dns =
+            vpcep_dataplane::agent::dns::DnsFollower::new(vpcep_dataplane::agent::dns::DnsConfig {
+                control_url: self.url.clone(),
+                token: self.token.clone(),
+                names: self.names.clone(),
+                region: self.control.settings.region.clone(),
+                resolver: vpcep_dns::ResolverConfig {
+                    upstream,
+                    ..Default::default()
+                },
+            })
+            .expect("resolver");
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        self.dns = Some((stop_tx, tokio::spawn(dns.run_until(stop))));
     }
 
     /// Everything the agent made, as text: per namespace its links (with peer indexes, so a

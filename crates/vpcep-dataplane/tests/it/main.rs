@@ -6,6 +6,7 @@
 
 mod architecture;
 mod converge;
+mod dns;
 mod doctor;
 mod elements;
 mod failures;
