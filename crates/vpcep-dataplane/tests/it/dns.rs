@@ -375,4 +375,72 @@ async fn dns_cloud_service_answers_a_site_in_its_vpcs_view() {
     );
     let (ok, out) = first_success(&site, &web_name, 80).await;
     assert!(ok && out.contains("web"), "site by name: {out}");
+
+    // The guide's data centre with real BIND: a second site joined to A runs `named` forwarding
+    // to the DNS endpoint; its hosts ask their own BIND.
+    if std::process::Command::new("named")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let s: Value = c
+            .post(
+                &c.project_path("/lab/sites"),
+                &json!({"site": {"name": "dc2", "vpc_id": w.a.vpc, "cidr": "172.17.0.0/24"}}),
+            )
+            .await
+            .expect("site");
+        let id = s["site"]["id"].as_str().expect("site id").to_string();
+        wait_for("second site ACTIVE", || async {
+            let s: Result<Value, _> = c
+                .get(&c.project_path(&format!("/lab/sites/{id}")), &[])
+                .await;
+            s.is_ok_and(|s| s["site"]["status"] == "ACTIVE")
+        })
+        .await;
+        let dc2 = lab.names.site(&id);
+        lab.namespace(&dc2).await;
+        let dir = tempfile::tempdir().expect("bind dir");
+        let conf = dir.path().join("named.conf");
+        let d = dir.path().display();
+        std::fs::write(
+            &conf,
+            format!(
+                "options {{\n  directory \"{d}\";\n  pid-file \"{d}/named.pid\";\n  listen-on port 53 {{ 127.0.0.1; }};\n  listen-on-v6 {{ none; }};\n  recursion yes;\n  allow-query {{ any; }};\n  forwarders {{ {dns_a}; }};\n  forward only;\n  dnssec-validation no;\n}};\n"
+            ),
+        )
+        .expect("named.conf");
+        let conf = conf.display().to_string();
+        lab.spawn_in(&dc2, &["named", "-g", "-u", "root", "-c", &conf])
+            .await;
+        lab.listening(&dc2, 53).await;
+        wait_for("BIND forwards to the DNS endpoint", || async {
+            dig(
+                &dc2,
+                "client.consa.cn-north-4.internal",
+                Some("127.0.0.1"),
+                false,
+            )
+            .await
+                == ("NOERROR".to_string(), vec!["10.7.0.20".to_string()])
+        })
+        .await;
+        assert_eq!(
+            dig(&dc2, &web_name, Some("127.0.0.1"), false).await,
+            ("NOERROR".to_string(), vec![web_ip.clone()])
+        );
+        assert_eq!(
+            dig(
+                &dc2,
+                "client.consb.cn-north-4.internal",
+                Some("127.0.0.1"),
+                false
+            )
+            .await
+            .0,
+            "NXDOMAIN"
+        );
+    } else {
+        eprintln!("BIND part skipped: needs named (Debian bind9)");
+    }
 }
