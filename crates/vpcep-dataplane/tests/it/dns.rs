@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::lab::{
-    Lab, Net, backend_group, can_run, exec_in, first_success, network, server, status_of, wait_for,
+    Lab, Net, backend_group, can_run, exec_in, first_success, network, server, site, status_of,
+    wait_for,
 };
 
 /// `dig`'s verdict on `name` (type A) from inside `ns`, at `server` when given (else the host's
@@ -305,44 +306,23 @@ async fn dns_cloud_service_answers_a_site_in_its_vpcs_view() {
         dns_ips.push(d["ip"].as_str().expect("ip").to_string());
     }
     // A site joined to A (the on-premises data centre of the guide, over its "VPN").
-    let s: Value = c
-        .post(
-            &c.project_path("/lab/sites"),
-            &json!({"site": {"name": "dc", "vpc_id": w.a.vpc, "cidr": "172.16.0.0/24"}}),
-        )
-        .await
-        .expect("site");
-    let site_id = s["site"]["id"].as_str().expect("site id").to_string();
-    wait_for("site ACTIVE", || async {
-        let s: Result<Value, _> = c
-            .get(&c.project_path(&format!("/lab/sites/{site_id}")), &[])
-            .await;
-        s.is_ok_and(|s| s["site"]["status"] == "ACTIVE")
-    })
-    .await;
-    let site = lab.names.site(&site_id);
-    lab.namespace(&site).await;
+    let dc = site(&lab, &c, "dc", &w.a, "172.16.0.0/24").await;
     // Through A's DNS endpoint the site sees A's private names (the endpoint name and A's host),
     // even though the query reaches the resolver translated to 198.19.128.0/20.
     let dns_a = &dns_ips[0];
     wait_for("the site resolves through the DNS endpoint", || async {
-        dig(&site, &web_name, Some(dns_a), false).await
+        dig(&dc, &web_name, Some(dns_a), false).await
             == ("NOERROR".to_string(), vec![web_ip.clone()])
     })
     .await;
     assert_eq!(
-        dig(&site, "client.consa.cn-north-4.internal", Some(dns_a), true).await,
+        dig(&dc, "client.consa.cn-north-4.internal", Some(dns_a), true).await,
         ("NOERROR".to_string(), vec!["10.7.0.20".to_string()])
     );
     assert_eq!(
-        dig(
-            &site,
-            "client.consb.cn-north-4.internal",
-            Some(dns_a),
-            false
-        )
-        .await
-        .0,
+        dig(&dc, "client.consb.cn-north-4.internal", Some(dns_a), false)
+            .await
+            .0,
         "NXDOMAIN",
         "B's names are not in A's view"
     );
@@ -365,15 +345,15 @@ async fn dns_cloud_service_answers_a_site_in_its_vpcs_view() {
     );
     // A site that only has resolv.conf pointing at the DNS endpoint: the C library resolves the
     // cloud's names, and the site reaches the service by name through the ordinary endpoint.
-    let etc = std::path::Path::new("/etc/netns").join(&site);
+    let etc = std::path::Path::new("/etc/netns").join(&dc);
     std::fs::create_dir_all(&etc).expect("netns etc");
     std::fs::write(etc.join("resolv.conf"), format!("nameserver {dns_a}\n")).expect("resolv.conf");
-    let (ok, out) = exec_in(&site, &["getent", "hosts", &web_name]).await;
+    let (ok, out) = exec_in(&dc, &["getent", "hosts", &web_name]).await;
     assert!(
         ok && out.starts_with(&web_ip),
         "getent from the site: {out}"
     );
-    let (ok, out) = first_success(&site, &web_name, 80).await;
+    let (ok, out) = first_success(&dc, &web_name, 80).await;
     assert!(ok && out.contains("web"), "site by name: {out}");
 
     // The guide's data centre with real BIND: a second site joined to A runs `named` forwarding
@@ -383,23 +363,7 @@ async fn dns_cloud_service_answers_a_site_in_its_vpcs_view() {
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        let s: Value = c
-            .post(
-                &c.project_path("/lab/sites"),
-                &json!({"site": {"name": "dc2", "vpc_id": w.a.vpc, "cidr": "172.17.0.0/24"}}),
-            )
-            .await
-            .expect("site");
-        let id = s["site"]["id"].as_str().expect("site id").to_string();
-        wait_for("second site ACTIVE", || async {
-            let s: Result<Value, _> = c
-                .get(&c.project_path(&format!("/lab/sites/{id}")), &[])
-                .await;
-            s.is_ok_and(|s| s["site"]["status"] == "ACTIVE")
-        })
-        .await;
-        let dc2 = lab.names.site(&id);
-        lab.namespace(&dc2).await;
+        let dc2 = site(&lab, &c, "dc2", &w.a, "172.17.0.0/24").await;
         let dir = tempfile::tempdir().expect("bind dir");
         let conf = dir.path().join("named.conf");
         let d = dir.path().display();

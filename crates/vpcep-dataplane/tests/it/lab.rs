@@ -476,3 +476,31 @@ pub async fn server(
             .to_string(),
     )
 }
+
+/// A site joined to `net`'s VPC: its namespace (the site's first address is its host).
+pub async fn site(
+    lab: &Lab,
+    c: &vpcep_client::Client,
+    name: &str,
+    net: &Net,
+    cidr: &str,
+) -> String {
+    let s: Value = c
+        .post(
+            &c.project_path("/lab/sites"),
+            &json!({"site": {"name": name, "vpc_id": net.vpc, "cidr": cidr}}),
+        )
+        .await
+        .expect("site");
+    let id = s["site"]["id"].as_str().expect("site id").to_string();
+    wait_for(&format!("site {name} ACTIVE"), || async {
+        let s: Result<Value, _> = c
+            .get(&c.project_path(&format!("/lab/sites/{id}")), &[])
+            .await;
+        s.is_ok_and(|s| s["site"]["status"] == "ACTIVE")
+    })
+    .await;
+    let ns = lab.names.site(&id);
+    lab.namespace(&ns).await;
+    ns
+}

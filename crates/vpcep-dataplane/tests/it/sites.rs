@@ -7,28 +7,6 @@ use serde_json::{Value, json};
 
 use crate::lab::*;
 
-/// A site joined to `net`'s VPC: its namespace (the site's first address is its host).
-async fn site(lab: &Lab, c: &vpcep_client::Client, name: &str, net: &Net, cidr: &str) -> String {
-    let s: Value = c
-        .post(
-            &c.project_path("/lab/sites"),
-            &json!({"site": {"name": name, "vpc_id": net.vpc, "cidr": cidr}}),
-        )
-        .await
-        .expect("site");
-    let id = s["site"]["id"].as_str().expect("site id").to_string();
-    wait_for(&format!("site {name} ACTIVE"), || async {
-        let s: Result<Value, _> = c
-            .get(&c.project_path(&format!("/lab/sites/{id}")), &[])
-            .await;
-        s.is_ok_and(|s| s["site"]["status"] == "ACTIVE")
-    })
-    .await;
-    let ns = lab.names.site(&id);
-    lab.namespace(&ns).await;
-    ns
-}
-
 /// One UDP exchange, asked up to three times (a datagram or its answer may be lost).
 async fn udp_request(ns: &str, ip: &str, port: u16) -> (bool, String) {
     let mut r = (false, String::new());

@@ -489,81 +489,39 @@ impl NsLink {
         const NFT_MSG_NEWTABLE: u16 = 0;
         const NFT_MSG_GETTABLE: u16 = 1;
         const NFTA_TABLE_NAME: u16 = 1;
-        const NLMSG_ERROR: u16 = 2;
-        const NLMSG_DONE: u16 = 3;
-        const NLM_F_DUMP: u16 = 0x300;
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
-        // nlmsghdr (16 bytes) + nfgenmsg (family: any, version 0, resource id 0).
-        let mut req = Vec::with_capacity(20);
-        req.extend_from_slice(&20u32.to_ne_bytes());
-        req.extend_from_slice(&((NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE).to_ne_bytes());
-        req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-        req.extend_from_slice(&seq.to_ne_bytes());
-        req.extend_from_slice(&0u32.to_ne_bytes());
-        req.extend_from_slice(&[0, 0, 0, 0]);
-        self.nft
-            .send(&req)
-            .await
-            .map_err(|e| err(&self.ns, "list tables", e))?;
+        // nfgenmsg: family any, version 0, resource id 0.
+        let req = super::message(
+            (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETTABLE,
+            NLM_F_REQUEST | super::NLM_F_DUMP,
+            seq,
+            &[0, 0, 0, 0],
+        );
         let mut out = Vec::new();
-        loop {
-            let (buf, _) = tokio::time::timeout(super::ACK_TIMEOUT, self.nft.recv_from_full())
-                .await
-                .map_err(|_| err(&self.ns, "list tables", "no answer"))?
-                .map_err(|e| err(&self.ns, "list tables", e))?;
-            let mut off = 0;
-            while off + 16 <= buf.len() {
-                let word = |at: usize| [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-                let len = u32::from_ne_bytes(word(off)) as usize;
-                if len < 16 || off + len > buf.len() {
-                    break;
+        super::dump(
+            &self.nft,
+            &self.ns,
+            "list tables",
+            seq,
+            &req,
+            |kind, body| {
+                if kind != (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE {
+                    return;
                 }
-                let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-                let this = u32::from_ne_bytes(word(off + 8));
-                let body = &buf[off + 16..off + len];
-                off += len.div_ceil(4) * 4;
-                // Answers to an earlier, abandoned request are skipped.
-                if this != seq {
-                    continue;
+                // The family is the nfgenmsg's first byte; attributes follow its 4 bytes.
+                if let (Some(&family), Some(name)) = (
+                    body.first(),
+                    body.get(4..)
+                        .and_then(|b| super::nlattr(b, NFTA_TABLE_NAME)),
+                ) {
+                    let name = name.split(|b| *b == 0).next().unwrap_or_default();
+                    out.push((family, String::from_utf8_lossy(name).into_owned()));
                 }
-                match kind {
-                    NLMSG_DONE => return Ok(out),
-                    NLMSG_ERROR => {
-                        let code = body
-                            .get(..4)
-                            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                            .map_or(0, i32::from_ne_bytes);
-                        return Err(err(
-                            &self.ns,
-                            "list tables",
-                            std::io::Error::from_raw_os_error(-code),
-                        ));
-                    }
-                    k if k == (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE => {
-                        let Some(&family) = body.first() else {
-                            continue;
-                        };
-                        // Attributes after the 4-byte nfgenmsg.
-                        let mut at = 4;
-                        while at + 4 <= body.len() {
-                            let alen = usize::from(u16::from_ne_bytes([body[at], body[at + 1]]));
-                            let akind = u16::from_ne_bytes([body[at + 2], body[at + 3]]) & 0x3fff;
-                            if alen < 4 || at + alen > body.len() {
-                                break;
-                            }
-                            if akind == NFTA_TABLE_NAME {
-                                let name = &body[at + 4..at + alen];
-                                let name = name.split(|b| *b == 0).next().unwrap_or_default();
-                                out.push((family, String::from_utf8_lossy(name).into_owned()));
-                            }
-                            at += alen.div_ceil(4) * 4;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
+            },
+        )
+        .await?;
+        Ok(out)
     }
 
     /// The elements of set (or map) `set` of table `table` of netfilter family `family`, as
