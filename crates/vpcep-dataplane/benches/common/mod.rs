@@ -32,7 +32,7 @@ pub struct Bench {
     pub control: Control,
     pub names: Namespaces,
     pub c: Client,
-    token: String,
+    pub token: String,
     /// The control plane (`vpcep-test-support`), kept for the bench's lifetime.
     _server: Server,
 }
