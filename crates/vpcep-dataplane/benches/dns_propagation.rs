@@ -143,7 +143,12 @@ async fn main() {
     let started = Instant::now();
     for chunk in (0..present).collect::<Vec<_>>().chunks(50) {
         let made = futures_util::future::join_all(chunk.iter().map(|i| create(*i))).await;
-        action("receive", made.into_iter().map(|(id, _, _)| id).collect()).await;
+        // The API takes one endpoint per action.
+        futures_util::future::join_all(
+            made.into_iter()
+                .map(|(id, _, _)| action("receive", vec![id])),
+        )
+        .await;
     }
     // The client's socket, inside its namespace; the last present name answers when all do.
     let client_ns = b.names.server(&client);

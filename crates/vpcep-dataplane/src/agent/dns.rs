@@ -8,17 +8,19 @@
 //! tried again with a short back-off), and the DNS cloud service's inside its backend host.
 //! Runs inside `vpcep serve` next to the agent, or alone as `vpcep dns`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use vpcep_core::model::EndpointStatus;
 use vpcep_dns::{Record, Resolver, ResolverConfig, Views};
 
 use super::{AgentError, Watch, fetch_changes, fetch_snapshot, stopped};
 use crate::kernel::dns::open_listener;
 use crate::kernel::linux::{list_namespaces, recover_legs};
 use crate::kernel::watch::NamespaceWatch;
+use crate::plan::Legs;
 use crate::plan::desired::Desired;
-use crate::plan::dns::{DNS_PORT, DnsPlan, Listener, dns_plan};
+use crate::plan::dns::{DNS_PORT, DnsPlan, Listener, Name, dns_plan};
 use crate::plan::naming::Namespaces;
 
 #[derive(Debug, Clone)]
@@ -41,6 +43,11 @@ pub struct DnsFollower {
     open: BTreeMap<String, Listener>,
     /// Listeners planned but not open yet (namespace missing or not mounted), by key.
     pending: BTreeMap<String, Listener>,
+    /// The names the views hold now.
+    served: BTreeSet<Name>,
+    /// The gateway legs last read, and the subnets with live endpoints they were read for.
+    legs: Legs,
+    legs_for: Option<BTreeSet<String>>,
 }
 
 const WATCH_TIMEOUT: Duration = Duration::from_secs(25);
@@ -57,6 +64,9 @@ impl DnsFollower {
             resolver,
             open: BTreeMap::new(),
             pending: BTreeMap::new(),
+            served: BTreeSet::new(),
+            legs: Legs::default(),
+            legs_for: None,
         })
     }
 
@@ -136,25 +146,41 @@ impl DnsFollower {
 
     /// Make the resolver serve what `d` says.
     async fn refresh(&mut self, d: &Desired) {
-        // Leg assignments as the gateways hold them: which translated source is which VPC.
-        let legs = recover_legs(&self.cfg.names, d).await;
-        let plan = dns_plan(d, &self.cfg.names, &legs, &self.cfg.region);
+        // Leg assignments as the gateways hold them (which translated source is which VPC).
+        // They change only when a subnet gains its first live endpoint or loses its last, so
+        // the gateways are read then, not at every change.
+        let subnets: BTreeSet<String> = d
+            .endpoints
+            .values()
+            .filter(|e| e.spec.status == EndpointStatus::Accepted)
+            .map(|e| e.spec.subnet_id.clone())
+            .collect();
+        if self.legs_for.as_ref() != Some(&subnets) {
+            self.legs = recover_legs(&self.cfg.names, d).await;
+            self.legs_for = Some(subnets);
+        }
+        let plan = dns_plan(d, &self.cfg.names, &self.legs, &self.cfg.region);
         self.apply(plan).await;
     }
 
     async fn apply(&mut self, plan: DnsPlan) {
-        let mut views = Views::new();
-        for n in plan.names {
+        // Only the difference reaches the views: a change costs its own names, not all of them.
+        let names: BTreeSet<Name> = plan.names.into_iter().collect();
+        let views = self.resolver.views();
+        for gone in self.served.difference(&names) {
+            let _ = views.remove_ip(&gone.vpc, &gone.name, gone.ip);
+        }
+        for n in names.difference(&self.served) {
             let record = Record {
-                vpc: n.vpc,
-                name: n.name,
+                vpc: n.vpc.clone(),
+                name: n.name.clone(),
                 ip: n.ip,
             };
-            if let Err(e) = views.upsert(record.clone()) {
-                tracing::warn!(vpc = record.vpc, name = record.name, error = %e, "name not served");
+            if let Err(e) = views.upsert(record) {
+                tracing::warn!(vpc = n.vpc, name = n.name, error = %e, "name not served");
             }
         }
-        self.resolver.views().replace_all(views);
+        self.served = names;
         self.resolver.snat().replace_all(plan.snat);
         // Listeners gone or changed close; new ones open.
         let stale: Vec<String> = self
