@@ -69,8 +69,12 @@ pub struct ServeArgs {
 }
 
 pub fn init_tracing(json: bool) {
-    let filter = EnvFilter::try_from_env("VPCEP_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    // hickory logs every DNS request at info: its warnings only, unless VPCEP_LOG asks.
+    let filter = EnvFilter::try_from_env("VPCEP_LOG").unwrap_or_else(|_| {
+        EnvFilter::new(
+            "info,sqlx=warn,tower_http=info,hickory_server=warn,hickory_proto=warn,hickory_resolver=warn",
+        )
+    });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
