@@ -385,34 +385,52 @@ async fn acks_by_seq(
     first: u32,
     count: u32,
 ) -> std::io::Result<Vec<(u32, i32)>> {
-    const NLMSG_ERROR: u16 = 2;
     let mut pending = count;
     let mut refused = Vec::new();
     while pending > 0 {
         let (buf, _) = tokio::time::timeout(ACK_TIMEOUT, sock.recv_from_full())
             .await
             .map_err(|_| std::io::Error::other("no acknowledgement"))??;
-        let mut off = 0;
-        while off + 20 <= buf.len() {
-            let word = |at: usize| [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-            let len = u32::from_ne_bytes(word(off)) as usize;
-            if len < 16 || off + len > buf.len() {
-                break;
-            }
-            let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            let seq = u32::from_ne_bytes(word(off + 8));
+        for (kind, seq, body) in nlmsgs(&buf) {
             // Answers to an earlier, abandoned request are skipped.
-            if kind == NLMSG_ERROR && seq.wrapping_sub(first) < count {
+            if kind == NLMSG_ERROR && body.len() >= 4 && seq.wrapping_sub(first) < count {
                 pending = pending.saturating_sub(1);
-                let code = i32::from_ne_bytes(word(off + 16));
+                let code = error_code(body);
                 if code != 0 {
                     refused.push((seq, -code));
                 }
             }
-            off += len.div_ceil(4) * 4;
         }
     }
     Ok(refused)
+}
+
+/// The netlink messages of one datagram, as (type, sequence number, body); stops at the first
+/// whose length does not fit.
+fn nlmsgs(buf: &[u8]) -> impl Iterator<Item = (u16, u32, &[u8])> {
+    let mut off = 0;
+    std::iter::from_fn(move || {
+        let head = buf.get(off..off + 16)?;
+        let word = |at: usize| [head[at], head[at + 1], head[at + 2], head[at + 3]];
+        let len = u32::from_ne_bytes(word(0)) as usize;
+        if len < 16 {
+            return None;
+        }
+        let body = buf.get(off + 16..off + len)?;
+        off += len.div_ceil(4) * 4;
+        Some((
+            u16::from_ne_bytes([head[4], head[5]]),
+            u32::from_ne_bytes(word(8)),
+            body,
+        ))
+    })
+}
+
+/// The error number an `NLMSG_ERROR` body carries (0: an acknowledgement), negative as sent.
+fn error_code(body: &[u8]) -> i32 {
+    body.get(..4)
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, i32::from_ne_bytes)
 }
 
 const NLMSG_ERROR: u16 = 2;
@@ -469,17 +487,7 @@ async fn dump(
             .await
             .map_err(|_| err(ns, what, "no answer"))?
             .map_err(|e| err(ns, what, e))?;
-        let mut off = 0;
-        while off + 16 <= buf.len() {
-            let word = |at: usize| [buf[at], buf[at + 1], buf[at + 2], buf[at + 3]];
-            let len = u32::from_ne_bytes(word(off)) as usize;
-            if len < 16 || off + len > buf.len() {
-                break;
-            }
-            let kind = u16::from_ne_bytes([buf[off + 4], buf[off + 5]]);
-            let this = u32::from_ne_bytes(word(off + 8));
-            let body = &buf[off + 16..off + len];
-            off += len.div_ceil(4) * 4;
+        for (kind, this, body) in nlmsgs(&buf) {
             // Answers to an earlier, abandoned request are skipped.
             if this != seq {
                 continue;
@@ -487,11 +495,11 @@ async fn dump(
             match kind {
                 NLMSG_DONE => return Ok(()),
                 NLMSG_ERROR => {
-                    let code = body
-                        .get(..4)
-                        .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                        .map_or(0, i32::from_ne_bytes);
-                    return Err(err(ns, what, std::io::Error::from_raw_os_error(-code)));
+                    return Err(err(
+                        ns,
+                        what,
+                        std::io::Error::from_raw_os_error(-error_code(body)),
+                    ));
                 }
                 k => each(k, body),
             }
@@ -575,5 +583,32 @@ mod garp {
             assert_eq!(&p[18..24], &[0; 6]);
             assert_eq!(&p[24..28], &[10, 0, 0, 5]);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datagrams_split_into_messages_and_stop_at_a_truncated_one() {
+        let mut buf = message(NLMSG_ERROR, 0, 7, &0i32.to_ne_bytes());
+        buf.extend(message(NLMSG_ERROR, 0, 8, &(-2i32).to_ne_bytes()));
+        buf.extend(message(NLMSG_DONE, 0, 9, &[1, 2, 3]));
+        let mut truncated = message(NLMSG_DONE, 0, 10, &[0; 8]);
+        truncated.truncate(20);
+        buf.extend(truncated);
+        let got: Vec<(u16, u32, i32)> = nlmsgs(&buf)
+            .map(|(kind, seq, body)| (kind, seq, error_code(body)))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (NLMSG_ERROR, 7, 0),
+                (NLMSG_ERROR, 8, -2),
+                (NLMSG_DONE, 9, 0)
+            ]
+        );
+        assert_eq!(nlmsgs(&[0; 10]).count(), 0);
     }
 }
