@@ -37,35 +37,7 @@ async fn main() {
     for chunk in (0..present).collect::<Vec<_>>().chunks(50) {
         futures_util::future::join_all(chunk.iter().map(|_| b.endpoint(&sid, &cvpc, &csub))).await;
     }
-    // Wait for all present to be accepted (pages of 1000).
-    let deadline = Instant::now() + Duration::from_secs(900);
-    loop {
-        let mut accepted = 0;
-        let mut offset = 0;
-        loop {
-            let v: Value =
-                b.c.get(
-                    &b.c.project_path("/vpc-endpoints"),
-                    &[("limit", "1000".into()), ("offset", offset.to_string())],
-                )
-                .await
-                .expect("list");
-            let page = v["endpoints"].as_array().cloned().unwrap_or_default();
-            accepted += page.iter().filter(|e| e["status"] == "accepted").count();
-            offset += 1000;
-            if page.len() < 1000 {
-                break;
-            }
-        }
-        if accepted == present {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "only {accepted} of {present} accepted"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    b.wait_accepted(present).await;
     println!(
         "{present} endpoints present (created and programmed in {:.1?})",
         started.elapsed()

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use serde_json::{Value, json};
+use vpcep_client::services::ConnectionAction;
 
 use common::{Bench, pct};
 
@@ -130,77 +131,32 @@ async fn main() {
             e["dns_names"][0].as_str().expect("name").to_string(),
         )
     };
-    let sid = &sid;
-    let action = |verb: &'static str, ids: Vec<String>| async move {
-        let _: Value = c
-            .post(
-                &c.project_path(&format!("/vpc-endpoint-services/{sid}/connections/action")),
-                &json!({"action": verb, "endpoints": ids}),
-            )
-            .await
-            .expect("action");
-    };
     let started = Instant::now();
     for chunk in (0..present).collect::<Vec<_>>().chunks(50) {
         let made = futures_util::future::join_all(chunk.iter().map(|i| create(*i))).await;
         // The API takes one endpoint per action.
         futures_util::future::join_all(
-            made.into_iter()
-                .map(|(id, _, _)| action("receive", vec![id])),
+            made.iter()
+                .map(|(id, _, _)| c.connection_action(&sid, ConnectionAction::Accept, id)),
         )
-        .await;
-    }
-    // The client's socket, inside its namespace; the last present name answers when all do.
-    let client_ns = b.names.server(&client);
-    let std_sock = {
-        let ns = client_ns.clone();
-        tokio::task::spawn_blocking(move || {
-            loop {
-                if let Ok(s) = vpcep_dataplane::kernel::netlink::in_namespace(&ns, || {
-                    let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
-                    s.connect((vpcep_dataplane::plan::dns::RESOLVER_ADDR, 53))?;
-                    s.set_nonblocking(true)?;
-                    Ok(s)
-                }) {
-                    return s;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
         .await
-        .expect("socket")
-    };
+        .into_iter()
+        .for_each(|r| {
+            r.expect("receive");
+        });
+    }
+    b.wait_accepted(present).await;
+    // The client's socket, inside its namespace (programmed: the host is ACTIVE).
+    b.wait_active(&client).await;
+    let std_sock = vpcep_dataplane::kernel::netlink::in_namespace(&b.names.server(&client), || {
+        let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        s.connect((vpcep_dataplane::plan::dns::RESOLVER_ADDR, 53))?;
+        s.set_nonblocking(true)?;
+        Ok(s)
+    })
+    .expect("socket in the client's namespace");
     let sock = tokio::net::UdpSocket::from_std(std_sock).expect("tokio socket");
     let mut id = 0u16;
-    // Every present endpoint accepted (pages of 1,000).
-    let wait_all = Instant::now();
-    loop {
-        let mut accepted = 0;
-        let mut offset = 0;
-        loop {
-            let v: Value = c
-                .get(
-                    &c.project_path("/vpc-endpoints"),
-                    &[("limit", "1000".into()), ("offset", offset.to_string())],
-                )
-                .await
-                .expect("list");
-            let page = v["endpoints"].as_array().cloned().unwrap_or_default();
-            accepted += page.iter().filter(|e| e["status"] == "accepted").count();
-            offset += 1000;
-            if page.len() < 1000 {
-                break;
-            }
-        }
-        if accepted >= present {
-            break;
-        }
-        assert!(
-            wait_all.elapsed() < Duration::from_secs(900),
-            "present endpoints not accepted"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
     println!(
         "{present} endpoint names present (created, accepted) in {:.1?}",
         started.elapsed()
@@ -211,11 +167,15 @@ async fn main() {
         // Pending: no name yet.
         until(&sock, &name, None, &mut id).await;
         let t = Instant::now();
-        action("receive", vec![eid.clone()]).await;
+        c.connection_action(&sid, ConnectionAction::Accept, &eid)
+            .await
+            .expect("receive");
         let took = until(&sock, &name, Some(ip), &mut id).await;
         up.push(t.elapsed().max(took));
         let t = Instant::now();
-        action("reject", vec![eid]).await;
+        c.connection_action(&sid, ConnectionAction::Reject, &eid)
+            .await
+            .expect("reject");
         until(&sock, &name, None, &mut id).await;
         down.push(t.elapsed());
     }

@@ -8,7 +8,7 @@
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vpcep_client::Client;
@@ -189,6 +189,56 @@ impl Bench {
             e["id"].as_str().expect("id").to_string(),
             e["ip"].as_str().expect("ip").to_string(),
         )
+    }
+
+    /// Wait until at least `present` endpoints are `accepted` (listed in pages of 1,000).
+    pub async fn wait_accepted(&self, present: usize) {
+        let c = &self.c;
+        let deadline = Instant::now() + Duration::from_secs(900);
+        loop {
+            let mut accepted = 0;
+            let mut offset = 0;
+            loop {
+                let v: Value = c
+                    .get(
+                        &c.project_path("/vpc-endpoints"),
+                        &[("limit", "1000".into()), ("offset", offset.to_string())],
+                    )
+                    .await
+                    .expect("list");
+                let page = v["endpoints"].as_array().cloned().unwrap_or_default();
+                accepted += page.iter().filter(|e| e["status"] == "accepted").count();
+                offset += 1000;
+                if page.len() < 1000 {
+                    break;
+                }
+            }
+            if accepted >= present {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {accepted} of {present} accepted"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Wait until lab server `id` is `ACTIVE` (the agent programmed its namespace).
+    pub async fn wait_active(&self, id: &str) {
+        let c = &self.c;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let s: Value = c
+                .get(&c.project_path(&format!("/lab/servers/{id}")), &[])
+                .await
+                .expect("server");
+            if s["server"]["status"] == "ACTIVE" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "server {id} never ACTIVE: {s}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn teardown(&self) {

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use vpcep_client::services::ConnectionAction;
 use vpcep_dataplane::agent::{Agent, AgentConfig};
 use vpcep_dataplane::plan::naming::Namespaces;
 use vpcep_test_support::fake_kernel::FakeKernel;
@@ -59,11 +60,7 @@ async fn failures_and_recoveries_reach_every_dependent_object() {
     let sid = svc["id"].as_str().expect("id").to_string();
     let ep = create_endpoint(c, &sid, &cons).await.expect("endpoint");
     let eid = ep["id"].as_str().expect("id").to_string();
-    let _: Value = c
-        .post(
-            &c.project_path(&format!("/vpc-endpoint-services/{sid}/connections/action")),
-            &json!({"action": "receive", "endpoints": [eid]}),
-        )
+    c.connection_action(&sid, ConnectionAction::Accept, &eid)
         .await
         .expect("receive");
     let svc_path = format!("/vpc-endpoint-services/{sid}");
@@ -123,11 +120,7 @@ async fn failures_and_recoveries_reach_every_dependent_object() {
     assert_eq!(e["error"], json!([]), "{e}");
 
     // Rejecting the endpoint cuts its flows in its gateway shard.
-    let _: Value = c
-        .post(
-            &c.project_path(&format!("/vpc-endpoint-services/{sid}/connections/action")),
-            &json!({"action": "reject", "endpoints": [eid]}),
-        )
+    c.connection_action(&sid, ConnectionAction::Reject, &eid)
         .await
         .expect("reject");
     let ip = ep["ip"].as_str().expect("ip").to_string();

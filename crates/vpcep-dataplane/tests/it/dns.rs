@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use vpcep_client::services::ConnectionAction;
 
 use crate::lab::{
     Lab, Net, backend_group, can_run, exec_in, first_success, network, server, site, status_of,
@@ -138,6 +139,24 @@ async fn world(lab: &mut Lab, c: &vpcep_client::Client) -> World {
     }
 }
 
+/// An endpoint of `service` in `net` with a private name: (id, ip, name).
+async fn named_endpoint(
+    c: &vpcep_client::Client,
+    service: &str,
+    net: &Net,
+) -> (String, String, String) {
+    let e: Value = c
+        .post(
+            &c.project_path("/vpc-endpoints"),
+            &json!({"endpoint_service_id": service, "vpc_id": net.vpc, "subnet_id": net.subnet, "enable_dns": true}),
+        )
+        .await
+        .expect("endpoint");
+    let field = |k: &str| e[k].as_str().expect(k).to_string();
+    let name = e["dns_names"][0].as_str().expect("a dns name").to_string();
+    (field("id"), field("ip"), name)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn endpoint_names_follow_acceptance_and_stay_in_their_vpc() {
     if !can_run() || !have_dig() {
@@ -147,18 +166,7 @@ async fn endpoint_names_follow_acceptance_and_stay_in_their_vpc() {
     lab.start_dns(None);
     let c = lab.account("alice").await;
     let w = world(&mut lab, &c).await;
-    let e: Value = c
-        .post(
-            &c.project_path("/vpc-endpoints"),
-            &json!({"endpoint_service_id": w.svc, "vpc_id": w.a.vpc, "subnet_id": w.a.subnet, "enable_dns": true}),
-        )
-        .await
-        .expect("endpoint");
-    let (id, ip) = (
-        e["id"].as_str().expect("id").to_string(),
-        e["ip"].as_str().expect("ip").to_string(),
-    );
-    let name = e["dns_names"][0].as_str().expect("a dns name").to_string();
+    let (id, ip, name) = named_endpoint(&c, &w.svc, &w.a).await;
     wait_for("pendingAcceptance", || async {
         status_of(&c, &format!("/vpc-endpoints/{id}")).await == "pendingAcceptance"
     })
@@ -192,14 +200,7 @@ async fn endpoint_names_follow_acceptance_and_stay_in_their_vpc() {
 
     // Accepted: the name resolves in A, over UDP and TCP, and for the C library too.
     let t = Instant::now();
-    let _: Value = c
-        .post(
-            &c.project_path(&format!(
-                "/vpc-endpoint-services/{}/connections/action",
-                w.svc
-            )),
-            &json!({"action": "receive", "endpoints": [id]}),
-        )
+    c.connection_action(&w.svc, ConnectionAction::Accept, &id)
         .await
         .expect("receive");
     wait_answer(&w.client_a, &name, Some(&ip)).await;
@@ -230,14 +231,7 @@ async fn endpoint_names_follow_acceptance_and_stay_in_their_vpc() {
 
     // Rejected: gone again.
     let t = Instant::now();
-    let _: Value = c
-        .post(
-            &c.project_path(&format!(
-                "/vpc-endpoint-services/{}/connections/action",
-                w.svc
-            )),
-            &json!({"action": "reject", "endpoints": [id]}),
-        )
+    c.connection_action(&w.svc, ConnectionAction::Reject, &id)
         .await
         .expect("reject");
     wait_answer(&w.client_a, &name, None).await;
@@ -266,26 +260,8 @@ async fn dns_cloud_service_answers_a_site_in_its_vpcs_view() {
     let c = lab.account("bob").await;
     let w = world(&mut lab, &c).await;
     // An ordinary endpoint with a name in A, accepted.
-    let e: Value = c
-        .post(
-            &c.project_path("/vpc-endpoints"),
-            &json!({"endpoint_service_id": w.svc, "vpc_id": w.a.vpc, "subnet_id": w.a.subnet, "enable_dns": true}),
-        )
-        .await
-        .expect("endpoint");
-    let (web_id, web_ip) = (
-        e["id"].as_str().expect("id").to_string(),
-        e["ip"].as_str().expect("ip").to_string(),
-    );
-    let web_name = e["dns_names"][0].as_str().expect("name").to_string();
-    let _: Value = c
-        .post(
-            &c.project_path(&format!(
-                "/vpc-endpoint-services/{}/connections/action",
-                w.svc
-            )),
-            &json!({"action": "receive", "endpoints": [web_id]}),
-        )
+    let (web_id, web_ip, web_name) = named_endpoint(&c, &w.svc, &w.a).await;
+    c.connection_action(&w.svc, ConnectionAction::Accept, &web_id)
         .await
         .expect("receive");
     // The DNS endpoints: one in A, one in B (identical CIDRs), no whitelist needed.

@@ -2,7 +2,8 @@
 //! leg leaves the subnet's bridge. The bridge must keep its MAC (it has a fixed one of its own,
 //! not the lowest of its ports'), so hosts keep reaching their default gateway without a pause.
 
-use serde_json::{Value, json};
+use serde_json::Value;
+use vpcep_client::services::ConnectionAction;
 use vpcep_dataplane::plan::naming::{bridge, consumer_leg};
 
 use crate::lab::*;
@@ -70,14 +71,7 @@ async fn subnet_gateway_keeps_its_mac_when_the_last_endpoint_goes() {
         async move { exec_in(&ns, &["python3", "-c", KEEP_ASKING]).await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let _: Value = a
-        .post(
-            &a.project_path(&format!(
-                "/vpc-endpoint-services/{}/connections/action",
-                s.service
-            )),
-            &json!({"action": "reject", "endpoints": [eid]}),
-        )
+    a.connection_action(&s.service, ConnectionAction::Reject, &eid)
         .await
         .expect("reject");
     wait_for("the gateway leg leaves the bridge", || async {

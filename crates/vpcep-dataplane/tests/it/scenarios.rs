@@ -1,6 +1,7 @@
 //! The end-to-end scenarios, through the public API.
 
 use serde_json::{Value, json};
+use vpcep_client::services::ConnectionAction;
 
 use crate::lab::*;
 
@@ -241,11 +242,7 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
     assert!(!ok, "a pending endpoint must carry nothing");
 
     for e in [&e1, &e2] {
-        let _: Value = a
-            .post(
-                &a.project_path(&format!("/vpc-endpoint-services/{sid}/connections/action")),
-                &json!({"action": "receive", "endpoints": [e]}),
-            )
+        a.connection_action(&sid, ConnectionAction::Accept, e)
             .await
             .expect("receive");
     }
@@ -345,11 +342,7 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
     })
     .await;
     let rejected_at = std::time::Instant::now();
-    let _: Value = a
-        .post(
-            &a.project_path(&format!("/vpc-endpoint-services/{sid}/connections/action")),
-            &json!({"action": "reject", "endpoints": [e1]}),
-        )
+    a.connection_action(&sid, ConnectionAction::Reject, &e1)
         .await
         .expect("reject");
     let lived = conn.await.expect("join");

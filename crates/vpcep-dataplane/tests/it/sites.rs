@@ -4,6 +4,7 @@
 //! and a rejected or deleted endpoint carries nothing from the site either.
 
 use serde_json::{Value, json};
+use vpcep_client::services::ConnectionAction;
 
 use crate::lab::*;
 
@@ -132,11 +133,7 @@ async fn a_site_reaches_its_vpcs_endpoint_and_only_its_own() {
     assert_ne!(from_b, from_site, "B's site comes through B's leg");
 
     // Rejected: A's site connects no more; B's is unaffected.
-    let _: Value = a
-        .post(
-            &a.project_path(&format!("/vpc-endpoint-services/{sid}/connections/action")),
-            &json!({"action": "reject", "endpoints": [ea]}),
-        )
+    a.connection_action(&sid, ConnectionAction::Reject, &ea)
         .await
         .expect("reject");
     wait_for(
