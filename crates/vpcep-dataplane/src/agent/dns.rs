@@ -14,10 +14,10 @@ use std::time::Duration;
 use vpcep_core::model::EndpointStatus;
 use vpcep_dns::{Record, Resolver, ResolverConfig, Views};
 
-use super::{AgentError, Watch, fetch_changes, fetch_snapshot, stopped};
+use super::{AgentError, Reconnect, Watch, fetch_changes, fetch_snapshot, stopped};
 use crate::kernel::dns::open_listener;
 use crate::kernel::linux::{list_namespaces, recover_legs};
-use crate::kernel::watch::NamespaceWatch;
+use crate::kernel::watch::{NamespaceWatch, next_names};
 use crate::plan::Legs;
 use crate::plan::desired::Desired;
 use crate::plan::dns::{DNS_PORT, DnsPlan, Listener, Name, dns_plan};
@@ -84,19 +84,10 @@ impl DnsFollower {
                 None
             }
         };
-        let mut backoff = Duration::from_millis(200);
+        let mut reconnect = Reconnect::default();
         while !*stop.borrow() {
-            match self.session(&mut stop, &mut created).await {
-                Ok(()) => backoff = Duration::from_millis(200),
-                Err(e) => {
-                    tracing::warn!(error = %e, "DNS session ended; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stopped(&mut stop) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
+            let ended = self.session(&mut stop, &mut created).await;
+            reconnect.after("DNS", ended, &mut stop).await;
         }
         self.resolver.shutdown().await;
         tracing::info!("DNS stopped");
@@ -120,7 +111,7 @@ impl DnsFollower {
             };
             let watched = tokio::select! {
                 w = fetch_changes(&self.http, &self.cfg.control_url, &self.cfg.token, d.revision, timeout) => w?,
-                _ = next_created(created) => {
+                _ = next_names(created) => {
                     self.open_pending().await;
                     continue;
                 }
@@ -230,13 +221,5 @@ impl DnsFollower {
                 Err(e) => tracing::warn!(key, error = %e, "resolver socket task failed"),
             }
         }
-    }
-}
-
-/// The next namespaces created, or never when there is no watch.
-async fn next_created(w: &mut Option<NamespaceWatch>) -> Vec<String> {
-    match w {
-        Some(w) => w.names().await,
-        None => std::future::pending().await,
     }
 }

@@ -12,7 +12,7 @@ use vpcep_core::model::{Endpoint, EndpointStatus, Kind, ServiceStatus};
 
 use crate::kernel::KernelOps;
 use crate::kernel::linux::{self, Kernel};
-use crate::kernel::watch::{NETNS_DIR, NamespaceWatch};
+use crate::kernel::watch::{NETNS_DIR, NamespaceWatch, next_names};
 use crate::plan::desired::{Desired, Versioned};
 use crate::plan::naming::Namespaces;
 use crate::plan::{self, Legs, LiveEndpoint};
@@ -405,7 +405,6 @@ impl<K: KernelOps> Agent<K> {
     /// (a namespace is never left half-applied by a stop): it cancels only the long-poll and
     /// the back-off wait, so the agent ends within one converge of the request.
     pub async fn run_until(mut self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let mut backoff = Duration::from_millis(200);
         let mut netns = match NamespaceWatch::new() {
             Ok(w) => Some(w),
             Err(e) => {
@@ -413,18 +412,10 @@ impl<K: KernelOps> Agent<K> {
                 None
             }
         };
+        let mut reconnect = Reconnect::default();
         while !*stop.borrow() {
-            match self.session(&mut stop, &mut netns).await {
-                Ok(()) => backoff = Duration::from_millis(200),
-                Err(e) => {
-                    tracing::warn!(error = %e, "agent session ended; retrying");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stopped(&mut stop) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
+            let ended = self.session(&mut stop, &mut netns).await;
+            reconnect.after("agent", ended, &mut stop).await;
         }
         tracing::info!("agent stopped");
     }
@@ -456,7 +447,7 @@ impl<K: KernelOps> Agent<K> {
             let timeout = if retrying { retry } else { WATCH_TIMEOUT };
             let watched = tokio::select! {
                 w = self.watch(d.revision, timeout) => w?,
-                gone = deleted(netns) => {
+                gone = next_names(netns) => {
                     // Only namespaces the applied plan has: the agent's own removals are of
                     // namespaces its new plan no longer holds.
                     let ours: Vec<String> = gone
@@ -556,11 +547,38 @@ pub async fn fetch_changes(
     }
 }
 
-/// The next namespaces deleted, or never when there is no watch.
-async fn deleted(netns: &mut Option<NamespaceWatch>) -> Vec<String> {
-    match netns {
-        Some(w) => w.names().await,
-        None => std::future::pending().await,
+/// The wait between feed sessions: a session that ends in an error is started again after a
+/// back-off (200 ms doubling to 5 s, cut short by `stop`); one that ended well resets it.
+pub(crate) struct Reconnect {
+    backoff: Duration,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Self {
+            backoff: Duration::from_millis(200),
+        }
+    }
+}
+
+impl Reconnect {
+    pub(crate) async fn after(
+        &mut self,
+        what: &str,
+        ended: Result<(), AgentError>,
+        stop: &mut tokio::sync::watch::Receiver<bool>,
+    ) {
+        match ended {
+            Ok(()) => *self = Self::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "{what} session ended; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(self.backoff) => {}
+                    _ = stopped(stop) => {}
+                }
+                self.backoff = (self.backoff * 2).min(Duration::from_secs(5));
+            }
+        }
     }
 }
 

@@ -64,3 +64,11 @@ impl NamespaceWatch {
         names
     }
 }
+
+/// The next names `watch` sees, or never when there is no watch (the caller runs without one).
+pub async fn next_names(watch: &mut Option<NamespaceWatch>) -> Vec<String> {
+    match watch {
+        Some(w) => w.names().await,
+        None => std::future::pending().await,
+    }
+}

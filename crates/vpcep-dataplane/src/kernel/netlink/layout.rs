@@ -831,18 +831,8 @@ mod tests {
                 fwmark: None,
                 table: Lookup::Local,
             },
-            IpRule {
-                pref: 0,
-                fwmark: None,
-                table: Lookup::Local,
-            },
-            IpRule {
-                pref: 32766,
-                fwmark: None,
-                table: Lookup::Main,
-            },
         ];
-        for r in &rules {
+        for r in rules.iter().chain(&IpRule::kernel_defaults()) {
             let RouteNetlinkMessage::NewRule(m) = Request::add_rule(r).msg else {
                 panic!("not a rule");
             };
