@@ -249,13 +249,12 @@ impl Resolver {
         udp: tokio::net::UdpSocket,
         tcp: tokio::net::TcpListener,
     ) {
-        let vpc = key;
         let handler = VpcHandler {
             vpc: Arc::from(view),
             shared: self.shared.clone(),
         };
         let mut server = Server::new(handler);
-        info!(vpc, udp = ?udp.local_addr().ok(), tcp = ?tcp.local_addr().ok(), "serving VPC");
+        info!(key, view, udp = ?udp.local_addr().ok(), tcp = ?tcp.local_addr().ok(), "serving");
         server.register_socket(udp);
         // 4 KiB of queued responses per TCP connection: answers here are small.
         server.register_listener(tcp, self.tcp_idle_timeout, 4096);
@@ -263,11 +262,11 @@ impl Resolver {
             .servers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(vpc.to_owned(), server);
+            .insert(key.to_owned(), server);
         if let Some(old) = old {
             // Dropping the server aborts its tasks (its JoinSet), closing the old sockets.
             old.shutdown_token().cancel();
-            debug!(vpc, "replaced the previous sockets of the VPC");
+            debug!(key, "replaced the previous sockets of this key");
         }
     }
 

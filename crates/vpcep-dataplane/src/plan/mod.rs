@@ -222,12 +222,10 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             if let Some(a) = addr_in(&port.spec.ip_address, &subnet.spec.cidr) {
                 ns.addrs.insert(Addr::new(dev.clone(), a));
             }
-            if i == 0
-                && let Ok(gw) = subnet.spec.gateway_ip.parse()
-            {
-                ns.routes.insert(Route::via(Dst::Default, gw, dev));
-            }
             if i == 0 {
+                if let Ok(gw) = subnet.spec.gateway_ip.parse() {
+                    ns.routes.insert(Route::via(Dst::Default, gw, dev));
+                }
                 // The subnet's DNS servers, the VPC's resolver when it names none.
                 let listed: Vec<Ipv4Addr> = [&subnet.spec.primary_dns, &subnet.spec.secondary_dns]
                     .into_iter()
