@@ -54,6 +54,13 @@ step "official Huawei SDKs against vpcep serve"
 cargo build -p vpcep --locked
 bash tests/sdk/run.sh
 
+if [ "$(id -u)" = 0 ]; then
+  step "the README's demo, once (vpcep demo --once: quick starts 2.2.2 and 2.1 end to end)"
+  demo_dir=$(mktemp -d)
+  VPCEP_DEMO_DIR="$demo_dir/demo" target/debug/vpcep demo --once --listen 127.0.0.1:18481
+  rm -rf "$demo_dir"
+fi
+
 step "API fuzzing (schemathesis) on SQLite and PostgreSQL"
 bash tests/fuzz/run.sh
 

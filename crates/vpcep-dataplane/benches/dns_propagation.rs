@@ -161,7 +161,43 @@ async fn main() {
         "{present} endpoint names present (created, accepted) in {:.1?}",
         started.elapsed()
     );
-    let (mut up, mut down) = (Vec::new(), Vec::new());
+    // Where the time goes: a second follower of the feed notes when each endpoint is first seen
+    // `accepted` (the agent has programmed it and its report is stored).
+    let seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
+        Default::default();
+    let watcher = {
+        let (seen, url, token) = (seen.clone(), b.url.clone(), b.token.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let snap = vpcep_dataplane::agent::fetch_snapshot(&http, &url, &token)
+                .await
+                .expect("snapshot");
+            let mut rev = snap.revision;
+            loop {
+                let Ok(vpcep_dataplane::agent::Watch::Changes(c)) =
+                    vpcep_dataplane::agent::fetch_changes(
+                        &http,
+                        &url,
+                        &token,
+                        rev,
+                        Duration::from_secs(5),
+                    )
+                    .await
+                else {
+                    return;
+                };
+                let now = Instant::now();
+                rev = rev.max(c.revision);
+                for ch in c.changes {
+                    if ch.object.is_some_and(|o| o.spec["status"] == "accepted") {
+                        seen.lock().expect("seen").entry(ch.id).or_insert(now);
+                    }
+                }
+            }
+        })
+    };
+    let (mut up, mut down, mut programmed, mut acted) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..20 {
         let (eid, ip, name) = create(0).await;
         // Pending: no name yet.
@@ -170,8 +206,12 @@ async fn main() {
         c.connection_action(&sid, ConnectionAction::Accept, &eid)
             .await
             .expect("receive");
+        acted.push(t.elapsed());
         let took = until(&sock, &name, Some(ip), &mut id).await;
         up.push(t.elapsed().max(took));
+        if let Some(at) = seen.lock().expect("seen").get(&eid) {
+            programmed.push(at.saturating_duration_since(t));
+        }
         let t = Instant::now();
         c.connection_action(&sid, ConnectionAction::Reject, &eid)
             .await
@@ -186,6 +226,18 @@ async fn main() {
         pct(&mut down, 0.5),
         pct(&mut down, 0.99)
     );
+    println!(
+        "  of which receive → accepted in the feed (agent programmed and reported) p50 {:.1?} p99 {:.1?} ({} seen)",
+        pct(&mut programmed, 0.5),
+        pct(&mut programmed, 0.99),
+        programmed.len()
+    );
+    println!(
+        "  of which the receive request itself p50 {:.1?} p99 {:.1?}",
+        pct(&mut acted, 0.5),
+        pct(&mut acted, 0.99)
+    );
+    watcher.abort();
     dns.abort();
     agent.abort();
     b.teardown().await;

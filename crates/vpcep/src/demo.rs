@@ -1,6 +1,9 @@
 //! `vpcep demo`: the seed guide's quick start, built step by step on this machine and left
 //! running: two VPCs with the same CIDR, an ELB-backed endpoint service with approval, an
-//! endpoint in the other VPC, accepted, and a real HTTP request through it.
+//! endpoint in the other VPC, accepted, and a real HTTP request through it; then private DNS and
+//! the guide's quick start 2.1: the endpoint's name resolving in the consumer VPC, a DNS endpoint
+//! of the built-in DNS cloud service, and an on-premises site resolving the cloud's private names
+//! through it and reaching the service by name.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -372,8 +375,9 @@ async fn build(
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     step.done("");
+    let dns = private_dns(c, &client_ns, &ep, &cvpc, &csub).await?;
     Ok(format!(
-        "Through the endpoint: \"{body}\"\n\n\
+        "Through the endpoint: \"{body}\"\n{dns}\n\
          Provider account: AK {pak} / SK {psk} / project {pp}\n\
          Consumer account: AK {cak} / SK {csk} / project {cp}\n\
          Try:\n  vpcep lab exec client --endpoint {url} --access-key {cak} --secret-key {csk} --project-id {cp} -- curl -s http://{ip}/\n  \
@@ -384,5 +388,145 @@ async fn build(
         cak = cons_acc["access_key"].as_str().unwrap_or_default(),
         csk = cons_acc["secret_key"].as_str().unwrap_or_default(),
         cp = cons_acc["project_id"].as_str().unwrap_or_default(),
+    ))
+}
+
+/// Run `argv` inside namespace `ns` until it succeeds with output (at most 10 s): its output.
+async fn in_ns_until(ns: &str, argv: &[&str], what: &str) -> anyhow::Result<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(argv)
+            .output()
+            .with_context(|| format!("running {}", argv.join(" ")))?;
+        if out.status.success() && !out.stdout.is_empty() {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{what}: `{}` in {ns} failed: {}",
+                argv.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Private DNS and the guide's quick start 2.1 ("配置通过内网访问 DNS 服务的终端节点"): the
+/// endpoint's name from the consumer's host; a DNS endpoint of the DNS cloud service; a site (the
+/// on-premises data centre on its VPN) whose resolv.conf names the DNS endpoint, resolving the
+/// cloud's private names and reaching the service by name. A summary of what was shown.
+async fn private_dns(
+    c: &Client,
+    client_ns: &str,
+    ep: &Value,
+    cvpc: &str,
+    csub: &str,
+) -> anyhow::Result<String> {
+    let name = ep["dns_names"][0].as_str().unwrap_or_default().to_string();
+    let ip = ep["ip"].as_str().unwrap_or_default().to_string();
+    let step = Step::start(&format!(
+        "the endpoint's private name {name} from the client host (its VPC's resolver, 169.254.169.253)"
+    ));
+    let got = in_ns_until(client_ns, &["getent", "hosts", &name], "private name").await?;
+    if !got.starts_with(&ip) {
+        bail!("{name} resolved to {got}, expected {ip}");
+    }
+    step.done(&ip);
+
+    let step = Step::start(
+        "quick start 2.1: 云服务 → the DNS cloud service → an endpoint in the consumer VPC",
+    );
+    let public: Value = c
+        .get(&c.project_path("/vpc-endpoint-services/public"), &[])
+        .await?;
+    let Some(dns_svc) = public["endpoint_services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| {
+            s["service_name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with(".dns"))
+        })
+        .cloned()
+    else {
+        bail!("no DNS cloud service is listed (was the server started with --no-builtin-dns?)");
+    };
+    let dep: Value = c
+        .post(
+            &c.project_path("/vpc-endpoints"),
+            &json!({"endpoint_service_id": dns_svc["id"], "vpc_id": cvpc, "subnet_id": csub}),
+        )
+        .await?;
+    let did = dep["id"].as_str().unwrap_or_default().to_string();
+    let dns_ip = dep["ip"].as_str().unwrap_or_default().to_string();
+    wait_status(c, &format!("/vpc-endpoints/{did}"), "accepted").await?;
+    step.done(&format!(
+        "{} at {dns_ip}, accepted without approval",
+        dns_svc["service_name"].as_str().unwrap_or_default()
+    ));
+
+    let step = Step::start(
+        "on-premises data centre 172.16.0.0/24 joined over its VPN, resolv.conf → the DNS endpoint",
+    );
+    let site: Value = c
+        .post(
+            &c.project_path("/lab/sites"),
+            &json!({"site": {"name": "idc", "vpc_id": cvpc, "cidr": "172.16.0.0/24"}}),
+        )
+        .await?;
+    let site_id = site["site"]["id"].as_str().unwrap_or_default().to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s: Value = c
+            .get(&c.project_path(&format!("/lab/sites/{site_id}")), &[])
+            .await?;
+        match s["site"]["status"].as_str() {
+            Some("ACTIVE") => break,
+            Some("ERROR") => bail!("the site failed: {}", s["site"]["error"]),
+            _ if Instant::now() > deadline => bail!("the site did not become ACTIVE"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let site_ns = vpcep_dataplane::plan::naming::Namespaces::default().site(&site_id);
+    // The site's resolver is the operator's choice, as on premises: the DNS endpoint's address.
+    let etc = std::path::Path::new("/etc/netns").join(&site_ns);
+    std::fs::create_dir_all(&etc)?;
+    std::fs::write(etc.join("resolv.conf"), format!("nameserver {dns_ip}\n"))?;
+    step.done(&format!("namespace {site_ns}"));
+
+    // The cloud's private names, as the data centre sees them: the consumer's host and endpoint.
+    let region = name
+        .rsplit_once(".internal")
+        .and_then(|(head, _)| head.rsplit_once(".vpcep."))
+        .map(|(_, region)| region.to_string())
+        .unwrap_or_default();
+    let host = format!("client.consumer-vpc.{region}.internal");
+    let step = Step::start(&format!("from the data centre: {host} and {name}"));
+    let got_host = in_ns_until(&site_ns, &["getent", "hosts", &host], "host name").await?;
+    let got_ep = in_ns_until(&site_ns, &["getent", "hosts", &name], "endpoint name").await?;
+    if !got_ep.starts_with(&ip) {
+        bail!("{name} resolved to {got_ep} from the site, expected {ip}");
+    }
+    let host_ip = got_host
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    step.done(&format!("{host_ip}, {ip}"));
+    let step = Step::start(&format!("HTTP GET http://{name}/ from the data centre"));
+    let body = in_ns_until(
+        &site_ns,
+        &["curl", "-s", "--max-time", "2", &format!("http://{name}/")],
+        "through the endpoint by name",
+    )
+    .await?;
+    step.done("");
+    Ok(format!(
+        "Private DNS: {name} → {ip} in the consumer VPC; DNS endpoint {dns_ip} (quick start 2.1); \
+         from the data centre ({site_ns}): {host} → {host_ip}, and by name: \"{body}\""
     ))
 }

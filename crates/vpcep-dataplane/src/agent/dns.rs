@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use vpcep_core::model::EndpointStatus;
+use vpcep_core::model::{Endpoint, EndpointStatus};
 use vpcep_dns::{Record, Resolver, ResolverConfig, Views};
 
 use super::{AgentError, Reconnect, Watch, fetch_changes, fetch_snapshot, stopped};
@@ -20,7 +20,7 @@ use crate::kernel::linux::{list_namespaces, recover_legs};
 use crate::kernel::watch::{NamespaceWatch, next_names};
 use crate::plan::Legs;
 use crate::plan::desired::Desired;
-use crate::plan::dns::{DNS_PORT, DnsPlan, Listener, Name, dns_plan};
+use crate::plan::dns::{DNS_PORT, DnsPlan, Listener, Name, dns_plan, endpoint_names, live_subnets};
 use crate::plan::naming::Namespaces;
 
 #[derive(Debug, Clone)]
@@ -45,9 +45,10 @@ pub struct DnsFollower {
     pending: BTreeMap<String, Listener>,
     /// The names the views hold now.
     served: BTreeSet<Name>,
-    /// The gateway legs last read, and the subnets with live endpoints they were read for.
+    /// The gateway legs last read, and the subnets with live endpoints they were read for
+    /// (how many each holds).
     legs: Legs,
-    legs_for: Option<BTreeSet<String>>,
+    legs_for: Option<BTreeMap<String, usize>>,
 }
 
 const WATCH_TIMEOUT: Duration = Duration::from_secs(25);
@@ -127,8 +128,12 @@ impl DnsFollower {
                     }
                 }
                 Watch::Changes(c) => {
+                    let before = d.endpoints_before(&c.changes);
                     d.apply(&c.changes, c.revision);
-                    self.refresh(&d).await;
+                    let patched = before.is_some_and(|b| self.patch_endpoints(&d, &b));
+                    if !patched {
+                        self.refresh(&d).await;
+                    }
                     retry = RETRY_FIRST;
                 }
             }
@@ -140,28 +145,98 @@ impl DnsFollower {
         // Leg assignments as the gateways hold them (which translated source is which VPC).
         // They change only when a subnet gains its first live endpoint or loses its last, so
         // the gateways are read then, not at every change.
-        let subnets: BTreeSet<String> = d
-            .endpoints
-            .values()
-            .filter(|e| e.spec.status == EndpointStatus::Accepted)
-            .map(|e| e.spec.subnet_id.clone())
-            .collect();
-        if self.legs_for.as_ref() != Some(&subnets) {
+        let live = live_subnets(d);
+        let same_subnets = self
+            .legs_for
+            .as_ref()
+            .is_some_and(|was| was.keys().eq(live.keys()));
+        if !same_subnets {
             self.legs = recover_legs(&self.cfg.names, d).await;
-            self.legs_for = Some(subnets);
         }
+        self.legs_for = Some(live);
         let plan = dns_plan(d, &self.cfg.names, &self.legs, &self.cfg.region);
         self.apply(plan).await;
     }
 
-    async fn apply(&mut self, plan: DnsPlan) {
-        // Only the difference reaches the views: a change costs its own names, not all of them.
-        let names: BTreeSet<Name> = plan.names.into_iter().collect();
-        let views = self.resolver.views();
-        for gone in self.served.difference(&names) {
-            let _ = views.remove_ip(&gone.vpc, &gone.name, gone.ip);
+    /// Endpoint-only changes (`before`: each changed endpoint's previous spec): only their names
+    /// move, so accepting one endpoint costs the same with ten or ten thousand names present.
+    /// `false` (nothing done) when a subnet gains its first live endpoint or loses its last: the
+    /// gateway legs, and so the translated-source map, may have moved, and everything is redone.
+    fn patch_endpoints(
+        &mut self,
+        d: &Desired,
+        before: &BTreeMap<String, Option<Endpoint>>,
+    ) -> bool {
+        let Some(live) = self.legs_for.as_mut() else {
+            return false;
+        };
+        let accepted = |e: &&Endpoint| e.status == EndpointStatus::Accepted;
+        let mut delta: BTreeMap<&str, i64> = BTreeMap::new();
+        for (id, old) in before {
+            if let Some(e) = old.as_ref().filter(accepted) {
+                *delta.entry(&e.subnet_id).or_default() -= 1;
+            }
+            if let Some(e) = d.endpoints.get(id).map(|v| &v.spec).filter(accepted) {
+                *delta.entry(&e.subnet_id).or_default() += 1;
+            }
         }
-        for n in names.difference(&self.served) {
+        let mut counts = Vec::with_capacity(delta.len());
+        for (subnet, change) in delta {
+            let now = live.get(subnet).copied().unwrap_or(0) as i64;
+            let next = now + change;
+            if (now == 0) != (next == 0) || next < 0 {
+                return false;
+            }
+            counts.push((subnet.to_string(), next as usize));
+        }
+        for (subnet, n) in counts {
+            if n == 0 {
+                live.remove(&subnet);
+            } else {
+                live.insert(subnet, n);
+            }
+        }
+        let (mut gone, mut added) = (BTreeSet::new(), BTreeSet::new());
+        for (id, old) in before {
+            let was: BTreeSet<Name> = old
+                .as_ref()
+                .map(|e| endpoint_names(d, e))
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let is: BTreeSet<Name> = d
+                .endpoints
+                .get(id)
+                .map(|v| endpoint_names(d, &v.spec))
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            gone.extend(was.difference(&is).cloned());
+            added.extend(is.difference(&was).cloned());
+        }
+        self.change_names(gone, added);
+        // Debug builds (every test) check the patch against planning from scratch.
+        #[cfg(debug_assertions)]
+        {
+            let full = dns_plan(d, &self.cfg.names, &self.legs, &self.cfg.region);
+            let names: BTreeSet<Name> = full.names.into_iter().collect();
+            assert!(
+                names == self.served && self.legs_for.as_ref() == Some(&live_subnets(d)),
+                "patched names must equal the full plan's"
+            );
+        }
+        true
+    }
+
+    /// Take `gone` out of the views and put `added` in. An endpoint's names hold its id, so no
+    /// other object serves the same one.
+    fn change_names(&mut self, gone: BTreeSet<Name>, added: BTreeSet<Name>) {
+        let views = self.resolver.views();
+        for n in &gone {
+            let _ = views.remove_ip(&n.vpc, &n.name, n.ip);
+            self.served.remove(n);
+        }
+        for n in added {
             let record = Record {
                 vpc: n.vpc.clone(),
                 name: n.name.clone(),
@@ -170,8 +245,16 @@ impl DnsFollower {
             if let Err(e) = views.upsert(record) {
                 tracing::warn!(vpc = n.vpc, name = n.name, error = %e, "name not served");
             }
+            self.served.insert(n);
         }
-        self.served = names;
+    }
+
+    async fn apply(&mut self, plan: DnsPlan) {
+        // Only the difference reaches the views: a change costs its own names, not all of them.
+        let names: BTreeSet<Name> = plan.names.into_iter().collect();
+        let gone = self.served.difference(&names).cloned().collect();
+        let added = names.difference(&self.served).cloned().collect();
+        self.change_names(gone, added);
         self.resolver.snat().replace_all(plan.snat);
         // Listeners gone or changed close; new ones open.
         let stale: Vec<String> = self

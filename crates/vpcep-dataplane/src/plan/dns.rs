@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use vpcep_core::model::EndpointStatus;
+use vpcep_core::model::{Endpoint, EndpointStatus};
 
 use super::desired::Desired;
 use super::naming::Namespaces;
@@ -83,6 +83,36 @@ pub fn host_name(host: &str, vpc: &str, region: &str) -> Option<String> {
     ))
 }
 
+/// The names `e` puts in its VPC's view: its `dns_names` while it is `accepted`, none otherwise.
+pub fn endpoint_names(d: &Desired, e: &Endpoint) -> Vec<Name> {
+    if e.status != EndpointStatus::Accepted || !d.vpcs.contains_key(&e.vpc_id) {
+        return Vec::new();
+    }
+    let Ok(ip) = e.ip.parse::<Ipv4Addr>() else {
+        return Vec::new();
+    };
+    e.dns_names
+        .iter()
+        .map(|name| Name {
+            vpc: e.vpc_id.clone(),
+            name: name.clone(),
+            ip,
+        })
+        .collect()
+}
+
+/// How many `accepted` endpoints each subnet holds: the gateway legs (and so the translated-source
+/// map) change only when a subnet's count goes from 0 to 1 or back.
+pub fn live_subnets(d: &Desired) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for e in d.endpoints.values() {
+        if e.spec.status == EndpointStatus::Accepted {
+            *counts.entry(e.spec.subnet_id.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
 /// The DNS side of the desired state. `legs` are the gateway legs as programmed (consumer
 /// subnet → shard and zone), for the translated-source map.
 pub fn dns_plan(d: &Desired, names: &Namespaces, legs: &Legs, region: &str) -> DnsPlan {
@@ -97,20 +127,8 @@ pub fn dns_plan(d: &Desired, names: &Namespaces, legs: &Legs, region: &str) -> D
             },
         );
     }
-    for e in d.endpoints.values().map(|v| &v.spec) {
-        if e.status != EndpointStatus::Accepted || !d.vpcs.contains_key(&e.vpc_id) {
-            continue;
-        }
-        let Ok(ip) = e.ip.parse::<Ipv4Addr>() else {
-            continue;
-        };
-        for name in &e.dns_names {
-            p.names.push(Name {
-                vpc: e.vpc_id.clone(),
-                name: name.clone(),
-                ip,
-            });
-        }
+    for e in d.endpoints.values() {
+        p.names.extend(endpoint_names(d, &e.spec));
     }
     for srv in d.servers.values().map(|v| &v.spec) {
         let (Some(vpc), Some(nic)) = (d.vpcs.get(&srv.vpc_id), srv.nics.first()) else {
