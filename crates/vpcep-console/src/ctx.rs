@@ -7,8 +7,7 @@ use axum::response::{IntoResponse, Response};
 use maud::Markup;
 use vpcep_control::Caller;
 use vpcep_core::ApiError;
-use vpcep_core::model::{Account, Kind, Project};
-use vpcep_store::{Query, StoreExt};
+use vpcep_core::model::Project;
 
 use crate::ConsoleState;
 use crate::i18n::{Lang, M, error_summary};
@@ -106,18 +105,8 @@ async fn load_auth(state: &ConsoleState, data: SessionData) -> Option<Auth> {
         .caller_for(&data.domain_id, &data.project_id)
         .await
         .ok()?;
-    let account = control
-        .store
-        .load::<Account>(&data.domain_id)
-        .await
-        .ok()
-        .flatten()?;
-    let (mut projects, _) = control
-        .store
-        .load_page::<Project>(Query::of(Kind::Project).parent(&data.domain_id))
-        .await
-        .ok()?;
-    projects.sort_by(|a, b| a.region.cmp(&b.region));
+    let account = control.account_of(&data.domain_id).await.ok().flatten()?;
+    let projects = control.projects_of(&data.domain_id).await.ok()?;
     let csrf = state.keys.csrf_token(&data);
     Some(Auth {
         data,

@@ -1,8 +1,7 @@
 //! 我的凭证, 配额, and a read-only view of the network the pickers offer.
 
 use maud::html;
-use vpcep_core::model::{Account, QuotaType};
-use vpcep_store::StoreExt;
+use vpcep_core::model::QuotaType;
 
 use crate::ctx::{Ctx, Out, html};
 use crate::i18n::M;
@@ -12,8 +11,7 @@ pub async fn credentials(ctx: Ctx) -> Out {
     let auth = ctx.auth()?.clone();
     let control = &ctx.state.control;
     let account = control
-        .store
-        .load::<Account>(&auth.data.domain_id)
+        .account_of(&auth.data.domain_id)
         .await
         .ok()
         .flatten();
