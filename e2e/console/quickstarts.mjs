@@ -94,8 +94,8 @@ const pageErrors = [];
 
 async function signIn(who) {
   await page.goto(`${BASE}/console/login`);
-  await page.getByLabel("访问密钥 ID(AK)").fill(who.access_key);
-  await page.getByLabel("秘密访问密钥(SK)").fill(who.secret_key);
+  await page.getByLabel("访问密钥 ID（AK）").fill(who.access_key);
+  await page.getByLabel("秘密访问密钥（SK）").fill(who.secret_key);
   await page.getByRole("button", { name: "登录" }).click();
   await page.waitForURL(/\/console\/endpoints$/);
   const who2 = (await page.locator("#current-account").textContent()).trim();
@@ -166,8 +166,8 @@ try {
     await page.waitForURL(/\/console\/login$/);
     await assertLabelled();
     await shot("01-sign-in", "sign-in page");
-    await page.getByLabel("访问密钥 ID(AK)").fill(alice.access_key);
-    await page.getByLabel("秘密访问密钥(SK)").fill("not-the-secret");
+    await page.getByLabel("访问密钥 ID（AK）").fill(alice.access_key);
+    await page.getByLabel("秘密访问密钥（SK）").fill("not-the-secret");
     await page.getByRole("button", { name: "登录" }).click();
     assert.match(await text("#sk-err"), /访问密钥或秘密访问密钥不正确/);
     assert.equal(await page.locator("#ak").inputValue(), alice.access_key);

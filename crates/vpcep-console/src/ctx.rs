@@ -10,7 +10,8 @@ use vpcep_core::ApiError;
 use vpcep_core::model::Project;
 
 use crate::ConsoleState;
-use crate::i18n::{Lang, M, error_summary};
+use crate::errors::Msg;
+use crate::i18n::{Lang, M};
 use crate::session::{self, SessionData};
 
 /// A signed-in user acting in one project.
@@ -154,21 +155,14 @@ impl Ctx {
         }
     }
 
-    /// An API error as one line: localized summary, the core's message, the code.
-    pub fn api_message(&self, e: &ApiError) -> String {
-        match self.lang {
-            Lang::Zh => format!(
-                "{}:{}({})",
-                error_summary(e.code).t(Lang::Zh),
-                e.message,
-                e.code
-            ),
-            Lang::En => format!("{} ({})", e.message, e.code),
-        }
+    /// An API error in the page's language, its code apart (see [`crate::errors`]).
+    pub fn api_message(&self, e: &ApiError) -> Msg {
+        crate::errors::localize(e, self.lang).msg
     }
 
-    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response {
-        let body = crate::layout::error_body(self, title, message);
+    pub fn error_page(&self, status: StatusCode, title: &str, message: impl Into<Msg>) -> Response {
+        let message = message.into();
+        let body = crate::layout::error_body(self, title, &message);
         let markup = if self.auth.is_some() {
             crate::layout::page(self, title, None, body)
         } else {
@@ -185,7 +179,7 @@ impl Ctx {
         } else {
             self.t(M::ErrorTitle)
         };
-        self.error_page(status, title, &self.api_message(e))
+        self.error_page(status, title, self.api_message(e))
     }
 }
 

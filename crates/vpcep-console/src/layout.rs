@@ -5,6 +5,7 @@ use vpcep_core::ApiError;
 use vpcep_core::model::{EndpointStatus, ServiceStatus};
 
 use crate::ctx::{Ctx, q};
+use crate::errors::Msg;
 use crate::i18n::{self, Lang, M};
 
 /// Which side-navigation entry is current.
@@ -141,7 +142,7 @@ pub fn bare_page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
     }
 }
 
-pub fn error_body(ctx: &Ctx, title: &str, message: &str) -> Markup {
+pub fn error_body(ctx: &Ctx, title: &str, message: &Msg) -> Markup {
     html! {
         h1 { (title) }
         div.alert.alert-error role="alert" { (message) }
@@ -253,39 +254,47 @@ pub fn service_badge(
 // ---- forms ------------------------------------------------------------------------------------
 
 /// Messages of a rejected form, by slot (usually the input's name); `""` is the form as a whole.
+/// `marks` are the ids of inputs that are wrong without a message of their own (a duplicated
+/// port in a list-level message): only they, not the whole form, show as invalid.
 #[derive(Debug, Clone, Default)]
 pub struct Errors {
-    items: Vec<(String, String)>,
+    items: Vec<(String, Msg)>,
+    marks: Vec<String>,
 }
 
 impl Errors {
     pub fn none() -> Self {
         Self::default()
     }
-    pub fn add(&mut self, slot: &str, msg: impl Into<String>) {
+    pub fn add(&mut self, slot: &str, msg: impl Into<Msg>) {
         self.items.push((slot.to_string(), msg.into()));
     }
-    pub fn one(slot: &str, msg: impl Into<String>) -> Self {
+    pub fn one(slot: &str, msg: impl Into<Msg>) -> Self {
         let mut e = Self::default();
         e.add(slot, msg);
         e
     }
+    /// Mark input `id` invalid.
+    pub fn mark(&mut self, id: impl Into<String>) {
+        self.marks.push(id.into());
+    }
+    pub fn marked(&self, id: &str) -> bool {
+        self.marks.iter().any(|m| m == id)
+    }
     /// An API error placed on the slot its `field` maps to (through `map`), or on the form.
     pub fn from_api(ctx: &Ctx, e: &ApiError, map: &[(&str, &str)]) -> Self {
-        let slot = e
+        let l = crate::errors::localize(e, ctx.lang);
+        let slot = l
             .field
             .and_then(|f| map.iter().find(|(api, _)| *api == f).map(|(_, s)| *s))
             .unwrap_or("");
-        Self::one(slot, ctx.api_message(e))
+        Self::one(slot, l.msg)
     }
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
-    pub fn get(&self, slot: &str) -> Option<&str> {
-        self.items
-            .iter()
-            .find(|(s, _)| s == slot)
-            .map(|(_, m)| m.as_str())
+    pub fn get(&self, slot: &str) -> Option<&Msg> {
+        self.items.iter().find(|(s, _)| s == slot).map(|(_, m)| m)
     }
 }
 
@@ -295,7 +304,7 @@ pub struct Field<'a> {
     pub label: &'a str,
     pub required: bool,
     pub hint: Option<String>,
-    pub error: Option<&'a str>,
+    pub error: Option<&'a Msg>,
 }
 
 impl<'a> Field<'a> {
@@ -316,7 +325,7 @@ impl<'a> Field<'a> {
         self.hint = Some(h.into());
         self
     }
-    pub fn error(mut self, e: Option<&'a str>) -> Self {
+    pub fn error(mut self, e: Option<&'a Msg>) -> Self {
         self.error = e;
         self
     }

@@ -19,6 +19,7 @@ use vpcep_core::wire::{
 };
 
 use crate::ctx::{Ctx, Out, html, html_status, q, redirect};
+use crate::errors::{Msg, PortPart, localize};
 use crate::form::FormData;
 use crate::i18n::M;
 use crate::layout::{
@@ -246,7 +247,7 @@ impl SvcForm {
     }
 
     /// Check the form with the core's rules (the same the API applies), row by row first so a
-    /// message lands next to its row. Returns the parsed mappings.
+    /// message lands next to its row and marks only the wrong input. Returns the parsed mappings.
     fn check(&self, ctx: &Ctx) -> Result<Vec<PortMapping>, Errors> {
         let mut errors = Errors::none();
         if !self.name.is_empty()
@@ -263,9 +264,24 @@ impl SvcForm {
         if rows.len() > MAX_ROWS {
             errors.add("ports", ctx.t(M::PortsLimit));
         }
+        let mut row_errors = false;
         for (i, r) in &rows {
             if let Err(e) = parse_ports(&[r.wire()]) {
-                errors.add(&format!("ports.{i}"), ctx.api_message(&e));
+                let l = localize(&e, ctx.lang);
+                let parts = match l.part {
+                    Some(p) => vec![p],
+                    // A mapping without one of its ports: the empty one is wrong.
+                    None => [(PortPart::Server, &r.server), (PortPart::Client, &r.client)]
+                        .into_iter()
+                        .filter(|(_, v)| v.is_empty())
+                        .map(|(p, _)| p)
+                        .collect(),
+                };
+                for p in parts {
+                    errors.mark(format!("{}_{i}", p.input_name()));
+                }
+                errors.add(&format!("ports.{i}"), l.msg);
+                row_errors = true;
             }
         }
         let parsed = if errors.get("ports").is_none() {
@@ -273,11 +289,25 @@ impl SvcForm {
             match parse_ports(&wire) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    if !rows
-                        .iter()
-                        .any(|(i, _)| errors.get(&format!("ports.{i}")).is_some())
-                    {
-                        errors.add("ports", ctx.api_message(&e));
+                    if !row_errors {
+                        let l = localize(&e, ctx.lang);
+                        // A repeated port: mark its later occurrences only.
+                        if let (Some(part), Some((proto, port))) = (l.part, &l.duplicate) {
+                            let mut seen = false;
+                            for (i, r) in &rows {
+                                let value = match part {
+                                    PortPart::Client => &r.client,
+                                    _ => &r.server,
+                                };
+                                let same = r.protocol.eq_ignore_ascii_case(proto)
+                                    && value.parse::<u16>().ok() == Some(*port);
+                                if same && seen {
+                                    errors.mark(format!("{}_{i}", part.input_name()));
+                                }
+                                seen |= same;
+                            }
+                        }
+                        errors.add("ports", l.msg);
                     }
                     None
                 }
@@ -343,30 +373,43 @@ fn nic_label(ctx: &Ctx, i: usize, p: &Port) -> String {
     format!("{kind} · {}", p.ip_address)
 }
 
-fn port_row(ctx: &Ctx, i: usize, r: &PortRow, err: Option<&str>) -> Markup {
+fn port_row(ctx: &Ctx, i: usize, r: &PortRow, err: Option<&Msg>, errors: &Errors) -> Markup {
     let n = (i + 1).to_string();
     let row_label = M::Row.fill(ctx.lang, "n", &n);
     let err_id = format!("ports-{i}-err");
+    // Only the wrong input is marked; it points at its row's message, or at the list's.
+    let described = if err.is_some() {
+        err_id.clone()
+    } else {
+        "ports-err".to_string()
+    };
+    let bad = |part: PortPart| {
+        errors
+            .marked(&format!("{}_{i}", part.input_name()))
+            .then_some("true")
+    };
+    let desc = |part: PortPart| bad(part).map(|_| described.clone());
     html! {
         tr.port-row class=[err.map(|_| "has-error")] {
             td {
                 label.sr-only for={ "port_protocol_" (i) } { (row_label) " " (ctx.t(M::Protocol)) }
-                select id={ "port_protocol_" (i) } name="port_protocol" {
+                select id={ "port_protocol_" (i) } name="port_protocol"
+                    aria-invalid=[bad(PortPart::Protocol)] aria-describedby=[desc(PortPart::Protocol)] {
                     option value="TCP" selected[r.protocol != "UDP"] { "TCP" }
                     option value="UDP" selected[r.protocol == "UDP"] { "UDP" }
                 }
             }
             td {
                 label.sr-only for={ "port_server_" (i) } { (row_label) " " (ctx.t(M::ServerPort)) }
-                input id={ "port_server_" (i) } type="number" name="port_server" value=(r.server)
+                input.port-input id={ "port_server_" (i) } type="number" name="port_server" value=(r.server)
                     min="1" max="65535" inputmode="numeric" placeholder="1-65535"
-                    aria-invalid=[err.map(|_| "true")] aria-describedby=[err.map(|_| err_id.clone())];
+                    aria-invalid=[bad(PortPart::Server)] aria-describedby=[desc(PortPart::Server)];
             }
             td {
                 label.sr-only for={ "port_client_" (i) } { (row_label) " " (ctx.t(M::ClientPort)) }
-                input id={ "port_client_" (i) } type="number" name="port_client" value=(r.client)
+                input.port-input id={ "port_client_" (i) } type="number" name="port_client" value=(r.client)
                     min="1" max="65535" inputmode="numeric" placeholder="1-65535"
-                    aria-invalid=[err.map(|_| "true")] aria-describedby=[err.map(|_| err_id.clone())];
+                    aria-invalid=[bad(PortPart::Client)] aria-describedby=[desc(PortPart::Client)];
             }
             td {
                 button.btn-link.remove-row type="submit" name="op" value={ "del-port-" (i) }
@@ -380,7 +423,7 @@ fn port_row(ctx: &Ctx, i: usize, r: &PortRow, err: Option<&str>) -> Markup {
 fn empty_port_row_template(ctx: &Ctx) -> Markup {
     html! {
         template #port-row-template {
-            (port_row(ctx, 9999, &PortRow::blank(), None))
+            (port_row(ctx, 9999, &PortRow::blank(), None, &Errors::none()))
         }
     }
 }
@@ -469,7 +512,7 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                         } }
                         tbody #port-rows {
                             @for (i, r) in f.ports.iter().enumerate() {
-                                (port_row(ctx, i, r, errors.get(&format!("ports.{i}"))))
+                                (port_row(ctx, i, r, errors.get(&format!("ports.{i}")), errors))
                             }
                         }
                     }
@@ -701,7 +744,7 @@ impl Tab {
 /// What the detail page shows beyond the stored service.
 struct DetailState<'a> {
     tab: Tab,
-    banner: Option<String>,
+    banner: Option<Msg>,
     /// The add-whitelist dialog: open, with these rows and errors.
     add_open: bool,
     add_rows: Vec<String>,
@@ -864,7 +907,7 @@ async fn connections_tab(
     })
 }
 
-fn perm_row(ctx: &Ctx, i: usize, value: &str, err: Option<&str>) -> Markup {
+fn perm_row(ctx: &Ctx, i: usize, value: &str, err: Option<&Msg>) -> Markup {
     let n = (i + 1).to_string();
     let err_id = format!("perm-{i}-err");
     html! {
@@ -1167,10 +1210,8 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Out {
         Err(e) if e.status == 404 => Err(ctx.api_error_page(&e).into()),
         Err(e) => {
             let none = Errors::none();
-            let mut banner = ctx.api_message(&e);
-            if e.code == vpcep_core::error::codes::SERVICE_IN_USE {
-                banner = format!("{} {}", ctx.t(M::ServiceDeleteBlocked), banner);
-            }
+            // SERVICE_IN_USE says how many endpoints to reject or delete first.
+            let banner = ctx.api_message(&e);
             let st = DetailState {
                 tab: Tab::Connections,
                 banner: Some(banner),
