@@ -111,6 +111,7 @@ messages! {
     None => "无", "None";
     Total => "共 {n} 条", "{n} in total";
     Empty => "暂无数据", "Nothing here yet";
+    ScrollHint => "表格可左右滑动，查看更多列。", "Scroll the table sideways to see more columns.";
     PleaseSelect => "请选择", "Select…";
     FormHasErrors => "请检查标记的字段。", "Please check the marked fields.";
     CsrfFailed => "页面已过期或请求不是从本控制台发出的，请刷新页面后重试。", "The page expired or the request did not come from this console: reload the page and try again.";
@@ -162,7 +163,8 @@ messages! {
     ServiceNotFound => "未找到服务", "Service not found";
     ServiceNotFoundHint => "请检查区域是否和终端节点服务所在区域一致，或输入的服务名称是否正确。", "Check that the region matches the service's region and that the name is correct.";
     ServiceNameHint => "输入终端节点服务的完整名称，例如 {x}，然后单击“验证”。", "Enter the service's full name, e.g. {x}, then click Verify.";
-    RegionHint => "不同区域的资源之间内网不互通。在页面右上角切换区域。", "Resources in different regions cannot reach each other. Switch the region at the top right.";
+    RegionHint => "不同区域的资源之间内网不互通。", "Resources in different regions cannot reach each other.";
+    RegionSwitchHint => "在页面右上角切换区域。", "Switch the region at the top right.";
     PortIp => "指定节点 IP", "Node IP (optional)";
     PortIpHint => "留空则自动分配子网内的地址。", "Leave empty to get a free address of the subnet.";
     SpecConfirm => "规格确认", "Confirm specifications";
@@ -200,8 +202,19 @@ messages! {
     SecondaryNic => "副网卡", "secondary NIC";
     NoLb => "所选虚拟私有云中没有负载均衡。", "No load balancer in the selected VPC.";
     NoServer => "所选虚拟私有云中没有云主机。", "No cloud host in the selected VPC.";
+    NoBackend => "所选虚拟私有云中没有负载均衡或云主机，请先创建（CLI：vpcep lab lb create 或 vpcep lab server create）。", "The selected VPC has no load balancer or cloud host: create one first (CLI: vpcep lab lb create or vpcep lab server create).";
+    PickLb => "请选择负载均衡。", "Select a load balancer.";
+    PickNic => "请选择云主机网卡。", "Select a cloud host NIC.";
     BackendLimitNote => "同一个后端资源最多只支持创建 5 个终端节点服务。", "At most 5 endpoint services per backend resource.";
     SgNote => "安全组添加的规则是白名单。终端节点服务配置的后端资源所在安全组，需要添加源地址为 198.19.128.0/20 的白名单入方向规则。", "Security group rules are allow-lists: the backend's security group must allow inbound traffic from 198.19.128.0/20.";
+    CheckTitle => "后端安全组检查", "Backend security-group check";
+    CheckAllOk => "后端资源所在安全组已放通来自 198.19.128.0/20 的全部映射端口。", "The backend's security group admits 198.19.128.0/20 on every mapped port.";
+    CheckAdmitted => "后端 {ip}：{proto} {port} 端口已放通 198.19.128.0/20。", "Backend {ip}: {proto} port {port} admits 198.19.128.0/20.";
+    CheckNotAdmitted => "后端 {ip} 的安全组 {sg} 没有放通来自 198.19.128.0/20 的 {proto} {port} 端口入方向流量，终端节点访问该端口会失败。", "The security group {sg} of backend {ip} does not admit {proto} port {port} from 198.19.128.0/20: endpoints cannot reach that port.";
+    CheckNoListener => "负载均衡 {lb} 没有 {proto} {port} 端口的监听器，该端口映射不会有流量。", "Load balancer {lb} has no {proto} listener on port {port}: that mapping carries no traffic.";
+    CheckUnknownMember => "监听器的后端成员 {ip}:{port} 不是本项目中的网卡，无法检查其安全组。", "Listener member {ip}:{port} is not a NIC of this project: its security group cannot be checked.";
+    CheckBackendGone => "后端资源 {x} 已不存在。", "The backend {x} no longer exists.";
+    CheckFix => "修复方法：执行以下命令（或在安全组中添加相同的入方向规则）：", "Fix: run this command (or add the same inbound rule to the security group):";
     ServiceDetail => "终端节点服务详情", "Endpoint service details";
     Backend => "后端资源", "Backend";
     BackendIp => "后端地址", "Backend address";
@@ -268,6 +281,13 @@ messages! {
 }
 
 impl M {
+    /// `t` with several `{key}` placeholders filled.
+    pub fn fill_many(self, lang: Lang, pairs: &[(&str, &str)]) -> String {
+        pairs.iter().fold(self.t(lang).to_string(), |acc, (k, v)| {
+            acc.replace(&format!("{{{k}}}"), v)
+        })
+    }
+
     /// `t` with `{n}`/`{x}`-style placeholders filled.
     pub fn fill(self, lang: Lang, key: &str, value: &str) -> String {
         self.t(lang).replace(&format!("{{{key}}}"), value)

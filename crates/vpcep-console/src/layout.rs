@@ -168,13 +168,38 @@ pub fn flash(ctx: &Ctx, msg: Option<&str>) -> Markup {
     }
 }
 
-pub fn fmt_time(ms: i64) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&fmt).ok())
-        .map(|s| format!("{s} UTC"))
-        .unwrap_or_default()
+/// A time for the browser's time zone: `<time datetime="…Z">` showing UTC (marked as such);
+/// console.js rewrites the text in the browser's zone, keeping UTC in the tooltip.
+pub fn fmt_time(ms: i64) -> Markup {
+    let shown = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let iso = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok();
+    let (Some(s), Some(i)) = (
+        t.and_then(|t| t.format(&shown).ok()),
+        t.and_then(|t| t.format(&iso).ok()),
+    ) else {
+        return html! {};
+    };
+    html! { time datetime=(i) data-local { (s) " UTC" } }
+}
+
+/// The region field's hint; "switch at the top right" only when there is another region.
+pub fn region_hint(ctx: &Ctx) -> String {
+    let many = ctx.auth.as_ref().is_some_and(|a| a.projects.len() > 1);
+    if many {
+        format!(
+            "{}{}",
+            ctx.t(M::RegionHint),
+            match ctx.lang {
+                Lang::Zh => "",
+                Lang::En => " ",
+            }
+        ) + ctx.t(M::RegionSwitchHint)
+    } else {
+        ctx.t(M::RegionHint).to_string()
+    }
 }
 
 // ---- statuses ---------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ pub async fn credentials(ctx: Ctx) -> Out {
         }
         section.panel aria-labelledby="proj-title" {
             h2 #proj-title { (ctx.t(M::Projects)) }
-            div.table-wrap {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
                 table.list {
                     thead { tr { th scope="col" { (ctx.t(M::Region)) } th scope="col" { (ctx.t(M::ProjectId)) } } }
                     tbody {
@@ -72,7 +72,7 @@ pub async fn quotas(ctx: Ctx) -> Out {
     let body = html! {
         h1 { (ctx.t(M::QuotasTitle)) }
         p.hint { (ctx.t(M::QuotasHint)) }
-        div.table-wrap {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
             table.list #quota-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::ResourceType)) }
@@ -118,7 +118,7 @@ pub async fn network(ctx: Ctx) -> Out {
         p.hint { (ctx.t(M::NetworkHint)) }
         section.panel aria-labelledby="vpc-title" {
             h2 #vpc-title { (ctx.t(M::Vpc)) }
-            div.table-wrap { table.list {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) { table.list {
                 thead { tr { th scope="col" { (ctx.t(M::Name)) } th scope="col" { (ctx.t(M::Cidr)) } th scope="col" { (ctx.t(M::Id)) } } }
                 tbody {
                     @if vpcs.is_empty() { (layout::empty_row(&ctx, 3)) }
@@ -128,7 +128,7 @@ pub async fn network(ctx: Ctx) -> Out {
         }
         section.panel aria-labelledby="subnet-title" {
             h2 #subnet-title { (ctx.t(M::Subnet)) }
-            div.table-wrap { table.list {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) { table.list {
                 thead { tr { th scope="col" { (ctx.t(M::Name)) } th scope="col" { (ctx.t(M::Cidr)) } th scope="col" { (ctx.t(M::Gateway)) } th scope="col" { (ctx.t(M::Vpc)) } } }
                 tbody {
                     @if subnets.is_empty() { (layout::empty_row(&ctx, 4)) }
@@ -138,7 +138,7 @@ pub async fn network(ctx: Ctx) -> Out {
         }
         section.panel aria-labelledby="lb-title" {
             h2 #lb-title { (ctx.t(M::LoadBalancers)) }
-            div.table-wrap { table.list {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) { table.list {
                 thead { tr { th scope="col" { (ctx.t(M::Name)) } th scope="col" { (ctx.t(M::Vip)) } th scope="col" { (ctx.t(M::Vpc)) } } }
                 tbody {
                     @if lbs.is_empty() { (layout::empty_row(&ctx, 3)) }
@@ -148,7 +148,7 @@ pub async fn network(ctx: Ctx) -> Out {
         }
         section.panel aria-labelledby="srv-title" {
             h2 #srv-title { (ctx.t(M::Servers)) }
-            div.table-wrap { table.list {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) { table.list {
                 thead { tr { th scope="col" { (ctx.t(M::Name)) } th scope="col" { (ctx.t(M::Nics)) } th scope="col" { (ctx.t(M::Vpc)) } } }
                 tbody {
                     @if servers.is_empty() { (layout::empty_row(&ctx, 3)) }

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
 use vpcep_control::Caller;
+use vpcep_control::console_support::BackendFinding;
 use vpcep_control::services::parse_ports;
 use vpcep_core::ApiError;
 use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
@@ -95,8 +96,8 @@ pub async fn list(ctx: Ctx, Query(lq): Query<ListQuery>) -> Out {
             button.btn type="submit" { (ctx.t(M::Search)) }
             @if !text.is_empty() { a.btn-link href="/console/services" { (ctx.t(M::Reset)) } }
         }
-        div.table-wrap {
-            table.list #service-table {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+            table.list.actions-last #service-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::Name)) }
                     th scope="col" { (ctx.t(M::Id)) }
@@ -438,8 +439,16 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
     } else {
         f.vpc_id.clone()
     };
-    let is_lb = f.server_type != "VM";
-    let f_region = Field::new("region", ctx.t(M::Region)).hint(ctx.t(M::RegionHint));
+    // Offer only the backend types the chosen VPC has (console.js follows a VPC change).
+    let lb_in_vpc = net.lbs.iter().any(|l| l.vpc_id == vpc_sel);
+    let vm_in_vpc = net.servers.iter().any(|(s, _)| s.vpc_id == vpc_sel);
+    let any_backend = lb_in_vpc || vm_in_vpc;
+    let is_lb = match (f.server_type != "VM", lb_in_vpc, vm_in_vpc) {
+        (true, false, true) => false,
+        (false, true, false) => true,
+        (wanted, _, _) => wanted,
+    };
+    let f_region = Field::new("region", ctx.t(M::Region)).hint(layout::region_hint(ctx));
     let f_name = Field::new("service_name", ctx.t(M::ServiceNameShort))
         .hint(ctx.t(M::ServiceShortHint))
         .error(errors.get("service_name"));
@@ -464,8 +473,6 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
     let f_vm = Field::new("vm_port_id", ctx.t(M::SelectNic))
         .required()
         .error(if is_lb { None } else { port_err });
-    let lb_in_vpc = net.lbs.iter().any(|l| l.vpc_id == vpc_sel);
-    let vm_in_vpc = net.servers.iter().any(|(s, _)| s.vpc_id == vpc_sel);
 
     let body = html! {
         nav.crumbs aria-label="breadcrumb" { a href="/console/services" { (ctx.t(M::Services)) } " / " span { (ctx.t(M::CreateService)) } }
@@ -502,8 +509,8 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                 }
             }))
             (f_ports.wrap_group(html! {
-                div.table-wrap {
-                    table.ports #port-table data-max=(MAX_ROWS) {
+                div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+                    table.ports.actions-last #port-table data-max=(MAX_ROWS) {
                         thead { tr {
                             th scope="col" { (ctx.t(M::Protocol)) }
                             th scope="col" { (ctx.t(M::ServerPort)) }
@@ -523,13 +530,20 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                 span.sr-only #ports-left-template data-text=(M::PortsLeft.t(ctx.lang)) {}
             }))
             (f_btype.wrap_group(html! {
-                div.segmented {
-                    label { input type="radio" name="server_type" value="LB" checked[is_lb] aria-describedby=[f_btype.described()]; span { (ctx.t(M::BackendLb)) } }
-                    label { input type="radio" name="server_type" value="VM" checked[!is_lb]; span { (ctx.t(M::BackendVm)) } }
+                div.segmented hidden[!any_backend && !net.vpcs.is_empty()] {
+                    label data-backend-type="LB" data-backend-select="lb_port_id" hidden[any_backend && !lb_in_vpc] {
+                        input type="radio" name="server_type" value="LB" checked[is_lb] disabled[any_backend && !lb_in_vpc] aria-describedby=[f_btype.described()];
+                        span { (ctx.t(M::BackendLb)) }
+                    }
+                    label data-backend-type="VM" data-backend-select="vm_port_id" hidden[any_backend && !vm_in_vpc] {
+                        input type="radio" name="server_type" value="VM" checked[!is_lb] disabled[any_backend && !vm_in_vpc];
+                        span { (ctx.t(M::BackendVm)) }
+                    }
                 }
+                p.field-error #no-backend hidden[any_backend || net.vpcs.is_empty()] { (ctx.t(M::NoBackend)) }
                 div.note role="note" #sg-note { (ctx.t(M::SgNote)) }
             }))
-            div data-when="server_type=LB" hidden[!is_lb] {
+            div data-when="server_type=LB" hidden[!is_lb || !lb_in_vpc && any_backend] {
                 (f_lb.wrap(html! {
                     select #lb_port_id name="lb_port_id" aria-required="true"
                         aria-invalid=[f_lb.invalid()] aria-describedby=[f_lb.described()] {
@@ -541,7 +555,7 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                     p.muted.empty-hint data-empty-for="lb_port_id" hidden[lb_in_vpc] { (ctx.t(M::NoLb)) }
                 }))
             }
-            div data-when="server_type=VM" hidden[is_lb] {
+            div data-when="server_type=VM" hidden[is_lb || !vm_in_vpc && any_backend] {
                 (f_vm.wrap(html! {
                     select #vm_port_id name="vm_port_id" aria-required="true"
                         aria-invalid=[f_vm.invalid()] aria-describedby=[f_vm.described()] {
@@ -631,27 +645,60 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &SvcForm, mappings: &[PortM
         );
         errors.add("vpc_id", ctx.api_message(&e));
     }
-    let backend = if f.server_type == "VM" {
+    // The backend is checked here, before 提交: chosen, existing, and in the chosen VPC.
+    let slot = "port_id";
+    let pick = if f.server_type == "VM" {
+        M::PickNic
+    } else {
+        M::PickLb
+    };
+    let found: Option<(String, &str)> = if f.server_type == "VM" {
         net.servers.iter().find_map(|(s, nics)| {
             nics.iter()
                 .enumerate()
                 .find(|(_, p)| p.id == f.vm_port_id)
-                .map(|(i, p)| format!("{} · {}", s.name, nic_label(ctx, i, p)))
+                .map(|(i, p)| {
+                    (
+                        format!("{} · {}", s.name, nic_label(ctx, i, p)),
+                        s.vpc_id.as_str(),
+                    )
+                })
         })
     } else {
         net.lbs
             .iter()
             .find(|l| l.vip_port_id == f.lb_port_id)
-            .map(|l| format!("{} ({})", l.name, l.vip_address))
+            .map(|l| (format!("{} ({})", l.name, l.vip_address), l.vpc_id.as_str()))
     };
-    if backend.is_none() {
-        let e = ApiError::new(
-            400,
-            vpcep_core::error::codes::PORT_NOT_FOUND,
-            format!("The port {} does not exist.", f.port_id()),
-        );
-        errors.add("port_id", ctx.api_message(&e));
-    }
+    let backend = match found {
+        _ if f.port_id().is_empty() => {
+            errors.add(slot, ctx.t(pick));
+            None
+        }
+        None => {
+            let e = ApiError::new(
+                400,
+                vpcep_core::error::codes::PORT_NOT_FOUND,
+                format!("The port {} does not exist.", f.port_id()),
+            );
+            errors.add(slot, ctx.api_message(&e));
+            None
+        }
+        Some((_, vpc_id)) if vpc.is_some() && vpc_id != f.vpc_id => {
+            let e = ApiError::new(
+                400,
+                vpcep_core::error::codes::PORT_NOT_IN_VPC,
+                format!(
+                    "The port {} does not belong to VPC {}.",
+                    f.port_id(),
+                    f.vpc_id
+                ),
+            );
+            errors.add(slot, ctx.api_message(&e));
+            None
+        }
+        Some((label, _)) => Some(label),
+    };
     let (Some(vpc), Some(backend)) = (vpc, backend) else {
         return render_form(ctx, f, &errors, StatusCode::BAD_REQUEST).await;
     };
@@ -806,6 +853,7 @@ async fn basic_tab(ctx: &Ctx, caller: &Caller, s: &EndpointService) -> Markup {
     let control = &ctx.state.control;
     let vpc = control.get_vpc(caller, &s.vpc_id).await.ok();
     let count = control.connection_count(&s.id).await.unwrap_or(0);
+    let findings = control.backend_check(caller, s).await.ok();
     let backend_name = match s.backend.as_ref() {
         Some(b) => {
             if let Some(lb) = b.loadbalancer_id.as_deref() {
@@ -848,6 +896,83 @@ async fn basic_tab(ctx: &Ctx, caller: &Caller, s: &EndpointService) -> Markup {
             }
         }
         div.note role="note" { (ctx.t(M::SgNote)) }
+        @if let Some(findings) = &findings { (backend_check(ctx, findings)) }
+    }
+}
+
+/// FAQ 4.2 on the detail page: does the backend's security group admit 198.19.128.0/20 on
+/// every mapped port? Each problem comes with its fix.
+fn backend_check(ctx: &Ctx, findings: &[BackendFinding]) -> Markup {
+    let l = ctx.lang;
+    let problems: Vec<&BackendFinding> = findings.iter().filter(|f| f.is_problem()).collect();
+    let sentence = |f: &BackendFinding| -> String {
+        match f {
+            BackendFinding::Admitted { ip, protocol, port } => M::CheckAdmitted.fill_many(
+                l,
+                &[
+                    ("ip", ip),
+                    ("proto", protocol.as_str()),
+                    ("port", &port.to_string()),
+                ],
+            ),
+            BackendFinding::NotAdmitted {
+                ip,
+                protocol,
+                port,
+                security_group,
+            } => M::CheckNotAdmitted.fill_many(
+                l,
+                &[
+                    ("ip", ip),
+                    ("proto", protocol.as_str()),
+                    ("port", &port.to_string()),
+                    ("sg", security_group.as_deref().unwrap_or("—")),
+                ],
+            ),
+            BackendFinding::NoListener {
+                loadbalancer,
+                protocol,
+                port,
+                ..
+            } => M::CheckNoListener.fill_many(
+                l,
+                &[
+                    ("lb", loadbalancer),
+                    ("proto", protocol.as_str()),
+                    ("port", &port.to_string()),
+                ],
+            ),
+            BackendFinding::UnknownMember { address, port } => {
+                M::CheckUnknownMember.fill_many(l, &[("ip", address), ("port", &port.to_string())])
+            }
+            BackendFinding::BackendGone { port_id } => M::CheckBackendGone.fill(l, "x", port_id),
+        }
+    };
+    html! {
+        section.backend-check #backend-check aria-labelledby="backend-check-title" {
+            h2 #backend-check-title { (ctx.t(M::CheckTitle)) }
+            @if problems.is_empty() {
+                p.check-ok #backend-check-ok { span.dot aria-hidden="true" {} (ctx.t(M::CheckAllOk)) }
+            } @else {
+                ul.findings {
+                    @for f in &problems {
+                        li.finding.problem {
+                            p.finding-text { (sentence(f)) }
+                            @if let Some(cmd) = f.fix_command() {
+                                p.finding-fix { (ctx.t(M::CheckFix)) }
+                                pre.mono.copyable { code { (cmd) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @let oks: Vec<&BackendFinding> = findings.iter().filter(|f| !f.is_problem()).collect();
+            @if !oks.is_empty() {
+                ul.findings.ok-list {
+                    @for f in &oks { li.finding.ok { (sentence(f)) } }
+                }
+            }
+        }
     }
 }
 
@@ -865,8 +990,8 @@ async fn connections_tab(
     let action = format!("/console/services/{}/connections", s.id);
     Ok(html! {
         h2.sr-only { (ctx.t(M::Connections)) }
-        div.table-wrap {
-            table.list #connection-table {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+            table.list.actions-last #connection-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::EndpointId)) }
                     th scope="col" { (ctx.t(M::MarkerId)) }
@@ -952,8 +1077,8 @@ async fn permissions_tab(
             a.btn.btn-primary #add-whitelist href={ (base) "?tab=permissions&add=1" } data-open-dialog="perm-dialog" { (ctx.t(M::AddWhitelist)) }
         }
         p.hint { (ctx.t(M::PermsHint)) }
-        div.table-wrap {
-            table.list #permission-table {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+            table.list.actions-last #permission-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::AuthorizedAccount)) }
                     th scope="col" { (ctx.t(M::AddedAt)) }
@@ -1012,7 +1137,7 @@ async fn permissions_tab(
 fn ports_tab(ctx: &Ctx, s: &EndpointService) -> Markup {
     html! {
         h2.sr-only { (ctx.t(M::PortMappings)) }
-        div.table-wrap {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
             table.list #port-mapping-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::Protocol)) }
