@@ -214,7 +214,9 @@ messages! {
     CheckNoListener => "负载均衡 {lb} 没有 {proto} {port} 端口的监听器，该端口映射不会有流量。", "Load balancer {lb} has no {proto} listener on port {port}: that mapping carries no traffic.";
     CheckUnknownMember => "监听器的后端成员 {ip}:{port} 不是本项目中的网卡，无法检查其安全组。", "Listener member {ip}:{port} is not a NIC of this project: its security group cannot be checked.";
     CheckBackendGone => "后端资源 {x} 已不存在。", "The backend {x} no longer exists.";
-    CheckFix => "修复方法：执行以下命令（或在安全组中添加相同的入方向规则）：", "Fix: run this command (or add the same inbound rule to the security group):";
+    CheckFixSg => "修复方法：执行以下命令（或在该安全组中添加相同的入方向规则）：", "Fix: run this command (or add the same inbound rule to the security group):";
+    CheckFix => "修复方法：执行以下命令：", "Fix: run this command:";
+    DataPlaneFailed => "数据面未能完成配置", "The data plane could not apply it";
     ServiceDetail => "终端节点服务详情", "Endpoint service details";
     Backend => "后端资源", "Backend";
     BackendIp => "后端地址", "Backend address";

@@ -89,13 +89,13 @@ pub fn page(ctx: &Ctx, title: &str, nav: Option<Nav>, body: Markup) -> Markup {
                                     button.btn.btn-small type="submit" { (ctx.t(M::SwitchRegion)) }
                                 }
                             } @else {
-                                span.region { (ctx.t(M::Region)) ": " strong #current-region { (a.caller.region) } }
+                                span.region { (ctx.t(M::Region)) (colon(ctx.lang)) strong #current-region { (a.caller.region) } }
                             }
                         }
                         (lang_switch(ctx))
                         @if let Some(a) = auth {
                             a.who href="/console/credentials" title=(ctx.t(M::NavCredentials)) {
-                                (ctx.t(M::Account)) ": " strong #current-account { (a.account_name) }
+                                (ctx.t(M::Account)) (colon(ctx.lang)) strong #current-account { (a.account_name) }
                             }
                             form.logout-form method="post" action="/console/logout" {
                                 input type="hidden" name="csrf" value=(a.csrf);
@@ -185,6 +185,33 @@ pub fn fmt_time(ms: i64) -> Markup {
     html! { time datetime=(i) data-local { (s) " UTC" } }
 }
 
+/// A label's colon: full-width in Chinese.
+pub fn colon(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "：",
+        Lang::En => ": ",
+    }
+}
+
+/// `text` in parentheses: full-width in Chinese.
+pub fn paren(lang: Lang, text: &str) -> String {
+    match lang {
+        Lang::Zh => format!("（{text}）"),
+        Lang::En => format!("({text})"),
+    }
+}
+
+/// Why the data plane failed an object: a sentence in the page's language, then the code and
+/// the data plane's own words on a detail line.
+pub fn failure_info(lang: Lang, code: &str, message: &str) -> Markup {
+    html! {
+        @match lang {
+            Lang::Zh => { (M::DataPlaneFailed.t(lang)) "。" span.err-code { (code) " · " (message) } }
+            Lang::En => { (message) span.err-code { (code) } }
+        }
+    }
+}
+
 /// The region field's hint; "switch at the top right" only when there is another region.
 pub fn region_hint(ctx: &Ctx) -> String {
     let many = ctx.auth.as_ref().is_some_and(|a| a.projects.len() > 1);
@@ -232,7 +259,7 @@ fn badge(lang: Lang, class: &str, text: M, reason: Option<&str>, url: &str, poll
             span.dot aria-hidden="true" {}
             span.label { (text.t(lang)) }
             @if let Some(r) = reason {
-                span.reason { (r) }
+                span.reason { @if lang == Lang::Zh { (M::DataPlaneFailed.t(lang)) } @else { (r) } }
             }
         }
     }

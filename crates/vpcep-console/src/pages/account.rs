@@ -39,7 +39,7 @@ pub async fn credentials(ctx: Ctx) -> Out {
                     tbody {
                         @for p in &auth.projects {
                             tr {
-                                td { (p.region) @if p.project_id == auth.caller.project_id { " " span.muted { "(" (ctx.t(M::Current)) ")" } } }
+                                td { (p.region) @if p.project_id == auth.caller.project_id { " " span.muted { (layout::paren(ctx.lang, ctx.t(M::Current))) } } }
                                 td.mono { (p.project_id) }
                             }
                         }

@@ -623,7 +623,7 @@ fn endpoint_info(
             div { dt { (ctx.t(M::CreatedAt)) } dd { (fmt_time(e.created_ms)) } }
             @if !e.error.is_empty() {
                 div { dt { (ctx.t(M::ErrorInfo)) } dd.wrap {
-                    @for er in &e.error { (er.error_code) ": " (er.error_message) br; }
+                    @for er in &e.error { p.failure { (layout::failure_info(ctx.lang, &er.error_code, &er.error_message)) } }
                 } }
             }
         }

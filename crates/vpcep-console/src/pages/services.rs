@@ -892,7 +892,7 @@ async fn basic_tab(ctx: &Ctx, caller: &Caller, s: &EndpointService) -> Markup {
             div { dt { (ctx.t(M::CreatedAt)) } dd { (fmt_time(s.created_ms)) } }
             @if !s.description.is_empty() { div { dt { (ctx.t(M::Description)) } dd.wrap { (s.description) } } }
             @if !s.error.is_empty() {
-                div { dt { (ctx.t(M::ErrorInfo)) } dd.wrap { @for e in &s.error { (e.code) ": " (e.message) br; } } }
+                div { dt { (ctx.t(M::ErrorInfo)) } dd.wrap { @for e in &s.error { p.failure { (layout::failure_info(ctx.lang, &e.code, &e.message)) } } } }
             }
         }
         div.note role="note" { (ctx.t(M::SgNote)) }
@@ -959,7 +959,7 @@ fn backend_check(ctx: &Ctx, findings: &[BackendFinding]) -> Markup {
                         li.finding.problem {
                             p.finding-text { (sentence(f)) }
                             @if let Some(cmd) = f.fix_command() {
-                                p.finding-fix { (ctx.t(M::CheckFix)) }
+                                p.finding-fix { (ctx.t(if matches!(f, BackendFinding::NotAdmitted { .. }) { M::CheckFixSg } else { M::CheckFix })) }
                                 pre.mono.copyable { code { (cmd) } }
                             }
                         }
