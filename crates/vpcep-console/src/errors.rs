@@ -345,6 +345,8 @@ fn chinese(f: &Facts<'_>) -> (String, Option<PortPart>) {
         codes::NOT_FOUND => {
             if m.contains("whitelist") {
                 "该白名单记录不存在。".to_string()
+            } else if m.contains("in this region") {
+                "本区域没有该终端节点服务，或您的账号无权连接它。".to_string()
             } else if m.contains("endpoint service") {
                 match word_after(m, "endpoint service ").filter(|v| *v != "does") {
                     Some(v) => format!("终端节点服务 {} 不存在。", q(v)),

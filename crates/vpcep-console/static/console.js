@@ -276,6 +276,7 @@
       }
       var none = document.getElementById("no-backend");
       if (none) none.hidden = !!first;
+      choices[0].parentNode.hidden = !first;
     }
     vpc.addEventListener("change", apply);
     apply();
