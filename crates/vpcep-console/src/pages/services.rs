@@ -1365,7 +1365,7 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
             &url,
         ))),
         Err(e) if e.status == 404 => Ok(html(service_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), e.message).into_response()),
+        Err(e) => Ok((bad(e.status), ctx.api_message(&e).text).into_response()),
     }
 }
 
@@ -1389,6 +1389,6 @@ pub async fn connection_status_fragment(ctx: Ctx, Path((sid, eid)): Path<(String
             &url,
         ))),
         Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), e.message).into_response()),
+        Err(e) => Ok((bad(e.status), ctx.api_message(&e).text).into_response()),
     }
 }
