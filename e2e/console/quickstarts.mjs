@@ -778,6 +778,35 @@ try {
     }
   });
 
+
+  await test("service creation offers only the backend types the VPC has", async () => {
+    await signOut();
+    await signIn(bob);
+    await page.goto(`${BASE}/console/services/new`);
+    // bob's VPC has neither a load balancer nor a cloud host: say so, offer no empty picker.
+    assert.match(await text("#no-backend"), /所选虚拟私有云中没有负载均衡或云主机/);
+    assert.equal(await page.locator("#no-backend").isVisible(), true);
+    assert.equal(await page.getByRole("radio", { name: "增强型负载均衡", exact: true }).isVisible(), false);
+    assert.equal(await page.locator("#lb_port_id").isVisible(), false);
+    assert.equal(await page.locator("#vm_port_id").isVisible(), false);
+    await shot("48-service-create-no-backend", "create service in a VPC without backends: said so, no empty picker");
+    cli(bob, ["lab", "server", "create", "ecs-bob", "--vpc", net.bob.vpc.id, "--nic", net.bob.sub.id]);
+    await page.reload();
+    assert.equal(await page.locator("#no-backend").isVisible(), false);
+    assert.equal(await page.getByRole("radio", { name: "增强型负载均衡", exact: true }).isVisible(), false);
+    assert.equal(await page.getByRole("radio", { name: "云主机", exact: true }).isChecked(), true);
+    assert.equal(await page.getByLabel("云主机网卡").isVisible(), true);
+    await page.locator("#port_server_0").fill("8080");
+    await page.locator("#port_client_0").fill("80");
+    await shot("49-service-create-only-vm", "create service in a VPC with only a cloud host: only 云主机 offered");
+    await page.getByRole("button", { name: "立即创建" }).click();
+    await page.locator("h1", { hasText: "规格确认" }).waitFor();
+    assert.match(await text("#confirm-form"), /ecs-bob/);
+    await page.goto(`${BASE}/console/endpoints`);
+    await signOut();
+    await signIn(alice);
+  });
+
   await test("no script errors on any page", async () => {
     assert.deepEqual(pageErrors, []);
     assert.deepEqual(agent.errors, []);

@@ -270,13 +270,15 @@
         if (has && !first) first = radio;
         if (has && radio.checked) checkedOk = true;
       });
-      if (!checkedOk && first) {
-        first.checked = true;
-        first.dispatchEvent(new Event("change", { bubbles: true }));
-      }
+      if (!checkedOk && first) first.checked = true;
       var none = document.getElementById("no-backend");
       if (none) none.hidden = !!first;
       choices[0].parentNode.hidden = !first;
+      // The picker of the checked type only; none when the VPC has no backend at all.
+      var checked = document.querySelector("input[type=radio][name=server_type]:checked");
+      document.querySelectorAll("[data-when^='server_type=']").forEach(function (b) {
+        b.hidden = !(first && checked && b.getAttribute("data-when") === "server_type=" + checked.value);
+      });
     }
     vpc.addEventListener("change", apply);
     apply();

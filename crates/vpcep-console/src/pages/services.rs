@@ -463,10 +463,16 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
         .required()
         .hint(M::PortsLeft.fill(ctx.lang, "n", &left.to_string()))
         .error(errors.get("ports"));
+    let port_err = errors.get("port_id");
+    // With no backend in the VPC there is no picker to show a backend error under.
     let f_btype = Field::new("server_type", ctx.t(M::BackendType))
         .required()
-        .hint(ctx.t(M::BackendLimitNote));
-    let port_err = errors.get("port_id");
+        .hint(ctx.t(M::BackendLimitNote))
+        .error(if any_backend || net.vpcs.is_empty() {
+            None
+        } else {
+            port_err
+        });
     let f_lb = Field::new("lb_port_id", ctx.t(M::SelectLb))
         .required()
         .error(if is_lb { port_err } else { None });
@@ -543,7 +549,7 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                 p.field-error #no-backend hidden[any_backend || net.vpcs.is_empty()] { (ctx.t(M::NoBackend)) }
                 div.note role="note" #sg-note { (ctx.t(M::SgNote)) }
             }))
-            div data-when="server_type=LB" hidden[!is_lb || !lb_in_vpc && any_backend] {
+            div data-when="server_type=LB" hidden[!is_lb || !lb_in_vpc && !net.vpcs.is_empty()] {
                 (f_lb.wrap(html! {
                     select #lb_port_id name="lb_port_id" aria-required="true"
                         aria-invalid=[f_lb.invalid()] aria-describedby=[f_lb.described()] {
@@ -555,7 +561,7 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                     p.muted.empty-hint data-empty-for="lb_port_id" hidden[lb_in_vpc] { (ctx.t(M::NoLb)) }
                 }))
             }
-            div data-when="server_type=VM" hidden[is_lb || !vm_in_vpc && any_backend] {
+            div data-when="server_type=VM" hidden[is_lb || !vm_in_vpc && !net.vpcs.is_empty()] {
                 (f_vm.wrap(html! {
                     select #vm_port_id name="vm_port_id" aria-required="true"
                         aria-invalid=[f_vm.invalid()] aria-describedby=[f_vm.described()] {
