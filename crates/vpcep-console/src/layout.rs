@@ -214,19 +214,12 @@ pub fn failure_info(lang: Lang, code: &str, message: &str) -> Markup {
 
 /// The region field's hint; "switch at the top right" only when there is another region.
 pub fn region_hint(ctx: &Ctx) -> String {
-    let many = ctx.auth.as_ref().is_some_and(|a| a.projects.len() > 1);
-    if many {
-        format!(
-            "{}{}",
-            ctx.t(M::RegionHint),
-            match ctx.lang {
-                Lang::Zh => "",
-                Lang::En => " ",
-            }
-        ) + ctx.t(M::RegionSwitchHint)
-    } else {
-        ctx.t(M::RegionHint).to_string()
+    let hint = ctx.t(M::RegionHint);
+    if ctx.auth.as_ref().is_none_or(|a| a.projects.len() <= 1) {
+        return hint.to_string();
     }
+    let gap = if ctx.lang == Lang::En { " " } else { "" };
+    format!("{hint}{gap}{}", ctx.t(M::RegionSwitchHint))
 }
 
 // ---- statuses ---------------------------------------------------------------------------------

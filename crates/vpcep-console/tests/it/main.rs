@@ -498,6 +498,13 @@ async fn an_account_with_several_regions_chooses_one() {
     let south_session = r.cookie_pair("vpcep_session");
     let list = get(&app, "/console/endpoints", &south_session).await;
     assert!(list.body.contains("<option value=\"") && list.body.contains("cn-south-1</option>"));
+    // With two regions the form points at the switch.
+    let form = get(&app, "/console/services/new", &south_session).await;
+    assert!(
+        form.body.contains("在页面右上角切换区域。"),
+        "{}",
+        form.body
+    );
     // Someone else's (or an unknown) project is refused.
     let r = post(
         &app,
