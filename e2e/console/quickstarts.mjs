@@ -72,9 +72,9 @@ async function shot(name, note) {
   shots.push({ file: `${name}.png`, note, url: page.url().replace(BASE, "") });
 }
 
-async function newContext(viewport = { width: 1280, height: 800 }) {
+async function newContext(viewport = { width: 1280, height: 800 }, extra = {}) {
   if (context) await context.close();
-  context = await browser.newContext({ viewport, locale: "zh-CN" });
+  context = await browser.newContext({ viewport, locale: "zh-CN", ...extra });
   // Cumulative layout shift after load, to check that live refreshes move nothing.
   await context.addInitScript(() => {
     window.__cls = 0;
@@ -94,8 +94,8 @@ const pageErrors = [];
 
 async function signIn(who) {
   await page.goto(`${BASE}/console/login`);
-  await page.getByLabel("访问密钥 ID(AK)").fill(who.access_key);
-  await page.getByLabel("秘密访问密钥(SK)").fill(who.secret_key);
+  await page.getByLabel("访问密钥 ID（AK）").fill(who.access_key);
+  await page.getByLabel("秘密访问密钥（SK）").fill(who.secret_key);
   await page.getByRole("button", { name: "登录" }).click();
   await page.waitForURL(/\/console\/endpoints$/);
   const who2 = (await page.locator("#current-account").textContent()).trim();
@@ -137,6 +137,50 @@ async function assertNoOverflow() {
   assert.ok(sw <= iw + 1, `page is ${sw}px wide in a ${iw}px window`);
 }
 
+
+// ---- messages in the user's language -------------------------------------------------------
+const codesSeen = new Set();
+/// Every visible error message is a Chinese sentence: no English words (values the user typed,
+/// quoted “…”, and CLI commands in （CLI：…） aside), full-width punctuation next to Chinese
+/// text, and the error code only on its own detail line (.err-code). Returns the messages.
+async function assertChineseMessages() {
+  const msgs = await page.evaluate(() => [...document.querySelectorAll(".field-error, .alert-error, .verify-bad")]
+    .filter((e) => e.offsetParent !== null || e.closest("dialog[open]"))
+    .map((e) => {
+      const c = e.cloneNode(true);
+      const codes = [...c.querySelectorAll(".err-code")].map((x) => x.textContent.trim());
+      c.querySelectorAll(".err-code").forEach((x) => x.remove());
+      return { text: c.textContent.trim(), codes };
+    }));
+  assert.ok(msgs.length > 0, "an error message is shown");
+  for (const m of msgs) {
+    const bare = m.text.replace(/“[^”]*”/g, "").replace(/（CLI：[^）]*）/g, "");
+    assert.doesNotMatch(bare, /[A-Za-z]{2,}[\s,.;:'!?-]+[A-Za-z]{2,}/, `English in the message "${m.text}"`);
+    assert.match(bare, /[\u4e00-\u9fff]/, `no Chinese in the message "${m.text}"`);
+    assert.doesNotMatch(m.text, /[\u4e00-\u9fff][,:;()!?]|[,:;()!?][\u4e00-\u9fff]/, `half-width punctuation in "${m.text}"`);
+    for (const c of m.codes) {
+      assert.match(c, /^(EndPoint|Endpoint|VPC)\.\d{4}$/, `detail line "${c}" is a code`);
+      codesSeen.add(c);
+    }
+  }
+  return msgs;
+}
+
+/// The ids of the inputs marked invalid.
+async function invalidIds() {
+  return page.evaluate(() => [...document.querySelectorAll("[aria-invalid=true]")]
+    .filter((e) => !e.closest("template")).map((e) => e.id).sort());
+}
+
+/// Click a form's submit button and wait for the answer page.
+async function submitBy(locator) {
+  await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "POST"),
+    locator.click(),
+  ]);
+  await page.waitForLoadState("load");
+}
+
 // ---- the run -------------------------------------------------------------------------------
 const token = readFileSync(path.join(DATA_DIR, "agent.token"), "utf8").trim();
 const agent = new TestAgent(BASE, token, { delayMs: 1500 }).start();
@@ -166,8 +210,8 @@ try {
     await page.waitForURL(/\/console\/login$/);
     await assertLabelled();
     await shot("01-sign-in", "sign-in page");
-    await page.getByLabel("访问密钥 ID(AK)").fill(alice.access_key);
-    await page.getByLabel("秘密访问密钥(SK)").fill("not-the-secret");
+    await page.getByLabel("访问密钥 ID（AK）").fill(alice.access_key);
+    await page.getByLabel("秘密访问密钥（SK）").fill("not-the-secret");
     await page.getByRole("button", { name: "登录" }).click();
     assert.match(await text("#sk-err"), /访问密钥或秘密访问密钥不正确/);
     assert.equal(await page.locator("#ak").inputValue(), alice.access_key);
@@ -517,6 +561,250 @@ try {
     await shot("29-quotas", "配额 page");
     await page.goto(`${BASE}/console/network`);
     await shot("30-network", "网络资源 (read-only lab inventory)");
+  });
+
+
+  // ---- issue 11: the console, seen by a user ------------------------------------------------
+  let vmService;
+  await test("FAQ 4.2 on the service detail: a backend security group without 198.19.128.0/20 is shown with its fix", async () => {
+    await page.goto(`${BASE}/console/services/new`);
+    await page.getByLabel("名称", { exact: true }).fill("vmcheck");
+    await page.locator("#port_server_0").fill("8080");
+    await page.locator("#port_client_0").fill("80");
+    await page.getByRole("radio", { name: "云主机", exact: true }).check();
+    await page.getByLabel("云主机网卡").selectOption({ index: 0 });
+    await page.getByRole("button", { name: "立即创建" }).click();
+    await page.locator("h1", { hasText: "规格确认" }).waitFor();
+    await page.getByRole("button", { name: "提交" }).click();
+    await page.waitForURL(/\/console\/services\?msg=submitted$/);
+    const row = page.locator("#service-table tbody tr", { hasText: ".vmcheck." }).first();
+    await waitBadge(row, "可连接");
+    vmService = { id: await row.getAttribute("data-id") };
+    await page.goto(`${BASE}/console/services/${vmService.id}`);
+    const problem = page.locator("#backend-check .finding.problem").first();
+    assert.match(await problem.locator(".finding-text").textContent(), /没有放通来自 198\.19\.128\.0\/20 的 TCP 8080 端口入方向流量/);
+    const fix = (await problem.locator("pre code").textContent()).trim();
+    assert.match(fix, /^vpcep lab sg-rule add \S+ --direction ingress --protocol tcp --ports 8080 --remote-ip 198\.19\.128\.0\/20$/);
+    await shot("40-service-backend-check", "service detail: FAQ 4.2 backend check finds the security group closed to 198.19.128.0/20, with the fix");
+    cli(alice, fix.split(/\s+/).slice(1));
+    await page.reload();
+    await page.locator("#backend-check-ok").waitFor();
+    assert.equal(await page.locator("#backend-check .finding.problem").count(), 0);
+    await shot("41-service-backend-check-ok", "service detail: after the fix the backend admits 198.19.128.0/20");
+  });
+
+  await test("narrow window (390 px) in Asia/Shanghai: scrolling tables say so, actions stay reachable, times in the browser's zone, port inputs fit", async () => {
+    await newContext({ width: 390, height: 844 }, { timezoneId: "Asia/Shanghai" });
+    await signIn(alice);
+    await page.goto(`${BASE}/console/services`);
+    const wraps = await page.evaluate(() => [...document.querySelectorAll(".table-wrap")].map((w) => {
+      const hint = w.previousElementSibling;
+      return {
+        scrolls: w.scrollWidth > w.clientWidth + 1,
+        hint: !!hint && hint.classList.contains("scroll-hint") && !hint.hidden && hint.offsetParent !== null ? hint.textContent : null,
+      };
+    }));
+    assert.ok(wraps.some((w) => w.scrolls), "the service table is wider than 390 px");
+    for (const w of wraps) {
+      if (w.scrolls) assert.match(w.hint || "", /左右滑动/, "a scrolling table says so");
+    }
+    const del = page.locator(`#service-table tr[data-id="${vmService.id}"]`).getByRole("button", { name: /^删除/ });
+    const box = await del.boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 390, `删除 is inside the window without scrolling (${JSON.stringify(box)})`);
+    // Times: the browser's zone (UTC+8 here), UTC kept in the tooltip.
+    const t = page.locator(`#service-table tr[data-id="${vmService.id}"] time`);
+    const iso = await t.getAttribute("datetime");
+    const shanghai = new Date(Date.parse(iso) + 8 * 3600 * 1000).toISOString().slice(0, 19).replace("T", " ");
+    assert.equal((await t.textContent()).trim(), shanghai);
+    assert.match(await t.getAttribute("title"), /UTC$/);
+    await shot("42-narrow-services-scroll-hint", "service list at 390 px: scroll hint, 删除 column kept in view, local times");
+    await page.goto(`${BASE}/console/services/new`);
+    assert.doesNotMatch(await text("#region-hint"), /右上角/, "no region switch to point at with one region");
+    const fits = await page.evaluate(() => [...document.querySelectorAll("#port-rows input.port-input")].map((el) => {
+      const cs = getComputedStyle(el);
+      const c = document.createElement("canvas").getContext("2d");
+      c.font = `${cs.fontSize} ${cs.fontFamily}`;
+      const need = c.measureText(el.placeholder).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) + 16;
+      return { id: el.id, need, has: el.clientWidth };
+    }));
+    assert.ok(fits.length >= 2);
+    for (const f of fits) assert.ok(f.has >= f.need, `#${f.id} is ${f.has}px for a ${f.need}px placeholder`);
+    await assertNoOverflow();
+    await shot("43-narrow-service-create-ports", "create service at 390 px: port inputs show their placeholder, region hint without the switch");
+    await newContext();
+    await signIn(alice);
+  });
+
+  await test("Chinese messages: every validation error the forms produce is a Chinese sentence, the code on a detail line, only the wrong field marked", async () => {
+    await page.goto(`${BASE}/console/lang/zh?back=${encodeURIComponent("/console/services/new")}`);
+    await page.waitForURL(/\/console\/services\/new$/);
+    assert.equal(await page.locator("html").getAttribute("lang"), "zh-CN");
+    const create = () => page.getByRole("button", { name: "立即创建" });
+    async function serviceForm(fill) {
+      await page.goto(`${BASE}/console/services/new`);
+      await page.getByLabel("名称", { exact: true }).fill("web2");
+      await page.locator("#port_server_0").fill("8080");
+      await page.locator("#port_client_0").fill("80");
+      await fill();
+      await submitBy(create());
+      return assertChineseMessages();
+    }
+    // Name and a service port out of range: the name and that one port input are marked.
+    await serviceForm(async () => {
+      await page.getByLabel("名称", { exact: true }).fill("bad name!");
+      await page.locator("#port_server_0").fill("70000");
+    });
+    assert.match(await text("#ports-0-err"), /^服务端口 70000 超出范围 1–65535。/);
+    assert.equal(await text("#ports-0-err .err-code"), "EndPoint.3043");
+    assert.deepEqual(await invalidIds(), ["port_server_0", "service_name"]);
+    await shot("44-zh-errors-name-port", "create service: Chinese messages naming the field and value, the code on a detail line, only the wrong inputs marked");
+    // An endpoint port out of range.
+    await serviceForm(async () => { await page.locator("#port_client_0").fill("70000"); });
+    assert.match(await text("#ports-0-err"), /^终端端口 70000 超出范围/);
+    assert.deepEqual(await invalidIds(), ["port_client_0"]);
+    // A mapping without its service port.
+    await serviceForm(async () => { await page.locator("#port_server_0").fill(""); });
+    assert.deepEqual(await invalidIds(), ["port_server_0"]);
+    // No mapping at all.
+    await serviceForm(async () => {
+      await page.locator("#port_server_0").fill("");
+      await page.locator("#port_client_0").fill("");
+    });
+    assert.match(await text("#ports-err"), /请至少填写一条端口映射/);
+    // A repeated service port: only the repeat is marked.
+    await serviceForm(async () => {
+      await page.getByRole("button", { name: "+ 添加端口映射" }).click();
+      await page.locator("#port_server_1").fill("8080");
+      await page.locator("#port_client_1").fill("81");
+    });
+    assert.match(await text("#ports-err"), /^服务端口 8080（TCP）重复。/);
+    assert.deepEqual(await invalidIds(), ["port_server_1"]);
+    await shot("45-zh-errors-duplicate", "create service: a repeated port marks only the repeat");
+    // A protocol the console does not offer (a hand-made request).
+    await serviceForm(async () => {
+      await page.evaluate(() => {
+        const s = document.getElementById("port_protocol_0");
+        s.add(new Option("SCTP", "SCTP", true, true));
+      });
+    });
+    assert.deepEqual(await invalidIds(), ["port_protocol_0"]);
+    // No load balancer picked, then one that does not exist.
+    await serviceForm(async () => {
+      await page.evaluate(() => { const s = document.getElementById("lb_port_id"); s.add(new Option("", "", true, true)); });
+    });
+    assert.match(await text("#lb_port_id-err"), /请选择负载均衡/);
+    assert.deepEqual(await invalidIds(), ["lb_port_id"]);
+    await serviceForm(async () => {
+      await page.evaluate(() => { const s = document.getElementById("lb_port_id"); s.add(new Option("x", "no-such-port", true, true)); });
+    });
+    assert.match(await text("#lb_port_id-err"), /后端资源 “no-such-port” 不存在/);
+    // A VPC that does not exist (after 规格确认, as the API answers it).
+    await page.goto(`${BASE}/console/services/new`);
+    await page.locator("#port_server_0").fill("8080");
+    await page.locator("#port_client_0").fill("80");
+    await submitBy(create());
+    await page.locator("h1", { hasText: "规格确认" }).waitFor();
+    await page.evaluate(() => { document.querySelector("#confirm-form input[name=vpc_id]").value = "no-such-vpc"; });
+    await submitBy(page.getByRole("button", { name: "提交" }));
+    await assertChineseMessages();
+    assert.match(await text("#vpc_id-err"), /虚拟私有云 “no-such-vpc” 不存在/);
+
+    // The endpoint form.
+    async function endpointForm(fill, button = "立即创建") {
+      await page.goto(`${BASE}/console/endpoints/new`);
+      await page.getByLabel("虚拟私有云").selectOption(net.alice.vpc.id);
+      await page.getByLabel("子网").selectOption(net.alice.sub.id);
+      await fill();
+      await submitBy(page.getByRole("button", { name: "立即创建" }));
+      if (button === "提交") {
+        await page.locator("h1", { hasText: "规格确认" }).waitFor();
+        await submitBy(page.getByRole("button", { name: "提交" }));
+      }
+      return assertChineseMessages();
+    }
+    await endpointForm(async () => { await page.getByRole("radio", { name: "按名称查找服务", exact: true }).check(); });
+    assert.match(await text("#service_name-err"), /请选择或输入终端节点服务/);
+    await endpointForm(async () => {
+      await page.getByRole("radio", { name: "按名称查找服务", exact: true }).check();
+      await page.getByLabel("服务名称").fill("cn-north-4.nope.x");
+    });
+    assert.match(await text("#service_name-err"), /本区域没有该终端节点服务/);
+    assert.deepEqual(await invalidIds(), ["service_name"]);
+    await endpointForm(async () => {
+      await page.getByLabel("选择服务").selectOption({ label: dnsService.service_name });
+      await page.getByLabel("指定节点 IP").fill("10.0.0.300");
+    }, "提交");
+    assert.match(await text("#port_ip-err"), /节点 IP “10\.0\.0\.300” 不是有效的 IPv4 地址/);
+    assert.deepEqual(await invalidIds(), ["port_ip"]);
+    await endpointForm(async () => {
+      await page.getByLabel("选择服务").selectOption({ label: dnsService.service_name });
+      await page.getByLabel("指定节点 IP").fill("10.0.0.5");
+    }, "提交");
+    assert.match(await text("#port_ip-err"), /节点 IP 10\.0\.0\.5 不在子网 192\.168\.1\.0\/24 的地址范围内/);
+    await shot("46-zh-errors-endpoint-ip", "create endpoint: node IP outside the subnet, in Chinese with the code apart");
+    await endpointForm(async () => {
+      await page.evaluate(() => { const s = document.getElementById("subnet_id"); s.add(new Option("x", "no-such-subnet", true, true)); });
+    });
+    assert.deepEqual(await invalidIds(), ["subnet_id"]);
+
+    // The whitelist dialog.
+    await page.goto(`${BASE}/console/services/${vmService.id}?tab=permissions&add=1`);
+    await page.locator("#perm-dialog[open]").waitFor();
+    await page.locator("#permission_0").fill("domain::abc");
+    await submitBy(page.locator("#perm-dialog").getByRole("button", { name: "确定" }));
+    await page.locator("#perm-dialog[open]").waitFor();
+    await assertChineseMessages();
+    assert.match(await text("#perm-0-err"), /授权账号 ID “domain::abc” 格式不正确/);
+    assert.deepEqual(await invalidIds(), ["permission_0"]);
+    await shot("47-zh-errors-whitelist", "添加白名单记录: a bad record in Chinese, the code apart");
+    await page.locator("#permission_0").fill("");
+    await submitBy(page.locator("#perm-dialog").getByRole("button", { name: "确定" }));
+    await page.locator("#perm-dialog[open]").waitFor();
+    await assertChineseMessages();
+    assert.match(await text("#perm-error"), /请至少填写一个授权账号 ID/);
+
+    // Sign-in.
+    await page.goto(`${BASE}/console/endpoints`);
+    await signOut();
+    await page.getByLabel("访问密钥 ID（AK）").fill("");
+    await submitBy(page.getByRole("button", { name: "登录" }));
+    await assertChineseMessages();
+    assert.deepEqual(await invalidIds(), ["ak", "sk"]);
+    await signIn(alice);
+
+    for (const c of ["EndPoint.3076", "EndPoint.3043", "EndPoint.3004", "EndPoint.2028", "EndPoint.3044", "EndPoint.3075",
+      "EndPoint.3008", "EndPoint.2001", "EndPoint.2029", "EndPoint.2041", "EndPoint.2043", "EndPoint.3002"]) {
+      assert.ok(codesSeen.has(c), `${c} was triggered (seen: ${[...codesSeen].join(" ")})`);
+    }
+  });
+
+
+  await test("service creation offers only the backend types the VPC has", async () => {
+    await signOut();
+    await signIn(bob);
+    await page.goto(`${BASE}/console/services/new`);
+    // bob's VPC has neither a load balancer nor a cloud host: say so, offer no empty picker.
+    assert.match(await text("#no-backend"), /所选虚拟私有云中没有负载均衡或云主机/);
+    assert.equal(await page.locator("#no-backend").isVisible(), true);
+    assert.equal(await page.getByRole("radio", { name: "增强型负载均衡", exact: true }).isVisible(), false);
+    assert.equal(await page.locator("#lb_port_id").isVisible(), false);
+    assert.equal(await page.locator("#vm_port_id").isVisible(), false);
+    await shot("48-service-create-no-backend", "create service in a VPC without backends: said so, no empty picker");
+    cli(bob, ["lab", "server", "create", "ecs-bob", "--vpc", net.bob.vpc.id, "--nic", net.bob.sub.id]);
+    await page.reload();
+    assert.equal(await page.locator("#no-backend").isVisible(), false);
+    assert.equal(await page.getByRole("radio", { name: "增强型负载均衡", exact: true }).isVisible(), false);
+    assert.equal(await page.getByRole("radio", { name: "云主机", exact: true }).isChecked(), true);
+    assert.equal(await page.getByLabel("云主机网卡").isVisible(), true);
+    await page.locator("#port_server_0").fill("8080");
+    await page.locator("#port_client_0").fill("80");
+    await shot("49-service-create-only-vm", "create service in a VPC with only a cloud host: only 云主机 offered");
+    await page.getByRole("button", { name: "立即创建" }).click();
+    await page.locator("h1", { hasText: "规格确认" }).waitFor();
+    assert.match(await text("#confirm-form"), /ecs-bob/);
+    await page.goto(`${BASE}/console/endpoints`);
+    await signOut();
+    await signIn(alice);
   });
 
   await test("no script errors on any page", async () => {

@@ -7,11 +7,11 @@ use axum::response::{IntoResponse, Response};
 use maud::Markup;
 use vpcep_control::Caller;
 use vpcep_core::ApiError;
-use vpcep_core::model::{Account, Kind, Project};
-use vpcep_store::{Query, StoreExt};
+use vpcep_core::model::Project;
 
 use crate::ConsoleState;
-use crate::i18n::{Lang, M, error_summary};
+use crate::errors::Msg;
+use crate::i18n::{Lang, M};
 use crate::session::{self, SessionData};
 
 /// A signed-in user acting in one project.
@@ -106,18 +106,8 @@ async fn load_auth(state: &ConsoleState, data: SessionData) -> Option<Auth> {
         .caller_for(&data.domain_id, &data.project_id)
         .await
         .ok()?;
-    let account = control
-        .store
-        .load::<Account>(&data.domain_id)
-        .await
-        .ok()
-        .flatten()?;
-    let (mut projects, _) = control
-        .store
-        .load_page::<Project>(Query::of(Kind::Project).parent(&data.domain_id))
-        .await
-        .ok()?;
-    projects.sort_by(|a, b| a.region.cmp(&b.region));
+    let account = control.account_of(&data.domain_id).await.ok().flatten()?;
+    let projects = control.projects_of(&data.domain_id).await.ok()?;
     let csrf = state.keys.csrf_token(&data);
     Some(Auth {
         data,
@@ -165,21 +155,14 @@ impl Ctx {
         }
     }
 
-    /// An API error as one line: localized summary, the core's message, the code.
-    pub fn api_message(&self, e: &ApiError) -> String {
-        match self.lang {
-            Lang::Zh => format!(
-                "{}:{}({})",
-                error_summary(e.code).t(Lang::Zh),
-                e.message,
-                e.code
-            ),
-            Lang::En => format!("{} ({})", e.message, e.code),
-        }
+    /// An API error in the page's language, its code apart (see [`crate::errors`]).
+    pub fn api_message(&self, e: &ApiError) -> Msg {
+        crate::errors::localize(e, self.lang).msg
     }
 
-    pub fn error_page(&self, status: StatusCode, title: &str, message: &str) -> Response {
-        let body = crate::layout::error_body(self, title, message);
+    pub fn error_page(&self, status: StatusCode, title: &str, message: impl Into<Msg>) -> Response {
+        let message = message.into();
+        let body = crate::layout::error_body(self, title, &message);
         let markup = if self.auth.is_some() {
             crate::layout::page(self, title, None, body)
         } else {
@@ -196,7 +179,7 @@ impl Ctx {
         } else {
             self.t(M::ErrorTitle)
         };
-        self.error_page(status, title, &self.api_message(e))
+        self.error_page(status, title, self.api_message(e))
     }
 }
 

@@ -5,6 +5,7 @@ use vpcep_core::ApiError;
 use vpcep_core::model::{EndpointStatus, ServiceStatus};
 
 use crate::ctx::{Ctx, q};
+use crate::errors::Msg;
 use crate::i18n::{self, Lang, M};
 
 /// Which side-navigation entry is current.
@@ -88,13 +89,13 @@ pub fn page(ctx: &Ctx, title: &str, nav: Option<Nav>, body: Markup) -> Markup {
                                     button.btn.btn-small type="submit" { (ctx.t(M::SwitchRegion)) }
                                 }
                             } @else {
-                                span.region { (ctx.t(M::Region)) ": " strong #current-region { (a.caller.region) } }
+                                span.region { (ctx.t(M::Region)) (colon(ctx.lang)) strong #current-region { (a.caller.region) } }
                             }
                         }
                         (lang_switch(ctx))
                         @if let Some(a) = auth {
                             a.who href="/console/credentials" title=(ctx.t(M::NavCredentials)) {
-                                (ctx.t(M::Account)) ": " strong #current-account { (a.account_name) }
+                                (ctx.t(M::Account)) (colon(ctx.lang)) strong #current-account { (a.account_name) }
                             }
                             form.logout-form method="post" action="/console/logout" {
                                 input type="hidden" name="csrf" value=(a.csrf);
@@ -141,7 +142,7 @@ pub fn bare_page(ctx: &Ctx, title: &str, body: Markup) -> Markup {
     }
 }
 
-pub fn error_body(ctx: &Ctx, title: &str, message: &str) -> Markup {
+pub fn error_body(ctx: &Ctx, title: &str, message: &Msg) -> Markup {
     html! {
         h1 { (title) }
         div.alert.alert-error role="alert" { (message) }
@@ -167,13 +168,58 @@ pub fn flash(ctx: &Ctx, msg: Option<&str>) -> Markup {
     }
 }
 
-pub fn fmt_time(ms: i64) -> String {
-    let fmt = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&fmt).ok())
-        .map(|s| format!("{s} UTC"))
-        .unwrap_or_default()
+/// A time for the browser's time zone: `<time datetime="…Z">` showing UTC (marked as such);
+/// console.js rewrites the text in the browser's zone, keeping UTC in the tooltip.
+pub fn fmt_time(ms: i64) -> Markup {
+    let shown = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    let iso = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok();
+    let (Some(s), Some(i)) = (
+        t.and_then(|t| t.format(&shown).ok()),
+        t.and_then(|t| t.format(&iso).ok()),
+    ) else {
+        return html! {};
+    };
+    html! { time datetime=(i) data-local { (s) " UTC" } }
+}
+
+/// A label's colon: full-width in Chinese.
+pub fn colon(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Zh => "：",
+        Lang::En => ": ",
+    }
+}
+
+/// `text` in parentheses: full-width in Chinese.
+pub fn paren(lang: Lang, text: &str) -> String {
+    match lang {
+        Lang::Zh => format!("（{text}）"),
+        Lang::En => format!("({text})"),
+    }
+}
+
+/// Why the data plane failed an object: a sentence in the page's language, then the code and
+/// the data plane's own words on a detail line.
+pub fn failure_info(lang: Lang, code: &str, message: &str) -> Markup {
+    html! {
+        @match lang {
+            Lang::Zh => { (M::DataPlaneFailed.t(lang)) "。" span.err-code { (code) " · " (message) } }
+            Lang::En => { (message) span.err-code { (code) } }
+        }
+    }
+}
+
+/// The region field's hint; "switch at the top right" only when there is another region.
+pub fn region_hint(ctx: &Ctx) -> String {
+    let hint = ctx.t(M::RegionHint);
+    if ctx.auth.as_ref().is_none_or(|a| a.projects.len() <= 1) {
+        return hint.to_string();
+    }
+    let gap = if ctx.lang == Lang::En { " " } else { "" };
+    format!("{hint}{gap}{}", ctx.t(M::RegionSwitchHint))
 }
 
 // ---- statuses ---------------------------------------------------------------------------------
@@ -206,7 +252,7 @@ fn badge(lang: Lang, class: &str, text: M, reason: Option<&str>, url: &str, poll
             span.dot aria-hidden="true" {}
             span.label { (text.t(lang)) }
             @if let Some(r) = reason {
-                span.reason { (r) }
+                span.reason { @if lang == Lang::Zh { (M::DataPlaneFailed.t(lang)) } @else { (r) } }
             }
         }
     }
@@ -253,39 +299,47 @@ pub fn service_badge(
 // ---- forms ------------------------------------------------------------------------------------
 
 /// Messages of a rejected form, by slot (usually the input's name); `""` is the form as a whole.
+/// `marks` are the ids of inputs that are wrong without a message of their own (a duplicated
+/// port in a list-level message): only they, not the whole form, show as invalid.
 #[derive(Debug, Clone, Default)]
 pub struct Errors {
-    items: Vec<(String, String)>,
+    items: Vec<(String, Msg)>,
+    marks: Vec<String>,
 }
 
 impl Errors {
     pub fn none() -> Self {
         Self::default()
     }
-    pub fn add(&mut self, slot: &str, msg: impl Into<String>) {
+    pub fn add(&mut self, slot: &str, msg: impl Into<Msg>) {
         self.items.push((slot.to_string(), msg.into()));
     }
-    pub fn one(slot: &str, msg: impl Into<String>) -> Self {
+    pub fn one(slot: &str, msg: impl Into<Msg>) -> Self {
         let mut e = Self::default();
         e.add(slot, msg);
         e
     }
+    /// Mark input `id` invalid.
+    pub fn mark(&mut self, id: impl Into<String>) {
+        self.marks.push(id.into());
+    }
+    pub fn marked(&self, id: &str) -> bool {
+        self.marks.iter().any(|m| m == id)
+    }
     /// An API error placed on the slot its `field` maps to (through `map`), or on the form.
     pub fn from_api(ctx: &Ctx, e: &ApiError, map: &[(&str, &str)]) -> Self {
-        let slot = e
+        let l = crate::errors::localize(e, ctx.lang);
+        let slot = l
             .field
             .and_then(|f| map.iter().find(|(api, _)| *api == f).map(|(_, s)| *s))
             .unwrap_or("");
-        Self::one(slot, ctx.api_message(e))
+        Self::one(slot, l.msg)
     }
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
-    pub fn get(&self, slot: &str) -> Option<&str> {
-        self.items
-            .iter()
-            .find(|(s, _)| s == slot)
-            .map(|(_, m)| m.as_str())
+    pub fn get(&self, slot: &str) -> Option<&Msg> {
+        self.items.iter().find(|(s, _)| s == slot).map(|(_, m)| m)
     }
 }
 
@@ -295,7 +349,7 @@ pub struct Field<'a> {
     pub label: &'a str,
     pub required: bool,
     pub hint: Option<String>,
-    pub error: Option<&'a str>,
+    pub error: Option<&'a Msg>,
 }
 
 impl<'a> Field<'a> {
@@ -316,7 +370,7 @@ impl<'a> Field<'a> {
         self.hint = Some(h.into());
         self
     }
-    pub fn error(mut self, e: Option<&'a str>) -> Self {
+    pub fn error(mut self, e: Option<&'a Msg>) -> Self {
         self.error = e;
         self
     }

@@ -8,6 +8,7 @@
 //! switch in the header (a `vpcep_lang` cookie).
 
 pub mod ctx;
+pub mod errors;
 pub mod form;
 pub mod i18n;
 pub mod layout;

@@ -2,6 +2,7 @@
 // statuses refresh live, confirmations open as dialogs, and rows are added without a round trip.
 (function () {
   "use strict";
+  document.documentElement.classList.add("js");
 
   // ---- live statuses: poll a badge's fragment while its status is in progress -------------
   var inflight = new WeakSet();
@@ -225,7 +226,68 @@
     input.addEventListener("input", function () { out.innerHTML = ""; });
   }
 
+  // ---- times in the browser's time zone (the page shows UTC, marked, without script) --------
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function localTimes(root) {
+    (root || document).querySelectorAll("time[data-local][datetime]").forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d.getTime())) return;
+      if (!el.title) el.title = el.textContent;
+      el.textContent = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
+        pad(d.getHours()) + ":" + pad(d.getMinutes()) + ":" + pad(d.getSeconds());
+      el.removeAttribute("data-local");
+    });
+  }
+
+  // ---- tables wider than their box: a visible hint above them ------------------------------
+  function scrollHints() {
+    document.querySelectorAll(".table-wrap[data-scroll-hint]").forEach(function (wrap) {
+      var hint = wrap.previousElementSibling;
+      if (!hint || !hint.classList.contains("scroll-hint")) {
+        hint = document.createElement("p");
+        hint.className = "scroll-hint";
+        hint.textContent = wrap.getAttribute("data-scroll-hint");
+        wrap.parentNode.insertBefore(hint, wrap);
+      }
+      hint.hidden = !(wrap.scrollWidth > wrap.clientWidth + 1);
+    });
+  }
+
+  // ---- backend types: offer only those the chosen VPC has ----------------------------------
+  function setupBackendTypes() {
+    var vpc = document.getElementById("vpc_id");
+    var choices = document.querySelectorAll("[data-backend-type]");
+    if (!vpc || !choices.length) return;
+    function apply() {
+      var first = null;
+      var checkedOk = false;
+      choices.forEach(function (label) {
+        var sel = document.getElementById(label.getAttribute("data-backend-select"));
+        var has = !!(sel && sel.querySelector("option[data-vpc='" + vpc.value + "']"));
+        label.hidden = !has;
+        var radio = label.querySelector("input[type=radio]");
+        radio.disabled = !has;
+        if (has && !first) first = radio;
+        if (has && radio.checked) checkedOk = true;
+      });
+      if (!checkedOk && first) first.checked = true;
+      var none = document.getElementById("no-backend");
+      if (none) none.hidden = !!first;
+      choices[0].parentNode.hidden = !first;
+      // The picker of the checked type only; none when the VPC has no backend at all.
+      var checked = document.querySelector("input[type=radio][name=server_type]:checked");
+      document.querySelectorAll("[data-when^='server_type=']").forEach(function (b) {
+        b.hidden = !(first && checked && b.getAttribute("data-when") === "server_type=" + checked.value);
+      });
+    }
+    vpc.addEventListener("change", apply);
+    apply();
+  }
+
   function start() {
+    localTimes();
+    scrollHints();
+    window.addEventListener("resize", scrollHints);
     setupConfirm();
     setupWhen();
     setupFilters();
@@ -247,6 +309,8 @@
     });
     setupDialogs();
     setupVerify();
+    setupBackendTypes();
+    new MutationObserver(function () { localTimes(); }).observe(document.body, { childList: true, subtree: true });
   }
 
   if (document.readyState === "loading") {

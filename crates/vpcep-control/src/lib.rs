@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod bootstrap;
+pub mod console_support;
 pub mod endpoints;
 pub mod identity;
 pub mod inventory;

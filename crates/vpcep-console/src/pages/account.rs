@@ -1,8 +1,7 @@
 //! 我的凭证, 配额, and a read-only view of the network the pickers offer.
 
 use maud::html;
-use vpcep_core::model::{Account, QuotaType};
-use vpcep_store::StoreExt;
+use vpcep_core::model::QuotaType;
 
 use crate::ctx::{Ctx, Out, html};
 use crate::i18n::M;
@@ -12,8 +11,7 @@ pub async fn credentials(ctx: Ctx) -> Out {
     let auth = ctx.auth()?.clone();
     let control = &ctx.state.control;
     let account = control
-        .store
-        .load::<Account>(&auth.data.domain_id)
+        .account_of(&auth.data.domain_id)
         .await
         .ok()
         .flatten();
@@ -35,13 +33,13 @@ pub async fn credentials(ctx: Ctx) -> Out {
         }
         section.panel aria-labelledby="proj-title" {
             h2 #proj-title { (ctx.t(M::Projects)) }
-            div.table-wrap {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
                 table.list {
                     thead { tr { th scope="col" { (ctx.t(M::Region)) } th scope="col" { (ctx.t(M::ProjectId)) } } }
                     tbody {
                         @for p in &auth.projects {
                             tr {
-                                td { (p.region) @if p.project_id == auth.caller.project_id { " " span.muted { "(" (ctx.t(M::Current)) ")" } } }
+                                td { (p.region) @if p.project_id == auth.caller.project_id { " " span.muted { (layout::paren(ctx.lang, ctx.t(M::Current))) } } }
                                 td.mono { (p.project_id) }
                             }
                         }
@@ -74,7 +72,7 @@ pub async fn quotas(ctx: Ctx) -> Out {
     let body = html! {
         h1 { (ctx.t(M::QuotasTitle)) }
         p.hint { (ctx.t(M::QuotasHint)) }
-        div.table-wrap {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
             table.list #quota-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::ResourceType)) }
@@ -120,7 +118,7 @@ pub async fn network(ctx: Ctx) -> Out {
         p.hint { (ctx.t(M::NetworkHint)) }
         section.panel aria-labelledby="vpc-title" {
             h2 #vpc-title { (ctx.t(M::Vpc)) }
-            div.table-wrap { table.list {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) { table.list {
                 thead { tr { th scope="col" { (ctx.t(M::Name)) } th scope="col" { (ctx.t(M::Cidr)) } th scope="col" { (ctx.t(M::Id)) } } }
                 tbody {
                     @if vpcs.is_empty() { (layout::empty_row(&ctx, 3)) }
@@ -130,7 +128,7 @@ pub async fn network(ctx: Ctx) -> Out {
         }
         section.panel aria-labelledby="subnet-title" {
             h2 #subnet-title { (ctx.t(M::Subnet)) }
-            div.table-wrap { table.list {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) { table.list {
                 thead { tr { th scope="col" { (ctx.t(M::Name)) } th scope="col" { (ctx.t(M::Cidr)) } th scope="col" { (ctx.t(M::Gateway)) } th scope="col" { (ctx.t(M::Vpc)) } } }
                 tbody {
                     @if subnets.is_empty() { (layout::empty_row(&ctx, 4)) }
@@ -140,7 +138,7 @@ pub async fn network(ctx: Ctx) -> Out {
         }
         section.panel aria-labelledby="lb-title" {
             h2 #lb-title { (ctx.t(M::LoadBalancers)) }
-            div.table-wrap { table.list {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) { table.list {
                 thead { tr { th scope="col" { (ctx.t(M::Name)) } th scope="col" { (ctx.t(M::Vip)) } th scope="col" { (ctx.t(M::Vpc)) } } }
                 tbody {
                     @if lbs.is_empty() { (layout::empty_row(&ctx, 3)) }
@@ -150,7 +148,7 @@ pub async fn network(ctx: Ctx) -> Out {
         }
         section.panel aria-labelledby="srv-title" {
             h2 #srv-title { (ctx.t(M::Servers)) }
-            div.table-wrap { table.list {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) { table.list {
                 thead { tr { th scope="col" { (ctx.t(M::Name)) } th scope="col" { (ctx.t(M::Nics)) } th scope="col" { (ctx.t(M::Vpc)) } } }
                 tbody {
                     @if servers.is_empty() { (layout::empty_row(&ctx, 3)) }

@@ -5,8 +5,7 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use maud::html;
 use serde::Deserialize;
-use vpcep_core::model::{Kind, Project};
-use vpcep_store::{Query as StoreQuery, StoreExt};
+use vpcep_core::model::Project;
 
 use crate::ctx::{Ctx, Out, html, html_status, redirect, safe_back, with_cookie};
 use crate::form::FormData;
@@ -106,16 +105,11 @@ pub async fn login_page(ctx: Ctx) -> Out {
 }
 
 async fn projects_of(ctx: &Ctx, domain_id: &str) -> Vec<Project> {
-    let mut list = ctx
-        .state
+    ctx.state
         .control
-        .store
-        .load_page::<Project>(StoreQuery::of(Kind::Project).parent(domain_id))
+        .projects_of(domain_id)
         .await
-        .map(|(l, _)| l)
-        .unwrap_or_default();
-    list.sort_by(|a, b| a.region.cmp(&b.region));
-    list
+        .unwrap_or_default()
 }
 
 fn session_cookie(

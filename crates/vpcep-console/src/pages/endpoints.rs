@@ -105,8 +105,8 @@ pub async fn list(ctx: Ctx, Query(lq): Query<ListQuery>) -> Out {
             button.btn type="submit" { (ctx.t(M::Search)) }
             @if !text.is_empty() { a.btn-link href="/console/endpoints" { (ctx.t(M::Reset)) } }
         }
-        div.table-wrap {
-            table.list #endpoint-table {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+            table.list.actions-last #endpoint-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::EndpointId)) }
                     th scope="col" { (ctx.t(M::ServiceName)) }
@@ -287,7 +287,7 @@ async fn render_form(
     let is_cloud = f.category == "cloud";
     let svc_err = errors.get("service");
 
-    let f_region = Field::new("region", ctx.t(M::Region)).hint(ctx.t(M::RegionHint));
+    let f_region = Field::new("region", ctx.t(M::Region)).hint(layout::region_hint(ctx));
     let f_cat = Field::new("category", ctx.t(M::ServiceCategory)).required();
     let f_cloud = Field::new("cloud_service_id", ctx.t(M::SelectService))
         .required()
@@ -623,7 +623,7 @@ fn endpoint_info(
             div { dt { (ctx.t(M::CreatedAt)) } dd { (fmt_time(e.created_ms)) } }
             @if !e.error.is_empty() {
                 div { dt { (ctx.t(M::ErrorInfo)) } dd.wrap {
-                    @for er in &e.error { (er.error_code) ": " (er.error_message) br; }
+                    @for er in &e.error { p.failure { (layout::failure_info(ctx.lang, &er.error_code, &er.error_message)) } }
                 } }
             }
         }
@@ -664,6 +664,6 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
             &url,
         ))),
         Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), e.message).into_response()),
+        Err(e) => Ok((bad(e.status), ctx.api_message(&e).text).into_response()),
     }
 }

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
 use vpcep_control::Caller;
+use vpcep_control::console_support::BackendFinding;
 use vpcep_control::services::parse_ports;
 use vpcep_core::ApiError;
 use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
@@ -19,6 +20,7 @@ use vpcep_core::wire::{
 };
 
 use crate::ctx::{Ctx, Out, html, html_status, q, redirect};
+use crate::errors::{Msg, PortPart, localize};
 use crate::form::FormData;
 use crate::i18n::M;
 use crate::layout::{
@@ -94,8 +96,8 @@ pub async fn list(ctx: Ctx, Query(lq): Query<ListQuery>) -> Out {
             button.btn type="submit" { (ctx.t(M::Search)) }
             @if !text.is_empty() { a.btn-link href="/console/services" { (ctx.t(M::Reset)) } }
         }
-        div.table-wrap {
-            table.list #service-table {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+            table.list.actions-last #service-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::Name)) }
                     th scope="col" { (ctx.t(M::Id)) }
@@ -246,7 +248,7 @@ impl SvcForm {
     }
 
     /// Check the form with the core's rules (the same the API applies), row by row first so a
-    /// message lands next to its row. Returns the parsed mappings.
+    /// message lands next to its row and marks only the wrong input. Returns the parsed mappings.
     fn check(&self, ctx: &Ctx) -> Result<Vec<PortMapping>, Errors> {
         let mut errors = Errors::none();
         if !self.name.is_empty()
@@ -263,9 +265,24 @@ impl SvcForm {
         if rows.len() > MAX_ROWS {
             errors.add("ports", ctx.t(M::PortsLimit));
         }
+        let mut row_errors = false;
         for (i, r) in &rows {
             if let Err(e) = parse_ports(&[r.wire()]) {
-                errors.add(&format!("ports.{i}"), ctx.api_message(&e));
+                let l = localize(&e, ctx.lang);
+                let parts = match l.part {
+                    Some(p) => vec![p],
+                    // A mapping without one of its ports: the empty one is wrong.
+                    None => [(PortPart::Server, &r.server), (PortPart::Client, &r.client)]
+                        .into_iter()
+                        .filter(|(_, v)| v.is_empty())
+                        .map(|(p, _)| p)
+                        .collect(),
+                };
+                for p in parts {
+                    errors.mark(format!("{}_{i}", p.input_name()));
+                }
+                errors.add(&format!("ports.{i}"), l.msg);
+                row_errors = true;
             }
         }
         let parsed = if errors.get("ports").is_none() {
@@ -273,11 +290,25 @@ impl SvcForm {
             match parse_ports(&wire) {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    if !rows
-                        .iter()
-                        .any(|(i, _)| errors.get(&format!("ports.{i}")).is_some())
-                    {
-                        errors.add("ports", ctx.api_message(&e));
+                    if !row_errors {
+                        let l = localize(&e, ctx.lang);
+                        // A repeated port: mark its later occurrences only.
+                        if let (Some(part), Some((proto, port))) = (l.part, &l.duplicate) {
+                            let mut seen = false;
+                            for (i, r) in &rows {
+                                let value = match part {
+                                    PortPart::Client => &r.client,
+                                    _ => &r.server,
+                                };
+                                let same = r.protocol.eq_ignore_ascii_case(proto)
+                                    && value.parse::<u16>().ok() == Some(*port);
+                                if same && seen {
+                                    errors.mark(format!("{}_{i}", part.input_name()));
+                                }
+                                seen |= same;
+                            }
+                        }
+                        errors.add("ports", l.msg);
                     }
                     None
                 }
@@ -343,30 +374,43 @@ fn nic_label(ctx: &Ctx, i: usize, p: &Port) -> String {
     format!("{kind} · {}", p.ip_address)
 }
 
-fn port_row(ctx: &Ctx, i: usize, r: &PortRow, err: Option<&str>) -> Markup {
+fn port_row(ctx: &Ctx, i: usize, r: &PortRow, err: Option<&Msg>, errors: &Errors) -> Markup {
     let n = (i + 1).to_string();
     let row_label = M::Row.fill(ctx.lang, "n", &n);
     let err_id = format!("ports-{i}-err");
+    // Only the wrong input is marked; it points at its row's message, or at the list's.
+    let described = if err.is_some() {
+        err_id.clone()
+    } else {
+        "ports-err".to_string()
+    };
+    let bad = |part: PortPart| {
+        errors
+            .marked(&format!("{}_{i}", part.input_name()))
+            .then_some("true")
+    };
+    let desc = |part: PortPart| bad(part).map(|_| described.clone());
     html! {
         tr.port-row class=[err.map(|_| "has-error")] {
             td {
                 label.sr-only for={ "port_protocol_" (i) } { (row_label) " " (ctx.t(M::Protocol)) }
-                select id={ "port_protocol_" (i) } name="port_protocol" {
+                select id={ "port_protocol_" (i) } name="port_protocol"
+                    aria-invalid=[bad(PortPart::Protocol)] aria-describedby=[desc(PortPart::Protocol)] {
                     option value="TCP" selected[r.protocol != "UDP"] { "TCP" }
                     option value="UDP" selected[r.protocol == "UDP"] { "UDP" }
                 }
             }
             td {
                 label.sr-only for={ "port_server_" (i) } { (row_label) " " (ctx.t(M::ServerPort)) }
-                input id={ "port_server_" (i) } type="number" name="port_server" value=(r.server)
+                input.port-input id={ "port_server_" (i) } type="number" name="port_server" value=(r.server)
                     min="1" max="65535" inputmode="numeric" placeholder="1-65535"
-                    aria-invalid=[err.map(|_| "true")] aria-describedby=[err.map(|_| err_id.clone())];
+                    aria-invalid=[bad(PortPart::Server)] aria-describedby=[desc(PortPart::Server)];
             }
             td {
                 label.sr-only for={ "port_client_" (i) } { (row_label) " " (ctx.t(M::ClientPort)) }
-                input id={ "port_client_" (i) } type="number" name="port_client" value=(r.client)
+                input.port-input id={ "port_client_" (i) } type="number" name="port_client" value=(r.client)
                     min="1" max="65535" inputmode="numeric" placeholder="1-65535"
-                    aria-invalid=[err.map(|_| "true")] aria-describedby=[err.map(|_| err_id.clone())];
+                    aria-invalid=[bad(PortPart::Client)] aria-describedby=[desc(PortPart::Client)];
             }
             td {
                 button.btn-link.remove-row type="submit" name="op" value={ "del-port-" (i) }
@@ -380,7 +424,7 @@ fn port_row(ctx: &Ctx, i: usize, r: &PortRow, err: Option<&str>) -> Markup {
 fn empty_port_row_template(ctx: &Ctx) -> Markup {
     html! {
         template #port-row-template {
-            (port_row(ctx, 9999, &PortRow::blank(), None))
+            (port_row(ctx, 9999, &PortRow::blank(), None, &Errors::none()))
         }
     }
 }
@@ -395,8 +439,16 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
     } else {
         f.vpc_id.clone()
     };
-    let is_lb = f.server_type != "VM";
-    let f_region = Field::new("region", ctx.t(M::Region)).hint(ctx.t(M::RegionHint));
+    // Offer only the backend types the chosen VPC has (console.js follows a VPC change).
+    let lb_in_vpc = net.lbs.iter().any(|l| l.vpc_id == vpc_sel);
+    let vm_in_vpc = net.servers.iter().any(|(s, _)| s.vpc_id == vpc_sel);
+    let any_backend = lb_in_vpc || vm_in_vpc;
+    let is_lb = match (f.server_type != "VM", lb_in_vpc, vm_in_vpc) {
+        (true, false, true) => false,
+        (false, true, false) => true,
+        (wanted, _, _) => wanted,
+    };
+    let f_region = Field::new("region", ctx.t(M::Region)).hint(layout::region_hint(ctx));
     let f_name = Field::new("service_name", ctx.t(M::ServiceNameShort))
         .hint(ctx.t(M::ServiceShortHint))
         .error(errors.get("service_name"));
@@ -411,18 +463,22 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
         .required()
         .hint(M::PortsLeft.fill(ctx.lang, "n", &left.to_string()))
         .error(errors.get("ports"));
+    let port_err = errors.get("port_id");
+    // With no backend in the VPC there is no picker to show a backend error under.
     let f_btype = Field::new("server_type", ctx.t(M::BackendType))
         .required()
-        .hint(ctx.t(M::BackendLimitNote));
-    let port_err = errors.get("port_id");
+        .hint(ctx.t(M::BackendLimitNote))
+        .error(if any_backend || net.vpcs.is_empty() {
+            None
+        } else {
+            port_err
+        });
     let f_lb = Field::new("lb_port_id", ctx.t(M::SelectLb))
         .required()
         .error(if is_lb { port_err } else { None });
     let f_vm = Field::new("vm_port_id", ctx.t(M::SelectNic))
         .required()
         .error(if is_lb { None } else { port_err });
-    let lb_in_vpc = net.lbs.iter().any(|l| l.vpc_id == vpc_sel);
-    let vm_in_vpc = net.servers.iter().any(|(s, _)| s.vpc_id == vpc_sel);
 
     let body = html! {
         nav.crumbs aria-label="breadcrumb" { a href="/console/services" { (ctx.t(M::Services)) } " / " span { (ctx.t(M::CreateService)) } }
@@ -459,8 +515,8 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                 }
             }))
             (f_ports.wrap_group(html! {
-                div.table-wrap {
-                    table.ports #port-table data-max=(MAX_ROWS) {
+                div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+                    table.ports.actions-last #port-table data-max=(MAX_ROWS) {
                         thead { tr {
                             th scope="col" { (ctx.t(M::Protocol)) }
                             th scope="col" { (ctx.t(M::ServerPort)) }
@@ -469,7 +525,7 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                         } }
                         tbody #port-rows {
                             @for (i, r) in f.ports.iter().enumerate() {
-                                (port_row(ctx, i, r, errors.get(&format!("ports.{i}"))))
+                                (port_row(ctx, i, r, errors.get(&format!("ports.{i}")), errors))
                             }
                         }
                     }
@@ -480,13 +536,20 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                 span.sr-only #ports-left-template data-text=(M::PortsLeft.t(ctx.lang)) {}
             }))
             (f_btype.wrap_group(html! {
-                div.segmented {
-                    label { input type="radio" name="server_type" value="LB" checked[is_lb] aria-describedby=[f_btype.described()]; span { (ctx.t(M::BackendLb)) } }
-                    label { input type="radio" name="server_type" value="VM" checked[!is_lb]; span { (ctx.t(M::BackendVm)) } }
+                div.segmented hidden[!any_backend && !net.vpcs.is_empty()] {
+                    label data-backend-type="LB" data-backend-select="lb_port_id" hidden[any_backend && !lb_in_vpc] {
+                        input type="radio" name="server_type" value="LB" checked[is_lb] disabled[any_backend && !lb_in_vpc] aria-describedby=[f_btype.described()];
+                        span { (ctx.t(M::BackendLb)) }
+                    }
+                    label data-backend-type="VM" data-backend-select="vm_port_id" hidden[any_backend && !vm_in_vpc] {
+                        input type="radio" name="server_type" value="VM" checked[!is_lb] disabled[any_backend && !vm_in_vpc];
+                        span { (ctx.t(M::BackendVm)) }
+                    }
                 }
+                p.field-error #no-backend hidden[any_backend || net.vpcs.is_empty()] { (ctx.t(M::NoBackend)) }
                 div.note role="note" #sg-note { (ctx.t(M::SgNote)) }
             }))
-            div data-when="server_type=LB" hidden[!is_lb] {
+            div data-when="server_type=LB" hidden[!is_lb || !lb_in_vpc && !net.vpcs.is_empty()] {
                 (f_lb.wrap(html! {
                     select #lb_port_id name="lb_port_id" aria-required="true"
                         aria-invalid=[f_lb.invalid()] aria-describedby=[f_lb.described()] {
@@ -498,7 +561,7 @@ async fn render_form(ctx: &Ctx, f: &SvcForm, errors: &Errors, status: StatusCode
                     p.muted.empty-hint data-empty-for="lb_port_id" hidden[lb_in_vpc] { (ctx.t(M::NoLb)) }
                 }))
             }
-            div data-when="server_type=VM" hidden[is_lb] {
+            div data-when="server_type=VM" hidden[is_lb || !vm_in_vpc && !net.vpcs.is_empty()] {
                 (f_vm.wrap(html! {
                     select #vm_port_id name="vm_port_id" aria-required="true"
                         aria-invalid=[f_vm.invalid()] aria-describedby=[f_vm.described()] {
@@ -588,27 +651,60 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &SvcForm, mappings: &[PortM
         );
         errors.add("vpc_id", ctx.api_message(&e));
     }
-    let backend = if f.server_type == "VM" {
+    // The backend is checked here, before 提交: chosen, existing, and in the chosen VPC.
+    let slot = "port_id";
+    let pick = if f.server_type == "VM" {
+        M::PickNic
+    } else {
+        M::PickLb
+    };
+    let found: Option<(String, &str)> = if f.server_type == "VM" {
         net.servers.iter().find_map(|(s, nics)| {
             nics.iter()
                 .enumerate()
                 .find(|(_, p)| p.id == f.vm_port_id)
-                .map(|(i, p)| format!("{} · {}", s.name, nic_label(ctx, i, p)))
+                .map(|(i, p)| {
+                    (
+                        format!("{} · {}", s.name, nic_label(ctx, i, p)),
+                        s.vpc_id.as_str(),
+                    )
+                })
         })
     } else {
         net.lbs
             .iter()
             .find(|l| l.vip_port_id == f.lb_port_id)
-            .map(|l| format!("{} ({})", l.name, l.vip_address))
+            .map(|l| (format!("{} ({})", l.name, l.vip_address), l.vpc_id.as_str()))
     };
-    if backend.is_none() {
-        let e = ApiError::new(
-            400,
-            vpcep_core::error::codes::PORT_NOT_FOUND,
-            format!("The port {} does not exist.", f.port_id()),
-        );
-        errors.add("port_id", ctx.api_message(&e));
-    }
+    let backend = match found {
+        _ if f.port_id().is_empty() => {
+            errors.add(slot, ctx.t(pick));
+            None
+        }
+        None => {
+            let e = ApiError::new(
+                400,
+                vpcep_core::error::codes::PORT_NOT_FOUND,
+                format!("The port {} does not exist.", f.port_id()),
+            );
+            errors.add(slot, ctx.api_message(&e));
+            None
+        }
+        Some((_, vpc_id)) if vpc.is_some() && vpc_id != f.vpc_id => {
+            let e = ApiError::new(
+                400,
+                vpcep_core::error::codes::PORT_NOT_IN_VPC,
+                format!(
+                    "The port {} does not belong to VPC {}.",
+                    f.port_id(),
+                    f.vpc_id
+                ),
+            );
+            errors.add(slot, ctx.api_message(&e));
+            None
+        }
+        Some((label, _)) => Some(label),
+    };
     let (Some(vpc), Some(backend)) = (vpc, backend) else {
         return render_form(ctx, f, &errors, StatusCode::BAD_REQUEST).await;
     };
@@ -701,7 +797,7 @@ impl Tab {
 /// What the detail page shows beyond the stored service.
 struct DetailState<'a> {
     tab: Tab,
-    banner: Option<String>,
+    banner: Option<Msg>,
     /// The add-whitelist dialog: open, with these rows and errors.
     add_open: bool,
     add_rows: Vec<String>,
@@ -763,6 +859,7 @@ async fn basic_tab(ctx: &Ctx, caller: &Caller, s: &EndpointService) -> Markup {
     let control = &ctx.state.control;
     let vpc = control.get_vpc(caller, &s.vpc_id).await.ok();
     let count = control.connection_count(&s.id).await.unwrap_or(0);
+    let findings = control.backend_check(caller, s).await.ok();
     let backend_name = match s.backend.as_ref() {
         Some(b) => {
             if let Some(lb) = b.loadbalancer_id.as_deref() {
@@ -801,10 +898,87 @@ async fn basic_tab(ctx: &Ctx, caller: &Caller, s: &EndpointService) -> Markup {
             div { dt { (ctx.t(M::CreatedAt)) } dd { (fmt_time(s.created_ms)) } }
             @if !s.description.is_empty() { div { dt { (ctx.t(M::Description)) } dd.wrap { (s.description) } } }
             @if !s.error.is_empty() {
-                div { dt { (ctx.t(M::ErrorInfo)) } dd.wrap { @for e in &s.error { (e.code) ": " (e.message) br; } } }
+                div { dt { (ctx.t(M::ErrorInfo)) } dd.wrap { @for e in &s.error { p.failure { (layout::failure_info(ctx.lang, &e.code, &e.message)) } } } }
             }
         }
         div.note role="note" { (ctx.t(M::SgNote)) }
+        @if let Some(findings) = &findings { (backend_check(ctx, findings)) }
+    }
+}
+
+/// FAQ 4.2 on the detail page: does the backend's security group admit 198.19.128.0/20 on
+/// every mapped port? Each problem comes with its fix.
+fn backend_check(ctx: &Ctx, findings: &[BackendFinding]) -> Markup {
+    let l = ctx.lang;
+    let problems: Vec<&BackendFinding> = findings.iter().filter(|f| f.is_problem()).collect();
+    let sentence = |f: &BackendFinding| -> String {
+        match f {
+            BackendFinding::Admitted { ip, protocol, port } => M::CheckAdmitted.fill_many(
+                l,
+                &[
+                    ("ip", ip),
+                    ("proto", protocol.as_str()),
+                    ("port", &port.to_string()),
+                ],
+            ),
+            BackendFinding::NotAdmitted {
+                ip,
+                protocol,
+                port,
+                security_group,
+            } => M::CheckNotAdmitted.fill_many(
+                l,
+                &[
+                    ("ip", ip),
+                    ("proto", protocol.as_str()),
+                    ("port", &port.to_string()),
+                    ("sg", security_group.as_deref().unwrap_or("—")),
+                ],
+            ),
+            BackendFinding::NoListener {
+                loadbalancer,
+                protocol,
+                port,
+                ..
+            } => M::CheckNoListener.fill_many(
+                l,
+                &[
+                    ("lb", loadbalancer),
+                    ("proto", protocol.as_str()),
+                    ("port", &port.to_string()),
+                ],
+            ),
+            BackendFinding::UnknownMember { address, port } => {
+                M::CheckUnknownMember.fill_many(l, &[("ip", address), ("port", &port.to_string())])
+            }
+            BackendFinding::BackendGone { port_id } => M::CheckBackendGone.fill(l, "x", port_id),
+        }
+    };
+    html! {
+        section.backend-check #backend-check aria-labelledby="backend-check-title" {
+            h2 #backend-check-title { (ctx.t(M::CheckTitle)) }
+            @if problems.is_empty() {
+                p.check-ok #backend-check-ok { span.dot aria-hidden="true" {} (ctx.t(M::CheckAllOk)) }
+            } @else {
+                ul.findings {
+                    @for f in &problems {
+                        li.finding.problem {
+                            p.finding-text { (sentence(f)) }
+                            @if let Some(cmd) = f.fix_command() {
+                                p.finding-fix { (ctx.t(if matches!(f, BackendFinding::NotAdmitted { .. }) { M::CheckFixSg } else { M::CheckFix })) }
+                                pre.mono.copyable { code { (cmd) } }
+                            }
+                        }
+                    }
+                }
+            }
+            @let oks: Vec<&BackendFinding> = findings.iter().filter(|f| !f.is_problem()).collect();
+            @if !oks.is_empty() {
+                ul.findings.ok-list {
+                    @for f in &oks { li.finding.ok { (sentence(f)) } }
+                }
+            }
+        }
     }
 }
 
@@ -822,8 +996,8 @@ async fn connections_tab(
     let action = format!("/console/services/{}/connections", s.id);
     Ok(html! {
         h2.sr-only { (ctx.t(M::Connections)) }
-        div.table-wrap {
-            table.list #connection-table {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+            table.list.actions-last #connection-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::EndpointId)) }
                     th scope="col" { (ctx.t(M::MarkerId)) }
@@ -864,7 +1038,7 @@ async fn connections_tab(
     })
 }
 
-fn perm_row(ctx: &Ctx, i: usize, value: &str, err: Option<&str>) -> Markup {
+fn perm_row(ctx: &Ctx, i: usize, value: &str, err: Option<&Msg>) -> Markup {
     let n = (i + 1).to_string();
     let err_id = format!("perm-{i}-err");
     html! {
@@ -909,8 +1083,8 @@ async fn permissions_tab(
             a.btn.btn-primary #add-whitelist href={ (base) "?tab=permissions&add=1" } data-open-dialog="perm-dialog" { (ctx.t(M::AddWhitelist)) }
         }
         p.hint { (ctx.t(M::PermsHint)) }
-        div.table-wrap {
-            table.list #permission-table {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+            table.list.actions-last #permission-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::AuthorizedAccount)) }
                     th scope="col" { (ctx.t(M::AddedAt)) }
@@ -969,7 +1143,7 @@ async fn permissions_tab(
 fn ports_tab(ctx: &Ctx, s: &EndpointService) -> Markup {
     html! {
         h2.sr-only { (ctx.t(M::PortMappings)) }
-        div.table-wrap {
+        div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
             table.list #port-mapping-table {
                 thead { tr {
                     th scope="col" { (ctx.t(M::Protocol)) }
@@ -1167,10 +1341,8 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Out {
         Err(e) if e.status == 404 => Err(ctx.api_error_page(&e).into()),
         Err(e) => {
             let none = Errors::none();
-            let mut banner = ctx.api_message(&e);
-            if e.code == vpcep_core::error::codes::SERVICE_IN_USE {
-                banner = format!("{} {}", ctx.t(M::ServiceDeleteBlocked), banner);
-            }
+            // SERVICE_IN_USE says how many endpoints to reject or delete first.
+            let banner = ctx.api_message(&e);
             let st = DetailState {
                 tab: Tab::Connections,
                 banner: Some(banner),
@@ -1199,7 +1371,7 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
             &url,
         ))),
         Err(e) if e.status == 404 => Ok(html(service_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), e.message).into_response()),
+        Err(e) => Ok((bad(e.status), ctx.api_message(&e).text).into_response()),
     }
 }
 
@@ -1223,6 +1395,6 @@ pub async fn connection_status_fragment(ctx: Ctx, Path((sid, eid)): Path<(String
             &url,
         ))),
         Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), e.message).into_response()),
+        Err(e) => Ok((bad(e.status), ctx.api_message(&e).text).into_response()),
     }
 }

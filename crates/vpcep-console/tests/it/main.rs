@@ -347,6 +347,28 @@ async fn rejected_service_form_keeps_values_and_names_the_field() {
     assert!(b.contains("<option value=\"UDP\" selected>"));
     assert!(b.contains("value=\"off\" checked"));
     assert!(b.contains("value=\"VM\" checked"));
+    // In Chinese, naming the field and the value; the code on its own line.
+    assert!(
+        b.contains(
+            "服务端口 70000 超出范围 1–65535。<span class=\"err-code\">EndPoint.3043</span>"
+        ),
+        "{b}"
+    );
+    assert!(
+        !b.contains("is out of range"),
+        "no English sentence on a Chinese page"
+    );
+    // Only the wrong input of the row is marked.
+    let tag = |id: &str| {
+        let start = b.find(&format!("id=\"{id}\"")).expect("input");
+        let end = b[start..].find('>').expect("end of tag") + start;
+        b[start..end].to_string()
+    };
+    assert!(tag("port_server_0").contains("aria-invalid=\"true\""));
+    assert!(!tag("port_client_0").contains("aria-invalid"));
+    assert!(!tag("port_protocol_0").contains("aria-invalid"));
+    // One region: nothing to switch to at the top right.
+    assert!(!b.contains("右上角"));
     // The API's own check (no such VPC) comes back on its field too, after 规格确认.
     let r = post(
         &app,
@@ -476,6 +498,13 @@ async fn an_account_with_several_regions_chooses_one() {
     let south_session = r.cookie_pair("vpcep_session");
     let list = get(&app, "/console/endpoints", &south_session).await;
     assert!(list.body.contains("<option value=\"") && list.body.contains("cn-south-1</option>"));
+    // With two regions the form points at the switch.
+    let form = get(&app, "/console/services/new", &south_session).await;
+    assert!(
+        form.body.contains("在页面右上角切换区域。"),
+        "{}",
+        form.body
+    );
     // Someone else's (or an unknown) project is refused.
     let r = post(
         &app,
