@@ -180,7 +180,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     server_type: Some(server_type),
                     service_name: Some(name),
                     approval_enabled: Some(false),
-                    ports: Some(parse_ports(&ports)?),
+                    // One parser per notation: the same `--ports` syntax as `vpcep service create`.
+                    ports: Some(crate::resources::parse::ports(&ports).map_err(|e| anyhow!(e))?.0),
                     ..Default::default()
                 };
                 let svc = control.create_service_as(&caller, body, true).await.map_err(api)?;
@@ -198,24 +199,6 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     .await;
     store.close().await;
     result
-}
-
-/// `client:server[/protocol]` mappings separated by commas.
-fn parse_ports(spec: &str) -> anyhow::Result<Vec<vpcep_core::wire::PortListIn>> {
-    spec.split(',')
-        .filter(|s| !s.trim().is_empty())
-        .map(|m| {
-            let (ports, proto) = m.trim().split_once('/').unwrap_or((m.trim(), "TCP"));
-            let (c, s) = ports
-                .split_once(':')
-                .ok_or_else(|| anyhow!("mapping '{m}' must look like 53:53/udp"))?;
-            Ok(vpcep_core::wire::PortListIn {
-                client_port: Some(c.parse().map_err(|_| anyhow!("bad client port in '{m}'"))?),
-                server_port: Some(s.parse().map_err(|_| anyhow!("bad server port in '{m}'"))?),
-                protocol: Some(proto.to_ascii_uppercase()),
-            })
-        })
-        .collect()
 }
 
 fn api(e: vpcep_core::ApiError) -> anyhow::Error {

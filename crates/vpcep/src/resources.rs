@@ -9,7 +9,7 @@ mod endpoint;
 mod lab;
 mod misc;
 mod output;
-mod parse;
+pub(crate) mod parse;
 mod service;
 mod wait;
 
