@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::Markup;
 use vpcep_control::Caller;
-use vpcep_core::ApiError;
 use vpcep_core::model::{Account, Kind, Project};
+use vpcep_huawei::ApiError;
 use vpcep_store::{Query, StoreExt};
 
 use crate::ConsoleState;
@@ -165,8 +165,10 @@ impl Ctx {
         }
     }
 
-    /// An API error as one line: localized summary, the core's message, the code.
-    pub fn api_message(&self, e: &ApiError) -> String {
+    /// An API error as one line: localized summary, the core's message, the code. Takes a
+    /// domain error too, in its Huawei wording.
+    pub fn api_message(&self, e: &(impl Clone + Into<ApiError>)) -> String {
+        let e: ApiError = e.clone().into();
         match self.lang {
             Lang::Zh => format!(
                 "{}:{}({})",
@@ -189,14 +191,15 @@ impl Ctx {
     }
 
     /// A page for an API error that has no form to go back to.
-    pub fn api_error_page(&self, e: &ApiError) -> Response {
+    pub fn api_error_page(&self, e: &(impl Clone + Into<ApiError>)) -> Response {
+        let e: ApiError = e.clone().into();
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
         let title = if e.status == 404 {
             self.t(M::NotFoundTitle)
         } else {
             self.t(M::ErrorTitle)
         };
-        self.error_page(status, title, &self.api_message(e))
+        self.error_page(status, title, &self.api_message(&e))
     }
 }
 

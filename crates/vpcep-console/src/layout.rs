@@ -1,8 +1,8 @@
 //! The page shell and the small components every page uses.
 
 use maud::{DOCTYPE, Markup, html};
-use vpcep_core::ApiError;
 use vpcep_core::model::{EndpointStatus, ServiceStatus};
+use vpcep_huawei::ApiError;
 
 use crate::ctx::{Ctx, q};
 use crate::i18n::{self, Lang, M};
@@ -271,12 +271,13 @@ impl Errors {
         e
     }
     /// An API error placed on the slot its `field` maps to (through `map`), or on the form.
-    pub fn from_api(ctx: &Ctx, e: &ApiError, map: &[(&str, &str)]) -> Self {
+    pub fn from_api(ctx: &Ctx, e: &(impl Clone + Into<ApiError>), map: &[(&str, &str)]) -> Self {
+        let e: ApiError = e.clone().into();
         let slot = e
             .field
             .and_then(|f| map.iter().find(|(api, _)| *api == f).map(|(_, s)| *s))
             .unwrap_or("");
-        Self::one(slot, ctx.api_message(e))
+        Self::one(slot, ctx.api_message(&e))
     }
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()

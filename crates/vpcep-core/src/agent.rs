@@ -9,30 +9,28 @@
 //!   generation is the object's current one, so a late report never overrides a newer change.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::model::Kind;
 
 /// One object in the feed: its kind, id, generation, the revision that last changed it, and the
 /// stored record (see `model` / `inventory`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedObject {
     pub kind: Kind,
     pub id: String,
     pub generation: u64,
     pub revision: u64,
-    #[schema(value_type = Object)]
     pub spec: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub revision: u64,
     pub objects: Vec<FeedObject>,
 }
 
 /// A change: the object's new state, or `object: null` when it is gone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub kind: Kind,
     pub id: String,
@@ -40,13 +38,13 @@ pub struct Change {
     pub object: Option<FeedObject>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Changes {
     pub revision: u64,
     pub changes: Vec<Change>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The object's desired state is programmed (for an endpoint in `creating`: traffic flows).
@@ -57,7 +55,7 @@ pub enum Outcome {
     Failed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectResult {
     pub kind: Kind,
     pub id: String,
@@ -69,7 +67,7 @@ pub struct ObjectResult {
     pub error_message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reports {
     /// Which agent reports (for logs and, later, shard ownership).
     #[serde(default)]
@@ -77,7 +75,7 @@ pub struct Reports {
     pub results: Vec<ObjectResult>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportsAck {
     /// How many results changed a status.
     pub accepted: usize,

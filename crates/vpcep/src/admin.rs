@@ -174,7 +174,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
             AdminCommand::CloudService(CloudServiceCommand::Create { account, name, vpc_id, port_id, server_type, ports }) => {
                 let caller = control.caller_for_account(&account, &region).await.map_err(api)?;
-                let body = vpcep_core::wire::CreateEndpointServiceBody {
+                let body = vpcep_huawei::vpcep::CreateEndpointServiceBody {
                     port_id: Some(port_id),
                     vpc_id: Some(vpc_id),
                     server_type: Some(server_type),
@@ -184,7 +184,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     ..Default::default()
                 };
                 let svc = control.create_service_as(&caller, body, true).await.map_err(api)?;
-                print(out, &vpcep_core::wire::ServiceOut::from_service(&svc, None), |s| {
+                print(out, &vpcep_huawei::vpcep::ServiceOut::from_service(&svc, None), |s| {
                     format!("id            {}\nservice_name  {}\nstatus        {}\n", s.id, s.service_name, s.status)
                 })
             }
@@ -201,7 +201,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
 }
 
 /// `client:server[/protocol]` mappings separated by commas.
-fn parse_ports(spec: &str) -> anyhow::Result<Vec<vpcep_core::wire::PortListIn>> {
+fn parse_ports(spec: &str) -> anyhow::Result<Vec<vpcep_huawei::vpcep::PortListIn>> {
     spec.split(',')
         .filter(|s| !s.trim().is_empty())
         .map(|m| {
@@ -209,7 +209,7 @@ fn parse_ports(spec: &str) -> anyhow::Result<Vec<vpcep_core::wire::PortListIn>> 
             let (c, s) = ports
                 .split_once(':')
                 .ok_or_else(|| anyhow!("mapping '{m}' must look like 53:53/udp"))?;
-            Ok(vpcep_core::wire::PortListIn {
+            Ok(vpcep_huawei::vpcep::PortListIn {
                 client_port: Some(c.parse().map_err(|_| anyhow!("bad client port in '{m}'"))?),
                 server_port: Some(s.parse().map_err(|_| anyhow!("bad server port in '{m}'"))?),
                 protocol: Some(proto.to_ascii_uppercase()),
@@ -218,6 +218,8 @@ fn parse_ports(spec: &str) -> anyhow::Result<Vec<vpcep_core::wire::PortListIn>> 
         .collect()
 }
 
-fn api(e: vpcep_core::ApiError) -> anyhow::Error {
-    anyhow!("{}: {}", e.code, e.message)
+/// The CLI's own wording of a domain error (not the API's codes: an operator at a terminal reads
+/// it).
+fn api(e: vpcep_core::DomainError) -> anyhow::Error {
+    anyhow!("{e}")
 }

@@ -9,11 +9,11 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use vpcep_control::Caller;
 use vpcep_control::services::parse_ports;
-use vpcep_core::ApiError;
 use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
 use vpcep_core::model::{EndpointService, EndpointStatus, PortMapping, ServerType};
 use vpcep_core::validate;
-use vpcep_core::wire::{
+use vpcep_huawei::ApiError;
+use vpcep_huawei::vpcep::{
     BatchAddPermissionsBody, BatchRemovePermissionsBody, ConnectionActionBody,
     CreateEndpointServiceBody, PermissionIdIn, PermissionIn, PortListIn,
 };
@@ -567,7 +567,7 @@ pub async fn new_submit(ctx: Ctx, body: Bytes) -> Out {
             Ok(_) => Ok(redirect("/console/services?msg=submitted")),
             Err(e) => {
                 let errors = Errors::from_api(&ctx, &e, FIELD_MAP);
-                render_form(&ctx, &f, &errors, bad(e.status)).await
+                render_form(&ctx, &f, &errors, bad(ApiError::from(e.clone()).status)).await
             }
         };
     }
@@ -583,7 +583,7 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &SvcForm, mappings: &[PortM
     if vpc.is_none() {
         let e = ApiError::new(
             400,
-            vpcep_core::error::codes::VPC_NOT_FOUND,
+            vpcep_huawei::error::codes::VPC_NOT_FOUND,
             format!("The VPC {} does not exist.", f.vpc_id),
         );
         errors.add("vpc_id", ctx.api_message(&e));
@@ -604,7 +604,7 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &SvcForm, mappings: &[PortM
     if backend.is_none() {
         let e = ApiError::new(
             400,
-            vpcep_core::error::codes::PORT_NOT_FOUND,
+            vpcep_huawei::error::codes::PORT_NOT_FOUND,
             format!("The port {} does not exist.", f.port_id()),
         );
         errors.add("port_id", ctx.api_message(&e));
@@ -1033,7 +1033,7 @@ pub async fn connection_action(ctx: Ctx, Path(id): Path<String>, body: Bytes) ->
                 add_errors: &none,
                 msg: None,
             };
-            render_detail(&ctx, &id, st, bad(e.status)).await
+            render_detail(&ctx, &id, st, bad(ApiError::from(e.clone()).status)).await
         }
     }
 }
@@ -1135,7 +1135,7 @@ pub async fn remove_permission(ctx: Ctx, Path(id): Path<String>, body: Bytes) ->
                 add_errors: &none,
                 msg: None,
             };
-            render_detail(&ctx, &id, st, bad(e.status)).await
+            render_detail(&ctx, &id, st, bad(ApiError::from(e.clone()).status)).await
         }
     }
 }
@@ -1164,11 +1164,11 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Out {
     }
     match ctx.state.control.delete_service(&caller, &id).await {
         Ok(()) => Ok(redirect("/console/services?msg=deleted")),
-        Err(e) if e.status == 404 => Err(ctx.api_error_page(&e).into()),
+        Err(e) if ApiError::from(e.clone()).status == 404 => Err(ctx.api_error_page(&e).into()),
         Err(e) => {
             let none = Errors::none();
             let mut banner = ctx.api_message(&e);
-            if e.code == vpcep_core::error::codes::SERVICE_IN_USE {
+            if matches!(e, vpcep_core::DomainError::ServiceInUse { .. }) {
                 banner = format!("{} {}", ctx.t(M::ServiceDeleteBlocked), banner);
             }
             let st = DetailState {
@@ -1179,7 +1179,7 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Out {
                 add_errors: &none,
                 msg: None,
             };
-            render_detail(&ctx, &id, st, bad(e.status)).await
+            render_detail(&ctx, &id, st, bad(ApiError::from(e.clone()).status)).await
         }
     }
 }
@@ -1198,8 +1198,14 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
             s.error.first().map(|x| x.message.as_str()),
             &url,
         ))),
-        Err(e) if e.status == 404 => Ok(html(service_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), e.message).into_response()),
+        Err(e) if ApiError::from(e.clone()).status == 404 => {
+            Ok(html(service_badge(ctx.lang, None, None, &url)))
+        }
+        Err(e) => Ok((
+            bad(ApiError::from(e.clone()).status),
+            ApiError::from(e).message,
+        )
+            .into_response()),
     }
 }
 
@@ -1222,7 +1228,13 @@ pub async fn connection_status_fragment(ctx: Ctx, Path((sid, eid)): Path<(String
                 .map(|x| x.error_message.as_str()),
             &url,
         ))),
-        Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), e.message).into_response()),
+        Err(e) if ApiError::from(e.clone()).status == 404 => {
+            Ok(html(endpoint_badge(ctx.lang, None, None, &url)))
+        }
+        Err(e) => Ok((
+            bad(ApiError::from(e.clone()).status),
+            ApiError::from(e).message,
+        )
+            .into_response()),
     }
 }
