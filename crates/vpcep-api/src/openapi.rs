@@ -95,12 +95,23 @@ mod agent_schema {
         Failed,
     }
 
+    /// Why the data plane could not realise an object.
+    #[derive(Serialize, Deserialize, ToSchema)]
+    #[serde(tag = "reason", rename_all = "snake_case")]
+    pub enum Failure {
+        ServiceUnavailable,
+        BackendGone,
+        Namespace { namespace: String, detail: String },
+    }
+
     #[derive(Serialize, Deserialize, ToSchema)]
     pub struct ObjectResult {
         pub kind: Kind,
         pub id: String,
         pub generation: u64,
         pub outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub failure: Option<Failure>,
         #[serde(default)]
         pub error_code: Option<String>,
         #[serde(default)]
@@ -158,20 +169,35 @@ mod agent_schema {
                     object: Some(object(CoreKind::Endpoint)),
                 }],
             });
-            let result = |outcome| protocol::ObjectResult {
+            let result = |(outcome, failure)| protocol::ObjectResult {
                 kind: CoreKind::Server,
                 id: "s".into(),
                 generation: 1,
                 outcome,
+                failure,
                 error_code: Some("c".into()),
                 error_message: None,
             };
             same_json::<_, super::Reports>(&protocol::Reports {
                 agent: "a".into(),
                 results: [
-                    protocol::Outcome::Applied,
-                    protocol::Outcome::Removed,
-                    protocol::Outcome::Failed,
+                    (protocol::Outcome::Applied, None),
+                    (protocol::Outcome::Removed, None),
+                    (
+                        protocol::Outcome::Failed,
+                        Some(protocol::Failure::ServiceUnavailable),
+                    ),
+                    (
+                        protocol::Outcome::Failed,
+                        Some(protocol::Failure::BackendGone),
+                    ),
+                    (
+                        protocol::Outcome::Failed,
+                        Some(protocol::Failure::Namespace {
+                            namespace: "n".into(),
+                            detail: "d".into(),
+                        }),
+                    ),
                 ]
                 .into_iter()
                 .map(result)

@@ -143,14 +143,17 @@ impl Control {
         if rec.generation != r.generation {
             return Ok(false);
         }
-        let code = r
-            .error_code
-            .clone()
-            .unwrap_or_else(|| "EndPoint.4000".to_string());
-        let message = r
-            .error_message
-            .clone()
-            .unwrap_or_else(|| "The data plane could not program this resource.".to_string());
+        // The agent reports what went wrong; the code and message users see are worded here.
+        // A result worded by an older agent keeps its own words.
+        let (default_code, default_message) =
+            vpcep_huawei::error::data_plane_failure(r.failure.as_ref());
+        let (code, message) = match (&r.failure, &r.error_code) {
+            (None, Some(code)) => (
+                code.clone(),
+                r.error_message.clone().unwrap_or(default_message),
+            ),
+            _ => (default_code.to_string(), default_message),
+        };
         match r.kind {
             Kind::Endpoint => {
                 let mut e: Endpoint = vpcep_store::typed::from_record(&rec)?;

@@ -55,12 +55,30 @@ pub enum Outcome {
     Failed,
 }
 
+/// Why the data plane could not realise an object. The agent says what happened; the control
+/// plane words it for users (the Huawei front as an `EndPoint.xxxx` code and a message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Failure {
+    /// The service an endpoint reaches is gone, failed or being deleted.
+    ServiceUnavailable,
+    /// The port a service's traffic goes to no longer exists.
+    BackendGone,
+    /// A namespace the object needs could not be programmed; `detail` is the kernel's answer.
+    Namespace { namespace: String, detail: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectResult {
     pub kind: Kind,
     pub id: String,
     pub generation: u64,
     pub outcome: Outcome,
+    /// Why, with [`Outcome::Failed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// A failure already worded as a code and message (older agents); used when `failure` is
+    /// absent.
     #[serde(default)]
     pub error_code: Option<String>,
     #[serde(default)]

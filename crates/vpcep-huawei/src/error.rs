@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use vpcep_core::agent::Failure;
 use vpcep_core::error::{
     CidrProblem, DomainError, Field, IpProblem, Limit, Overlapped, TagProblem, Thing, shorten,
 };
@@ -178,6 +179,8 @@ pub mod codes {
     pub const PORTS_LIMIT: &str = "EndPoint.3074";
     pub const INVALID_PROTOCOL: &str = "EndPoint.3075";
     pub const INVALID_SERVICE_NAME_3076: &str = "EndPoint.3076";
+    /// vpcep's own: the data plane could not program a resource (not in Huawei's table).
+    pub const DATA_PLANE_FAILED: &str = "EndPoint.4000";
 }
 
 /// Error codes of the VPC and lab APIs, in Huawei's `VPC.xxxx` style.
@@ -740,6 +743,26 @@ pub fn vpc(e: &DomainError) -> ApiError {
         _ => {}
     }
     out
+}
+
+/// How the VPCEP API words a data-plane failure in an object's `error[]`: `(code, message)`.
+/// `None`: the agent said it failed without saying why.
+pub fn data_plane_failure(failure: Option<&Failure>) -> (&'static str, String) {
+    match failure {
+        Some(Failure::ServiceUnavailable) => (
+            codes::SERVICE_UNAVAILABLE,
+            "The endpoint service is unavailable.".into(),
+        ),
+        Some(Failure::BackendGone) => (codes::PORT_NOT_FOUND, "The port does not exist.".into()),
+        Some(Failure::Namespace { namespace, detail }) => (
+            codes::DATA_PLANE_FAILED,
+            format!("The data plane could not program namespace {namespace}: {detail}"),
+        ),
+        None => (
+            codes::DATA_PLANE_FAILED,
+            "The data plane could not program this resource.".into(),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -2131,6 +2154,38 @@ mod tests {
             500,
             "EndPoint.0001",
             "stored CIDR invalid",
+        );
+    }
+
+    #[test]
+    fn data_plane_failures_have_their_codes() {
+        assert_eq!(
+            data_plane_failure(Some(&Failure::ServiceUnavailable)),
+            (
+                "EndPoint.2004",
+                "The endpoint service is unavailable.".into()
+            )
+        );
+        assert_eq!(
+            data_plane_failure(Some(&Failure::BackendGone)),
+            ("EndPoint.3008", "The port does not exist.".into())
+        );
+        assert_eq!(
+            data_plane_failure(Some(&Failure::Namespace {
+                namespace: "vpcep-h-1".into(),
+                detail: "EPERM".into()
+            })),
+            (
+                "EndPoint.4000",
+                "The data plane could not program namespace vpcep-h-1: EPERM".into()
+            )
+        );
+        assert_eq!(
+            data_plane_failure(None),
+            (
+                "EndPoint.4000",
+                "The data plane could not program this resource.".into()
+            )
         );
     }
 
