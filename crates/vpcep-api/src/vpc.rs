@@ -403,9 +403,20 @@ async fn list_ports(
     });
     let limit = q.limit.map(|l| l.to_string());
     let list = paged(list, |p| &p.id, limit.as_deref(), q.marker.as_deref());
+    // The Neutron subnet ids of every subnet of the project in one query, not one per port.
+    let neutron: std::collections::HashMap<String, String> = s
+        .control
+        .list_subnets(&c, None)
+        .await?
+        .into_iter()
+        .map(|sn| (sn.id, sn.neutron_subnet_id))
+        .collect();
     let mut out = Vec::with_capacity(list.len());
     for p in &list {
-        let ns = neutron_subnet(&s, &p.subnet_id).await;
+        let ns = match neutron.get(&p.subnet_id) {
+            Some(ns) => ns.clone(),
+            None => neutron_subnet(&s, &p.subnet_id).await,
+        };
         out.push(port_out(p, &ns));
     }
     Ok(Json(w::PortsEnvelope { ports: out }))

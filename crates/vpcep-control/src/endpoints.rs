@@ -122,13 +122,7 @@ pub(crate) async fn allocate_ip(
 }
 
 async fn own_endpoint(tx: &mut Box<dyn Tx>, caller: &Caller, id: &str) -> DomainResult<Endpoint> {
-    match tx.load::<Endpoint>(id).await? {
-        Some(e) if e.project_id == caller.project_id => Ok(e),
-        _ => Err(DomainError::NotFound {
-            kind: Thing::Endpoint,
-            id: quoted(id),
-        }),
-    }
+    caller.own(tx.load::<Endpoint>(id).await?, Thing::Endpoint, id)
 }
 
 fn parse_policy(
@@ -219,30 +213,22 @@ impl Control {
         ) {
             return Err(DomainError::ServiceUnavailable);
         }
-        match tx.load::<Vpc>(&vpc_id).await? {
-            Some(v) if v.project_id == caller.project_id => {}
-            _ => {
-                return Err(DomainError::UnknownReference {
-                    field: "vpc_id",
-                    kind: Thing::Vpc,
-                    id: quoted(&vpc_id),
-                });
-            }
-        }
+        caller.own_reference(
+            tx.load::<Vpc>(&vpc_id).await?,
+            "vpc_id",
+            Thing::Vpc,
+            &vpc_id,
+        )?;
         let subnet_id = body
             .subnet_id
             .filter(|s| !s.is_empty())
             .ok_or(DomainError::Missing { field: "subnet_id" })?;
-        let subnet = match tx.load::<Subnet>(&subnet_id).await? {
-            Some(s) if s.project_id == caller.project_id => s,
-            _ => {
-                return Err(DomainError::UnknownReference {
-                    field: "subnet_id",
-                    kind: Thing::Subnet,
-                    id: quoted(&subnet_id),
-                });
-            }
-        };
+        let subnet = caller.own_reference(
+            tx.load::<Subnet>(&subnet_id).await?,
+            "subnet_id",
+            Thing::Subnet,
+            &subnet_id,
+        )?;
         if subnet.vpc_id != vpc_id {
             return Err(DomainError::SubnetNotInVpc {
                 subnet_id: quoted(&subnet_id),
@@ -317,13 +303,7 @@ impl Control {
     }
 
     pub async fn get_endpoint(&self, caller: &Caller, id: &str) -> DomainResult<Endpoint> {
-        match self.store.load::<Endpoint>(id).await? {
-            Some(e) if e.project_id == caller.project_id => Ok(e),
-            _ => Err(DomainError::NotFound {
-                kind: Thing::Endpoint,
-                id: quoted(id),
-            }),
-        }
+        caller.own(self.store.load::<Endpoint>(id).await?, Thing::Endpoint, id)
     }
 
     pub async fn list_endpoints(

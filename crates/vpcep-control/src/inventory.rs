@@ -2,6 +2,7 @@
 //! semantics) and the lab's servers, load balancers and sites. Records only here; the data-plane
 //! agent realises them from the change feed.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
@@ -23,25 +24,16 @@ use vpcep_huawei::vpc::{
 use vpcep_store::{Query, StoreExt, Tx, TxExt};
 
 use crate::endpoints::{allocate_ip, ip_claim_key};
-use crate::{Caller, Control, new_uuid, now_ms};
+use crate::{Caller, Control, Owned, new_uuid, now_ms};
 
-/// Load a resource of the caller's project, or 404.
-async fn own<R: Resource>(
+/// Load a resource of the caller's project inside a transaction, or 404.
+async fn own<R: Resource + Owned>(
     tx: &mut Box<dyn Tx>,
     caller: &Caller,
     id: &str,
     kind: Thing,
 ) -> DomainResult<R> {
-    let rec = tx.get(R::KIND, id).await?;
-    match rec {
-        Some(r) if r.index.project_id == caller.project_id => {
-            Ok(vpcep_store::typed::from_record(&r)?)
-        }
-        _ => Err(DomainError::NotFound {
-            kind,
-            id: quoted(id),
-        }),
-    }
+    caller.own(tx.load::<R>(id).await?, kind, id)
 }
 
 fn mac_for(id: &str) -> String {
@@ -111,13 +103,7 @@ impl Control {
     }
 
     pub async fn get_vpc(&self, caller: &Caller, id: &str) -> DomainResult<Vpc> {
-        match self.store.load::<Vpc>(id).await? {
-            Some(v) if v.project_id == caller.project_id => Ok(v),
-            _ => Err(DomainError::NotFound {
-                kind: Thing::Vpc,
-                id: quoted(id),
-            }),
-        }
+        caller.own(self.store.load::<Vpc>(id).await?, Thing::Vpc, id)
     }
 
     pub async fn list_vpcs(&self, caller: &Caller) -> DomainResult<Vec<Vpc>> {
@@ -290,13 +276,7 @@ impl Control {
     }
 
     pub async fn get_subnet(&self, caller: &Caller, id: &str) -> DomainResult<Subnet> {
-        match self.store.load::<Subnet>(id).await? {
-            Some(s) if s.project_id == caller.project_id => Ok(s),
-            _ => Err(DomainError::NotFound {
-                kind: Thing::Subnet,
-                id: quoted(id),
-            }),
-        }
+        caller.own(self.store.load::<Subnet>(id).await?, Thing::Subnet, id)
     }
 
     pub async fn list_subnets(
@@ -452,15 +432,11 @@ impl Control {
         caller: &Caller,
         id: &str,
     ) -> DomainResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
-        let g = match self.store.load::<SecurityGroup>(id).await? {
-            Some(g) if g.project_id == caller.project_id => g,
-            _ => {
-                return Err(DomainError::NotFound {
-                    kind: Thing::SecurityGroup,
-                    id: quoted(id),
-                });
-            }
-        };
+        let g = caller.own(
+            self.store.load::<SecurityGroup>(id).await?,
+            Thing::SecurityGroup,
+            id,
+        )?;
         let rules = self
             .store
             .load_page::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(id))
@@ -478,16 +454,28 @@ impl Control {
         q.vpc_id = vpc_id.filter(|s| !s.is_empty()).map(str::to_string);
         q.order = vpcep_store::Order::CreatedAsc;
         let groups = self.store.load_page::<SecurityGroup>(q).await?.0;
-        let mut out = Vec::new();
-        for g in groups {
-            let rules = self
-                .store
-                .load_page::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(&g.id))
-                .await?
-                .0;
-            out.push((g, rules));
+        // Every rule of the project in one query, not one query per group.
+        let mut rules_by_group: HashMap<String, Vec<SecurityGroupRule>> = HashMap::new();
+        for r in self
+            .store
+            .load_page::<SecurityGroupRule>(
+                Query::of(Kind::SecurityGroupRule).project(&caller.project_id),
+            )
+            .await?
+            .0
+        {
+            rules_by_group
+                .entry(r.security_group_id.clone())
+                .or_default()
+                .push(r);
         }
-        Ok(out)
+        Ok(groups
+            .into_iter()
+            .map(|g| {
+                let rules = rules_by_group.remove(&g.id).unwrap_or_default();
+                (g, rules)
+            })
+            .collect())
     }
 
     pub async fn delete_security_group(&self, caller: &Caller, id: &str) -> DomainResult<()> {
@@ -638,13 +626,11 @@ impl Control {
         caller: &Caller,
         id: &str,
     ) -> DomainResult<SecurityGroupRule> {
-        match self.store.load::<SecurityGroupRule>(id).await? {
-            Some(r) if r.project_id == caller.project_id => Ok(r),
-            _ => Err(DomainError::NotFound {
-                kind: Thing::SecurityGroupRule,
-                id: quoted(id),
-            }),
-        }
+        caller.own(
+            self.store.load::<SecurityGroupRule>(id).await?,
+            Thing::SecurityGroupRule,
+            id,
+        )
     }
 
     pub async fn list_security_group_rules(
@@ -769,13 +755,7 @@ impl Control {
     }
 
     pub async fn get_port(&self, caller: &Caller, id: &str) -> DomainResult<Port> {
-        match self.store.load::<Port>(id).await? {
-            Some(p) if p.project_id == caller.project_id => Ok(p),
-            _ => Err(DomainError::NotFound {
-                kind: Thing::Port,
-                id: quoted(id),
-            }),
-        }
+        caller.own(self.store.load::<Port>(id).await?, Thing::Port, id)
     }
 
     pub async fn list_ports(&self, caller: &Caller) -> DomainResult<Vec<Port>> {
@@ -903,15 +883,7 @@ impl Control {
     }
 
     pub async fn get_server(&self, caller: &Caller, id: &str) -> DomainResult<(Server, Vec<Port>)> {
-        let s = match self.store.load::<Server>(id).await? {
-            Some(s) if s.project_id == caller.project_id => s,
-            _ => {
-                return Err(DomainError::NotFound {
-                    kind: Thing::Server,
-                    id: quoted(id),
-                });
-            }
-        };
+        let s = caller.own(self.store.load::<Server>(id).await?, Thing::Server, id)?;
         let mut ports = Vec::new();
         for p in &s.nics {
             if let Some(p) = self.store.load::<Port>(p).await? {
@@ -925,11 +897,20 @@ impl Control {
         let mut q = Query::of(Kind::Server).project(&caller.project_id);
         q.order = vpcep_store::Order::CreatedAsc;
         let servers = self.store.load_page::<Server>(q).await?.0;
-        let mut out = Vec::new();
-        for s in servers {
-            out.push(self.get_server(caller, &s.id).await?);
-        }
-        Ok(out)
+        // Every port of the project in one query, not one per NIC of each server.
+        let mut ports: HashMap<String, Port> = self
+            .list_ports(caller)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        Ok(servers
+            .into_iter()
+            .map(|s| {
+                let nics = s.nics.iter().filter_map(|p| ports.remove(p)).collect();
+                (s, nics)
+            })
+            .collect())
     }
 
     pub async fn delete_server(&self, caller: &Caller, id: &str) -> DomainResult<()> {
@@ -1003,13 +984,11 @@ impl Control {
     }
 
     pub async fn get_loadbalancer(&self, caller: &Caller, id: &str) -> DomainResult<LoadBalancer> {
-        match self.store.load::<LoadBalancer>(id).await? {
-            Some(l) if l.project_id == caller.project_id => Ok(l),
-            _ => Err(DomainError::NotFound {
-                kind: Thing::LoadBalancer,
-                id: quoted(id),
-            }),
-        }
+        caller.own(
+            self.store.load::<LoadBalancer>(id).await?,
+            Thing::LoadBalancer,
+            id,
+        )
     }
 
     pub async fn list_loadbalancers(&self, caller: &Caller) -> DomainResult<Vec<LoadBalancer>> {
@@ -1113,13 +1092,7 @@ impl Control {
     }
 
     pub async fn get_site(&self, caller: &Caller, id: &str) -> DomainResult<Site> {
-        match self.store.load::<Site>(id).await? {
-            Some(s) if s.project_id == caller.project_id => Ok(s),
-            _ => Err(DomainError::NotFound {
-                kind: Thing::Site,
-                id: quoted(id),
-            }),
-        }
+        caller.own(self.store.load::<Site>(id).await?, Thing::Site, id)
     }
 
     pub async fn list_sites(&self, caller: &Caller) -> DomainResult<Vec<Site>> {

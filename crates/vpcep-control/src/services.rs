@@ -63,16 +63,12 @@ async fn resolve_backend(
     port_id: &str,
     vpc_id: &str,
 ) -> DomainResult<Backend> {
-    let port = match tx.load::<Port>(port_id).await? {
-        Some(p) if p.project_id == caller.project_id => p,
-        _ => {
-            return Err(DomainError::UnknownReference {
-                field: "port_id",
-                kind: Thing::Port,
-                id: quoted(port_id),
-            });
-        }
-    };
+    let port = caller.own_reference(
+        tx.load::<Port>(port_id).await?,
+        "port_id",
+        Thing::Port,
+        port_id,
+    )?;
     if port.vpc_id != vpc_id {
         return Err(DomainError::PortNotInVpc {
             port_id: quoted(port_id),
@@ -158,13 +154,11 @@ pub(crate) async fn own_service(
     caller: &Caller,
     id: &str,
 ) -> DomainResult<EndpointService> {
-    match tx.load::<EndpointService>(id).await? {
-        Some(s) if s.project_id == caller.project_id => Ok(s),
-        _ => Err(DomainError::NotFound {
-            kind: Thing::EndpointService,
-            id: quoted(id),
-        }),
-    }
+    caller.own(
+        tx.load::<EndpointService>(id).await?,
+        Thing::EndpointService,
+        id,
+    )
 }
 
 /// How [`Control::create_service_with`] departs from a user's create.
@@ -283,16 +277,12 @@ impl Control {
         let now = now_ms();
         let quotas = self.quotas_for(&caller.domain_id).await?;
         let mut tx = self.store.begin().await?;
-        match tx.load::<Vpc>(&vpc_id).await? {
-            Some(v) if v.project_id == caller.project_id => {}
-            _ => {
-                return Err(DomainError::UnknownReference {
-                    field: "vpc_id",
-                    kind: Thing::Vpc,
-                    id: quoted(&vpc_id),
-                });
-            }
-        }
+        caller.own_reference(
+            tx.load::<Vpc>(&vpc_id).await?,
+            "vpc_id",
+            Thing::Vpc,
+            &vpc_id,
+        )?;
         let backend = resolve_backend(&mut tx, caller, server_type, &port_id, &vpc_id).await?;
         if !opts.skip_quota {
             check_quota(
@@ -353,13 +343,11 @@ impl Control {
     }
 
     pub async fn get_service(&self, caller: &Caller, id: &str) -> DomainResult<EndpointService> {
-        match self.store.load::<EndpointService>(id).await? {
-            Some(s) if s.project_id == caller.project_id => Ok(s),
-            _ => Err(DomainError::NotFound {
-                kind: Thing::EndpointService,
-                id: quoted(id),
-            }),
-        }
+        caller.own(
+            self.store.load::<EndpointService>(id).await?,
+            Thing::EndpointService,
+            id,
+        )
     }
 
     /// Endpoints counted by `connection_count`.

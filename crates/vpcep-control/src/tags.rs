@@ -113,24 +113,20 @@ impl Control {
         }
         let mut tx = self.store.begin().await?;
         let current: Vec<Tag> = match kind {
-            Kind::EndpointService => match tx.load::<EndpointService>(id).await? {
-                Some(s) if s.project_id == caller.project_id => s.tags,
-                _ => {
-                    return Err(DomainError::NotFound {
-                        kind: Thing::EndpointService,
-                        id: quoted(id),
-                    });
-                }
-            },
-            _ => match tx.load::<Endpoint>(id).await? {
-                Some(e) if e.project_id == caller.project_id => e.tags,
-                _ => {
-                    return Err(DomainError::NotFound {
-                        kind: Thing::Endpoint,
-                        id: quoted(id),
-                    });
-                }
-            },
+            Kind::EndpointService => {
+                caller
+                    .own(
+                        tx.load::<EndpointService>(id).await?,
+                        Thing::EndpointService,
+                        id,
+                    )?
+                    .tags
+            }
+            _ => {
+                caller
+                    .own(tx.load::<Endpoint>(id).await?, Thing::Endpoint, id)?
+                    .tags
+            }
         };
         let mut tags = current;
         if create {

@@ -159,8 +159,35 @@ impl ServerOut {
     }
 }
 
+/// A listener's protocol as responses spell it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub enum Protocol {
+    #[default]
+    TCP,
+    UDP,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TCP => "TCP",
+            Self::UDP => "UDP",
+        }
+    }
+}
+
+impl From<vpcep_core::model::Protocol> for Protocol {
+    fn from(p: vpcep_core::model::Protocol) -> Self {
+        match p {
+            vpcep_core::model::Protocol::TCP => Self::TCP,
+            vpcep_core::model::Protocol::UDP => Self::UDP,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
+#[schema(as = Member)]
 pub struct MemberOut {
     pub address: String,
     pub port: u16,
@@ -168,9 +195,9 @@ pub struct MemberOut {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
+#[schema(as = Listener)]
 pub struct ListenerOut {
-    /// `TCP` or `UDP`.
-    pub protocol: String,
+    pub protocol: Protocol,
     pub port: u16,
     pub members: Vec<MemberOut>,
 }
@@ -178,7 +205,7 @@ pub struct ListenerOut {
 impl From<&inv::Listener> for ListenerOut {
     fn from(l: &inv::Listener) -> Self {
         Self {
-            protocol: l.protocol.as_str().to_string(),
+            protocol: l.protocol.into(),
             port: l.port,
             members: l
                 .members
