@@ -34,6 +34,8 @@ mod agent_schema {
     use serde::{Deserialize, Serialize};
     use utoipa::ToSchema;
 
+    /// Every kind of object kept in the store. The string form is what the store and the change
+    /// feed carry.
     #[derive(Serialize, Deserialize, ToSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum Kind {

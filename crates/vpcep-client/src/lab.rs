@@ -305,7 +305,11 @@ mod tests {
             json!({"loadbalancer": {"name": "lb", "vpc_id": "v", "subnet_id": "s",
                 "listeners": [{"protocol": "TCP", "port": 80, "members": [{"address": "192.168.0.10", "port": 8080}]}]}})
         );
-        let lb: LoadBalancerEnvelope = serde_json::from_value(json!({"loadbalancer": {"id": "x", "listeners": [{"protocol": "UDP", "port": 53, "members": []}]}})).unwrap();
+        let lb: LoadBalancerEnvelope = serde_json::from_value(json!({"loadbalancer": {"id": "x",
+            "name": "lb", "vpc_id": "v", "subnet_id": "s", "vip_port_id": "p",
+            "vip_address": "192.168.0.9", "status": "ACTIVE", "created_at": "2026-01-01T00:00:00Z",
+            "listeners": [{"protocol": "UDP", "port": 53, "members": []}]}}))
+        .unwrap();
         assert_eq!(lb.loadbalancer.listeners[0].port, 53);
     }
 }

@@ -397,6 +397,53 @@ mod tests {
     use super::*;
 
     #[test]
+    fn errors_name_the_form_field_they_belong_to() {
+        use crate::model::Protocol;
+        let port = DomainError::PortOutOfRange {
+            field: "server_port",
+            value: 70000,
+        };
+        // The value and the precise field are data; the form marks the mapping list.
+        assert_eq!(port.field(), Some("ports"));
+        assert_eq!(
+            DomainError::DuplicatePort {
+                field: "client_port",
+                port: 80,
+                protocol: Protocol::TCP
+            }
+            .field(),
+            Some("ports")
+        );
+        assert_eq!(
+            DomainError::Missing { field: "vpc_id" }.field(),
+            Some("vpc_id")
+        );
+        assert_eq!(
+            DomainError::UnknownReference {
+                field: "port_id",
+                kind: Thing::Port,
+                id: String::new()
+            }
+            .field(),
+            Some("port_id")
+        );
+        assert_eq!(
+            DomainError::InvalidServiceName {
+                field: "endpoint_service_name",
+                value: "a b".into()
+            }
+            .field(),
+            Some("endpoint_service_name")
+        );
+        assert_eq!(
+            DomainError::NotWhitelisted.field(),
+            Some("endpoint_service_id")
+        );
+        assert_eq!(DomainError::EndpointDeleting.field(), None);
+        assert_eq!(DomainError::internal("x").field(), None);
+    }
+
+    #[test]
     fn quoted_values_are_bounded_and_cut_on_character_boundaries() {
         let q = quoted(&"名".repeat(1_000_000));
         assert!(q.len() <= MAX_QUOTED + '…'.len_utf8());

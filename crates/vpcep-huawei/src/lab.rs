@@ -5,7 +5,7 @@
 //!
 //! Request bodies are lenient (every field optional, so a missing one becomes a documented error
 //! rather than a framework rejection) and omit unset fields when a client sends them. Responses
-//! read leniently too (`#[serde(default)]`), so an older server's answer still decodes.
+//! always carry every field but `fault` (the schema marks them required).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -112,7 +112,6 @@ pub struct CreateSiteRequest {
 // ---- responses ----------------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct NicOut {
     pub port_id: String,
     pub subnet_id: String,
@@ -121,14 +120,13 @@ pub struct NicOut {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct ServerOut {
     pub id: String,
     pub name: String,
     pub vpc_id: String,
     /// `BUILD` → `ACTIVE` once the data plane programmed it; `ERROR` with `fault` when it could not.
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
     pub security_groups: Vec<String>,
     pub nics: Vec<NicOut>,
@@ -186,7 +184,6 @@ impl From<vpcep_core::model::Protocol> for Protocol {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
 #[schema(as = Member)]
 pub struct MemberOut {
     pub address: String,
@@ -194,7 +191,6 @@ pub struct MemberOut {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
 #[schema(as = Listener)]
 pub struct ListenerOut {
     pub protocol: Protocol,
@@ -220,7 +216,6 @@ impl From<&inv::Listener> for ListenerOut {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct LoadBalancerOut {
     pub id: String,
     pub name: String,
@@ -232,7 +227,7 @@ pub struct LoadBalancerOut {
     pub listeners: Vec<ListenerOut>,
     /// `BUILD` → `ACTIVE` once the data plane programmed it; `ERROR` with `fault` when it could not.
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
     pub created_at: String,
 }
@@ -255,7 +250,6 @@ impl From<&inv::LoadBalancer> for LoadBalancerOut {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(default)]
 pub struct SiteOut {
     pub id: String,
     pub name: String,
@@ -263,7 +257,7 @@ pub struct SiteOut {
     pub cidr: String,
     /// `BUILD` → `ACTIVE` once the data plane programmed it; `ERROR` with `fault` when it could not.
     pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<String>,
     pub created_at: String,
 }
@@ -318,7 +312,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn requests_omit_unset_fields_and_responses_read_leniently() {
+    fn requests_omit_unset_fields_and_responses_read_back() {
         let body = CreateServerRequest {
             server: CreateServerBody {
                 name: Some("web".into()),
@@ -335,10 +329,15 @@ mod tests {
             json!({"server": {"name": "web", "vpc_id": "v", "nics": [{"subnet_id": "s"}]}})
         );
         let lb: LoadBalancerEnvelope = serde_json::from_value(json!({"loadbalancer": {"id": "x",
+            "name": "lb", "vpc_id": "v", "subnet_id": "s", "vip_port_id": "p",
+            "vip_address": "192.168.0.9", "status": "BUILD", "created_at": "2026-01-01T00:00:00Z",
             "listeners": [{"protocol": "UDP", "port": 53, "members": []}]}}))
         .unwrap();
-        assert_eq!(lb.loadbalancer.listeners[0].port, 53);
-        assert_eq!(lb.loadbalancer.fault, None);
+        assert_eq!(lb.loadbalancer.listeners[0].protocol, Protocol::UDP);
+        assert_eq!(
+            lb.loadbalancer.fault, None,
+            "fault is left out unless ERROR"
+        );
     }
 
     #[test]
