@@ -10,8 +10,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use vpcep_control::agent::WatchError;
-use vpcep_core::ApiError;
 use vpcep_core::agent::{Changes, Reports, ReportsAck, Snapshot};
+use vpcep_huawei::ApiError;
+use vpcep_huawei::ErrorBody;
 
 use crate::AppState;
 use crate::error::{Failure, Reply, parse_body, query_map};
@@ -67,19 +68,16 @@ async fn changes(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
         Ok(c) => Json::<Changes>(c).into_response(),
         Err(WatchError::Compacted) => (
             StatusCode::GONE,
-            Json(
-                ApiError::new(
-                    410,
-                    "EndPoint.0005",
-                    format!(
-                        "Revision {after} is no longer in the change history: take a new snapshot."
-                    ),
-                )
-                .body(),
-            ),
+            Json(ErrorBody::from(&ApiError::new(
+                410,
+                "EndPoint.0005",
+                format!(
+                    "Revision {after} is no longer in the change history: take a new snapshot."
+                ),
+            ))),
         )
             .into_response(),
-        Err(WatchError::Other(e)) => Failure(e).into_response(),
+        Err(WatchError::Other(e)) => Failure::from(e).into_response(),
     }
 }
 

@@ -22,8 +22,8 @@ use time::OffsetDateTime;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use vpcep_auth::{RequestParts, check_headers, parse_authorization, verify};
-use vpcep_core::ApiError;
-use vpcep_core::error::codes;
+use vpcep_huawei::ApiError;
+use vpcep_huawei::error::codes;
 
 use crate::AppState;
 use crate::error::Failure;
@@ -132,7 +132,7 @@ async fn check(
             tracing::debug!(access_key = auth.access_key, "unknown access key");
             return refuse(body, unauthenticated());
         }
-        Err(e) => return refuse(body, Failure(e)),
+        Err(e) => return refuse(body, Failure::from(e)),
     };
     let declared = match parts.headers.get(CONTENT_LENGTH) {
         None => None,

@@ -6,8 +6,10 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
-use vpcep_core::ApiError;
-use vpcep_core::error::codes;
+use vpcep_core::DomainError;
+use vpcep_huawei::ApiError;
+use vpcep_huawei::ErrorBody;
+use vpcep_huawei::error::codes;
 
 /// An [`ApiError`] rendered as Huawei's `{"error_code","error_msg"}` with its HTTP status.
 #[derive(Debug)]
@@ -18,6 +20,37 @@ impl From<ApiError> for Failure {
         Self(e)
     }
 }
+
+/// A domain error as the VPCEP API words it.
+impl From<DomainError> for Failure {
+    fn from(e: DomainError) -> Self {
+        Self(vpcep_huawei::error::vpcep(&e))
+    }
+}
+
+/// A failure of the VPC and lab APIs: domain errors take their `VPC.xxxx` codes.
+#[derive(Debug)]
+pub struct VpcFailure(pub ApiError);
+
+impl From<DomainError> for VpcFailure {
+    fn from(e: DomainError) -> Self {
+        Self(vpcep_huawei::error::vpc(&e))
+    }
+}
+
+impl From<Failure> for VpcFailure {
+    fn from(f: Failure) -> Self {
+        Self(f.0)
+    }
+}
+
+impl IntoResponse for VpcFailure {
+    fn into_response(self) -> Response {
+        Failure(self.0).into_response()
+    }
+}
+
+pub type VpcReply<T> = Result<T, VpcFailure>;
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
@@ -36,7 +69,7 @@ impl IntoResponse for Failure {
                 "request refused"
             );
         }
-        (status, Json(self.0.body())).into_response()
+        (status, Json(ErrorBody::from(&self.0))).into_response()
     }
 }
 

@@ -22,7 +22,7 @@ use axum::routing::get;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use vpcep_control::Control;
-use vpcep_core::ApiError;
+use vpcep_huawei::ApiError;
 
 use crate::error::Failure;
 
@@ -90,7 +90,7 @@ async fn not_found() -> Failure {
 async fn method_not_allowed() -> Failure {
     Failure(ApiError::new(
         405,
-        vpcep_core::error::codes::INVALID_REQUEST,
+        vpcep_huawei::error::codes::INVALID_REQUEST,
         "Method not allowed on this path.",
     ))
 }

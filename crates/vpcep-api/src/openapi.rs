@@ -3,6 +3,7 @@
 //! checks every row is a live route and every parameter has a schema; the SDK suite validates the
 //! served document with `openapi-spec-validator`, and `tests/fuzz` drives every operation from it.
 
+use agent_schema::{Changes, Reports, ReportsAck, Snapshot};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle, PathItem,
@@ -16,16 +17,201 @@ use utoipa::openapi::security::{
 use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApiBuilder, PathsBuilder, Ref, RefOr, Required, Schema,
 };
-use vpcep_core::agent::{Changes, Reports, ReportsAck, Snapshot};
-use vpcep_core::error::ErrorBody;
-use vpcep_core::vpc_wire as w;
-use vpcep_core::wire::*;
+use vpcep_huawei::ErrorBody;
+use vpcep_huawei::vpc as w;
+use vpcep_huawei::vpcep::*;
 
-use crate::vpc::{
+use vpcep_huawei::lab::{
     CreateLoadBalancerRequest, CreateServerRequest, CreateSiteRequest, LoadBalancerEnvelope,
     LoadBalancersEnvelope, ServerEnvelope, ServersEnvelope, SiteEnvelope, SitesEnvelope,
     UpdateLoadBalancerRequest,
 };
+
+/// Schemas of the agent protocol (`vpcep_core::agent`). The core carries no OpenAPI dependency, so
+/// the document describes the protocol with these mirrors; `mirrors_match_the_protocol` keeps them
+/// in step (a value of the core type must read into the mirror and write back unchanged).
+mod agent_schema {
+    use serde::{Deserialize, Serialize};
+    use utoipa::ToSchema;
+
+    /// Every kind of object kept in the store. The string form is what the store and the change
+    /// feed carry.
+    #[derive(Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Kind {
+        Vpc,
+        Subnet,
+        Port,
+        SecurityGroup,
+        SecurityGroupRule,
+        Server,
+        Loadbalancer,
+        Site,
+        EndpointService,
+        Endpoint,
+        Permission,
+        Account,
+        Project,
+        Credential,
+        QuotaOverride,
+    }
+
+    /// One object in the feed: its kind, id, generation, the revision that last changed it, and
+    /// the stored record.
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct FeedObject {
+        pub kind: Kind,
+        pub id: String,
+        pub generation: u64,
+        pub revision: u64,
+        #[schema(value_type = Object)]
+        pub spec: serde_json::Value,
+    }
+
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct Snapshot {
+        pub revision: u64,
+        pub objects: Vec<FeedObject>,
+    }
+
+    /// A change: the object's new state, or `object: null` when it is gone.
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct Change {
+        pub kind: Kind,
+        pub id: String,
+        pub revision: u64,
+        pub object: Option<FeedObject>,
+    }
+
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct Changes {
+        pub revision: u64,
+        pub changes: Vec<Change>,
+    }
+
+    #[derive(Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum Outcome {
+        Applied,
+        Removed,
+        Failed,
+    }
+
+    /// Why the data plane could not realise an object.
+    #[derive(Serialize, Deserialize, ToSchema)]
+    #[serde(tag = "reason", rename_all = "snake_case")]
+    pub enum Failure {
+        ServiceUnavailable,
+        BackendGone,
+        Namespace { namespace: String, detail: String },
+    }
+
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct ObjectResult {
+        pub kind: Kind,
+        pub id: String,
+        pub generation: u64,
+        pub outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub failure: Option<Failure>,
+        #[serde(default)]
+        pub error_code: Option<String>,
+        #[serde(default)]
+        pub error_message: Option<String>,
+    }
+
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct Reports {
+        /// Which agent reports.
+        #[serde(default)]
+        pub agent: String,
+        pub results: Vec<ObjectResult>,
+    }
+
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct ReportsAck {
+        /// How many results changed a status.
+        pub accepted: usize,
+        /// How many were ignored as stale (older generation or object gone).
+        pub stale: usize,
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use serde::Serialize;
+        use serde::de::DeserializeOwned;
+        use vpcep_core::agent as protocol;
+        use vpcep_core::model::Kind as CoreKind;
+
+        fn same_json<Core: Serialize, Mirror: Serialize + DeserializeOwned>(value: &Core) {
+            let json = serde_json::to_value(value).unwrap();
+            let mirrored: Mirror = serde_json::from_value(json.clone()).unwrap();
+            assert_eq!(serde_json::to_value(mirrored).unwrap(), json);
+        }
+
+        #[test]
+        fn mirrors_match_the_protocol() {
+            let object = |kind| protocol::FeedObject {
+                kind,
+                id: "x".into(),
+                generation: 2,
+                revision: 7,
+                spec: serde_json::json!({"a": 1}),
+            };
+            same_json::<_, super::Snapshot>(&protocol::Snapshot {
+                revision: 7,
+                objects: CoreKind::ALL.into_iter().map(object).collect(),
+            });
+            same_json::<_, super::Changes>(&protocol::Changes {
+                revision: 8,
+                changes: vec![protocol::Change {
+                    kind: CoreKind::Endpoint,
+                    id: "x".into(),
+                    revision: 8,
+                    object: Some(object(CoreKind::Endpoint)),
+                }],
+            });
+            let result = |(outcome, failure)| protocol::ObjectResult {
+                kind: CoreKind::Server,
+                id: "s".into(),
+                generation: 1,
+                outcome,
+                failure,
+                error_code: Some("c".into()),
+                error_message: None,
+            };
+            same_json::<_, super::Reports>(&protocol::Reports {
+                agent: "a".into(),
+                results: [
+                    (protocol::Outcome::Applied, None),
+                    (protocol::Outcome::Removed, None),
+                    (
+                        protocol::Outcome::Failed,
+                        Some(protocol::Failure::ServiceUnavailable),
+                    ),
+                    (
+                        protocol::Outcome::Failed,
+                        Some(protocol::Failure::BackendGone),
+                    ),
+                    (
+                        protocol::Outcome::Failed,
+                        Some(protocol::Failure::Namespace {
+                            namespace: "n".into(),
+                            detail: "d".into(),
+                        }),
+                    ),
+                ]
+                .into_iter()
+                .map(result)
+                .collect(),
+            });
+            same_json::<_, super::ReportsAck>(&protocol::ReportsAck {
+                accepted: 1,
+                stale: 2,
+            });
+        }
+    }
+}
 
 /// One documented operation: method, path, operationId (the Huawei SDK's name where there is
 /// one), summary, request schema, response schema, success status.

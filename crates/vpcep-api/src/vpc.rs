@@ -6,18 +6,19 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use vpcep_control::Caller;
-use vpcep_control::inventory::{
-    CreateLoadBalancerBody, CreateServerBody, CreateSiteBody, UpdateLoadBalancerBody,
-};
 use vpcep_core::inventory as inv;
 use vpcep_core::timefmt::to_wire;
-use vpcep_core::vpc_wire as w;
+use vpcep_huawei::error::vpc_codes;
+use vpcep_huawei::lab::{
+    CreateLoadBalancerRequest, CreateServerRequest, CreateSiteRequest, LoadBalancerEnvelope,
+    LoadBalancerOut, LoadBalancersEnvelope, ServerEnvelope, ServerOut, ServersEnvelope,
+    SiteEnvelope, SiteOut, SitesEnvelope, UpdateLoadBalancerRequest,
+};
+use vpcep_huawei::vpc as w;
 
 use crate::AppState;
-use crate::error::{Reply, parse_body, query_map, query_pairs};
+use crate::error::{VpcFailure, VpcReply, parse_body, query_map, query_pairs};
 
 type P2 = Path<(String, String)>;
 type P3 = Path<(String, String, String)>;
@@ -225,7 +226,7 @@ async fn create_vpc(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     body: Bytes,
-) -> Reply<Json<w::VpcEnvelope>> {
+) -> VpcReply<Json<w::VpcEnvelope>> {
     let b: w::CreateVpcRequest = parse_body(&body)?;
     let v = s.control.create_vpc(&c, b.vpc).await?;
     Ok(Json(w::VpcEnvelope { vpc: vpc_out(&v) }))
@@ -235,7 +236,7 @@ async fn list_vpcs(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     RawQuery(q): RawQuery,
-) -> Reply<Json<w::VpcsEnvelope>> {
+) -> VpcReply<Json<w::VpcsEnvelope>> {
     let q = query_map(q.as_deref());
     let mut list = s.control.list_vpcs(&c).await?;
     if let Some(id) = q.get("id").filter(|v| !v.is_empty()) {
@@ -256,7 +257,7 @@ async fn show_vpc(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<Json<w::VpcEnvelope>> {
+) -> VpcReply<Json<w::VpcEnvelope>> {
     Ok(Json(w::VpcEnvelope {
         vpc: vpc_out(&s.control.get_vpc(&c, &id).await?),
     }))
@@ -267,7 +268,7 @@ async fn update_vpc(
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
     body: Bytes,
-) -> Reply<Json<w::VpcEnvelope>> {
+) -> VpcReply<Json<w::VpcEnvelope>> {
     let b: w::UpdateVpcRequest = parse_body(&body)?;
     Ok(Json(w::VpcEnvelope {
         vpc: vpc_out(&s.control.update_vpc(&c, &id, b.vpc).await?),
@@ -278,7 +279,7 @@ async fn delete_vpc(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<StatusCode> {
+) -> VpcReply<StatusCode> {
     s.control.delete_vpc(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -289,7 +290,7 @@ async fn create_subnet(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     body: Bytes,
-) -> Reply<Json<w::SubnetEnvelope>> {
+) -> VpcReply<Json<w::SubnetEnvelope>> {
     let b: w::CreateSubnetRequest = parse_body(&body)?;
     Ok(Json(w::SubnetEnvelope {
         subnet: subnet_out(&s.control.create_subnet(&c, b.subnet).await?),
@@ -300,7 +301,7 @@ async fn list_subnets(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     RawQuery(q): RawQuery,
-) -> Reply<Json<w::SubnetsEnvelope>> {
+) -> VpcReply<Json<w::SubnetsEnvelope>> {
     let q = query_map(q.as_deref());
     let list = s
         .control
@@ -321,7 +322,7 @@ async fn show_subnet(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<Json<w::SubnetEnvelope>> {
+) -> VpcReply<Json<w::SubnetEnvelope>> {
     Ok(Json(w::SubnetEnvelope {
         subnet: subnet_out(&s.control.get_subnet(&c, &id).await?),
     }))
@@ -332,7 +333,7 @@ async fn update_subnet(
     Extension(c): Extension<Caller>,
     Path((_, vpc_id, id)): P3,
     body: Bytes,
-) -> Reply<Json<w::SubnetResultEnvelope>> {
+) -> VpcReply<Json<w::SubnetResultEnvelope>> {
     let b: w::UpdateSubnetRequest = parse_body(&body)?;
     let sn = s.control.update_subnet(&c, &vpc_id, &id, b.subnet).await?;
     Ok(Json(w::SubnetResultEnvelope {
@@ -347,7 +348,7 @@ async fn delete_subnet(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, vpc_id, id)): P3,
-) -> Reply<StatusCode> {
+) -> VpcReply<StatusCode> {
     s.control.delete_subnet(&c, &vpc_id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -358,7 +359,7 @@ async fn create_port(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     body: Bytes,
-) -> Reply<Json<w::PortEnvelope>> {
+) -> VpcReply<Json<w::PortEnvelope>> {
     let b: w::CreatePortRequest = parse_body(&body)?;
     let p = s.control.create_port(&c, b.port).await?;
     let ns = neutron_subnet(&s, &p.subnet_id).await;
@@ -371,11 +372,15 @@ async fn list_ports(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     RawQuery(q): RawQuery,
-) -> Reply<Json<w::PortsEnvelope>> {
+) -> VpcReply<Json<w::PortsEnvelope>> {
     let pairs = query_pairs(q.as_deref());
     let q = w::ListPortsQuery::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(|k| {
-            vpcep_core::ApiError::new(400, "VPC.0002", format!("Invalid query parameter '{k}'."))
+            VpcFailure(vpcep_huawei::ApiError::new(
+                400,
+                vpc_codes::PARAMETER,
+                format!("Invalid query parameter '{k}'."),
+            ))
         })?;
     let mut list = s.control.list_ports(&c).await?;
     list.retain(|p| {
@@ -398,9 +403,20 @@ async fn list_ports(
     });
     let limit = q.limit.map(|l| l.to_string());
     let list = paged(list, |p| &p.id, limit.as_deref(), q.marker.as_deref());
+    // The Neutron subnet ids of every subnet of the project in one query, not one per port.
+    let neutron: std::collections::HashMap<String, String> = s
+        .control
+        .list_subnets(&c, None)
+        .await?
+        .into_iter()
+        .map(|sn| (sn.id, sn.neutron_subnet_id))
+        .collect();
     let mut out = Vec::with_capacity(list.len());
     for p in &list {
-        let ns = neutron_subnet(&s, &p.subnet_id).await;
+        let ns = match neutron.get(&p.subnet_id) {
+            Some(ns) => ns.clone(),
+            None => neutron_subnet(&s, &p.subnet_id).await,
+        };
         out.push(port_out(p, &ns));
     }
     Ok(Json(w::PortsEnvelope { ports: out }))
@@ -410,7 +426,7 @@ async fn show_port(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<Json<w::PortEnvelope>> {
+) -> VpcReply<Json<w::PortEnvelope>> {
     let p = s.control.get_port(&c, &id).await?;
     let ns = neutron_subnet(&s, &p.subnet_id).await;
     Ok(Json(w::PortEnvelope {
@@ -423,7 +439,7 @@ async fn update_port(
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
     body: Bytes,
-) -> Reply<Json<w::PortEnvelope>> {
+) -> VpcReply<Json<w::PortEnvelope>> {
     let b: w::UpdatePortRequest = parse_body(&body)?;
     let p = s.control.update_port(&c, &id, b.port).await?;
     let ns = neutron_subnet(&s, &p.subnet_id).await;
@@ -436,7 +452,7 @@ async fn delete_port(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<StatusCode> {
+) -> VpcReply<StatusCode> {
     s.control.delete_port(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -447,7 +463,7 @@ async fn create_security_group(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     body: Bytes,
-) -> Reply<Json<w::SecurityGroupEnvelope>> {
+) -> VpcReply<Json<w::SecurityGroupEnvelope>> {
     let b: w::CreateSecurityGroupRequest = parse_body(&body)?;
     let (g, rules) = s
         .control
@@ -462,7 +478,7 @@ async fn list_security_groups(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     RawQuery(q): RawQuery,
-) -> Reply<Json<w::SecurityGroupsEnvelope>> {
+) -> VpcReply<Json<w::SecurityGroupsEnvelope>> {
     let q = query_map(q.as_deref());
     let list = s
         .control
@@ -483,7 +499,7 @@ async fn show_security_group(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<Json<w::SecurityGroupEnvelope>> {
+) -> VpcReply<Json<w::SecurityGroupEnvelope>> {
     let (g, rules) = s.control.get_security_group(&c, &id).await?;
     Ok(Json(w::SecurityGroupEnvelope {
         security_group: sg_out(&g, &rules),
@@ -494,7 +510,7 @@ async fn delete_security_group(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<StatusCode> {
+) -> VpcReply<StatusCode> {
     s.control.delete_security_group(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -503,7 +519,7 @@ async fn create_security_group_rule(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     body: Bytes,
-) -> Reply<Json<w::SecurityGroupRuleEnvelope>> {
+) -> VpcReply<Json<w::SecurityGroupRuleEnvelope>> {
     let b: w::CreateSecurityGroupRuleRequest = parse_body(&body)?;
     let r = s
         .control
@@ -518,7 +534,7 @@ async fn list_security_group_rules(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     RawQuery(q): RawQuery,
-) -> Reply<Json<w::SecurityGroupRulesEnvelope>> {
+) -> VpcReply<Json<w::SecurityGroupRulesEnvelope>> {
     let q = query_map(q.as_deref());
     let mut list = s
         .control
@@ -542,7 +558,7 @@ async fn show_security_group_rule(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<Json<w::SecurityGroupRuleEnvelope>> {
+) -> VpcReply<Json<w::SecurityGroupRuleEnvelope>> {
     Ok(Json(w::SecurityGroupRuleEnvelope {
         security_group_rule: rule_out(&s.control.get_security_group_rule(&c, &id).await?),
     }))
@@ -552,181 +568,35 @@ async fn delete_security_group_rule(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<StatusCode> {
+) -> VpcReply<StatusCode> {
     s.control.delete_security_group_rule(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 // ---- lab ----------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct NicOut {
-    pub port_id: String,
-    pub subnet_id: String,
-    pub ip_address: String,
-    pub mac_address: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ServerOut {
-    pub id: String,
-    pub name: String,
-    pub vpc_id: String,
-    /// `BUILD` → `ACTIVE` once the data plane programmed it; `ERROR` with `fault` when it could not.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
-    pub security_groups: Vec<String>,
-    pub nics: Vec<NicOut>,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ServerEnvelope {
-    pub server: ServerOut,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ServersEnvelope {
-    pub servers: Vec<ServerOut>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CreateServerRequest {
-    pub server: CreateServerBody,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct LoadBalancerOut {
-    pub id: String,
-    pub name: String,
-    pub vpc_id: String,
-    pub subnet_id: String,
-    pub vip_port_id: String,
-    pub vip_address: String,
-    pub listeners: Vec<inv::Listener>,
-    /// `BUILD` → `ACTIVE` once the data plane programmed it; `ERROR` with `fault` when it could not.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct LoadBalancerEnvelope {
-    pub loadbalancer: LoadBalancerOut,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct LoadBalancersEnvelope {
-    pub loadbalancers: Vec<LoadBalancerOut>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CreateLoadBalancerRequest {
-    pub loadbalancer: CreateLoadBalancerBody,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct UpdateLoadBalancerRequest {
-    pub loadbalancer: UpdateLoadBalancerBody,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SiteOut {
-    pub id: String,
-    pub name: String,
-    pub vpc_id: String,
-    pub cidr: String,
-    /// `BUILD` → `ACTIVE` once the data plane programmed it; `ERROR` with `fault` when it could not.
-    pub status: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
-    pub created_at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SiteEnvelope {
-    pub site: SiteOut,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct SitesEnvelope {
-    pub sites: Vec<SiteOut>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct CreateSiteRequest {
-    pub site: CreateSiteBody,
-}
-
-fn server_out(s: &inv::Server, ports: &[inv::Port]) -> ServerOut {
-    ServerOut {
-        id: s.id.clone(),
-        name: s.name.clone(),
-        vpc_id: s.vpc_id.clone(),
-        status: s.status.clone(),
-        fault: s.fault.clone(),
-        security_groups: s.security_groups.clone(),
-        nics: ports
-            .iter()
-            .map(|p| NicOut {
-                port_id: p.id.clone(),
-                subnet_id: p.subnet_id.clone(),
-                ip_address: p.ip_address.clone(),
-                mac_address: p.mac_address.clone(),
-            })
-            .collect(),
-        created_at: to_wire(s.created_ms),
-    }
-}
-
-fn lb_out(l: &inv::LoadBalancer) -> LoadBalancerOut {
-    LoadBalancerOut {
-        id: l.id.clone(),
-        name: l.name.clone(),
-        vpc_id: l.vpc_id.clone(),
-        subnet_id: l.subnet_id.clone(),
-        vip_port_id: l.vip_port_id.clone(),
-        vip_address: l.vip_address.clone(),
-        listeners: l.listeners.clone(),
-        status: l.status.clone(),
-        fault: l.fault.clone(),
-        created_at: to_wire(l.created_ms),
-    }
-}
-
-fn site_out(s: &inv::Site) -> SiteOut {
-    SiteOut {
-        id: s.id.clone(),
-        name: s.name.clone(),
-        vpc_id: s.vpc_id.clone(),
-        cidr: s.cidr.clone(),
-        status: s.status.clone(),
-        fault: s.fault.clone(),
-        created_at: to_wire(s.created_ms),
-    }
-}
-
 async fn create_server(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     body: Bytes,
-) -> Reply<Json<ServerEnvelope>> {
+) -> VpcReply<Json<ServerEnvelope>> {
     let b: CreateServerRequest = parse_body(&body)?;
     let (srv, ports) = s.control.create_server(&c, b.server).await?;
     Ok(Json(ServerEnvelope {
-        server: server_out(&srv, &ports),
+        server: ServerOut::from_server(&srv, &ports),
     }))
 }
 
 async fn list_servers(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-) -> Reply<Json<ServersEnvelope>> {
+) -> VpcReply<Json<ServersEnvelope>> {
     let list = s.control.list_servers(&c).await?;
     Ok(Json(ServersEnvelope {
-        servers: list.iter().map(|(srv, p)| server_out(srv, p)).collect(),
+        servers: list
+            .iter()
+            .map(|(srv, p)| ServerOut::from_server(srv, p))
+            .collect(),
     }))
 }
 
@@ -734,10 +604,10 @@ async fn show_server(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<Json<ServerEnvelope>> {
+) -> VpcReply<Json<ServerEnvelope>> {
     let (srv, ports) = s.control.get_server(&c, &id).await?;
     Ok(Json(ServerEnvelope {
-        server: server_out(&srv, &ports),
+        server: ServerOut::from_server(&srv, &ports),
     }))
 }
 
@@ -745,7 +615,7 @@ async fn delete_server(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<StatusCode> {
+) -> VpcReply<StatusCode> {
     s.control.delete_server(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -754,24 +624,26 @@ async fn create_loadbalancer(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     body: Bytes,
-) -> Reply<Json<LoadBalancerEnvelope>> {
+) -> VpcReply<Json<LoadBalancerEnvelope>> {
     let b: CreateLoadBalancerRequest = parse_body(&body)?;
     Ok(Json(LoadBalancerEnvelope {
-        loadbalancer: lb_out(&s.control.create_loadbalancer(&c, b.loadbalancer).await?),
+        loadbalancer: LoadBalancerOut::from(
+            &s.control.create_loadbalancer(&c, b.loadbalancer).await?,
+        ),
     }))
 }
 
 async fn list_loadbalancers(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-) -> Reply<Json<LoadBalancersEnvelope>> {
+) -> VpcReply<Json<LoadBalancersEnvelope>> {
     Ok(Json(LoadBalancersEnvelope {
         loadbalancers: s
             .control
             .list_loadbalancers(&c)
             .await?
             .iter()
-            .map(lb_out)
+            .map(LoadBalancerOut::from)
             .collect(),
     }))
 }
@@ -780,9 +652,9 @@ async fn show_loadbalancer(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<Json<LoadBalancerEnvelope>> {
+) -> VpcReply<Json<LoadBalancerEnvelope>> {
     Ok(Json(LoadBalancerEnvelope {
-        loadbalancer: lb_out(&s.control.get_loadbalancer(&c, &id).await?),
+        loadbalancer: LoadBalancerOut::from(&s.control.get_loadbalancer(&c, &id).await?),
     }))
 }
 
@@ -791,10 +663,10 @@ async fn update_loadbalancer(
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
     body: Bytes,
-) -> Reply<Json<LoadBalancerEnvelope>> {
+) -> VpcReply<Json<LoadBalancerEnvelope>> {
     let b: UpdateLoadBalancerRequest = parse_body(&body)?;
     Ok(Json(LoadBalancerEnvelope {
-        loadbalancer: lb_out(
+        loadbalancer: LoadBalancerOut::from(
             &s.control
                 .update_loadbalancer(&c, &id, b.loadbalancer)
                 .await?,
@@ -806,7 +678,7 @@ async fn delete_loadbalancer(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<StatusCode> {
+) -> VpcReply<StatusCode> {
     s.control.delete_loadbalancer(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -815,24 +687,24 @@ async fn create_site(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     body: Bytes,
-) -> Reply<Json<SiteEnvelope>> {
+) -> VpcReply<Json<SiteEnvelope>> {
     let b: CreateSiteRequest = parse_body(&body)?;
     Ok(Json(SiteEnvelope {
-        site: site_out(&s.control.create_site(&c, b.site).await?),
+        site: SiteOut::from(&s.control.create_site(&c, b.site).await?),
     }))
 }
 
 async fn list_sites(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
-) -> Reply<Json<SitesEnvelope>> {
+) -> VpcReply<Json<SitesEnvelope>> {
     Ok(Json(SitesEnvelope {
         sites: s
             .control
             .list_sites(&c)
             .await?
             .iter()
-            .map(site_out)
+            .map(SiteOut::from)
             .collect(),
     }))
 }
@@ -841,9 +713,9 @@ async fn show_site(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<Json<SiteEnvelope>> {
+) -> VpcReply<Json<SiteEnvelope>> {
     Ok(Json(SiteEnvelope {
-        site: site_out(&s.control.get_site(&c, &id).await?),
+        site: SiteOut::from(&s.control.get_site(&c, &id).await?),
     }))
 }
 
@@ -851,7 +723,7 @@ async fn delete_site(
     State(s): State<AppState>,
     Extension(c): Extension<Caller>,
     Path((_, id)): P2,
-) -> Reply<StatusCode> {
+) -> VpcReply<StatusCode> {
     s.control.delete_site(&c, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -6,10 +6,10 @@ use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
 use bytes::Bytes;
 use vpcep_control::Caller;
-use vpcep_core::ApiError;
-use vpcep_core::error::codes;
 use vpcep_core::validate;
-use vpcep_core::wire::*;
+use vpcep_huawei::ApiError;
+use vpcep_huawei::error::codes;
+use vpcep_huawei::vpcep::*;
 
 use crate::AppState;
 use crate::error::{Reply, parse_body, query_map};
@@ -162,7 +162,7 @@ async fn list_specified_version_details(
 fn page(
     q: &std::collections::HashMap<String, String>,
     max: i64,
-) -> Result<validate::Page, ApiError> {
+) -> Result<validate::Page, vpcep_core::DomainError> {
     validate::page(
         q.get("limit").map(String::as_str),
         q.get("offset").map(String::as_str),
@@ -576,7 +576,7 @@ async fn list_resource_instances(
                 .map(|(id, name, tags)| ResourceInstanceOut {
                     resource_id: id,
                     resource_name: name,
-                    tags,
+                    tags: tags.iter().map(Tag::from).collect(),
                 })
                 .collect()
         }),

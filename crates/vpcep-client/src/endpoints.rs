@@ -1,6 +1,6 @@
 //! Endpoints (reference §3.5, operations 19–26).
 
-use vpcep_core::wire::{
+use vpcep_huawei::vpcep::{
     CreateEndpointBody, EndpointListOut, EndpointOut, UpdateEndpointPolicyBody,
     UpdateEndpointWhiteBody, UpdateRoutetablesBody, UpdateRoutetablesResponse,
 };

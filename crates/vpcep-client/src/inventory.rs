@@ -1,7 +1,7 @@
 //! The Huawei VPC v1 subset (`docs/vpc-v1-wire.md`): VPCs, subnets, ports, security groups and
 //! their rules. Paths are `/v1/{project_id}/vpcs|subnets|ports|security-groups|security-group-rules`.
 
-use vpcep_core::vpc_wire::{
+use vpcep_huawei::vpc::{
     CreatePortBody, CreatePortRequest, CreateSecurityGroupBody, CreateSecurityGroupRequest,
     CreateSecurityGroupRuleBody, CreateSecurityGroupRuleRequest, CreateSubnetBody,
     CreateSubnetRequest, CreateVpcBody, CreateVpcRequest, Port, PortEnvelope, PortsEnvelope,

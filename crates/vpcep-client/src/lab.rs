@@ -2,8 +2,21 @@
 //! (a VIP port spreading listeners over members) and sites (a network behind a VPN).
 //! Bodies are wrapped as the API expects: `{"server": …}`, `{"loadbalancer": …}`, `{"site": …}`.
 
+//!
+//! The wire shapes are `vpcep_huawei::lab`'s; the `*Spec` types here are the typed inputs (required
+//! fields not optional), turned into those bodies.
+
 use serde::{Deserialize, Serialize};
-pub use vpcep_core::inventory::{Listener, Member};
+use vpcep_huawei::lab::{
+    CreateLoadBalancerBody, CreateLoadBalancerRequest, CreateServerBody, CreateServerRequest,
+    CreateSiteBody, CreateSiteRequest, ListenerIn, LoadBalancerEnvelope, LoadBalancersEnvelope,
+    MemberIn, NicIn, ServerEnvelope, ServersEnvelope, SiteEnvelope, SitesEnvelope,
+    UpdateLoadBalancerBody, UpdateLoadBalancerRequest,
+};
+pub use vpcep_huawei::lab::{
+    ListenerOut as Listener, LoadBalancerOut as LoadBalancer, MemberOut as Member, NicOut as Nic,
+    ServerOut as Server, SiteOut as Site,
+};
 
 use crate::{Client, ClientError};
 
@@ -66,97 +79,85 @@ pub struct SiteSpec {
     pub cidr: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Nic {
-    pub port_id: String,
-    pub subnet_id: String,
-    pub ip_address: String,
-    pub mac_address: String,
+impl ServerSpec {
+    fn body(&self) -> CreateServerRequest {
+        CreateServerRequest {
+            server: CreateServerBody {
+                name: Some(self.name.clone()),
+                vpc_id: Some(self.vpc_id.clone()),
+                nics: Some(
+                    self.nics
+                        .iter()
+                        .map(|n| NicIn {
+                            subnet_id: Some(n.subnet_id.clone()),
+                            ip_address: n.ip_address.clone(),
+                        })
+                        .collect(),
+                ),
+                // An empty list is left out: the server then uses the project's `default` group.
+                security_groups: Some(self.security_groups.clone()).filter(|g| !g.is_empty()),
+            },
+        }
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Server {
-    pub id: String,
-    pub name: String,
-    pub vpc_id: String,
-    /// `BUILD`, `ACTIVE` once programmed, `ERROR` with `fault`.
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
-    pub security_groups: Vec<String>,
-    pub nics: Vec<Nic>,
-    pub created_at: String,
+impl ListenerSpec {
+    fn body(&self) -> ListenerIn {
+        ListenerIn {
+            protocol: Some(self.protocol.clone()),
+            port: Some(i64::from(self.port)),
+            members: Some(
+                self.members
+                    .iter()
+                    .map(|m| MemberIn {
+                        address: Some(m.address.clone()),
+                        port: Some(i64::from(m.port)),
+                    })
+                    .collect(),
+            ),
+        }
+    }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LoadBalancer {
-    pub id: String,
-    pub name: String,
-    pub vpc_id: String,
-    pub subnet_id: String,
-    /// What `service create --server-type LB` takes as `port_id`.
-    pub vip_port_id: String,
-    pub vip_address: String,
-    pub listeners: Vec<Listener>,
-    /// `BUILD`, `ACTIVE` once programmed, `ERROR` with `fault`.
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
-    pub created_at: String,
+fn listeners_body(listeners: &[ListenerSpec]) -> Vec<ListenerIn> {
+    listeners.iter().map(ListenerSpec::body).collect()
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Site {
-    pub id: String,
-    pub name: String,
-    pub vpc_id: String,
-    pub cidr: String,
-    /// `BUILD`, `ACTIVE` once programmed, `ERROR` with `fault`.
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
-    pub created_at: String,
+impl LoadBalancerSpec {
+    fn body(&self) -> CreateLoadBalancerRequest {
+        CreateLoadBalancerRequest {
+            loadbalancer: CreateLoadBalancerBody {
+                name: Some(self.name.clone()),
+                vpc_id: Some(self.vpc_id.clone()),
+                subnet_id: Some(self.subnet_id.clone()),
+                vip_address: self.vip_address.clone(),
+                listeners: Some(listeners_body(&self.listeners)),
+            },
+        }
+    }
 }
 
-#[derive(Serialize)]
-struct ServerReq<'a> {
-    server: &'a ServerSpec,
+impl LoadBalancerUpdate {
+    fn body(&self) -> UpdateLoadBalancerRequest {
+        UpdateLoadBalancerRequest {
+            loadbalancer: UpdateLoadBalancerBody {
+                name: self.name.clone(),
+                listeners: self.listeners.as_deref().map(listeners_body),
+            },
+        }
+    }
 }
-#[derive(Deserialize)]
-struct ServerEnv {
-    server: Server,
-}
-#[derive(Deserialize)]
-struct ServersEnv {
-    servers: Vec<Server>,
-}
-#[derive(Serialize)]
-struct LbReq<'a, T> {
-    loadbalancer: &'a T,
-}
-#[derive(Deserialize)]
-struct LbEnv {
-    loadbalancer: LoadBalancer,
-}
-#[derive(Deserialize)]
-struct LbsEnv {
-    loadbalancers: Vec<LoadBalancer>,
-}
-#[derive(Serialize)]
-struct SiteReq<'a> {
-    site: &'a SiteSpec,
-}
-#[derive(Deserialize)]
-struct SiteEnv {
-    site: Site,
-}
-#[derive(Deserialize)]
-struct SitesEnv {
-    sites: Vec<Site>,
+
+impl SiteSpec {
+    fn body(&self) -> CreateSiteRequest {
+        CreateSiteRequest {
+            site: CreateSiteBody {
+                name: Some(self.name.clone()),
+                vpc_id: Some(self.vpc_id.clone()),
+                cidr: Some(self.cidr.clone()),
+            },
+        }
+    }
 }
 
 impl Client {
@@ -167,19 +168,17 @@ impl Client {
     // ---- servers ------------------------------------------------------------------------------
 
     pub async fn create_server(&self, spec: &ServerSpec) -> Result<Server, ClientError> {
-        let r: ServerEnv = self
-            .post(&self.lab_path("servers"), &ServerReq { server: spec })
-            .await?;
+        let r: ServerEnvelope = self.post(&self.lab_path("servers"), &spec.body()).await?;
         Ok(r.server)
     }
 
     pub async fn list_servers(&self) -> Result<Vec<Server>, ClientError> {
-        let r: ServersEnv = self.get(&self.lab_path("servers"), &[]).await?;
+        let r: ServersEnvelope = self.get(&self.lab_path("servers"), &[]).await?;
         Ok(r.servers)
     }
 
     pub async fn get_server(&self, id: &str) -> Result<Server, ClientError> {
-        let r: ServerEnv = self
+        let r: ServerEnvelope = self
             .get(&self.lab_path(&format!("servers/{id}")), &[])
             .await?;
         Ok(r.server)
@@ -197,22 +196,19 @@ impl Client {
         &self,
         spec: &LoadBalancerSpec,
     ) -> Result<LoadBalancer, ClientError> {
-        let r: LbEnv = self
-            .post(
-                &self.lab_path("loadbalancers"),
-                &LbReq { loadbalancer: spec },
-            )
+        let r: LoadBalancerEnvelope = self
+            .post(&self.lab_path("loadbalancers"), &spec.body())
             .await?;
         Ok(r.loadbalancer)
     }
 
     pub async fn list_loadbalancers(&self) -> Result<Vec<LoadBalancer>, ClientError> {
-        let r: LbsEnv = self.get(&self.lab_path("loadbalancers"), &[]).await?;
+        let r: LoadBalancersEnvelope = self.get(&self.lab_path("loadbalancers"), &[]).await?;
         Ok(r.loadbalancers)
     }
 
     pub async fn get_loadbalancer(&self, id: &str) -> Result<LoadBalancer, ClientError> {
-        let r: LbEnv = self
+        let r: LoadBalancerEnvelope = self
             .get(&self.lab_path(&format!("loadbalancers/{id}")), &[])
             .await?;
         Ok(r.loadbalancer)
@@ -223,12 +219,10 @@ impl Client {
         id: &str,
         update: &LoadBalancerUpdate,
     ) -> Result<LoadBalancer, ClientError> {
-        let r: LbEnv = self
+        let r: LoadBalancerEnvelope = self
             .put(
                 &self.lab_path(&format!("loadbalancers/{id}")),
-                &LbReq {
-                    loadbalancer: update,
-                },
+                &update.body(),
             )
             .await?;
         Ok(r.loadbalancer)
@@ -243,19 +237,17 @@ impl Client {
     // ---- sites --------------------------------------------------------------------------------
 
     pub async fn create_site(&self, spec: &SiteSpec) -> Result<Site, ClientError> {
-        let r: SiteEnv = self
-            .post(&self.lab_path("sites"), &SiteReq { site: spec })
-            .await?;
+        let r: SiteEnvelope = self.post(&self.lab_path("sites"), &spec.body()).await?;
         Ok(r.site)
     }
 
     pub async fn list_sites(&self) -> Result<Vec<Site>, ClientError> {
-        let r: SitesEnv = self.get(&self.lab_path("sites"), &[]).await?;
+        let r: SitesEnvelope = self.get(&self.lab_path("sites"), &[]).await?;
         Ok(r.sites)
     }
 
     pub async fn get_site(&self, id: &str) -> Result<Site, ClientError> {
-        let r: SiteEnv = self
+        let r: SiteEnvelope = self
             .get(&self.lab_path(&format!("sites/{id}")), &[])
             .await?;
         Ok(r.site)
@@ -291,7 +283,7 @@ mod tests {
             security_groups: vec![],
         };
         assert_eq!(
-            serde_json::to_value(ServerReq { server: &s }).unwrap(),
+            serde_json::to_value(s.body()).unwrap(),
             json!({"server": {"name": "web", "vpc_id": "v", "nics": [{"subnet_id": "s", "ip_address": "192.168.0.10"}, {"subnet_id": "t"}]}})
         );
         let lb = LoadBalancerSpec {
@@ -309,11 +301,15 @@ mod tests {
             }],
         };
         assert_eq!(
-            serde_json::to_value(LbReq { loadbalancer: &lb }).unwrap(),
+            serde_json::to_value(lb.body()).unwrap(),
             json!({"loadbalancer": {"name": "lb", "vpc_id": "v", "subnet_id": "s",
                 "listeners": [{"protocol": "TCP", "port": 80, "members": [{"address": "192.168.0.10", "port": 8080}]}]}})
         );
-        let lb: LbEnv = serde_json::from_value(json!({"loadbalancer": {"id": "x", "listeners": [{"protocol": "UDP", "port": 53, "members": []}]}})).unwrap();
+        let lb: LoadBalancerEnvelope = serde_json::from_value(json!({"loadbalancer": {"id": "x",
+            "name": "lb", "vpc_id": "v", "subnet_id": "s", "vip_port_id": "p",
+            "vip_address": "192.168.0.9", "status": "ACTIVE", "created_at": "2026-01-01T00:00:00Z",
+            "listeners": [{"protocol": "UDP", "port": 53, "members": []}]}}))
+        .unwrap();
         assert_eq!(lb.loadbalancer.listeners[0].port, 53);
     }
 }

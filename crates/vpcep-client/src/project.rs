@@ -1,6 +1,6 @@
 //! Project-wide operations: quotas (§3.6) and tags (§3.7).
 
-use vpcep_core::wire::{
+use vpcep_huawei::vpcep::{
     ProjectTagsOut, QuotasOut, ResourceInstancesBody, ResourceInstancesOut, TagIn, TagsActionBody,
 };
 

@@ -1,6 +1,6 @@
 //! Endpoint services, their connections and whitelist (reference §3.2–§3.4, operations 3–18).
 
-use vpcep_core::wire::{
+use vpcep_huawei::vpcep::{
     BatchAddPermissionsBody, BatchRemovePermissionsBody, ConnectionActionBody, ConnectionDescIn,
     ConnectionListOut, ConnectionsDescBody, CreateEndpointServiceBody, PermissionDescIn,
     PermissionIdIn, PermissionIn, PermissionListOut, PermissionsActionBody,

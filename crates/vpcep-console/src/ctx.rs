@@ -6,8 +6,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::Markup;
 use vpcep_control::Caller;
-use vpcep_core::ApiError;
 use vpcep_core::model::Project;
+use vpcep_huawei::ApiError;
 
 use crate::ConsoleState;
 use crate::errors::Msg;
@@ -155,9 +155,11 @@ impl Ctx {
         }
     }
 
-    /// An API error in the page's language, its code apart (see [`crate::errors`]).
-    pub fn api_message(&self, e: &ApiError) -> Msg {
-        crate::errors::localize(e, self.lang).msg
+    /// An API error in the page's language, its code apart (see [`crate::errors`]). Takes a
+    /// domain error too.
+    pub fn api_message(&self, e: &(impl Clone + Into<ApiError>)) -> Msg {
+        let e: ApiError = e.clone().into();
+        crate::errors::localize(&e, self.lang).msg
     }
 
     pub fn error_page(&self, status: StatusCode, title: &str, message: impl Into<Msg>) -> Response {
@@ -172,14 +174,15 @@ impl Ctx {
     }
 
     /// A page for an API error that has no form to go back to.
-    pub fn api_error_page(&self, e: &ApiError) -> Response {
+    pub fn api_error_page(&self, e: &(impl Clone + Into<ApiError>)) -> Response {
+        let e: ApiError = e.clone().into();
         let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
         let title = if e.status == 404 {
             self.t(M::NotFoundTitle)
         } else {
             self.t(M::ErrorTitle)
         };
-        self.error_page(status, title, self.api_message(e))
+        self.error_page(status, title, self.api_message(&e))
     }
 }
 

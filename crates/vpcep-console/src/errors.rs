@@ -9,8 +9,8 @@
 //! [`Facts`] and the `From` impl below change.
 
 use maud::{Markup, Render, html};
-use vpcep_core::ApiError;
-use vpcep_core::error::codes;
+use vpcep_huawei::ApiError;
+use vpcep_huawei::error::codes;
 
 use crate::i18n::{Lang, M, error_summary};
 
@@ -103,8 +103,10 @@ impl<'a> From<&'a ApiError> for Facts<'a> {
 
 /// The error in `lang`: a Chinese sentence naming the field in Chinese and the offending value,
 /// or, in English, the service layer's own message; the code goes on the detail line.
-pub fn localize(e: &ApiError, lang: Lang) -> Localized {
-    localize_facts(&Facts::from(e), lang)
+/// Takes a domain error too (in its Huawei wording, whose code the mapping keys on).
+pub fn localize(e: &(impl Clone + Into<ApiError>), lang: Lang) -> Localized {
+    let e: ApiError = e.clone().into();
+    localize_facts(&Facts::from(&e), lang)
 }
 
 pub fn localize_facts(f: &Facts<'_>, lang: Lang) -> Localized {
@@ -371,9 +373,9 @@ mod tests {
     use super::*;
     use vpcep_control::services::parse_ports;
     use vpcep_core::validate;
-    use vpcep_core::wire::PortListIn;
+    use vpcep_huawei::vpcep::PortListIn;
 
-    fn zh(e: &ApiError) -> Localized {
+    fn zh(e: &(impl Clone + Into<ApiError>)) -> Localized {
         localize(e, Lang::Zh)
     }
 
@@ -453,7 +455,7 @@ mod tests {
 
     #[test]
     fn every_form_error_reads_as_chinese() {
-        let mut errors = vec![
+        let mut errors: Vec<ApiError> = [
             validate::service_short_name("bad name!").unwrap_err(),
             validate::permission("domain::abc").unwrap_err(),
             parse_ports(&[row("TCP", Some(70000), Some(80))]).unwrap_err(),
@@ -461,7 +463,10 @@ mod tests {
             parse_ports(&[row("SCTP", Some(80), Some(80))]).unwrap_err(),
             parse_ports(&[]).unwrap_err(),
             parse_ports(&vec![row("TCP", Some(1), Some(1)); 51]).unwrap_err(),
-        ];
+        ]
+        .into_iter()
+        .map(ApiError::from)
+        .collect();
         for (code, msg) in [
             (codes::VPC_NOT_FOUND, "The VPC no-such-vpc does not exist."),
             (codes::PORT_NOT_FOUND, "The port  does not exist."),

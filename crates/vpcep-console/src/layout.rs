@@ -1,8 +1,8 @@
 //! The page shell and the small components every page uses.
 
 use maud::{DOCTYPE, Markup, html};
-use vpcep_core::ApiError;
 use vpcep_core::model::{EndpointStatus, ServiceStatus};
+use vpcep_huawei::ApiError;
 
 use crate::ctx::{Ctx, q};
 use crate::errors::Msg;
@@ -327,8 +327,9 @@ impl Errors {
         self.marks.iter().any(|m| m == id)
     }
     /// An API error placed on the slot its `field` maps to (through `map`), or on the form.
-    pub fn from_api(ctx: &Ctx, e: &ApiError, map: &[(&str, &str)]) -> Self {
-        let l = crate::errors::localize(e, ctx.lang);
+    pub fn from_api(ctx: &Ctx, e: &(impl Clone + Into<ApiError>), map: &[(&str, &str)]) -> Self {
+        let e: ApiError = e.clone().into();
+        let l = crate::errors::localize(&e, ctx.lang);
         let slot = l
             .field
             .and_then(|f| map.iter().find(|(api, _)| *api == f).map(|(_, s)| *s))

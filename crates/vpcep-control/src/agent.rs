@@ -6,7 +6,7 @@ use std::time::Duration;
 use vpcep_core::agent::{
     Change, Changes, FeedObject, ObjectResult, Outcome, Reports, ReportsAck, Snapshot,
 };
-use vpcep_core::error::{ApiError, ApiResult};
+use vpcep_core::error::{DomainError, DomainResult};
 use vpcep_core::model::{Endpoint, EndpointService, Kind, QueryError, ServiceError};
 use vpcep_core::state::{self, ReportEffect};
 use vpcep_store::{Record, StoreError, TxExt};
@@ -35,17 +35,17 @@ fn feed_object(r: Record) -> FeedObject {
 pub enum WatchError {
     /// The agent must take a new snapshot.
     Compacted,
-    Other(ApiError),
+    Other(DomainError),
 }
 
-impl From<ApiError> for WatchError {
-    fn from(e: ApiError) -> Self {
+impl From<DomainError> for WatchError {
+    fn from(e: DomainError) -> Self {
         Self::Other(e)
     }
 }
 
 impl Control {
-    pub async fn agent_snapshot(&self) -> ApiResult<Snapshot> {
+    pub async fn agent_snapshot(&self) -> DomainResult<Snapshot> {
         let (revision, records) = self.store.snapshot(&feed_kinds()).await?;
         Ok(Snapshot {
             revision,
@@ -67,7 +67,7 @@ impl Control {
                 break;
             }
             // Also re-read the store: another process (admin CLI, replica) may have committed.
-            let stored = self.store.revision().await.map_err(ApiError::from)?;
+            let stored = self.store.revision().await.map_err(DomainError::from)?;
             if stored > after {
                 break;
             }
@@ -112,7 +112,7 @@ impl Control {
     }
 
     /// Apply an agent's per-object results in one transaction.
-    pub async fn agent_report(&self, reports: Reports) -> ApiResult<ReportsAck> {
+    pub async fn agent_report(&self, reports: Reports) -> DomainResult<ReportsAck> {
         let mut ack = ReportsAck {
             accepted: 0,
             stale: 0,
@@ -136,21 +136,24 @@ impl Control {
         &self,
         tx: &mut Box<dyn vpcep_store::Tx>,
         r: &ObjectResult,
-    ) -> ApiResult<bool> {
+    ) -> DomainResult<bool> {
         let Some(rec) = tx.get(r.kind, &r.id).await? else {
             return Ok(false);
         };
         if rec.generation != r.generation {
             return Ok(false);
         }
-        let code = r
-            .error_code
-            .clone()
-            .unwrap_or_else(|| "EndPoint.4000".to_string());
-        let message = r
-            .error_message
-            .clone()
-            .unwrap_or_else(|| "The data plane could not program this resource.".to_string());
+        // The agent reports what went wrong; the code and message users see are worded here.
+        // A result worded by an older agent keeps its own words.
+        let (default_code, default_message) =
+            vpcep_huawei::error::data_plane_failure(r.failure.as_ref());
+        let (code, message) = match (&r.failure, &r.error_code) {
+            (None, Some(code)) => (
+                code.clone(),
+                r.error_message.clone().unwrap_or(default_message),
+            ),
+            _ => (default_code.to_string(), default_message),
+        };
         match r.kind {
             Kind::Endpoint => {
                 let mut e: Endpoint = vpcep_store::typed::from_record(&rec)?;
@@ -269,7 +272,7 @@ async fn report_host<H: LabHost>(
     rec: &vpcep_store::Record,
     outcome: Outcome,
     message: &str,
-) -> ApiResult<bool> {
+) -> DomainResult<bool> {
     use vpcep_core::inventory::host_status::{ACTIVE, ERROR};
     let mut host: H = vpcep_store::typed::from_record(rec)?;
     let (new_status, new_fault) = match outcome {

@@ -2,21 +2,21 @@
 //! missing. Idempotent: each piece is looked up by name (the service by its `vpcep.builtin` tag)
 //! in the operator's project and created only when absent; nothing that exists is changed.
 
-use vpcep_core::error::{ApiError, ApiResult};
+use vpcep_core::error::{DomainError, DomainResult};
 use vpcep_core::inventory::Direction;
 use vpcep_core::model::{EndpointService, ServiceStatus};
 use vpcep_core::naming;
 use vpcep_core::validate::{Page, SortKey};
-use vpcep_core::vpc_wire::{
+use vpcep_huawei::vpc::{
     CreateSecurityGroupBody, CreateSecurityGroupRuleBody, CreateSubnetBody, CreateVpcBody,
 };
-use vpcep_core::wire::{CreateEndpointServiceBody, PortListIn, TagIn};
+use vpcep_huawei::vpcep::{CreateEndpointServiceBody, PortListIn, TagIn};
 
 pub use vpcep_core::builtin::*;
 
-use crate::inventory::{CreateServerBody, NicIn};
 use crate::services::CreateServiceOptions;
 use crate::{Caller, Control};
+use vpcep_huawei::lab::{CreateServerBody, NicIn};
 
 /// What [`Control::bootstrap_builtin_dns`] found or made.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ impl Control {
     /// Ensure the operator account, the resolver's network and server, and the public DNS cloud
     /// service exist (SPEC S2). Creates what is missing, never duplicates, never changes what
     /// exists. The operator's secret key is never returned or logged.
-    pub async fn bootstrap_builtin_dns(&self) -> ApiResult<BuiltinDns> {
+    pub async fn bootstrap_builtin_dns(&self) -> DomainResult<BuiltinDns> {
         let mut created = Vec::new();
         let region = self.settings.region.clone();
         let caller = self.operator_caller(&region, &mut created).await?;
@@ -179,7 +179,7 @@ impl Control {
             .find(|p| p.ip_address == DNS_RESOLVER_IP)
             .or_else(|| ports.first())
             .ok_or_else(|| {
-                ApiError::system(format!(
+                DomainError::internal(format!(
                     "the built-in resolver server {} has no NIC",
                     server.id
                 ))
@@ -238,7 +238,7 @@ impl Control {
         &self,
         region: &str,
         created: &mut Vec<&'static str>,
-    ) -> ApiResult<Caller> {
+    ) -> DomainResult<Caller> {
         if self.find_account(OPERATOR_ACCOUNT).await.is_err() {
             // The new account's secret key is dropped here: the operator makes a credential with
             // `vpcep admin credential create operator` when it wants one.
@@ -246,7 +246,7 @@ impl Control {
                 Ok(_) => created.push("operator account"),
                 // Another replica may have won the race; the lookup below settles it.
                 Err(e) if self.find_account(OPERATOR_ACCOUNT).await.is_ok() => {
-                    tracing::debug!(error = %e.message, "operator account created concurrently");
+                    tracing::debug!(error = %e, "operator account created concurrently");
                 }
                 Err(e) => return Err(e),
             }
@@ -263,7 +263,7 @@ impl Control {
     }
 
     /// The built-in DNS service in the operator's project (by its tag), unless being deleted.
-    async fn find_builtin_dns(&self, caller: &Caller) -> ApiResult<Option<EndpointService>> {
+    async fn find_builtin_dns(&self, caller: &Caller) -> DomainResult<Option<EndpointService>> {
         let page = Page {
             limit: 1000,
             offset: 0,

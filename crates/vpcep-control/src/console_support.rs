@@ -4,7 +4,7 @@
 //! endpoint SNAT range 198.19.128.0/20 on every mapped port?).
 
 use ipnet::Ipv4Net;
-use vpcep_core::error::ApiResult;
+use vpcep_core::error::DomainResult;
 use vpcep_core::inventory::{Direction, Port, SecurityGroupRule};
 use vpcep_core::model::{Account, EndpointService, Kind, Project, Protocol, ServerType};
 use vpcep_core::validate;
@@ -100,12 +100,12 @@ pub fn rule_admits_snat(rule: &SecurityGroupRule, protocol: Protocol, port: u16)
 
 impl Control {
     /// The account `domain_id` (the console's signed-in user), if it exists.
-    pub async fn account_of(&self, domain_id: &str) -> ApiResult<Option<Account>> {
+    pub async fn account_of(&self, domain_id: &str) -> DomainResult<Option<Account>> {
         Ok(self.store.load::<Account>(domain_id).await?)
     }
 
     /// The projects (one per region) of account `domain_id`, by region.
-    pub async fn projects_of(&self, domain_id: &str) -> ApiResult<Vec<Project>> {
+    pub async fn projects_of(&self, domain_id: &str) -> DomainResult<Vec<Project>> {
         let (mut list, _) = self
             .store
             .load_page::<Project>(Query::of(Kind::Project).parent(domain_id))
@@ -121,7 +121,7 @@ impl Control {
         &self,
         caller: &Caller,
         service: &EndpointService,
-    ) -> ApiResult<Vec<BackendFinding>> {
+    ) -> DomainResult<Vec<BackendFinding>> {
         let ports = self.list_ports(caller).await?;
         let mut targets: Vec<(&Port, Protocol, u16)> = Vec::new();
         let mut out = Vec::new();

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use vpcep_core::error::{ApiError, ApiResult, codes};
+use vpcep_core::error::{DomainError, DomainResult, IpProblem, Thing, quoted};
 use vpcep_core::inventory::{Subnet, Vpc};
 use vpcep_core::ipam::{self, RequestedIpProblem};
 use vpcep_core::model::{
@@ -13,7 +13,7 @@ use vpcep_core::model::{
 use vpcep_core::naming;
 use vpcep_core::state::{self, ConnectionAction};
 use vpcep_core::validate::{self, Page as PageReq};
-use vpcep_core::wire::{
+use vpcep_huawei::vpcep::{
     ConnectionActionBody, ConnectionsDescBody, CreateEndpointBody, UpdateEndpointPolicyBody,
     UpdateEndpointWhiteBody,
 };
@@ -37,25 +37,24 @@ pub(crate) async fn allocate_ip(
     subnet: &Subnet,
     requested: Option<&str>,
     owner: &str,
-) -> ApiResult<Ipv4Addr> {
+) -> DomainResult<Ipv4Addr> {
     let net: Ipv4Net = subnet
         .cidr
         .parse()
-        .map_err(|_| ApiError::system("stored subnet CIDR is invalid"))?;
+        .map_err(|_| DomainError::internal("stored subnet CIDR is invalid"))?;
     let gateway: Ipv4Addr = subnet
         .gateway_ip
         .parse()
         .unwrap_or_else(|_| ipam::default_gateway(net));
     let ip = match requested.filter(|s| !s.is_empty()) {
         Some(raw) => {
-            let ip: Ipv4Addr = raw.trim().parse().map_err(|_| {
-                ApiError::new(
-                    400,
-                    codes::INVALID_PORT_IP,
-                    format!("Invalid Port IP address '{raw}'."),
-                )
-                .on("port_ip")
-            })?;
+            let ip: Ipv4Addr = raw
+                .trim()
+                .parse()
+                .map_err(|_| DomainError::InvalidAddress {
+                    field: "port_ip",
+                    value: quoted(raw),
+                })?;
             // Exactly this address's claim (a prefix scan once took .25 for .2).
             let taken: HashSet<Ipv4Addr> = if tx
                 .claim_owner("ip", &ip_claim_key(&subnet.id, ip))
@@ -66,36 +65,23 @@ pub(crate) async fn allocate_ip(
             } else {
                 [ip].into()
             };
-            match ipam::check_requested(net, gateway, ip, &taken) {
-                Ok(()) => ip,
-                Err(RequestedIpProblem::NotInSubnet) => {
-                    return Err(ApiError::new(
-                        400,
-                        codes::PORT_IP_NOT_IN_SUBNET,
-                        format!(
-                            "The Port IP {ip} is not valid for the subnet {}.",
-                            subnet.cidr
-                        ),
-                    )
-                    .on("port_ip"));
-                }
-                Err(RequestedIpProblem::Reserved) => {
-                    return Err(ApiError::new(
-                        400,
-                        codes::PORT_IP_NOT_IN_SUBNET,
-                        format!("The Port IP {ip} is reserved in subnet {} (network, gateway or broadcast).", subnet.cidr),
-                    )
-                    .on("port_ip"));
-                }
-                Err(RequestedIpProblem::Taken) => {
-                    return Err(ApiError::new(
-                        400,
-                        codes::PORT_IP_IN_USE,
-                        format!("The Port IP {ip} is in use."),
-                    )
-                    .on("port_ip"));
-                }
+            let problem = match ipam::check_requested(net, gateway, ip, &taken) {
+                Ok(()) => None,
+                Err(RequestedIpProblem::NotInSubnet) => Some(IpProblem::NotInSubnet {
+                    cidr: subnet.cidr.clone(),
+                }),
+                Err(RequestedIpProblem::Reserved) => Some(IpProblem::Reserved {
+                    cidr: subnet.cidr.clone(),
+                }),
+                Err(RequestedIpProblem::Taken) => Some(IpProblem::InUse),
+            };
+            if let Some(problem) = problem {
+                return Err(DomainError::PortIp {
+                    ip: ip.to_string(),
+                    problem,
+                });
             }
+            ip
         }
         None => {
             // Probe from a per-subnet cursor: one claim attempt per create in the common case
@@ -120,39 +106,28 @@ pub(crate) async fn allocate_ip(
                     break;
                 }
             }
-            found.ok_or_else(|| {
-                ApiError::new(
-                    400,
-                    "EndPoint.3001",
-                    format!(
-                        "Failed to create a port: subnet {} has no free address.",
-                        subnet.cidr
-                    ),
-                )
-                .on("subnet_id")
+            found.ok_or_else(|| DomainError::SubnetFull {
+                cidr: subnet.cidr.clone(),
             })?
         }
     };
     // The claim is the guard of last resort: if two writers ever raced, the primary key refuses one.
     if !tx.claim("ip", &ip_claim_key(&subnet.id, ip), owner).await? {
-        return Err(ApiError::new(
-            400,
-            codes::PORT_IP_IN_USE,
-            format!("The Port IP {ip} is in use."),
-        )
-        .on("port_ip"));
+        return Err(DomainError::PortIp {
+            ip: ip.to_string(),
+            problem: IpProblem::InUse,
+        });
     }
     Ok(ip)
 }
 
-async fn own_endpoint(tx: &mut Box<dyn Tx>, caller: &Caller, id: &str) -> ApiResult<Endpoint> {
-    match tx.load::<Endpoint>(id).await? {
-        Some(e) if e.project_id == caller.project_id => Ok(e),
-        _ => Err(ApiError::endpoint_not_found(id)),
-    }
+async fn own_endpoint(tx: &mut Box<dyn Tx>, caller: &Caller, id: &str) -> DomainResult<Endpoint> {
+    caller.own(tx.load::<Endpoint>(id).await?, Thing::Endpoint, id)
 }
 
-fn parse_policy(statements: Option<Vec<serde_json::Value>>) -> ApiResult<Vec<serde_json::Value>> {
+fn parse_policy(
+    statements: Option<Vec<serde_json::Value>>,
+) -> DomainResult<Vec<serde_json::Value>> {
     let list = statements.unwrap_or_default();
     for s in &list {
         let ok = s.is_object()
@@ -163,12 +138,7 @@ fn parse_policy(statements: Option<Vec<serde_json::Value>>) -> ApiResult<Vec<ser
             && s.get("Action").is_some_and(|v| v.is_array())
             && s.get("Resource").is_some_and(|v| v.is_array());
         if !ok {
-            return Err(ApiError::new(
-                400,
-                codes::INVALID_POLICY,
-                "The VPC endpoint policy is invalid: each statement needs Effect (Allow|Deny), Action [] and Resource [].",
-            )
-            .on("policy_statement"));
+            return Err(DomainError::InvalidPolicyStatement);
         }
     }
     Ok(list)
@@ -179,26 +149,17 @@ impl Control {
         &self,
         caller: &Caller,
         body: CreateEndpointBody,
-    ) -> ApiResult<Endpoint> {
-        let service_id = body
-            .endpoint_service_id
+    ) -> DomainResult<Endpoint> {
+        let service_id =
+            body.endpoint_service_id
+                .filter(|s| !s.is_empty())
+                .ok_or(DomainError::Missing {
+                    field: "endpoint_service_id",
+                })?;
+        let vpc_id = body
+            .vpc_id
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    400,
-                    codes::SERVICE_ID_EMPTY,
-                    "The requested endpoint service ID is empty.",
-                )
-                .on("endpoint_service_id")
-            })?;
-        let vpc_id = body.vpc_id.filter(|s| !s.is_empty()).ok_or_else(|| {
-            ApiError::new(
-                400,
-                codes::VPC_EMPTY,
-                "The input parameter VPC ID is empty.",
-            )
-            .on("vpc_id")
-        })?;
+            .ok_or(DomainError::Missing { field: "vpc_id" })?;
         let whitelist =
             validate::endpoint_whitelist(body.whitelist.as_deref().unwrap_or_default())?;
         let tags = parse_tags(body.tags.as_deref().unwrap_or_default())?;
@@ -208,29 +169,22 @@ impl Control {
         if let Some(doc) = &body.policy_document
             && !doc.is_object()
         {
-            return Err(ApiError::new(
-                400,
-                codes::INVALID_POLICY,
-                "policy_document must be a JSON object.",
-            )
-            .on("policy_document"));
+            return Err(DomainError::PolicyDocumentNotObject);
         }
         if let Some(v) = body.ip_version.as_deref()
             && v != "ipv4"
         {
-            return Err(
-                ApiError::param(format!("ip_version '{v}' is not supported: only ipv4."))
-                    .on("ip_version"),
-            );
+            return Err(DomainError::Unsupported {
+                field: "ip_version",
+                value: quoted(v),
+                allowed: &["ipv4"],
+            });
         }
 
-        let not_found = || {
-            ApiError::new(
-                400,
-                codes::SERVICE_NOT_FOUND,
-                format!("The endpoint service {service_id} does not exist."),
-            )
-            .on("endpoint_service_id")
+        let not_found = || DomainError::UnknownReference {
+            field: "endpoint_service_id",
+            kind: Thing::EndpointService,
+            id: quoted(&service_id),
         };
         // Whitelist is checked before the transaction (reads only) and the service re-read inside.
         let service = self
@@ -242,12 +196,7 @@ impl Control {
             return Err(not_found());
         }
         if !self.may_connect(&service, &caller.domain_id).await? {
-            return Err(ApiError::new(
-                400,
-                codes::NO_PERMISSION_TO_CONNECT,
-                "You have no permission to connect to the VPC endpoint service: ask its owner to add your account to its whitelist.",
-            )
-            .on("endpoint_service_id"));
+            return Err(DomainError::NotWhitelisted);
         }
         let quotas = self.quotas_for(&caller.domain_id).await?;
         let id = new_uuid();
@@ -262,50 +211,29 @@ impl Control {
             service.status,
             ServiceStatus::Failed | ServiceStatus::Deleting
         ) {
-            return Err(ApiError::new(
-                400,
-                codes::SERVICE_UNAVAILABLE,
-                "The endpoint service is unavailable.",
-            )
-            .on("endpoint_service_id"));
+            return Err(DomainError::ServiceUnavailable);
         }
-        match tx.load::<Vpc>(&vpc_id).await? {
-            Some(v) if v.project_id == caller.project_id => {}
-            _ => {
-                return Err(ApiError::new(
-                    400,
-                    codes::VPC_NOT_FOUND,
-                    format!("The VPC {vpc_id} does not exist."),
-                )
-                .on("vpc_id"));
-            }
-        }
-        let subnet_id = body.subnet_id.filter(|s| !s.is_empty()).ok_or_else(|| {
-            ApiError::new(
-                400,
-                codes::SUBNET_EMPTY,
-                "The input parameter subnet ID is empty.",
-            )
-            .on("subnet_id")
-        })?;
-        let subnet = match tx.load::<Subnet>(&subnet_id).await? {
-            Some(s) if s.project_id == caller.project_id => s,
-            _ => {
-                return Err(ApiError::new(
-                    400,
-                    codes::INVALID_SUBNET_ID,
-                    format!("Invalid subnet_id {subnet_id}: no such subnet."),
-                )
-                .on("subnet_id"));
-            }
-        };
+        caller.own_reference(
+            tx.load::<Vpc>(&vpc_id).await?,
+            "vpc_id",
+            Thing::Vpc,
+            &vpc_id,
+        )?;
+        let subnet_id = body
+            .subnet_id
+            .filter(|s| !s.is_empty())
+            .ok_or(DomainError::Missing { field: "subnet_id" })?;
+        let subnet = caller.own_reference(
+            tx.load::<Subnet>(&subnet_id).await?,
+            "subnet_id",
+            Thing::Subnet,
+            &subnet_id,
+        )?;
         if subnet.vpc_id != vpc_id {
-            return Err(ApiError::new(
-                400,
-                codes::SUBNET_NOT_IN_VPC,
-                "The current network does not belong to the VPC.",
-            )
-            .on("subnet_id"));
+            return Err(DomainError::SubnetNotInVpc {
+                subnet_id: quoted(&subnet_id),
+                vpc_id: quoted(&vpc_id),
+            });
         }
         check_quota(
             &mut tx,
@@ -374,11 +302,8 @@ impl Control {
         Ok(endpoint)
     }
 
-    pub async fn get_endpoint(&self, caller: &Caller, id: &str) -> ApiResult<Endpoint> {
-        match self.store.load::<Endpoint>(id).await? {
-            Some(e) if e.project_id == caller.project_id => Ok(e),
-            _ => Err(ApiError::endpoint_not_found(id)),
-        }
+    pub async fn get_endpoint(&self, caller: &Caller, id: &str) -> DomainResult<Endpoint> {
+        caller.own(self.store.load::<Endpoint>(id).await?, Thing::Endpoint, id)
     }
 
     pub async fn list_endpoints(
@@ -388,7 +313,7 @@ impl Control {
         vpc_id: Option<&str>,
         id: Option<&str>,
         page: PageReq,
-    ) -> ApiResult<(Vec<Endpoint>, i64)> {
+    ) -> DomainResult<(Vec<Endpoint>, i64)> {
         let mut q = Query::of(Kind::Endpoint).project(&caller.project_id);
         q.name_contains = service_name.filter(|s| !s.is_empty()).map(str::to_string);
         q.vpc_id = vpc_id.filter(|s| !s.is_empty()).map(str::to_string);
@@ -399,7 +324,7 @@ impl Control {
         Ok(self.store.load_page::<Endpoint>(q).await?)
     }
 
-    pub async fn delete_endpoint(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+    pub async fn delete_endpoint(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
         let mut e = own_endpoint(&mut tx, caller, id).await?;
         if e.status == EndpointStatus::Deleting {
@@ -414,7 +339,7 @@ impl Control {
     }
 
     /// Finish a delete once the agent confirmed.
-    pub(crate) async fn purge_endpoint(tx: &mut Box<dyn Tx>, e: &Endpoint) -> ApiResult<()> {
+    pub(crate) async fn purge_endpoint(tx: &mut Box<dyn Tx>, e: &Endpoint) -> DomainResult<()> {
         tx.release_owner(&format!("endpoint:{}", e.id)).await?;
         tx.delete(Kind::Endpoint, &e.id).await?;
         Ok(())
@@ -425,7 +350,7 @@ impl Control {
         caller: &Caller,
         id: &str,
         body: UpdateEndpointWhiteBody,
-    ) -> ApiResult<Endpoint> {
+    ) -> DomainResult<Endpoint> {
         let whitelist = body
             .whitelist
             .as_deref()
@@ -435,18 +360,10 @@ impl Control {
         let mut e = own_endpoint(&mut tx, caller, id).await?;
         match e.status {
             EndpointStatus::Failed => {
-                return Err(ApiError::new(
-                    400,
-                    codes::FAILED_NOT_MODIFIABLE,
-                    "The VPC endpoint in the Failed status cannot be modified.",
-                ));
+                return Err(DomainError::EndpointFailed);
             }
             EndpointStatus::Deleting => {
-                return Err(ApiError::new(
-                    400,
-                    codes::ENDPOINT_DELETING,
-                    "The endpoint is being deleted.",
-                ));
+                return Err(DomainError::EndpointDeleting);
             }
             _ => {}
         }
@@ -468,7 +385,7 @@ impl Control {
         caller: &Caller,
         id: &str,
         body: UpdateEndpointPolicyBody,
-    ) -> ApiResult<Endpoint> {
+    ) -> DomainResult<Endpoint> {
         let statements = body
             .policy_statement
             .map(|s| parse_policy(Some(s)))
@@ -476,12 +393,7 @@ impl Control {
         if let Some(doc) = &body.policy_document
             && !doc.is_object()
         {
-            return Err(ApiError::new(
-                400,
-                codes::INVALID_POLICY,
-                "policy_document must be a JSON object.",
-            )
-            .on("policy_document"));
+            return Err(DomainError::PolicyDocumentNotObject);
         }
         let mut tx = self.store.begin().await?;
         let mut e = own_endpoint(&mut tx, caller, id).await?;
@@ -497,15 +409,15 @@ impl Control {
         Ok(e)
     }
 
-    pub async fn delete_endpoint_policy(&self, caller: &Caller, id: &str) -> ApiResult<Endpoint> {
+    pub async fn delete_endpoint_policy(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> DomainResult<Endpoint> {
         let mut tx = self.store.begin().await?;
         let mut e = own_endpoint(&mut tx, caller, id).await?;
         if e.policy_statement.is_empty() && e.policy_document.is_none() {
-            return Err(ApiError::new(
-                400,
-                codes::NO_POLICY,
-                "The VPC endpoint has no policy associated.",
-            ));
+            return Err(DomainError::NoPolicy);
         }
         e.policy_statement.clear();
         e.policy_document = None;
@@ -520,13 +432,12 @@ impl Control {
         caller: &Caller,
         id: &str,
         tables: Option<Vec<String>>,
-    ) -> ApiResult<Endpoint> {
-        let tables =
-            tables.ok_or_else(|| ApiError::param("routetables is required.").on("routetables"))?;
+    ) -> DomainResult<Endpoint> {
+        let tables = tables.ok_or(DomainError::Missing {
+            field: "routetables",
+        })?;
         if tables.iter().any(|t| !validate::is_uuid(t)) {
-            return Err(
-                ApiError::new(400, "EndPoint.1019", "Invalid route table ID.").on("routetables"),
-            );
+            return Err(DomainError::InvalidRouteTable);
         }
         let mut tx = self.store.begin().await?;
         let mut e = own_endpoint(&mut tx, caller, id).await?;
@@ -547,26 +458,23 @@ impl Control {
         marker_id: Option<&str>,
         status: Option<&str>,
         page: PageReq,
-    ) -> ApiResult<(Vec<Endpoint>, i64)> {
+    ) -> DomainResult<(Vec<Endpoint>, i64)> {
         self.get_service(caller, service_id).await?;
         let mut q = Query::of(Kind::Endpoint).parent(service_id);
         q.id = endpoint_id.filter(|s| !s.is_empty()).map(str::to_string);
         if let Some(s) = status.filter(|s| !s.is_empty()) {
-            let st = EndpointStatus::parse(s).ok_or_else(|| {
-                ApiError::new(400, codes::INVALID_STATUS, format!("Invalid status '{s}'."))
-                    .on("status")
+            let st = EndpointStatus::parse(s).ok_or_else(|| DomainError::Unsupported {
+                field: "status",
+                value: quoted(s),
+                allowed: &[],
             })?;
             q.status = Some(st.as_str().to_string());
         }
         let marker = match marker_id.filter(|s| !s.is_empty()) {
-            Some(m) => Some(m.parse::<u64>().map_err(|_| {
-                ApiError::new(
-                    400,
-                    codes::INVALID_MARKER_ID,
-                    format!("Invalid marker_id '{m}'."),
-                )
-                .on("marker_id")
-            })?),
+            Some(m) => Some(
+                m.parse::<u64>()
+                    .map_err(|_| DomainError::InvalidMarkerId { value: quoted(m) })?,
+            ),
             None => None,
         };
         q.order = order(&page);
@@ -596,19 +504,17 @@ impl Control {
         caller: &Caller,
         service_id: &str,
         body: ConnectionActionBody,
-    ) -> ApiResult<Endpoint> {
+    ) -> DomainResult<Endpoint> {
         let action = ConnectionAction::parse(body.action.as_deref().unwrap_or_default())?;
         let endpoints = body.endpoints.unwrap_or_default();
         let endpoint_id = match endpoints.as_slice() {
             [one] => one.clone(),
-            [] => return Err(ApiError::param("endpoints is required.").on("endpoints")),
+            [] => return Err(DomainError::Missing { field: "endpoints" }),
             _ => {
-                return Err(ApiError::new(
-                    400,
-                    codes::ONLY_ONE_ENDPOINT,
-                    "Only one endpoint is allowed.",
-                )
-                .on("endpoints"));
+                return Err(DomainError::TooMany {
+                    field: "endpoints",
+                    max: 1,
+                });
             }
         };
         let mut tx = self.store.begin().await?;
@@ -616,14 +522,14 @@ impl Control {
         let mut e = match tx.load::<Endpoint>(&endpoint_id).await? {
             Some(e) if e.service_id == service_id => e,
             Some(_) => {
-                return Err(ApiError::new(
-                    400,
-                    codes::NOT_OF_SERVICE,
-                    "The endpoint does not belong to the endpoint service.",
-                )
-                .on("endpoints"));
+                return Err(DomainError::EndpointNotOfService);
             }
-            None => return Err(ApiError::endpoint_not_found(&endpoint_id)),
+            None => {
+                return Err(DomainError::NotFound {
+                    kind: Thing::Endpoint,
+                    id: quoted(&endpoint_id),
+                });
+            }
         };
         let next = state::on_connection_action(e.status, action)?;
         if next != e.status {
@@ -648,31 +554,37 @@ impl Control {
         caller: &Caller,
         service_id: &str,
         body: ConnectionsDescBody,
-    ) -> ApiResult<Vec<Endpoint>> {
+    ) -> DomainResult<Vec<Endpoint>> {
         let items = body.connections.unwrap_or_default();
         if items.is_empty() {
-            return Err(ApiError::param("connections is required.").on("connections"));
+            return Err(DomainError::Missing {
+                field: "connections",
+            });
         }
         if items.len() > validate::MAX_PERMISSIONS_PER_CALL {
-            return Err(ApiError::new(
-                400,
-                codes::BATCH_LIMIT,
-                "The number of batch operated resources exceeded the limit.",
-            ));
+            return Err(DomainError::TooMany {
+                field: "connections",
+                max: validate::MAX_PERMISSIONS_PER_CALL,
+            });
         }
         let mut tx = self.store.begin().await?;
         own_service(&mut tx, caller, service_id).await?;
         let mut out = Vec::new();
         for item in items {
             let (Some(id), Some(desc)) = (item.id, item.description) else {
-                return Err(
-                    ApiError::param("Each connection needs id and description.").on("connections")
-                );
+                return Err(DomainError::Incomplete {
+                    field: "connections",
+                });
             };
             validate::description("description", &desc)?;
             let mut e = match tx.load::<Endpoint>(&id).await? {
                 Some(e) if e.service_id == service_id => e,
-                _ => return Err(ApiError::endpoint_not_found(&id)),
+                _ => {
+                    return Err(DomainError::NotFound {
+                        kind: Thing::Endpoint,
+                        id: quoted(&id),
+                    });
+                }
             };
             e.connection_description = desc;
             e.updated_ms = now_ms();

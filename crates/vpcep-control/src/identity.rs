@@ -1,7 +1,7 @@
 //! Accounts, projects, AK/SK credentials and quotas (SPEC R2, S9).
 
 use serde::Serialize;
-use vpcep_core::error::{ApiError, ApiResult, codes};
+use vpcep_core::error::{DomainError, DomainResult, quoted};
 use vpcep_core::model::{Account, Credential, Kind, Project, QuotaOverride, QuotaType, Quotas};
 use vpcep_store::{Query, StoreExt, TxExt};
 
@@ -42,7 +42,7 @@ pub struct AccountView {
     pub quotas: Quotas,
 }
 
-fn valid_region(region: &str) -> ApiResult<()> {
+fn valid_region(region: &str) -> DomainResult<()> {
     let ok = !region.is_empty()
         && region.len() <= 64
         && region
@@ -51,16 +51,20 @@ fn valid_region(region: &str) -> ApiResult<()> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::param(format!(
-            "Invalid region '{region}': use lowercase letters, digits and '-'."
-        )))
+        Err(DomainError::InvalidRegion {
+            value: quoted(region),
+        })
     }
 }
 
 impl Control {
     /// Operator: create an account with a project in `region` (default: the server's) and one
     /// AK/SK pair.
-    pub async fn create_account(&self, name: &str, region: Option<&str>) -> ApiResult<NewAccount> {
+    pub async fn create_account(
+        &self,
+        name: &str,
+        region: Option<&str>,
+    ) -> DomainResult<NewAccount> {
         vpcep_core::validate::resource_name("name", name)?;
         let region = region.unwrap_or(&self.settings.region).to_string();
         valid_region(&region)?;
@@ -69,9 +73,7 @@ impl Control {
         let created_ms = now_ms();
         let mut tx = self.store.begin().await?;
         if !tx.claim("account_name", name, &domain_id).await? {
-            return Err(
-                ApiError::param(format!("An account named '{name}' already exists.")).on("name"),
-            );
+            return Err(DomainError::AccountExists { name: quoted(name) });
         }
         tx.save(
             &Account {
@@ -121,7 +123,7 @@ impl Control {
         &self,
         tx: &mut Box<dyn vpcep_store::Tx>,
         domain_id: &str,
-    ) -> ApiResult<NewCredential> {
+    ) -> DomainResult<NewCredential> {
         let access_key = vpcep_auth::generate_access_key();
         let secret_key = vpcep_auth::generate_secret_key();
         // The access key is the associated data: a sealed secret copied onto another key's row
@@ -146,7 +148,7 @@ impl Control {
     }
 
     /// Operator: another AK/SK for an account.
-    pub async fn create_credential(&self, account: &str) -> ApiResult<NewCredential> {
+    pub async fn create_credential(&self, account: &str) -> DomainResult<NewCredential> {
         let acc = self.find_account(account).await?;
         let mut tx = self.store.begin().await?;
         let cred = self.new_credential_in(&mut tx, &acc.domain_id).await?;
@@ -155,7 +157,7 @@ impl Control {
     }
 
     /// Operator: give an account a project in another region.
-    pub async fn create_project(&self, account: &str, region: &str) -> ApiResult<Project> {
+    pub async fn create_project(&self, account: &str, region: &str) -> DomainResult<Project> {
         valid_region(region)?;
         let acc = self.find_account(account).await?;
         let project = Project {
@@ -172,9 +174,10 @@ impl Control {
             )
             .await?
         {
-            return Err(ApiError::param(format!(
-                "Account '{account}' already has a project in {region}."
-            )));
+            return Err(DomainError::ProjectExists {
+                account: quoted(account),
+                region: quoted(region),
+            });
         }
         tx.save(&project, 1).await?;
         tx.commit().await?;
@@ -182,7 +185,7 @@ impl Control {
     }
 
     /// An account by name or domain id.
-    pub async fn find_account(&self, name_or_id: &str) -> ApiResult<Account> {
+    pub async fn find_account(&self, name_or_id: &str) -> DomainResult<Account> {
         if let Some(a) = self.store.load::<Account>(name_or_id).await? {
             return Ok(a);
         }
@@ -192,10 +195,12 @@ impl Control {
             .await?;
         list.into_iter()
             .next()
-            .ok_or_else(|| ApiError::not_found(format!("No account named '{name_or_id}'.")))
+            .ok_or_else(|| DomainError::AccountNotFound {
+                name: quoted(name_or_id),
+            })
     }
 
-    pub async fn list_accounts(&self) -> ApiResult<Vec<AccountView>> {
+    pub async fn list_accounts(&self) -> DomainResult<Vec<AccountView>> {
         let (accounts, _) = self
             .store
             .load_page::<Account>(Query::of(Kind::Account))
@@ -207,7 +212,7 @@ impl Control {
         Ok(out)
     }
 
-    pub async fn account_view(&self, a: Account) -> ApiResult<AccountView> {
+    pub async fn account_view(&self, a: Account) -> DomainResult<AccountView> {
         let (projects, _) = self
             .store
             .load_page::<Project>(Query::of(Kind::Project).parent(&a.domain_id))
@@ -228,7 +233,10 @@ impl Control {
 
     /// The secret key and owner of an access key, for signature verification. `None` for unknown
     /// keys or a secret that does not open (the caller answers both the same way).
-    pub async fn credential_secret(&self, access_key: &str) -> ApiResult<Option<(String, String)>> {
+    pub async fn credential_secret(
+        &self,
+        access_key: &str,
+    ) -> DomainResult<Option<(String, String)>> {
         let Some(c) = self.store.load::<Credential>(access_key).await? else {
             return Ok(None);
         };
@@ -246,23 +254,19 @@ impl Control {
 
     /// Bind an authenticated account to the project named in the path. Another account's project
     /// (or an unknown one) is refused without saying which.
-    pub async fn caller_for(&self, domain_id: &str, project_id: &str) -> ApiResult<Caller> {
+    pub async fn caller_for(&self, domain_id: &str, project_id: &str) -> DomainResult<Caller> {
         match self.store.load::<Project>(project_id).await? {
             Some(p) if p.domain_id == domain_id => Ok(Caller {
                 domain_id: domain_id.to_string(),
                 project_id: p.project_id,
                 region: p.region,
             }),
-            _ => Err(ApiError::new(
-                403,
-                codes::FORBIDDEN,
-                "Authentication information is incorrect or you have no permissions for this project.",
-            )),
+            _ => Err(DomainError::Forbidden),
         }
     }
 
     /// The caller an operator acts as for `account` in `region` (its project there).
-    pub async fn caller_for_account(&self, account: &str, region: &str) -> ApiResult<Caller> {
+    pub async fn caller_for_account(&self, account: &str, region: &str) -> DomainResult<Caller> {
         let acc = self.find_account(account).await?;
         let (projects, _) = self
             .store
@@ -271,8 +275,9 @@ impl Control {
         let p = projects
             .into_iter()
             .find(|p| p.region == region)
-            .ok_or_else(|| {
-                ApiError::not_found(format!("Account '{account}' has no project in {region}."))
+            .ok_or_else(|| DomainError::NoProjectInRegion {
+                account: quoted(account),
+                region: quoted(region),
             })?;
         Ok(Caller {
             domain_id: acc.domain_id,
@@ -281,7 +286,7 @@ impl Control {
         })
     }
 
-    pub async fn quotas_for(&self, domain_id: &str) -> ApiResult<Quotas> {
+    pub async fn quotas_for(&self, domain_id: &str) -> DomainResult<Quotas> {
         let mut q = self.settings.default_quotas;
         if let Some(o) = self.store.load::<QuotaOverride>(domain_id).await? {
             if let Some(v) = o.endpoint_service {
@@ -295,9 +300,14 @@ impl Control {
     }
 
     /// Operator: set an account's quota for one resource type.
-    pub async fn set_quota(&self, account: &str, kind: QuotaType, value: i64) -> ApiResult<Quotas> {
+    pub async fn set_quota(
+        &self,
+        account: &str,
+        kind: QuotaType,
+        value: i64,
+    ) -> DomainResult<Quotas> {
         if !(0..=1_000_000).contains(&value) {
-            return Err(ApiError::param("A quota is an integer from 0 to 1000000."));
+            return Err(DomainError::QuotaValueOutOfRange { value });
         }
         let acc = self.find_account(account).await?;
         let mut tx = self.store.begin().await?;
@@ -323,14 +333,13 @@ impl Control {
         &self,
         caller: &Caller,
         only: Option<&str>,
-    ) -> ApiResult<Vec<(QuotaType, i64, i64)>> {
+    ) -> DomainResult<Vec<(QuotaType, i64, i64)>> {
         let types = match only {
             None | Some("") => vec![QuotaType::EndpointService, QuotaType::Endpoint],
-            Some(s) => vec![QuotaType::parse(s).ok_or_else(|| {
-                ApiError::param(format!(
-                    "Invalid type '{s}': use endpoint_service or endpoint."
-                ))
-                .on("type")
+            Some(s) => vec![QuotaType::parse(s).ok_or_else(|| DomainError::Unsupported {
+                field: "type",
+                value: quoted(s),
+                allowed: &["endpoint_service", "endpoint"],
             })?],
         };
         let limits = self.quotas_for(&caller.domain_id).await?;
@@ -366,15 +375,15 @@ pub(crate) async fn check_quota(
     kind: Kind,
     domain_id: &str,
     limit: i64,
-    what: &str,
-) -> ApiResult<()> {
+    what: &'static str,
+) -> DomainResult<()> {
     let projects = tx.list(&Query::of(Kind::Project).parent(domain_id)).await?;
     let mut used = 0;
     for project in &projects.records {
         used += tx.count(&Query::of(kind).project(&project.id)).await?;
     }
     if used >= limit {
-        return Err(ApiError::quota_exceeded(what, limit));
+        return Err(DomainError::QuotaExceeded { what, quota: limit });
     }
     Ok(())
 }

@@ -2,12 +2,11 @@
 //! semantics) and the lab's servers, load balancers and sites. Records only here; the data-plane
 //! agent realises them from the change feed.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use vpcep_core::error::{ApiError, ApiResult};
+use vpcep_core::error::{DomainError, DomainResult, Overlapped, Thing, quoted};
 use vpcep_core::inventory::{
     Direction, Listener, LoadBalancer, Member, Port, SecurityGroup, SecurityGroupRule, Server,
     Site, Subnet, Vpc,
@@ -15,58 +14,26 @@ use vpcep_core::inventory::{
 
 use vpcep_core::model::{Endpoint, EndpointService, Kind, Resource};
 use vpcep_core::validate;
-use vpcep_core::vpc_wire::{
+use vpcep_huawei::lab::{
+    CreateLoadBalancerBody, CreateServerBody, CreateSiteBody, ListenerIn, UpdateLoadBalancerBody,
+};
+use vpcep_huawei::vpc::{
     CreatePortBody, CreateSecurityGroupBody, CreateSecurityGroupRuleBody, CreateSubnetBody,
     CreateVpcBody, UpdatePortBody, UpdateSubnetBody, UpdateVpcBody,
 };
 use vpcep_store::{Query, StoreExt, Tx, TxExt};
 
 use crate::endpoints::{allocate_ip, ip_claim_key};
-use crate::{Caller, Control, new_uuid, now_ms};
+use crate::{Caller, Control, Owned, new_uuid, now_ms};
 
-/// Error codes of the VPC side, in Huawei's `VPC.xxxx` style.
-pub mod vpc_codes {
-    pub const PARAMETER: &str = "VPC.0002";
-    pub const VPC_NOT_FOUND: &str = "VPC.0101";
-    pub const SUBNET_NOT_FOUND: &str = "VPC.0202";
-    pub const PORT_NOT_FOUND: &str = "VPC.0701";
-    pub const SG_NOT_FOUND: &str = "VPC.0602";
-    pub const RULE_NOT_FOUND: &str = "VPC.0603";
-    pub const IN_USE: &str = "VPC.0008";
-    pub const CIDR_CONFLICT: &str = "VPC.0209";
-    pub const IP_IN_USE: &str = "VPC.0704";
-    pub const LAB_NOT_FOUND: &str = "LAB.0404";
-}
-
-use vpc_codes as vc;
-
-fn param(msg: impl Into<String>) -> ApiError {
-    ApiError::new(400, vc::PARAMETER, msg)
-}
-
-fn not_found(code: &'static str, what: &str, id: &str) -> ApiError {
-    ApiError::new(404, code, format!("The {what} {id} does not exist."))
-}
-
-fn in_use(msg: impl Into<String>) -> ApiError {
-    ApiError::new(409, vc::IN_USE, msg)
-}
-
-/// Load a resource of the caller's project, or 404.
-async fn own<R: Resource>(
+/// Load a resource of the caller's project inside a transaction, or 404.
+async fn own<R: Resource + Owned>(
     tx: &mut Box<dyn Tx>,
     caller: &Caller,
     id: &str,
-    code: &'static str,
-    what: &str,
-) -> ApiResult<R> {
-    let rec = tx.get(R::KIND, id).await?;
-    match rec {
-        Some(r) if r.index.project_id == caller.project_id => {
-            Ok(vpcep_store::typed::from_record(&r)?)
-        }
-        _ => Err(not_found(code, what, id)),
-    }
+    kind: Thing,
+) -> DomainResult<R> {
+    caller.own(tx.load::<R>(id).await?, kind, id)
 }
 
 fn mac_for(id: &str) -> String {
@@ -78,79 +45,24 @@ fn mac_for(id: &str) -> String {
     format!("fa:16:3e:{}:{}:{}", b(0), b(2), b(4))
 }
 
-/// A NIC to create for a lab server.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct NicIn {
-    pub subnet_id: Option<String>,
-    pub ip_address: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct CreateServerBody {
-    pub name: Option<String>,
-    pub vpc_id: Option<String>,
-    /// Primary NIC first.
-    pub nics: Option<Vec<NicIn>>,
-    /// Security group ids; the project's `default` group when empty.
-    pub security_groups: Option<Vec<String>>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct MemberIn {
-    pub address: Option<String>,
-    pub port: Option<i64>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct ListenerIn {
-    pub protocol: Option<String>,
-    pub port: Option<i64>,
-    pub members: Option<Vec<MemberIn>>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct CreateLoadBalancerBody {
-    pub name: Option<String>,
-    pub vpc_id: Option<String>,
-    pub subnet_id: Option<String>,
-    pub vip_address: Option<String>,
-    pub listeners: Option<Vec<ListenerIn>>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct UpdateLoadBalancerBody {
-    pub name: Option<String>,
-    pub listeners: Option<Vec<ListenerIn>>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
-pub struct CreateSiteBody {
-    pub name: Option<String>,
-    pub vpc_id: Option<String>,
-    pub cidr: Option<String>,
-}
-
-fn parse_listeners(raw: Vec<ListenerIn>) -> ApiResult<Vec<Listener>> {
+fn parse_listeners(raw: Vec<ListenerIn>) -> DomainResult<Vec<Listener>> {
     let mut out: Vec<Listener> = Vec::new();
     for l in raw {
-        let protocol = validate::protocol(l.protocol.as_deref().unwrap_or("TCP"))
-            .map_err(|e| param(e.message))?;
-        let port = validate::port_number("listener port", l.port.unwrap_or(0), vc::PARAMETER)
-            .map_err(|e| param(e.message))?;
+        let protocol = validate::protocol(l.protocol.as_deref().unwrap_or("TCP"))?;
+        let port = validate::port_number("listener port", l.port.unwrap_or(0))?;
         if out.iter().any(|x| x.port == port && x.protocol == protocol) {
-            return Err(param(format!(
-                "Listener {} {port} is defined twice.",
-                protocol.as_str()
-            )));
+            return Err(DomainError::DuplicateListener { protocol, port });
         }
         let mut members = Vec::new();
         for m in l.members.unwrap_or_default() {
             let address = m.address.unwrap_or_default();
             address
                 .parse::<Ipv4Addr>()
-                .map_err(|_| param(format!("Invalid member address '{address}'.")))?;
-            let port = validate::port_number("member port", m.port.unwrap_or(0), vc::PARAMETER)
-                .map_err(|e| param(e.message))?;
+                .map_err(|_| DomainError::InvalidAddress {
+                    field: "members.address",
+                    value: quoted(&address),
+                })?;
+            let port = validate::port_number("member port", m.port.unwrap_or(0))?;
             members.push(Member { address, port });
         }
         out.push(Listener {
@@ -165,13 +77,13 @@ fn parse_listeners(raw: Vec<ListenerIn>) -> ApiResult<Vec<Listener>> {
 impl Control {
     // ---- VPCs ---------------------------------------------------------------------------------
 
-    pub async fn create_vpc(&self, caller: &Caller, body: CreateVpcBody) -> ApiResult<Vpc> {
+    pub async fn create_vpc(&self, caller: &Caller, body: CreateVpcBody) -> DomainResult<Vpc> {
         let name = body.name.unwrap_or_else(|| "vpc".to_string());
-        validate::resource_name("name", &name).map_err(|e| param(e.message))?;
-        let cidr = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or("192.168.0.0/16"))
-            .map_err(|e| ApiError::new(400, vc::PARAMETER, e.message))?;
+        validate::resource_name("name", &name)?;
+        let cidr =
+            validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or("192.168.0.0/16"))?;
         let description = body.description.unwrap_or_default();
-        validate::description("description", &description).map_err(|e| param(e.message))?;
+        validate::description("description", &description)?;
         let now = now_ms();
         let vpc = Vpc {
             id: new_uuid(),
@@ -190,14 +102,11 @@ impl Control {
         Ok(vpc)
     }
 
-    pub async fn get_vpc(&self, caller: &Caller, id: &str) -> ApiResult<Vpc> {
-        match self.store.load::<Vpc>(id).await? {
-            Some(v) if v.project_id == caller.project_id => Ok(v),
-            _ => Err(not_found(vc::VPC_NOT_FOUND, "VPC", id)),
-        }
+    pub async fn get_vpc(&self, caller: &Caller, id: &str) -> DomainResult<Vpc> {
+        caller.own(self.store.load::<Vpc>(id).await?, Thing::Vpc, id)
     }
 
-    pub async fn list_vpcs(&self, caller: &Caller) -> ApiResult<Vec<Vpc>> {
+    pub async fn list_vpcs(&self, caller: &Caller) -> DomainResult<Vec<Vpc>> {
         let mut q = Query::of(Kind::Vpc).project(&caller.project_id);
         q.order = vpcep_store::Order::CreatedAsc;
         Ok(self.store.load_page::<Vpc>(q).await?.0)
@@ -208,19 +117,19 @@ impl Control {
         caller: &Caller,
         id: &str,
         body: UpdateVpcBody,
-    ) -> ApiResult<Vpc> {
+    ) -> DomainResult<Vpc> {
         let mut tx = self.store.begin().await?;
-        let mut v: Vpc = own(&mut tx, caller, id, vc::VPC_NOT_FOUND, "VPC").await?;
+        let mut v: Vpc = own(&mut tx, caller, id, Thing::Vpc).await?;
         if let Some(n) = body.name {
-            validate::resource_name("name", &n).map_err(|e| param(e.message))?;
+            validate::resource_name("name", &n)?;
             v.name = n;
         }
         if let Some(d) = body.description {
-            validate::description("description", &d).map_err(|e| param(e.message))?;
+            validate::description("description", &d)?;
             v.description = d;
         }
         if let Some(c) = body.cidr {
-            let net = validate::network_cidr("cidr", &c).map_err(|e| param(e.message))?;
+            let net = validate::network_cidr("cidr", &c)?;
             let subnets = tx
                 .load_all::<Subnet>(Query::of(Kind::Subnet).parent(id))
                 .await?;
@@ -228,12 +137,13 @@ impl Control {
                 let sn: Ipv4Net = s
                     .cidr
                     .parse()
-                    .map_err(|_| ApiError::system("stored CIDR invalid"))?;
+                    .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
                 if !net.contains(&sn) {
-                    return Err(param(format!(
-                        "The new CIDR {net} does not contain subnet {} ({}).",
-                        s.name, s.cidr
-                    )));
+                    return Err(DomainError::CidrLeavesOutSubnet {
+                        cidr: net.to_string(),
+                        subnet_name: s.name,
+                        subnet_cidr: s.cidr,
+                    });
                 }
             }
             v.cidr = net.to_string();
@@ -245,9 +155,9 @@ impl Control {
         Ok(v)
     }
 
-    pub async fn delete_vpc(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+    pub async fn delete_vpc(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
-        let _v: Vpc = own(&mut tx, caller, id, vc::VPC_NOT_FOUND, "VPC").await?;
+        let _v: Vpc = own(&mut tx, caller, id, Thing::Vpc).await?;
         for (kind, what) in [
             (Kind::Subnet, "subnets"),
             (Kind::Server, "servers"),
@@ -258,9 +168,7 @@ impl Control {
         ] {
             let n = tx.count(&Query::of(kind).vpc(id)).await?;
             if n > 0 {
-                return Err(in_use(format!(
-                    "The VPC still has {n} {what}: delete them first."
-                )));
+                return Err(DomainError::VpcNotEmpty { count: n, what });
             }
         }
         tx.delete(Kind::Vpc, id).await?;
@@ -274,28 +182,31 @@ impl Control {
         &self,
         caller: &Caller,
         body: CreateSubnetBody,
-    ) -> ApiResult<Subnet> {
+    ) -> DomainResult<Subnet> {
         if let Some(f) = body.missing_required() {
-            return Err(param(format!("{f} is required.")));
+            return Err(DomainError::Missing { field: f });
         }
         let name = body.name.unwrap_or_default();
-        validate::resource_name("name", &name).map_err(|e| param(e.message))?;
+        validate::resource_name("name", &name)?;
         let vpc_id = body.vpc_id.unwrap_or_default();
-        let net = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or_default())
-            .map_err(|e| param(e.message))?;
+        let net = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or_default())?;
         let gateway: Ipv4Addr = body
             .gateway_ip
             .as_deref()
             .unwrap_or_default()
             .parse()
-            .map_err(|_| param("gateway_ip must be an IPv4 address."))?;
+            .map_err(|_| DomainError::InvalidAddress {
+                field: "gateway_ip",
+                value: quoted(body.gateway_ip.as_deref().unwrap_or_default()),
+            })?;
         if !net.contains(&gateway) || gateway == net.network() || gateway == net.broadcast() {
-            return Err(param(format!(
-                "gateway_ip {gateway} must be a host address of {net}."
-            )));
+            return Err(DomainError::GatewayNotHost {
+                gateway: gateway.to_string(),
+                cidr: net.to_string(),
+            });
         }
         let description = body.description.unwrap_or_default();
-        validate::description("description", &description).map_err(|e| param(e.message))?;
+        validate::description("description", &description)?;
         let dns: Vec<String> = body.dns_list.unwrap_or_default();
         // No DNS server given: the VPC's own resolver (private names, then the upstream).
         let primary_dns = body
@@ -305,18 +216,22 @@ impl Control {
         let secondary_dns = body.secondary_dns.or_else(|| dns.get(1).cloned());
         for d in primary_dns.iter().chain(secondary_dns.iter()) {
             d.parse::<Ipv4Addr>()
-                .map_err(|_| param(format!("Invalid DNS server '{d}'.")))?;
+                .map_err(|_| DomainError::InvalidAddress {
+                    field: "dns_list",
+                    value: quoted(d),
+                })?;
         }
         let mut tx = self.store.begin().await?;
-        let vpc: Vpc = own(&mut tx, caller, &vpc_id, vc::VPC_NOT_FOUND, "VPC").await?;
+        let vpc: Vpc = own(&mut tx, caller, &vpc_id, Thing::Vpc).await?;
         let vnet: Ipv4Net = vpc
             .cidr
             .parse()
-            .map_err(|_| ApiError::system("stored CIDR invalid"))?;
+            .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
         if !vnet.contains(&net) {
-            return Err(param(format!(
-                "The subnet CIDR {net} is not inside the VPC CIDR {vnet}."
-            )));
+            return Err(DomainError::CidrOutsideVpc {
+                cidr: net.to_string(),
+                vpc_cidr: vnet.to_string(),
+            });
         }
         for s in tx
             .load_all::<Subnet>(Query::of(Kind::Subnet).parent(&vpc_id))
@@ -325,16 +240,15 @@ impl Control {
             let other: Ipv4Net = s
                 .cidr
                 .parse()
-                .map_err(|_| ApiError::system("stored CIDR invalid"))?;
+                .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
             if other.contains(&net.network()) || net.contains(&other.network()) {
-                return Err(ApiError::new(
-                    400,
-                    vc::CIDR_CONFLICT,
-                    format!(
-                        "The subnet CIDR {net} overlaps subnet {} ({other}) in this VPC.",
-                        s.name
-                    ),
-                ));
+                return Err(DomainError::CidrOverlap {
+                    cidr: net.to_string(),
+                    with: Overlapped::Subnet {
+                        name: s.name,
+                        cidr: other.to_string(),
+                    },
+                });
             }
         }
         let now = now_ms();
@@ -361,18 +275,15 @@ impl Control {
         Ok(subnet)
     }
 
-    pub async fn get_subnet(&self, caller: &Caller, id: &str) -> ApiResult<Subnet> {
-        match self.store.load::<Subnet>(id).await? {
-            Some(s) if s.project_id == caller.project_id => Ok(s),
-            _ => Err(not_found(vc::SUBNET_NOT_FOUND, "subnet", id)),
-        }
+    pub async fn get_subnet(&self, caller: &Caller, id: &str) -> DomainResult<Subnet> {
+        caller.own(self.store.load::<Subnet>(id).await?, Thing::Subnet, id)
     }
 
     pub async fn list_subnets(
         &self,
         caller: &Caller,
         vpc_id: Option<&str>,
-    ) -> ApiResult<Vec<Subnet>> {
+    ) -> DomainResult<Vec<Subnet>> {
         let mut q = Query::of(Kind::Subnet).project(&caller.project_id);
         q.parent_id = vpc_id.filter(|s| !s.is_empty()).map(str::to_string);
         q.order = vpcep_store::Order::CreatedAsc;
@@ -385,18 +296,21 @@ impl Control {
         vpc_id: &str,
         id: &str,
         body: UpdateSubnetBody,
-    ) -> ApiResult<Subnet> {
+    ) -> DomainResult<Subnet> {
         let mut tx = self.store.begin().await?;
-        let mut s: Subnet = own(&mut tx, caller, id, vc::SUBNET_NOT_FOUND, "subnet").await?;
+        let mut s: Subnet = own(&mut tx, caller, id, Thing::Subnet).await?;
         if s.vpc_id != vpc_id {
-            return Err(not_found(vc::SUBNET_NOT_FOUND, "subnet", id));
+            return Err(DomainError::NotFound {
+                kind: Thing::Subnet,
+                id: quoted(id),
+            });
         }
         if let Some(n) = body.name {
-            validate::resource_name("name", &n).map_err(|e| param(e.message))?;
+            validate::resource_name("name", &n)?;
             s.name = n;
         }
         if let Some(d) = body.description {
-            validate::description("description", &d).map_err(|e| param(e.message))?;
+            validate::description("description", &d)?;
             s.description = d;
         }
         if let Some(d) = body.dhcp_enable {
@@ -414,11 +328,14 @@ impl Control {
         Ok(s)
     }
 
-    pub async fn delete_subnet(&self, caller: &Caller, vpc_id: &str, id: &str) -> ApiResult<()> {
+    pub async fn delete_subnet(&self, caller: &Caller, vpc_id: &str, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
-        let s: Subnet = own(&mut tx, caller, id, vc::SUBNET_NOT_FOUND, "subnet").await?;
+        let s: Subnet = own(&mut tx, caller, id, Thing::Subnet).await?;
         if s.vpc_id != vpc_id {
-            return Err(not_found(vc::SUBNET_NOT_FOUND, "subnet", id));
+            return Err(DomainError::NotFound {
+                kind: Thing::Subnet,
+                id: quoted(id),
+            });
         }
         let ports = tx.count(&Query::of(Kind::Port).parent(id)).await?;
         let mut eq = Query::of(Kind::Endpoint).vpc(vpc_id);
@@ -430,9 +347,7 @@ impl Control {
             .filter(|e| e.subnet_id == id)
             .count();
         if ports > 0 || endpoints > 0 {
-            return Err(in_use(format!(
-                "The subnet still has {ports} port(s) and {endpoints} endpoint(s): delete them first."
-            )));
+            return Err(DomainError::SubnetNotEmpty { ports, endpoints });
         }
         tx.delete(Kind::Subnet, id).await?;
         tx.commit().await?;
@@ -447,7 +362,7 @@ impl Control {
         &self,
         tx: &mut Box<dyn Tx>,
         caller: &Caller,
-    ) -> ApiResult<SecurityGroup> {
+    ) -> DomainResult<SecurityGroup> {
         let existing = tx
             .load_all::<SecurityGroup>(
                 Query::of(Kind::SecurityGroup)
@@ -480,17 +395,17 @@ impl Control {
         &self,
         caller: &Caller,
         body: CreateSecurityGroupBody,
-    ) -> ApiResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
+    ) -> DomainResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
         if let Some(f) = body.missing_required() {
-            return Err(param(format!("{f} is required.")));
+            return Err(DomainError::Missing { field: f });
         }
         let name = body.name.unwrap_or_default();
-        validate::resource_name("name", &name).map_err(|e| param(e.message))?;
+        validate::resource_name("name", &name)?;
         let description = body.description.unwrap_or_default();
-        validate::description("description", &description).map_err(|e| param(e.message))?;
+        validate::description("description", &description)?;
         let mut tx = self.store.begin().await?;
         if let Some(v) = body.vpc_id.as_deref().filter(|s| !s.is_empty()) {
-            let _vpc: Vpc = own(&mut tx, caller, v, vc::VPC_NOT_FOUND, "VPC").await?;
+            let _vpc: Vpc = own(&mut tx, caller, v, Thing::Vpc).await?;
         }
         let now = now_ms();
         let g = SecurityGroup {
@@ -516,11 +431,12 @@ impl Control {
         &self,
         caller: &Caller,
         id: &str,
-    ) -> ApiResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
-        let g = match self.store.load::<SecurityGroup>(id).await? {
-            Some(g) if g.project_id == caller.project_id => g,
-            _ => return Err(not_found(vc::SG_NOT_FOUND, "security group", id)),
-        };
+    ) -> DomainResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
+        let g = caller.own(
+            self.store.load::<SecurityGroup>(id).await?,
+            Thing::SecurityGroup,
+            id,
+        )?;
         let rules = self
             .store
             .load_page::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(id))
@@ -533,27 +449,38 @@ impl Control {
         &self,
         caller: &Caller,
         vpc_id: Option<&str>,
-    ) -> ApiResult<Vec<(SecurityGroup, Vec<SecurityGroupRule>)>> {
+    ) -> DomainResult<Vec<(SecurityGroup, Vec<SecurityGroupRule>)>> {
         let mut q = Query::of(Kind::SecurityGroup).project(&caller.project_id);
         q.vpc_id = vpc_id.filter(|s| !s.is_empty()).map(str::to_string);
         q.order = vpcep_store::Order::CreatedAsc;
         let groups = self.store.load_page::<SecurityGroup>(q).await?.0;
-        let mut out = Vec::new();
-        for g in groups {
-            let rules = self
-                .store
-                .load_page::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(&g.id))
-                .await?
-                .0;
-            out.push((g, rules));
+        // Every rule of the project in one query, not one query per group.
+        let mut rules_by_group: HashMap<String, Vec<SecurityGroupRule>> = HashMap::new();
+        for r in self
+            .store
+            .load_page::<SecurityGroupRule>(
+                Query::of(Kind::SecurityGroupRule).project(&caller.project_id),
+            )
+            .await?
+            .0
+        {
+            rules_by_group
+                .entry(r.security_group_id.clone())
+                .or_default()
+                .push(r);
         }
-        Ok(out)
+        Ok(groups
+            .into_iter()
+            .map(|g| {
+                let rules = rules_by_group.remove(&g.id).unwrap_or_default();
+                (g, rules)
+            })
+            .collect())
     }
 
-    pub async fn delete_security_group(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+    pub async fn delete_security_group(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
-        let _g: SecurityGroup =
-            own(&mut tx, caller, id, vc::SG_NOT_FOUND, "security group").await?;
+        let _g: SecurityGroup = own(&mut tx, caller, id, Thing::SecurityGroup).await?;
         let ports = tx
             .load_all::<Port>(Query::of(Kind::Port).project(&caller.project_id))
             .await?;
@@ -562,9 +489,7 @@ impl Control {
             .filter(|p| p.security_groups.iter().any(|g| g == id))
             .count();
         if users > 0 {
-            return Err(in_use(format!(
-                "The security group is used by {users} port(s)."
-            )));
+            return Err(DomainError::SecurityGroupInUse { ports: users });
         }
         for r in tx
             .load_all::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(id))
@@ -581,23 +506,28 @@ impl Control {
         &self,
         caller: &Caller,
         body: CreateSecurityGroupRuleBody,
-    ) -> ApiResult<SecurityGroupRule> {
+    ) -> DomainResult<SecurityGroupRule> {
         if let Some(f) = body.missing_required() {
-            return Err(param(format!("{f} is required.")));
+            return Err(DomainError::Missing { field: f });
         }
         let direction = match body.direction.as_deref() {
             Some("ingress") => Direction::Ingress,
             Some("egress") => Direction::Egress,
             other => {
-                return Err(param(format!(
-                    "Invalid direction '{}': use ingress or egress.",
-                    other.unwrap_or("")
-                )));
+                return Err(DomainError::Unsupported {
+                    field: "direction",
+                    value: quoted(other.unwrap_or("")),
+                    allowed: &["ingress", "egress"],
+                });
             }
         };
         let ethertype = body.ethertype.unwrap_or_else(|| "IPv4".to_string());
         if ethertype != "IPv4" {
-            return Err(param("Only ethertype IPv4 is supported."));
+            return Err(DomainError::Unsupported {
+                field: "ethertype",
+                value: quoted(&ethertype),
+                allowed: &["IPv4"],
+            });
         }
         let protocol = match body
             .protocol
@@ -608,29 +538,27 @@ impl Control {
             None | Some("") | Some("any") => None,
             Some(p @ ("tcp" | "udp" | "icmp")) => Some(p.to_string()),
             Some(p) => {
-                return Err(param(format!(
-                    "Invalid protocol '{p}': use tcp, udp, icmp or leave it empty."
-                )));
+                return Err(DomainError::Unsupported {
+                    field: "protocol",
+                    value: quoted(p),
+                    allowed: &["tcp", "udp", "icmp"],
+                });
             }
         };
-        let range = |v: Option<i64>, what: &str| -> ApiResult<Option<u16>> {
-            match v {
-                None => Ok(None),
-                Some(n) if (1..=65535).contains(&n) => Ok(Some(n as u16)),
-                Some(n) => Err(param(format!("{what} {n} is out of range 1-65535."))),
-            }
+        let range = |v: Option<i64>, field: &'static str| -> DomainResult<Option<u16>> {
+            v.map(|n| validate::port_number(field, n)).transpose()
         };
         let port_range_min = range(body.port_range_min, "port_range_min")?;
         let port_range_max = range(body.port_range_max, "port_range_max")?;
         if (port_range_min.is_some() || port_range_max.is_some())
             && !matches!(protocol.as_deref(), Some("tcp" | "udp"))
         {
-            return Err(param("Port ranges need protocol tcp or udp."));
+            return Err(DomainError::PortRangeNeedsProtocol);
         }
         if let (Some(a), Some(b)) = (port_range_min, port_range_max)
             && a > b
         {
-            return Err(param("port_range_min must not exceed port_range_max."));
+            return Err(DomainError::PortRangeReversed);
         }
         let remote_ip_prefix = match body.remote_ip_prefix.as_deref().filter(|s| !s.is_empty()) {
             Some(p) => {
@@ -639,26 +567,29 @@ impl Control {
                 } else {
                     p.parse::<Ipv4Addr>().ok().map(Ipv4Net::from)
                 };
-                Some(
-                    net.map(|n| n.trunc().to_string())
-                        .ok_or_else(|| param(format!("Invalid remote_ip_prefix '{p}'.")))?,
-                )
+                Some(net.map(|n| n.trunc().to_string()).ok_or_else(|| {
+                    DomainError::InvalidAddress {
+                        field: "remote_ip_prefix",
+                        value: quoted(p),
+                    }
+                })?)
             }
             None => None,
         };
         let remote_group_id = body.remote_group_id.filter(|s| !s.is_empty());
         if remote_ip_prefix.is_some() && remote_group_id.is_some() {
-            return Err(param("Give remote_ip_prefix or remote_group_id, not both."));
+            return Err(DomainError::ExclusiveFields {
+                first: "remote_ip_prefix",
+                second: "remote_group_id",
+            });
         }
         let description = body.description.unwrap_or_default();
-        validate::description("description", &description).map_err(|e| param(e.message))?;
+        validate::description("description", &description)?;
         let sg_id = body.security_group_id.unwrap_or_default();
         let mut tx = self.store.begin().await?;
-        let mut g: SecurityGroup =
-            own(&mut tx, caller, &sg_id, vc::SG_NOT_FOUND, "security group").await?;
+        let mut g: SecurityGroup = own(&mut tx, caller, &sg_id, Thing::SecurityGroup).await?;
         if let Some(r) = &remote_group_id {
-            let _other: SecurityGroup =
-                own(&mut tx, caller, r, vc::SG_NOT_FOUND, "security group").await?;
+            let _other: SecurityGroup = own(&mut tx, caller, r, Thing::SecurityGroup).await?;
         }
         let now = now_ms();
         let rule = SecurityGroupRule {
@@ -681,11 +612,7 @@ impl Control {
             .load_all::<SecurityGroupRule>(Query::of(Kind::SecurityGroupRule).parent(&g.id))
             .await?;
         if existing.iter().any(|r| same_rule(r, &rule)) {
-            return Err(ApiError::new(
-                409,
-                "VPC.0604",
-                "An identical rule already exists in this security group.",
-            ));
+            return Err(DomainError::DuplicateRule);
         }
         tx.save(&rule, 1).await?;
         g.updated_ms = now;
@@ -698,34 +625,28 @@ impl Control {
         &self,
         caller: &Caller,
         id: &str,
-    ) -> ApiResult<SecurityGroupRule> {
-        match self.store.load::<SecurityGroupRule>(id).await? {
-            Some(r) if r.project_id == caller.project_id => Ok(r),
-            _ => Err(not_found(vc::RULE_NOT_FOUND, "security group rule", id)),
-        }
+    ) -> DomainResult<SecurityGroupRule> {
+        caller.own(
+            self.store.load::<SecurityGroupRule>(id).await?,
+            Thing::SecurityGroupRule,
+            id,
+        )
     }
 
     pub async fn list_security_group_rules(
         &self,
         caller: &Caller,
         sg: Option<&str>,
-    ) -> ApiResult<Vec<SecurityGroupRule>> {
+    ) -> DomainResult<Vec<SecurityGroupRule>> {
         let mut q = Query::of(Kind::SecurityGroupRule).project(&caller.project_id);
         q.parent_id = sg.filter(|s| !s.is_empty()).map(str::to_string);
         q.order = vpcep_store::Order::CreatedAsc;
         Ok(self.store.load_page::<SecurityGroupRule>(q).await?.0)
     }
 
-    pub async fn delete_security_group_rule(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+    pub async fn delete_security_group_rule(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
-        let _r: SecurityGroupRule = own(
-            &mut tx,
-            caller,
-            id,
-            vc::RULE_NOT_FOUND,
-            "security group rule",
-        )
-        .await?;
+        let _r: SecurityGroupRule = own(&mut tx, caller, id, Thing::SecurityGroupRule).await?;
         tx.delete(Kind::SecurityGroupRule, id).await?;
         tx.commit().await?;
         Ok(())
@@ -738,9 +659,9 @@ impl Control {
         tx: &mut Box<dyn Tx>,
         caller: &Caller,
         groups: &[String],
-    ) -> ApiResult<()> {
+    ) -> DomainResult<()> {
         for g in groups {
-            let _g: SecurityGroup = own(tx, caller, g, vc::SG_NOT_FOUND, "security group").await?;
+            let _g: SecurityGroup = own(tx, caller, g, Thing::SecurityGroup).await?;
         }
         Ok(())
     }
@@ -757,18 +678,9 @@ impl Control {
         device_owner: &str,
         device_id: &str,
         security_groups: Vec<String>,
-    ) -> ApiResult<Port> {
+    ) -> DomainResult<Port> {
         let id = new_uuid();
-        let ip = allocate_ip(tx, subnet, ip, &format!("port:{id}"))
-            .await
-            .map_err(|e| {
-                let code = if e.code == vpcep_core::error::codes::PORT_IP_IN_USE {
-                    vc::IP_IN_USE
-                } else {
-                    vc::PARAMETER
-                };
-                ApiError::new(e.status, code, e.message)
-            })?;
+        let ip = allocate_ip(tx, subnet, ip, &format!("port:{id}")).await?;
         let now = now_ms();
         let port = Port {
             mac_address: mac_for(&id),
@@ -795,34 +707,30 @@ impl Control {
         Ok(port)
     }
 
-    pub async fn create_port(&self, caller: &Caller, body: CreatePortBody) -> ApiResult<Port> {
+    pub async fn create_port(&self, caller: &Caller, body: CreatePortBody) -> DomainResult<Port> {
         if let Some(f) = body.missing_required() {
-            return Err(param(format!("{f} is required.")));
+            return Err(DomainError::Missing { field: f });
         }
         let name = body.name.unwrap_or_default();
         if !name.is_empty() {
-            validate::resource_name("name", &name).map_err(|e| param(e.message))?;
+            validate::resource_name("name", &name)?;
         }
         let network_id = body.network_id.unwrap_or_default();
         let fixed = body.fixed_ips.unwrap_or_default();
         if fixed.len() > 1 {
-            return Err(param("A port has at most one fixed IP here."));
+            return Err(DomainError::TooMany {
+                field: "fixed_ips",
+                max: 1,
+            });
         }
         let mut tx = self.store.begin().await?;
-        let subnet: Subnet = own(
-            &mut tx,
-            caller,
-            &network_id,
-            vc::SUBNET_NOT_FOUND,
-            "network",
-        )
-        .await?;
+        let subnet: Subnet = own(&mut tx, caller, &network_id, Thing::Network).await?;
         if let Some(f) = fixed.first()
             && let Some(sid) = f.subnet_id.as_deref().filter(|s| !s.is_empty())
             && sid != subnet.id
             && sid != subnet.neutron_subnet_id
         {
-            return Err(param("fixed_ips.subnet_id does not belong to network_id."));
+            return Err(DomainError::FixedIpOutsideNetwork);
         }
         let groups = match body.security_groups {
             Some(g) => g,
@@ -846,14 +754,11 @@ impl Control {
         Ok(port)
     }
 
-    pub async fn get_port(&self, caller: &Caller, id: &str) -> ApiResult<Port> {
-        match self.store.load::<Port>(id).await? {
-            Some(p) if p.project_id == caller.project_id => Ok(p),
-            _ => Err(not_found(vc::PORT_NOT_FOUND, "port", id)),
-        }
+    pub async fn get_port(&self, caller: &Caller, id: &str) -> DomainResult<Port> {
+        caller.own(self.store.load::<Port>(id).await?, Thing::Port, id)
     }
 
-    pub async fn list_ports(&self, caller: &Caller) -> ApiResult<Vec<Port>> {
+    pub async fn list_ports(&self, caller: &Caller) -> DomainResult<Vec<Port>> {
         let mut q = Query::of(Kind::Port).project(&caller.project_id);
         q.order = vpcep_store::Order::CreatedAsc;
         Ok(self.store.load_page::<Port>(q).await?.0)
@@ -864,12 +769,12 @@ impl Control {
         caller: &Caller,
         id: &str,
         body: UpdatePortBody,
-    ) -> ApiResult<Port> {
+    ) -> DomainResult<Port> {
         let mut tx = self.store.begin().await?;
-        let mut p: Port = own(&mut tx, caller, id, vc::PORT_NOT_FOUND, "port").await?;
+        let mut p: Port = own(&mut tx, caller, id, Thing::Port).await?;
         if let Some(n) = body.name {
             if !n.is_empty() {
-                validate::resource_name("name", &n).map_err(|e| param(e.message))?;
+                validate::resource_name("name", &n)?;
             }
             p.name = n;
         }
@@ -884,14 +789,14 @@ impl Control {
         Ok(p)
     }
 
-    pub async fn delete_port(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+    pub async fn delete_port(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
-        let p: Port = own(&mut tx, caller, id, vc::PORT_NOT_FOUND, "port").await?;
+        let p: Port = own(&mut tx, caller, id, Thing::Port).await?;
         if !p.device_id.is_empty() {
-            return Err(in_use(format!(
-                "The port belongs to {} {}: delete that instead.",
-                p.device_owner, p.device_id
-            )));
+            return Err(DomainError::PortOwned {
+                device_owner: p.device_owner,
+                device_id: p.device_id,
+            });
         }
         check_not_a_backend(&mut tx, id).await?;
         tx.release(
@@ -914,16 +819,20 @@ impl Control {
         &self,
         caller: &Caller,
         body: CreateServerBody,
-    ) -> ApiResult<(Server, Vec<Port>)> {
+    ) -> DomainResult<(Server, Vec<Port>)> {
         let name = body.name.unwrap_or_default();
-        validate::resource_name("name", &name).map_err(|e| param(e.message))?;
+        validate::resource_name("name", &name)?;
         let vpc_id = body.vpc_id.unwrap_or_default();
         let nics = body.nics.unwrap_or_default();
         if nics.is_empty() || nics.len() > 8 {
-            return Err(param("A server needs 1 to 8 NICs (primary first)."));
+            return Err(DomainError::CountOutOfRange {
+                field: "nics",
+                min: 1,
+                max: 8,
+            });
         }
         let mut tx = self.store.begin().await?;
-        let _vpc: Vpc = own(&mut tx, caller, &vpc_id, vc::VPC_NOT_FOUND, "VPC").await?;
+        let _vpc: Vpc = own(&mut tx, caller, &vpc_id, Thing::Vpc).await?;
         let groups = match body.security_groups.filter(|g| !g.is_empty()) {
             Some(g) => g,
             None => vec![self.default_security_group(&mut tx, caller).await?.id],
@@ -933,9 +842,12 @@ impl Control {
         let mut ports = Vec::new();
         for (i, nic) in nics.into_iter().enumerate() {
             let sid = nic.subnet_id.unwrap_or_default();
-            let subnet: Subnet = own(&mut tx, caller, &sid, vc::SUBNET_NOT_FOUND, "subnet").await?;
+            let subnet: Subnet = own(&mut tx, caller, &sid, Thing::Subnet).await?;
             if subnet.vpc_id != vpc_id {
-                return Err(param(format!("Subnet {sid} is not in VPC {vpc_id}.")));
+                return Err(DomainError::SubnetNotInVpc {
+                    subnet_id: quoted(&sid),
+                    vpc_id: quoted(&vpc_id),
+                });
             }
             let port = self
                 .new_port(
@@ -970,11 +882,8 @@ impl Control {
         Ok((server, ports))
     }
 
-    pub async fn get_server(&self, caller: &Caller, id: &str) -> ApiResult<(Server, Vec<Port>)> {
-        let s = match self.store.load::<Server>(id).await? {
-            Some(s) if s.project_id == caller.project_id => s,
-            _ => return Err(not_found(vc::LAB_NOT_FOUND, "server", id)),
-        };
+    pub async fn get_server(&self, caller: &Caller, id: &str) -> DomainResult<(Server, Vec<Port>)> {
+        let s = caller.own(self.store.load::<Server>(id).await?, Thing::Server, id)?;
         let mut ports = Vec::new();
         for p in &s.nics {
             if let Some(p) = self.store.load::<Port>(p).await? {
@@ -984,20 +893,29 @@ impl Control {
         Ok((s, ports))
     }
 
-    pub async fn list_servers(&self, caller: &Caller) -> ApiResult<Vec<(Server, Vec<Port>)>> {
+    pub async fn list_servers(&self, caller: &Caller) -> DomainResult<Vec<(Server, Vec<Port>)>> {
         let mut q = Query::of(Kind::Server).project(&caller.project_id);
         q.order = vpcep_store::Order::CreatedAsc;
         let servers = self.store.load_page::<Server>(q).await?.0;
-        let mut out = Vec::new();
-        for s in servers {
-            out.push(self.get_server(caller, &s.id).await?);
-        }
-        Ok(out)
+        // Every port of the project in one query, not one per NIC of each server.
+        let mut ports: HashMap<String, Port> = self
+            .list_ports(caller)
+            .await?
+            .into_iter()
+            .map(|p| (p.id.clone(), p))
+            .collect();
+        Ok(servers
+            .into_iter()
+            .map(|s| {
+                let nics = s.nics.iter().filter_map(|p| ports.remove(p)).collect();
+                (s, nics)
+            })
+            .collect())
     }
 
-    pub async fn delete_server(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+    pub async fn delete_server(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
-        let s: Server = own(&mut tx, caller, id, vc::LAB_NOT_FOUND, "server").await?;
+        let s: Server = own(&mut tx, caller, id, Thing::Server).await?;
         for p in &s.nics {
             check_not_a_backend(&mut tx, p).await?;
         }
@@ -1016,18 +934,20 @@ impl Control {
         &self,
         caller: &Caller,
         body: CreateLoadBalancerBody,
-    ) -> ApiResult<LoadBalancer> {
+    ) -> DomainResult<LoadBalancer> {
         let name = body.name.unwrap_or_default();
-        validate::resource_name("name", &name).map_err(|e| param(e.message))?;
+        validate::resource_name("name", &name)?;
         let listeners = parse_listeners(body.listeners.unwrap_or_default())?;
         let vpc_id = body.vpc_id.unwrap_or_default();
         let subnet_id = body.subnet_id.unwrap_or_default();
         let mut tx = self.store.begin().await?;
-        let _vpc: Vpc = own(&mut tx, caller, &vpc_id, vc::VPC_NOT_FOUND, "VPC").await?;
-        let subnet: Subnet =
-            own(&mut tx, caller, &subnet_id, vc::SUBNET_NOT_FOUND, "subnet").await?;
+        let _vpc: Vpc = own(&mut tx, caller, &vpc_id, Thing::Vpc).await?;
+        let subnet: Subnet = own(&mut tx, caller, &subnet_id, Thing::Subnet).await?;
         if subnet.vpc_id != vpc_id {
-            return Err(param(format!("Subnet {subnet_id} is not in VPC {vpc_id}.")));
+            return Err(DomainError::SubnetNotInVpc {
+                subnet_id: quoted(&subnet_id),
+                vpc_id: quoted(&vpc_id),
+            });
         }
         let id = new_uuid();
         let vip = self
@@ -1063,14 +983,15 @@ impl Control {
         Ok(lb)
     }
 
-    pub async fn get_loadbalancer(&self, caller: &Caller, id: &str) -> ApiResult<LoadBalancer> {
-        match self.store.load::<LoadBalancer>(id).await? {
-            Some(l) if l.project_id == caller.project_id => Ok(l),
-            _ => Err(not_found(vc::LAB_NOT_FOUND, "load balancer", id)),
-        }
+    pub async fn get_loadbalancer(&self, caller: &Caller, id: &str) -> DomainResult<LoadBalancer> {
+        caller.own(
+            self.store.load::<LoadBalancer>(id).await?,
+            Thing::LoadBalancer,
+            id,
+        )
     }
 
-    pub async fn list_loadbalancers(&self, caller: &Caller) -> ApiResult<Vec<LoadBalancer>> {
+    pub async fn list_loadbalancers(&self, caller: &Caller) -> DomainResult<Vec<LoadBalancer>> {
         let mut q = Query::of(Kind::Loadbalancer).project(&caller.project_id);
         q.order = vpcep_store::Order::CreatedAsc;
         Ok(self.store.load_page::<LoadBalancer>(q).await?.0)
@@ -1081,13 +1002,12 @@ impl Control {
         caller: &Caller,
         id: &str,
         body: UpdateLoadBalancerBody,
-    ) -> ApiResult<LoadBalancer> {
+    ) -> DomainResult<LoadBalancer> {
         let listeners = body.listeners.map(parse_listeners).transpose()?;
         let mut tx = self.store.begin().await?;
-        let mut lb: LoadBalancer =
-            own(&mut tx, caller, id, vc::LAB_NOT_FOUND, "load balancer").await?;
+        let mut lb: LoadBalancer = own(&mut tx, caller, id, Thing::LoadBalancer).await?;
         if let Some(n) = body.name {
-            validate::resource_name("name", &n).map_err(|e| param(e.message))?;
+            validate::resource_name("name", &n)?;
             lb.name = n;
         }
         if let Some(l) = listeners {
@@ -1102,9 +1022,9 @@ impl Control {
         Ok(lb)
     }
 
-    pub async fn delete_loadbalancer(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+    pub async fn delete_loadbalancer(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
-        let lb: LoadBalancer = own(&mut tx, caller, id, vc::LAB_NOT_FOUND, "load balancer").await?;
+        let lb: LoadBalancer = own(&mut tx, caller, id, Thing::LoadBalancer).await?;
         check_not_a_backend(&mut tx, &lb.vip_port_id).await?;
         tx.release_owner(&format!("port:{}", lb.vip_port_id))
             .await?;
@@ -1116,26 +1036,24 @@ impl Control {
 
     // ---- Lab: sites ---------------------------------------------------------------------------
 
-    pub async fn create_site(&self, caller: &Caller, body: CreateSiteBody) -> ApiResult<Site> {
+    pub async fn create_site(&self, caller: &Caller, body: CreateSiteBody) -> DomainResult<Site> {
         let name = body.name.unwrap_or_default();
-        validate::resource_name("name", &name).map_err(|e| param(e.message))?;
-        let net = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or_default())
-            .map_err(|e| param(e.message))?;
+        validate::resource_name("name", &name)?;
+        let net = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or_default())?;
         let vpc_id = body.vpc_id.unwrap_or_default();
         let mut tx = self.store.begin().await?;
-        let vpc: Vpc = own(&mut tx, caller, &vpc_id, vc::VPC_NOT_FOUND, "VPC").await?;
+        let vpc: Vpc = own(&mut tx, caller, &vpc_id, Thing::Vpc).await?;
         let vnet: Ipv4Net = vpc
             .cidr
             .parse()
-            .map_err(|_| ApiError::system("stored CIDR invalid"))?;
+            .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
         if vnet.contains(&net.network()) || net.contains(&vnet.network()) {
-            return Err(ApiError::new(
-                400,
-                vc::CIDR_CONFLICT,
-                format!(
-                    "The site CIDR {net} overlaps the VPC CIDR {vnet}: a VPN needs distinct networks on each side."
-                ),
-            ));
+            return Err(DomainError::CidrOverlap {
+                cidr: net.to_string(),
+                with: Overlapped::Vpc {
+                    cidr: vnet.to_string(),
+                },
+            });
         }
         for other in tx
             .load_all::<Site>(Query::of(Kind::Site).vpc(&vpc_id))
@@ -1144,13 +1062,15 @@ impl Control {
             let o: Ipv4Net = other
                 .cidr
                 .parse()
-                .map_err(|_| ApiError::system("stored CIDR invalid"))?;
+                .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
             if o.contains(&net.network()) || net.contains(&o.network()) {
-                return Err(ApiError::new(
-                    400,
-                    vc::CIDR_CONFLICT,
-                    format!("The site CIDR {net} overlaps site {} ({o}).", other.name),
-                ));
+                return Err(DomainError::CidrOverlap {
+                    cidr: net.to_string(),
+                    with: Overlapped::Site {
+                        name: other.name,
+                        cidr: o.to_string(),
+                    },
+                });
             }
         }
         let now = now_ms();
@@ -1171,29 +1091,26 @@ impl Control {
         Ok(site)
     }
 
-    pub async fn get_site(&self, caller: &Caller, id: &str) -> ApiResult<Site> {
-        match self.store.load::<Site>(id).await? {
-            Some(s) if s.project_id == caller.project_id => Ok(s),
-            _ => Err(not_found(vc::LAB_NOT_FOUND, "site", id)),
-        }
+    pub async fn get_site(&self, caller: &Caller, id: &str) -> DomainResult<Site> {
+        caller.own(self.store.load::<Site>(id).await?, Thing::Site, id)
     }
 
-    pub async fn list_sites(&self, caller: &Caller) -> ApiResult<Vec<Site>> {
+    pub async fn list_sites(&self, caller: &Caller) -> DomainResult<Vec<Site>> {
         let mut q = Query::of(Kind::Site).project(&caller.project_id);
         q.order = vpcep_store::Order::CreatedAsc;
         Ok(self.store.load_page::<Site>(q).await?.0)
     }
 
-    pub async fn delete_site(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+    pub async fn delete_site(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
-        let _s: Site = own(&mut tx, caller, id, vc::LAB_NOT_FOUND, "site").await?;
+        let _s: Site = own(&mut tx, caller, id, Thing::Site).await?;
         tx.delete(Kind::Site, id).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// Subnet of an id given either as the v1 id or the Neutron subnet id.
-    pub async fn subnet_by_any_id(&self, id: &str) -> ApiResult<Option<Subnet>> {
+    pub async fn subnet_by_any_id(&self, id: &str) -> DomainResult<Option<Subnet>> {
         if let Some(s) = self.store.load::<Subnet>(id).await? {
             return Ok(Some(s));
         }
@@ -1239,15 +1156,14 @@ fn same_rule(a: &SecurityGroupRule, b: &SecurityGroupRule) -> bool {
 }
 
 /// A port that backs an endpoint service cannot go away under it.
-async fn check_not_a_backend(tx: &mut Box<dyn Tx>, port_id: &str) -> ApiResult<()> {
+async fn check_not_a_backend(tx: &mut Box<dyn Tx>, port_id: &str) -> DomainResult<()> {
     let services = tx
         .load_all::<EndpointService>(Query::of(Kind::EndpointService).parent(port_id))
         .await?;
     if let Some(s) = services.first() {
-        return Err(in_use(format!(
-            "The port backs endpoint service {}: delete the service first.",
-            s.service_name
-        )));
+        return Err(DomainError::PortBacksService {
+            service_name: s.service_name.clone(),
+        });
     }
     Ok(())
 }

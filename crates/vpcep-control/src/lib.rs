@@ -14,7 +14,11 @@ pub mod tags;
 use std::sync::Arc;
 
 use vpcep_auth::SecretBox;
-use vpcep_core::model::Quotas;
+use vpcep_core::error::{DomainError, DomainResult, Field, Thing, quoted};
+use vpcep_core::inventory::{
+    LoadBalancer, Port, SecurityGroup, SecurityGroupRule, Server, Site, Subnet, Vpc,
+};
+use vpcep_core::model::{Endpoint, EndpointService, Permission, Quotas};
 use vpcep_store::SharedStore;
 
 pub use identity::{Caller, NewAccount};
@@ -58,6 +62,71 @@ impl Control {
             settings: Arc::new(settings),
             secrets: Arc::new(secrets),
         }
+    }
+}
+
+/// A resource that belongs to one project.
+pub trait Owned {
+    fn project_id(&self) -> &str;
+}
+
+macro_rules! owned {
+    ($($ty:ty),* $(,)?) => {
+        $(impl Owned for $ty {
+            fn project_id(&self) -> &str {
+                &self.project_id
+            }
+        })*
+    };
+}
+
+owned!(
+    Vpc,
+    Subnet,
+    Port,
+    SecurityGroup,
+    SecurityGroupRule,
+    Server,
+    LoadBalancer,
+    Site,
+    EndpointService,
+    Endpoint,
+    Permission,
+);
+
+impl Caller {
+    fn owns(&self, r: &impl Owned) -> bool {
+        r.project_id() == self.project_id
+    }
+
+    /// `found` when it is in the caller's project: the one ownership check of the service layer.
+    /// Another project's resource reads as missing, never as forbidden, so that its existence
+    /// is not disclosed.
+    pub fn own<R: Owned>(&self, found: Option<R>, kind: Thing, id: &str) -> DomainResult<R> {
+        found
+            .filter(|r| self.owns(r))
+            .ok_or_else(|| DomainError::NotFound {
+                kind,
+                id: quoted(id),
+            })
+    }
+
+    /// [`Caller::own`] for a resource that request field `field` names: a missing one is a bad
+    /// reference in the request rather than a missing addressed resource.
+    pub fn own_reference<R: Owned>(
+        &self,
+        found: Option<R>,
+        field: Field,
+        kind: Thing,
+        id: &str,
+    ) -> DomainResult<R> {
+        found
+            .filter(|r| self.owns(r))
+            .ok_or_else(|| DomainError::UnknownReference {
+                field,
+                kind,
+                id: quoted(id),
+            })
     }
 }
 

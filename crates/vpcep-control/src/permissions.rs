@@ -1,9 +1,9 @@
 //! Service whitelists (权限管理, SPEC S5): three API styles over one record type.
 
-use vpcep_core::error::{ApiError, ApiResult, codes};
+use vpcep_core::error::{DomainError, DomainResult, Limit, Thing, quoted};
 use vpcep_core::model::{Kind, Permission};
 use vpcep_core::validate::{self, Page as PageReq};
-use vpcep_core::wire::{
+use vpcep_huawei::vpcep::{
     BatchAddPermissionsBody, BatchRemovePermissionsBody, PermissionsActionBody,
 };
 use vpcep_store::{Query, StoreExt, Tx, TxExt};
@@ -14,37 +14,28 @@ use crate::{Caller, Control, new_uuid, now_ms};
 /// Whitelist records per service.
 pub const MAX_PERMISSIONS_PER_SERVICE: i64 = 1000;
 
-fn check_type(t: Option<&str>) -> ApiResult<()> {
+fn check_type(t: Option<&str>) -> DomainResult<()> {
     match t {
         None | Some("") | Some("domainId") | Some("orgPath") => Ok(()),
-        Some(other) => Err(ApiError::new(
-            400,
-            codes::INVALID_PERMISSION,
-            format!("Invalid permission_type '{other}': use domainId or orgPath."),
-        )
-        .on("permission_type")),
+        Some(other) => Err(DomainError::Unsupported {
+            field: "permission_type",
+            value: quoted(other),
+            allowed: &["domainId", "orgPath"],
+        }),
     }
 }
 
-fn check_batch(n: usize) -> ApiResult<()> {
+fn check_batch(n: usize) -> DomainResult<()> {
     if n == 0 {
-        return Err(ApiError::new(
-            400,
-            codes::EMPTY_PERMISSIONS,
-            "Invalid permissions: the list is empty.",
-        )
-        .on("permissions"));
+        return Err(DomainError::Missing {
+            field: "permissions",
+        });
     }
     if n > validate::MAX_PERMISSIONS_PER_CALL {
-        return Err(ApiError::new(
-            400,
-            codes::BATCH_LIMIT,
-            format!(
-                "At most {} whitelist records per call.",
-                validate::MAX_PERMISSIONS_PER_CALL
-            ),
-        )
-        .on("permissions"));
+        return Err(DomainError::TooMany {
+            field: "permissions",
+            max: validate::MAX_PERMISSIONS_PER_CALL,
+        });
     }
     Ok(())
 }
@@ -55,7 +46,7 @@ async fn add_records(
     caller: &Caller,
     service_id: &str,
     wanted: Vec<(String, String)>,
-) -> ApiResult<Vec<Permission>> {
+) -> DomainResult<Vec<Permission>> {
     let existing = tx
         .load_all::<Permission>(Query::of(Kind::Permission).parent(service_id))
         .await?;
@@ -80,12 +71,10 @@ async fn add_records(
             continue;
         }
         if count >= MAX_PERMISSIONS_PER_SERVICE {
-            return Err(ApiError::new(
-                400,
-                codes::PERMISSION_LIMIT,
-                format!("The maximum number of whitelist records ({MAX_PERMISSIONS_PER_SERVICE}) has been reached."),
-            )
-            .on("permissions"));
+            return Err(DomainError::LimitReached {
+                limit: Limit::PermissionsPerService,
+                max: MAX_PERMISSIONS_PER_SERVICE,
+            });
         }
         let p = Permission {
             id: new_uuid(),
@@ -110,7 +99,7 @@ impl Control {
         service_id: &str,
         filter: Option<&str>,
         page: PageReq,
-    ) -> ApiResult<(Vec<Permission>, i64)> {
+    ) -> DomainResult<(Vec<Permission>, i64)> {
         self.get_service(caller, service_id).await?;
         let mut q = Query::of(Kind::Permission).parent(service_id);
         q.name_contains = filter.filter(|s| !s.is_empty()).map(str::to_string);
@@ -126,7 +115,7 @@ impl Control {
         caller: &Caller,
         service_id: &str,
         body: PermissionsActionBody,
-    ) -> ApiResult<Vec<Permission>> {
+    ) -> DomainResult<Vec<Permission>> {
         check_type(body.permission_type.as_deref())?;
         let perms = body.permissions.unwrap_or_default();
         check_batch(perms.len())?;
@@ -134,15 +123,11 @@ impl Control {
             Some("add") => true,
             Some("remove") => false,
             other => {
-                return Err(ApiError::new(
-                    400,
-                    codes::INVALID_PERMISSION_ACTION,
-                    format!(
-                        "Invalid action '{}': use add or remove.",
-                        other.unwrap_or("")
-                    ),
-                )
-                .on("action"));
+                return Err(DomainError::Unsupported {
+                    field: "action",
+                    value: quoted(other.unwrap_or("")),
+                    allowed: &["add", "remove"],
+                });
             }
         };
         let mut tx = self.store.begin().await?;
@@ -178,19 +163,16 @@ impl Control {
         caller: &Caller,
         service_id: &str,
         body: BatchAddPermissionsBody,
-    ) -> ApiResult<Vec<Permission>> {
+    ) -> DomainResult<Vec<Permission>> {
         check_type(body.permission_type.as_deref())?;
         let items = body.permissions.unwrap_or_default();
         check_batch(items.len())?;
         let mut wanted = Vec::new();
         for i in items {
             let Some(p) = i.permission else {
-                return Err(ApiError::new(
-                    400,
-                    codes::INVALID_PERMISSION,
-                    "Each record needs a permission.",
-                )
-                .on("permissions"));
+                return Err(DomainError::Incomplete {
+                    field: "permissions",
+                });
             };
             wanted.push((p, i.description.unwrap_or_default()));
         }
@@ -206,7 +188,7 @@ impl Control {
         caller: &Caller,
         service_id: &str,
         body: BatchRemovePermissionsBody,
-    ) -> ApiResult<Vec<Permission>> {
+    ) -> DomainResult<Vec<Permission>> {
         let items = body.permissions.unwrap_or_default();
         check_batch(items.len())?;
         let mut tx = self.store.begin().await?;
@@ -220,12 +202,10 @@ impl Control {
                     out.push(p);
                 }
                 _ => {
-                    return Err(ApiError::new(
-                        404,
-                        codes::NOT_FOUND,
-                        format!("The whitelist record {id} does not exist."),
-                    )
-                    .on("permissions"));
+                    return Err(DomainError::NotFound {
+                        kind: Thing::Permission,
+                        id: quoted(&id),
+                    });
                 }
             }
         }
@@ -239,9 +219,9 @@ impl Control {
         service_id: &str,
         permission_id: &str,
         description: Option<String>,
-    ) -> ApiResult<Permission> {
-        let description = description.ok_or_else(|| {
-            ApiError::param("permission.description is required.").on("description")
+    ) -> DomainResult<Permission> {
+        let description = description.ok_or(DomainError::Missing {
+            field: "permission.description",
         })?;
         validate::description("description", &description)?;
         let mut tx = self.store.begin().await?;
@@ -249,11 +229,10 @@ impl Control {
         let mut p = match tx.load::<Permission>(permission_id).await? {
             Some(p) if p.service_id == service_id => p,
             _ => {
-                return Err(ApiError::new(
-                    404,
-                    codes::NOT_FOUND,
-                    format!("The whitelist record {permission_id} does not exist."),
-                ));
+                return Err(DomainError::NotFound {
+                    kind: Thing::Permission,
+                    id: quoted(permission_id),
+                });
             }
         };
         p.description = description;
@@ -263,7 +242,7 @@ impl Control {
     }
 
     /// All whitelist records of a service (for the console and tests).
-    pub async fn all_permissions(&self, service_id: &str) -> ApiResult<Vec<Permission>> {
+    pub async fn all_permissions(&self, service_id: &str) -> DomainResult<Vec<Permission>> {
         Ok(self
             .store
             .load_page::<Permission>(Query::of(Kind::Permission).parent(service_id))

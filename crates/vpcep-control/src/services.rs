@@ -1,6 +1,6 @@
 //! Endpoint services (SPEC S1, S2, S5, S11).
 
-use vpcep_core::error::{ApiError, ApiResult, codes};
+use vpcep_core::error::{DomainError, DomainResult, Limit, Thing, quoted};
 use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
 use vpcep_core::model::{
     Backend, Endpoint, EndpointService, EndpointStatus, Kind, PortMapping, Protocol, QueryError,
@@ -8,7 +8,7 @@ use vpcep_core::model::{
 };
 use vpcep_core::naming;
 use vpcep_core::validate::{self, MAX_SERVICES_PER_BACKEND, Page as PageReq, SortKey};
-use vpcep_core::wire::{CreateEndpointServiceBody, PortListIn, UpdateEndpointServiceBody};
+use vpcep_huawei::vpcep::{CreateEndpointServiceBody, PortListIn, UpdateEndpointServiceBody};
 use vpcep_store::{Order, Query, StoreExt, Tx, TxExt};
 
 use crate::identity::check_quota;
@@ -25,31 +25,21 @@ pub(crate) fn order(p: &PageReq) -> Order {
 }
 
 /// Parse and validate port mappings as received.
-pub fn parse_ports(raw: &[PortListIn]) -> ApiResult<Vec<PortMapping>> {
+pub fn parse_ports(raw: &[PortListIn]) -> DomainResult<Vec<PortMapping>> {
     if raw.len() > validate::MAX_PORTS_PER_CALL {
-        return Err(ApiError::new(
-            400,
-            codes::PORTS_LIMIT,
-            format!(
-                "The maximum of ports has been reached: at most {} mappings per call.",
-                validate::MAX_PORTS_PER_CALL
-            ),
-        )
-        .on("ports"));
+        return Err(DomainError::TooMany {
+            field: "ports",
+            max: validate::MAX_PORTS_PER_CALL,
+        });
     }
     let mut out = Vec::with_capacity(raw.len());
     for p in raw {
         let (Some(c), Some(s)) = (p.client_port, p.server_port) else {
-            return Err(ApiError::new(
-                400,
-                "EndPoint.2028",
-                "Each mapping needs client_port and server_port.",
-            )
-            .on("ports"));
+            return Err(DomainError::Incomplete { field: "ports" });
         };
         out.push(PortMapping {
-            client_port: validate::port_number("client_port", c, codes::INVALID_PORT)?,
-            server_port: validate::port_number("server_port", s, codes::INVALID_SERVICE_PORT)?,
+            client_port: validate::port_number("client_port", c)?,
+            server_port: validate::port_number("server_port", s)?,
             protocol: match p.protocol.as_deref() {
                 None | Some("") => Protocol::TCP,
                 Some(x) => validate::protocol(x)?,
@@ -72,25 +62,18 @@ async fn resolve_backend(
     server_type: ServerType,
     port_id: &str,
     vpc_id: &str,
-) -> ApiResult<Backend> {
-    let port = match tx.load::<Port>(port_id).await? {
-        Some(p) if p.project_id == caller.project_id => p,
-        _ => {
-            return Err(ApiError::new(
-                400,
-                codes::PORT_NOT_FOUND,
-                format!("The port {port_id} does not exist."),
-            )
-            .on("port_id"));
-        }
-    };
+) -> DomainResult<Backend> {
+    let port = caller.own_reference(
+        tx.load::<Port>(port_id).await?,
+        "port_id",
+        Thing::Port,
+        port_id,
+    )?;
     if port.vpc_id != vpc_id {
-        return Err(ApiError::new(
-            400,
-            codes::PORT_NOT_IN_VPC,
-            format!("The port {port_id} does not belong to VPC {vpc_id}."),
-        )
-        .on("port_id"));
+        return Err(DomainError::PortNotInVpc {
+            port_id: quoted(port_id),
+            vpc_id: quoted(vpc_id),
+        });
     }
     let mut backend = Backend {
         port_id: port.id.clone(),
@@ -107,25 +90,17 @@ async fn resolve_backend(
                 None
             };
             let Some(lb) = lb else {
-                return Err(ApiError::new(
-                    400,
-                    "EndPoint.3051",
-                    format!("Endpoint service vip port id is invalid: {port_id} is not a load balancer's VIP port."),
-                )
-                .on("port_id"));
+                return Err(DomainError::NotLoadBalancerVip {
+                    port_id: quoted(port_id),
+                });
             };
             backend.loadbalancer_id = Some(lb.id);
         }
         ServerType::VM | ServerType::VIP => {
             if port.device_owner == "neutron:LOADBALANCERV2" {
-                return Err(ApiError::new(
-                    400,
-                    codes::INVALID_PORT_ID,
-                    format!(
-                        "Invalid port ID: {port_id} is a load balancer VIP; use server_type LB."
-                    ),
-                )
-                .on("port_id"));
+                return Err(DomainError::LoadBalancerVipAsVm {
+                    port_id: quoted(port_id),
+                });
             }
             if !port.device_id.is_empty() && tx.load::<Server>(&port.device_id).await?.is_some() {
                 backend.server_id = Some(port.device_id.clone());
@@ -142,7 +117,7 @@ async fn claim_backend_ports(
     port_id: &str,
     id: &str,
     ports: &[PortMapping],
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     for m in ports {
         if !tx
             .claim(
@@ -152,16 +127,10 @@ async fn claim_backend_ports(
             )
             .await?
         {
-            return Err(ApiError::new(
-                400,
-                codes::PORTS_CONFLICT,
-                format!(
-                    "The parameter ports conflicted with ports in an existing endpoint service: {} server_port {} is already used on this backend.",
-                    m.protocol.as_str(),
-                    m.server_port
-                ),
-            )
-            .on("ports"));
+            return Err(DomainError::BackendPortTaken {
+                protocol: m.protocol,
+                port: m.server_port,
+            });
         }
     }
     Ok(())
@@ -171,7 +140,7 @@ async fn release_backend_ports(
     tx: &mut Box<dyn Tx>,
     port_id: &str,
     ports: &[PortMapping],
-) -> ApiResult<()> {
+) -> DomainResult<()> {
     for m in ports {
         tx.release("backend_port", &backend_claim_key(port_id, m))
             .await?;
@@ -184,11 +153,12 @@ pub(crate) async fn own_service(
     tx: &mut Box<dyn Tx>,
     caller: &Caller,
     id: &str,
-) -> ApiResult<EndpointService> {
-    match tx.load::<EndpointService>(id).await? {
-        Some(s) if s.project_id == caller.project_id => Ok(s),
-        _ => Err(ApiError::service_not_found(id)),
-    }
+) -> DomainResult<EndpointService> {
+    caller.own(
+        tx.load::<EndpointService>(id).await?,
+        Thing::EndpointService,
+        id,
+    )
 }
 
 /// How [`Control::create_service_with`] departs from a user's create.
@@ -208,7 +178,7 @@ impl Control {
         &self,
         caller: &Caller,
         body: CreateEndpointServiceBody,
-    ) -> ApiResult<EndpointService> {
+    ) -> DomainResult<EndpointService> {
         self.create_service_as(caller, body, false).await
     }
 
@@ -218,7 +188,7 @@ impl Control {
         caller: &Caller,
         body: CreateEndpointServiceBody,
         public: bool,
-    ) -> ApiResult<EndpointService> {
+    ) -> DomainResult<EndpointService> {
         self.create_service_with(
             caller,
             body,
@@ -236,49 +206,43 @@ impl Control {
         caller: &Caller,
         body: CreateEndpointServiceBody,
         opts: CreateServiceOptions,
-    ) -> ApiResult<EndpointService> {
+    ) -> DomainResult<EndpointService> {
         let public = opts.public;
-        let port_id = body.port_id.filter(|s| !s.is_empty()).ok_or_else(|| {
-            ApiError::new(400, codes::INVALID_PORT_ID, "port_id is required.").on("port_id")
-        })?;
-        let vpc_id = body.vpc_id.filter(|s| !s.is_empty()).ok_or_else(|| {
-            ApiError::new(
-                400,
-                codes::VPC_EMPTY,
-                "The input parameter VPC ID is empty.",
-            )
-            .on("vpc_id")
-        })?;
+        let port_id = body
+            .port_id
+            .filter(|s| !s.is_empty())
+            .ok_or(DomainError::Missing { field: "port_id" })?;
+        let vpc_id = body
+            .vpc_id
+            .filter(|s| !s.is_empty())
+            .ok_or(DomainError::Missing { field: "vpc_id" })?;
         let server_type = match body.server_type.as_deref() {
-            Some(s) => ServerType::parse(s).ok_or_else(|| {
-                ApiError::new(
-                    400,
-                    codes::INVALID_SERVER_TYPE,
-                    format!("Invalid serverType '{s}': use VM or LB."),
-                )
-                .on("server_type")
+            Some(s) => ServerType::parse(s).ok_or_else(|| DomainError::Unsupported {
+                field: "server_type",
+                value: quoted(s),
+                allowed: &["VM", "LB"],
             })?,
             None => {
-                return Err(ApiError::new(
-                    400,
-                    codes::INVALID_SERVER_TYPE,
-                    "server_type is required.",
-                )
-                .on("server_type"));
+                return Err(DomainError::Missing {
+                    field: "server_type",
+                });
             }
         };
         let service_type = match body.service_type.as_deref() {
             None | Some("") | Some("interface") => ServiceType::Interface,
             Some("gateway") => {
-                return Err(ApiError::param(
-                    "Only interface endpoint services can be created by users.",
-                )
-                .on("service_type"));
+                return Err(DomainError::Unsupported {
+                    field: "service_type",
+                    value: "gateway".into(),
+                    allowed: &["interface"],
+                });
             }
             Some(s) => {
-                return Err(
-                    ApiError::param(format!("Invalid service_type '{s}'.")).on("service_type")
-                );
+                return Err(DomainError::Unsupported {
+                    field: "service_type",
+                    value: quoted(s),
+                    allowed: &[],
+                });
             }
         };
         let ports = parse_ports(body.ports.as_deref().unwrap_or_default())?;
@@ -287,28 +251,23 @@ impl Control {
         }
         let tcp_proxy = match body.tcp_proxy.as_deref() {
             None | Some("") => TcpProxy::Close,
-            Some(s) => TcpProxy::parse(s).ok_or_else(|| {
-                ApiError::param(format!(
-                    "Invalid tcp_proxy '{s}': use close, toa_open, proxy_open or open."
-                ))
-                .on("tcp_proxy")
+            Some(s) => TcpProxy::parse(s).ok_or_else(|| DomainError::Unsupported {
+                field: "tcp_proxy",
+                value: quoted(s),
+                allowed: &["close", "toa_open", "proxy_open", "open"],
             })?,
         };
         if let Some(v) = body.ip_version.as_deref()
             && v != "ipv4"
         {
-            return Err(
-                ApiError::param(format!("ip_version '{v}' is not supported: only ipv4."))
-                    .on("ip_version"),
-            );
+            return Err(DomainError::Unsupported {
+                field: "ip_version",
+                value: quoted(v),
+                allowed: &["ipv4"],
+            });
         }
         if body.ip.as_deref().is_some_and(|s| !s.is_empty()) {
-            return Err(ApiError::new(
-                400,
-                "EndPoint.3011",
-                "Parameter IP is not required to create an endpoint service (interface).",
-            )
-            .on("ip"));
+            return Err(DomainError::IpNotTaken);
         }
         let description = body.description.unwrap_or_default();
         validate::description("description", &description)?;
@@ -318,17 +277,12 @@ impl Control {
         let now = now_ms();
         let quotas = self.quotas_for(&caller.domain_id).await?;
         let mut tx = self.store.begin().await?;
-        match tx.load::<Vpc>(&vpc_id).await? {
-            Some(v) if v.project_id == caller.project_id => {}
-            _ => {
-                return Err(ApiError::new(
-                    400,
-                    codes::VPC_NOT_FOUND,
-                    format!("The VPC {vpc_id} does not exist."),
-                )
-                .on("vpc_id"));
-            }
-        }
+        caller.own_reference(
+            tx.load::<Vpc>(&vpc_id).await?,
+            "vpc_id",
+            Thing::Vpc,
+            &vpc_id,
+        )?;
         let backend = resolve_backend(&mut tx, caller, server_type, &port_id, &vpc_id).await?;
         if !opts.skip_quota {
             check_quota(
@@ -344,12 +298,10 @@ impl Control {
             .count(&Query::of(Kind::EndpointService).parent(&port_id))
             .await?;
         if on_backend >= MAX_SERVICES_PER_BACKEND {
-            return Err(ApiError::new(
-                400,
-                codes::BACKEND_LIMIT,
-                format!("The maximum of VPC endpoint services using the same backend ({MAX_SERVICES_PER_BACKEND}) has been reached."),
-            )
-            .on("port_id"));
+            return Err(DomainError::LimitReached {
+                limit: Limit::ServicesPerBackend,
+                max: MAX_SERVICES_PER_BACKEND,
+            });
         }
         claim_backend_ports(&mut tx, &port_id, &id, &ports).await?;
         let service = EndpointService {
@@ -390,15 +342,16 @@ impl Control {
         Ok(service)
     }
 
-    pub async fn get_service(&self, caller: &Caller, id: &str) -> ApiResult<EndpointService> {
-        match self.store.load::<EndpointService>(id).await? {
-            Some(s) if s.project_id == caller.project_id => Ok(s),
-            _ => Err(ApiError::service_not_found(id)),
-        }
+    pub async fn get_service(&self, caller: &Caller, id: &str) -> DomainResult<EndpointService> {
+        caller.own(
+            self.store.load::<EndpointService>(id).await?,
+            Thing::EndpointService,
+            id,
+        )
     }
 
     /// Endpoints counted by `connection_count`.
-    pub async fn connection_count(&self, service_id: &str) -> ApiResult<i64> {
+    pub async fn connection_count(&self, service_id: &str) -> DomainResult<i64> {
         let counts = self.connection_counts(&[service_id.to_string()]).await?;
         Ok(counts.get(service_id).copied().unwrap_or(0))
     }
@@ -408,7 +361,7 @@ impl Control {
     pub async fn connection_counts(
         &self,
         service_ids: &[String],
-    ) -> ApiResult<std::collections::HashMap<String, i64>> {
+    ) -> DomainResult<std::collections::HashMap<String, i64>> {
         let mut q = Query::of(Kind::Endpoint);
         q.parent_ids = Some(service_ids.to_vec());
         q.statuses = Some(
@@ -432,14 +385,15 @@ impl Control {
         id: Option<&str>,
         status: Option<&str>,
         page: PageReq,
-    ) -> ApiResult<(Vec<EndpointService>, i64)> {
+    ) -> DomainResult<(Vec<EndpointService>, i64)> {
         let mut q = Query::of(Kind::EndpointService).project(&caller.project_id);
         q.name_contains = name.filter(|s| !s.is_empty()).map(str::to_string);
         q.id = id.filter(|s| !s.is_empty()).map(str::to_string);
         if let Some(s) = status.filter(|s| !s.is_empty()) {
-            let st = ServiceStatus::parse(s).ok_or_else(|| {
-                ApiError::new(400, codes::INVALID_STATUS, format!("Invalid status '{s}'."))
-                    .on("status")
+            let st = ServiceStatus::parse(s).ok_or_else(|| DomainError::Unsupported {
+                field: "status",
+                value: quoted(s),
+                allowed: &[],
             })?;
             q.status = Some(st.as_str().to_string());
         }
@@ -454,7 +408,7 @@ impl Control {
         caller: &Caller,
         id: &str,
         body: UpdateEndpointServiceBody,
-    ) -> ApiResult<EndpointService> {
+    ) -> DomainResult<EndpointService> {
         if let Some(n) = &body.service_name {
             validate::service_short_name(n)?;
         }
@@ -463,11 +417,10 @@ impl Control {
             .tcp_proxy
             .as_deref()
             .map(|s| {
-                TcpProxy::parse(s).ok_or_else(|| {
-                    ApiError::param(format!(
-                        "Invalid tcp_proxy '{s}': use close, toa_open, proxy_open or open."
-                    ))
-                    .on("tcp_proxy")
+                TcpProxy::parse(s).ok_or_else(|| DomainError::Unsupported {
+                    field: "tcp_proxy",
+                    value: quoted(s),
+                    allowed: &["close", "toa_open", "proxy_open", "open"],
                 })
             })
             .transpose()?;
@@ -477,24 +430,15 @@ impl Control {
         let mut tx = self.store.begin().await?;
         let mut s = own_service(&mut tx, caller, id).await?;
         if matches!(s.status, ServiceStatus::Deleting) {
-            return Err(ApiError::new(
-                400,
-                codes::STATE_NOT_MODIFIABLE,
-                "Other properties cannot be modified in the current endpoint service state.",
-            ));
+            return Err(DomainError::ServiceNotModifiable);
         }
         if let Some(p) = body.port_id.as_deref()
             && p != s.port_id
         {
-            return Err(ApiError::new(
-                400,
-                "EndPoint.3054",
-                "portId or vipPortId cannot be modified.",
-            )
-            .on("port_id"));
+            return Err(DomainError::NotModifiable { field: "port_id" });
         }
         if body.ip.as_deref().is_some_and(|x| !x.is_empty()) {
-            return Err(ApiError::new(400, "EndPoint.3055", "ip cannot be modified.").on("ip"));
+            return Err(DomainError::NotModifiable { field: "ip" });
         }
         let mut data_plane_changed = false;
         if let Some(n) = body.service_name {
@@ -532,11 +476,17 @@ impl Control {
         caller: &Caller,
         id: &str,
         name: Option<String>,
-    ) -> ApiResult<EndpointService> {
-        let name = name.ok_or_else(|| {
-            ApiError::param("endpoint_service_name is required.").on("endpoint_service_name")
+    ) -> DomainResult<EndpointService> {
+        let name = name.ok_or(DomainError::Missing {
+            field: "endpoint_service_name",
         })?;
-        validate::service_short_name(&name).map_err(|e| e.on("endpoint_service_name"))?;
+        validate::service_short_name(&name).map_err(|e| match e {
+            DomainError::InvalidServiceName { value, .. } => DomainError::InvalidServiceName {
+                field: "endpoint_service_name",
+                value,
+            },
+            other => other,
+        })?;
         self.update_service(
             caller,
             id,
@@ -550,7 +500,7 @@ impl Control {
 
     /// Start deleting a service. Refused while endpoints are connected or waiting (EndPoint.3006):
     /// reject or delete them first, as on AWS, so no consumer loses traffic by surprise.
-    pub async fn delete_service(&self, caller: &Caller, id: &str) -> ApiResult<()> {
+    pub async fn delete_service(&self, caller: &Caller, id: &str) -> DomainResult<()> {
         let mut tx = self.store.begin().await?;
         let mut s = own_service(&mut tx, caller, id).await?;
         if s.status == ServiceStatus::Deleting {
@@ -564,13 +514,7 @@ impl Control {
         ]);
         let busy = tx.count(&q).await?;
         if busy > 0 {
-            return Err(ApiError::new(
-                400,
-                codes::SERVICE_IN_USE,
-                format!(
-                    "The endpoint service is being used by {busy} endpoint(s): reject or delete them first."
-                ),
-            ));
+            return Err(DomainError::ServiceInUse { endpoints: busy });
         }
         // Endpoints left (rejected, failed) lose their service: mark them so their owners see why.
         let orphans = tx
@@ -580,7 +524,7 @@ impl Control {
             if e.status != EndpointStatus::Deleting {
                 e.status = EndpointStatus::Failed;
                 e.error = vec![QueryError {
-                    error_code: codes::SERVICE_UNAVAILABLE.to_string(),
+                    error_code: vpcep_huawei::error::codes::SERVICE_UNAVAILABLE.to_string(),
                     error_message: "The endpoint service was deleted.".to_string(),
                 }];
                 e.generation += 1;
@@ -597,7 +541,10 @@ impl Control {
     }
 
     /// Finish a delete once the agent confirmed: the record, its claims and its whitelist go.
-    pub(crate) async fn purge_service(tx: &mut Box<dyn Tx>, s: &EndpointService) -> ApiResult<()> {
+    pub(crate) async fn purge_service(
+        tx: &mut Box<dyn Tx>,
+        s: &EndpointService,
+    ) -> DomainResult<()> {
         release_backend_ports(tx, &s.port_id, &s.ports).await?;
         tx.release_owner(&format!("service:{}", s.id)).await?;
         let perms = tx.list(&Query::of(Kind::Permission).parent(&s.id)).await?;
@@ -615,14 +562,15 @@ impl Control {
         caller: &Caller,
         id: Option<&str>,
         name: Option<&str>,
-    ) -> ApiResult<EndpointService> {
+    ) -> DomainResult<EndpointService> {
         let id = id.filter(|s| !s.is_empty());
         let name = name.filter(|s| !s.is_empty());
         let found = match (id, name) {
             (Some(_), Some(_)) | (None, None) => {
-                return Err(ApiError::param(
-                    "Give exactly one of id and endpoint_service_name.",
-                ));
+                return Err(DomainError::ExclusiveFields {
+                    first: "id",
+                    second: "endpoint_service_name",
+                });
             }
             (Some(id), None) => self.store.load::<EndpointService>(id).await?,
             (None, Some(name)) => {
@@ -633,13 +581,7 @@ impl Control {
                 list.into_iter().next()
             }
         };
-        let not_found = || {
-            ApiError::new(
-                404,
-                codes::NOT_FOUND,
-                "The endpoint service does not exist in this region.",
-            )
-        };
+        let not_found = || DomainError::ServiceNotInRegion;
         let s = found.ok_or_else(not_found)?;
         if s.region != caller.region || s.status == ServiceStatus::Deleting {
             return Err(not_found());
@@ -651,7 +593,7 @@ impl Control {
     }
 
     /// Owner, public service, or whitelisted account (SPEC S5).
-    pub async fn may_connect(&self, s: &EndpointService, domain_id: &str) -> ApiResult<bool> {
+    pub async fn may_connect(&self, s: &EndpointService, domain_id: &str) -> DomainResult<bool> {
         if s.domain_id == domain_id || s.is_public {
             return Ok(true);
         }
@@ -670,7 +612,7 @@ impl Control {
         name: Option<&str>,
         id: Option<&str>,
         page: PageReq,
-    ) -> ApiResult<(Vec<EndpointService>, i64)> {
+    ) -> DomainResult<(Vec<EndpointService>, i64)> {
         let mut q = Query::of(Kind::EndpointService);
         q.shared = Some(true);
         q.name_contains = name.filter(|s| !s.is_empty()).map(str::to_string);
@@ -695,7 +637,7 @@ impl Control {
     }
 }
 
-async fn rename_on_endpoints(tx: &mut Box<dyn Tx>, s: &EndpointService) -> ApiResult<()> {
+async fn rename_on_endpoints(tx: &mut Box<dyn Tx>, s: &EndpointService) -> DomainResult<()> {
     let eps = tx
         .load_all::<Endpoint>(Query::of(Kind::Endpoint).parent(&s.id))
         .await?;

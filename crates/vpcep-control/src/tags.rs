@@ -2,15 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use vpcep_core::error::{ApiError, ApiResult, codes};
+use vpcep_core::error::{DomainError, DomainResult, Thing, quoted};
 use vpcep_core::model::{Endpoint, EndpointService, Kind, Tag};
 use vpcep_core::validate;
-use vpcep_core::wire::{ResourceInstancesBody, TagIn, TagValuesIn, TagsActionBody};
+use vpcep_huawei::vpcep::{ResourceInstancesBody, TagIn, TagValuesIn, TagsActionBody};
 use vpcep_store::{Query, StoreExt, TxExt};
 
 use crate::{Caller, Control, now_ms};
 
-pub fn parse_tags(raw: &[TagIn]) -> ApiResult<Vec<Tag>> {
+pub fn parse_tags(raw: &[TagIn]) -> DomainResult<Vec<Tag>> {
     let tags: Vec<Tag> = raw
         .iter()
         .map(|t| Tag {
@@ -23,15 +23,15 @@ pub fn parse_tags(raw: &[TagIn]) -> ApiResult<Vec<Tag>> {
 }
 
 /// `endpoint_service` or `endpoint`.
-pub fn resource_kind(s: &str) -> ApiResult<Kind> {
+pub fn resource_kind(s: &str) -> DomainResult<Kind> {
     match s {
         "endpoint_service" => Ok(Kind::EndpointService),
         "endpoint" => Ok(Kind::Endpoint),
-        other => Err(ApiError::new(
-            400,
-            codes::INVALID_RESOURCE_TYPE,
-            format!("Invalid resource type '{other}': use endpoint_service or endpoint."),
-        )),
+        other => Err(DomainError::Unsupported {
+            field: "resource_type",
+            value: quoted(other),
+            allowed: &["endpoint_service", "endpoint"],
+        }),
     }
 }
 
@@ -61,7 +61,7 @@ fn matches_any(tags: &[Tag], want: &[TagValuesIn]) -> bool {
 }
 
 impl Control {
-    async fn tagged(&self, caller: &Caller, kind: Kind) -> ApiResult<Vec<Tagged>> {
+    async fn tagged(&self, caller: &Caller, kind: Kind) -> DomainResult<Vec<Tagged>> {
         let q = Query::of(kind).project(&caller.project_id);
         Ok(match kind {
             Kind::EndpointService => {
@@ -94,39 +94,39 @@ impl Control {
         resource_type: &str,
         id: &str,
         body: TagsActionBody,
-    ) -> ApiResult<()> {
+    ) -> DomainResult<()> {
         let kind = resource_kind(resource_type)?;
         let create = match body.action.as_deref() {
             Some("create") => true,
             Some("delete") => false,
             other => {
-                return Err(ApiError::new(
-                    400,
-                    codes::INVALID_ACTION,
-                    format!(
-                        "Invalid action '{}': use create or delete.",
-                        other.unwrap_or("")
-                    ),
-                )
-                .on("action"));
+                return Err(DomainError::Unsupported {
+                    field: "action",
+                    value: quoted(other.unwrap_or("")),
+                    allowed: &["create", "delete"],
+                });
             }
         };
         let raw = body.tags.unwrap_or_default();
         if raw.is_empty() {
-            return Err(
-                ApiError::new(400, codes::TAG_EMPTY, "The tag cannot be empty.").on("tags"),
-            );
+            return Err(DomainError::Missing { field: "tags" });
         }
         let mut tx = self.store.begin().await?;
         let current: Vec<Tag> = match kind {
-            Kind::EndpointService => match tx.load::<EndpointService>(id).await? {
-                Some(s) if s.project_id == caller.project_id => s.tags,
-                _ => return Err(ApiError::service_not_found(id)),
-            },
-            _ => match tx.load::<Endpoint>(id).await? {
-                Some(e) if e.project_id == caller.project_id => e.tags,
-                _ => return Err(ApiError::endpoint_not_found(id)),
-            },
+            Kind::EndpointService => {
+                caller
+                    .own(
+                        tx.load::<EndpointService>(id).await?,
+                        Thing::EndpointService,
+                        id,
+                    )?
+                    .tags
+            }
+            _ => {
+                caller
+                    .own(tx.load::<Endpoint>(id).await?, Thing::Endpoint, id)?
+                    .tags
+            }
         };
         let mut tags = current;
         if create {
@@ -174,7 +174,7 @@ impl Control {
         &self,
         caller: &Caller,
         resource_type: &str,
-    ) -> ApiResult<Vec<(String, Vec<String>)>> {
+    ) -> DomainResult<Vec<(String, Vec<String>)>> {
         let kind = resource_kind(resource_type)?;
         let mut map: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in self.tagged(caller, kind).await? {
@@ -194,33 +194,26 @@ impl Control {
         caller: &Caller,
         resource_type: &str,
         body: ResourceInstancesBody,
-    ) -> ApiResult<(Option<Vec<(String, String, Vec<Tag>)>>, i64)> {
+    ) -> DomainResult<(Option<Vec<(String, String, Vec<Tag>)>>, i64)> {
         let kind = resource_kind(resource_type)?;
         let count_only = match body.action.as_deref() {
             Some("filter") => false,
             Some("count") => true,
             other => {
-                return Err(ApiError::new(
-                    400,
-                    codes::INVALID_ACTION,
-                    format!(
-                        "Invalid action '{}': use filter or count.",
-                        other.unwrap_or("")
-                    ),
-                )
-                .on("action"));
+                return Err(DomainError::Unsupported {
+                    field: "action",
+                    value: quoted(other.unwrap_or("")),
+                    allowed: &["filter", "count"],
+                });
             }
         };
         let limit = body.limit.unwrap_or(1000);
         let offset = body.offset.unwrap_or(0);
         if !(1..=1000).contains(&limit) {
-            return Err(
-                ApiError::new(400, codes::INVALID_LIMIT, "Invalid limit: use 1 to 1000.")
-                    .on("limit"),
-            );
+            return Err(DomainError::FilterLimitOutOfRange { value: limit });
         }
         if offset < 0 {
-            return Err(ApiError::new(400, codes::INVALID_OFFSET, "Invalid offset.").on("offset"));
+            return Err(DomainError::NegativeOffset { value: offset });
         }
         let name_match = body
             .matches

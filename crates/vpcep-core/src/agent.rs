@@ -9,30 +9,28 @@
 //!   generation is the object's current one, so a late report never overrides a newer change.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::model::Kind;
 
 /// One object in the feed: its kind, id, generation, the revision that last changed it, and the
 /// stored record (see `model` / `inventory`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedObject {
     pub kind: Kind,
     pub id: String,
     pub generation: u64,
     pub revision: u64,
-    #[schema(value_type = Object)]
     pub spec: serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     pub revision: u64,
     pub objects: Vec<FeedObject>,
 }
 
 /// A change: the object's new state, or `object: null` when it is gone.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub kind: Kind,
     pub id: String,
@@ -40,13 +38,13 @@ pub struct Change {
     pub object: Option<FeedObject>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Changes {
     pub revision: u64,
     pub changes: Vec<Change>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// The object's desired state is programmed (for an endpoint in `creating`: traffic flows).
@@ -57,19 +55,37 @@ pub enum Outcome {
     Failed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+/// Why the data plane could not realise an object. The agent says what happened; the control
+/// plane words it for users (the Huawei front as an `EndPoint.xxxx` code and a message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum Failure {
+    /// The service an endpoint reaches is gone, failed or being deleted.
+    ServiceUnavailable,
+    /// The port a service's traffic goes to no longer exists.
+    BackendGone,
+    /// A namespace the object needs could not be programmed; `detail` is the kernel's answer.
+    Namespace { namespace: String, detail: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectResult {
     pub kind: Kind,
     pub id: String,
     pub generation: u64,
     pub outcome: Outcome,
+    /// Why, with [`Outcome::Failed`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// A failure already worded as a code and message (older agents); used when `failure` is
+    /// absent.
     #[serde(default)]
     pub error_code: Option<String>,
     #[serde(default)]
     pub error_message: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reports {
     /// Which agent reports (for logs and, later, shard ownership).
     #[serde(default)]
@@ -77,7 +93,7 @@ pub struct Reports {
     pub results: Vec<ObjectResult>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportsAck {
     /// How many results changed a status.
     pub accepted: usize,

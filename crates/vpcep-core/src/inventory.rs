@@ -2,7 +2,6 @@
 //! stored forms; `vpc_wire` holds the Huawei VPC v1 shapes the API speaks.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::model::{IndexColumns, Kind, Resource};
 
@@ -40,7 +39,7 @@ pub mod host_status {
     pub const ERROR: &str = "ERROR";
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Vpc {
     pub id: String,
     pub project_id: String,
@@ -61,7 +60,7 @@ resource!(
     s.status.clone()
 );
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subnet {
     pub id: String,
     pub project_id: String,
@@ -92,7 +91,7 @@ resource!(
 );
 
 /// A NIC with one fixed IP in a subnet. Server NICs and load-balancer VIPs are ports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Port {
     pub id: String,
     pub project_id: String,
@@ -120,7 +119,7 @@ resource!(
     s.status.clone()
 );
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroup {
     pub id: String,
     pub project_id: String,
@@ -140,14 +139,14 @@ resource!(
     String::new()
 );
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Ingress,
     Egress,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecurityGroupRule {
     pub id: String,
     pub project_id: String,
@@ -175,7 +174,7 @@ resource!(
 );
 
 /// A cloud host (lab resource): one or more NICs, primary first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Server {
     pub id: String,
     pub project_id: String,
@@ -203,13 +202,13 @@ resource!(
     s.status.clone()
 );
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Member {
     pub address: String,
     pub port: u16,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Listener {
     pub protocol: crate::model::Protocol,
     pub port: u16,
@@ -217,7 +216,7 @@ pub struct Listener {
 }
 
 /// A load balancer (lab resource): a VIP port in a subnet spreading each listener over members.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadBalancer {
     pub id: String,
     pub project_id: String,
@@ -247,7 +246,7 @@ resource!(
 );
 
 /// An on-premises network joined to a VPC by a VPN link (lab resource).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Site {
     pub id: String,
     pub project_id: String,

@@ -1,5 +1,6 @@
-//! vpcep's domain core: the resource model, every validation rule, status state machines, naming,
-//! address allocation and the wire shapes. Pure: no I/O, no async, no clock (callers pass time in).
+//! vpcep's domain core: the resource model, every validation rule, status state machines, naming
+//! and address allocation. Pure: no I/O, no async, no clock (callers pass time in), and no wire
+//! format: the Huawei shapes live in the front crate `vpcep-huawei`.
 
 pub mod agent;
 pub mod builtin;
@@ -11,7 +12,5 @@ pub mod naming;
 pub mod state;
 pub mod timefmt;
 pub mod validate;
-pub mod vpc_wire;
-pub mod wire;
 
-pub use error::{ApiError, ApiResult};
+pub use error::{DomainError, DomainResult};

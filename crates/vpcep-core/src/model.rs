@@ -3,13 +3,10 @@
 //! onto a response without renaming.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 /// Every kind of object kept in the store. The string form is what the store and the change feed
 /// carry.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Vpc,
@@ -113,7 +110,7 @@ pub trait Resource: Serialize + serde::de::DeserializeOwned + Send + Sync {
 // Endpoint services and endpoints
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerType {
     VM,
     LB,
@@ -132,14 +129,14 @@ impl ServerType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceType {
     Interface,
     Gateway,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TcpProxy {
     Close,
@@ -160,9 +157,7 @@ impl TcpProxy {
     }
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Protocol {
     TCP,
     UDP,
@@ -186,14 +181,14 @@ impl Protocol {
 
 /// One port mapping of a service: the endpoint listens on `client_port`, the backend on
 /// `server_port`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PortMapping {
     pub client_port: u16,
     pub server_port: u16,
     pub protocol: Protocol,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
     pub key: String,
     #[serde(default)]
@@ -201,7 +196,7 @@ pub struct Tag {
 }
 
 /// Service statuses (SPEC S11). A deleted service disappears; there is no `deleted`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ServiceStatus {
     Creating,
@@ -232,7 +227,7 @@ impl ServiceStatus {
 }
 
 /// Endpoint (connection) statuses (SPEC S11).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum EndpointStatus {
     PendingAcceptance,
@@ -279,14 +274,14 @@ impl EndpointStatus {
 }
 
 /// Error item on a failed service (`error[]` with `code`/`message`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceError {
     pub code: String,
     pub message: String,
 }
 
 /// Error item on a failed endpoint or connection (`error[]` with `error_code`/`error_message`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QueryError {
     pub error_code: String,
     pub error_message: String,
@@ -294,7 +289,7 @@ pub struct QueryError {
 
 /// Where a service's traffic goes, resolved from its `port_id` at create/update time so the data
 /// plane never has to look the port up.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backend {
     /// The NIC (VM) or load balancer VIP port (LB).
     pub port_id: String,
@@ -308,7 +303,7 @@ pub struct Backend {
     pub server_id: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointService {
     pub id: String,
     pub project_id: String,
@@ -356,7 +351,7 @@ impl Resource for EndpointService {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
     pub id: String,
     pub project_id: String,
@@ -380,9 +375,7 @@ pub struct Endpoint {
     /// Set by the service owner through `connections/description`.
     pub connection_description: String,
     pub routetables: Vec<String>,
-    #[schema(value_type = Vec<Object>)]
     pub policy_statement: Vec<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
     pub policy_document: Option<serde_json::Value>,
     pub error: Vec<QueryError>,
     pub generation: u64,
@@ -410,7 +403,7 @@ impl Resource for Endpoint {
 }
 
 /// One service whitelist record (权限管理).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Permission {
     pub id: String,
     pub project_id: String,
@@ -444,14 +437,14 @@ impl Resource for Permission {
 // Identity
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub domain_id: String,
     pub name: String,
     pub created_ms: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Project {
     pub project_id: String,
     pub domain_id: String,
@@ -460,7 +453,7 @@ pub struct Project {
 
 /// Per-account limits (SPEC S9). Defaults come from the server configuration; an operator may set
 /// an account-specific value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Quotas {
     pub endpoint_service: i64,
     pub endpoint: i64,
@@ -475,7 +468,7 @@ impl Default for Quotas {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuotaType {
     EndpointService,

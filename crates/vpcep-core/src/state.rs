@@ -2,7 +2,7 @@
 //! agent's report moves them to `available` / `accepted` / `failed`, and confirms a delete.
 
 use crate::agent::Outcome;
-use crate::error::{ApiError, ApiResult, codes};
+use crate::error::{DomainError, DomainResult, quoted};
 use crate::model::{EndpointStatus, ServiceStatus};
 
 /// Status of a new endpoint.
@@ -21,16 +21,18 @@ pub enum ConnectionAction {
 }
 
 impl ConnectionAction {
-    pub fn parse(s: &str) -> ApiResult<Self> {
+    /// The actions' names on the wire.
+    pub const NAMES: &'static [&'static str] = &["receive", "reject"];
+
+    pub fn parse(s: &str) -> DomainResult<Self> {
         match s {
             "receive" => Ok(Self::Receive),
             "reject" => Ok(Self::Reject),
-            other => Err(ApiError::new(
-                400,
-                codes::INVALID_ENDPOINT_ACTION,
-                format!("Invalid action '{other}': use receive or reject."),
-            )
-            .on("action")),
+            other => Err(DomainError::Unsupported {
+                field: "action",
+                value: quoted(other),
+                allowed: Self::NAMES,
+            }),
         }
     }
 }
@@ -39,19 +41,11 @@ impl ConnectionAction {
 pub fn on_connection_action(
     current: EndpointStatus,
     action: ConnectionAction,
-) -> ApiResult<EndpointStatus> {
+) -> DomainResult<EndpointStatus> {
     use EndpointStatus::*;
     match (current, action) {
-        (Deleting, _) => Err(ApiError::new(
-            400,
-            codes::ENDPOINT_DELETING,
-            "The endpoint is being deleted.",
-        )),
-        (Failed, _) => Err(ApiError::new(
-            400,
-            codes::FAILED_NOT_MODIFIABLE,
-            "The VPC endpoint in the Failed status cannot be modified.",
-        )),
+        (Deleting, _) => Err(DomainError::EndpointDeleting),
+        (Failed, _) => Err(DomainError::EndpointFailed),
         // Accepting an already accepted or in-progress connection changes nothing.
         (Accepted, ConnectionAction::Receive) => Ok(Accepted),
         (Creating, ConnectionAction::Receive) => Ok(Creating),
@@ -63,13 +57,9 @@ pub fn on_connection_action(
 }
 
 /// The user deletes an endpoint.
-pub fn on_endpoint_delete(current: EndpointStatus) -> ApiResult<EndpointStatus> {
+pub fn on_endpoint_delete(current: EndpointStatus) -> DomainResult<EndpointStatus> {
     match current {
-        EndpointStatus::Deleting => Err(ApiError::new(
-            400,
-            codes::ENDPOINT_DELETING,
-            "The endpoint is being deleted.",
-        )),
+        EndpointStatus::Deleting => Err(DomainError::EndpointDeleting),
         _ => Ok(EndpointStatus::Deleting),
     }
 }
@@ -140,10 +130,13 @@ mod tests {
             ReportEffect::Nothing
         );
         assert!(on_connection_action(Deleting, ConnectionAction::Receive).is_err());
-        assert_eq!(
-            ConnectionAction::parse("accept").unwrap_err().code,
-            "EndPoint.2027"
-        );
+        assert!(matches!(
+            ConnectionAction::parse("accept"),
+            Err(DomainError::Unsupported {
+                field: "action",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -180,15 +180,13 @@ pub trait Tx: Send {
 pub type SharedStore = Arc<dyn Store>;
 
 /// Storage failures reach users as a generic system error; the detail goes to the log only.
-impl From<StoreError> for vpcep_core::ApiError {
+impl From<StoreError> for vpcep_core::DomainError {
     fn from(e: StoreError) -> Self {
         if let StoreError::NulInText = e {
             // The caller's input, not a failure of ours: a parameter error, not logged as one.
-            return vpcep_core::ApiError::param(
-                "Parameter error: text must not contain the NUL character (U+0000).",
-            );
+            return vpcep_core::DomainError::NulInText;
         }
         tracing::error!(error = %e, "store failure");
-        vpcep_core::ApiError::system("System error. Please retry.")
+        vpcep_core::DomainError::internal("System error. Please retry.")
     }
 }

@@ -174,7 +174,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
             AdminCommand::CloudService(CloudServiceCommand::Create { account, name, vpc_id, port_id, server_type, ports }) => {
                 let caller = control.caller_for_account(&account, &region).await.map_err(api)?;
-                let body = vpcep_core::wire::CreateEndpointServiceBody {
+                let body = vpcep_huawei::vpcep::CreateEndpointServiceBody {
                     port_id: Some(port_id),
                     vpc_id: Some(vpc_id),
                     server_type: Some(server_type),
@@ -185,7 +185,7 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     ..Default::default()
                 };
                 let svc = control.create_service_as(&caller, body, true).await.map_err(api)?;
-                print(out, &vpcep_core::wire::ServiceOut::from_service(&svc, None), |s| {
+                print(out, &vpcep_huawei::vpcep::ServiceOut::from_service(&svc, None), |s| {
                     format!("id            {}\nservice_name  {}\nstatus        {}\n", s.id, s.service_name, s.status)
                 })
             }
@@ -201,6 +201,8 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     result
 }
 
-fn api(e: vpcep_core::ApiError) -> anyhow::Error {
-    anyhow!("{}: {}", e.code, e.message)
+/// The CLI's own wording of a domain error (not the API's codes: an operator at a terminal reads
+/// it).
+fn api(e: vpcep_core::DomainError) -> anyhow::Error {
+    anyhow!("{e}")
 }

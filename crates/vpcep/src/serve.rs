@@ -218,8 +218,7 @@ async fn bootstrap_builtin_dns(control: &vpcep_control::Control) {
             "built-in DNS cloud service ready"
         ),
         Err(e) => tracing::error!(
-            error = %e.message,
-            code = e.code,
+            error = %e,
             "built-in DNS cloud service bootstrap failed; serving without it"
         ),
     }

@@ -682,13 +682,13 @@ async fn cloud_services_need_no_whitelist() {
         .caller_for_account("operator", "cn-north-4")
         .await
         .expect("caller");
-    let body = vpcep_core::wire::CreateEndpointServiceBody {
+    let body = vpcep_huawei::vpcep::CreateEndpointServiceBody {
         port_id: Some(net.vm_port.clone()),
         vpc_id: Some(net.vpc.clone()),
         server_type: Some("VM".into()),
         service_name: Some("dns".into()),
         approval_enabled: Some(false),
-        ports: Some(vec![vpcep_core::wire::PortListIn {
+        ports: Some(vec![vpcep_huawei::vpcep::PortListIn {
             client_port: Some(53),
             server_port: Some(53),
             protocol: Some("UDP".into()),
@@ -931,5 +931,5 @@ async fn builtin_dns_name_is_configurable_and_ignores_operator_quota() {
         json!([{"client_port": 80, "server_port": 80}]),
     )
     .await;
-    assert_eq!(code(r), vpcep_core::error::codes::QUOTA_EXCEEDED);
+    assert_eq!(code(r), vpcep_huawei::error::codes::QUOTA_EXCEEDED);
 }

@@ -279,6 +279,7 @@ async fn nul_characters_are_a_parameter_error_on_every_backend() {
             .credential_secret("AK\0")
             .await
             .expect_err("NUL access key");
+        let e = vpcep_huawei::error::vpcep(&e);
         assert_eq!((e.status, e.code), (400, "EndPoint.0002"), "{b}");
     }
 }

@@ -165,7 +165,7 @@ pub async fn login(ctx: Ctx, body: Bytes) -> Out {
         Ok(f) => f,
         // A key no store can hold (e.g. with NUL) names no credential: the same answer as any
         // unknown key, on every backend.
-        Err(e) if e.status == 400 => None,
+        Err(vpcep_core::DomainError::NulInText) => None,
         Err(e) => return Err(ctx.api_error_page(&e).into()),
     };
     // Compare in constant time; an unknown key is compared against a dummy so both take as long.

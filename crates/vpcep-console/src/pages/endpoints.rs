@@ -9,11 +9,11 @@ use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
 use vpcep_control::Caller;
-use vpcep_core::ApiError;
 use vpcep_core::inventory::{Subnet, Vpc};
 use vpcep_core::model::{Endpoint, EndpointService};
 use vpcep_core::validate;
-use vpcep_core::wire::CreateEndpointBody;
+use vpcep_huawei::ApiError;
+use vpcep_huawei::vpcep::CreateEndpointBody;
 
 use crate::ctx::{Ctx, Out, html, html_status, q, redirect};
 use crate::form::FormData;
@@ -195,7 +195,7 @@ async fn find_service(ctx: &Ctx, caller: &Caller, name: &str) -> Result<Endpoint
     if name.is_empty() {
         return Err(ApiError::new(
             400,
-            vpcep_core::error::codes::SERVICE_ID_EMPTY,
+            vpcep_huawei::error::codes::SERVICE_ID_EMPTY,
             "The requested endpoint service name is empty.",
         )
         .on("endpoint_service_id"));
@@ -205,7 +205,7 @@ async fn find_service(ctx: &Ctx, caller: &Caller, name: &str) -> Result<Endpoint
         .control
         .describe_service(caller, by_id.then_some(name), (!by_id).then_some(name))
         .await
-        .map_err(|e| e.on("endpoint_service_id"))
+        .map_err(|e| ApiError::from(e).on("endpoint_service_id"))
 }
 
 /// The service the form points at.
@@ -218,7 +218,7 @@ async fn chosen_service(
         if f.cloud_service_id.is_empty() {
             return Err(ApiError::new(
                 400,
-                vpcep_core::error::codes::SERVICE_ID_EMPTY,
+                vpcep_huawei::error::codes::SERVICE_ID_EMPTY,
                 "The requested endpoint service ID is empty.",
             )
             .on("endpoint_service_id"));
@@ -460,7 +460,7 @@ pub async fn new_submit(ctx: Ctx, body: Bytes) -> Out {
                         &f,
                         &Errors::from_api(&ctx, &e, FIELD_MAP),
                         None,
-                        bad(e.status),
+                        bad(ApiError::from(e.clone()).status),
                     )
                     .await
                 }
@@ -500,7 +500,7 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &EpForm) -> Out {
         Ok(_) => {
             let e = ApiError::new(
                 400,
-                vpcep_core::error::codes::SUBNET_NOT_IN_VPC,
+                vpcep_huawei::error::codes::SUBNET_NOT_IN_VPC,
                 "The current network does not belong to the VPC.",
             );
             errors.add("subnet_id", ctx.api_message(&e));
@@ -663,7 +663,13 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
             e.error.first().map(|x| x.error_message.as_str()),
             &url,
         ))),
-        Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), ctx.api_message(&e).text).into_response()),
+        Err(e) if ApiError::from(e.clone()).status == 404 => {
+            Ok(html(endpoint_badge(ctx.lang, None, None, &url)))
+        }
+        Err(e) => Ok((
+            bad(ApiError::from(e.clone()).status),
+            ctx.api_message(&e).text,
+        )
+            .into_response()),
     }
 }

@@ -10,11 +10,11 @@ use serde::Deserialize;
 use vpcep_control::Caller;
 use vpcep_control::console_support::BackendFinding;
 use vpcep_control::services::parse_ports;
-use vpcep_core::ApiError;
 use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
 use vpcep_core::model::{EndpointService, EndpointStatus, PortMapping, ServerType};
 use vpcep_core::validate;
-use vpcep_core::wire::{
+use vpcep_huawei::ApiError;
+use vpcep_huawei::vpcep::{
     BatchAddPermissionsBody, BatchRemovePermissionsBody, ConnectionActionBody,
     CreateEndpointServiceBody, PermissionIdIn, PermissionIn, PortListIn,
 };
@@ -630,7 +630,7 @@ pub async fn new_submit(ctx: Ctx, body: Bytes) -> Out {
             Ok(_) => Ok(redirect("/console/services?msg=submitted")),
             Err(e) => {
                 let errors = Errors::from_api(&ctx, &e, FIELD_MAP);
-                render_form(&ctx, &f, &errors, bad(e.status)).await
+                render_form(&ctx, &f, &errors, bad(ApiError::from(e.clone()).status)).await
             }
         };
     }
@@ -646,7 +646,7 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &SvcForm, mappings: &[PortM
     if vpc.is_none() {
         let e = ApiError::new(
             400,
-            vpcep_core::error::codes::VPC_NOT_FOUND,
+            vpcep_huawei::error::codes::VPC_NOT_FOUND,
             format!("The VPC {} does not exist.", f.vpc_id),
         );
         errors.add("vpc_id", ctx.api_message(&e));
@@ -684,7 +684,7 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &SvcForm, mappings: &[PortM
         None => {
             let e = ApiError::new(
                 400,
-                vpcep_core::error::codes::PORT_NOT_FOUND,
+                vpcep_huawei::error::codes::PORT_NOT_FOUND,
                 format!("The port {} does not exist.", f.port_id()),
             );
             errors.add(slot, ctx.api_message(&e));
@@ -693,7 +693,7 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &SvcForm, mappings: &[PortM
         Some((_, vpc_id)) if vpc.is_some() && vpc_id != f.vpc_id => {
             let e = ApiError::new(
                 400,
-                vpcep_core::error::codes::PORT_NOT_IN_VPC,
+                vpcep_huawei::error::codes::PORT_NOT_IN_VPC,
                 format!(
                     "The port {} does not belong to VPC {}.",
                     f.port_id(),
@@ -1207,7 +1207,7 @@ pub async fn connection_action(ctx: Ctx, Path(id): Path<String>, body: Bytes) ->
                 add_errors: &none,
                 msg: None,
             };
-            render_detail(&ctx, &id, st, bad(e.status)).await
+            render_detail(&ctx, &id, st, bad(ApiError::from(e.clone()).status)).await
         }
     }
 }
@@ -1309,7 +1309,7 @@ pub async fn remove_permission(ctx: Ctx, Path(id): Path<String>, body: Bytes) ->
                 add_errors: &none,
                 msg: None,
             };
-            render_detail(&ctx, &id, st, bad(e.status)).await
+            render_detail(&ctx, &id, st, bad(ApiError::from(e.clone()).status)).await
         }
     }
 }
@@ -1338,7 +1338,7 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Out {
     }
     match ctx.state.control.delete_service(&caller, &id).await {
         Ok(()) => Ok(redirect("/console/services?msg=deleted")),
-        Err(e) if e.status == 404 => Err(ctx.api_error_page(&e).into()),
+        Err(e) if ApiError::from(e.clone()).status == 404 => Err(ctx.api_error_page(&e).into()),
         Err(e) => {
             let none = Errors::none();
             // SERVICE_IN_USE says how many endpoints to reject or delete first.
@@ -1351,7 +1351,7 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Out {
                 add_errors: &none,
                 msg: None,
             };
-            render_detail(&ctx, &id, st, bad(e.status)).await
+            render_detail(&ctx, &id, st, bad(ApiError::from(e.clone()).status)).await
         }
     }
 }
@@ -1370,8 +1370,14 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
             s.error.first().map(|x| x.message.as_str()),
             &url,
         ))),
-        Err(e) if e.status == 404 => Ok(html(service_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), ctx.api_message(&e).text).into_response()),
+        Err(e) if ApiError::from(e.clone()).status == 404 => {
+            Ok(html(service_badge(ctx.lang, None, None, &url)))
+        }
+        Err(e) => Ok((
+            bad(ApiError::from(e.clone()).status),
+            ctx.api_message(&e).text,
+        )
+            .into_response()),
     }
 }
 
@@ -1394,7 +1400,13 @@ pub async fn connection_status_fragment(ctx: Ctx, Path((sid, eid)): Path<(String
                 .map(|x| x.error_message.as_str()),
             &url,
         ))),
-        Err(e) if e.status == 404 => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
-        Err(e) => Ok((bad(e.status), ctx.api_message(&e).text).into_response()),
+        Err(e) if ApiError::from(e.clone()).status == 404 => {
+            Ok(html(endpoint_badge(ctx.lang, None, None, &url)))
+        }
+        Err(e) => Ok((
+            bad(ApiError::from(e.clone()).status),
+            ctx.api_message(&e).text,
+        )
+            .into_response()),
     }
 }

@@ -7,7 +7,7 @@ pub mod dns;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use vpcep_core::agent::{Changes, ObjectResult, Outcome, Reports, Snapshot};
+use vpcep_core::agent::{Changes, Failure, ObjectResult, Outcome, Reports, Snapshot};
 use vpcep_core::model::{Endpoint, EndpointStatus, Kind, ServiceStatus};
 
 use crate::kernel::KernelOps;
@@ -186,11 +186,9 @@ impl<K: KernelOps> Agent<K> {
         let failing = &self.failing;
         let failure_in = |namespaces: &[String]| {
             namespaces.iter().find_map(|ns| {
-                failing.get(ns).map(|why| {
-                    (
-                        "EndPoint.4000".to_string(),
-                        format!("The data plane could not program namespace {ns}: {why}"),
-                    )
+                failing.get(ns).map(|why| Failure::Namespace {
+                    namespace: ns.clone(),
+                    detail: why.clone(),
                 })
             })
         };
@@ -239,24 +237,22 @@ impl<K: KernelOps> Agent<K> {
         let mut results = Vec::new();
         let mut sent = Vec::new();
         let reported = &self.reported;
-        let mut push = |kind: Kind,
-                        id: &str,
-                        generation: u64,
-                        outcome: Outcome,
-                        err: Option<(String, String)>| {
-            let key = (kind, id.to_string());
-            if reported.get(&key) != Some(&(generation, outcome)) {
-                sent.push((key, (generation, outcome)));
-                results.push(ObjectResult {
-                    kind,
-                    id: id.to_string(),
-                    generation,
-                    outcome,
-                    error_code: err.as_ref().map(|e| e.0.clone()),
-                    error_message: err.map(|e| e.1),
-                });
-            }
-        };
+        let mut push =
+            |kind: Kind, id: &str, generation: u64, outcome: Outcome, failure: Option<Failure>| {
+                let key = (kind, id.to_string());
+                if reported.get(&key) != Some(&(generation, outcome)) {
+                    sent.push((key, (generation, outcome)));
+                    results.push(ObjectResult {
+                        kind,
+                        id: id.to_string(),
+                        generation,
+                        outcome,
+                        failure,
+                        error_code: None,
+                        error_message: None,
+                    });
+                }
+            };
         let names = &self.cfg.names;
         let services = d.services.iter().filter(|_| scope.is_none());
         for (id, s) in services {

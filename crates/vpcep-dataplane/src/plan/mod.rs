@@ -16,6 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use vpcep_core::agent::Failure;
 use vpcep_core::inventory::{Direction, Listener, SecurityGroupRule};
 use vpcep_core::model::{Protocol, ServiceStatus};
 
@@ -97,7 +98,7 @@ pub struct Plan {
     pub namespaces: BTreeMap<String, NsPlan>,
     pub live: BTreeSet<LiveEndpoint>,
     /// Objects that cannot be realised, with why (reported `failed`).
-    pub problems: BTreeMap<String, (String, String)>,
+    pub problems: BTreeMap<String, Failure>,
 }
 
 /// The source address providers see for consumer leg `zone` of `shard`.
@@ -339,26 +340,14 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             continue;
         }
         let Some(svc) = d.services.get(&e.spec.service_id) else {
-            p.problems.insert(
-                eid.clone(),
-                (
-                    "EndPoint.2004".into(),
-                    "The endpoint service is unavailable.".into(),
-                ),
-            );
+            p.problems.insert(eid.clone(), Failure::ServiceUnavailable);
             continue;
         };
         if matches!(
             svc.spec.status,
             ServiceStatus::Deleting | ServiceStatus::Failed
         ) {
-            p.problems.insert(
-                eid.clone(),
-                (
-                    "EndPoint.2004".into(),
-                    "The endpoint service is unavailable.".into(),
-                ),
-            );
+            p.problems.insert(eid.clone(), Failure::ServiceUnavailable);
             continue;
         }
         if svc.spec.backend.is_none() {
@@ -599,10 +588,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             .is_none_or(|b| !d.ports.contains_key(&b.port_id))
             && s.spec.status != ServiceStatus::Deleting
         {
-            p.problems.insert(
-                sid.clone(),
-                ("EndPoint.3008".into(), "The port does not exist.".into()),
-            );
+            p.problems.insert(sid.clone(), Failure::BackendGone);
         }
     }
     p

@@ -6,7 +6,7 @@ use vpcep_client::Client;
 use vpcep_client::endpoints::EndpointFilter;
 use vpcep_client::params::Page;
 use vpcep_client::services::ServiceRef;
-use vpcep_core::wire::{CreateEndpointBody, EndpointOut, TagIn};
+use vpcep_huawei::vpcep::{CreateEndpointBody, EndpointOut, TagIn};
 
 use super::conn::{ApiResultExt, Conn};
 use super::output::{Output, Table, done, emit, kv, yes_no};

@@ -8,7 +8,7 @@ use vpcep_client::lab::{
     Listener, ListenerSpec, LoadBalancer, LoadBalancerSpec, LoadBalancerUpdate, NicSpec, Server,
     ServerSpec, Site, SiteSpec,
 };
-use vpcep_core::vpc_wire::{
+use vpcep_huawei::vpc::{
     CreateSecurityGroupBody, CreateSecurityGroupRuleBody, CreateSubnetBody, CreateVpcBody,
     SecurityGroup, SecurityGroupRule, Subnet, Vpc,
 };

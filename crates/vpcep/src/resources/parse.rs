@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 
 use vpcep_client::lab::{ListenerSpec, MemberSpec, NicSpec};
-use vpcep_core::wire::PortListIn;
+use vpcep_huawei::vpcep::PortListIn;
 
 fn port(s: &str, what: &str) -> Result<u16, String> {
     match s.trim().parse::<u16>() {

@@ -5,7 +5,7 @@ use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use vpcep_client::Client;
 use vpcep_client::params::Page;
 use vpcep_client::services::{ConnectionAction, ConnectionFilter, ServiceFilter, ServiceRef};
-use vpcep_core::wire::{
+use vpcep_huawei::vpcep::{
     ConnectionOut, CreateEndpointServiceBody, PermissionOut, PortListOut, ServiceOut, TagIn,
     UpdateEndpointServiceBody,
 };
@@ -209,7 +209,7 @@ pub enum ServiceCommand {
     },
 }
 
-fn flatten_ports(p: Vec<Ports>) -> Vec<vpcep_core::wire::PortListIn> {
+fn flatten_ports(p: Vec<Ports>) -> Vec<vpcep_huawei::vpcep::PortListIn> {
     p.into_iter().flat_map(|p| p.0).collect()
 }
 
@@ -221,7 +221,7 @@ pub fn ports_text(ports: &[PortListOut]) -> String {
         .join(",")
 }
 
-fn tags_text(tags: &[vpcep_core::model::Tag]) -> String {
+fn tags_text(tags: &[vpcep_huawei::vpcep::Tag]) -> String {
     tags.iter()
         .map(|t| format!("{}={}", t.key, t.value))
         .collect::<Vec<_>>()
@@ -541,7 +541,7 @@ pub async fn run(args: ServiceArgs) -> anyhow::Result<()> {
                             .map(|e| format!("{}: {}", e.error_code, e.error_message))
                             .collect::<Vec<_>>()
                             .join("; ");
-                        let list = vpcep_core::wire::ConnectionListOut {
+                        let list = vpcep_huawei::vpcep::ConnectionListOut {
                             connections: vec![c],
                             total_count: None,
                         };
@@ -599,7 +599,7 @@ pub async fn run(args: ServiceArgs) -> anyhow::Result<()> {
                     );
                 }
             }
-            let list = vpcep_core::wire::PermissionListOut {
+            let list = vpcep_huawei::vpcep::PermissionListOut {
                 permissions: added,
                 total_count: None,
             };

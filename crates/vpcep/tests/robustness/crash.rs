@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use vpcep_client::lab::{ListenerSpec, LoadBalancerSpec, MemberSpec};
 use vpcep_client::params::Page;
 use vpcep_client::{Client, ClientError};
-use vpcep_core::vpc_wire::{CreatePortBody, CreateSubnetBody, CreateVpcBody, FixedIp};
-use vpcep_core::wire::{CreateEndpointBody, CreateEndpointServiceBody, PortListIn};
+use vpcep_huawei::vpc::{CreatePortBody, CreateSubnetBody, CreateVpcBody, FixedIp};
+use vpcep_huawei::vpcep::{CreateEndpointBody, CreateEndpointServiceBody, PortListIn};
 
 use crate::support::{DataSpec, Rng, ServerProc, admin, free_port, seed_from_env};
 use vpcep_store::scratch::ScratchDatabase;

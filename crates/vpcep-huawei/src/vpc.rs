@@ -21,7 +21,7 @@ use utoipa::ToSchema;
 
 // Lenient scalar parsing for request bodies: the same rules as the VPCEP bodies.
 
-use crate::wire::{lenient_bool, lenient_int};
+use crate::vpcep::{lenient_bool, lenient_int};
 
 // ---------------------------------------------------------------------------------------------
 // Small shared objects (used in requests and responses).

@@ -1,14 +1,13 @@
 //! The Huawei VPCEP v1 wire format: request bodies as the SDK sends them (parsed leniently, so a
 //! wrong type becomes a documented error code rather than a framework rejection) and response
-//! bodies with the exact JSON keys. Shared by the API server and the typed client.
+//! bodies with the exact JSON keys, built from the domain model. Shared by the API server and the
+//! typed client.
 
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-use crate::model::{
-    Endpoint, EndpointService, Permission, PortMapping, QueryError, ServiceError, Tag,
-};
-use crate::timefmt::to_wire;
+use vpcep_core::model::{self, Endpoint, EndpointService, Permission, PortMapping};
+use vpcep_core::timefmt::to_wire;
 
 /// `true`/`false`, or the strings `"true"`/`"false"` that Huawei's own docs examples send.
 pub fn lenient_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
@@ -254,6 +253,63 @@ pub struct ResourceInstancesBody {
 // Responses
 // ------------------------------------------------------------------------------------------------
 
+/// A resource tag as responses show it (requests use the lenient [`TagIn`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Tag {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+impl From<&model::Tag> for Tag {
+    fn from(t: &model::Tag) -> Self {
+        Self {
+            key: t.key.clone(),
+            value: t.value.clone(),
+        }
+    }
+}
+
+fn tags_out(tags: &[model::Tag]) -> Vec<Tag> {
+    tags.iter().map(Tag::from).collect()
+}
+
+/// Error item on a failed service (`error[]` with `code`/`message`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceError {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&model::ServiceError> for ServiceError {
+    fn from(e: &model::ServiceError) -> Self {
+        Self {
+            code: e.code.clone(),
+            message: e.message.clone(),
+        }
+    }
+}
+
+/// Error item on a failed endpoint or connection (`error[]` with `error_code`/`error_message`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueryError {
+    pub error_code: String,
+    pub error_message: String,
+}
+
+impl From<&model::QueryError> for QueryError {
+    fn from(e: &model::QueryError) -> Self {
+        Self {
+            error_code: e.error_code.clone(),
+            error_message: e.error_message.clone(),
+        }
+    }
+}
+
+fn query_errors_out(errors: &[model::QueryError]) -> Vec<QueryError> {
+    errors.iter().map(QueryError::from).collect()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PortListOut {
     pub client_port: u16,
@@ -323,8 +379,8 @@ impl ServiceOut {
             cidr_type: "internal".to_string(),
             ports: s.ports.iter().map(PortListOut::from).collect(),
             tcp_proxy: serde_plain(&s.tcp_proxy),
-            tags: s.tags.clone(),
-            error: s.error.clone(),
+            tags: tags_out(&s.tags),
+            error: s.error.iter().map(ServiceError::from).collect(),
             enable_policy: s.enable_policy,
             description: s.description.clone(),
             ip_version: "ipv4".to_string(),
@@ -424,7 +480,7 @@ impl ConnectionOut {
             created_at: to_wire(e.created_ms),
             updated_at: to_wire(e.updated_ms),
             domain_id: e.domain_id.clone(),
-            error: e.error.clone(),
+            error: query_errors_out(&e.error),
             status: e.status.as_str().to_string(),
             description: e.connection_description.clone(),
         }
@@ -518,8 +574,8 @@ impl EndpointOut {
             created_at: to_wire(e.created_ms),
             updated_at: to_wire(e.updated_ms),
             project_id: e.project_id.clone(),
-            tags: e.tags.clone(),
-            error: e.error.clone(),
+            tags: tags_out(&e.tags),
+            error: query_errors_out(&e.error),
             whitelist: e.whitelist.clone(),
             enable_whitelist: e.enable_whitelist,
             routetables: e.routetables.clone(),
