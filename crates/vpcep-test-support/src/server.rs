@@ -19,7 +19,7 @@ pub struct Server {
     pub token: String,
     /// Which backend this server's store is ("sqlite" or "postgres"), for assertion messages.
     pub backend: &'static str,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
     /// A PostgreSQL database made for this server alone, dropped with it.
     _pg_database: Option<ScratchDatabase>,
@@ -100,10 +100,16 @@ impl Server {
             control,
             token,
             backend,
-            _dir: dir,
+            dir,
             task,
             _pg_database: pg_database,
         }
+    }
+
+    /// The server's temporary directory (its SQLite file lives there), for files a test keeps
+    /// next to the store, e.g. the console's key; removed with the server.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     pub fn url(&self) -> String {
