@@ -136,12 +136,8 @@ impl Drop for Dns {
 }
 
 /// Poll `f` every 25 ms until it holds; panic naming `what` after 120 s (a loaded machine is
-/// slow, a broken path never arrives).
-pub async fn wait_for<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
+/// slow, a broken path never arrives). Takes `async || …` and `|| async …` alike.
+pub async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if f().await {
