@@ -162,6 +162,7 @@ impl Lab {
     /// Run `cmd` in `ns` until the lab ends. A TCP server (`socat TCP-LISTEN:PORT…`) is waited for
     /// until it listens, so a loaded machine's slow start is never taken for a broken path.
     pub async fn spawn_in(&mut self, ns: &str, cmd: &[&str]) {
+        self.namespace(ns).await;
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", ns])
             .args(cmd)
@@ -192,14 +193,15 @@ impl Lab {
         .await;
     }
 
-    /// Wait until `ns` exists (the agent made it).
+    /// Wait until `ns` exists and can be entered (the agent made it). Its handle in /run/netns
+    /// appears before the namespace is mounted on it, and entering it in between fails
+    /// ("setting the network namespace failed: Invalid argument").
     pub async fn namespace(&self, ns: &str) {
         wait_for(&format!("namespace {ns}"), || async {
             std::process::Command::new("ip")
-                .args(["netns", "list"])
+                .args(["-n", ns, "link", "show", "lo"])
                 .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).contains(ns))
-                .unwrap_or(false)
+                .is_ok_and(|o| o.status.success())
         })
         .await;
     }
