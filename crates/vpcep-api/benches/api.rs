@@ -6,15 +6,13 @@
 //!
 //! The client runs in the same process, so the numbers include its signing cost too.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vpcep_api::AppState;
-use vpcep_client::Client;
-use vpcep_control::{Control, Settings};
+use vpcep_control::Settings;
 use vpcep_core::model::Quotas;
-use vpcep_store::{SharedStore, SqlStore};
+use vpcep_test_support::lab::{network, server, vm_service_on};
+use vpcep_test_support::server::Server;
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -26,75 +24,26 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store: SharedStore = Arc::new(
-        SqlStore::open_sqlite(&dir.path().join("b.db"))
-            .await
-            .expect("store"),
-    );
-    let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
-    let settings = Settings {
+    let srv = Server::start_with(Settings {
         default_quotas: Quotas {
             endpoint_service: 1000,
             endpoint: 1_000_000,
         },
         ..Settings::default()
-    };
-    let control = Control::new(store, settings, secrets);
-    let app = vpcep_api::router(AppState {
-        control: control.clone(),
-        agent_token: Arc::new("t".into()),
-        started: Instant::now(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let acc = control
-        .create_account("bench", None)
-        .await
-        .expect("account");
-    let c = Client::new(
-        &format!("http://{addr}"),
-        &acc.access_key,
-        &acc.secret_key,
-        &acc.project_id,
-    )
-    .expect("client");
+    })
+    .await;
+    let c = srv.account("bench").await.client;
 
-    let v: Value = c
-        .post(
-            &c.project_path("/vpcs"),
-            &json!({"vpc": {"name": "v", "cidr": "10.0.0.0/8"}}),
-        )
-        .await
-        .expect("vpc");
-    let vpc = v["vpc"]["id"].as_str().expect("id").to_string();
-    let s: Value = c
-        .post(&c.project_path("/subnets"), &json!({"subnet": {"name": "s", "cidr": "10.0.0.0/12", "gateway_ip": "10.0.0.1", "vpc_id": vpc}}))
-        .await
-        .expect("subnet");
-    let subnet = s["subnet"]["id"].as_str().expect("id").to_string();
-    let srv: Value = c
-        .post(
-            &c.project_path("/lab/servers"),
-            &json!({"server": {"name": "b", "vpc_id": vpc, "nics": [{"subnet_id": subnet}]}}),
-        )
-        .await
-        .expect("server");
-    let port = srv["server"]["nics"][0]["port_id"]
-        .as_str()
-        .expect("port")
-        .to_string();
-    let svc: Value = c
-        .post(
-            &c.project_path("/vpc-endpoint-services"),
-            &json!({"port_id": port, "vpc_id": vpc, "server_type": "VM", "approval_enabled": false, "ports": [{"client_port": 80, "server_port": 80}]}),
-        )
-        .await
-        .expect("service");
-    let sid = svc["id"].as_str().expect("id").to_string();
+    let net = network(&c, "v", "10.0.0.0/8", "10.0.0.0/12", "10.0.0.1").await;
+    let (vpc, subnet) = (net.vpc.clone(), net.subnet.clone());
+    let (_, port) = server(&c, "b", &net, "10.0.0.10", &[]).await;
+    let sid = vm_service_on(
+        &c,
+        &port,
+        &vpc,
+        json!([{"client_port": 80, "server_port": 80}]),
+    )
+    .await;
 
     // Signed GETs/s: 16 concurrent clients for 3 s.
     let deadline = Instant::now() + Duration::from_secs(3);

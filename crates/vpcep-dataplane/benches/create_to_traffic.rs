@@ -13,9 +13,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use common::{Bench, pct, request_ok, serve_ok};
+use vpcep_test_support::lab::{create_endpoint, network, server, wait_server_active};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
@@ -27,15 +26,14 @@ async fn main() {
     let agent = b.spawn_agent();
     let (sid, web) = b.provider().await;
     // One consumer VPC with a big subnet holding every endpoint (one shard, one zone).
-    let (cvpc, csub) = b
-        .network("cons", "10.0.0.0/8", "10.0.0.0/14", "10.0.0.1")
-        .await;
-    let (client, _) = b.server("client", &cvpc, &csub, "10.3.255.250", &[]).await;
+    let cons = network(&b.c, "cons", "10.0.0.0/8", "10.0.0.0/14", "10.0.0.1").await;
+    let (client, _) = server(&b.c, "client", &cons, "10.3.255.250", &[]).await;
     let client_ns = b.names.server(&client);
     let mut srv = serve_ok(&b.names.server(&web)).await;
     let started = Instant::now();
     for chunk in (0..present).collect::<Vec<_>>().chunks(50) {
-        futures_util::future::join_all(chunk.iter().map(|_| b.endpoint(&sid, &cvpc, &csub))).await;
+        futures_util::future::join_all(chunk.iter().map(|_| create_endpoint(&b.c, &sid, &cons)))
+            .await;
     }
     b.wait_accepted(present).await;
     println!(
@@ -47,7 +45,7 @@ async fn main() {
     let mut create_call = vec![];
     for _ in 0..20 {
         let t = Instant::now();
-        let (_, eip) = b.endpoint(&sid, &cvpc, &csub).await;
+        let (_, eip) = create_endpoint(&b.c, &sid, &cons).await;
         create_call.push(t.elapsed());
         let mut n = 0;
         loop {
@@ -74,28 +72,19 @@ async fn main() {
     // that VPC is ACTIVE before the clock starts; the time is create call → first TCP request.
     let mut first_of_vpc = vec![];
     for i in 0..10 {
-        let (nvpc, nsub) = b
-            .network(&format!("new{i}"), "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")
-            .await;
-        let (host, _) = b
-            .server(&format!("newc{i}"), &nvpc, &nsub, "10.0.0.20", &[])
-            .await;
-        let host_path = b.c.project_path(&format!("/lab/servers/{host}"));
-        let ready = Instant::now();
-        loop {
-            let v: Value = b.c.get(&host_path, &[]).await.expect("host");
-            if v["server"]["status"] == "ACTIVE" {
-                break;
-            }
-            assert!(
-                ready.elapsed() < Duration::from_secs(60),
-                "host {host} not ACTIVE"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let new = network(
+            &b.c,
+            &format!("new{i}"),
+            "10.0.0.0/16",
+            "10.0.0.0/24",
+            "10.0.0.1",
+        )
+        .await;
+        let (host, _) = server(&b.c, &format!("newc{i}"), &new, "10.0.0.20", &[]).await;
+        wait_server_active(&b.c, &host).await;
         let host_ns = b.names.server(&host);
         let t = Instant::now();
-        let (_, eip) = b.endpoint(&sid, &nvpc, &nsub).await;
+        let (_, eip) = create_endpoint(&b.c, &sid, &new).await;
         loop {
             if request_ok(&host_ns, &eip, Duration::from_millis(50)).await {
                 break;

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use vpcep_client::services::ConnectionAction;
 
 use common::{Bench, pct};
+use vpcep_test_support::lab::{network, server, wait_server_active};
 
 /// Ask `name` (A) once; the answer's code and addresses, or `None` after 50 ms.
 async fn ask(
@@ -87,37 +88,23 @@ async fn main() {
         .unwrap_or(10_000);
     let b = Bench::start("d").await;
     let agent = b.spawn_agent();
-    let dns =
-        vpcep_dataplane::agent::dns::DnsFollower::new(vpcep_dataplane::agent::dns::DnsConfig {
-            control_url: b.url.clone(),
-            token: b.token.clone(),
-            names: b.names.clone(),
-            region: b.control.settings.region.clone(),
-            resolver: vpcep_dns::ResolverConfig::default(),
-        })
-        .expect("resolver");
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let dns = tokio::spawn(dns.run_until(stop));
+    let dns = b.spawn_dns(None);
     let c = &b.c;
     // A provider behind a service with approval, a consumer VPC with one big subnet and a host.
-    let (pvpc, psub) = b
-        .network("prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")
-        .await;
-    let (_, port) = b.server("web", &pvpc, &psub, "10.0.0.20", &[]).await;
+    let prov = network(c, "prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let (_, port) = server(c, "web", &prov, "10.0.0.20", &[]).await;
     let svc: Value = c
-        .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": port, "vpc_id": pvpc, "server_type": "VM", "approval_enabled": true, "service_name": "web", "ports": [{"client_port": 80, "server_port": 80}]}))
+        .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": true, "service_name": "web", "ports": [{"client_port": 80, "server_port": 80}]}))
         .await
         .expect("service");
     let sid = svc["id"].as_str().expect("id").to_string();
-    let (cvpc, csub) = b
-        .network("cons", "10.0.0.0/8", "10.0.0.0/14", "10.0.0.1")
-        .await;
-    let (client, _) = b.server("client", &cvpc, &csub, "10.3.255.250", &[]).await;
+    let cons = network(c, "cons", "10.0.0.0/8", "10.0.0.0/14", "10.0.0.1").await;
+    let (client, _) = server(c, "client", &cons, "10.3.255.250", &[]).await;
     let create = |_: usize| async {
         let e: Value = c
             .post(
                 &c.project_path("/vpc-endpoints"),
-                &json!({"endpoint_service_id": sid, "vpc_id": cvpc, "subnet_id": csub, "enable_dns": true}),
+                &json!({"endpoint_service_id": sid, "vpc_id": cons.vpc, "subnet_id": cons.subnet, "enable_dns": true}),
             )
             .await
             .expect("endpoint");
@@ -147,7 +134,7 @@ async fn main() {
     }
     b.wait_accepted(present).await;
     // The client's socket, inside its namespace (programmed: the host is ACTIVE).
-    b.wait_active(&client).await;
+    wait_server_active(c, &client).await;
     let std_sock = vpcep_dataplane::kernel::netlink::in_namespace(&b.names.server(&client), || {
         let s = std::net::UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
         s.connect((vpcep_dataplane::plan::dns::RESOLVER_ADDR, 53))?;
@@ -166,7 +153,7 @@ async fn main() {
     let seen: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>> =
         Default::default();
     let watcher = {
-        let (seen, url, token) = (seen.clone(), b.url.clone(), b.token.clone());
+        let (seen, url, token) = (seen.clone(), b.server.url(), b.server.token.clone());
         tokio::spawn(async move {
             let http = reqwest::Client::new();
             let snap = vpcep_dataplane::agent::fetch_snapshot(&http, &url, &token)
@@ -238,7 +225,7 @@ async fn main() {
         pct(&mut acted, 0.99)
     );
     watcher.abort();
-    dns.abort();
+    drop(dns);
     agent.abort();
     b.teardown().await;
 }

@@ -23,6 +23,7 @@ use hickory_proto::rr::{Name, RecordType};
 use serde_json::{Value, json};
 
 use common::Bench;
+use vpcep_test_support::lab::{network, server, wait_server_active};
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -93,28 +94,18 @@ async fn main() {
     let clients = env("VPCEP_BENCH_CLIENTS", 8);
     let b = Bench::start("q").await;
     let builtin = b
+        .server
         .control
         .bootstrap_builtin_dns()
         .await
         .expect("built-in DNS service");
     let agent = b.spawn_agent();
-    let region = b.control.settings.region.clone();
-    let dns =
-        vpcep_dataplane::agent::dns::DnsFollower::new(vpcep_dataplane::agent::dns::DnsConfig {
-            control_url: b.url.clone(),
-            token: b.token.clone(),
-            names: b.names.clone(),
-            region: region.clone(),
-            resolver: vpcep_dns::ResolverConfig::default(),
-        })
-        .expect("resolver");
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    let dns = tokio::spawn(dns.run_until(stop));
+    let dns = b.spawn_dns(None);
+    let region = b.server.control.settings.region.clone();
     let c = &b.c;
-    let (vpc, subnet) = b
-        .network("cons", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")
-        .await;
-    let (client, _) = b.server("client", &vpc, &subnet, "10.0.0.20", &[]).await;
+    let cons = network(c, "cons", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let (vpc, subnet) = (cons.vpc.clone(), cons.subnet.clone());
+    let (client, _) = server(c, "client", &cons, "10.0.0.20", &[]).await;
     let d: Value = c
         .post(
             &c.project_path("/vpc-endpoints"),
@@ -132,7 +123,7 @@ async fn main() {
         .expect("site");
     let site_id = s["site"]["id"].as_str().expect("site id").to_string();
     b.wait_accepted(1).await;
-    b.wait_active(&client).await;
+    wait_server_active(c, &client).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let s: Value = c
@@ -170,7 +161,7 @@ async fn main() {
         "P6 resolver through the lab ({clients} clients, {rounds} rounds of {secs} s, medians): host → its VPC's resolver {d:.0} q/s; site → the VPC's DNS endpoint {t:.0} q/s; ratio {:.2}",
         t / d
     );
-    dns.abort();
+    drop(dns);
     agent.abort();
     b.teardown().await;
 }

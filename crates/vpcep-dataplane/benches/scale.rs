@@ -26,6 +26,7 @@ use vpcep_dataplane::plan::nft::{Elem, Family, Field, L4, NftSet, NftTable, Val,
 use vpcep_dataplane::plan::{Legs, patch_endpoints, plan};
 
 use common::{Bench, pct, request_ok, serve_ok};
+use vpcep_test_support::lab::{Net, create_endpoint, network, server};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -81,21 +82,19 @@ async fn main() {
             futures_util::future::join_all(
                 chunk
                     .iter()
-                    .map(|n| b.network(n, "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")),
+                    .map(|n| network(&b.c, n, "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")),
             )
             .await,
         );
     }
-    let (last_vpc, last_sub) = consumers.last().cloned().expect("a consumer VPC");
-    let (client, _) = b
-        .server("client", &last_vpc, &last_sub, "10.0.0.250", &[])
-        .await;
-    let all: Vec<(String, String)> = consumers
+    let last = consumers.last().cloned().expect("a consumer VPC");
+    let (client, _) = server(&b.c, "client", &last, "10.0.0.250", &[]).await;
+    let all: Vec<Net> = consumers
         .iter()
         .flat_map(|n| std::iter::repeat_n(n.clone(), per_vpc))
         .collect();
     for chunk in all.chunks(50) {
-        futures_util::future::join_all(chunk.iter().map(|(v, s)| b.endpoint(&sid, v, s))).await;
+        futures_util::future::join_all(chunk.iter().map(|n| create_endpoint(&b.c, &sid, n))).await;
     }
     println!(
         "{} endpoints in {vpcs} consumer VPCs created in the control plane in {:.1?}",
@@ -104,7 +103,7 @@ async fn main() {
     );
 
     // Full reconcile from empty.
-    let snapshot = b.control.agent_snapshot().await.expect("snapshot");
+    let snapshot = b.server.control.agent_snapshot().await.expect("snapshot");
     let mut d = Desired::from_snapshot(&snapshot);
     drop(snapshot);
     let mut legs = Legs::default();
@@ -217,9 +216,10 @@ async fn main() {
         (vec![], vec![], vec![], vec![], vec![]);
     let mut p = p;
     for _ in 0..20 {
-        let (id, ip) = b.endpoint(&sid, &last_vpc, &last_sub).await;
+        let (id, ip) = create_endpoint(&b.c, &sid, &last).await;
         // As the agent does: the change from the feed onto the desired state it keeps.
         let changes = b
+            .server
             .control
             .agent_changes(d.revision, Duration::from_secs(5))
             .await

@@ -18,6 +18,7 @@ use serde_json::Value;
 use vpcep_dataplane::kernel::netlink::in_namespace;
 
 use common::{Bench, pct, request_ok};
+use vpcep_test_support::lab::{create_endpoint, network, server};
 
 const SECONDS: &str = "4";
 
@@ -111,14 +112,10 @@ async fn main() {
     let b = Bench::start("t").await;
     let agent = b.spawn_agent();
     let prov = b.provider_with(&["tcp", "udp"]).await;
-    let (peer, _) = b
-        .server("peer", &prov.vpc, &prov.subnet, "10.0.0.30", &[&prov.group])
-        .await;
-    let (cvpc, csub) = b
-        .network("cons", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")
-        .await;
-    let (client, _) = b.server("client", &cvpc, &csub, "10.0.0.30", &[]).await;
-    let (_, eip) = b.endpoint(&prov.service, &cvpc, &csub).await;
+    let (peer, _) = server(&b.c, "peer", &prov.net, "10.0.0.30", &[&prov.group]).await;
+    let cons = network(&b.c, "cons", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let (client, _) = server(&b.c, "client", &cons, "10.0.0.30", &[]).await;
+    let (_, eip) = create_endpoint(&b.c, &prov.service, &cons).await;
     let (web_ns, peer_ns, client_ns) = (
         b.names.server(&prov.web),
         b.names.server(&peer),

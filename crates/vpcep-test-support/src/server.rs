@@ -1,6 +1,7 @@
 //! A control plane per test: temp store (SQLite, or a scratch PostgreSQL database), the real
 //! router on 127.0.0.1, accounts, a signed client per account, and an agent stand-in that speaks
-//! the agent protocol over HTTP.
+//! the agent protocol over HTTP. In-process, so a test can also reach past the API (`control`)
+//! to set what the API cannot (quotas, regions) and read what it does not show.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,13 +14,17 @@ use vpcep_control::{Control, NewAccount, Settings};
 use vpcep_store::scratch::ScratchDatabase;
 use vpcep_store::{SharedStore, SqlStore};
 
+/// The control plane and API as `vpcep serve` wires them, on an ephemeral loopback port; stops
+/// (and its store goes) when dropped.
 pub struct Server {
     pub addr: SocketAddr,
+    /// The service layer behind the router, for what a test sets up or checks without the API.
     pub control: Control,
+    /// The agent (operator) token the router accepts on `/agent/v1`.
     pub token: String,
     /// Which backend this server's store is ("sqlite" or "postgres"), for assertion messages.
     pub backend: &'static str,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     task: tokio::task::JoinHandle<()>,
     /// A PostgreSQL database made for this server alone, dropped with it.
     _pg_database: Option<ScratchDatabase>,
@@ -42,17 +47,21 @@ pub async fn every_backend() -> Vec<Server> {
     out
 }
 
+/// An account on a [`Server`]: its keys and project, and the typed client signing as it.
 pub struct Account {
     pub info: NewAccount,
     pub client: Client,
+    /// The server's URL, for requests a test writes by hand (unsigned, malformed).
     pub base_url: String,
 }
 
 impl Server {
+    /// A server on a fresh SQLite file with default settings.
     pub async fn start() -> Server {
         Self::start_with(Settings::default()).await
     }
 
+    /// A server on a fresh SQLite file with `settings` (quotas, region).
     pub async fn start_with(settings: Settings) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqlStore::open_sqlite(&dir.path().join("t.db"))
@@ -71,7 +80,8 @@ impl Server {
         Some(Self::serve(Arc::new(store), settings, dir, "postgres", Some(db)).await)
     }
 
-    /// Serve the real router over `store` on 127.0.0.1.
+    /// Serve the real router over `store` on 127.0.0.1 (a test wrapping the store, e.g. to count
+    /// its queries, starts here; `dir` is kept for the server's lifetime).
     pub async fn serve(
         store: SharedStore,
         settings: Settings,
@@ -100,20 +110,29 @@ impl Server {
             control,
             token,
             backend,
-            _dir: dir,
+            dir,
             task,
             _pg_database: pg_database,
         }
     }
 
+    /// The server's temporary directory (its SQLite file lives there), for files a test keeps
+    /// next to the store, e.g. the console's key; removed with the server.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
+    /// A new account `name` in the default region.
     pub async fn account(&self, name: &str) -> Account {
         self.account_in(name, None).await
     }
 
+    /// A new account `name` in `region` (`None`: the server's).
     pub async fn account_in(&self, name: &str, region: Option<&str>) -> Account {
         let info = self
             .control
@@ -187,7 +206,8 @@ impl Server {
     }
 }
 
-/// A VPC with one subnet, and a load balancer VIP and a server NIC in it.
+/// A VPC with one subnet, and a load balancer VIP (TCP 80) and a server NIC in it: the backends
+/// the API tests create services on.
 pub struct Net {
     pub vpc: String,
     pub subnet: String,
@@ -195,23 +215,9 @@ pub struct Net {
     pub vm_port: String,
 }
 
+/// [`Net`] on `cidr`, subnet `subnet_cidr` with gateway `gw`.
 pub async fn network(c: &Client, cidr: &str, subnet_cidr: &str, gw: &str) -> Net {
-    let v: Value = c
-        .post(
-            &c.project_path("/vpcs"),
-            &json!({"vpc": {"name": "v", "cidr": cidr}}),
-        )
-        .await
-        .expect("vpc");
-    let vpc = v["vpc"]["id"].as_str().expect("vpc id").to_string();
-    let s: Value = c
-        .post(
-            &c.project_path("/subnets"),
-            &json!({"subnet": {"name": "s", "cidr": subnet_cidr, "gateway_ip": gw, "vpc_id": vpc}}),
-        )
-        .await
-        .expect("subnet");
-    let subnet = s["subnet"]["id"].as_str().expect("subnet id").to_string();
+    let crate::lab::Net { vpc, subnet } = crate::lab::network(c, "v", cidr, subnet_cidr, gw).await;
     let lb: Value = c
         .post(
             &c.project_path("/lab/loadbalancers"),
@@ -243,6 +249,7 @@ pub async fn network(c: &Client, cidr: &str, subnet_cidr: &str, gw: &str) -> Net
     }
 }
 
+/// An LB-backed endpoint service on `net`'s load balancer; the API's answer, error included.
 pub async fn create_service(
     c: &Client,
     net: &Net,
@@ -258,6 +265,7 @@ pub async fn create_service(
     .await
 }
 
+/// An endpoint of `service_id` in `net`'s subnet; the API's answer, error included.
 pub async fn create_endpoint(
     c: &Client,
     service_id: &str,
@@ -270,6 +278,7 @@ pub async fn create_endpoint(
     .await
 }
 
+/// The API error code of a call that had to fail (panics when it succeeded).
 pub fn code(r: Result<Value, vpcep_client::ClientError>) -> String {
     match r {
         Ok(v) => panic!("expected an error, got {v}"),

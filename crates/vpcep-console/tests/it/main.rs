@@ -1,40 +1,33 @@
-//! Console integration tests: the real router (oneshot requests) on a temporary SQLite store.
+//! Console integration tests: the real router (oneshot requests) over a test control plane
+//! (`vpcep-test-support`, temporary SQLite store).
 //! Sign-in, session cookie flags and signing, CSRF, language, and rejected forms keeping values.
-
-use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 use vpcep_console::{ConsoleOptions, ConsoleState, Keys};
-use vpcep_control::{Control, NewAccount, Settings};
-use vpcep_store::{SharedStore, SqlStore};
+use vpcep_control::{Control, NewAccount};
+use vpcep_test_support::server::{Server, every_backend};
 
 struct Env {
     control: Control,
     key_file: std::path::PathBuf,
     alice: NewAccount,
-    _dir: tempfile::TempDir,
+    _server: Server,
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqlStore::open_sqlite(&dir.path().join("t.db"))
-        .await
-        .expect("store");
-    env_on(Arc::new(store), dir).await
+    env_on(Server::start().await).await
 }
 
-async fn env_on(store: SharedStore, dir: tempfile::TempDir) -> Env {
-    let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
-    let control = Control::new(store, Settings::default(), secrets);
-    let alice = control.create_account("alice", None).await.expect("alice");
+async fn env_on(server: Server) -> Env {
+    let alice = server.account("alice").await.info;
     Env {
-        control,
-        key_file: dir.path().join("console.key"),
+        control: server.control.clone(),
+        key_file: server.dir().join("console.key"),
         alice,
-        _dir: dir,
+        _server: server,
     }
 }
 
@@ -226,15 +219,9 @@ async fn wrong_secret_is_refused_and_the_access_key_kept() {
 /// (it was a 500 on PostgreSQL, before anything was authenticated).
 #[tokio::test]
 async fn nul_in_the_access_key_is_an_unknown_key_on_every_backend() {
-    let sqlite = env().await;
-    let pg_db = vpcep_store::scratch::ScratchDatabase::create("vpcep_console")
-        .await
-        .expect("PostgreSQL reachable");
-    let mut envs = vec![("sqlite", sqlite)];
-    if let Some(db) = &pg_db {
-        let store = db.store().await.expect("store on PostgreSQL");
-        let dir = tempfile::tempdir().expect("tempdir");
-        envs.push(("postgres", env_on(Arc::new(store), dir).await));
+    let mut envs = vec![];
+    for server in every_backend().await {
+        envs.push((server.backend, env_on(server).await));
     }
     for (backend, env) in envs {
         let app = env.app();

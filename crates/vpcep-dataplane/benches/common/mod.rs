@@ -12,29 +12,30 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vpcep_client::Client;
-use vpcep_control::{Control, Settings};
-use vpcep_dataplane::agent::{Agent, AgentConfig};
+use vpcep_control::Settings;
 use vpcep_dataplane::kernel::netlink::in_namespace;
-use vpcep_dataplane::plan::naming::Namespaces;
-use vpcep_test_support::server::Server;
+use vpcep_test_support::lab::{Lab, Net, backend_group, network, server, vm_service_on};
 
 pub struct Provider {
     pub service: String,
     pub web: String,
-    pub vpc: String,
-    pub subnet: String,
+    pub net: Net,
     /// The web server's security group (members reach each other on any port).
     pub group: String,
 }
 
+/// The shared lab (`vpcep-test-support`: control plane, namespaces removed on drop) and the
+/// bench account's client.
 pub struct Bench {
-    pub url: String,
-    pub control: Control,
-    pub names: Namespaces,
+    lab: Lab,
     pub c: Client,
-    pub token: String,
-    /// The control plane (`vpcep-test-support`), kept for the bench's lifetime.
-    _server: Server,
+}
+
+impl std::ops::Deref for Bench {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.lab
+    }
 }
 
 pub fn pct(v: &mut [Duration], p: f64) -> Duration {
@@ -43,6 +44,7 @@ pub fn pct(v: &mut [Duration], p: f64) -> Duration {
 }
 
 impl Bench {
+    /// A lab with namespaces `vb{tag}…` and room for many endpoints.
     pub async fn start(tag: &str) -> Bench {
         let settings = Settings {
             default_quotas: vpcep_core::model::Quotas {
@@ -51,121 +53,29 @@ impl Bench {
             },
             ..Settings::default()
         };
-        let server = Server::start_with(settings).await;
-        let url = server.url();
-        let control = server.control.clone();
-        let names = Namespaces {
-            prefix: format!("vb{tag}{}-", std::process::id() % 10000),
-        };
-        let acc = control
-            .create_account("bench", None)
-            .await
-            .expect("account");
-        let c =
-            Client::new(&url, &acc.access_key, &acc.secret_key, &acc.project_id).expect("client");
-        Bench {
-            url,
-            control,
-            names,
-            c,
-            token: server.token.clone(),
-            _server: server,
-        }
-    }
-
-    /// The agent as `vpcep serve` runs it, following this control plane over HTTP.
-    pub fn spawn_agent(&self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(
-            Agent::new(AgentConfig {
-                control_url: self.url.clone(),
-                token: self.token.clone(),
-                names: self.names.clone(),
-                name: "bench".into(),
-            })
-            .run(),
-        )
-    }
-
-    /// A VPC with one subnet: (vpc id, subnet id).
-    pub async fn network(&self, name: &str, cidr: &str, sub: &str, gw: &str) -> (String, String) {
-        let c = &self.c;
-        let v: Value = c
-            .post(
-                &c.project_path("/vpcs"),
-                &json!({"vpc": {"name": name, "cidr": cidr}}),
-            )
-            .await
-            .expect("vpc");
-        let vpc = v["vpc"]["id"].as_str().expect("id").to_string();
-        let s: Value = c
-            .post(
-                &c.project_path("/subnets"),
-                &json!({"subnet": {"name": name, "cidr": sub, "gateway_ip": gw, "vpc_id": vpc}}),
-            )
-            .await
-            .expect("subnet");
-        (vpc, s["subnet"]["id"].as_str().expect("id").to_string())
-    }
-
-    /// A lab server with one NIC: (server id, port id).
-    pub async fn server(
-        &self,
-        name: &str,
-        vpc: &str,
-        subnet: &str,
-        ip: &str,
-        sg: &[&str],
-    ) -> (String, String) {
-        let c = &self.c;
-        let s: Value = c
-            .post(&c.project_path("/lab/servers"), &json!({"server": {"name": name, "vpc_id": vpc, "nics": [{"subnet_id": subnet, "ip_address": ip}], "security_groups": sg}}))
-            .await
-            .expect("server");
-        (
-            s["server"]["id"].as_str().expect("id").to_string(),
-            s["server"]["nics"][0]["port_id"]
-                .as_str()
-                .expect("port")
-                .to_string(),
-        )
+        let lab = Lab::start(&format!("vb{tag}"), settings).await;
+        let c = lab.account("bench").await;
+        Bench { lab, c }
     }
 
     /// Provider VPC 10.0.0.0/16 with server `web` (10.0.0.20, port 80 open to the SNAT range)
     /// behind a VM service without approval mapping `mappings` (protocol, port → same port).
     pub async fn provider_with(&self, mappings: &[&str]) -> Provider {
         let c = &self.c;
-        let (pvpc, psub) = self
-            .network("prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")
-            .await;
-        let g: Value = c
-            .post(
-                &c.project_path("/security-groups"),
-                &json!({"security_group": {"name": "b"}}),
-            )
-            .await
-            .expect("sg");
-        let sg = g["security_group"]["id"].as_str().expect("id").to_string();
-        for proto in mappings {
-            let _: Value = c
-                .post(&c.project_path("/security-group-rules"), &json!({"security_group_rule": {"security_group_id": sg, "direction": "ingress", "protocol": proto, "port_range_min": 80, "port_range_max": 80, "remote_ip_prefix": "198.19.128.0/20"}}))
-                .await
-                .expect("rule");
-        }
+        let net = network(c, "prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+        let rules: Vec<(&str, u16)> = mappings.iter().map(|p| (*p, 80)).collect();
+        let group = backend_group(c, &rules).await;
         let ports: Vec<Value> = mappings
             .iter()
             .map(|p| json!({"client_port": 80, "server_port": 80, "protocol": p.to_uppercase()}))
             .collect();
-        let (web, port) = self.server("web", &pvpc, &psub, "10.0.0.20", &[&sg]).await;
-        let svc: Value = c
-            .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": port, "vpc_id": pvpc, "server_type": "VM", "approval_enabled": false, "ports": ports}))
-            .await
-            .expect("service");
+        let (web, port) = server(c, "web", &net, "10.0.0.20", &[&group]).await;
+        let service = vm_service_on(c, &port, &net.vpc, json!(ports)).await;
         Provider {
-            service: svc["id"].as_str().expect("id").to_string(),
+            service,
             web,
-            vpc: pvpc,
-            subnet: psub,
-            group: sg,
+            net,
+            group,
         }
     }
 
@@ -173,22 +83,6 @@ impl Bench {
     pub async fn provider(&self) -> (String, String) {
         let p = self.provider_with(&["tcp"]).await;
         (p.service, p.web)
-    }
-
-    /// Create an endpoint: (id, ip).
-    pub async fn endpoint(&self, service: &str, vpc: &str, subnet: &str) -> (String, String) {
-        let c = &self.c;
-        let e: Value = c
-            .post(
-                &c.project_path("/vpc-endpoints"),
-                &json!({"endpoint_service_id": service, "vpc_id": vpc, "subnet_id": subnet}),
-            )
-            .await
-            .expect("endpoint");
-        (
-            e["id"].as_str().expect("id").to_string(),
-            e["ip"].as_str().expect("ip").to_string(),
-        )
     }
 
     /// Wait until at least `present` endpoints are `accepted` (listed in pages of 1,000).
@@ -221,55 +115,6 @@ impl Bench {
                 "only {accepted} of {present} accepted"
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    /// Wait until lab server `id` is `ACTIVE` (the agent programmed its namespace).
-    pub async fn wait_active(&self, id: &str) {
-        let c = &self.c;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let s: Value = c
-                .get(&c.project_path(&format!("/lab/servers/{id}")), &[])
-                .await
-                .expect("server");
-            if s["server"]["status"] == "ACTIVE" {
-                return;
-            }
-            assert!(Instant::now() < deadline, "server {id} never ACTIVE: {s}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    pub async fn teardown(&self) {
-        let _ = vpcep_dataplane::kernel::linux::teardown(&self.names).await;
-    }
-}
-
-/// A benchmark that fails half-way still removes its namespaces (and what runs in them).
-impl Drop for Bench {
-    fn drop(&mut self) {
-        let Ok(entries) = std::fs::read_dir("/run/netns") else {
-            return;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !self.names.owns(&name) {
-                continue;
-            }
-            if let Ok(p) = std::process::Command::new("ip")
-                .args(["netns", "pids", &name])
-                .output()
-            {
-                for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-9", pid])
-                        .status();
-                }
-            }
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &name])
-                .status();
         }
     }
 }

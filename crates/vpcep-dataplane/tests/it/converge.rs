@@ -3,13 +3,14 @@
 //! service, its endpoint and the load balancer, and they all come back once the "kernel" heals;
 //! a rejected endpoint's flows are cut.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use vpcep_client::services::ConnectionAction;
 use vpcep_dataplane::agent::{Agent, AgentConfig};
 use vpcep_dataplane::plan::naming::Namespaces;
 use vpcep_test_support::fake_kernel::FakeKernel;
+use vpcep_test_support::lab::wait_for as wait;
 use vpcep_test_support::server::{Server, create_endpoint, create_service, network};
 
 async fn status(c: &vpcep_client::Client, path: &str, field: Option<&str>) -> String {
@@ -19,14 +20,6 @@ async fn status(c: &vpcep_client::Client, path: &str, field: Option<&str>) -> St
             v["status"].as_str().unwrap_or_default().to_string()
         }
         Err(e) => format!("error {}", e.code().unwrap_or("?")),
-    }
-}
-
-async fn wait(what: &str, mut ok: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !ok().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

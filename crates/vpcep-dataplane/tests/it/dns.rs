@@ -252,6 +252,7 @@ async fn dns_cloud_service_answers_a_site_in_its_vpcs_view() {
     }
     let mut lab = Lab::start().await;
     let builtin = lab
+        .server
         .control
         .bootstrap_builtin_dns()
         .await

@@ -27,7 +27,7 @@ async fn doctor_names_what_was_removed_behind_the_agents_back() {
     // Accepted means applied; stopped, the agent can no longer repair what we remove.
     lab.stop_agent();
 
-    let d = doctor::fetch_desired(&lab.url, lab.token())
+    let d = doctor::fetch_desired(&lab.server.url(), &lab.server.token)
         .await
         .expect("snapshot");
     let check = doctor::kernel_check(&d, &lab.names, Object::Endpoint(&eid))

@@ -249,7 +249,7 @@ async fn one_more_endpoint_is_an_element_change() {
     let create = || create_endpoint(&c, &service, &consumer);
     let (_, first_ip) = create().await;
 
-    let control = lab.control.clone();
+    let control = lab.server.control.clone();
     let desired =
         || async { Desired::from_snapshot(&control.agent_snapshot().await.expect("snapshot")) };
     let mut kernel = Kernel::new(lab.names.clone());

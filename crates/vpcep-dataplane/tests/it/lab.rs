@@ -1,14 +1,17 @@
-//! Test lab: control plane + agent + helpers to run programs inside lab namespaces.
+//! Test lab: the shared lab (`vpcep-test-support`: control plane, agent, DNS, lab resources)
+//! plus what only these tests need: programs run inside lab namespaces, and the kernel's state as
+//! text.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use vpcep_client::Client;
-use vpcep_control::Control;
-use vpcep_dataplane::agent::{Agent, AgentConfig};
-use vpcep_dataplane::plan::naming::Namespaces;
-use vpcep_test_support::server::Server;
+use vpcep_control::Settings;
+use vpcep_test_support::lab::Dns;
+pub use vpcep_test_support::lab::{
+    Net, VmService, backend_group, create_endpoint, network, server, status_of, vm_service,
+    wait_for, wait_gone,
+};
 
 /// Lines only in `a` / only in `b` (for readable failures of state comparisons).
 pub fn state_diff(a: &str, b: &str) -> String {
@@ -46,88 +49,41 @@ pub fn can_run() -> bool {
 }
 
 pub struct Lab {
-    pub url: String,
-    pub control: Control,
-    pub names: Namespaces,
-    /// The control plane (`vpcep-test-support`); dropped with the lab.
-    _server: Server,
-    pub agent: tokio::task::JoinHandle<()>,
-    /// Private DNS, when started ([`Lab::start_dns`]): its stop signal and task.
-    dns: Option<(
-        tokio::sync::watch::Sender<bool>,
-        tokio::task::JoinHandle<()>,
-    )>,
-    token: String,
+    /// The shared lab: its control plane and namespace prefix (removed when it drops).
+    base: vpcep_test_support::lab::Lab,
+    agent: tokio::task::JoinHandle<()>,
+    /// Private DNS, when started ([`Lab::start_dns`]).
+    dns: Option<Dns>,
     children: Vec<std::process::Child>,
+}
+
+impl std::ops::Deref for Lab {
+    type Target = vpcep_test_support::lab::Lab;
+    fn deref(&self) -> &Self::Target {
+        &self.base
+    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
         self.agent.abort();
-        if let Some((_, task)) = self.dns.take() {
-            task.abort();
-        }
+        self.dns.take();
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
         }
-        // Synchronous teardown by prefix: runs even when the test panicked (set VPCEP_KEEP_LAB=1 to
-        // keep the namespaces for inspection; `vpcep lab down --ns-prefix vpt…-` removes them).
-        if std::env::var_os("VPCEP_KEEP_LAB").is_some() {
-            eprintln!("keeping namespaces with prefix {}", self.names.prefix);
-            return;
-        }
-        if let Ok(out) = std::process::Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-        {
-            for line in String::from_utf8_lossy(&out.stdout).lines() {
-                if let Some(ns) = line.split_whitespace().next()
-                    && ns.starts_with(&self.names.prefix)
-                {
-                    if let Ok(p) = std::process::Command::new("ip")
-                        .args(["netns", "pids", ns])
-                        .output()
-                    {
-                        for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
-                            let _ = std::process::Command::new("kill")
-                                .args(["-9", pid])
-                                .status();
-                        }
-                    }
-                    let _ = std::process::Command::new("ip")
-                        .args(["netns", "del", ns])
-                        .status();
-                }
-            }
-        }
+        // The namespaces go when `base` drops next (set VPCEP_KEEP_LAB=1 to keep them).
     }
 }
 
 impl Lab {
     pub async fn start() -> Lab {
-        let server = Server::start().await;
-        let url = server.url();
-        let token = server.token.clone();
-        let tag: String = uuid_tail();
-        let names = Namespaces {
-            prefix: format!("vpt{tag}-"),
-        };
-        let agent = Agent::new(AgentConfig {
-            control_url: url.clone(),
-            token: token.clone(),
-            names: names.clone(),
-            name: "test".into(),
-        });
-        let agent = tokio::spawn(agent.run());
+        let base = vpcep_test_support::lab::Lab::start("vpt", Settings::default()).await;
+        let agent = base.spawn_agent();
         Lab {
-            url,
-            control: server.control.clone(),
-            names,
-            _server: server,
+            base,
             agent,
             dns: None,
-            token,
             children: vec![],
         }
     }
@@ -135,18 +91,7 @@ impl Lab {
     /// Kill the agent (as kill -9 would: no cleanup runs) and start a fresh one.
     pub fn restart_agent(&mut self) {
         self.agent.abort();
-        let agent = Agent::new(AgentConfig {
-            control_url: self.url.clone(),
-            token: self.token.clone(),
-            names: self.names.clone(),
-            name: "test".into(),
-        });
-        self.agent = tokio::spawn(agent.run());
-    }
-
-    /// The agent token the control plane accepts (what `vpcep doctor` reads the snapshot with).
-    pub fn token(&self) -> &str {
-        &self.token
+        self.agent = self.base.spawn_agent();
     }
 
     pub fn stop_agent(&mut self) {
@@ -156,20 +101,7 @@ impl Lab {
     /// Start private DNS (as `vpcep serve` does next to its agent), answering names it does not
     /// own from `upstream`; it stops when the lab drops.
     pub fn start_dns(&mut self, upstream: Option<std::net::SocketAddr>) {
-        let dns =
-            vpcep_dataplane::agent::dns::DnsFollower::new(vpcep_dataplane::agent::dns::DnsConfig {
-                control_url: self.url.clone(),
-                token: self.token.clone(),
-                names: self.names.clone(),
-                region: self.control.settings.region.clone(),
-                resolver: vpcep_dns::ResolverConfig {
-                    upstream,
-                    ..Default::default()
-                },
-            })
-            .expect("resolver");
-        let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        self.dns = Some((stop_tx, tokio::spawn(dns.run_until(stop))));
+        self.dns = Some(self.base.spawn_dns(upstream));
     }
 
     /// Everything the agent made, as text: per namespace its links (with peer indexes, so a
@@ -226,19 +158,11 @@ impl Lab {
         s
     }
 
-    pub async fn account(&self, name: &str) -> Client {
-        let a = self
-            .control
-            .create_account(name, None)
-            .await
-            .expect("account");
-        Client::new(&self.url, &a.access_key, &a.secret_key, &a.project_id).expect("client")
-    }
-
     /// Start a long-running program inside a namespace (killed when the lab drops).
     /// Run `cmd` in `ns` until the lab ends. A TCP server (`socat TCP-LISTEN:PORT…`) is waited for
     /// until it listens, so a loaded machine's slow start is never taken for a broken path.
     pub async fn spawn_in(&mut self, ns: &str, cmd: &[&str]) {
+        self.namespace(ns).await;
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", ns])
             .args(cmd)
@@ -269,25 +193,18 @@ impl Lab {
         .await;
     }
 
-    /// Wait until `ns` exists (the agent made it).
+    /// Wait until `ns` exists and can be entered (the agent made it). Its handle in /run/netns
+    /// appears before the namespace is mounted on it, and entering it in between fails
+    /// ("setting the network namespace failed: Invalid argument").
     pub async fn namespace(&self, ns: &str) {
         wait_for(&format!("namespace {ns}"), || async {
             std::process::Command::new("ip")
-                .args(["netns", "list"])
+                .args(["-n", ns, "link", "show", "lo"])
                 .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).contains(ns))
-                .unwrap_or(false)
+                .is_ok_and(|o| o.status.success())
         })
         .await;
     }
-}
-
-fn uuid_tail() -> String {
-    let t = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_nanos();
-    format!("{:04x}", (t ^ (u128::from(std::process::id()) << 7)) as u16)
 }
 
 /// Run a command in a namespace and return (exit ok, stdout).
@@ -330,151 +247,6 @@ pub async fn first_success(ns: &str, ip: &str, port: u16) -> (bool, String) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-pub async fn wait_for<F, Fut>(what: &str, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// Wait until `path` answers with an error (the object is gone).
-pub async fn wait_gone(c: &Client, path: &str) {
-    wait_for(&format!("{path} gone"), || async {
-        status_of(c, path).await.starts_with("error")
-    })
-    .await;
-}
-
-/// Create an endpoint of `service` in `net`: (id, ip).
-pub async fn create_endpoint(c: &Client, service: &str, net: &Net) -> (String, String) {
-    let e: Value = c
-        .post(
-            &c.project_path("/vpc-endpoints"),
-            &json!({"endpoint_service_id": service, "vpc_id": net.vpc, "subnet_id": net.subnet}),
-        )
-        .await
-        .expect("endpoint");
-    (
-        e["id"].as_str().expect("id").to_string(),
-        e["ip"].as_str().expect("ip").to_string(),
-    )
-}
-
-/// A provider VPC and a consumer VPC on the same `cidr` (subnet `.0/24`, gateway `.1`), server
-/// `web` (`.10`, TCP 80 open to the SNAT range) behind a VM service without approval mapping
-/// 80 → 80, and server `client` (`.20`) in the consumer VPC.
-pub struct VmService {
-    pub service: String,
-    pub consumer: Net,
-    pub web: String,
-    pub client: String,
-}
-
-pub async fn vm_service(c: &Client, prefix: &str, cidr: &str) -> VmService {
-    let at = |host: u8| format!("{prefix}.{host}");
-    let subnet = format!("{prefix}.0/24");
-    let prov = network(c, "prov", cidr, &subnet, &at(1)).await;
-    let consumer = network(c, "cons", cidr, &subnet, &at(1)).await;
-    let sg = backend_group(c, &[("tcp", 80)]).await;
-    let (web, web_port) = server(c, "web", &prov, &at(10), &[&sg]).await;
-    let (client, _) = server(c, "client", &consumer, &at(20), &[]).await;
-    let svc: Value = c
-        .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": web_port, "vpc_id": prov.vpc, "server_type": "VM", "approval_enabled": false, "ports": [{"client_port": 80, "server_port": 80}]}))
-        .await
-        .expect("service");
-    VmService {
-        service: svc["id"].as_str().expect("id").to_string(),
-        consumer,
-        web,
-        client,
-    }
-}
-
-pub async fn status_of(c: &Client, path: &str) -> String {
-    match c.get::<Value>(&c.project_path(path), &[]).await {
-        Ok(v) => v["status"].as_str().unwrap_or_default().to_string(),
-        Err(e) => format!("error {}", e.code().unwrap_or("?")),
-    }
-}
-
-pub struct Net {
-    pub vpc: String,
-    pub subnet: String,
-}
-
-pub async fn network(c: &Client, name: &str, cidr: &str, subnet_cidr: &str, gw: &str) -> Net {
-    let v: Value = c
-        .post(
-            &c.project_path("/vpcs"),
-            &json!({"vpc": {"name": name, "cidr": cidr}}),
-        )
-        .await
-        .expect("vpc");
-    let vpc = v["vpc"]["id"].as_str().expect("vpc id").to_string();
-    let s: Value = c
-        .post(&c.project_path("/subnets"), &json!({"subnet": {"name": name, "cidr": subnet_cidr, "gateway_ip": gw, "vpc_id": vpc}}))
-        .await
-        .expect("subnet");
-    Net {
-        vpc,
-        subnet: s["subnet"]["id"].as_str().expect("subnet id").to_string(),
-    }
-}
-
-/// A security group allowing the SNAT range on `ports` (what FAQ 4.2 asks of a backend).
-pub async fn backend_group(c: &Client, ports: &[(&str, u16)]) -> String {
-    let g: Value = c
-        .post(
-            &c.project_path("/security-groups"),
-            &json!({"security_group": {"name": "backend"}}),
-        )
-        .await
-        .expect("sg");
-    let id = g["security_group"]["id"].as_str().expect("id").to_string();
-    for (proto, port) in ports {
-        let _: Value = c
-            .post(
-                &c.project_path("/security-group-rules"),
-                &json!({"security_group_rule": {"security_group_id": id, "direction": "ingress", "protocol": proto,
-                    "port_range_min": port, "port_range_max": port, "remote_ip_prefix": "198.19.128.0/20"}}),
-            )
-            .await
-            .expect("rule");
-    }
-    id
-}
-
-pub async fn server(
-    c: &Client,
-    name: &str,
-    net: &Net,
-    ip: &str,
-    groups: &[&str],
-) -> (String, String) {
-    let s: Value = c
-        .post(
-            &c.project_path("/lab/servers"),
-            &json!({"server": {"name": name, "vpc_id": net.vpc, "nics": [{"subnet_id": net.subnet, "ip_address": ip}], "security_groups": groups}}),
-        )
-        .await
-        .expect("server");
-    (
-        s["server"]["id"].as_str().expect("id").to_string(),
-        s["server"]["nics"][0]["port_id"]
-            .as_str()
-            .expect("port")
-            .to_string(),
-    )
 }
 
 /// A site joined to `net`'s VPC: its namespace (the site's first address is its host).

@@ -97,7 +97,7 @@ async fn a_plan_applied_from_empty_is_exactly_in_the_kernel_and_a_second_apply_c
         service, consumer, ..
     } = vm_service(&c, "192.168.0", "192.168.0.0/16").await;
     create_endpoint(&c, &service, &consumer).await;
-    let d = Desired::from_snapshot(&lab.control.agent_snapshot().await.expect("snapshot"));
+    let d = Desired::from_snapshot(&lab.server.control.agent_snapshot().await.expect("snapshot"));
     let p = plan(&d, &lab.names, &mut Legs::default());
     // Routers, hosts and a gateway: bridges, veths across namespaces, onlink and table routes,
     // fwmark rules, sysctls.

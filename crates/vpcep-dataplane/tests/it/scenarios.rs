@@ -143,6 +143,7 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
     let alice = lab.account("alice").await;
     let bob = lab.account("bob").await;
     let bob_domain = lab
+        .server
         .control
         .find_account("bob")
         .await
@@ -513,7 +514,8 @@ async fn thousand_consumer_vpcs_are_sharded_and_cleaned_up() {
     const N: usize = 1000;
     let mut lab = Lab::start().await;
     let a = lab.account("alice").await;
-    lab.control
+    lab.server
+        .control
         .set_quota("alice", vpcep_core::model::QuotaType::Endpoint, 2000)
         .await
         .expect("quota");

@@ -1,0 +1,307 @@
+//! A control plane with a namespace prefix of its own, the real agent (and private DNS) following
+//! it over HTTP, and the lab resources (VPCs, subnets, servers, security groups, endpoints) the
+//! data-plane tests and benchmarks build on. Everything the lab made in the kernel is removed
+//! when it drops, also when a test panics half-way.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use vpcep_client::Client;
+use vpcep_control::Settings;
+use vpcep_dataplane::agent::dns::{DnsConfig, DnsFollower};
+use vpcep_dataplane::agent::{Agent, AgentConfig};
+use vpcep_dataplane::plan::naming::Namespaces;
+
+use crate::server::Server;
+
+/// A control plane ([`Server`], SQLite) and the namespace prefix its agents program under. Its
+/// namespaces (and whatever runs in them) are removed when it drops, unless `VPCEP_KEEP_LAB` is
+/// set (then `vpcep lab down --ns-prefix PREFIX` removes them after inspection).
+pub struct Lab {
+    pub server: Server,
+    pub names: Namespaces,
+}
+
+impl Lab {
+    /// A lab whose namespaces start with `kind` and a per-run tag (`kind` of three letters keeps
+    /// the derived interface names within the kernel's 15 characters), on a server with
+    /// `settings` (quotas, region).
+    pub async fn start(kind: &str, settings: Settings) -> Lab {
+        let server = Server::start_with(settings).await;
+        let tag = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos()
+            ^ (u128::from(std::process::id()) << 7);
+        let names = Namespaces {
+            prefix: format!("{kind}{:04x}-", tag as u16),
+        };
+        Lab { server, names }
+    }
+
+    /// The agent as `vpcep serve` runs it, following this control plane over HTTP; it runs until
+    /// the handle is aborted (as `kill -9` would stop it: no clean-up).
+    pub fn spawn_agent(&self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(
+            Agent::new(AgentConfig {
+                control_url: self.server.url(),
+                token: self.server.token.clone(),
+                names: self.names.clone(),
+                name: "test".into(),
+            })
+            .run(),
+        )
+    }
+
+    /// Private DNS as `vpcep serve` runs it next to its agent, answering names it does not own
+    /// from `upstream`; it stops when the returned [`Dns`] drops.
+    pub fn spawn_dns(&self, upstream: Option<SocketAddr>) -> Dns {
+        let dns = DnsFollower::new(DnsConfig {
+            control_url: self.server.url(),
+            token: self.server.token.clone(),
+            names: self.names.clone(),
+            region: self.server.control.settings.region.clone(),
+            resolver: vpcep_dns::ResolverConfig {
+                upstream,
+                ..Default::default()
+            },
+        })
+        .expect("resolver");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        Dns {
+            _stop: stop,
+            task: tokio::spawn(dns.run_until(stopped)),
+        }
+    }
+
+    /// A new account's signed client.
+    pub async fn account(&self, name: &str) -> Client {
+        self.server.account(name).await.client
+    }
+
+    /// Remove the lab's namespaces the way `vpcep lab down` does (dropping the lab also does it,
+    /// synchronously, as a fallback).
+    pub async fn teardown(&self) {
+        let _ = vpcep_dataplane::kernel::linux::teardown(&self.names).await;
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::env::var_os("VPCEP_KEEP_LAB").is_some() {
+            eprintln!("keeping namespaces with prefix {}", self.names.prefix);
+            return;
+        }
+        let Ok(out) = std::process::Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+        else {
+            return;
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some(ns) = line.split_whitespace().next() else {
+                continue;
+            };
+            if !self.names.owns(ns) {
+                continue;
+            }
+            if let Ok(p) = std::process::Command::new("ip")
+                .args(["netns", "pids", ns])
+                .output()
+            {
+                for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", pid])
+                        .status();
+                }
+            }
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .status();
+        }
+    }
+}
+
+/// Private DNS started by [`Lab::spawn_dns`]; dropping it stops it.
+pub struct Dns {
+    _stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Dns {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Poll `f` every 25 ms until it holds; panic naming `what` after 120 s (a loaded machine is
+/// slow, a broken path never arrives). Takes `async || …` and `|| async …` alike.
+pub async fn wait_for(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The `status` of the object at `path`, or `error CODE` when it cannot be read.
+pub async fn status_of(c: &Client, path: &str) -> String {
+    match c.get::<Value>(&c.project_path(path), &[]).await {
+        Ok(v) => v["status"].as_str().unwrap_or_default().to_string(),
+        Err(e) => format!("error {}", e.code().unwrap_or("?")),
+    }
+}
+
+/// Wait until `path` answers with an error (the object is gone).
+pub async fn wait_gone(c: &Client, path: &str) {
+    wait_for(&format!("{path} gone"), || async {
+        status_of(c, path).await.starts_with("error")
+    })
+    .await;
+}
+
+/// Wait until lab server `id` is `ACTIVE` (the agent programmed its namespace).
+pub async fn wait_server_active(c: &Client, id: &str) {
+    let path = c.project_path(&format!("/lab/servers/{id}"));
+    wait_for(&format!("server {id} ACTIVE"), || async {
+        let s: Result<Value, _> = c.get(&path, &[]).await;
+        s.is_ok_and(|s| s["server"]["status"] == "ACTIVE")
+    })
+    .await;
+}
+
+/// A VPC with one subnet.
+#[derive(Clone, Debug)]
+pub struct Net {
+    pub vpc: String,
+    pub subnet: String,
+}
+
+/// VPC `name` on `cidr` with subnet `subnet_cidr` (gateway `gw`).
+pub async fn network(c: &Client, name: &str, cidr: &str, subnet_cidr: &str, gw: &str) -> Net {
+    let v: Value = c
+        .post(
+            &c.project_path("/vpcs"),
+            &json!({"vpc": {"name": name, "cidr": cidr}}),
+        )
+        .await
+        .expect("vpc");
+    let vpc = v["vpc"]["id"].as_str().expect("vpc id").to_string();
+    let s: Value = c
+        .post(&c.project_path("/subnets"), &json!({"subnet": {"name": name, "cidr": subnet_cidr, "gateway_ip": gw, "vpc_id": vpc}}))
+        .await
+        .expect("subnet");
+    Net {
+        vpc,
+        subnet: s["subnet"]["id"].as_str().expect("subnet id").to_string(),
+    }
+}
+
+/// A security group allowing the SNAT range on `ports` (what FAQ 4.2 asks of a backend).
+pub async fn backend_group(c: &Client, ports: &[(&str, u16)]) -> String {
+    let g: Value = c
+        .post(
+            &c.project_path("/security-groups"),
+            &json!({"security_group": {"name": "backend"}}),
+        )
+        .await
+        .expect("sg");
+    let id = g["security_group"]["id"].as_str().expect("id").to_string();
+    for (proto, port) in ports {
+        let _: Value = c
+            .post(
+                &c.project_path("/security-group-rules"),
+                &json!({"security_group_rule": {"security_group_id": id, "direction": "ingress", "protocol": proto,
+                    "port_range_min": port, "port_range_max": port, "remote_ip_prefix": "198.19.128.0/20"}}),
+            )
+            .await
+            .expect("rule");
+    }
+    id
+}
+
+/// Lab server `name` with one NIC at `ip` in `net`, in security `groups`: (server id, port id).
+pub async fn server(
+    c: &Client,
+    name: &str,
+    net: &Net,
+    ip: &str,
+    groups: &[&str],
+) -> (String, String) {
+    let s: Value = c
+        .post(
+            &c.project_path("/lab/servers"),
+            &json!({"server": {"name": name, "vpc_id": net.vpc, "nics": [{"subnet_id": net.subnet, "ip_address": ip}], "security_groups": groups}}),
+        )
+        .await
+        .expect("server");
+    (
+        s["server"]["id"].as_str().expect("id").to_string(),
+        s["server"]["nics"][0]["port_id"]
+            .as_str()
+            .expect("port")
+            .to_string(),
+    )
+}
+
+/// An endpoint of `service` in `net`: (id, ip).
+pub async fn create_endpoint(c: &Client, service: &str, net: &Net) -> (String, String) {
+    let e: Value = c
+        .post(
+            &c.project_path("/vpc-endpoints"),
+            &json!({"endpoint_service_id": service, "vpc_id": net.vpc, "subnet_id": net.subnet}),
+        )
+        .await
+        .expect("endpoint");
+    (
+        e["id"].as_str().expect("id").to_string(),
+        e["ip"].as_str().expect("ip").to_string(),
+    )
+}
+
+/// A VM-backed service without approval: `port_id` in `vpc`, `ports` as given.
+pub async fn vm_service_on(c: &Client, port_id: &str, vpc: &str, ports: Value) -> String {
+    let svc: Value = c
+        .post(&c.project_path("/vpc-endpoint-services"), &json!({"port_id": port_id, "vpc_id": vpc, "server_type": "VM", "approval_enabled": false, "ports": ports}))
+        .await
+        .expect("service");
+    svc["id"].as_str().expect("id").to_string()
+}
+
+/// A provider VPC and a consumer VPC on the same `cidr` (subnet `.0/24`, gateway `.1`), server
+/// `web` (`.10`, TCP 80 open to the SNAT range) behind a VM service without approval mapping
+/// 80 → 80, and server `client` (`.20`) in the consumer VPC.
+pub struct VmService {
+    pub service: String,
+    pub consumer: Net,
+    pub web: String,
+    pub client: String,
+}
+
+/// Build a [`VmService`] with addresses `{prefix}.N` in `cidr`.
+pub async fn vm_service(c: &Client, prefix: &str, cidr: &str) -> VmService {
+    let at = |host: u8| format!("{prefix}.{host}");
+    let subnet = format!("{prefix}.0/24");
+    let prov = network(c, "prov", cidr, &subnet, &at(1)).await;
+    let consumer = network(c, "cons", cidr, &subnet, &at(1)).await;
+    let sg = backend_group(c, &[("tcp", 80)]).await;
+    let (web, web_port) = server(c, "web", &prov, &at(10), &[&sg]).await;
+    let (client, _) = server(c, "client", &consumer, &at(20), &[]).await;
+    let service = vm_service_on(
+        c,
+        &web_port,
+        &prov.vpc,
+        json!([{"client_port": 80, "server_port": 80}]),
+    )
+    .await;
+    VmService {
+        service,
+        consumer,
+        web,
+        client,
+    }
+}
