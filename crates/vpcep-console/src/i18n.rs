@@ -149,6 +149,9 @@ messages! {
     PrivateDomain => "内网域名", "Private domain name";
     CreatePrivateDomain => "创建内网域名", "Create a private domain name";
     PrivateDomainHint => "终端节点创建完成后，即可通过内网域名直接访问终端节点。", "Once the endpoint exists, it can be reached by this private domain name.";
+    DnsResolves => "已生效：本 VPC 内解析为", "Resolves in this VPC to";
+    DnsNotYet => "尚未生效：本 VPC 的解析器还未应答该域名。", "Not resolving yet: this VPC's resolver does not answer it.";
+    DnsAfterAccept => "连接被接受后生效。", "Resolves once the connection is accepted.";
     SearchBy => "搜索条件", "Search by";
     SearchByServiceName => "终端节点服务名称", "Endpoint service name";
     SearchByEndpointId => "终端节点 ID", "Endpoint ID";

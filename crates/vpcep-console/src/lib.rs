@@ -53,6 +53,16 @@ pub struct ConsoleState {
     pub control: Control,
     pub keys: Arc<Keys>,
     pub options: Arc<ConsoleOptions>,
+    /// The private-DNS resolver of this process, when it runs one (`vpcep serve`): the endpoint
+    /// page then says whether its name resolves. Without it the page claims nothing.
+    pub names: Option<Arc<dyn NameCheck>>,
+}
+
+/// Whether a private name resolves in a VPC now, asked of the state the resolver answers from
+/// (its sockets for that VPC open, the name in that VPC's view).
+pub trait NameCheck: Send + Sync {
+    /// The addresses `name` answers with from `vpc_id`'s resolver; `None` when it does not.
+    fn resolves(&self, vpc_id: &str, name: &str) -> Option<Vec<std::net::Ipv4Addr>>;
 }
 
 impl ConsoleState {
@@ -61,7 +71,14 @@ impl ConsoleState {
             control,
             keys: Arc::new(keys),
             options: Arc::new(options),
+            names: None,
         }
+    }
+
+    /// Let the endpoint page ask `names` whether private names resolve.
+    pub fn with_name_check(mut self, names: Arc<dyn NameCheck>) -> Self {
+        self.names = Some(names);
+        self
     }
 }
 

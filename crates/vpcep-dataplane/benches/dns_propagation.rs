@@ -82,6 +82,12 @@ async fn until(
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // VPCEP_LOG=vpcep_dataplane=debug shows each converge's planning and kernel time.
+    if let Ok(filter) = std::env::var("VPCEP_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .init();
+    }
     let present: usize = std::env::var("VPCEP_BENCH_PRESENT")
         .ok()
         .and_then(|v| v.parse().ok())

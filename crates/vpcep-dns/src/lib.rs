@@ -37,5 +37,5 @@
 pub mod server;
 pub mod views;
 
-pub use server::{DnsError, Resolver, ResolverConfig, SnatMap, ViewsHandle};
+pub use server::{DnsError, Probe, Resolver, ResolverConfig, SnatMap, ViewsHandle};
 pub use views::{Record, ViewError, Views};

@@ -182,11 +182,37 @@ struct Shared {
     forward_timeout: Duration,
 }
 
+/// See [`Resolver::probe`].
+#[derive(Clone)]
+pub struct Probe {
+    shared: Arc<Shared>,
+    servers: Arc<Mutex<HashMap<String, Server<VpcHandler>>>>,
+}
+
+impl Probe {
+    /// The addresses `name` resolves to in `view`, when the socket pair of `key` is being
+    /// served (the VPC's resolver is listening) and the view holds the name; `None` otherwise.
+    pub fn answers(&self, key: &str, view: &str, name: &str) -> Option<Vec<Ipv4Addr>> {
+        let listening = self
+            .servers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(key);
+        if !listening {
+            return None;
+        }
+        let fqdn = crate::views::canonical_name(name).ok()?;
+        self.shared
+            .views
+            .read(|v| v.lookup(view, &fqdn).map(<[Ipv4Addr]>::to_vec))
+    }
+}
+
 /// The embedded private-DNS resolver. Create it inside a tokio runtime.
 pub struct Resolver {
     shared: Arc<Shared>,
     tcp_idle_timeout: Duration,
-    servers: Mutex<HashMap<String, Server<VpcHandler>>>,
+    servers: Arc<Mutex<HashMap<String, Server<VpcHandler>>>>,
 }
 
 impl Resolver {
@@ -217,13 +243,23 @@ impl Resolver {
                 forward_timeout: config.forward_timeout,
             }),
             tcp_idle_timeout: config.tcp_idle_timeout,
-            servers: Mutex::new(HashMap::new()),
+            servers: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
     /// The shared views handle (clone it to update records from elsewhere).
     pub fn views(&self) -> &ViewsHandle {
         &self.shared.views
+    }
+
+    /// A handle that answers "would a query for this name, arriving on these sockets, be
+    /// answered, and with what" from the same state the servers use (for a console saying that
+    /// a name resolves; nothing is sent on the network).
+    pub fn probe(&self) -> Probe {
+        Probe {
+            shared: self.shared.clone(),
+            servers: self.servers.clone(),
+        }
     }
 
     /// The shared endpoint-SNAT map.

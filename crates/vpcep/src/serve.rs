@@ -115,13 +115,31 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let console_key = args.store.data_dir.join("console.key");
     let keys = vpcep_console::Keys::load_or_create(&console_key)
         .with_context(|| format!("loading the console key {}", console_key.display()))?;
-    let console = vpcep_console::ConsoleState::new(
+    let mut console = vpcep_console::ConsoleState::new(
         state.control.clone(),
         keys,
         vpcep_console::ConsoleOptions {
             secure_cookies: args.console_secure_cookies,
         },
     );
+    // Private DNS runs with the agent; its URL is known once the listener is bound (below).
+    let dns = if args.no_agent || args.no_dns {
+        None
+    } else {
+        let dns =
+            vpcep_dataplane::agent::dns::DnsFollower::new(vpcep_dataplane::agent::dns::DnsConfig {
+                control_url: String::new(),
+                token: agent_cfg.token.clone(),
+                names: vpcep_dataplane::plan::naming::Namespaces {
+                    prefix: args.ns_prefix.clone(),
+                },
+                region: args.store.region.clone(),
+                resolver: args.resolver.config(),
+            })
+            .context("starting the private DNS resolver")?;
+        console = console.with_name_check(Arc::new(ResolverNames(dns.resolver().probe())));
+        Some(dns)
+    };
     let app = vpcep_api::router(state).merge(vpcep_console::router(console));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -145,30 +163,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             format!("http://{addr}")
         };
-        let (agent_cfg_url, agent_cfg_token) = (control_url.clone(), agent_cfg.token.clone());
+        let agent_cfg_url = control_url.clone();
         let agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
             control_url,
             ..agent_cfg
         });
         agent_task = Some(tokio::spawn(agent.run_until(stop.clone())));
         tracing::info!(prefix = args.ns_prefix, "data-plane agent started");
-        if args.no_dns {
-            tracing::info!("private DNS disabled (--no-dns)");
-        } else {
-            let dns = vpcep_dataplane::agent::dns::DnsFollower::new(
-                vpcep_dataplane::agent::dns::DnsConfig {
-                    control_url: agent_cfg_url.clone(),
-                    token: agent_cfg_token.clone(),
-                    names: vpcep_dataplane::plan::naming::Namespaces {
-                        prefix: args.ns_prefix.clone(),
-                    },
-                    region: args.store.region.clone(),
-                    resolver: args.resolver.config(),
-                },
-            )
-            .context("starting the private DNS resolver")?;
-            tokio::spawn(dns.run_until(stop.clone()));
-            tracing::info!(upstream = ?args.resolver.dns_upstream, "private DNS started");
+        match dns {
+            None => tracing::info!("private DNS disabled (--no-dns)"),
+            Some(dns) => {
+                tokio::spawn(dns.with_control_url(agent_cfg_url).run_until(stop.clone()));
+                tracing::info!(upstream = ?args.resolver.dns_upstream, "private DNS started");
+            }
         }
     }
     tracing::info!(%addr, data_dir = %args.store.data_dir.display(), region = args.store.region, "vpcep serving");
@@ -263,5 +270,16 @@ pub async fn shutdown() {
     tokio::select! {
         _ = ctrl_c => {},
         _ = term => {},
+    }
+}
+
+/// The console's view of the embedded resolver: a name resolves in a VPC when that VPC's
+/// resolver sockets are open and its view holds the name.
+struct ResolverNames(vpcep_dns::Probe);
+
+impl vpcep_console::NameCheck for ResolverNames {
+    fn resolves(&self, vpc_id: &str, name: &str) -> Option<Vec<std::net::Ipv4Addr>> {
+        let key = vpcep_dataplane::plan::dns::vpc_listener_key(vpc_id);
+        self.0.answers(&key, vpc_id, name)
     }
 }

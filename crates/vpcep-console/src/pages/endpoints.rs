@@ -10,7 +10,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use vpcep_control::Caller;
 use vpcep_core::inventory::{Subnet, Vpc};
-use vpcep_core::model::{Endpoint, EndpointService};
+use vpcep_core::model::{Endpoint, EndpointService, EndpointStatus};
 use vpcep_core::validate;
 use vpcep_huawei::ApiError;
 use vpcep_huawei::vpcep::CreateEndpointBody;
@@ -598,6 +598,23 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(lq): Query<ListQuery
     )))
 }
 
+/// Whether the endpoint's name `name` resolves, as its VPC's resolver would answer now; nothing
+/// when this console's process does not run the resolver.
+fn dns_state(ctx: &Ctx, e: &Endpoint, name: &str) -> Markup {
+    let Some(check) = ctx.state.names.as_ref() else {
+        return html! {};
+    };
+    if e.status != EndpointStatus::Accepted {
+        return html! { span.muted.dns-state { (ctx.t(M::DnsAfterAccept)) } br; };
+    }
+    match check.resolves(&e.vpc_id, name) {
+        Some(ips) if !ips.is_empty() => html! {
+            span.ok.dns-state #dns-resolves { "✓ " (ctx.t(M::DnsResolves)) " " span.mono { (ips.iter().map(|ip| ip.to_string()).collect::<Vec<_>>().join(", ")) } } br;
+        },
+        _ => html! { span.muted.dns-state #dns-not-yet { (ctx.t(M::DnsNotYet)) } br; },
+    }
+}
+
 fn endpoint_info(
     ctx: &Ctx,
     e: &Endpoint,
@@ -612,7 +629,7 @@ fn endpoint_info(
             div { dt { (ctx.t(M::NodeIp)) } dd.mono #ep-ip { (e.ip) } }
             div { dt { (ctx.t(M::PrivateDomain)) } dd.wrap #ep-dns {
                 @if e.dns_names.is_empty() { "—" }
-                @for n in &e.dns_names { span.mono { (n) } br; }
+                @for n in &e.dns_names { span.mono { (n) } br; (dns_state(ctx, e, n)) }
             } }
             div { dt { (ctx.t(M::Type)) } dd { (ctx.t(M::Interface)) } }
             div { dt { (ctx.t(M::Vpc)) } dd { (vpcs.get(&e.vpc_id).cloned().unwrap_or_else(|| e.vpc_id.clone())) } }

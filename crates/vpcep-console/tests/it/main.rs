@@ -502,3 +502,91 @@ async fn an_account_with_several_regions_chooses_one() {
     .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
+
+/// A resolver that answers what the test says, and notes what it was asked.
+struct FakeNames {
+    answer: std::sync::Mutex<Option<Vec<std::net::Ipv4Addr>>>,
+    asked: std::sync::Mutex<Vec<(String, String)>>,
+}
+
+impl vpcep_console::NameCheck for FakeNames {
+    fn resolves(&self, vpc_id: &str, name: &str) -> Option<Vec<std::net::Ipv4Addr>> {
+        self.asked
+            .lock()
+            .expect("asked")
+            .push((vpc_id.to_string(), name.to_string()));
+        self.answer.lock().expect("answer").clone()
+    }
+}
+
+/// The endpoint page says whether its private name resolves, as this process's resolver would
+/// answer (a stand-in here; the real resolver's probe is tested in vpcep-dns): "once accepted"
+/// before the endpoint carries traffic, then "resolves to …" or "not yet" from the resolver's
+/// own answer for the endpoint's VPC and name, and nothing at all without a resolver.
+#[tokio::test]
+async fn endpoint_detail_says_whether_its_name_resolves() {
+    use serde_json::{Value, json};
+    use vpcep_test_support::server::{create_service, network};
+    let server = Server::start().await;
+    let bob = server.account("bob").await;
+    let c = &bob.client;
+    let net = network(c, "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let svc = create_service(
+        c,
+        &net,
+        "web",
+        false,
+        json!([{"client_port": 80, "server_port": 80}]),
+    )
+    .await
+    .expect("service");
+    server.settle().await;
+    let e: Value = c
+        .post(
+            &c.project_path("/vpc-endpoints"),
+            &json!({"endpoint_service_id": svc["id"], "vpc_id": net.vpc, "subnet_id": net.subnet, "enable_dns": true}),
+        )
+        .await
+        .expect("endpoint");
+    let id = e["id"].as_str().expect("id").to_string();
+    let name = e["dns_names"][0].as_str().expect("name").to_string();
+    let ip: std::net::Ipv4Addr = e["ip"].as_str().expect("ip").parse().expect("ip");
+    let names = std::sync::Arc::new(FakeNames {
+        answer: std::sync::Mutex::new(Some(vec![ip])),
+        asked: std::sync::Mutex::new(vec![]),
+    });
+    let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
+    let app = vpcep_console::router(
+        ConsoleState::new(server.control.clone(), keys, ConsoleOptions::default())
+            .with_name_check(names.clone()),
+    );
+    let session = sign_in(&app, &bob.info).await;
+    let path = format!("/console/endpoints/{id}");
+    // Not carrying traffic yet: no claim about the resolver.
+    let page = get(&app, &path, &session).await;
+    assert!(page.body.contains("连接被接受后生效"), "{}", page.body);
+    assert!(!page.body.contains("dns-resolves"));
+    server.settle().await;
+    let page = get(&app, &path, &session).await;
+    assert!(page.body.contains("id=\"dns-resolves\""), "{}", page.body);
+    assert!(page.body.contains(&format!("{ip}")));
+    assert_eq!(
+        names.asked.lock().expect("asked").last(),
+        Some(&(net.vpc.clone(), name.clone())),
+        "asked in the endpoint's VPC for its name"
+    );
+    *names.answer.lock().expect("answer") = None;
+    let page = get(&app, &path, &session).await;
+    assert!(page.body.contains("id=\"dns-not-yet\""));
+    assert!(!page.body.contains("dns-resolves"));
+    // A console without a resolver in its process says nothing either way.
+    let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
+    let plain = vpcep_console::router(ConsoleState::new(
+        server.control.clone(),
+        keys,
+        ConsoleOptions::default(),
+    ));
+    let page = get(&plain, &path, &session).await;
+    assert!(page.body.contains(&name));
+    assert!(!page.body.contains("dns-state"));
+}

@@ -72,6 +72,12 @@ impl DnsFollower {
     }
 
     /// The resolver (its views and maps), e.g. for tests.
+    /// The control plane to follow (set once the server's address is known).
+    pub fn with_control_url(mut self, url: String) -> Self {
+        self.cfg.control_url = url;
+        self
+    }
+
     pub fn resolver(&self) -> &Resolver {
         &self.resolver
     }

@@ -73,6 +73,11 @@ pub fn label(s: &str) -> Option<String> {
     (!trimmed.is_empty()).then_some(trimmed)
 }
 
+/// The key of a VPC's resolver sockets (what [`vpcep_dns::Probe::answers`] takes).
+pub fn vpc_listener_key(vpc_id: &str) -> String {
+    format!("vpc:{vpc_id}")
+}
+
 /// A lab host's private name: `{host}.{vpc}.{region}.internal`.
 pub fn host_name(host: &str, vpc: &str, region: &str) -> Option<String> {
     Some(format!(
@@ -119,7 +124,7 @@ pub fn dns_plan(d: &Desired, names: &Namespaces, legs: &Legs, region: &str) -> D
     let mut p = DnsPlan::default();
     for vpc_id in d.vpcs.keys() {
         p.listeners.insert(
-            format!("vpc:{vpc_id}"),
+            vpc_listener_key(vpc_id),
             Listener {
                 ns: names.router(vpc_id),
                 addr: RESOLVER_ADDR,

@@ -169,6 +169,48 @@ async fn name_only_in_vpc_a_is_nxdomain_in_vpc_b() {
     }
 }
 
+/// The probe says what a query would get: the name's addresses while the key's sockets are
+/// served and the view holds it, nothing before, after removal, or once the sockets stop.
+#[tokio::test]
+async fn probe_agrees_with_queries() {
+    let resolver = Resolver::new(ResolverConfig::default(), Views::new()).expect("resolver");
+    let probe = resolver.probe();
+    let handle = resolver.views().clone();
+    handle
+        .upsert(rec("vpc-a", "web.internal", [10, 0, 0, 7]))
+        .expect("upsert");
+    assert_eq!(
+        probe.answers("vpc-a", "vpc-a", "web.internal"),
+        None,
+        "not served yet"
+    );
+    let a = serve(&resolver, "vpc-a").await;
+    assert_eq!(
+        a_records(&udp(a.udp, "web.internal.", RecordType::A).await),
+        vec![Ipv4Addr::new(10, 0, 0, 7)]
+    );
+    assert_eq!(
+        probe.answers("vpc-a", "vpc-a", "Web.Internal."),
+        Some(vec![Ipv4Addr::new(10, 0, 0, 7)])
+    );
+    assert_eq!(
+        probe.answers("vpc-a", "vpc-b", "web.internal"),
+        None,
+        "another view"
+    );
+    assert_eq!(handle.remove("vpc-a", "web.internal"), Ok(true));
+    assert_eq!(probe.answers("vpc-a", "vpc-a", "web.internal"), None);
+    handle
+        .upsert(rec("vpc-a", "web.internal", [10, 0, 0, 7]))
+        .expect("upsert");
+    assert!(resolver.stop("vpc-a").await);
+    assert_eq!(
+        probe.answers("vpc-a", "vpc-a", "web.internal"),
+        None,
+        "sockets closed"
+    );
+}
+
 #[tokio::test]
 async fn upsert_then_remove_without_restart() {
     let resolver = Resolver::new(ResolverConfig::default(), Views::new()).expect("resolver");
