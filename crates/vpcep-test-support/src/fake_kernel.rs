@@ -2,7 +2,7 @@
 //! against it without root or namespaces. A test injects failures per namespace (the error the
 //! "kernel" answers) and reads back what was applied and which flows were cut.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -108,9 +108,9 @@ impl KernelOps for FakeKernel {
     async fn apply_changed(
         &mut self,
         plan: &Plan,
-        dirty: &BTreeSet<String>,
+        dirty: &vpcep_dataplane::plan::Dirty,
     ) -> Result<BTreeMap<String, String>, KernelError> {
-        Ok(self.program(plan, dirty.iter()))
+        Ok(self.program(plan, dirty.keys()))
     }
 
     fn invalidate(&mut self) {}

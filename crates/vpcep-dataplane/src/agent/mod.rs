@@ -178,7 +178,7 @@ impl<K: KernelOps> Agent<K> {
         // What is failing now: a full apply knows every namespace; a patch only its shards.
         match &dirty {
             Some(dirty) => {
-                self.failing.retain(|ns, _| !dirty.contains(ns));
+                self.failing.retain(|ns, _| !dirty.contains_key(ns));
                 self.failing.extend(failed.clone());
             }
             None => self.failing = failed.clone(),

@@ -26,7 +26,7 @@ use crate::kernel::netlink::{
 use crate::plan::naming::{Namespaces, consumer_leg, provider_leg};
 use crate::plan::nft::{Family, SetDelta, element_delta};
 use crate::plan::objects::{Addr, Link, Mac, NsListing, Sysctl};
-use crate::plan::{Legs, NsPlan, PROVIDER_TABLE_BASE, Plan};
+use crate::plan::{Dirty, Legs, NsDelta, NsPlan, PROVIDER_TABLE_BASE, Plan};
 
 pub use iproute2::describe;
 
@@ -227,6 +227,64 @@ fn element_change(old: &NsPlan, new: &NsPlan) -> Option<ElementChange> {
 
 const MAX_ELEMENT_CHANGES: usize = 4096;
 
+/// The change a patch noted for a namespace (see [`crate::plan::NsDelta`]), as the kernel
+/// programs it: no comparison of the namespace's whole plan. `None` when it touches an interval
+/// set (those are reloaded with their table) or is too big for one batch.
+fn noted_change(delta: &NsDelta, new: &NsPlan) -> Option<ElementChange> {
+    let table = new.nft.as_ref();
+    let mut sets = Vec::new();
+    for (set, (del, add)) in &delta.sets {
+        if del.is_empty() && add.is_empty() {
+            continue;
+        }
+        if table?.sets.get(set)?.interval {
+            return None;
+        }
+        sets.push(SetDelta {
+            set,
+            del: del.iter().cloned().collect(),
+            add: add.iter().cloned().collect(),
+        });
+    }
+    if sets
+        .iter()
+        .map(|d| d.add.len() + d.del.len())
+        .sum::<usize>()
+        > MAX_ELEMENT_CHANGES
+    {
+        return None;
+    }
+    Some(ElementChange {
+        del_addrs: delta.del_addrs.iter().cloned().collect(),
+        add_addrs: delta.add_addrs.iter().cloned().collect(),
+        sets,
+    })
+}
+
+/// An element change in the shape a patch notes it, to compare two ways of computing it
+/// (debug builds).
+#[cfg(debug_assertions)]
+fn change_as_sets(c: &ElementChange) -> NsDelta {
+    NsDelta {
+        del_addrs: c.del_addrs.iter().cloned().collect(),
+        add_addrs: c.add_addrs.iter().cloned().collect(),
+        sets: c
+            .sets
+            .iter()
+            .filter(|d| !d.del.is_empty() || !d.add.is_empty())
+            .map(|d| {
+                (
+                    d.set,
+                    (
+                        d.del.iter().cloned().collect(),
+                        d.add.iter().cloned().collect(),
+                    ),
+                )
+            })
+            .collect(),
+    }
+}
+
 /// Addresses a namespace gained.
 type Added = Vec<Addr>;
 
@@ -317,16 +375,25 @@ impl Kernel {
     pub async fn apply_changed(
         &mut self,
         plan: &Plan,
-        dirty: &BTreeSet<String>,
+        dirty: &Dirty,
     ) -> Result<BTreeMap<String, String>, KernelError> {
         self.last = ApplyStats::default();
-        for ns in dirty {
+        for (ns, delta) in dirty {
             let (Some(old), Some(new)) = (self.applied.get(ns), plan.namespaces.get(ns)) else {
                 return self.apply(plan).await;
             };
-            let Some(change) = element_change(old, new) else {
+            let Some(change) = noted_change(delta, new).or_else(|| element_change(old, new)) else {
                 return self.apply(plan).await;
             };
+            // Debug builds (every test) check the noted change against comparing the plans.
+            #[cfg(debug_assertions)]
+            {
+                let compared = element_change(old, new).map(|c| change_as_sets(&c));
+                assert!(
+                    compared.as_ref() == Some(&change_as_sets(&change)),
+                    "the change a patch noted for {ns} must be the plans' difference"
+                );
+            }
             if !self.program_elements(ns, &change, new).await {
                 return self.apply(plan).await;
             }

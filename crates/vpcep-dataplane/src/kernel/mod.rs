@@ -8,7 +8,7 @@ pub mod linux;
 pub mod netlink;
 pub mod watch;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
@@ -25,7 +25,7 @@ pub trait KernelOps: Send + 'static {
     async fn apply_changed(
         &mut self,
         plan: &Plan,
-        dirty: &BTreeSet<String>,
+        dirty: &crate::plan::Dirty,
     ) -> Result<BTreeMap<String, String>, KernelError>;
     /// Forget what was applied: the next apply re-checks every namespace.
     fn invalidate(&mut self);
@@ -47,7 +47,7 @@ impl KernelOps for linux::Kernel {
     async fn apply_changed(
         &mut self,
         plan: &Plan,
-        dirty: &BTreeSet<String>,
+        dirty: &crate::plan::Dirty,
     ) -> Result<BTreeMap<String, String>, KernelError> {
         linux::Kernel::apply_changed(self, plan, dirty).await
     }

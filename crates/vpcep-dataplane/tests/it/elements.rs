@@ -275,7 +275,16 @@ async fn one_more_endpoint_is_an_element_change() {
     let mut patched = previous.clone();
     let before = BTreeMap::from([(second.clone(), None)]);
     let dirty = patch_endpoints(&mut patched, &d, &lab.names, &legs, &before).expect("patchable");
-    assert_eq!(dirty, BTreeSet::from([lab.names.gateway(0)]));
+    assert_eq!(
+        dirty.keys().cloned().collect::<BTreeSet<_>>(),
+        BTreeSet::from([lab.names.gateway(0)])
+    );
+    // What it noted: the endpoint's /32 on its leg and its map elements, nothing taken out.
+    let noted = &dirty[&lab.names.gateway(0)];
+    assert_eq!(noted.add_addrs.len(), 1);
+    assert!(noted.del_addrs.is_empty());
+    assert!(noted.sets.values().all(|(del, _)| del.is_empty()));
+    assert!(noted.sets.values().any(|(_, add)| !add.is_empty()));
     let p = plan(&d, &lab.names, &mut legs);
     assert!(patched == p, "patched plan equals the full plan");
     let failed = kernel.apply(&p).await.expect("apply");
