@@ -10,7 +10,7 @@ use vpcep_core::model::Project;
 use vpcep_huawei::ApiError;
 
 use crate::ConsoleState;
-use crate::errors::Msg;
+use crate::errors::{ConsoleError, Msg};
 use crate::i18n::{Lang, M};
 use crate::session::{self, SessionData};
 
@@ -155,11 +155,10 @@ impl Ctx {
         }
     }
 
-    /// An API error in the page's language, its code apart (see [`crate::errors`]). Takes a
-    /// domain error too.
-    pub fn api_message(&self, e: &(impl Clone + Into<ApiError>)) -> Msg {
-        let e: ApiError = e.clone().into();
-        crate::errors::localize(&e, self.lang).msg
+    /// An error in the page's language, worded from its domain error, its code apart (see
+    /// [`crate::errors`]). Takes a domain error or an `ApiError` rendered from one.
+    pub fn api_message(&self, e: &impl ConsoleError) -> Msg {
+        crate::errors::localize(e, self.lang).msg
     }
 
     pub fn error_page(&self, status: StatusCode, title: &str, message: impl Into<Msg>) -> Response {

@@ -266,7 +266,7 @@ messages! {
     Vip => "VIP 地址", "VIP";
     Servers => "云主机", "Cloud hosts";
     Nics => "网卡", "NICs";
-    // error code summaries (the core's message follows)
+    // error code summaries (an error that carries no domain error is worded by its code alone)
     ErrInvalidName => "名称不符合要求", "Invalid name";
     ErrPorts => "端口映射有误", "Port mappings are not valid";
     ErrPortConflict => "端口映射冲突", "Port mapping conflict";
@@ -319,7 +319,8 @@ pub fn endpoint_status(s: EndpointStatus) -> M {
     }
 }
 
-/// A short localized summary for an API error code (the core's own message is shown with it).
+/// A short localized summary for an error code: the wording of an `ApiError` made without a
+/// domain error (see `errors::localize`); domain errors are worded from their data.
 pub fn error_summary(code: &str) -> M {
     match code {
         "EndPoint.3076" | "EndPoint.1003" => M::ErrInvalidName,

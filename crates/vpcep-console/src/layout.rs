@@ -2,10 +2,9 @@
 
 use maud::{DOCTYPE, Markup, html};
 use vpcep_core::model::{EndpointStatus, ServiceStatus};
-use vpcep_huawei::ApiError;
 
 use crate::ctx::{Ctx, q};
-use crate::errors::Msg;
+use crate::errors::{ConsoleError, Msg};
 use crate::i18n::{self, Lang, M};
 
 /// Which side-navigation entry is current.
@@ -204,10 +203,11 @@ pub fn paren(lang: Lang, text: &str) -> String {
 /// Why the data plane failed an object: a sentence in the page's language, then the code and
 /// the data plane's own words on a detail line.
 pub fn failure_info(lang: Lang, code: &str, message: &str) -> Markup {
+    let m = crate::errors::failure(lang, code, message);
     html! {
         @match lang {
-            Lang::Zh => { (M::DataPlaneFailed.t(lang)) "。" span.err-code { (code) " · " (message) } }
-            Lang::En => { (message) span.err-code { (code) } }
+            Lang::Zh => { (m.text) span.err-code { (code) " · " (message) } }
+            Lang::En => { (m) }
         }
     }
 }
@@ -327,9 +327,8 @@ impl Errors {
         self.marks.iter().any(|m| m == id)
     }
     /// An API error placed on the slot its `field` maps to (through `map`), or on the form.
-    pub fn from_api(ctx: &Ctx, e: &(impl Clone + Into<ApiError>), map: &[(&str, &str)]) -> Self {
-        let e: ApiError = e.clone().into();
-        let l = crate::errors::localize(&e, ctx.lang);
+    pub fn from_api(ctx: &Ctx, e: &impl ConsoleError, map: &[(&str, &str)]) -> Self {
+        let l = crate::errors::localize(e, ctx.lang);
         let slot = l
             .field
             .and_then(|f| map.iter().find(|(api, _)| *api == f).map(|(_, s)| *s))

@@ -193,12 +193,9 @@ impl EpForm {
 async fn find_service(ctx: &Ctx, caller: &Caller, name: &str) -> Result<EndpointService, ApiError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(ApiError::new(
-            400,
-            vpcep_huawei::error::codes::SERVICE_ID_EMPTY,
-            "The requested endpoint service name is empty.",
-        )
-        .on("endpoint_service_id"));
+        return Err(ApiError::from(vpcep_core::error::DomainError::Missing {
+            field: "endpoint_service_id",
+        }));
     }
     let by_id = validate::is_uuid(name);
     ctx.state
@@ -216,12 +213,9 @@ async fn chosen_service(
 ) -> Result<EndpointService, ApiError> {
     if f.category == "cloud" {
         if f.cloud_service_id.is_empty() {
-            return Err(ApiError::new(
-                400,
-                vpcep_huawei::error::codes::SERVICE_ID_EMPTY,
-                "The requested endpoint service ID is empty.",
-            )
-            .on("endpoint_service_id"));
+            return Err(ApiError::from(vpcep_core::error::DomainError::Missing {
+                field: "endpoint_service_id",
+            }));
         }
         find_service(ctx, caller, &f.cloud_service_id).await
     } else {
@@ -497,12 +491,11 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &EpForm) -> Out {
     };
     let subnet = match control.get_subnet(caller, &f.subnet_id).await {
         Ok(s) if s.vpc_id == f.vpc_id => Some(s),
-        Ok(_) => {
-            let e = ApiError::new(
-                400,
-                vpcep_huawei::error::codes::SUBNET_NOT_IN_VPC,
-                "The current network does not belong to the VPC.",
-            );
+        Ok(s) => {
+            let e = vpcep_core::error::DomainError::SubnetNotInVpc {
+                subnet_id: s.id,
+                vpc_id: vpcep_core::error::quoted(&f.vpc_id),
+            };
             errors.add("subnet_id", ctx.api_message(&e));
             None
         }

@@ -644,11 +644,11 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &SvcForm, mappings: &[PortM
     let mut errors = Errors::none();
     let vpc = net.vpcs.iter().find(|v| v.id == f.vpc_id);
     if vpc.is_none() {
-        let e = ApiError::new(
-            400,
-            vpcep_huawei::error::codes::VPC_NOT_FOUND,
-            format!("The VPC {} does not exist.", f.vpc_id),
-        );
+        let e = vpcep_core::error::DomainError::UnknownReference {
+            field: "vpc_id",
+            kind: vpcep_core::error::Thing::Vpc,
+            id: vpcep_core::error::quoted(&f.vpc_id),
+        };
         errors.add("vpc_id", ctx.api_message(&e));
     }
     // The backend is checked here, before 提交: chosen, existing, and in the chosen VPC.
@@ -682,24 +682,19 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &SvcForm, mappings: &[PortM
             None
         }
         None => {
-            let e = ApiError::new(
-                400,
-                vpcep_huawei::error::codes::PORT_NOT_FOUND,
-                format!("The port {} does not exist.", f.port_id()),
-            );
+            let e = vpcep_core::error::DomainError::UnknownReference {
+                field: "port_id",
+                kind: vpcep_core::error::Thing::Port,
+                id: vpcep_core::error::quoted(f.port_id()),
+            };
             errors.add(slot, ctx.api_message(&e));
             None
         }
         Some((_, vpc_id)) if vpc.is_some() && vpc_id != f.vpc_id => {
-            let e = ApiError::new(
-                400,
-                vpcep_huawei::error::codes::PORT_NOT_IN_VPC,
-                format!(
-                    "The port {} does not belong to VPC {}.",
-                    f.port_id(),
-                    f.vpc_id
-                ),
-            );
+            let e = vpcep_core::error::DomainError::PortNotInVpc {
+                port_id: vpcep_core::error::quoted(f.port_id()),
+                vpc_id: vpcep_core::error::quoted(&f.vpc_id),
+            };
             errors.add(slot, ctx.api_message(&e));
             None
         }
