@@ -50,7 +50,9 @@ impl Default for Settings {
 /// Handle on the service layer; cheap to clone.
 #[derive(Clone)]
 pub struct Control {
-    pub store: SharedStore,
+    /// Private: every reader and writer (API, console, CLI, agent feed, tests) goes through the
+    /// methods of this crate, so each rule and ownership check has one place.
+    store: SharedStore,
     pub settings: Arc<Settings>,
     secrets: Arc<SecretBox>,
 }
@@ -62,6 +64,17 @@ impl Control {
             settings: Arc::new(settings),
             secrets: Arc::new(secrets),
         }
+    }
+
+    /// The store's current revision: readiness (the store answers) and the agent feed's cursor.
+    pub async fn revision(&self) -> DomainResult<u64> {
+        Ok(self.store.revision().await?)
+    }
+
+    /// How many records of `kind` exist across all projects (operator statistics; tests check
+    /// that a restart adds none).
+    pub async fn count_all(&self, kind: vpcep_core::model::Kind) -> DomainResult<i64> {
+        Ok(self.store.count(&vpcep_store::Query::of(kind)).await?)
     }
 }
 
