@@ -228,7 +228,7 @@ async fn create_vpc(
     body: Bytes,
 ) -> VpcReply<Json<w::VpcEnvelope>> {
     let b: w::CreateVpcRequest = parse_body(&body)?;
-    let v = s.control.create_vpc(&c, b.vpc).await?;
+    let v = s.control.create_vpc(&c, b.vpc.into()).await?;
     Ok(Json(w::VpcEnvelope { vpc: vpc_out(&v) }))
 }
 
@@ -271,7 +271,7 @@ async fn update_vpc(
 ) -> VpcReply<Json<w::VpcEnvelope>> {
     let b: w::UpdateVpcRequest = parse_body(&body)?;
     Ok(Json(w::VpcEnvelope {
-        vpc: vpc_out(&s.control.update_vpc(&c, &id, b.vpc).await?),
+        vpc: vpc_out(&s.control.update_vpc(&c, &id, b.vpc.into()).await?),
     }))
 }
 
@@ -293,7 +293,7 @@ async fn create_subnet(
 ) -> VpcReply<Json<w::SubnetEnvelope>> {
     let b: w::CreateSubnetRequest = parse_body(&body)?;
     Ok(Json(w::SubnetEnvelope {
-        subnet: subnet_out(&s.control.create_subnet(&c, b.subnet).await?),
+        subnet: subnet_out(&s.control.create_subnet(&c, b.subnet.into()).await?),
     }))
 }
 
@@ -335,7 +335,10 @@ async fn update_subnet(
     body: Bytes,
 ) -> VpcReply<Json<w::SubnetResultEnvelope>> {
     let b: w::UpdateSubnetRequest = parse_body(&body)?;
-    let sn = s.control.update_subnet(&c, &vpc_id, &id, b.subnet).await?;
+    let sn = s
+        .control
+        .update_subnet(&c, &vpc_id, &id, b.subnet.into())
+        .await?;
     Ok(Json(w::SubnetResultEnvelope {
         subnet: w::SubnetResult {
             id: sn.id,
@@ -361,7 +364,7 @@ async fn create_port(
     body: Bytes,
 ) -> VpcReply<Json<w::PortEnvelope>> {
     let b: w::CreatePortRequest = parse_body(&body)?;
-    let p = s.control.create_port(&c, b.port).await?;
+    let p = s.control.create_port(&c, b.port.into()).await?;
     let ns = neutron_subnet(&s, &p.subnet_id).await;
     Ok(Json(w::PortEnvelope {
         port: port_out(&p, &ns),
@@ -441,7 +444,7 @@ async fn update_port(
     body: Bytes,
 ) -> VpcReply<Json<w::PortEnvelope>> {
     let b: w::UpdatePortRequest = parse_body(&body)?;
-    let p = s.control.update_port(&c, &id, b.port).await?;
+    let p = s.control.update_port(&c, &id, b.port.into()).await?;
     let ns = neutron_subnet(&s, &p.subnet_id).await;
     Ok(Json(w::PortEnvelope {
         port: port_out(&p, &ns),
@@ -467,7 +470,7 @@ async fn create_security_group(
     let b: w::CreateSecurityGroupRequest = parse_body(&body)?;
     let (g, rules) = s
         .control
-        .create_security_group(&c, b.security_group)
+        .create_security_group(&c, b.security_group.into())
         .await?;
     Ok(Json(w::SecurityGroupEnvelope {
         security_group: sg_out(&g, &rules),
@@ -523,7 +526,7 @@ async fn create_security_group_rule(
     let b: w::CreateSecurityGroupRuleRequest = parse_body(&body)?;
     let r = s
         .control
-        .create_security_group_rule(&c, b.security_group_rule)
+        .create_security_group_rule(&c, b.security_group_rule.into())
         .await?;
     Ok(Json(w::SecurityGroupRuleEnvelope {
         security_group_rule: rule_out(&r),
@@ -581,7 +584,7 @@ async fn create_server(
     body: Bytes,
 ) -> VpcReply<Json<ServerEnvelope>> {
     let b: CreateServerRequest = parse_body(&body)?;
-    let (srv, ports) = s.control.create_server(&c, b.server).await?;
+    let (srv, ports) = s.control.create_server(&c, b.server.into()).await?;
     Ok(Json(ServerEnvelope {
         server: ServerOut::from_server(&srv, &ports),
     }))
@@ -628,7 +631,9 @@ async fn create_loadbalancer(
     let b: CreateLoadBalancerRequest = parse_body(&body)?;
     Ok(Json(LoadBalancerEnvelope {
         loadbalancer: LoadBalancerOut::from(
-            &s.control.create_loadbalancer(&c, b.loadbalancer).await?,
+            &s.control
+                .create_loadbalancer(&c, b.loadbalancer.into())
+                .await?,
         ),
     }))
 }
@@ -668,7 +673,7 @@ async fn update_loadbalancer(
     Ok(Json(LoadBalancerEnvelope {
         loadbalancer: LoadBalancerOut::from(
             &s.control
-                .update_loadbalancer(&c, &id, b.loadbalancer)
+                .update_loadbalancer(&c, &id, b.loadbalancer.into())
                 .await?,
         ),
     }))
@@ -690,7 +695,7 @@ async fn create_site(
 ) -> VpcReply<Json<SiteEnvelope>> {
     let b: CreateSiteRequest = parse_body(&body)?;
     Ok(Json(SiteEnvelope {
-        site: SiteOut::from(&s.control.create_site(&c, b.site).await?),
+        site: SiteOut::from(&s.control.create_site(&c, b.site.into()).await?),
     }))
 }
 

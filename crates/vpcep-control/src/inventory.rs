@@ -12,15 +12,15 @@ use vpcep_core::inventory::{
     Site, Subnet, Vpc,
 };
 
+use vpcep_core::command::{
+    CreateLoadBalancer, CreateServer, CreateSite, ListenerInput, UpdateLoadBalancer,
+};
+use vpcep_core::command::{
+    CreatePort, CreateSecurityGroup, CreateSecurityGroupRule, CreateSubnet, CreateVpc, UpdatePort,
+    UpdateSubnet, UpdateVpc,
+};
 use vpcep_core::model::{Endpoint, EndpointService, Kind, Resource};
 use vpcep_core::validate;
-use vpcep_huawei::lab::{
-    CreateLoadBalancerBody, CreateServerBody, CreateSiteBody, ListenerIn, UpdateLoadBalancerBody,
-};
-use vpcep_huawei::vpc::{
-    CreatePortBody, CreateSecurityGroupBody, CreateSecurityGroupRuleBody, CreateSubnetBody,
-    CreateVpcBody, UpdatePortBody, UpdateSubnetBody, UpdateVpcBody,
-};
 use vpcep_store::{Query, StoreExt, Tx, TxExt};
 
 use crate::endpoints::{allocate_ip, ip_claim_key};
@@ -45,7 +45,7 @@ fn mac_for(id: &str) -> String {
     format!("fa:16:3e:{}:{}:{}", b(0), b(2), b(4))
 }
 
-fn parse_listeners(raw: Vec<ListenerIn>) -> DomainResult<Vec<Listener>> {
+fn parse_listeners(raw: Vec<ListenerInput>) -> DomainResult<Vec<Listener>> {
     let mut out: Vec<Listener> = Vec::new();
     for l in raw {
         let protocol = validate::protocol(l.protocol.as_deref().unwrap_or("TCP"))?;
@@ -77,7 +77,7 @@ fn parse_listeners(raw: Vec<ListenerIn>) -> DomainResult<Vec<Listener>> {
 impl Control {
     // ---- VPCs ---------------------------------------------------------------------------------
 
-    pub async fn create_vpc(&self, caller: &Caller, body: CreateVpcBody) -> DomainResult<Vpc> {
+    pub async fn create_vpc(&self, caller: &Caller, body: CreateVpc) -> DomainResult<Vpc> {
         let name = body.name.unwrap_or_else(|| "vpc".to_string());
         validate::resource_name("name", &name)?;
         let cidr =
@@ -116,7 +116,7 @@ impl Control {
         &self,
         caller: &Caller,
         id: &str,
-        body: UpdateVpcBody,
+        body: UpdateVpc,
     ) -> DomainResult<Vpc> {
         let mut tx = self.store.begin().await?;
         let mut v: Vpc = own(&mut tx, caller, id, Thing::Vpc).await?;
@@ -178,14 +178,8 @@ impl Control {
 
     // ---- Subnets ------------------------------------------------------------------------------
 
-    pub async fn create_subnet(
-        &self,
-        caller: &Caller,
-        body: CreateSubnetBody,
-    ) -> DomainResult<Subnet> {
-        if let Some(f) = body.missing_required() {
-            return Err(DomainError::Missing { field: f });
-        }
+    pub async fn create_subnet(&self, caller: &Caller, body: CreateSubnet) -> DomainResult<Subnet> {
+        body.check_required()?;
         let name = body.name.unwrap_or_default();
         validate::resource_name("name", &name)?;
         let vpc_id = body.vpc_id.unwrap_or_default();
@@ -295,7 +289,7 @@ impl Control {
         caller: &Caller,
         vpc_id: &str,
         id: &str,
-        body: UpdateSubnetBody,
+        body: UpdateSubnet,
     ) -> DomainResult<Subnet> {
         let mut tx = self.store.begin().await?;
         let mut s: Subnet = own(&mut tx, caller, id, Thing::Subnet).await?;
@@ -394,11 +388,9 @@ impl Control {
     pub async fn create_security_group(
         &self,
         caller: &Caller,
-        body: CreateSecurityGroupBody,
+        body: CreateSecurityGroup,
     ) -> DomainResult<(SecurityGroup, Vec<SecurityGroupRule>)> {
-        if let Some(f) = body.missing_required() {
-            return Err(DomainError::Missing { field: f });
-        }
+        body.check_required()?;
         let name = body.name.unwrap_or_default();
         validate::resource_name("name", &name)?;
         let description = body.description.unwrap_or_default();
@@ -505,11 +497,9 @@ impl Control {
     pub async fn create_security_group_rule(
         &self,
         caller: &Caller,
-        body: CreateSecurityGroupRuleBody,
+        body: CreateSecurityGroupRule,
     ) -> DomainResult<SecurityGroupRule> {
-        if let Some(f) = body.missing_required() {
-            return Err(DomainError::Missing { field: f });
-        }
+        body.check_required()?;
         let direction = match body.direction.as_deref() {
             Some("ingress") => Direction::Ingress,
             Some("egress") => Direction::Egress,
@@ -707,10 +697,8 @@ impl Control {
         Ok(port)
     }
 
-    pub async fn create_port(&self, caller: &Caller, body: CreatePortBody) -> DomainResult<Port> {
-        if let Some(f) = body.missing_required() {
-            return Err(DomainError::Missing { field: f });
-        }
+    pub async fn create_port(&self, caller: &Caller, body: CreatePort) -> DomainResult<Port> {
+        body.check_required()?;
         let name = body.name.unwrap_or_default();
         if !name.is_empty() {
             validate::resource_name("name", &name)?;
@@ -768,7 +756,7 @@ impl Control {
         &self,
         caller: &Caller,
         id: &str,
-        body: UpdatePortBody,
+        body: UpdatePort,
     ) -> DomainResult<Port> {
         let mut tx = self.store.begin().await?;
         let mut p: Port = own(&mut tx, caller, id, Thing::Port).await?;
@@ -818,7 +806,7 @@ impl Control {
     pub async fn create_server(
         &self,
         caller: &Caller,
-        body: CreateServerBody,
+        body: CreateServer,
     ) -> DomainResult<(Server, Vec<Port>)> {
         let name = body.name.unwrap_or_default();
         validate::resource_name("name", &name)?;
@@ -933,7 +921,7 @@ impl Control {
     pub async fn create_loadbalancer(
         &self,
         caller: &Caller,
-        body: CreateLoadBalancerBody,
+        body: CreateLoadBalancer,
     ) -> DomainResult<LoadBalancer> {
         let name = body.name.unwrap_or_default();
         validate::resource_name("name", &name)?;
@@ -1001,7 +989,7 @@ impl Control {
         &self,
         caller: &Caller,
         id: &str,
-        body: UpdateLoadBalancerBody,
+        body: UpdateLoadBalancer,
     ) -> DomainResult<LoadBalancer> {
         let listeners = body.listeners.map(parse_listeners).transpose()?;
         let mut tx = self.store.begin().await?;
@@ -1036,7 +1024,7 @@ impl Control {
 
     // ---- Lab: sites ---------------------------------------------------------------------------
 
-    pub async fn create_site(&self, caller: &Caller, body: CreateSiteBody) -> DomainResult<Site> {
+    pub async fn create_site(&self, caller: &Caller, body: CreateSite) -> DomainResult<Site> {
         let name = body.name.unwrap_or_default();
         validate::resource_name("name", &name)?;
         let net = validate::network_cidr("cidr", body.cidr.as_deref().unwrap_or_default())?;

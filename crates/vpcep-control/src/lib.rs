@@ -18,7 +18,7 @@ use vpcep_core::error::{DomainError, DomainResult, Field, Thing, quoted};
 use vpcep_core::inventory::{
     LoadBalancer, Port, SecurityGroup, SecurityGroupRule, Server, Site, Subnet, Vpc,
 };
-use vpcep_core::model::{Endpoint, EndpointService, Permission, Quotas};
+use vpcep_core::model::{Endpoint, EndpointService, Permission, Quotas, RecordedFailureWording};
 use vpcep_store::SharedStore;
 
 pub use identity::{Caller, NewAccount};
@@ -55,14 +55,24 @@ pub struct Control {
     store: SharedStore,
     pub settings: Arc<Settings>,
     secrets: Arc<SecretBox>,
+    /// How failures recorded on resources are worded: chosen by the front serving the records.
+    word_failure: RecordedFailureWording,
 }
 
 impl Control {
-    pub fn new(store: SharedStore, settings: Settings, secrets: SecretBox) -> Self {
+    /// `word_failure` words the failures the service layer records on resources (the Huawei
+    /// front's is `vpcep_huawei::error::recorded_failure`).
+    pub fn new(
+        store: SharedStore,
+        settings: Settings,
+        secrets: SecretBox,
+        word_failure: RecordedFailureWording,
+    ) -> Self {
         Self {
             store,
             settings: Arc::new(settings),
             secrets: Arc::new(secrets),
+            word_failure,
         }
     }
 

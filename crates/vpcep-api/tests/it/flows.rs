@@ -697,7 +697,7 @@ async fn cloud_services_need_no_whitelist() {
     };
     let svc = srv
         .control
-        .create_service_as(&caller, body, true)
+        .create_service_as(&caller, body.into(), true)
         .await
         .expect("cloud service");
     let b = &bob.client;
