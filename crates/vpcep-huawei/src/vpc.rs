@@ -18,6 +18,8 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use vpcep_core::inventory as inv;
+use vpcep_core::timefmt::to_wire;
 
 // Lenient scalar parsing for request bodies: the same rules as the VPCEP bodies.
 
@@ -275,6 +277,122 @@ pub struct SecurityGroupRule {
 pub struct VpcError {
     pub code: String,
     pub message: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// From the domain: the records as the SDK reads them.
+
+impl From<&inv::Vpc> for Vpc {
+    fn from(v: &inv::Vpc) -> Self {
+        Self {
+            id: v.id.clone(),
+            name: v.name.clone(),
+            description: v.description.clone(),
+            cidr: v.cidr.clone(),
+            status: v.status.clone(),
+            enterprise_project_id: "0".into(),
+            tenant_id: v.project_id.clone(),
+            created_at: to_wire(v.created_ms),
+            updated_at: to_wire(v.updated_ms),
+            ..Default::default()
+        }
+    }
+}
+
+impl From<&inv::Subnet> for Subnet {
+    fn from(s: &inv::Subnet) -> Self {
+        Self {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            description: s.description.clone(),
+            cidr: s.cidr.clone(),
+            gateway_ip: s.gateway_ip.clone(),
+            dhcp_enable: s.dhcp_enable,
+            primary_dns: s.primary_dns.clone(),
+            secondary_dns: s.secondary_dns.clone(),
+            dns_list: s
+                .primary_dns
+                .iter()
+                .chain(s.secondary_dns.iter())
+                .cloned()
+                .collect(),
+            availability_zone: s.availability_zone.clone().unwrap_or_default(),
+            vpc_id: s.vpc_id.clone(),
+            status: s.status.clone(),
+            neutron_network_id: s.id.clone(),
+            neutron_subnet_id: s.neutron_subnet_id.clone(),
+            tenant_id: s.project_id.clone(),
+            created_at: to_wire(s.created_ms),
+            updated_at: to_wire(s.updated_ms),
+            ..Default::default()
+        }
+    }
+}
+
+impl Port {
+    /// `neutron_subnet_id`: the port's subnet by its Neutron id, as the SDK reads `fixed_ips`
+    /// (the v1 id when unknown).
+    pub fn from_port(p: &inv::Port, neutron_subnet_id: &str) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            network_id: p.subnet_id.clone(),
+            admin_state_up: p.admin_state_up,
+            mac_address: p.mac_address.clone(),
+            fixed_ips: vec![FixedIp {
+                subnet_id: Some(if neutron_subnet_id.is_empty() {
+                    p.subnet_id.clone()
+                } else {
+                    neutron_subnet_id.to_string()
+                }),
+                ip_address: Some(p.ip_address.clone()),
+            }],
+            device_id: p.device_id.clone(),
+            device_owner: p.device_owner.clone(),
+            tenant_id: p.project_id.clone(),
+            status: p.status.clone(),
+            security_groups: p.security_groups.clone(),
+            binding_vnic_type: "normal".into(),
+            instance_id: p.device_id.clone(),
+            port_security_enabled: true,
+            ..Default::default()
+        }
+    }
+}
+
+impl From<&inv::SecurityGroupRule> for SecurityGroupRule {
+    fn from(r: &inv::SecurityGroupRule) -> Self {
+        Self {
+            id: r.id.clone(),
+            description: r.description.clone(),
+            security_group_id: r.security_group_id.clone(),
+            direction: match r.direction {
+                inv::Direction::Ingress => "ingress".into(),
+                inv::Direction::Egress => "egress".into(),
+            },
+            ethertype: r.ethertype.clone(),
+            protocol: r.protocol.clone(),
+            port_range_min: r.port_range_min,
+            port_range_max: r.port_range_max,
+            remote_ip_prefix: r.remote_ip_prefix.clone(),
+            remote_group_id: r.remote_group_id.clone(),
+            remote_address_group_id: None,
+            tenant_id: r.project_id.clone(),
+        }
+    }
+}
+
+impl SecurityGroup {
+    pub fn from_group(g: &inv::SecurityGroup, rules: &[inv::SecurityGroupRule]) -> Self {
+        Self {
+            id: g.id.clone(),
+            name: g.name.clone(),
+            description: g.description.clone(),
+            vpc_id: g.vpc_id.clone(),
+            enterprise_project_id: "0".into(),
+            security_group_rules: rules.iter().map(SecurityGroupRule::from).collect(),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
