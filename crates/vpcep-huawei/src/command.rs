@@ -389,3 +389,50 @@ impl From<lab::CreateSiteBody> for cmd::CreateSite {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body as the SDK sends it (string booleans and ports) reaches the domain with every
+    /// value the domain judges, unchanged: the front decodes, it does not validate.
+    #[test]
+    fn service_body_becomes_the_command_with_its_raw_values() {
+        let body: vpcep::CreateEndpointServiceBody = serde_json::from_str(
+            r#"{"port_id": "p", "vpc_id": "v", "server_type": "VM", "approval_enabled": "false",
+                "ports": [{"client_port": "80", "server_port": 70000, "protocol": "TCP"}],
+                "tags": [{"key": " k "}], "snat_network_id": "ignored"}"#,
+        )
+        .expect("body");
+        let command = cmd::CreateService::from(body);
+        assert_eq!(command.approval_enabled, Some(false));
+        assert_eq!(
+            command.ports,
+            Some(vec![cmd::PortMappingInput {
+                client_port: Some(80),
+                server_port: Some(70000),
+                protocol: Some("TCP".into()),
+            }])
+        );
+        assert_eq!(
+            command.tags,
+            Some(vec![cmd::TagInput {
+                key: Some(" k ".into()),
+                value: None,
+            }])
+        );
+        assert_eq!(command.service_type, None);
+    }
+
+    /// An entry without an id stays in the list (and is reported as not found), so a batch
+    /// keeps its size for the per-call limit.
+    #[test]
+    fn permission_ids_keep_entries_without_an_id() {
+        let body: vpcep::BatchRemovePermissionsBody =
+            serde_json::from_str(r#"{"permissions": [{"id": "a"}, {}]}"#).expect("body");
+        assert_eq!(
+            cmd::RemovePermissions::from(body).permission_ids,
+            Some(vec!["a".to_string(), String::new()])
+        );
+    }
+}
