@@ -72,7 +72,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> impl IntoResponse {
-    match state.control.store.revision().await {
+    match state.control.revision().await {
         Ok(rev) => (StatusCode::OK, format!("ready revision={rev}")).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");

@@ -207,7 +207,7 @@ async fn create_endpoint_service(
     body: Bytes,
 ) -> Reply<Json<ServiceOut>> {
     let b: CreateEndpointServiceBody = parse_body(&body)?;
-    let svc = s.control.create_service(&c, b).await?;
+    let svc = s.control.create_service(&c, b.into()).await?;
     Ok(Json(ServiceOut::from_service(&svc, None)))
 }
 
@@ -257,7 +257,7 @@ async fn update_endpoint_service(
     body: Bytes,
 ) -> Reply<Json<ServiceOut>> {
     let b: UpdateEndpointServiceBody = parse_body(&body)?;
-    let svc = s.control.update_service(&c, &id, b).await?;
+    let svc = s.control.update_service(&c, &id, b.into()).await?;
     Ok(Json(ServiceOut::from_service(&svc, None)))
 }
 
@@ -350,7 +350,7 @@ async fn accept_or_reject_endpoint(
     body: Bytes,
 ) -> Reply<Json<ConnectionListOut>> {
     let b: ConnectionActionBody = parse_body(&body)?;
-    let e = s.control.connection_action(&c, &id, b).await?;
+    let e = s.control.connection_action(&c, &id, b.into()).await?;
     Ok(Json(ConnectionListOut {
         connections: vec![ConnectionOut::from_endpoint(&e)],
         total_count: None,
@@ -364,7 +364,7 @@ async fn update_endpoint_connections_desc(
     body: Bytes,
 ) -> Reply<Json<ConnectionListOut>> {
     let b: ConnectionsDescBody = parse_body(&body)?;
-    let list = s.control.describe_connections(&c, &id, b).await?;
+    let list = s.control.describe_connections(&c, &id, b.into()).await?;
     Ok(Json(ConnectionListOut {
         connections: list.iter().map(ConnectionOut::from_endpoint).collect(),
         total_count: None,
@@ -402,7 +402,7 @@ async fn add_or_remove_service_permissions(
         .permission_type
         .clone()
         .unwrap_or_else(|| "domainId".to_string());
-    let list = s.control.permissions_action(&c, &id, b).await?;
+    let list = s.control.permissions_action(&c, &id, b.into()).await?;
     Ok(Json(PermissionsActionResponse {
         permissions: list.into_iter().map(|p| p.permission).collect(),
         permission_type: ptype,
@@ -416,7 +416,7 @@ async fn batch_add_endpoint_service_permissions(
     body: Bytes,
 ) -> Reply<Json<PermissionListOut>> {
     let b: BatchAddPermissionsBody = parse_body(&body)?;
-    let list = s.control.batch_add_permissions(&c, &id, b).await?;
+    let list = s.control.batch_add_permissions(&c, &id, b.into()).await?;
     Ok(Json(PermissionListOut {
         permissions: list.iter().map(PermissionOut::from).collect(),
         total_count: None,
@@ -430,7 +430,10 @@ async fn batch_remove_endpoint_service_permissions(
     body: Bytes,
 ) -> Reply<Json<PermissionListOut>> {
     let b: BatchRemovePermissionsBody = parse_body(&body)?;
-    let list = s.control.batch_remove_permissions(&c, &id, b).await?;
+    let list = s
+        .control
+        .batch_remove_permissions(&c, &id, b.into())
+        .await?;
     Ok(Json(PermissionListOut {
         permissions: list.iter().map(PermissionOut::from).collect(),
         total_count: None,
@@ -462,7 +465,7 @@ async fn create_endpoint(
     body: Bytes,
 ) -> Reply<Json<EndpointOut>> {
     let b: CreateEndpointBody = parse_body(&body)?;
-    let e = s.control.create_endpoint(&c, b).await?;
+    let e = s.control.create_endpoint(&c, b.into()).await?;
     Ok(Json(EndpointOut::from_endpoint(&e)))
 }
 
@@ -510,7 +513,10 @@ async fn update_endpoint_white(
     body: Bytes,
 ) -> Reply<Json<EndpointOut>> {
     let b: UpdateEndpointWhiteBody = parse_body(&body)?;
-    let e = s.control.update_endpoint_whitelist(&c, &id, b).await?;
+    let e = s
+        .control
+        .update_endpoint_whitelist(&c, &id, b.into())
+        .await?;
     Ok(Json(EndpointOut::from_endpoint(&e)))
 }
 
@@ -530,7 +536,7 @@ async fn update_endpoint_policy(
     body: Bytes,
 ) -> Reply<Json<EndpointOut>> {
     let b: UpdateEndpointPolicyBody = parse_body(&body)?;
-    let e = s.control.update_endpoint_policy(&c, &id, b).await?;
+    let e = s.control.update_endpoint_policy(&c, &id, b.into()).await?;
     Ok(Json(EndpointOut::from_endpoint(&e)))
 }
 
@@ -569,7 +575,7 @@ async fn list_resource_instances(
     body: Bytes,
 ) -> Reply<Json<ResourceInstancesOut>> {
     let b: ResourceInstancesBody = parse_body(&body)?;
-    let (items, total) = s.control.resource_instances(&c, &rt, b).await?;
+    let (items, total) = s.control.resource_instances(&c, &rt, b.into()).await?;
     Ok(Json(ResourceInstancesOut {
         resources: items.map(|v| {
             v.into_iter()
@@ -605,7 +611,7 @@ async fn batch_add_or_remove_resource_instance(
     body: Bytes,
 ) -> Reply<StatusCode> {
     let b: TagsActionBody = parse_body(&body)?;
-    s.control.tags_action(&c, &rt, &id, b).await?;
+    s.control.tags_action(&c, &rt, &id, b.into()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

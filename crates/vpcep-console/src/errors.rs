@@ -1098,7 +1098,7 @@ mod tests {
             parse_ports(&[row("TCP", Some(70000), Some(80))]).unwrap_err(),
             parse_ports(&[row("TCP", None, Some(80))]).unwrap_err(),
             parse_ports(&[row("SCTP", Some(80), Some(80))]).unwrap_err(),
-            parse_ports(&[]).unwrap_err(),
+            parse_ports::<PortListIn>(&[]).unwrap_err(),
             parse_ports(&vec![row("TCP", Some(1), Some(1)); 51]).unwrap_err(),
         ];
         for e in &errors {

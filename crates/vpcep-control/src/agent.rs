@@ -7,7 +7,9 @@ use vpcep_core::agent::{
     Change, Changes, FeedObject, ObjectResult, Outcome, Reports, ReportsAck, Snapshot,
 };
 use vpcep_core::error::{DomainError, DomainResult};
-use vpcep_core::model::{Endpoint, EndpointService, Kind, QueryError, ServiceError};
+use vpcep_core::model::{
+    Endpoint, EndpointService, Kind, QueryError, RecordedFailure, ServiceError,
+};
 use vpcep_core::state::{self, ReportEffect};
 use vpcep_store::{Record, StoreError, TxExt};
 
@@ -146,7 +148,7 @@ impl Control {
         // The agent reports what went wrong; the code and message users see are worded here.
         // A result worded by an older agent keeps its own words.
         let (default_code, default_message) =
-            vpcep_huawei::error::data_plane_failure(r.failure.as_ref());
+            (self.word_failure)(RecordedFailure::DataPlane(r.failure.as_ref()));
         let (code, message) = match (&r.failure, &r.error_code) {
             (None, Some(code)) => (
                 code.clone(),

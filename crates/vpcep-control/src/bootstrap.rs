@@ -2,21 +2,19 @@
 //! missing. Idempotent: each piece is looked up by name (the service by its `vpcep.builtin` tag)
 //! in the operator's project and created only when absent; nothing that exists is changed.
 
+use vpcep_core::command::{CreateSecurityGroup, CreateSecurityGroupRule, CreateSubnet, CreateVpc};
+use vpcep_core::command::{CreateService, PortMappingInput, TagInput};
 use vpcep_core::error::{DomainError, DomainResult};
 use vpcep_core::inventory::Direction;
 use vpcep_core::model::{EndpointService, ServiceStatus};
 use vpcep_core::naming;
 use vpcep_core::validate::{Page, SortKey};
-use vpcep_huawei::vpc::{
-    CreateSecurityGroupBody, CreateSecurityGroupRuleBody, CreateSubnetBody, CreateVpcBody,
-};
-use vpcep_huawei::vpcep::{CreateEndpointServiceBody, PortListIn, TagIn};
 
 pub use vpcep_core::builtin::*;
 
 use crate::services::CreateServiceOptions;
 use crate::{Caller, Control};
-use vpcep_huawei::lab::{CreateServerBody, NicIn};
+use vpcep_core::command::{CreateServer, NicInput};
 
 /// What [`Control::bootstrap_builtin_dns`] found or made.
 #[derive(Debug, Clone)]
@@ -61,11 +59,10 @@ impl Control {
                 created.push("vpc");
                 self.create_vpc(
                     &caller,
-                    CreateVpcBody {
+                    CreateVpc {
                         name: Some(DNS_RESOLVER_NAME.into()),
                         cidr: Some(DNS_RESOLVER_VPC_CIDR.into()),
                         description: Some("Built-in DNS resolver (vpcep)".into()),
-                        ..Default::default()
                     },
                 )
                 .await?
@@ -84,7 +81,7 @@ impl Control {
                 created.push("subnet");
                 self.create_subnet(
                     &caller,
-                    CreateSubnetBody {
+                    CreateSubnet {
                         name: Some(DNS_RESOLVER_NAME.into()),
                         vpc_id: Some(vpc.id.clone()),
                         cidr: Some(DNS_RESOLVER_SUBNET_CIDR.into()),
@@ -108,11 +105,10 @@ impl Control {
                 created.push("security group");
                 self.create_security_group(
                     &caller,
-                    CreateSecurityGroupBody {
+                    CreateSecurityGroup {
                         name: Some(DNS_RESOLVER_NAME.into()),
                         vpc_id: Some(vpc.id.clone()),
                         description: Some("DNS from endpoints (198.19.128.0/20)".into()),
-                        ..Default::default()
                     },
                 )
                 .await?
@@ -134,7 +130,7 @@ impl Control {
                 });
                 self.create_security_group_rule(
                     &caller,
-                    CreateSecurityGroupRuleBody {
+                    CreateSecurityGroupRule {
                         security_group_id: Some(group.id.clone()),
                         direction: Some("ingress".into()),
                         protocol: Some(proto.into()),
@@ -161,10 +157,10 @@ impl Control {
                 created.push("server");
                 self.create_server(
                     &caller,
-                    CreateServerBody {
+                    CreateServer {
                         name: Some(DNS_RESOLVER_NAME.into()),
                         vpc_id: Some(vpc.id.clone()),
-                        nics: Some(vec![NicIn {
+                        nics: Some(vec![NicInput {
                             subnet_id: Some(subnet.id.clone()),
                             ip_address: Some(DNS_RESOLVER_IP.into()),
                         }]),
@@ -191,14 +187,14 @@ impl Control {
             Some(s) => s,
             None => {
                 created.push("service");
-                let dns = |protocol: &str| PortListIn {
+                let dns = |protocol: &str| PortMappingInput {
                     client_port: Some(i64::from(DNS_PORT)),
                     server_port: Some(i64::from(DNS_PORT)),
                     protocol: Some(protocol.into()),
                 };
                 self.create_service_with(
                     &caller,
-                    CreateEndpointServiceBody {
+                    CreateService {
                         port_id: Some(port.id.clone()),
                         vpc_id: Some(vpc.id.clone()),
                         server_type: Some("VM".into()),
@@ -206,7 +202,7 @@ impl Control {
                         approval_enabled: Some(false),
                         ports: Some(vec![dns("UDP"), dns("TCP")]),
                         description: Some("Built-in DNS resolver (cloud service)".into()),
-                        tags: Some(vec![TagIn {
+                        tags: Some(vec![TagInput {
                             key: Some(BUILTIN_TAG_KEY.into()),
                             value: Some(BUILTIN_DNS_TAG_VALUE.into()),
                         }]),

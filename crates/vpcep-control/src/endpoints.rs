@@ -4,6 +4,10 @@ use std::collections::HashSet;
 use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
+use vpcep_core::command::{
+    CreateEndpoint, DecideConnection, DescribeConnections, UpdateEndpointPolicy,
+    UpdateEndpointWhitelist,
+};
 use vpcep_core::error::{DomainError, DomainResult, IpProblem, Thing, quoted};
 use vpcep_core::inventory::{Subnet, Vpc};
 use vpcep_core::ipam::{self, RequestedIpProblem};
@@ -13,10 +17,6 @@ use vpcep_core::model::{
 use vpcep_core::naming;
 use vpcep_core::state::{self, ConnectionAction};
 use vpcep_core::validate::{self, Page as PageReq};
-use vpcep_huawei::vpcep::{
-    ConnectionActionBody, ConnectionsDescBody, CreateEndpointBody, UpdateEndpointPolicyBody,
-    UpdateEndpointWhiteBody,
-};
 use vpcep_store::{Query, StoreExt, Tx, TxExt};
 
 use crate::identity::check_quota;
@@ -148,7 +148,7 @@ impl Control {
     pub async fn create_endpoint(
         &self,
         caller: &Caller,
-        body: CreateEndpointBody,
+        body: CreateEndpoint,
     ) -> DomainResult<Endpoint> {
         let service_id =
             body.endpoint_service_id
@@ -349,7 +349,7 @@ impl Control {
         &self,
         caller: &Caller,
         id: &str,
-        body: UpdateEndpointWhiteBody,
+        body: UpdateEndpointWhitelist,
     ) -> DomainResult<Endpoint> {
         let whitelist = body
             .whitelist
@@ -384,7 +384,7 @@ impl Control {
         &self,
         caller: &Caller,
         id: &str,
-        body: UpdateEndpointPolicyBody,
+        body: UpdateEndpointPolicy,
     ) -> DomainResult<Endpoint> {
         let statements = body
             .policy_statement
@@ -503,7 +503,7 @@ impl Control {
         &self,
         caller: &Caller,
         service_id: &str,
-        body: ConnectionActionBody,
+        body: DecideConnection,
     ) -> DomainResult<Endpoint> {
         let action = ConnectionAction::parse(body.action.as_deref().unwrap_or_default())?;
         let endpoints = body.endpoints.unwrap_or_default();
@@ -553,7 +553,7 @@ impl Control {
         &self,
         caller: &Caller,
         service_id: &str,
-        body: ConnectionsDescBody,
+        body: DescribeConnections,
     ) -> DomainResult<Vec<Endpoint>> {
         let items = body.connections.unwrap_or_default();
         if items.is_empty() {

@@ -18,7 +18,7 @@ use vpcep_core::error::{DomainError, DomainResult, Field, Thing, quoted};
 use vpcep_core::inventory::{
     LoadBalancer, Port, SecurityGroup, SecurityGroupRule, Server, Site, Subnet, Vpc,
 };
-use vpcep_core::model::{Endpoint, EndpointService, Permission, Quotas};
+use vpcep_core::model::{Endpoint, EndpointService, Permission, Quotas, RecordedFailureWording};
 use vpcep_store::SharedStore;
 
 pub use identity::{Caller, NewAccount};
@@ -50,18 +50,41 @@ impl Default for Settings {
 /// Handle on the service layer; cheap to clone.
 #[derive(Clone)]
 pub struct Control {
-    pub store: SharedStore,
+    /// Private: every reader and writer (API, console, CLI, agent feed, tests) goes through the
+    /// methods of this crate, so each rule and ownership check has one place.
+    store: SharedStore,
     pub settings: Arc<Settings>,
     secrets: Arc<SecretBox>,
+    /// How failures recorded on resources are worded: chosen by the front serving the records.
+    word_failure: RecordedFailureWording,
 }
 
 impl Control {
-    pub fn new(store: SharedStore, settings: Settings, secrets: SecretBox) -> Self {
+    /// `word_failure` words the failures the service layer records on resources (the Huawei
+    /// front's is `vpcep_huawei::error::recorded_failure`).
+    pub fn new(
+        store: SharedStore,
+        settings: Settings,
+        secrets: SecretBox,
+        word_failure: RecordedFailureWording,
+    ) -> Self {
         Self {
             store,
             settings: Arc::new(settings),
             secrets: Arc::new(secrets),
+            word_failure,
         }
+    }
+
+    /// The store's current revision: readiness (the store answers) and the agent feed's cursor.
+    pub async fn revision(&self) -> DomainResult<u64> {
+        Ok(self.store.revision().await?)
+    }
+
+    /// How many records of `kind` exist across all projects (operator statistics; tests check
+    /// that a restart adds none).
+    pub async fn count_all(&self, kind: vpcep_core::model::Kind) -> DomainResult<i64> {
+        Ok(self.store.count(&vpcep_store::Query::of(kind)).await?)
     }
 }
 

@@ -1,11 +1,9 @@
 //! Service whitelists (权限管理, SPEC S5): three API styles over one record type.
 
+use vpcep_core::command::{AddPermissions, ChangePermissions, RemovePermissions};
 use vpcep_core::error::{DomainError, DomainResult, Limit, Thing, quoted};
 use vpcep_core::model::{Kind, Permission};
 use vpcep_core::validate::{self, Page as PageReq};
-use vpcep_huawei::vpcep::{
-    BatchAddPermissionsBody, BatchRemovePermissionsBody, PermissionsActionBody,
-};
 use vpcep_store::{Query, StoreExt, Tx, TxExt};
 
 use crate::services::{order, own_service};
@@ -114,7 +112,7 @@ impl Control {
         &self,
         caller: &Caller,
         service_id: &str,
-        body: PermissionsActionBody,
+        body: ChangePermissions,
     ) -> DomainResult<Vec<Permission>> {
         check_type(body.permission_type.as_deref())?;
         let perms = body.permissions.unwrap_or_default();
@@ -162,7 +160,7 @@ impl Control {
         &self,
         caller: &Caller,
         service_id: &str,
-        body: BatchAddPermissionsBody,
+        body: AddPermissions,
     ) -> DomainResult<Vec<Permission>> {
         check_type(body.permission_type.as_deref())?;
         let items = body.permissions.unwrap_or_default();
@@ -187,15 +185,14 @@ impl Control {
         &self,
         caller: &Caller,
         service_id: &str,
-        body: BatchRemovePermissionsBody,
+        body: RemovePermissions,
     ) -> DomainResult<Vec<Permission>> {
-        let items = body.permissions.unwrap_or_default();
-        check_batch(items.len())?;
+        let ids = body.permission_ids.unwrap_or_default();
+        check_batch(ids.len())?;
         let mut tx = self.store.begin().await?;
         own_service(&mut tx, caller, service_id).await?;
         let mut out = Vec::new();
-        for i in items {
-            let id = i.id.unwrap_or_default();
+        for id in ids {
             match tx.load::<Permission>(&id).await? {
                 Some(p) if p.service_id == service_id => {
                     tx.delete(Kind::Permission, &p.id).await?;

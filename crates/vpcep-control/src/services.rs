@@ -1,14 +1,14 @@
 //! Endpoint services (SPEC S1, S2, S5, S11).
 
+use vpcep_core::command::{CreateService, PortMappingInput, UpdateService};
 use vpcep_core::error::{DomainError, DomainResult, Limit, Thing, quoted};
 use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
 use vpcep_core::model::{
-    Backend, Endpoint, EndpointService, EndpointStatus, Kind, PortMapping, Protocol, QueryError,
-    ServerType, ServiceStatus, ServiceType, TcpProxy,
+    Backend, Endpoint, EndpointService, EndpointStatus, Kind, PortMapping, QueryError,
+    RecordedFailure, ServerType, ServiceStatus, ServiceType, TcpProxy,
 };
 use vpcep_core::naming;
 use vpcep_core::validate::{self, MAX_SERVICES_PER_BACKEND, Page as PageReq, SortKey};
-use vpcep_huawei::vpcep::{CreateEndpointServiceBody, PortListIn, UpdateEndpointServiceBody};
 use vpcep_store::{Order, Query, StoreExt, Tx, TxExt};
 
 use crate::identity::check_quota;
@@ -24,30 +24,11 @@ pub(crate) fn order(p: &PageReq) -> Order {
     }
 }
 
-/// Parse and validate port mappings as received.
-pub fn parse_ports(raw: &[PortListIn]) -> DomainResult<Vec<PortMapping>> {
-    if raw.len() > validate::MAX_PORTS_PER_CALL {
-        return Err(DomainError::TooMany {
-            field: "ports",
-            max: validate::MAX_PORTS_PER_CALL,
-        });
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    for p in raw {
-        let (Some(c), Some(s)) = (p.client_port, p.server_port) else {
-            return Err(DomainError::Incomplete { field: "ports" });
-        };
-        out.push(PortMapping {
-            client_port: validate::port_number("client_port", c)?,
-            server_port: validate::port_number("server_port", s)?,
-            protocol: match p.protocol.as_deref() {
-                None | Some("") => Protocol::TCP,
-                Some(x) => validate::protocol(x)?,
-            },
-        });
-    }
-    validate::port_mappings(&out)?;
-    Ok(out)
+/// Port mappings as received, validated by the core ([`validate::port_mapping_inputs`]). Generic
+/// so a front's own row type (e.g. a form's) converts on the way in.
+pub fn parse_ports<P: Clone + Into<PortMappingInput>>(raw: &[P]) -> DomainResult<Vec<PortMapping>> {
+    let inputs: Vec<PortMappingInput> = raw.iter().cloned().map(Into::into).collect();
+    validate::port_mapping_inputs(&inputs)
 }
 
 fn backend_claim_key(port_id: &str, m: &PortMapping) -> String {
@@ -177,7 +158,7 @@ impl Control {
     pub async fn create_service(
         &self,
         caller: &Caller,
-        body: CreateEndpointServiceBody,
+        body: CreateService,
     ) -> DomainResult<EndpointService> {
         self.create_service_as(caller, body, false).await
     }
@@ -186,7 +167,7 @@ impl Control {
     pub async fn create_service_as(
         &self,
         caller: &Caller,
-        body: CreateEndpointServiceBody,
+        body: CreateService,
         public: bool,
     ) -> DomainResult<EndpointService> {
         self.create_service_with(
@@ -204,7 +185,7 @@ impl Control {
     pub(crate) async fn create_service_with(
         &self,
         caller: &Caller,
-        body: CreateEndpointServiceBody,
+        body: CreateService,
         opts: CreateServiceOptions,
     ) -> DomainResult<EndpointService> {
         let public = opts.public;
@@ -245,7 +226,7 @@ impl Control {
                 });
             }
         };
-        let ports = parse_ports(body.ports.as_deref().unwrap_or_default())?;
+        let ports = validate::port_mapping_inputs(body.ports.as_deref().unwrap_or_default())?;
         if let Some(n) = &body.service_name {
             validate::service_short_name(n)?;
         }
@@ -407,12 +388,16 @@ impl Control {
         &self,
         caller: &Caller,
         id: &str,
-        body: UpdateEndpointServiceBody,
+        body: UpdateService,
     ) -> DomainResult<EndpointService> {
         if let Some(n) = &body.service_name {
             validate::service_short_name(n)?;
         }
-        let ports = body.ports.as_deref().map(parse_ports).transpose()?;
+        let ports = body
+            .ports
+            .as_deref()
+            .map(validate::port_mapping_inputs)
+            .transpose()?;
         let tcp_proxy = body
             .tcp_proxy
             .as_deref()
@@ -490,7 +475,7 @@ impl Control {
         self.update_service(
             caller,
             id,
-            UpdateEndpointServiceBody {
+            UpdateService {
                 service_name: Some(name),
                 ..Default::default()
             },
@@ -523,9 +508,10 @@ impl Control {
         for mut e in orphans {
             if e.status != EndpointStatus::Deleting {
                 e.status = EndpointStatus::Failed;
+                let (code, message) = (self.word_failure)(RecordedFailure::ServiceDeleted);
                 e.error = vec![QueryError {
-                    error_code: vpcep_huawei::error::codes::SERVICE_UNAVAILABLE.to_string(),
-                    error_message: "The endpoint service was deleted.".to_string(),
+                    error_code: code.to_string(),
+                    error_message: message,
                 }];
                 e.generation += 1;
                 e.updated_ms = now_ms();

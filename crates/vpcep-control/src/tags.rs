@@ -2,15 +2,15 @@
 
 use std::collections::BTreeMap;
 
+use vpcep_core::command::{ChangeTags, FindByTags, TagFilter, TagInput};
 use vpcep_core::error::{DomainError, DomainResult, Thing, quoted};
 use vpcep_core::model::{Endpoint, EndpointService, Kind, Tag};
 use vpcep_core::validate;
-use vpcep_huawei::vpcep::{ResourceInstancesBody, TagIn, TagValuesIn, TagsActionBody};
 use vpcep_store::{Query, StoreExt, TxExt};
 
 use crate::{Caller, Control, now_ms};
 
-pub fn parse_tags(raw: &[TagIn]) -> DomainResult<Vec<Tag>> {
+pub fn parse_tags(raw: &[TagInput]) -> DomainResult<Vec<Tag>> {
     let tags: Vec<Tag> = raw
         .iter()
         .map(|t| Tag {
@@ -42,7 +42,7 @@ struct Tagged {
     tags: Vec<Tag>,
 }
 
-fn matches_all(tags: &[Tag], want: &[TagValuesIn]) -> bool {
+fn matches_all(tags: &[Tag], want: &[TagFilter]) -> bool {
     want.iter().all(|w| {
         let key = w.key.as_deref().unwrap_or_default();
         let values = w.values.as_deref().unwrap_or_default();
@@ -51,7 +51,7 @@ fn matches_all(tags: &[Tag], want: &[TagValuesIn]) -> bool {
     })
 }
 
-fn matches_any(tags: &[Tag], want: &[TagValuesIn]) -> bool {
+fn matches_any(tags: &[Tag], want: &[TagFilter]) -> bool {
     want.iter().any(|w| {
         let key = w.key.as_deref().unwrap_or_default();
         let values = w.values.as_deref().unwrap_or_default();
@@ -93,7 +93,7 @@ impl Control {
         caller: &Caller,
         resource_type: &str,
         id: &str,
-        body: TagsActionBody,
+        body: ChangeTags,
     ) -> DomainResult<()> {
         let kind = resource_kind(resource_type)?;
         let create = match body.action.as_deref() {
@@ -193,7 +193,7 @@ impl Control {
         &self,
         caller: &Caller,
         resource_type: &str,
-        body: ResourceInstancesBody,
+        body: FindByTags,
     ) -> DomainResult<(Option<Vec<(String, String, Vec<Tag>)>>, i64)> {
         let kind = resource_kind(resource_type)?;
         let count_only = match body.action.as_deref() {

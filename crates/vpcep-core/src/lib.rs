@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod builtin;
+pub mod command;
 pub mod error;
 pub mod inventory;
 pub mod ipam;

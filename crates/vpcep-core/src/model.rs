@@ -287,6 +287,20 @@ pub struct QueryError {
     pub error_message: String,
 }
 
+/// Why the control plane marks a resource failed. Resources keep their failure worded (the
+/// `error[]` items above, read back by every front as stored), so the front that serves them
+/// supplies the wording ([`RecordedFailureWording`]) when the service layer is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordedFailure<'a> {
+    /// The data plane's report (`None`: it failed without saying why).
+    DataPlane(Option<&'a crate::agent::Failure>),
+    /// The endpoint's service was deleted under it.
+    ServiceDeleted,
+}
+
+/// A front's (code, message) for a [`RecordedFailure`].
+pub type RecordedFailureWording = fn(RecordedFailure<'_>) -> (&'static str, String);
+
 /// Where a service's traffic goes, resolved from its `port_id` at create/update time so the data
 /// plane never has to look the port up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

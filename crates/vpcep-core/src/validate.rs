@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use crate::command::PortMappingInput;
 use crate::error::{CidrProblem, DomainError, DomainResult, TagProblem, quoted};
 use crate::model::{PortMapping, Protocol, Tag};
 
@@ -54,6 +55,33 @@ pub fn description(field: &'static str, text: &str) -> DomainResult<()> {
 
 /// Port mappings of one service: 1..=200, ports in 1–65535, TCP or UDP, no duplicate endpoint port
 /// and no duplicate backend port per protocol.
+/// Port mappings as a user gave them, parsed and checked: at most [`MAX_PORTS_PER_CALL`], both
+/// ports present and in range, TCP when no protocol is given, no repeats ([`port_mappings`]).
+pub fn port_mapping_inputs(raw: &[PortMappingInput]) -> DomainResult<Vec<PortMapping>> {
+    if raw.len() > MAX_PORTS_PER_CALL {
+        return Err(DomainError::TooMany {
+            field: "ports",
+            max: MAX_PORTS_PER_CALL,
+        });
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for p in raw {
+        let (Some(c), Some(s)) = (p.client_port, p.server_port) else {
+            return Err(DomainError::Incomplete { field: "ports" });
+        };
+        out.push(PortMapping {
+            client_port: port_number("client_port", c)?,
+            server_port: port_number("server_port", s)?,
+            protocol: match p.protocol.as_deref() {
+                None | Some("") => Protocol::TCP,
+                Some(x) => protocol(x)?,
+            },
+        });
+    }
+    port_mappings(&out)?;
+    Ok(out)
+}
+
 pub fn port_mappings(ports: &[PortMapping]) -> DomainResult<()> {
     if ports.is_empty() {
         return Err(DomainError::Missing { field: "ports" });

@@ -9,6 +9,7 @@ use vpcep_core::agent::Failure;
 use vpcep_core::error::{
     CidrProblem, DomainError, Field, IpProblem, Limit, Overlapped, TagProblem, Thing, shorten,
 };
+use vpcep_core::model::RecordedFailure;
 
 /// Longest error message sent back (bytes); values are already bounded when quoted, this bounds
 /// the sentence around them too.
@@ -761,6 +762,18 @@ pub fn data_plane_failure(failure: Option<&Failure>) -> (&'static str, String) {
         None => (
             codes::DATA_PLANE_FAILED,
             "The data plane could not program this resource.".into(),
+        ),
+    }
+}
+
+/// The code and message a resource's `error[]` shows for a failure the control plane records
+/// (the service layer is given this when the Huawei front serves its records).
+pub fn recorded_failure(cause: RecordedFailure<'_>) -> (&'static str, String) {
+    match cause {
+        RecordedFailure::DataPlane(failure) => data_plane_failure(failure),
+        RecordedFailure::ServiceDeleted => (
+            codes::SERVICE_UNAVAILABLE,
+            "The endpoint service was deleted.".into(),
         ),
     }
 }

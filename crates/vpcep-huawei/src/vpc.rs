@@ -3,8 +3,8 @@
 //! (`huaweicloudsdkvpc.v2.VpcClient`). The contract, with paths and status codes, is
 //! `docs/vpc-v1-wire.md`.
 //!
-//! Request bodies are parsed leniently: every field is an `Option` (required ones too, see each
-//! body's `missing_required`) and booleans/integers also accept their string forms, so a bad body
+//! Request bodies are parsed leniently: every field is an `Option` (required ones too: the domain
+//! reports the first one missing, `vpcep_core::command`'s `check_required`) and booleans/integers also accept their string forms, so a bad body
 //! becomes a VPC error code (`{"code","message"}`) rather than a framework rejection. They
 //! serialize exactly as the SDK does: a field left unset is omitted.
 //!
@@ -18,6 +18,8 @@
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use vpcep_core::inventory as inv;
+use vpcep_core::timefmt::to_wire;
 
 // Lenient scalar parsing for request bodies: the same rules as the VPCEP bodies.
 
@@ -278,6 +280,122 @@ pub struct VpcError {
 }
 
 // ---------------------------------------------------------------------------------------------
+// From the domain: the records as the SDK reads them.
+
+impl From<&inv::Vpc> for Vpc {
+    fn from(v: &inv::Vpc) -> Self {
+        Self {
+            id: v.id.clone(),
+            name: v.name.clone(),
+            description: v.description.clone(),
+            cidr: v.cidr.clone(),
+            status: v.status.clone(),
+            enterprise_project_id: "0".into(),
+            tenant_id: v.project_id.clone(),
+            created_at: to_wire(v.created_ms),
+            updated_at: to_wire(v.updated_ms),
+            ..Default::default()
+        }
+    }
+}
+
+impl From<&inv::Subnet> for Subnet {
+    fn from(s: &inv::Subnet) -> Self {
+        Self {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            description: s.description.clone(),
+            cidr: s.cidr.clone(),
+            gateway_ip: s.gateway_ip.clone(),
+            dhcp_enable: s.dhcp_enable,
+            primary_dns: s.primary_dns.clone(),
+            secondary_dns: s.secondary_dns.clone(),
+            dns_list: s
+                .primary_dns
+                .iter()
+                .chain(s.secondary_dns.iter())
+                .cloned()
+                .collect(),
+            availability_zone: s.availability_zone.clone().unwrap_or_default(),
+            vpc_id: s.vpc_id.clone(),
+            status: s.status.clone(),
+            neutron_network_id: s.id.clone(),
+            neutron_subnet_id: s.neutron_subnet_id.clone(),
+            tenant_id: s.project_id.clone(),
+            created_at: to_wire(s.created_ms),
+            updated_at: to_wire(s.updated_ms),
+            ..Default::default()
+        }
+    }
+}
+
+impl Port {
+    /// `neutron_subnet_id`: the port's subnet by its Neutron id, as the SDK reads `fixed_ips`
+    /// (the v1 id when unknown).
+    pub fn from_port(p: &inv::Port, neutron_subnet_id: &str) -> Self {
+        Self {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            network_id: p.subnet_id.clone(),
+            admin_state_up: p.admin_state_up,
+            mac_address: p.mac_address.clone(),
+            fixed_ips: vec![FixedIp {
+                subnet_id: Some(if neutron_subnet_id.is_empty() {
+                    p.subnet_id.clone()
+                } else {
+                    neutron_subnet_id.to_string()
+                }),
+                ip_address: Some(p.ip_address.clone()),
+            }],
+            device_id: p.device_id.clone(),
+            device_owner: p.device_owner.clone(),
+            tenant_id: p.project_id.clone(),
+            status: p.status.clone(),
+            security_groups: p.security_groups.clone(),
+            binding_vnic_type: "normal".into(),
+            instance_id: p.device_id.clone(),
+            port_security_enabled: true,
+            ..Default::default()
+        }
+    }
+}
+
+impl From<&inv::SecurityGroupRule> for SecurityGroupRule {
+    fn from(r: &inv::SecurityGroupRule) -> Self {
+        Self {
+            id: r.id.clone(),
+            description: r.description.clone(),
+            security_group_id: r.security_group_id.clone(),
+            direction: match r.direction {
+                inv::Direction::Ingress => "ingress".into(),
+                inv::Direction::Egress => "egress".into(),
+            },
+            ethertype: r.ethertype.clone(),
+            protocol: r.protocol.clone(),
+            port_range_min: r.port_range_min,
+            port_range_max: r.port_range_max,
+            remote_ip_prefix: r.remote_ip_prefix.clone(),
+            remote_group_id: r.remote_group_id.clone(),
+            remote_address_group_id: None,
+            tenant_id: r.project_id.clone(),
+        }
+    }
+}
+
+impl SecurityGroup {
+    pub fn from_group(g: &inv::SecurityGroup, rules: &[inv::SecurityGroupRule]) -> Self {
+        Self {
+            id: g.id.clone(),
+            name: g.name.clone(),
+            description: g.description.clone(),
+            vpc_id: g.vpc_id.clone(),
+            enterprise_project_id: "0".into(),
+            security_group_rules: rules.iter().map(SecurityGroupRule::from).collect(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Response envelopes.
 
 macro_rules! envelope {
@@ -430,20 +548,6 @@ pub struct CreateSubnetBody {
     pub enable_network_address_usage_metrics: Option<bool>,
 }
 
-impl CreateSubnetBody {
-    /// The first required field that is absent.
-    pub fn missing_required(&self) -> Option<&'static str> {
-        [
-            ("name", self.name.is_none()),
-            ("cidr", self.cidr.is_none()),
-            ("vpc_id", self.vpc_id.is_none()),
-            ("gateway_ip", self.gateway_ip.is_none()),
-        ]
-        .into_iter()
-        .find_map(|(k, missing)| missing.then_some(k))
-    }
-}
-
 /// `PUT /v1/{project_id}/vpcs/{vpc_id}/subnets/{subnet_id}` body `subnet`. Huawei documents
 /// `name` as required (the SDK does not enforce it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -478,12 +582,6 @@ pub struct UpdateSubnetBody {
     pub enable_network_address_usage_metrics: Option<bool>,
 }
 
-impl UpdateSubnetBody {
-    pub fn missing_required(&self) -> Option<&'static str> {
-        self.name.is_none().then_some("name")
-    }
-}
-
 /// `POST /v1/{project_id}/ports` body `port`. Required: `network_id` (the v1 subnet id).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
@@ -515,12 +613,6 @@ pub struct CreatePortBody {
     pub tenant_id: Option<String>,
 }
 
-impl CreatePortBody {
-    pub fn missing_required(&self) -> Option<&'static str> {
-        self.network_id.is_none().then_some("network_id")
-    }
-}
-
 /// `PUT /v1/{project_id}/ports/{port_id}` body `port`. All optional; a list that is present
 /// replaces the old one (`[]` clears it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -550,12 +642,6 @@ pub struct CreateSecurityGroupBody {
     /// Not in the SDK's v1 model; accepted for clients that send it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-}
-
-impl CreateSecurityGroupBody {
-    pub fn missing_required(&self) -> Option<&'static str> {
-        self.name.is_none().then_some("name")
-    }
 }
 
 /// `POST /v1/{project_id}/security-group-rules` body `security_group_rule`. Required:
@@ -595,17 +681,6 @@ pub struct CreateSecurityGroupRuleBody {
     pub remote_group_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_address_group_id: Option<String>,
-}
-
-impl CreateSecurityGroupRuleBody {
-    pub fn missing_required(&self) -> Option<&'static str> {
-        [
-            ("security_group_id", self.security_group_id.is_none()),
-            ("direction", self.direction.is_none()),
-        ]
-        .into_iter()
-        .find_map(|(k, missing)| missing.then_some(k))
-    }
 }
 
 macro_rules! wrapper {
@@ -764,6 +839,19 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
     use std::collections::BTreeSet;
+    use vpcep_core::DomainError;
+    use vpcep_core::command as cmd;
+
+    /// The required field the domain finds missing in a body once converted to its command.
+    fn missing_in<C>(
+        body: impl Into<C>,
+        check: impl Fn(&C) -> Result<(), DomainError>,
+    ) -> Option<&'static str> {
+        match check(&body.into()) {
+            Err(DomainError::Missing { field }) => Some(field),
+            _ => None,
+        }
+    }
 
     // Bodies byte-for-byte as huaweicloudsdkvpc 3.1.219 sent them to a capture server.
     const SDK_CREATE_VPC: &str = r#"{"vpc": {"cidr": "192.168.0.0/16", "name": "vpc-1", "description": "test vpc", "enterprise_project_id": "0"}}"#;
@@ -922,7 +1010,10 @@ mod tests {
     fn create_subnet_as_sdk_sends_it() {
         let r: CreateSubnetRequest = roundtrip(SDK_CREATE_SUBNET);
         let s = &r.subnet;
-        assert_eq!(s.missing_required(), None);
+        assert_eq!(
+            missing_in(s.clone(), cmd::CreateSubnet::check_required),
+            None
+        );
         assert_eq!(
             s.vpc_id.as_deref(),
             Some("4189d3c2-8882-4871-a3c2-d380272eed80")
@@ -943,13 +1034,15 @@ mod tests {
         );
         let partial: CreateSubnetRequest =
             serde_json::from_str(r#"{"subnet": {"name": "a", "cidr": "10.0.0.0/24"}}"#).unwrap();
-        assert_eq!(partial.subnet.missing_required(), Some("vpc_id"));
+        assert_eq!(
+            missing_in(partial.subnet, cmd::CreateSubnet::check_required),
+            Some("vpc_id")
+        );
     }
 
     #[test]
     fn update_subnet_as_sdk_sends_it() {
         let r: UpdateSubnetRequest = roundtrip(SDK_UPDATE_SUBNET);
-        assert_eq!(r.subnet.missing_required(), None);
         assert_eq!(r.subnet.dhcp_enable, Some(false));
         assert_eq!(r.subnet.primary_dns.as_deref(), Some("114.114.114.114"));
     }
@@ -958,7 +1051,7 @@ mod tests {
     fn create_port_as_sdk_sends_it() {
         let r: CreatePortRequest = roundtrip(SDK_CREATE_PORT);
         let p = &r.port;
-        assert_eq!(p.missing_required(), None);
+        assert_eq!(missing_in(p.clone(), cmd::CreatePort::check_required), None);
         assert_eq!(
             p.network_id.as_deref(),
             Some("4dc70db6-cb7f-4200-9790-a6a910776bba")
@@ -986,7 +1079,10 @@ mod tests {
         assert_eq!(min.port.fixed_ips, None);
         assert_eq!(min.port.security_groups, None);
         let none: CreatePortRequest = serde_json::from_str(r#"{"port": {"name": "x"}}"#).unwrap();
-        assert_eq!(none.port.missing_required(), Some("network_id"));
+        assert_eq!(
+            missing_in(none.port, cmd::CreatePort::check_required),
+            Some("network_id")
+        );
     }
 
     #[test]
@@ -1005,7 +1101,13 @@ mod tests {
     #[test]
     fn create_security_group_as_sdk_sends_it() {
         let r: CreateSecurityGroupRequest = roundtrip(SDK_CREATE_SG);
-        assert_eq!(r.security_group.missing_required(), None);
+        assert_eq!(
+            missing_in(
+                r.security_group.clone(),
+                cmd::CreateSecurityGroup::check_required
+            ),
+            None
+        );
         assert_eq!(
             r.security_group.vpc_id.as_deref(),
             Some("4189d3c2-8882-4871-a3c2-d380272eed80")
@@ -1016,7 +1118,10 @@ mod tests {
     fn create_security_group_rule_as_sdk_sends_it() {
         let r: CreateSecurityGroupRuleRequest = roundtrip(SDK_CREATE_RULE);
         let b = &r.security_group_rule;
-        assert_eq!(b.missing_required(), None);
+        assert_eq!(
+            missing_in(b.clone(), cmd::CreateSecurityGroupRule::check_required),
+            None
+        );
         assert_eq!(b.direction.as_deref(), Some("ingress"));
         assert_eq!(b.ethertype.as_deref(), Some("IPv4"));
         assert_eq!(b.protocol.as_deref(), Some("tcp"));
@@ -1028,7 +1133,10 @@ mod tests {
         let bad: CreateSecurityGroupRuleRequest =
             serde_json::from_str(r#"{"security_group_rule": {"direction": "ingress"}}"#).unwrap();
         assert_eq!(
-            bad.security_group_rule.missing_required(),
+            missing_in(
+                bad.security_group_rule,
+                cmd::CreateSecurityGroupRule::check_required
+            ),
             Some("security_group_id")
         );
     }

@@ -90,7 +90,12 @@ impl Server {
         pg_database: Option<ScratchDatabase>,
     ) -> Server {
         let (secrets, _) = vpcep_auth::SecretBox::generate().expect("key");
-        let control = Control::new(store, settings, secrets);
+        let control = Control::new(
+            store,
+            settings,
+            secrets,
+            vpcep_huawei::error::recorded_failure,
+        );
         let token = "test-agent-token".to_string();
         let state = AppState {
             control: control.clone(),

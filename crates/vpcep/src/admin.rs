@@ -174,17 +174,18 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
             }
             AdminCommand::CloudService(CloudServiceCommand::Create { account, name, vpc_id, port_id, server_type, ports }) => {
                 let caller = control.caller_for_account(&account, &region).await.map_err(api)?;
-                let body = vpcep_huawei::vpcep::CreateEndpointServiceBody {
+                let ports = crate::resources::parse::ports(&ports).map_err(|e| anyhow!(e))?.0;
+                let command = vpcep_core::command::CreateService {
                     port_id: Some(port_id),
                     vpc_id: Some(vpc_id),
                     server_type: Some(server_type),
                     service_name: Some(name),
                     approval_enabled: Some(false),
                     // One parser per notation: the same `--ports` syntax as `vpcep service create`.
-                    ports: Some(crate::resources::parse::ports(&ports).map_err(|e| anyhow!(e))?.0),
+                    ports: Some(ports.into_iter().map(Into::into).collect()),
                     ..Default::default()
                 };
-                let svc = control.create_service_as(&caller, body, true).await.map_err(api)?;
+                let svc = control.create_service_as(&caller, command, true).await.map_err(api)?;
                 print(out, &vpcep_huawei::vpcep::ServiceOut::from_service(&svc, None), |s| {
                     format!("id            {}\nservice_name  {}\nstatus        {}\n", s.id, s.service_name, s.status)
                 })

@@ -92,7 +92,14 @@ impl StoreArgs {
             ..Settings::default()
         };
         let shared: SharedStore = store.clone();
-        Ok((Control::new(shared, settings, secrets), store))
+        // The records are served through the Huawei front, so their failures carry its codes.
+        let control = Control::new(
+            shared,
+            settings,
+            secrets,
+            vpcep_huawei::error::recorded_failure,
+        );
+        Ok((control, store))
     }
 }
 

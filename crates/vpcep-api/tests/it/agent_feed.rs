@@ -104,7 +104,7 @@ async fn watch_delivers_changes_and_reports_move_statuses() {
     );
 
     // Deleting: the feed shows it in `deleting`, then a tombstone once removed.
-    let before = srv.control.store.revision().await.expect("rev");
+    let before = srv.control.revision().await.expect("rev");
     a.delete(&a.project_path(&format!("/vpc-endpoint-services/{sid}")))
         .await
         .expect("delete");

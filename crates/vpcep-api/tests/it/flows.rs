@@ -697,7 +697,7 @@ async fn cloud_services_need_no_whitelist() {
     };
     let svc = srv
         .control
-        .create_service_as(&caller, body, true)
+        .create_service_as(&caller, body.into(), true)
         .await
         .expect("cloud service");
     let b = &bob.client;
@@ -732,12 +732,7 @@ async fn cloud_services_need_no_whitelist() {
 async fn store_counts(srv: &Server) -> Vec<(vpcep_core::model::Kind, i64)> {
     let mut out = Vec::new();
     for k in vpcep_core::model::Kind::ALL {
-        let n = srv
-            .control
-            .store
-            .count(&vpcep_store::Query::of(k))
-            .await
-            .expect("count");
+        let n = srv.control.count_all(k).await.expect("count");
         out.push((k, n));
     }
     out

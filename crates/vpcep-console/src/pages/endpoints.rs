@@ -9,11 +9,11 @@ use axum::response::IntoResponse;
 use maud::{Markup, html};
 use serde::Deserialize;
 use vpcep_control::Caller;
+use vpcep_core::command::CreateEndpoint;
 use vpcep_core::inventory::{Subnet, Vpc};
 use vpcep_core::model::{Endpoint, EndpointService, EndpointStatus};
 use vpcep_core::validate;
 use vpcep_huawei::ApiError;
-use vpcep_huawei::vpcep::CreateEndpointBody;
 
 use crate::ctx::{Ctx, Out, html, html_status, q, redirect};
 use crate::form::FormData;
@@ -438,7 +438,7 @@ pub async fn new_submit(ctx: Ctx, body: Bytes) -> Out {
                     .await;
                 }
             };
-            let body = CreateEndpointBody {
+            let body = CreateEndpoint {
                 endpoint_service_id: Some(svc.id.clone()),
                 vpc_id: Some(f.vpc_id.clone()),
                 subnet_id: Some(f.subnet_id.clone()),

@@ -10,14 +10,14 @@ use serde::Deserialize;
 use vpcep_control::Caller;
 use vpcep_control::console_support::BackendFinding;
 use vpcep_control::services::parse_ports;
+use vpcep_core::command::{
+    AddPermissions, CreateService, DecideConnection, PermissionInput, PortMappingInput,
+    RemovePermissions,
+};
 use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
 use vpcep_core::model::{EndpointService, EndpointStatus, PortMapping, ServerType};
 use vpcep_core::validate;
 use vpcep_huawei::ApiError;
-use vpcep_huawei::vpcep::{
-    BatchAddPermissionsBody, BatchRemovePermissionsBody, ConnectionActionBody,
-    CreateEndpointServiceBody, PermissionIdIn, PermissionIn, PortListIn,
-};
 
 use crate::ctx::{Ctx, Out, html, html_status, q, redirect};
 use crate::errors::{Msg, PortPart, localize};
@@ -161,8 +161,8 @@ impl PortRow {
     fn is_blank(&self) -> bool {
         self.server.is_empty() && self.client.is_empty()
     }
-    fn wire(&self) -> PortListIn {
-        PortListIn {
+    fn input(&self) -> PortMappingInput {
+        PortMappingInput {
             client_port: self.client.parse().ok(),
             server_port: self.server.parse().ok(),
             protocol: Some(self.protocol.clone()),
@@ -267,7 +267,7 @@ impl SvcForm {
         }
         let mut row_errors = false;
         for (i, r) in &rows {
-            if let Err(e) = parse_ports(&[r.wire()]) {
+            if let Err(e) = parse_ports(&[r.input()]) {
                 let l = localize(&e, ctx.lang);
                 let parts = match l.part {
                     Some(p) => vec![p],
@@ -286,8 +286,8 @@ impl SvcForm {
             }
         }
         let parsed = if errors.get("ports").is_none() {
-            let wire: Vec<PortListIn> = rows.iter().map(|(_, r)| r.wire()).collect();
-            match parse_ports(&wire) {
+            let inputs: Vec<PortMappingInput> = rows.iter().map(|(_, r)| r.input()).collect();
+            match parse_ports(&inputs) {
                 Ok(p) => Some(p),
                 Err(e) => {
                     if !row_errors {
@@ -322,14 +322,14 @@ impl SvcForm {
         }
     }
 
-    fn body(&self) -> CreateEndpointServiceBody {
-        let rows: Vec<PortListIn> = self
+    fn command(&self) -> CreateService {
+        let rows: Vec<PortMappingInput> = self
             .ports
             .iter()
             .filter(|r| !r.is_blank())
-            .map(PortRow::wire)
+            .map(PortRow::input)
             .collect();
-        CreateEndpointServiceBody {
+        CreateService {
             port_id: Some(self.port_id().to_string()),
             service_name: Some(self.name.clone()).filter(|s| !s.is_empty()),
             vpc_id: Some(self.vpc_id.clone()),
@@ -626,7 +626,7 @@ pub async fn new_submit(ctx: Ctx, body: Bytes) -> Out {
         Err(errors) => return render_form(&ctx, &f, &errors, StatusCode::BAD_REQUEST).await,
     };
     if op == "submit" {
-        return match ctx.state.control.create_service(&caller, f.body()).await {
+        return match ctx.state.control.create_service(&caller, f.command()).await {
             Ok(_) => Ok(redirect("/console/services?msg=submitted")),
             Err(e) => {
                 let errors = Errors::from_api(&ctx, &e, FIELD_MAP);
@@ -1181,7 +1181,7 @@ pub async fn connection_action(ctx: Ctx, Path(id): Path<String>, body: Bytes) ->
         .connection_action(
             &caller,
             &id,
-            ConnectionActionBody {
+            DecideConnection {
                 action: Some(action),
                 endpoints: Some(vec![eid]),
             },
@@ -1229,11 +1229,11 @@ pub async fn add_permissions(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> O
         }
     }
     if errors.is_empty() {
-        let body = BatchAddPermissionsBody {
+        let body = AddPermissions {
             permissions: Some(
                 filled
                     .iter()
-                    .map(|(_, v)| PermissionIn {
+                    .map(|(_, v)| PermissionInput {
                         permission: Some((*v).clone()),
                         description: None,
                     })
@@ -1281,8 +1281,8 @@ pub async fn remove_permission(ctx: Ctx, Path(id): Path<String>, body: Bytes) ->
             &ctx, &action, &fields, &question, &cancel,
         )));
     }
-    let body = BatchRemovePermissionsBody {
-        permissions: Some(vec![PermissionIdIn { id: Some(pid) }]),
+    let body = RemovePermissions {
+        permission_ids: Some(vec![pid]),
     };
     match ctx
         .state
