@@ -653,7 +653,8 @@ impl Scratch {
             eprintln!("skipped: needs root and nft");
             return None;
         }
-        let name = format!("vpcep-plancheck-{}", std::process::id());
+        // Not the product's `vpcep-` prefix: `vpcep lab down` (the demo) removes those.
+        let name = format!("vptplancheck-{}", std::process::id());
         assert!(
             ok(std::process::Command::new("ip").args(["netns", "add", &name])),
             "ip netns add {name}"
