@@ -8,7 +8,7 @@
 //! destination (endpoint address and client port) comes back from conntrack
 //! (`SO_ORIGINAL_DST`); with the leg (zone) it names the route: endpoint id and backend. The proxy
 //! connects from the same SNAT address to the backend over the provider leg (`SO_MARK` = that
-//! leg's routing table), sends the header (`header.rs`) and then copies both ways.
+//! leg's routing table), sends the header (`header.rs`) and then relays both ways with `splice(2)` (`splice.rs`).
 //!
 //! The agent drives it through the kernel layer after each apply ([`Proxies::sync`], the same
 //! change feed, no timer): listeners open and close as proxied mappings come and go; routes are
@@ -17,6 +17,7 @@
 //! connections too ([`Proxies::cut`]), as kernel-path flows lose their conntrack entries.
 
 pub mod header;
+mod splice;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
@@ -34,8 +35,6 @@ use crate::plan::Plan;
 use crate::plan::naming::Namespaces;
 use crate::plan::proxy::{ProxyListener, ProxyRoute};
 
-/// Copy buffer per direction: large enough that one stream is not held back by syscalls.
-const COPY_BUF: usize = 256 * 1024;
 /// Accept backlog of a listener.
 const BACKLOG: u32 = 1024;
 
@@ -381,5 +380,5 @@ async fn relay_inner(
     upstream.set_nodelay(true)?;
     let h = header::encode(peer, dst, &t.endpoint_id)?;
     tokio::io::AsyncWriteExt::write_all(&mut upstream, &h).await?;
-    Ok(tokio::io::copy_bidirectional_with_sizes(client, &mut upstream, COPY_BUF, COPY_BUF).await?)
+    Ok(splice::bidirectional(client, &upstream).await?)
 }
