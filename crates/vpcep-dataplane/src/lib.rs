@@ -17,3 +17,4 @@ pub mod agent;
 pub mod doctor;
 pub mod kernel;
 pub mod plan;
+pub mod proxy;

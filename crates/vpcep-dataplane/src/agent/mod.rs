@@ -175,6 +175,8 @@ impl<K: KernelOps> Agent<K> {
         for (ns, why) in &failed {
             tracing::warn!(namespace = ns, error = why, "could not program namespace");
         }
+        // PROXY-v2 listeners follow the applied plan (their addresses exist now).
+        self.kernel.sync_proxies(&plan).await;
         // What is failing now: a full apply knows every namespace; a patch only its shards.
         match &dirty {
             Some(dirty) => {

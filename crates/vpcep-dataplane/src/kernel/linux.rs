@@ -323,6 +323,8 @@ pub struct Kernel {
     applied: BTreeMap<String, NsPlan>,
     links: BTreeMap<String, NsLink>,
     pub last: ApplyStats,
+    /// The gateways' PROXY-v2 listeners (`proxy_open` services).
+    pub proxies: crate::proxy::Proxies,
 }
 
 impl Kernel {
@@ -332,6 +334,7 @@ impl Kernel {
             applied: BTreeMap::new(),
             links: BTreeMap::new(),
             last: ApplyStats::default(),
+            proxies: crate::proxy::Proxies::default(),
         }
     }
 

@@ -37,6 +37,9 @@ pub trait KernelOps: Send + 'static {
     async fn kill_sockets(&mut self, ns: &str, ip: &str);
     /// Leg assignments as the kernel holds them (after a restart).
     async fn recover_legs(&mut self, names: &Namespaces, d: &Desired) -> Legs;
+    /// Open, update and close the userspace PROXY-v2 listeners `plan` asks for (after it was
+    /// applied). Kernels without a userspace path (the fake one) have nothing to do.
+    async fn sync_proxies(&mut self, _plan: &Plan) {}
 }
 
 #[async_trait]
@@ -58,6 +61,11 @@ impl KernelOps for linux::Kernel {
         self.last
     }
     async fn cut_flows(&mut self, gateway_ns: &str, zone: u16, ip: &str) {
+        // Relayed connections first, while their conntrack entries still translate the
+        // proxy's closing packets back to the endpoint's address.
+        if let Ok(addr) = ip.parse() {
+            self.proxies.cut(gateway_ns, zone, addr);
+        }
         linux::cut_flows(gateway_ns, zone, ip).await
     }
     async fn kill_sockets(&mut self, ns: &str, ip: &str) {
@@ -65,5 +73,8 @@ impl KernelOps for linux::Kernel {
     }
     async fn recover_legs(&mut self, names: &Namespaces, d: &Desired) -> Legs {
         linux::recover_legs(names, d).await
+    }
+    async fn sync_proxies(&mut self, plan: &Plan) {
+        self.proxies.sync(&self.names, plan).await
     }
 }

@@ -11,6 +11,7 @@ pub mod dns;
 pub mod naming;
 pub mod nft;
 pub mod objects;
+pub mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -18,7 +19,7 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 use vpcep_core::agent::Failure;
 use vpcep_core::inventory::{Direction, Listener, SecurityGroupRule};
-use vpcep_core::model::{Protocol, ServiceStatus};
+use vpcep_core::model::{Protocol, ServiceStatus, TcpProxy};
 
 pub use crate::plan::objects::{Addr, Conf, Dst, IpRule, Link, Lookup, Mac, Route, Sysctl};
 
@@ -32,6 +33,7 @@ use crate::plan::nft::{
     Iface, L4, MapLookup, Match, NftSet, NftTable, Policy, Ports, Priority, Proto, Rule, Val,
     Value,
 };
+use crate::plan::proxy::{PROXY_MARK, PROXY_PORT, ProxyRoute};
 
 #[cfg(test)]
 mod tests;
@@ -99,6 +101,9 @@ pub struct Plan {
     pub live: BTreeSet<LiveEndpoint>,
     /// Objects that cannot be realised, with why (reported `failed`).
     pub problems: BTreeMap<String, Failure>,
+    /// TCP mappings of `proxy_open` services' endpoints, served by their shard's userspace
+    /// proxy (`plan/proxy.rs`).
+    pub proxies: BTreeSet<ProxyRoute>,
 }
 
 /// The source address providers see for consumer leg `zone` of `shard`.
@@ -501,6 +506,10 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             );
             let snat = Val::Ip(snat_address(shard, *zone));
             add(&mut t, SNAT_OF_ZONE, Elem::map(vec![z], vec![snat]));
+            // The leg's SNAT address is also the gateway's own: the PROXY-v2 listener of the
+            // leg binds it, and its connections to backends leave from it (`plan/proxy.rs`).
+            gw.addrs
+                .insert(Addr::host("lo", snat_address(shard, *zone)));
         }
         for ((sh, vpc_id), k) in &legs.providers {
             if *sh != shard {
@@ -556,6 +565,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 for (set, elem) in parts.elems {
                     add(&mut t, set, elem);
                 }
+                p.proxies.extend(parts.proxy);
             }
         }
         gw.nft = Some(t);
@@ -634,7 +644,7 @@ pub fn patch_endpoints(
             let ns = names.gateway(l.shard);
             let gw = p.namespaces.get_mut(&ns)?;
             let leg = parts.addr.dev.clone();
-            parts.place(gw, false, dirty.entry(ns).or_default())?;
+            parts.place(gw, &mut p.proxies, false, dirty.entry(ns).or_default())?;
             if !gw.addrs.iter().any(|a| a.dev == leg) {
                 return None; // the last endpoint of its subnet: the leg goes
             }
@@ -667,6 +677,7 @@ pub fn patch_endpoints(
         let ns = names.gateway(shard);
         parts.place(
             p.namespaces.get_mut(&ns)?,
+            &mut p.proxies,
             true,
             dirty.entry(ns).or_default(),
         )?;
@@ -764,6 +775,8 @@ pub struct EndpointParts {
     pub addr: Addr,
     /// (set name, element)
     pub elems: Vec<(&'static str, Elem)>,
+    /// Its mappings served by the shard's PROXY-v2 proxy (`proxy_open` services).
+    pub proxy: Vec<ProxyRoute>,
 }
 
 /// What a patch changed in one namespace's plan: addresses and set elements taken out and put
@@ -790,9 +803,16 @@ fn note<T: Ord>(out: &mut BTreeSet<T>, into: &mut BTreeSet<T>, item: T, present:
 }
 
 impl EndpointParts {
-    /// Put these parts into (`present`) or take them out of a gateway's plan, noting in `delta`
-    /// what really changed; `None` when the plan lacks the table or a set.
-    fn place(self, gw: &mut NsPlan, present: bool, delta: &mut NsDelta) -> Option<()> {
+    /// Put these parts into (`present`) or take them out of a gateway's plan (and its proxy
+    /// routes into or out of `proxies`), noting in `delta` what really changed in the kernel's
+    /// objects; `None` when the plan lacks the table or a set.
+    fn place(
+        self,
+        gw: &mut NsPlan,
+        proxies: &mut BTreeSet<ProxyRoute>,
+        present: bool,
+        delta: &mut NsDelta,
+    ) -> Option<()> {
         let table = gw.nft.as_mut()?;
         for (set, e) in self.elems {
             let elements = &mut table.sets.get_mut(set)?.elements;
@@ -819,6 +839,13 @@ impl EndpointParts {
                 present,
             );
         }
+        if present {
+            proxies.extend(self.proxy);
+        } else {
+            for r in &self.proxy {
+                proxies.remove(r);
+            }
+        }
         Some(())
     }
 }
@@ -835,6 +862,7 @@ pub fn endpoint_parts(
     let ip: Ipv4Addr = l.ip.parse().ok()?;
     let addr = Addr::host(consumer_leg(&l.subnet).0, ip);
     let mut elems = Vec::new();
+    let mut proxy = Vec::new();
     if let Some(backend) = svc
         .backend
         .as_ref()
@@ -843,17 +871,28 @@ pub fn endpoint_parts(
         for m in &svc.ports {
             let key = vec![Val::Zone(l.zone), Val::Ip(ip), Val::Port(m.client_port)];
             let p = l4(m.protocol);
+            let provider_mark = PROVIDER_TABLE_BASE + provider_table;
+            // `proxy_open`: TCP goes to the leg's PROXY-v2 listener (the leg's SNAT address on
+            // the gateway itself), which connects on to the backend; UDP stays in the kernel.
+            let (to, mark) = if svc.tcp_proxy == TcpProxy::ProxyOpen && p == L4::Tcp {
+                proxy.push(ProxyRoute {
+                    shard: l.shard,
+                    zone: l.zone,
+                    endpoint_ip: ip,
+                    client_port: m.client_port,
+                    endpoint_id: l.id.clone(),
+                    backend: std::net::SocketAddrV4::new(backend, m.server_port),
+                    provider_mark,
+                });
+                ((snat_address(l.shard, l.zone), PROXY_PORT), PROXY_MARK)
+            } else {
+                ((backend, m.server_port), provider_mark)
+            };
             elems.push((
                 ep_map(p),
-                Elem::map(
-                    key.clone(),
-                    vec![Val::Ip(backend), Val::Port(m.server_port)],
-                ),
+                Elem::map(key.clone(), vec![Val::Ip(to.0), Val::Port(to.1)]),
             ));
-            elems.push((
-                prov_map(p),
-                Elem::map(key, vec![Val::Mark(PROVIDER_TABLE_BASE + provider_table)]),
-            ));
+            elems.push((prov_map(p), Elem::map(key, vec![Val::Mark(mark)])));
         }
     }
     // Endpoint source whitelist (`enable_whitelist`): new connections to a restricted endpoint
@@ -872,7 +911,7 @@ pub fn endpoint_parts(
             }
         }
     }
-    Some(EndpointParts { addr, elems })
+    Some(EndpointParts { addr, elems, proxy })
 }
 
 /// The gateway's fixed ruleset, its sets empty; endpoints and legs are only elements of them.
@@ -975,7 +1014,16 @@ fn gateway_table() -> NftTable {
                 vec![Action::RejectTcpReset],
             ),
         ]),
-        filter("input_f", Hook::Input, Priority::Filter, Policy::Drop),
+        // The gateway itself takes only what its PROXY-v2 listeners serve: consumer flows
+        // DNATed to them (marked like every endpoint flow) and the replies to the proxy's own
+        // connections to backends.
+        filter("input_f", Hook::Input, Priority::Filter, Policy::Drop).with([
+            Rule::new(
+                vec![Match::CtState(vec![CtState::Established, CtState::Related])],
+                vec![Action::Accept],
+            ),
+            Rule::new(vec![consumer(), Match::CtMarked], vec![Action::Accept]),
+        ]),
     ];
     t
 }

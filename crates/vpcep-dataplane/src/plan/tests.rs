@@ -343,6 +343,7 @@ link add cbbbb0003 address 22:cc:3d:48:91:41 type veth peer name gbbbb0003 addre
   in vpcep-r-aaaa0002: link set gbbbb0003 master bbbbb0003
 link add paaaa0001 address 4a:6b:92:2a:0b:ae type veth peer name h0xaaaa0001 address 0a:a9:4d:d4:3f:45 netns vpcep-r-aaaa0001
 addr add 10.0.0.50/32 dev cbbbb0003
+addr add 198.19.128.1/32 dev lo
 addr add 169.254.0.1/32 dev paaaa0001
 route replace 10.0.0.0/16 via 169.254.0.2 dev paaaa0001 onlink table 20001
 route replace 10.0.0.0/24 dev cbbbb0003 table 10001
@@ -392,6 +393,8 @@ table ip vpcep {
   }
   chain input_f {
     type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    iifname @consumer_ifs ct mark != 0 accept
   }
 }
 add element ip vpcep consumer_ifs { \"cbbbb0003\" }
@@ -839,4 +842,49 @@ fn netlink_batches_load_what_the_script_loads() {
         }
     }
     assert!(compared > 30, "only {compared} tables compared");
+}
+
+/// `proxy_open`: the TCP mapping is DNATed to the leg's PROXY-v2 listener (its SNAT address,
+/// port 1) and marked for local delivery; UDP stays on the kernel path; the route names the
+/// endpoint and the backend; the patch path gives the same plan as planning from scratch.
+#[test]
+fn proxy_open_tcp_goes_to_the_legs_listener() {
+    use crate::plan::proxy::{PROXY_MARK, PROXY_PORT, ProxyRoute};
+    let mut t = two_vpcs()
+        .port("cccc0001", PROV_NET, "10.0.0.10", &[])
+        .service("cccc0001", false, &[(80, 8080, "TCP"), (53, 5353, "UDP")])
+        .endpoint("e0000001", CONS_NET, "10.0.0.50", None);
+    let svc = &mut t.0.services.get_mut(SVC).expect("service").spec;
+    svc.tcp_proxy = vpcep_core::model::TcpProxy::ProxyOpen;
+    let p = t.plan();
+    let gw = script(&p, "vpcep-g-0");
+    for line in [
+        format!(
+            "add element ip vpcep ep_tcp {{ 1 . 10.0.0.50 . 80 : 198.19.128.1 . {PROXY_PORT} }}"
+        ),
+        format!("add element ip vpcep prov_tcp {{ 1 . 10.0.0.50 . 80 : {PROXY_MARK} }}"),
+        "add element ip vpcep ep_udp { 1 . 10.0.0.50 . 53 : 10.0.0.10 . 5353 }".to_string(),
+        "add element ip vpcep prov_udp { 1 . 10.0.0.50 . 53 : 20001 }".to_string(),
+    ] {
+        assert!(gw.contains(&line), "{line} in\n{gw}");
+    }
+    let routes: Vec<&ProxyRoute> = p.proxies.iter().collect();
+    assert_eq!(routes.len(), 1);
+    let r = routes[0];
+    assert_eq!((r.shard, r.zone, r.client_port), (0, 1, 80));
+    assert_eq!(r.endpoint_id, "e0000001");
+    assert_eq!(r.backend.to_string(), "10.0.0.10:8080");
+    assert_eq!(r.provider_mark, 20001);
+    assert_eq!(r.listener().addr.to_string(), "198.19.128.1:1");
+
+    // Patched for the endpoint's removal and return: the same as the full plans.
+    let names = Namespaces::default();
+    let mut legs = Legs::default();
+    let mut patched = plan(&t.0, &names, &mut legs);
+    let spec = t.0.endpoints.remove("e0000001").expect("endpoint").spec;
+    let before = BTreeMap::from([("e0000001".to_string(), Some(spec))]);
+    // The endpoint was the leg's last: the patch declines and a full plan is needed.
+    assert!(patch_endpoints(&mut patched, &t.0, &names, &legs, &before).is_none());
+    let without = plan(&t.0, &names, &mut legs);
+    assert!(without.proxies.is_empty());
 }

@@ -15,5 +15,6 @@ mod gateway_mac;
 mod lab;
 mod layout;
 mod lb;
+mod proxy;
 mod scenarios;
 mod sites;
