@@ -959,10 +959,7 @@ fn gateway_table() -> NftTable {
                 Rule::new(
                     vec![consumer(), Match::L4proto(p.into())],
                     vec![
-                        Action::SetCtMark(Value::Map(MapLookup::new(
-                            endpoint_key(p),
-                            prov_map(p),
-                        ))),
+                        Action::SetCtMark(Value::Map(MapLookup::new(endpoint_key(p), prov_map(p)))),
                         Action::SetMetaMark(Value::Field(CtMark)),
                         Action::Dnat(DnatTo::Map(MapLookup::new(endpoint_key(p), ep_map(p)))),
                     ],

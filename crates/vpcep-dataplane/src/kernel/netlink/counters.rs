@@ -19,7 +19,7 @@ use super::{
     nlattr, nlattrs, nlmsgs,
 };
 use crate::kernel::linux::KernelError;
-use crate::plan::nft::{Count, Nla, NftTable, Seeds};
+use crate::plan::nft::{Count, NftTable, Nla, Seeds};
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_NEWSETELEM: u16 = 12;
@@ -64,7 +64,9 @@ fn element(item: &[u8]) -> Option<(Vec<u8>, Count)> {
     let key = nlattr(nlattr(item, ELEM_KEY)?, DATA_VALUE)?.to_vec();
     let expr = nlattr(item, ELEM_EXPR).or_else(|| {
         // Several expressions come as a list; ours is the only one.
-        nlattrs(nlattr(item, ELEM_EXPRESSIONS)?).map(|(_, e)| e).next()
+        nlattrs(nlattr(item, ELEM_EXPRESSIONS)?)
+            .map(|(_, e)| e)
+            .next()
     })?;
     if nlattr(expr, EXPR_NAME)? != b"counter\0" {
         return None;
@@ -87,7 +89,11 @@ fn element(item: &[u8]) -> Option<(Vec<u8>, Count)> {
 /// The elements of a `NEWSETELEM` answer (after the nfgenmsg).
 fn elements(body: &[u8]) -> Vec<(Vec<u8>, Count)> {
     nlattr(body, ELEM_LIST_ELEMENTS)
-        .map(|list| nlattrs(list).filter_map(|(_, item)| element(item)).collect())
+        .map(|list| {
+            nlattrs(list)
+                .filter_map(|(_, item)| element(item))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -208,7 +214,8 @@ fn established_entry(body: &[u8]) -> Option<(u16, Ipv4Addr)> {
         .and_then(be16)
         .or_else(|| nlattr(body, ct::CTA_ZONE).and_then(be16))
         .unwrap_or(0);
-    if let Some(tcp) = nlattr(body, ct::CTA_PROTOINFO).and_then(|p| nlattr(p, ct::CTA_PROTOINFO_TCP))
+    if let Some(tcp) =
+        nlattr(body, ct::CTA_PROTOINFO).and_then(|p| nlattr(p, ct::CTA_PROTOINFO_TCP))
     {
         let state = nlattr(tcp, ct::CTA_PROTOINFO_TCP_STATE)?.first()?;
         if *state != ct::TCP_CONNTRACK_ESTABLISHED {

@@ -337,7 +337,11 @@ impl Batch {
 
     /// Replace the table of that name (if any) by `table`: created empty first so the delete
     /// cannot fail, deleted, then declared and filled — `add table; delete table; table {…}`.
-    pub fn replace_table(&mut self, table: &NftTable, seeds: Option<&Seeds>) -> Result<(), NftError> {
+    pub fn replace_table(
+        &mut self,
+        table: &NftTable,
+        seeds: Option<&Seeds>,
+    ) -> Result<(), NftError> {
         let (family, name) = (table.family, table.name);
         let mut a = Nla::default();
         a.str(k::TABLE_NAME, name);
