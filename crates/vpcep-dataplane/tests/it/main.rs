@@ -15,5 +15,6 @@ mod gateway_mac;
 mod lab;
 mod layout;
 mod lb;
+mod metrics;
 mod scenarios;
 mod sites;
