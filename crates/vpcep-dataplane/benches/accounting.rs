@@ -1,8 +1,9 @@
 //! Cost of traffic accounting (root, needs `iperf3`): the same endpoint path measured with the
 //! gateway's counting rules (as planned), without them (the three lookups into `ep_rx`,
 //! `ep_tx`, `ep_new` deleted from the running table by handle), and with them again (a restarted
-//! agent reloads the planned table), in one run: TCP one stream, UDP, and new TCP connections
-//! per second. Target (issue 12): accounting costs ≤ 5 %.
+//! agent reloads the planned table), interleaved over several rounds in one run: TCP one
+//! stream, UDP, and new TCP connections per second; medians compared. Target (issue 12):
+//! accounting costs ≤ 5 %.
 //!
 //!     cargo bench -p vpcep-dataplane --bench accounting
 
@@ -18,11 +19,11 @@ use vpcep_dataplane::kernel::netlink::in_namespace;
 use common::{Bench, request_ok};
 use vpcep_test_support::lab::{create_endpoint, network, server};
 
-/// iperf3 from `ns` to `ip:80` for 4 s; bits per second received.
+/// iperf3 from `ns` to `ip:80` for 3 s; bits per second received.
 fn iperf(ns: &str, ip: &str, extra: &[&str]) -> f64 {
     let out = std::process::Command::new("ip")
         .args([
-            "netns", "exec", ns, "iperf3", "-J", "-c", ip, "-p", "80", "-t", "4",
+            "netns", "exec", ns, "iperf3", "-J", "-c", ip, "-p", "80", "-t", "3",
         ])
         .args(extra)
         .output()
@@ -123,14 +124,30 @@ async fn accounting_on(b: &Bench, agent: &mut tokio::task::JoinHandle<()>, gw: &
     }
 }
 
-fn show(what: &str, w1: f64, wo: f64, w2: f64, unit: &str, scale: f64) {
-    let with = (w1 + w2) / 2.0;
+/// Rounds without accounting (with it: one more, before and after each).
+const ROUNDS: usize = 3;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Medians with and without accounting, each round's figures, and the cost.
+fn show(what: &str, (with, without): (Vec<f64>, Vec<f64>), unit: &str, scale: f64) {
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{:.2}", x / scale))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let (w, wo) = (median(with.clone()), median(without.clone()));
     println!(
-        "{what:<28} with {:>9.2} / {:>9.2} {unit:<7} without {:>9.2} {unit:<7} cost {:>5.1}%  (target ≤ 5%)",
-        w1 / scale,
-        w2 / scale,
+        "{what:<26} with {:>9.2} {unit:<6} without {:>9.2} {unit:<6} cost {:>5.1}%  (target ≤ 5%)  rounds: with [{}] without [{}]",
+        w / scale,
         wo / scale,
-        100.0 * (wo - with) / wo
+        100.0 * (wo - w) / wo,
+        list(&with),
+        list(&without)
     );
 }
 
@@ -166,11 +183,19 @@ async fn main() {
         }
     };
     let udp: &[&str] = &["-u", "-b", "0", "-l", "1400"];
-    let (tcp1, udp1) = (streams(&[]).await, streams(udp).await);
-    accounting_off(&gw);
-    let (tcp0, udp0) = (streams(&[]).await, streams(udp).await);
-    accounting_on(&b, &mut agent, &gw).await;
-    let (tcp2, udp2) = (streams(&[]).await, streams(udp).await);
+    // Interleaved rounds (this machine's load drifts): with, without, … , with.
+    let (mut tcp, mut udps) = ((vec![], vec![]), (vec![], vec![]));
+    for i in 0..=ROUNDS {
+        tcp.0.push(streams(&[]).await);
+        udps.0.push(streams(udp).await);
+        if i == ROUNDS {
+            break;
+        }
+        accounting_off(&gw);
+        tcp.1.push(streams(&[]).await);
+        udps.1.push(streams(udp).await);
+        accounting_on(&b, &mut agent, &gw).await;
+    }
     let _ = iperf_server.kill();
     let _ = iperf_server.wait();
 
@@ -190,15 +215,19 @@ async fn main() {
         assert!(Instant::now() < deadline, "greeter not up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let conns1 = rate().await;
-    accounting_off(&gw);
-    let conns0 = rate().await;
-    accounting_on(&b, &mut agent, &gw).await;
-    let conns2 = rate().await;
-
-    show("TCP, one stream", tcp1, tcp0, tcp2, "Gbit/s", 1e9);
-    show("UDP, 1400-byte datagrams", udp1, udp0, udp2, "Gbit/s", 1e9);
-    show("new TCP connections", conns1, conns0, conns2, "conn/s", 1.0);
+    let mut conns = (vec![], vec![]);
+    for i in 0..=ROUNDS {
+        conns.0.push(rate().await);
+        if i == ROUNDS {
+            break;
+        }
+        accounting_off(&gw);
+        conns.1.push(rate().await);
+        accounting_on(&b, &mut agent, &gw).await;
+    }
+    show("TCP, one stream", tcp, "Gbit/s", 1e9);
+    show("UDP, 1400-byte datagrams", udps, "Gbit/s", 1e9);
+    show("new TCP connections", conns, "conn/s", 1.0);
     agent.abort();
     b.teardown().await;
 }
