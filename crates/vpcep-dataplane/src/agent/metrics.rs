@@ -16,13 +16,14 @@ use std::time::Duration;
 use crate::kernel::netlink::counters;
 use crate::plan::desired::Desired;
 use crate::plan::naming::Namespaces;
-use crate::plan::nft::{Count, NftTable, Seeds, Val, key_bytes};
+use crate::plan::nft::{Count, NftSet, NftTable, Seeds, Val, key_bytes};
 use crate::plan::{EP_DROP, EP_NEW, EP_RX, EP_TX, Plan};
 
 /// One endpoint whose traffic is counted: where, and the labels it is exported with.
 #[derive(Debug, Clone)]
 struct Accounted {
     ns: String,
+    shard: u32,
     zone: u16,
     ip: Ipv4Addr,
     key: Vec<u8>,
@@ -38,7 +39,8 @@ struct Accounted {
 struct State {
     /// Gateway namespace → its table's skeleton (sets without elements: what to dump).
     gateways: BTreeMap<String, NftTable>,
-    endpoints: Vec<Accounted>,
+    /// Live endpoints by id.
+    endpoints: BTreeMap<String, Accounted>,
     /// Per-service totals of endpoints no longer live (kept so a service's counters do not
     /// drop when one of its endpoints goes away), by service id.
     retired: BTreeMap<String, Totals>,
@@ -106,26 +108,30 @@ impl Telemetry {
         }
         metrics::gauge!("vpcep_agent_failing_namespaces").set(failing as f64);
         self.ready.store(failing == 0, Ordering::Relaxed);
-        let mut gateways = BTreeMap::new();
+        let mut st = self.state();
+        // Gateways: their counted sets' declarations (no elements copied).
+        st.gateways.clear();
         for (ns, p) in &plan.namespaces {
-            if let Some(t) = p
-                .nft
-                .as_ref()
-                .filter(|t| t.sets.values().any(|s| s.counter))
-            {
-                let mut skeleton = NftTable::new(t.family, t.name);
-                for (name, set) in &t.sets {
-                    if set.counter {
-                        let mut s = set.clone();
-                        s.elements.clear();
-                        skeleton.sets.insert(name, s);
-                    }
-                }
-                gateways.insert(ns.clone(), skeleton);
+            let Some(t) = p.nft.as_ref() else { continue };
+            let mut skeleton = NftTable::new(t.family, t.name);
+            for (name, set) in t.sets.iter().filter(|(_, s)| s.counter) {
+                skeleton
+                    .sets
+                    .insert(name, NftSet::set(set.key.clone()).counter());
+            }
+            if !skeleton.sets.is_empty() {
+                st.gateways.insert(ns.clone(), skeleton);
             }
         }
-        let mut endpoints = Vec::new();
+        // Endpoints: updated in place, so a converge of one endpoint among 10,000 copies
+        // nothing but that endpoint.
         for l in &plan.live {
+            let same = st.endpoints.get(&l.id).is_some_and(|a| {
+                a.zone == l.zone && a.shard == l.shard && l.ip.parse().ok() == Some(a.ip)
+            });
+            if same {
+                continue;
+            }
             let (Some(e), Ok(ip)) = (d.endpoints.get(&l.id), l.ip.parse::<Ipv4Addr>()) else {
                 continue;
             };
@@ -137,25 +143,31 @@ impl Telemetry {
                 .get(&e.spec.service_id)
                 .map(|s| s.spec.project_id.clone())
                 .unwrap_or_default();
-            endpoints.push(Accounted {
-                ns: names.gateway(l.shard),
-                zone: l.zone,
-                ip,
-                key,
-                endpoint_id: l.id.clone(),
-                service_id: e.spec.service_id.clone(),
-                project_id: e.spec.project_id.clone(),
-                service_project_id,
-            });
+            st.endpoints.insert(
+                l.id.clone(),
+                Accounted {
+                    ns: names.gateway(l.shard),
+                    shard: l.shard,
+                    zone: l.zone,
+                    ip,
+                    key,
+                    endpoint_id: l.id.clone(),
+                    service_id: e.spec.service_id.clone(),
+                    project_id: e.spec.project_id.clone(),
+                    service_project_id,
+                },
+            );
         }
-        let mut st = self.state();
+        if st.endpoints.len() != plan.live.len() {
+            let live: std::collections::BTreeSet<&str> =
+                plan.live.iter().map(|l| l.id.as_str()).collect();
+            st.endpoints.retain(|id, _| live.contains(id.as_str()));
+        }
         // Endpoints that left: their last totals stay in their service's.
-        let live: std::collections::BTreeSet<&str> =
-            endpoints.iter().map(|a| a.endpoint_id.as_str()).collect();
         let gone: Vec<String> = st
             .last
             .keys()
-            .filter(|id| !live.contains(id.as_str()))
+            .filter(|id| !st.endpoints.contains_key(id.as_str()))
             .cloned()
             .collect();
         for id in gone {
@@ -165,8 +177,6 @@ impl Telemetry {
                 metrics::gauge!("vpcep_act_connections", labels(&a)).set(0.0);
             }
         }
-        st.gateways = gateways;
-        st.endpoints = endpoints;
     }
 
     /// Objects by the outcome last reported for them.
@@ -182,7 +192,10 @@ impl Telemetry {
     pub async fn refresh(&self) {
         let (gateways, endpoints) = {
             let st = self.state();
-            (st.gateways.clone(), st.endpoints.clone())
+            (
+                st.gateways.clone(),
+                st.endpoints.values().cloned().collect::<Vec<_>>(),
+            )
         };
         let mut seeds: BTreeMap<String, Seeds> = BTreeMap::new();
         let mut established: BTreeMap<String, BTreeMap<(u16, Ipv4Addr), u64>> = BTreeMap::new();
