@@ -6,6 +6,7 @@ mod agent;
 mod auth;
 pub mod error;
 pub mod listener;
+pub mod metrics;
 pub mod openapi;
 mod vpc;
 mod vpcep;
@@ -38,6 +39,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole API as one router (the console and other fronts are merged in by the binary).
 pub fn router(state: AppState) -> Router {
+    metrics::install();
     let tenant = vpcep::routes()
         .merge(vpc::routes())
         .layer(from_fn_with_state(
@@ -53,6 +55,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/agent/v1", agent::routes(state.clone()))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(readyz))
+        .route("/metrics", get(metrics::scrape))
         .route(
             "/openapi.json",
             get(|| async { axum::Json(openapi::document()) }),
@@ -60,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(map_response(error::json_errors_only))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

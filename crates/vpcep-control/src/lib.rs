@@ -86,6 +86,20 @@ impl Control {
     pub async fn count_all(&self, kind: vpcep_core::model::Kind) -> DomainResult<i64> {
         Ok(self.store.count(&vpcep_store::Query::of(kind)).await?)
     }
+
+    /// How many records of `kind` are in `status` across all projects (operator metrics).
+    pub async fn count_in_status(
+        &self,
+        kind: vpcep_core::model::Kind,
+        status: &str,
+    ) -> DomainResult<i64> {
+        let q = vpcep_store::Query {
+            kind: Some(kind),
+            status: Some(status.to_string()),
+            ..Default::default()
+        };
+        Ok(self.store.count(&q).await?)
+    }
 }
 
 /// A resource that belongs to one project.

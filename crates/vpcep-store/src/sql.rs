@@ -346,6 +346,7 @@ where
 #[async_trait]
 impl Store for SqlStore {
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+        let started = std::time::Instant::now();
         let tx = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => {
@@ -357,8 +358,11 @@ impl Store for SqlStore {
                 tx
             }
         };
+        metrics::histogram!("vpcep_store_lock_wait_seconds", "backend" => self.backend.name())
+            .record(started.elapsed().as_secs_f64());
         Ok(Box::new(SqlTx {
             tx,
+            started,
             backend: self.backend,
             new_revision: None,
             revision_tx: self.revision_tx.clone(),
@@ -501,6 +505,8 @@ impl Store for SqlStore {
 
 struct SqlTx {
     tx: Transaction<'static, Any>,
+    /// When `begin` was called (the write lock's wait included).
+    started: std::time::Instant,
     backend: Backend,
     new_revision: Option<u64>,
     revision_tx: watch::Sender<u64>,
@@ -675,7 +681,10 @@ impl Tx for SqlTx {
             }
             None => None,
         };
+        let (started, backend) = (self.started, self.backend.name());
         self.tx.commit().await?;
+        metrics::histogram!("vpcep_store_transaction_seconds", "backend" => backend)
+            .record(started.elapsed().as_secs_f64());
         match rev {
             Some(r) => {
                 self.revision_tx.send_if_modified(|cur| {
@@ -689,6 +698,15 @@ impl Tx for SqlTx {
                 Ok(r)
             }
             None => Ok(*self.revision_tx.borrow()),
+        }
+    }
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
         }
     }
 }

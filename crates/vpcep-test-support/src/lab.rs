@@ -42,16 +42,20 @@ impl Lab {
 
     /// The agent as `vpcep serve` runs it, following this control plane over HTTP; it runs until
     /// the handle is aborted (as `kill -9` would stop it: no clean-up).
+    /// Its traffic counters are read when the server's `/metrics` is scraped, as in `vpcep serve`.
     pub fn spawn_agent(&self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(
-            Agent::new(AgentConfig {
-                control_url: self.server.url(),
-                token: self.server.token.clone(),
-                names: self.names.clone(),
-                name: "test".into(),
-            })
-            .run(),
-        )
+        let agent = Agent::new(AgentConfig {
+            control_url: self.server.url(),
+            token: self.server.token.clone(),
+            names: self.names.clone(),
+            name: "test".into(),
+        });
+        let telemetry = agent.telemetry();
+        vpcep_api::metrics::on_scrape("agent", move || {
+            let t = telemetry.clone();
+            async move { t.refresh().await }
+        });
+        tokio::spawn(agent.run())
     }
 
     /// Private DNS as `vpcep serve` runs it next to its agent, answering names it does not own

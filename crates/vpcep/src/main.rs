@@ -4,6 +4,7 @@
 mod admin;
 mod config;
 mod demo;
+mod metrics;
 mod resources;
 mod serve;
 
@@ -112,6 +113,9 @@ struct AgentArgs {
     /// Name reported to the control plane.
     #[arg(long, default_value = "agent")]
     name: String,
+    /// Serve `/metrics`, `/health` and `/ready` on this address (e.g. `127.0.0.1:9480`).
+    #[arg(long, env = "VPCEP_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 async fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
@@ -122,6 +126,15 @@ async fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
         control_url: a.feed.control_url,
         name: a.name,
     });
+    if let Some(addr) = a.metrics_listen {
+        let telemetry = agent.telemetry();
+        let scraped = telemetry.clone();
+        vpcep_api::metrics::on_scrape("agent", move || {
+            let t = scraped.clone();
+            async move { t.refresh().await }
+        });
+        metrics::spawn(addr, move || telemetry.ready()).await?;
+    }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         serve::shutdown().await;
@@ -140,6 +153,9 @@ struct DnsArgs {
     region: String,
     #[command(flatten)]
     resolver: serve::ResolverArgs,
+    /// Serve `/metrics`, `/health` and `/ready` on this address (e.g. `127.0.0.1:9481`).
+    #[arg(long, env = "VPCEP_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 async fn run_dns(a: DnsArgs) -> anyhow::Result<()> {
@@ -152,6 +168,9 @@ async fn run_dns(a: DnsArgs) -> anyhow::Result<()> {
             region: a.region,
             resolver: a.resolver.config(),
         })?;
+    if let Some(addr) = a.metrics_listen {
+        metrics::spawn(addr, || true).await?;
+    }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         serve::shutdown().await;

@@ -168,6 +168,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             control_url,
             ..agent_cfg
         });
+        // `/metrics` on the API listener reads the gateways' traffic counters when scraped.
+        let telemetry = agent.telemetry();
+        vpcep_api::metrics::on_scrape("agent", move || {
+            let t = telemetry.clone();
+            async move { t.refresh().await }
+        });
         agent_task = Some(tokio::spawn(agent.run_until(stop.clone())));
         tracing::info!(prefix = args.ns_prefix, "data-plane agent started");
         match dns {

@@ -3,6 +3,7 @@
 
 pub mod deps;
 pub mod dns;
+pub mod metrics;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -50,6 +51,7 @@ pub struct Agent<K: KernelOps = Kernel> {
     /// Namespaces whose last programming failed, with the kernel's error: every object whose
     /// traffic passes through one is reported `failed` until it is programmed.
     failing: BTreeMap<String, String>,
+    telemetry: metrics::Telemetry,
 }
 
 /// The first retry of a failed namespace comes this soon, doubling up to [`RETRY_MAX`].
@@ -85,7 +87,13 @@ impl<K: KernelOps> Agent<K> {
             plan: None,
             reported: BTreeMap::new(),
             failing: BTreeMap::new(),
+            telemetry: metrics::Telemetry::default(),
         }
+    }
+
+    /// The agent's metrics and readiness, for a `/metrics` endpoint (shared, cheap to clone).
+    pub fn telemetry(&self) -> metrics::Telemetry {
+        self.telemetry.clone()
     }
 
     async fn snapshot(&self) -> Result<Snapshot, AgentError> {
@@ -386,10 +394,25 @@ impl<K: KernelOps> Agent<K> {
             netlink_us = self.kernel.last().element_time.as_micros() as u64,
             "converged"
         );
+        self.telemetry.converged(
+            started.elapsed(),
+            scope.is_some(),
+            (failed.len(), self.failing.len()),
+            &plan,
+            d,
+            &self.cfg.names,
+        );
         self.plan = Some(plan);
         // Remember what was sent only once the control plane has it: a lost report is resent.
         self.report(results).await?;
         self.reported.extend(sent);
+        let mut by: BTreeMap<(String, String), usize> = BTreeMap::new();
+        for ((kind, _), (_, outcome)) in &self.reported {
+            let name = |d: String| d.to_lowercase();
+            *by.entry((name(format!("{kind:?}")), name(format!("{outcome:?}"))))
+                .or_default() += 1;
+        }
+        self.telemetry.outcomes(by);
         Ok(())
     }
 

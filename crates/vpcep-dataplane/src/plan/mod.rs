@@ -739,6 +739,16 @@ const SNAT_OF_ZONE: &str = "snat_of_zone";
 /// source`, interval).
 const EP_RESTRICTED: &str = "ep_restricted";
 const EP_ALLOW: &str = "ep_allow";
+/// Traffic accounting, one counted element (`zone . endpoint ip`) per live endpoint in each:
+/// packets and bytes the endpoint received from consumers (original direction, after the
+/// whitelist), sent back to them (replies, after un-NAT), new connections (the NAT chain sees
+/// a connection's first packet only), and new connections dropped by the source whitelist.
+pub const EP_RX: &str = "ep_rx";
+pub const EP_TX: &str = "ep_tx";
+pub const EP_NEW: &str = "ep_new";
+pub const EP_DROP: &str = "ep_drop";
+/// The counted sets, in the order above.
+pub const ACCOUNTING_SETS: [&str; 4] = [EP_RX, EP_TX, EP_NEW, EP_DROP];
 
 /// `zone . endpoint ip . port → backend ip . server port`
 fn ep_map(p: L4) -> &'static str {
@@ -863,6 +873,10 @@ pub fn endpoint_parts(
     let addr = Addr::host(consumer_leg(&l.subnet).0, ip);
     let mut elems = Vec::new();
     let mut proxy = Vec::new();
+    let acct = vec![Val::Zone(l.zone), Val::Ip(ip)];
+    for set in ACCOUNTING_SETS {
+        elems.push((set, Elem::key(acct.clone())));
+    }
     if let Some(backend) = svc
         .backend
         .as_ref()
@@ -929,6 +943,10 @@ fn gateway_table() -> NftTable {
             EP_ALLOW,
             NftSet::set(vec![CtZone, IpDaddr, IpSaddr]).interval(),
         ),
+        (EP_RX, NftSet::set(vec![CtZone, IpDaddr]).counter()),
+        (EP_TX, NftSet::set(vec![CtZone, IpSaddr]).counter()),
+        (EP_NEW, NftSet::set(vec![CtZone, IpDaddr]).counter()),
+        (EP_DROP, NftSet::set(vec![CtZone, IpDaddr]).counter()),
     ];
     for p in [L4::Tcp, L4::Udp] {
         let backend = vec![IpDaddr, Field::Dport(p)];
@@ -980,20 +998,49 @@ fn gateway_table() -> NftTable {
                         set: EP_ALLOW,
                         negate: true,
                     },
+                    // Counts the drop (the element always exists for a live endpoint).
+                    Match::Lookup {
+                        key: vec![CtZone, IpDaddr],
+                        set: EP_DROP,
+                        negate: false,
+                    },
                 ],
                 vec![Action::Drop],
             ),
-        ]),
-        nat_chain("nat_pre", Hook::Prerouting).with([L4::Tcp, L4::Udp].map(|p| {
+            // Received by the endpoint: consumer packets that passed the whitelist, before
+            // DNAT (the destination is still the endpoint's address).
             Rule::new(
-                vec![consumer(), Match::L4proto(p.into())],
                 vec![
-                    Action::SetCtMark(Value::Map(MapLookup::new(endpoint_key(p), prov_map(p)))),
-                    Action::SetMetaMark(Value::Field(CtMark)),
-                    Action::Dnat(DnatTo::Map(MapLookup::new(endpoint_key(p), ep_map(p)))),
+                    Match::CtDirection(CtDirection::Original),
+                    Match::Lookup {
+                        key: vec![CtZone, IpDaddr],
+                        set: EP_RX,
+                        negate: false,
+                    },
                 ],
-            )
-        })),
+                vec![],
+            ),
+        ]),
+        // A connection's first packet only: counts new connections per endpoint.
+        nat_chain("nat_pre", Hook::Prerouting)
+            .with([Rule::new(
+                vec![Match::Lookup {
+                    key: vec![CtZone, IpDaddr],
+                    set: EP_NEW,
+                    negate: false,
+                }],
+                vec![],
+            )])
+            .with([L4::Tcp, L4::Udp].map(|p| {
+                Rule::new(
+                    vec![consumer(), Match::L4proto(p.into())],
+                    vec![
+                        Action::SetCtMark(Value::Map(MapLookup::new(endpoint_key(p), prov_map(p)))),
+                        Action::SetMetaMark(Value::Field(CtMark)),
+                        Action::Dnat(DnatTo::Map(MapLookup::new(endpoint_key(p), ep_map(p)))),
+                    ],
+                )
+            })),
         nat_chain("nat_post", Hook::Postrouting).with([Rule::new(
             vec![Match::CtMarked, Match::Oifname(Iface::InSet(PROVIDER_IFS))],
             vec![Action::Snat(MapLookup::new(vec![CtZone], SNAT_OF_ZONE))],
@@ -1024,6 +1071,25 @@ fn gateway_table() -> NftTable {
             ),
             Rule::new(vec![consumer(), Match::CtMarked], vec![Action::Accept]),
         ]),
+        // Sent by the endpoint: replies after source NAT, whose source is the endpoint's
+        // address again.
+        filter(
+            "acct_post",
+            Hook::Postrouting,
+            Priority::AfterSrcNat,
+            Policy::Accept,
+        )
+        .with([Rule::new(
+            vec![
+                Match::CtDirection(CtDirection::Reply),
+                Match::Lookup {
+                    key: vec![CtZone, IpSaddr],
+                    set: EP_TX,
+                    negate: false,
+                },
+            ],
+            vec![],
+        )]),
     ];
     t
 }

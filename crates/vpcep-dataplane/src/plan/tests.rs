@@ -357,8 +357,12 @@ delete table ip vpcep
 table ip vpcep {
   set consumer_ifs { typeof iifname; }
   set ep_allow { typeof ct zone . ip daddr . ip saddr; flags interval; }
+  set ep_drop { typeof ct zone . ip daddr; counter; }
+  set ep_new { typeof ct zone . ip daddr; counter; }
   set ep_restricted { typeof ct zone . ip daddr; }
+  set ep_rx { typeof ct zone . ip daddr; counter; }
   map ep_tcp { typeof ct zone . ip daddr . tcp dport : ip daddr . tcp dport; }
+  set ep_tx { typeof ct zone . ip saddr; counter; }
   map ep_udp { typeof ct zone . ip daddr . udp dport : ip daddr . udp dport; }
   map prov_tcp { typeof ct zone . ip daddr . tcp dport : meta mark; }
   map prov_udp { typeof ct zone . ip daddr . udp dport : meta mark; }
@@ -374,10 +378,12 @@ table ip vpcep {
     type filter hook prerouting priority mangle; policy accept;
     ct direction reply meta mark set ct zone map @table_of_zone
     ct direction original ct mark != 0 meta mark set ct mark
-    iifname @consumer_ifs ct state new ct zone . ip daddr @ep_restricted ct zone . ip daddr . ip saddr != @ep_allow drop
+    iifname @consumer_ifs ct state new ct zone . ip daddr @ep_restricted ct zone . ip daddr . ip saddr != @ep_allow ct zone . ip daddr @ep_drop drop
+    ct direction original ct zone . ip daddr @ep_rx
   }
   chain nat_pre {
     type nat hook prerouting priority dstnat; policy accept;
+    ct zone . ip daddr @ep_new
     iifname @consumer_ifs meta l4proto tcp ct mark set ct zone . ip daddr . tcp dport map @prov_tcp meta mark set ct mark dnat ip to ct zone . ip daddr . tcp dport map @ep_tcp
     iifname @consumer_ifs meta l4proto udp ct mark set ct zone . ip daddr . udp dport map @prov_udp meta mark set ct mark dnat ip to ct zone . ip daddr . udp dport map @ep_udp
   }
@@ -396,9 +402,17 @@ table ip vpcep {
     ct state established,related accept
     iifname @consumer_ifs ct mark != 0 accept
   }
+  chain acct_post {
+    type filter hook postrouting priority srcnat + 10; policy accept;
+    ct direction reply ct zone . ip saddr @ep_tx
+  }
 }
 add element ip vpcep consumer_ifs { \"cbbbb0003\" }
+add element ip vpcep ep_drop { 1 . 10.0.0.50 }
+add element ip vpcep ep_new { 1 . 10.0.0.50 }
+add element ip vpcep ep_rx { 1 . 10.0.0.50 }
 add element ip vpcep ep_tcp { 1 . 10.0.0.50 . 80 : 10.0.1.10 . 8080 }
+add element ip vpcep ep_tx { 1 . 10.0.0.50 }
 add element ip vpcep prov_tcp { 1 . 10.0.0.50 . 80 : 20001 }
 add element ip vpcep provider_ifs { \"paaaa0001\" }
 add element ip vpcep snat_of_zone { 1 : 198.19.128.1 }
@@ -632,8 +646,12 @@ fn endpoint_whitelists_are_interval_elements() {
         .collect();
     assert_text(&elements.join("\n"), "add element ip vpcep consumer_ifs { \"cbbbb0003\" }
 add element ip vpcep ep_allow { 1 . 10.0.0.51 . 10.1.0.0/16, 1 . 10.0.0.51 . 10.2.0.0/16, 1 . 10.0.0.51 . 192.168.0.7/32 }
+add element ip vpcep ep_drop { 1 . 10.0.0.50, 1 . 10.0.0.51, 1 . 10.0.0.52 }
+add element ip vpcep ep_new { 1 . 10.0.0.50, 1 . 10.0.0.51, 1 . 10.0.0.52 }
 add element ip vpcep ep_restricted { 1 . 10.0.0.51, 1 . 10.0.0.52 }
+add element ip vpcep ep_rx { 1 . 10.0.0.50, 1 . 10.0.0.51, 1 . 10.0.0.52 }
 add element ip vpcep ep_tcp { 1 . 10.0.0.50 . 80 : 10.0.0.100 . 80, 1 . 10.0.0.51 . 80 : 10.0.0.100 . 80, 1 . 10.0.0.52 . 80 : 10.0.0.100 . 80 }
+add element ip vpcep ep_tx { 1 . 10.0.0.50, 1 . 10.0.0.51, 1 . 10.0.0.52 }
 add element ip vpcep prov_tcp { 1 . 10.0.0.50 . 80 : 20001, 1 . 10.0.0.51 . 80 : 20001, 1 . 10.0.0.52 . 80 : 20001 }
 add element ip vpcep provider_ifs { \"paaaa0001\" }
 add element ip vpcep snat_of_zone { 1 : 198.19.128.1 }

@@ -15,6 +15,7 @@ mod gateway_mac;
 mod lab;
 mod layout;
 mod lb;
+mod metrics;
 mod proxy;
 mod scenarios;
 mod sites;

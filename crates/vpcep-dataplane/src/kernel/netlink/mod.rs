@@ -23,6 +23,7 @@ use rtnetlink::packet_route::link::LinkAttribute;
 use crate::kernel::linux::KernelError;
 use crate::plan::nft::{Encoded, Family, NftTable, SetDelta, element_batch, table_batch};
 
+pub mod counters;
 mod flows;
 mod layout;
 pub use flows::{cut_flows, kill_sockets};
@@ -243,8 +244,17 @@ impl NsLink {
         if table.is_none() && stale.is_empty() {
             return Ok(());
         }
-        let encoded =
-            table_batch(table, stale, self.seq).map_err(|e| err(&self.ns, "encode table", e))?;
+        // Counters survive the reload: read them first, and start the new elements from them
+        // (or from what was read last, when the table is gone: a namespace rebuilt).
+        if let Some(t) = table.filter(|t| t.sets.values().any(|s| s.counter)) {
+            counters::read(&self.nft, &self.ns, self.seq, t).await?;
+            self.seq = self.seq.wrapping_add(t.sets.len() as u32);
+        }
+        let encoded = {
+            let cache = counters::cache();
+            table_batch(table, stale, self.seq, cache.get(&self.ns))
+                .map_err(|e| err(&self.ns, "encode table", e))?
+        };
         self.seq = self.seq.wrapping_add(encoded.acks() + 2);
         self.make_room(encoded.bytes.len())?;
         self.nft
@@ -308,8 +318,11 @@ impl NsLink {
                 .iter()
                 .any(|d| !d.add.is_empty() || !d.del.is_empty())
         {
-            let encoded = element_batch(table, deltas, self.seq)
-                .map_err(|e| err(&self.ns, "encode elements", e))?;
+            let encoded = {
+                let cache = counters::cache();
+                element_batch(table, deltas, self.seq, cache.get(&self.ns))
+                    .map_err(|e| err(&self.ns, "encode elements", e))?
+            };
             self.seq = self.seq.wrapping_add(encoded.acks() + 2);
             self.make_room(encoded.bytes.len())?;
             self.nft

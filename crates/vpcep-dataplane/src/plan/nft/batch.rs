@@ -18,7 +18,7 @@ use ipnet::Ipv4Net;
 use super::{
     Action, Addrs, Chain, ChainKind, CtDirection, CtState, DnatTo, Elem, Family, Field, Hook,
     Iface, L4, MapLookup, Match, NftError, NftSet, NftTable, Policy, Ports, Priority, Proto, Rule,
-    SetDelta, Val, Value,
+    Seeds, SetDelta, Val, Value,
 };
 
 /// Constants of `linux/netfilter/nf_tables.h`, `nfnetlink.h` and `netlink.h`.
@@ -76,6 +76,7 @@ mod k {
     pub const SET_DESC: u16 = 9;
     pub const SET_ID: u16 = 10;
     pub const SET_USERDATA: u16 = 13;
+    pub const SET_EXPR: u16 = 17;
     pub const SET_DESC_SIZE: u16 = 1;
     pub const SET_DESC_CONCAT: u16 = 2;
     pub const SET_FIELD_LEN: u16 = 1;
@@ -92,6 +93,9 @@ mod k {
     pub const ELEM_KEY: u16 = 1;
     pub const ELEM_DATA: u16 = 2;
     pub const ELEM_KEY_END: u16 = 10;
+    pub const ELEM_EXPR: u16 = 7;
+    pub const COUNTER_BYTES: u16 = 1;
+    pub const COUNTER_PACKETS: u16 = 2;
 
     pub const META_MARK: u32 = 3;
     pub const META_IIF: u32 = 4;
@@ -333,7 +337,11 @@ impl Batch {
 
     /// Replace the table of that name (if any) by `table`: created empty first so the delete
     /// cannot fail, deleted, then declared and filled — `add table; delete table; table {…}`.
-    pub fn replace_table(&mut self, table: &NftTable) -> Result<(), NftError> {
+    pub fn replace_table(
+        &mut self,
+        table: &NftTable,
+        seeds: Option<&Seeds>,
+    ) -> Result<(), NftError> {
         let (family, name) = (table.family, table.name);
         let mut a = Nla::default();
         a.str(k::TABLE_NAME, name);
@@ -370,13 +378,18 @@ impl Batch {
         }
         for (set_name, set) in &table.sets {
             let elems: Vec<&Elem> = set.elements.iter().collect();
-            self.elements(table, set_name, set, &elems, true)?;
+            self.elements(table, set_name, set, &elems, true, seeds)?;
         }
         Ok(())
     }
 
     /// Element deletes, then adds (a map element whose value changed is both).
-    pub fn set_elements(&mut self, table: &NftTable, deltas: &[SetDelta]) -> Result<(), NftError> {
+    pub fn set_elements(
+        &mut self,
+        table: &NftTable,
+        deltas: &[SetDelta],
+        seeds: Option<&Seeds>,
+    ) -> Result<(), NftError> {
         for add in [false, true] {
             for d in deltas {
                 let set = table
@@ -384,7 +397,7 @@ impl Batch {
                     .get(d.set)
                     .ok_or_else(|| NftError::UnknownSet(d.set.to_string()))?;
                 let list: Vec<&Elem> = if add { &d.add } else { &d.del }.iter().collect();
-                self.elements(table, d.set, set, &list, add)?;
+                self.elements(table, d.set, set, &list, add, seeds)?;
             }
         }
         Ok(())
@@ -482,6 +495,13 @@ impl Batch {
             u.u32(nft_ids::UDATA_SET_DATA_INTERVAL, 0);
         }
         a.put(k::SET_USERDATA, &u.0);
+        if set.counter {
+            // `counter;` in the declaration: every element gets its own counter.
+            a.nest(k::SET_EXPR, |e| {
+                e.str(k::EXPR_NAME, "counter");
+                e.nest(k::EXPR_DATA, |_| {});
+            });
+        }
         let kind = if set.data.is_empty() { "set" } else { "map" };
         self.message(
             k::NEWSET,
@@ -567,7 +587,11 @@ impl Batch {
         set: &NftSet,
         elems: &[&Elem],
         add: bool,
+        seeds: Option<&Seeds>,
     ) -> Result<(), NftError> {
+        // A counter set's element starts from what its counter last read (a table reloaded,
+        // a namespace rebuilt, an endpoint back after leaving): counters never go backwards.
+        let seeds = seeds.filter(|_| add && set.counter);
         for chunk in elems.chunks(ELEMS_PER_MESSAGE) {
             let mut encoded = Vec::with_capacity(chunk.len());
             for e in chunk {
@@ -582,13 +606,16 @@ impl Batch {
                 } else {
                     None
                 };
-                encoded.push((key, key_end, data));
+                let seed = seeds
+                    .and_then(|s| s.get(name).and_then(|per| per.get(&key)))
+                    .copied();
+                encoded.push((key, key_end, data, seed));
             }
             let mut a = Nla::default();
             a.str(k::ELEM_LIST_TABLE, table.name)
                 .str(k::ELEM_LIST_SET, name);
             a.nest(k::ELEM_LIST_ELEMENTS, |list| {
-                for (key, key_end, data) in &encoded {
+                for (key, key_end, data, seed) in &encoded {
                     list.nest(k::LIST_ELEM, |el| {
                         el.value(k::ELEM_KEY, key);
                         if let Some(end) = key_end {
@@ -596,6 +623,15 @@ impl Batch {
                         }
                         if let Some(d) = data {
                             el.value(k::ELEM_DATA, d);
+                        }
+                        if let Some(c) = seed {
+                            el.nest(k::ELEM_EXPR, |x| {
+                                x.str(k::EXPR_NAME, "counter");
+                                x.nest(k::EXPR_DATA, |d| {
+                                    d.put(k::COUNTER_BYTES, &c.bytes.to_be_bytes());
+                                    d.put(k::COUNTER_PACKETS, &c.packets.to_be_bytes());
+                                });
+                            });
                         }
                     });
                 }
@@ -650,13 +686,14 @@ pub fn table_batch(
     table: Option<&NftTable>,
     stale: &[(Family, String)],
     seq: u32,
+    seeds: Option<&Seeds>,
 ) -> Result<Encoded, NftError> {
     let mut b = Batch::new(seq);
     for (family, name) in stale {
         b.delete_table(*family, name);
     }
     if let Some(t) = table {
-        b.replace_table(t)?;
+        b.replace_table(t, seeds)?;
     }
     Ok(b.finish())
 }
@@ -685,6 +722,7 @@ fn priority(p: Priority) -> i32 {
         Priority::DstNat => -100,
         Priority::Filter => 0,
         Priority::SrcNat => 100,
+        Priority::AfterSrcNat => 110,
     }
 }
 

@@ -89,6 +89,32 @@ fn encode(vals: &[Val]) -> Result<Vec<u8>, NftError> {
     Ok(out)
 }
 
+/// A key as the kernel holds it (and lists it back): what counters are filed under.
+pub fn key_bytes(vals: &[Val]) -> Result<Vec<u8>, NftError> {
+    encode(vals)
+}
+
+/// A counter's reading.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Count {
+    pub packets: u64,
+    pub bytes: u64,
+}
+
+impl Count {
+    /// The larger of two readings, component-wise (counters only grow).
+    pub fn max(self, other: Count) -> Count {
+        Count {
+            packets: self.packets.max(other.packets),
+            bytes: self.bytes.max(other.bytes),
+        }
+    }
+}
+
+/// Counter readings of a table's counter sets: set name → key bytes → reading. A table
+/// reloaded (or an element added again) starts its elements' counters from these.
+pub type Seeds = BTreeMap<String, BTreeMap<Vec<u8>, Count>>;
+
 /// One set element; `data` is empty for a plain set.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Elem {
@@ -114,6 +140,9 @@ pub struct NftSet {
     pub data: Vec<Field>,
     /// `flags interval`: elements are ranges, reloaded with the whole table when they change.
     pub interval: bool,
+    /// `counter`: each element carries a packet and byte counter the kernel updates on every
+    /// lookup that finds it (traffic accounting, read back by one element dump).
+    pub counter: bool,
     pub elements: BTreeSet<Elem>,
 }
 
@@ -123,6 +152,7 @@ impl NftSet {
             key,
             data: vec![],
             interval: false,
+            counter: false,
             elements: BTreeSet::new(),
         }
     }
@@ -138,6 +168,12 @@ impl NftSet {
             ..self
         }
     }
+    pub fn counter(self) -> Self {
+        NftSet {
+            counter: true,
+            ..self
+        }
+    }
     pub fn with(self, elements: impl IntoIterator<Item = Elem>) -> Self {
         NftSet {
             elements: elements.into_iter().collect(),
@@ -146,7 +182,10 @@ impl NftSet {
     }
     /// Same declaration: elements can move between the two without reloading the table.
     fn same_declaration(&self, other: &NftSet) -> bool {
-        self.key == other.key && self.data == other.data && self.interval == other.interval
+        self.key == other.key
+            && self.data == other.data
+            && self.interval == other.interval
+            && self.counter == other.counter
     }
 }
 
@@ -228,9 +267,14 @@ pub fn element_delta(old: &NftTable, new: &NftTable) -> Option<Vec<SetDelta>> {
 /// One nf_tables transaction (batch begin, element deletes then adds, batch end) as the bytes of
 /// a single datagram: the kernel applies all of it or none. Every element message asks for an
 /// acknowledgement.
-pub fn element_batch(table: &NftTable, deltas: &[SetDelta], seq: u32) -> Result<Encoded, NftError> {
+pub fn element_batch(
+    table: &NftTable,
+    deltas: &[SetDelta],
+    seq: u32,
+    seeds: Option<&Seeds>,
+) -> Result<Encoded, NftError> {
     let mut b = batch::Batch::new(seq);
-    b.set_elements(table, deltas)?;
+    b.set_elements(table, deltas, seeds)?;
     Ok(b.finish())
 }
 
@@ -308,7 +352,7 @@ mod tests {
         let a = table(&[(1, "198.19.128.1")], false);
         let b = table(&[(2, "198.19.128.2")], false);
         let d = element_delta(&a, &b).expect("delta");
-        let batch = element_batch(&b, &d, 100).expect("batch");
+        let batch = element_batch(&b, &d, 100, None).expect("batch");
         assert_eq!(batch.acks(), 2, "one delete message, one add message");
         let bytes = batch.bytes;
         // Walk the datagram: four netlink messages with consecutive sequence numbers.

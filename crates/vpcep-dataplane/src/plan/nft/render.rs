@@ -67,6 +67,9 @@ impl Display for Declaration<'_> {
         if set.interval {
             f.write_str(" flags interval;")?;
         }
+        if set.counter {
+            f.write_str(" counter;")?;
+        }
         f.write_str(" }")
     }
 }
@@ -176,6 +179,7 @@ impl Display for BaseChain {
             Priority::DstNat => "dstnat",
             Priority::Filter => "filter",
             Priority::SrcNat => "srcnat",
+            Priority::AfterSrcNat => "srcnat + 10",
         };
         let policy = match self.policy {
             Policy::Accept => "accept",

@@ -128,6 +128,9 @@ pub enum Priority {
     DstNat,
     Filter,
     SrcNat,
+    /// `srcnat + 10`: after source NAT (and the un-DNAT of replies), where a reply's source is
+    /// the endpoint address again.
+    AfterSrcNat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

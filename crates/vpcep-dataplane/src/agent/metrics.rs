@@ -1,0 +1,289 @@
+//! What the agent tells Prometheus (through the `metrics` facade; the binary installs the
+//! exporter and serves `/metrics`): converge latency, kernel failures, objects by reported
+//! outcome, readiness, and per-endpoint and per-service traffic counted in the kernel.
+//!
+//! Traffic is read when scraped ([`Telemetry::refresh`]): one element dump per counted set and
+//! one conntrack dump per gateway shard, so a scrape sees every packet counted up to that dump.
+//! Names follow Huawei Cloud Eye's `vpcep_*` metrics; rx/tx are from the endpoint's point of
+//! view (rx: consumer → endpoint, tx: endpoint → consumer). See docs/metrics.md.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::kernel::netlink::counters;
+use crate::plan::desired::Desired;
+use crate::plan::naming::Namespaces;
+use crate::plan::nft::{Count, NftSet, NftTable, Seeds, Val, key_bytes};
+use crate::plan::{EP_DROP, EP_NEW, EP_RX, EP_TX, Plan};
+
+/// One endpoint whose traffic is counted: where, and the labels it is exported with.
+#[derive(Debug, Clone)]
+struct Accounted {
+    ns: String,
+    shard: u32,
+    zone: u16,
+    ip: Ipv4Addr,
+    key: Vec<u8>,
+    endpoint_id: String,
+    service_id: String,
+    /// The consumer's project (the endpoint's owner).
+    project_id: String,
+    /// The provider's project (the service's owner).
+    service_project_id: String,
+}
+
+#[derive(Default)]
+struct State {
+    /// Gateway namespace → its table's skeleton (sets without elements: what to dump).
+    gateways: BTreeMap<String, NftTable>,
+    /// Live endpoints by id.
+    endpoints: BTreeMap<String, Accounted>,
+    /// Per-service totals of endpoints no longer live (kept so a service's counters do not
+    /// drop when one of its endpoints goes away), by service id.
+    retired: BTreeMap<String, Totals>,
+    /// Last totals per live endpoint id (moved to `retired` when it leaves).
+    last: BTreeMap<String, (Accounted, Totals)>,
+}
+
+/// What one endpoint (or service) carried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub rx: Count,
+    pub tx: Count,
+    pub new: u64,
+    pub dropped: u64,
+    pub established: u64,
+}
+
+impl Totals {
+    fn add(&mut self, o: &Totals) {
+        self.rx.packets += o.rx.packets;
+        self.rx.bytes += o.rx.bytes;
+        self.tx.packets += o.tx.packets;
+        self.tx.bytes += o.tx.bytes;
+        self.new += o.new;
+        self.dropped += o.dropped;
+        self.established += o.established;
+    }
+}
+
+/// The agent's telemetry: cheap to clone, shared with the `/metrics` handler.
+#[derive(Clone, Default)]
+pub struct Telemetry {
+    state: Arc<Mutex<State>>,
+    ready: Arc<AtomicBool>,
+}
+
+const HISTOGRAM: &str = "vpcep_agent_converge_seconds";
+
+impl Telemetry {
+    /// Whether the last converge programmed every namespace (the agent's `/ready`).
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// After a converge: its latency, the namespaces it failed to program and those failing
+    /// now, and which endpoints are counted where.
+    pub(crate) fn converged(
+        &self,
+        took: Duration,
+        patched: bool,
+        (failed, failing): (usize, usize),
+        plan: &Plan,
+        d: &Desired,
+        names: &Namespaces,
+    ) {
+        let kind = if patched { "patch" } else { "full" };
+        metrics::histogram!(HISTOGRAM, "kind" => kind).record(took.as_secs_f64());
+        metrics::counter!("vpcep_agent_converges_total", "kind" => kind).increment(1);
+        if failed > 0 {
+            metrics::counter!("vpcep_agent_kernel_failures_total").increment(failed as u64);
+        }
+        metrics::gauge!("vpcep_agent_failing_namespaces").set(failing as f64);
+        self.ready.store(failing == 0, Ordering::Relaxed);
+        let mut st = self.state();
+        // Gateways: their counted sets' declarations (no elements copied).
+        st.gateways.clear();
+        for (ns, p) in &plan.namespaces {
+            let Some(t) = p.nft.as_ref() else { continue };
+            let mut skeleton = NftTable::new(t.family, t.name);
+            for (name, set) in t.sets.iter().filter(|(_, s)| s.counter) {
+                skeleton
+                    .sets
+                    .insert(name, NftSet::set(set.key.clone()).counter());
+            }
+            if !skeleton.sets.is_empty() {
+                st.gateways.insert(ns.clone(), skeleton);
+            }
+        }
+        // Endpoints: updated in place, so a converge of one endpoint among 10,000 copies
+        // nothing but that endpoint.
+        for l in &plan.live {
+            let same = st.endpoints.get(&l.id).is_some_and(|a| {
+                a.zone == l.zone && a.shard == l.shard && l.ip.parse().ok() == Some(a.ip)
+            });
+            if same {
+                continue;
+            }
+            let (Some(e), Ok(ip)) = (d.endpoints.get(&l.id), l.ip.parse::<Ipv4Addr>()) else {
+                continue;
+            };
+            let Ok(key) = key_bytes(&[Val::Zone(l.zone), Val::Ip(ip)]) else {
+                continue;
+            };
+            let service_project_id = d
+                .services
+                .get(&e.spec.service_id)
+                .map(|s| s.spec.project_id.clone())
+                .unwrap_or_default();
+            st.endpoints.insert(
+                l.id.clone(),
+                Accounted {
+                    ns: names.gateway(l.shard),
+                    shard: l.shard,
+                    zone: l.zone,
+                    ip,
+                    key,
+                    endpoint_id: l.id.clone(),
+                    service_id: e.spec.service_id.clone(),
+                    project_id: e.spec.project_id.clone(),
+                    service_project_id,
+                },
+            );
+        }
+        if st.endpoints.len() != plan.live.len() {
+            let live: std::collections::BTreeSet<&str> =
+                plan.live.iter().map(|l| l.id.as_str()).collect();
+            st.endpoints.retain(|id, _| live.contains(id.as_str()));
+        }
+        // Endpoints that left: their last totals stay in their service's.
+        let gone: Vec<String> = st
+            .last
+            .keys()
+            .filter(|id| !st.endpoints.contains_key(id.as_str()))
+            .cloned()
+            .collect();
+        for id in gone {
+            if let Some((a, t)) = st.last.remove(&id) {
+                st.retired.entry(a.service_id.clone()).or_default().add(&t);
+                // Nothing is established through an endpoint that is gone.
+                metrics::gauge!("vpcep_act_connections", labels(&a)).set(0.0);
+            }
+        }
+    }
+
+    /// Objects by the outcome last reported for them.
+    pub(crate) fn outcomes(&self, by: BTreeMap<(String, String), usize>) {
+        for ((kind, outcome), n) in by {
+            metrics::gauge!("vpcep_agent_objects", "kind" => kind, "outcome" => outcome)
+                .set(n as f64);
+        }
+    }
+
+    /// Read the kernel's counters and conntrack tables of every gateway and export them. A
+    /// namespace that cannot be read keeps its last values (and is logged).
+    pub async fn refresh(&self) {
+        let (gateways, endpoints) = {
+            let st = self.state();
+            (
+                st.gateways.clone(),
+                st.endpoints.values().cloned().collect::<Vec<_>>(),
+            )
+        };
+        let mut seeds: BTreeMap<String, Seeds> = BTreeMap::new();
+        let mut established: BTreeMap<String, BTreeMap<(u16, Ipv4Addr), u64>> = BTreeMap::new();
+        for (ns, table) in &gateways {
+            match counters::read_table(ns, table).await {
+                Ok(s) => {
+                    seeds.insert(ns.clone(), s);
+                }
+                Err(e) => {
+                    tracing::warn!(namespace = ns, error = %e, "cannot read traffic counters");
+                    if let Some(s) = counters::cache().get(ns) {
+                        seeds.insert(ns.clone(), s.clone());
+                    }
+                }
+            }
+            match counters::established(ns).await {
+                Ok(c) => {
+                    established.insert(ns.clone(), c);
+                }
+                Err(e) => tracing::warn!(namespace = ns, error = %e, "cannot read conntrack"),
+            }
+        }
+        let get = |ns: &str, set: &str, key: &[u8]| -> Count {
+            seeds
+                .get(ns)
+                .and_then(|s| s.get(set))
+                .and_then(|s| s.get(key))
+                .copied()
+                .unwrap_or_default()
+        };
+        let mut per_service: BTreeMap<(String, String), Totals> = BTreeMap::new();
+        let mut last = BTreeMap::new();
+        for a in &endpoints {
+            let t = Totals {
+                rx: get(&a.ns, EP_RX, &a.key),
+                tx: get(&a.ns, EP_TX, &a.key),
+                new: get(&a.ns, EP_NEW, &a.key).packets,
+                dropped: get(&a.ns, EP_DROP, &a.key).packets,
+                established: established
+                    .get(&a.ns)
+                    .and_then(|c| c.get(&(a.zone, a.ip)))
+                    .copied()
+                    .unwrap_or(0),
+            };
+            export("vpcep_", labels(a), &t);
+            per_service
+                .entry((a.service_id.clone(), a.service_project_id.clone()))
+                .or_default()
+                .add(&t);
+            last.insert(a.endpoint_id.clone(), (a.clone(), t));
+        }
+        let mut st = self.state();
+        for ((svc, project), mut t) in per_service {
+            if let Some(r) = st.retired.get(&svc) {
+                let established = t.established;
+                t.add(r);
+                t.established = established;
+            }
+            let labels = vec![
+                metrics::Label::new("service_id", svc),
+                metrics::Label::new("project_id", project),
+            ];
+            export("vpcep_eps_", labels, &t);
+        }
+        st.last.extend(last);
+    }
+}
+
+/// An endpoint's labels: its id, its service's, and the consumer's project.
+fn labels(a: &Accounted) -> Vec<metrics::Label> {
+    vec![
+        metrics::Label::new("endpoint_id", a.endpoint_id.clone()),
+        metrics::Label::new("service_id", a.service_id.clone()),
+        metrics::Label::new("project_id", a.project_id.clone()),
+    ]
+}
+
+/// Export one endpoint's (`vpcep_`) or service's (`vpcep_eps_`) totals. Counters only move
+/// forward (the exporter keeps the largest value it was given).
+fn export(prefix: &str, l: Vec<metrics::Label>, t: &Totals) {
+    let counter = |name: &str, v: u64| {
+        metrics::counter!(format!("{prefix}{name}"), l.clone()).absolute(v);
+    };
+    counter("rx_byte_total", t.rx.bytes);
+    counter("tx_byte_total", t.tx.bytes);
+    counter("rx_pkt_total", t.rx.packets);
+    counter("tx_pkt_total", t.tx.packets);
+    counter("drop_num", t.dropped);
+    counter("connections", t.new);
+    metrics::gauge!(format!("{prefix}act_connections"), l.clone()).set(t.established as f64);
+}

@@ -1,0 +1,223 @@
+//! Traffic accounting end to end: bytes sent through an endpoint appear in the control plane's
+//! `/metrics` under the endpoint's and its service's Cloud Eye names and labels, within the
+//! documented precision (IP bytes: the payload plus at most the headers of its packets), and
+//! the counters never go backwards — not across an agent restart (kill -9: the kernel keeps the
+//! counters and the starting agent's reload starts from them), nor when the gateway namespace
+//! is deleted behind the agent's back (its counters are rebuilt from the last reading).
+
+use std::collections::BTreeMap;
+
+use crate::lab::*;
+
+/// Bytes the client sends through the endpoint per request, and the backend sends back.
+const UP: u64 = 200_000;
+const DOWN: u64 = 300_000;
+
+/// One exchange through the endpoint: UP bytes to the backend, DOWN bytes back.
+async fn exchange(client_ns: &str, ip: &str) {
+    let script = format!(
+        "head -c {UP} /dev/zero | timeout 10 socat -t 5 - TCP:{ip}:80,connect-timeout=2 | wc -c"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (ok, out) = exec_in(client_ns, &["sh", "-c", &script]).await;
+        if ok && out.trim() == DOWN.to_string() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "exchange through {ip} failed: {out:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// `/metrics` samples: (name, labels) → value.
+type Samples = BTreeMap<(String, BTreeMap<String, String>), f64>;
+
+async fn scrape(url: &str) -> Samples {
+    let text = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let mut out = Samples::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let labels = labels
+            .split("\",")
+            .filter_map(|kv| kv.split_once("=\""))
+            .map(|(k, v)| (k.to_string(), v.trim_end_matches('"').to_string()))
+            .collect();
+        if let Ok(v) = value.parse() {
+            out.insert((name.to_string(), labels), v);
+        }
+    }
+    out
+}
+
+/// The value of `name` for the series whose labels include `want` (exactly one must match).
+fn value(s: &Samples, name: &str, want: &[(&str, &str)]) -> f64 {
+    let hits: Vec<f64> = s
+        .iter()
+        .filter(|((n, l), _)| {
+            n == name
+                && want
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(hits.len(), 1, "one series {name} {want:?} in {s:?}");
+    hits[0]
+}
+
+/// The kernel's own reading of the endpoint's `ep_rx` element in the gateway (bytes; 0 while
+/// the table is not there).
+async fn kernel_rx_bytes(gw: &str) -> u64 {
+    let (ok, out) = exec_in(gw, &["nft", "-j", "list", "set", "ip", "vpcep", "ep_rx"]).await;
+    if !ok {
+        return 0; // not there (yet)
+    }
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["set"]["elem"].as_array())
+        .flatten()
+        .map(|e| e["elem"]["counter"]["bytes"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// The handle of the gateway's table: it changes when the table is reloaded.
+async fn table_handle(gw: &str) -> String {
+    let (_, out) = exec_in(gw, &["nft", "-a", "list", "table", "ip", "vpcep"]).await;
+    out.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_traffic_is_counted_in_the_kernel_and_never_goes_backwards() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let a = lab.account("alice").await;
+    let v = vm_service(&a, "10.7.0", "10.7.0.0/16").await;
+    let (web_ns, client_ns) = (lab.names.server(&v.web), lab.names.server(&v.client));
+    lab.namespace(&web_ns).await;
+    let serve = format!("wc -c >/dev/null; head -c {DOWN} /dev/zero");
+    lab.spawn_in(
+        &web_ns,
+        &[
+            "socat",
+            "TCP-LISTEN:80,fork,reuseaddr",
+            &format!("SYSTEM:{serve}"),
+        ],
+    )
+    .await;
+    let (eid, ip) = create_endpoint(&a, &v.service, &v.consumer).await;
+    wait_for("accepted", || async {
+        status_of(&a, &format!("/vpc-endpoints/{eid}")).await == "accepted"
+    })
+    .await;
+    lab.namespace(&client_ns).await;
+    exchange(&client_ns, &ip).await;
+
+    // Labels: the endpoint, its service, the consumer's project.
+    let url = lab.server.url();
+    let ep = [
+        ("endpoint_id", eid.as_str()),
+        ("service_id", v.service.as_str()),
+        ("project_id", a.project_id.as_str()),
+    ];
+    let s = scrape(&url).await;
+    let rx = value(&s, "vpcep_rx_byte_total", &ep) as u64;
+    let tx = value(&s, "vpcep_tx_byte_total", &ep) as u64;
+    let rx_pkts = value(&s, "vpcep_rx_pkt_total", &ep) as u64;
+    let tx_pkts = value(&s, "vpcep_tx_pkt_total", &ep) as u64;
+    // Precision: IP bytes, so at least the payload and at most its packets' headers more
+    // (IP 20 + TCP 32 bytes with timestamps; the handshake and FINs are packets without payload).
+    // A connection that did not succeed at once (a retry of `exchange`) adds its own bytes.
+    assert!(rx_pkts > 0 && tx_pkts > 0, "packets {rx_pkts}/{tx_pkts}");
+    let conns = value(&s, "vpcep_connections", &ep) as u64;
+    assert!(conns >= 1, "new connections {conns}");
+    assert!(
+        rx >= UP && rx <= conns * UP + 60 * rx_pkts,
+        "rx {rx} bytes in {rx_pkts} packets for {UP} sent over {conns} connection(s)"
+    );
+    assert!(
+        tx >= DOWN && tx <= conns * DOWN + 60 * tx_pkts,
+        "tx {tx} bytes in {tx_pkts} packets for {DOWN} sent back"
+    );
+    eprintln!(
+        "counted: rx {rx} B / {rx_pkts} pkts for {UP} B payload, tx {tx} B / {tx_pkts} pkts for {DOWN} B, {conns} connection(s)"
+    );
+    assert_eq!(value(&s, "vpcep_drop_num", &ep), 0.0);
+    // The service's set: the sum over its endpoints (one here).
+    let svc = [("service_id", v.service.as_str())];
+    assert_eq!(value(&s, "vpcep_eps_rx_byte_total", &svc) as u64, rx);
+    assert_eq!(value(&s, "vpcep_eps_tx_byte_total", &svc) as u64, tx);
+    assert_eq!(value(&s, "vpcep_eps_connections", &svc) as u64, conns);
+    // A connection held open shows as established.
+    lab.spawn_in(
+        &client_ns,
+        &["socat", "-u", &format!("TCP:{ip}:80"), "EXEC:sleep 30"],
+    )
+    .await;
+    wait_for("one established connection", || async {
+        value(&scrape(&url).await, "vpcep_act_connections", &ep) >= 1.0
+    })
+    .await;
+
+    // Agent restart (kill -9): the starting agent reloads the gateway's table; its counters
+    // start from the kernel's.
+    let gw = lab.names.gateway(0);
+    let before = kernel_rx_bytes(&gw).await;
+    let handle = table_handle(&gw).await;
+    lab.restart_agent();
+    wait_for("the gateway's table reloaded by the new agent", || async {
+        table_handle(&gw).await != handle
+    })
+    .await;
+    let after = kernel_rx_bytes(&gw).await;
+    assert!(
+        after >= before,
+        "counter went back across the restart: {before} → {after}"
+    );
+    exchange(&client_ns, &ip).await;
+    let s2 = scrape(&url).await;
+    let rx2 = value(&s2, "vpcep_rx_byte_total", &ep) as u64;
+    assert!(
+        rx2 >= rx + UP,
+        "after the restart the kernel counts on from {rx}: {rx2}"
+    );
+    assert!(value(&s2, "vpcep_tx_byte_total", &ep) as u64 >= tx + DOWN);
+
+    // The gateway namespace deleted behind the agent's back: rebuilt, its counters start from
+    // the last reading (the scrape above), and `/metrics` does not go back either.
+    let status = std::process::Command::new("ip")
+        .args(["netns", "del", &gw])
+        .status()
+        .expect("ip netns del");
+    assert!(status.success());
+    lab.namespace(&gw).await;
+    wait_for(
+        "the rebuilt gateway counts from the last reading",
+        || async { kernel_rx_bytes(&gw).await >= rx2 },
+    )
+    .await;
+    let rx3 = value(&scrape(&url).await, "vpcep_rx_byte_total", &ep) as u64;
+    assert!(rx3 >= rx2, "rebuilt gateway: {rx2} → {rx3}");
+    eprintln!("rx bytes: {rx} → restart → {rx2} → gateway rebuilt → {rx3}");
+}
