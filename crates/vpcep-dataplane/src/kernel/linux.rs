@@ -325,6 +325,12 @@ pub struct Kernel {
     pub last: ApplyStats,
     /// The gateways' PROXY-v2 listeners (`proxy_open` services).
     pub proxies: crate::proxy::Proxies,
+    /// Flow cuts and socket kills of endpoints that stopped carrying traffic, still running
+    /// (each with the endpoint address it is about). They run beside the next converges instead
+    /// of holding them up: the endpoint's elements are already gone, so no new flow reaches it.
+    /// An apply that gives one of these addresses back waits for its cuts first, or they could
+    /// cut the new flows.
+    cuts: Vec<(std::net::Ipv4Addr, tokio::task::JoinHandle<()>)>,
 }
 
 impl Kernel {
@@ -335,6 +341,28 @@ impl Kernel {
             links: BTreeMap::new(),
             last: ApplyStats::default(),
             proxies: crate::proxy::Proxies::default(),
+            cuts: Vec::new(),
+        }
+    }
+
+    /// Start cutting `ip`'s flows (`work`) without waiting for it.
+    pub fn start_cut(
+        &mut self,
+        ip: std::net::Ipv4Addr,
+        work: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.cuts.retain(|(_, h)| !h.is_finished());
+        self.cuts.push((ip, tokio::spawn(work)));
+    }
+
+    /// Wait for the running cuts of any address `reused` says is coming back.
+    async fn finish_cuts(&mut self, reused: impl Fn(&std::net::Ipv4Addr) -> bool) {
+        let (wait, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.cuts)
+            .into_iter()
+            .partition(|(ip, _)| reused(ip));
+        self.cuts = keep;
+        for (_, h) in wait {
+            let _ = h.await;
         }
     }
 
@@ -380,6 +408,11 @@ impl Kernel {
         plan: &Plan,
         dirty: &Dirty,
     ) -> Result<BTreeMap<String, String>, KernelError> {
+        let coming_back: BTreeSet<std::net::Ipv4Addr> = dirty
+            .values()
+            .flat_map(|d| d.add_addrs.iter().map(|a| a.net.addr()))
+            .collect();
+        self.finish_cuts(|ip| coming_back.contains(ip)).await;
         self.last = ApplyStats::default();
         for (ns, delta) in dirty {
             let (Some(old), Some(new)) = (self.applied.get(ns), plan.namespaces.get(ns)) else {
@@ -455,6 +488,8 @@ impl Kernel {
     /// Make the kernel match `plan`. Returns the namespaces that failed (with why); the others
     /// are in place.
     pub async fn apply(&mut self, plan: &Plan) -> Result<BTreeMap<String, String>, KernelError> {
+        // A whole plan may give any address back: no cut may still be running.
+        self.finish_cuts(|_| true).await;
         let mut failed = BTreeMap::new();
         let existing = list_namespaces().await?;
         // 1. Namespaces: create the missing ones first (veth peers need both ends).

@@ -31,7 +31,8 @@ pub trait KernelOps: Send + 'static {
     fn invalidate(&mut self);
     /// How the last apply went (logs, benchmarks).
     fn last(&self) -> ApplyStats;
-    /// End the established flows of an endpoint that no longer carries traffic.
+    /// End the established flows of an endpoint that no longer carries traffic (the Linux
+    /// kernel starts it and returns; see `Kernel::start_cut`).
     async fn cut_flows(&mut self, gateway_ns: &str, zone: u16, ip: &str);
     /// Close a lab host's sockets to a gone endpoint (what a real endpoint's reset would do).
     async fn kill_sockets(&mut self, ns: &str, ip: &str);
@@ -63,13 +64,19 @@ impl KernelOps for linux::Kernel {
     async fn cut_flows(&mut self, gateway_ns: &str, zone: u16, ip: &str) {
         // Relayed connections first, while their conntrack entries still translate the
         // proxy's closing packets back to the endpoint's address.
-        if let Ok(addr) = ip.parse() {
-            self.proxies.cut(gateway_ns, zone, addr);
-        }
-        linux::cut_flows(gateway_ns, zone, ip).await
+        let Ok(addr) = ip.parse() else {
+            return linux::cut_flows(gateway_ns, zone, ip).await;
+        };
+        self.proxies.cut(gateway_ns, zone, addr);
+        let (ns, ip) = (gateway_ns.to_string(), ip.to_string());
+        self.start_cut(addr, async move { linux::cut_flows(&ns, zone, &ip).await });
     }
     async fn kill_sockets(&mut self, ns: &str, ip: &str) {
-        linux::kill_sockets(ns, ip).await
+        let Ok(addr) = ip.parse() else {
+            return linux::kill_sockets(ns, ip).await;
+        };
+        let (ns, ip) = (ns.to_string(), ip.to_string());
+        self.start_cut(addr, async move { linux::kill_sockets(&ns, &ip).await });
     }
     async fn recover_legs(&mut self, names: &Namespaces, d: &Desired) -> Legs {
         linux::recover_legs(names, d).await
