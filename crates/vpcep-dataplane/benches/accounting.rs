@@ -9,48 +9,13 @@
 
 mod common;
 
-use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use vpcep_dataplane::kernel::netlink::in_namespace;
 
-use common::{Bench, request_ok};
+use common::{Bench, connection_rate, iperf, request_ok};
 use vpcep_test_support::lab::{create_endpoint, network, server};
-
-/// iperf3 from `ns` to `ip:80` for 3 s; bits per second received.
-fn iperf(ns: &str, ip: &str, extra: &[&str]) -> f64 {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns", "exec", ns, "iperf3", "-J", "-c", ip, "-p", "80", "-t", "3",
-        ])
-        .args(extra)
-        .output()
-        .expect("iperf3");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("iperf3 json");
-    let end = &v["end"];
-    end["sum_received"]["bits_per_second"]
-        .as_f64()
-        .or_else(|| end["sum"]["bits_per_second"].as_f64())
-        .unwrap_or_else(|| panic!("no iperf3 result: {v}"))
-}
-
-/// New TCP connections per second from `ns` to `addr` (connect, one byte back, close) for 3 s.
-fn connection_rate(ns: &str, addr: SocketAddr) -> f64 {
-    in_namespace(ns, move || {
-        let start = Instant::now();
-        let mut n = 0u64;
-        while start.elapsed() < Duration::from_secs(3) {
-            let mut s = TcpStream::connect(addr)?;
-            let mut b = [0u8; 1];
-            s.read_exact(&mut b)?;
-            n += 1;
-        }
-        Ok(n as f64 / start.elapsed().as_secs_f64())
-    })
-    .expect("connections")
-}
 
 /// In `ns`: accept on :80, send one byte, close.
 fn greeter(ns: &str) {
@@ -177,7 +142,7 @@ async fn main() {
     let streams = |extra: &'static [&'static str]| {
         let (c, e) = (client_ns.clone(), eip.clone());
         async move {
-            tokio::task::spawn_blocking(move || iperf(&c, &e, extra))
+            tokio::task::spawn_blocking(move || iperf(&c, &e, "3", extra))
                 .await
                 .expect("iperf")
         }
@@ -204,7 +169,7 @@ async fn main() {
     let rate = || {
         let c = client_ns.clone();
         async move {
-            tokio::task::spawn_blocking(move || connection_rate(&c, through))
+            tokio::task::spawn_blocking(move || connection_rate(&c, through, 3))
                 .await
                 .expect("rate")
         }

@@ -14,46 +14,12 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use vpcep_dataplane::kernel::netlink::in_namespace;
 
-use common::{Bench, pct, request_ok};
+use common::{Bench, connection_rate, iperf, pct, request_ok};
 use vpcep_test_support::lab::{create_endpoint, network, server};
 
 const SECONDS: &str = "4";
-
-/// iperf3 from `ns` to `ip:80`; bits per second received.
-fn iperf(ns: &str, ip: &str, extra: &[&str]) -> f64 {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns", "exec", ns, "iperf3", "-J", "-c", ip, "-p", "80", "-t", SECONDS,
-        ])
-        .args(extra)
-        .output()
-        .expect("iperf3");
-    let v: Value = serde_json::from_slice(&out.stdout).expect("iperf3 json");
-    let end = &v["end"];
-    end["sum_received"]["bits_per_second"]
-        .as_f64()
-        .or_else(|| end["sum"]["bits_per_second"].as_f64())
-        .unwrap_or_else(|| panic!("no iperf3 result: {v}"))
-}
-
-/// New TCP connections per second from `ns` to `addr` (connect, one byte back, close) for 2 s.
-fn connection_rate(ns: &str, addr: SocketAddr) -> f64 {
-    in_namespace(ns, move || {
-        let start = Instant::now();
-        let mut n = 0u64;
-        while start.elapsed() < Duration::from_secs(2) {
-            let mut s = TcpStream::connect(addr)?;
-            let mut b = [0u8; 1];
-            s.read_exact(&mut b)?;
-            n += 1;
-        }
-        Ok(n as f64 / start.elapsed().as_secs_f64())
-    })
-    .expect("connections")
-}
 
 /// Round trips of one byte over one connection: the middle (p50) time in µs.
 fn round_trip(ns: &str, addr: SocketAddr) -> f64 {
@@ -156,7 +122,10 @@ async fn main() {
         let (p, c, e) = (peer_ns.clone(), client_ns.clone(), eip.clone());
         async move {
             tokio::task::spawn_blocking(move || {
-                (iperf(&p, "10.0.0.20", extra), iperf(&c, &e, extra))
+                (
+                    iperf(&p, "10.0.0.20", SECONDS, extra),
+                    iperf(&c, &e, SECONDS, extra),
+                )
             })
             .await
             .expect("iperf")
@@ -199,7 +168,10 @@ async fn main() {
     }
     let (p, c) = (peer_ns.clone(), client_ns.clone());
     let (d, e) = tokio::task::spawn_blocking(move || {
-        (connection_rate(&p, direct), connection_rate(&c, through))
+        (
+            connection_rate(&p, direct, 2),
+            connection_rate(&c, through, 2),
+        )
     })
     .await
     .expect("rate");

@@ -164,3 +164,37 @@ pub async fn request_ok(ns: &str, ip: &str, timeout: Duration) -> bool {
     .await
     .unwrap_or(false)
 }
+
+/// iperf3 from `ns` to `ip:80` for `seconds`; bits per second received.
+pub fn iperf(ns: &str, ip: &str, seconds: &str, extra: &[&str]) -> f64 {
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns", "exec", ns, "iperf3", "-J", "-c", ip, "-p", "80", "-t", seconds,
+        ])
+        .args(extra)
+        .output()
+        .expect("iperf3");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("iperf3 json");
+    let end = &v["end"];
+    end["sum_received"]["bits_per_second"]
+        .as_f64()
+        .or_else(|| end["sum"]["bits_per_second"].as_f64())
+        .unwrap_or_else(|| panic!("no iperf3 result: {v}"))
+}
+
+/// New TCP connections per second from `ns` to `addr` (connect, one byte back, close) for
+/// `seconds`.
+pub fn connection_rate(ns: &str, addr: SocketAddr, seconds: u64) -> f64 {
+    in_namespace(ns, move || {
+        let start = Instant::now();
+        let mut n = 0u64;
+        while start.elapsed() < Duration::from_secs(seconds) {
+            let mut s = TcpStream::connect(addr)?;
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b)?;
+            n += 1;
+        }
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    })
+    .expect("connections")
+}
