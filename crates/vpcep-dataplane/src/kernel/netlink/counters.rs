@@ -12,12 +12,9 @@ use std::net::Ipv4Addr;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use netlink_packet_core::NLM_F_REQUEST;
-use netlink_sys::{AsyncSocket, AsyncSocketExt, TokioSocket, protocols};
+use netlink_sys::{AsyncSocket, TokioSocket, protocols};
 
-use super::{
-    ACK_TIMEOUT, NLM_F_DUMP, NLMSG_DONE, NLMSG_ERROR, err, error_code, in_namespace, message,
-    nlattr, nlattrs, nlmsgs,
-};
+use super::{NLM_F_DUMP, err, in_namespace, message, nlattr, nlattrs};
 use crate::kernel::linux::KernelError;
 use crate::plan::nft::{Count, NftTable, Nla, Seeds};
 
@@ -108,32 +105,16 @@ async fn dump_of(
     mut each: impl FnMut(&[u8]),
 ) -> Result<bool, KernelError> {
     let what = "read counters";
-    sock.send(req).await.map_err(|e| err(ns, what, e))?;
-    loop {
-        let (buf, _) = tokio::time::timeout(ACK_TIMEOUT, sock.recv_from_full())
-            .await
-            .map_err(|_| err(ns, what, "no answer"))?
-            .map_err(|e| err(ns, what, e))?;
-        for (kind, this, body) in nlmsgs(&buf) {
-            if this != seq {
-                continue;
-            }
-            match kind {
-                NLMSG_DONE => return Ok(true),
-                NLMSG_ERROR => {
-                    let code = -error_code(body);
-                    if code == 0 {
-                        continue;
-                    }
-                    if code == ENOENT {
-                        return Ok(false);
-                    }
-                    return Err(err(ns, what, std::io::Error::from_raw_os_error(code)));
-                }
-                k if k == want => each(body.get(4..).unwrap_or_default()),
-                _ => {}
-            }
+    let answered = super::dump_answers(sock, ns, what, seq, req, |kind, body| {
+        if kind == want {
+            each(body.get(4..).unwrap_or_default());
         }
+    })
+    .await?;
+    match answered {
+        Ok(()) => Ok(true),
+        Err(code) if code == ENOENT => Ok(false),
+        Err(code) => Err(err(ns, what, std::io::Error::from_raw_os_error(code))),
     }
 }
 

@@ -492,8 +492,23 @@ async fn dump(
     what: &str,
     seq: u32,
     req: &[u8],
-    mut each: impl FnMut(u16, &[u8]),
+    each: impl FnMut(u16, &[u8]),
 ) -> Result<(), KernelError> {
+    dump_answers(sock, ns, what, seq, req, each)
+        .await?
+        .map_err(|code| err(ns, what, std::io::Error::from_raw_os_error(code)))
+}
+
+/// [`dump`], with the kernel's refusal as its errno inside `Ok`, for callers that tell "not
+/// there" (ENOENT) from a failure.
+async fn dump_answers(
+    sock: &TokioSocket,
+    ns: &str,
+    what: &str,
+    seq: u32,
+    req: &[u8],
+    mut each: impl FnMut(u16, &[u8]),
+) -> Result<Result<(), i32>, KernelError> {
     sock.send(req).await.map_err(|e| err(ns, what, e))?;
     loop {
         let (buf, _) = tokio::time::timeout(ACK_TIMEOUT, sock.recv_from_full())
@@ -506,13 +521,14 @@ async fn dump(
                 continue;
             }
             match kind {
-                NLMSG_DONE => return Ok(()),
+                NLMSG_DONE => return Ok(Ok(())),
                 NLMSG_ERROR => {
-                    return Err(err(
-                        ns,
-                        what,
-                        std::io::Error::from_raw_os_error(-error_code(body)),
-                    ));
+                    let code = -error_code(body);
+                    // An acknowledgement, not a refusal.
+                    if code == 0 {
+                        continue;
+                    }
+                    return Ok(Err(code));
                 }
                 k => each(k, body),
             }
