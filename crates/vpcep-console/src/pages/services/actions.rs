@@ -37,18 +37,7 @@ pub async fn connection_action(ctx: Ctx, Path(id): Path<String>, body: Bytes) ->
             "/console/services/{}?tab=connections",
             q(&id)
         ))),
-        Err(e) => {
-            let none = Errors::none();
-            let st = DetailState {
-                tab: Tab::Connections,
-                banner: Some(ctx.api_message(&e)),
-                add_open: false,
-                add_rows: vec![],
-                add_errors: &none,
-                msg: None,
-            };
-            render_detail(&ctx, &id, st, bad(ApiError::from(e.clone()).status)).await
-        }
+        Err(e) => failed_on_tab(&ctx, &id, Tab::Connections, &e).await,
     }
 }
 
@@ -139,18 +128,7 @@ pub async fn remove_permission(ctx: Ctx, Path(id): Path<String>, body: Bytes) ->
             "/console/services/{}?tab=permissions",
             q(&id)
         ))),
-        Err(e) => {
-            let none = Errors::none();
-            let st = DetailState {
-                tab: Tab::Permissions,
-                banner: Some(ctx.api_message(&e)),
-                add_open: false,
-                add_rows: vec![],
-                add_errors: &none,
-                msg: None,
-            };
-            render_detail(&ctx, &id, st, bad(ApiError::from(e.clone()).status)).await
-        }
+        Err(e) => failed_on_tab(&ctx, &id, Tab::Permissions, &e).await,
     }
 }
 
@@ -180,18 +158,23 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Out {
         Ok(()) => Ok(redirect("/console/services?msg=deleted")),
         Err(e) if ApiError::from(e.clone()).status == 404 => Err(ctx.api_error_page(&e).into()),
         Err(e) => {
-            let none = Errors::none();
             // SERVICE_IN_USE says how many endpoints to reject or delete first.
-            let banner = ctx.api_message(&e);
-            let st = DetailState {
-                tab: Tab::Connections,
-                banner: Some(banner),
-                add_open: false,
-                add_rows: vec![],
-                add_errors: &none,
-                msg: None,
-            };
-            render_detail(&ctx, &id, st, bad(ApiError::from(e.clone()).status)).await
+            failed_on_tab(&ctx, &id, Tab::Connections, &e).await
         }
     }
+}
+
+/// The detail page on `tab` with `e` in its banner, answered with `e`'s status: what every
+/// action shows when the service layer refused it.
+async fn failed_on_tab(ctx: &Ctx, id: &str, tab: Tab, e: &vpcep_core::DomainError) -> Out {
+    let none = Errors::none();
+    let st = DetailState {
+        tab,
+        banner: Some(ctx.api_message(e)),
+        add_open: false,
+        add_rows: vec![],
+        add_errors: &none,
+        msg: None,
+    };
+    render_detail(ctx, id, st, bad(ApiError::from(e.clone()).status)).await
 }
