@@ -6,6 +6,11 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+/// Whether two networks share any address (one contains the other's first address).
+pub fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
 /// Addresses a subnet never hands out: network, gateway (first host), broadcast.
 pub fn is_reserved(net: Ipv4Net, gateway: Ipv4Addr, ip: Ipv4Addr) -> bool {
     ip == net.network() || ip == net.broadcast() || ip == gateway

@@ -261,7 +261,7 @@ pub fn network_cidr(field: &'static str, raw: &str) -> DomainResult<Ipv4Net> {
         return Err(bad(CidrProblem::PrefixLength));
     }
     let reserved = snat_range();
-    if net.contains(&reserved.network()) || reserved.contains(&net.network()) {
+    if crate::ipam::overlaps(&net, &reserved) {
         return Err(bad(CidrProblem::Reserved {
             reserved: reserved.to_string(),
         }));

@@ -16,6 +16,12 @@ use vpcep_store::{Query, Tx, TxExt};
 
 use crate::{Caller, Owned};
 
+/// A CIDR the store holds (validated when it was written, so a bad one is an internal error).
+fn stored_cidr(cidr: &str) -> DomainResult<ipnet::Ipv4Net> {
+    cidr.parse()
+        .map_err(|_| DomainError::internal("stored CIDR invalid"))
+}
+
 /// Load a resource of the caller's project inside a transaction, or 404.
 pub(super) async fn own<R: Resource + Owned>(
     tx: &mut Box<dyn Tx>,

@@ -5,11 +5,12 @@ use ipnet::Ipv4Net;
 use vpcep_core::command::CreateSite;
 use vpcep_core::error::{DomainError, DomainResult, Overlapped, Thing};
 use vpcep_core::inventory::{Site, Vpc};
+use vpcep_core::ipam::overlaps;
 use vpcep_core::model::Kind;
 use vpcep_core::validate;
 use vpcep_store::{Query, StoreExt, TxExt};
 
-use super::own;
+use super::{own, stored_cidr};
 use crate::{Caller, Control, new_uuid, now_ms};
 
 impl Control {
@@ -20,11 +21,8 @@ impl Control {
         let vpc_id = body.vpc_id.unwrap_or_default();
         let mut tx = self.store.begin().await?;
         let vpc: Vpc = own(&mut tx, caller, &vpc_id, Thing::Vpc).await?;
-        let vnet: Ipv4Net = vpc
-            .cidr
-            .parse()
-            .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
-        if vnet.contains(&net.network()) || net.contains(&vnet.network()) {
+        let vnet: Ipv4Net = stored_cidr(&vpc.cidr)?;
+        if overlaps(&net, &vnet) {
             return Err(DomainError::CidrOverlap {
                 cidr: net.to_string(),
                 with: Overlapped::Vpc {
@@ -36,11 +34,8 @@ impl Control {
             .load_all::<Site>(Query::of(Kind::Site).vpc(&vpc_id))
             .await?
         {
-            let o: Ipv4Net = other
-                .cidr
-                .parse()
-                .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
-            if o.contains(&net.network()) || net.contains(&o.network()) {
+            let o: Ipv4Net = stored_cidr(&other.cidr)?;
+            if overlaps(&net, &o) {
                 return Err(DomainError::CidrOverlap {
                     cidr: net.to_string(),
                     with: Overlapped::Site {

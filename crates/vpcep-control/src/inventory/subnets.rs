@@ -7,11 +7,12 @@ use ipnet::Ipv4Net;
 use vpcep_core::command::{CreateSubnet, UpdateSubnet};
 use vpcep_core::error::{DomainError, DomainResult, Overlapped, Thing, quoted};
 use vpcep_core::inventory::{Subnet, Vpc};
+use vpcep_core::ipam::overlaps;
 use vpcep_core::model::{Endpoint, Kind};
 use vpcep_core::validate;
 use vpcep_store::{Query, StoreExt, TxExt};
 
-use super::own;
+use super::{own, stored_cidr};
 use crate::{Caller, Control, new_uuid, now_ms};
 
 impl Control {
@@ -54,10 +55,7 @@ impl Control {
         }
         let mut tx = self.store.begin().await?;
         let vpc: Vpc = own(&mut tx, caller, &vpc_id, Thing::Vpc).await?;
-        let vnet: Ipv4Net = vpc
-            .cidr
-            .parse()
-            .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
+        let vnet: Ipv4Net = stored_cidr(&vpc.cidr)?;
         if !vnet.contains(&net) {
             return Err(DomainError::CidrOutsideVpc {
                 cidr: net.to_string(),
@@ -68,11 +66,8 @@ impl Control {
             .load_all::<Subnet>(Query::of(Kind::Subnet).parent(&vpc_id))
             .await?
         {
-            let other: Ipv4Net = s
-                .cidr
-                .parse()
-                .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
-            if other.contains(&net.network()) || net.contains(&other.network()) {
+            let other: Ipv4Net = stored_cidr(&s.cidr)?;
+            if overlaps(&net, &other) {
                 return Err(DomainError::CidrOverlap {
                     cidr: net.to_string(),
                     with: Overlapped::Subnet {

@@ -8,7 +8,7 @@ use vpcep_core::model::Kind;
 use vpcep_core::validate;
 use vpcep_store::{Query, StoreExt, TxExt};
 
-use super::own;
+use super::{own, stored_cidr};
 use crate::{Caller, Control, new_uuid, now_ms};
 
 impl Control {
@@ -69,10 +69,7 @@ impl Control {
                 .load_all::<Subnet>(Query::of(Kind::Subnet).parent(id))
                 .await?;
             for s in subnets {
-                let sn: Ipv4Net = s
-                    .cidr
-                    .parse()
-                    .map_err(|_| DomainError::internal("stored CIDR invalid"))?;
+                let sn: Ipv4Net = stored_cidr(&s.cidr)?;
                 if !net.contains(&sn) {
                     return Err(DomainError::CidrLeavesOutSubnet {
                         cidr: net.to_string(),
