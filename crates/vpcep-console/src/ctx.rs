@@ -6,11 +6,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use maud::Markup;
 use vpcep_control::Caller;
+use vpcep_core::error::DomainError;
 use vpcep_core::model::Project;
-use vpcep_huawei::ApiError;
 
 use crate::ConsoleState;
-use crate::errors::{ConsoleError, Msg};
+use crate::errors::{ConsoleError, Localized, Msg, PageError};
 use crate::i18n::{Lang, M};
 use crate::session::{self, SessionData};
 
@@ -156,9 +156,24 @@ impl Ctx {
     }
 
     /// An error in the page's language, worded from its domain error, its code apart (see
-    /// [`crate::errors`]). Takes a domain error or an `ApiError` rendered from one.
+    /// [`crate::errors`]).
     pub fn api_message(&self, e: &impl ConsoleError) -> Msg {
-        crate::errors::localize(e, self.lang).msg
+        self.localize(e).msg
+    }
+
+    /// An error in the page's language with the field and port-row input it belongs to.
+    pub fn localize(&self, e: &impl ConsoleError) -> Localized {
+        crate::errors::localize(e, self.lang, &self.state.codes)
+    }
+
+    /// The HTTP status of a page showing `e` (the API front's status for it).
+    pub fn status_of(&self, e: &DomainError) -> StatusCode {
+        StatusCode::from_u16((self.state.codes.status)(e)).unwrap_or(StatusCode::BAD_REQUEST)
+    }
+
+    /// Whether `e` says the thing asked for does not exist (or is not the caller's to see).
+    pub fn is_not_found(&self, e: &DomainError) -> bool {
+        self.status_of(e) == StatusCode::NOT_FOUND
     }
 
     pub fn error_page(&self, status: StatusCode, title: &str, message: impl Into<Msg>) -> Response {
@@ -172,11 +187,11 @@ impl Ctx {
         html_status(status, markup)
     }
 
-    /// A page for an API error that has no form to go back to.
-    pub fn api_error_page(&self, e: &(impl Clone + Into<ApiError>)) -> Response {
-        let e: ApiError = e.clone().into();
-        let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-        let title = if e.status == 404 {
+    /// A page for an error that has no form to go back to.
+    pub fn api_error_page(&self, e: &(impl Clone + Into<PageError>)) -> Response {
+        let e: PageError = e.clone().into();
+        let status = self.status_of(&e.error);
+        let title = if status == StatusCode::NOT_FOUND {
             self.t(M::NotFoundTitle)
         } else {
             self.t(M::ErrorTitle)

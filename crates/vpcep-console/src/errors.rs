@@ -8,9 +8,10 @@
 //! Chinese, or in English by the variant's own wording. Every variant has its Chinese sentence in
 //! `chinese`, a `match` without a catch-all, so a new variant fails to compile until worded.
 //!
-//! The Huawei front is only used for the code on the detail line (`huawei` below: the code of
-//! a domain error, and reading an `ApiError` the pages still pass around); dropping it means
-//! dropping that module.
+//! The console knows no wire format. The code on the detail line, an error page's HTTP status
+//! and which data-plane failure a stored code stands for come from the API front served beside
+//! it, handed in as [`ErrorCodes`] when the console is built (`vpcep serve` passes the Huawei
+//! front's), so a second front changes the codes without touching a page.
 
 use maud::{Markup, Render, html};
 use vpcep_core::agent::Failure;
@@ -19,9 +20,49 @@ use vpcep_core::error::{
 };
 use vpcep_core::validate::MAX_SERVICE_NAME;
 
-use crate::i18n::{Lang, M, error_summary};
+use crate::i18n::{Lang, M};
 
-pub use huawei::detail_code;
+/// What the console takes from the API front it is served beside. Plain functions: the front
+/// is chosen once, when the binary builds the console.
+#[derive(Clone, Copy)]
+pub struct ErrorCodes {
+    /// The code shown on a domain error's detail line (`EndPoint.3043`).
+    pub code: fn(&DomainError) -> &'static str,
+    /// The HTTP status of a page that shows a domain error.
+    pub status: fn(&DomainError) -> u16,
+    /// Which data-plane failure a stored failure code stands for (`None`: not one the front
+    /// records with a known cause).
+    pub stored_failure: fn(&str) -> Option<Failure>,
+}
+
+impl std::fmt::Debug for ErrorCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ErrorCodes")
+    }
+}
+
+/// A domain error on its way to a page, with the form field it is shown at (which a page may
+/// re-aim: a service looked up by the name typed into `endpoint_service_id`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageError {
+    pub error: DomainError,
+    pub field: Option<Field>,
+}
+
+impl PageError {
+    /// Show the error at `field`.
+    pub fn on(mut self, field: Field) -> Self {
+        self.field = Some(field);
+        self
+    }
+}
+
+impl From<DomainError> for PageError {
+    fn from(error: DomainError) -> Self {
+        let field = error.field();
+        Self { error, field }
+    }
+}
 
 /// A message for the user: a sentence, and the error code shown on its own line under it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -102,73 +143,52 @@ pub struct Localized {
     pub duplicate: Option<(String, u16)>,
 }
 
-/// What the console reads of an error.
-pub enum Facts<'a> {
-    /// A domain error, the form field it is shown at and the code for the detail line.
-    Domain {
-        error: &'a DomainError,
-        field: Option<Field>,
-        code: &'a str,
-    },
-    /// An error that carries no domain error (only a code and an English message): worded by
-    /// its code alone, never by reading the message.
-    Coded {
-        code: &'a str,
-        message: &'a str,
-        field: Option<Field>,
-    },
+/// What the console reads of an error: the domain error and the form field it is shown at.
+pub struct Facts<'a> {
+    pub error: &'a DomainError,
+    pub field: Option<Field>,
 }
 
-/// An error the console can word: a [`DomainError`], or the Huawei `ApiError` rendered from one.
+/// An error the console can word: a [`DomainError`], or a [`PageError`] aimed at a field.
 pub trait ConsoleError {
     fn facts(&self) -> Facts<'_>;
 }
 
 impl ConsoleError for DomainError {
     fn facts(&self) -> Facts<'_> {
-        Facts::Domain {
+        Facts {
             error: self,
             field: self.field(),
-            code: detail_code(self),
         }
     }
 }
 
-/// The error in `lang`: a sentence naming the field and the offending value, the code apart.
-pub fn localize(e: &impl ConsoleError, lang: Lang) -> Localized {
-    match e.facts() {
-        Facts::Domain { error, field, code } => {
-            let zh = chinese(error);
-            let text = match lang {
-                Lang::Zh => zh.text,
-                Lang::En => english(error),
-            };
-            Localized {
-                msg: Msg {
-                    text,
-                    code: Some(code.to_string()),
-                },
-                field,
-                part: zh.part,
-                duplicate: zh.duplicate,
-            }
+impl ConsoleError for PageError {
+    fn facts(&self) -> Facts<'_> {
+        Facts {
+            error: &self.error,
+            field: self.field,
         }
-        Facts::Coded {
-            code,
-            message,
-            field,
-        } => Localized {
-            msg: Msg {
-                text: match lang {
-                    Lang::Zh => format!("{}。", error_summary(code).t(Lang::Zh)),
-                    Lang::En => message.to_string(),
-                },
-                code: Some(code.to_string()),
-            },
-            field,
-            part: None,
-            duplicate: None,
+    }
+}
+
+/// The error in `lang`: a sentence naming the field and the offending value, the front's code
+/// apart.
+pub fn localize(e: &impl ConsoleError, lang: Lang, codes: &ErrorCodes) -> Localized {
+    let Facts { error, field } = e.facts();
+    let zh = chinese(error);
+    let text = match lang {
+        Lang::Zh => zh.text,
+        Lang::En => english(error),
+    };
+    Localized {
+        msg: Msg {
+            text,
+            code: Some((codes.code)(error).to_string()),
         },
+        field,
+        part: zh.part,
+        duplicate: zh.duplicate,
     }
 }
 
@@ -671,9 +691,9 @@ fn chinese(e: &DomainError) -> Zh {
 /// Why the data plane failed an object, in `lang`: a sentence, and the stored code and the data
 /// plane's own words for the detail line. The store keeps the failure as the Huawei front worded
 /// it (code and message); the code says which [`Failure`] it was.
-pub fn failure(lang: Lang, code: &str, message: &str) -> Msg {
+pub fn failure(lang: Lang, codes: &ErrorCodes, code: &str, message: &str) -> Msg {
     let text = match lang {
-        Lang::Zh => failure_zh(huawei::stored_failure(code).as_ref()),
+        Lang::Zh => failure_zh((codes.stored_failure)(code).as_ref()),
         Lang::En => message.to_string(),
     };
     Msg {
@@ -697,63 +717,29 @@ fn failure_zh(f: Option<&Failure>) -> String {
     }
 }
 
-// ---- the Huawei front: only the code for the detail line ---------------------------------------
-
-/// Everything the console takes from the Huawei front. Dropping the front drops this module: the
-/// detail line then shows another code (or none), and the pages pass domain errors only.
-mod huawei {
-    use vpcep_core::agent::Failure;
-    use vpcep_core::error::DomainError;
-    use vpcep_huawei::ApiError;
-    use vpcep_huawei::error::{data_plane_failure, vpcep};
-
-    use super::{ConsoleError, Facts};
-
-    /// The code shown on the detail line under a domain error (its VPCEP code).
-    pub fn detail_code(e: &DomainError) -> &'static str {
-        vpcep(e).code
-    }
-
-    /// An `ApiError` is worded from the domain error it was rendered from (its field as the
-    /// page may have re-aimed it with `.on()`, its own code); one made by hand, by its code.
-    impl ConsoleError for ApiError {
-        fn facts(&self) -> Facts<'_> {
-            match &self.cause {
-                Some(error) => Facts::Domain {
-                    error,
-                    field: self.field,
-                    code: self.code,
-                },
-                None => Facts::Coded {
-                    code: self.code,
-                    message: &self.message,
-                    field: self.field,
-                },
-            }
-        }
-    }
-
-    /// Which failure a stored code stands for (the inverse of the front's wording; a namespace
-    /// failure's data is only in its message, so it comes back as `None`).
-    pub fn stored_failure(code: &str) -> Option<Failure> {
-        [Failure::ServiceUnavailable, Failure::BackendGone]
-            .into_iter()
-            .find(|f| data_plane_failure(Some(f)).0 == code)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use vpcep_control::services::parse_ports;
     use vpcep_core::model::Protocol::{TCP, UDP};
     use vpcep_core::validate;
-    use vpcep_huawei::ApiError;
+    use vpcep_huawei::error::{stored_data_plane_failure, vpcep_code, vpcep_status};
     use vpcep_huawei::vpcep::PortListIn;
 
     use super::*;
 
+    /// The Huawei front's codes, as `vpcep serve` hands them to the console.
+    const HUAWEI: ErrorCodes = ErrorCodes {
+        code: vpcep_code,
+        status: vpcep_status,
+        stored_failure: stored_data_plane_failure,
+    };
+
     fn zh(e: &impl ConsoleError) -> Localized {
-        localize(e, Lang::Zh)
+        localize(e, Lang::Zh, &HUAWEI)
+    }
+
+    fn en(e: &impl ConsoleError) -> Localized {
+        localize(e, Lang::En, &HUAWEI)
     }
 
     /// No English words in a Chinese sentence (quoted values, ids and codes aside), Chinese
@@ -958,15 +944,15 @@ mod tests {
         for e in cases() {
             let l = zh(&e);
             assert_chinese(&l.msg.text);
-            // The code is the Huawei front's, on the detail line only.
-            let api = ApiError::from(e.clone());
-            assert_eq!(l.msg.code.as_deref(), Some(api.code), "{e:?}");
-            assert!(!l.msg.text.contains(api.code), "{e:?}");
+            // The code is the front's, on the detail line only.
+            let code = vpcep_code(&e);
+            assert_eq!(l.msg.code.as_deref(), Some(code), "{e:?}");
+            assert!(!l.msg.text.contains(code), "{e:?}");
             assert_eq!(l.field, e.field(), "{e:?}");
-            // Through the `ApiError` the pages may hold, the same words.
-            assert_eq!(zh(&api), l, "{e:?}");
+            // Through the `PageError` the pages hold, the same words.
+            assert_eq!(zh(&PageError::from(e.clone())), l, "{e:?}");
             // English: the variant's own wording, as a sentence.
-            let en = localize(&e, Lang::En).msg.text;
+            let en = en(&e).msg.text;
             assert!(en.ends_with('.'), "{en:?}");
             assert!(
                 !en.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
@@ -1028,12 +1014,9 @@ mod tests {
         // Internal details stay in the logs, in both languages.
         let e = DomainError::internal("store: disk I/O error");
         assert_eq!(t(e.clone()), "系统错误，请稍后重试。");
-        assert_eq!(
-            localize(&e, Lang::En).msg.text,
-            "System error, please retry."
-        );
+        assert_eq!(en(&e).msg.text, "System error, please retry.");
         // A page's re-aimed field wins over the variant's.
-        let api = ApiError::from(DomainError::ServiceNotInRegion).on("endpoint_service_id");
+        let api = PageError::from(DomainError::ServiceNotInRegion).on("endpoint_service_id");
         assert_eq!(zh(&api).field, Some("endpoint_service_id"));
         // Every field the table knows has a Chinese name; an unknown one is quoted, not bare.
         assert_eq!(label("no_such_field"), "参数 “no_such_field”");
@@ -1059,15 +1042,13 @@ mod tests {
         assert_eq!(l.msg.text, "终端端口 0 超出范围 1–65535。");
         assert_eq!(l.part, Some(PortPart::Client));
         // English is the variant's own wording; the code is still apart.
-        let en = localize(&e, Lang::En);
-        assert_eq!(en.msg.text, "client_port 0 is out of range 1-65535.");
+        let english = en(&e);
+        assert_eq!(english.msg.text, "client_port 0 is out of range 1-65535.");
         assert_eq!(
-            localize(&DomainError::ServiceNotInRegion, Lang::En)
-                .msg
-                .text,
+            en(&DomainError::ServiceNotInRegion).msg.text,
             "No such endpoint service in this region."
         );
-        assert_eq!(en.msg.code.as_deref(), Some("EndPoint.3004"));
+        assert_eq!(english.msg.code.as_deref(), Some("EndPoint.3004"));
     }
 
     #[test]
@@ -1104,7 +1085,7 @@ mod tests {
         for e in &errors {
             let l = zh(e);
             assert_chinese(&l.msg.text);
-            assert_eq!(l.msg.code.as_deref(), Some(detail_code(e)));
+            assert_eq!(l.msg.code.as_deref(), Some(vpcep_code(e)));
         }
         assert_eq!(zh(&errors[4]).part, Some(PortPart::Protocol));
         assert_eq!(zh(&errors[5]).msg.text, "请至少填写一条端口映射。");
@@ -1113,18 +1094,25 @@ mod tests {
     }
 
     #[test]
-    fn an_error_without_a_domain_error_is_worded_by_its_code_only() {
-        let e = ApiError::new(400, "EndPoint.3008", "The port  does not exist.").on("port_id");
-        let l = zh(&e);
-        assert_eq!(l.msg.text, "后端资源有误。");
-        assert_eq!(l.msg.code.as_deref(), Some("EndPoint.3008"));
-        assert_eq!(l.field, Some("port_id"));
-        assert_chinese(
-            &zh(&ApiError::new(400, "EndPoint.9999", "Something new."))
-                .msg
-                .text,
+    fn the_code_and_status_are_the_fronts() {
+        // Another front's codes change the detail line and the status, not the sentence.
+        const OTHER: ErrorCodes = ErrorCodes {
+            code: |_| "OTHER.1",
+            status: |_| 422,
+            stored_failure: |_| None,
+        };
+        let e = DomainError::ServiceNotInRegion;
+        let other = localize(&e, Lang::Zh, &OTHER);
+        assert_eq!(other.msg.code.as_deref(), Some("OTHER.1"));
+        assert_eq!(other.msg.text, zh(&e).msg.text);
+        assert_eq!((OTHER.status)(&e), 422);
+        assert_eq!(
+            (HUAWEI.status)(&DomainError::NotFound {
+                kind: Thing::Endpoint,
+                id: "x".into()
+            }),
+            404
         );
-        assert_eq!(localize(&e, Lang::En).msg.text, "The port  does not exist.");
     }
 
     #[test]
@@ -1139,15 +1127,15 @@ mod tests {
             None,
         ] {
             let (code, message) = vpcep_huawei::error::data_plane_failure(f.as_ref());
-            let m = failure(Lang::Zh, code, &message);
+            let m = failure(Lang::Zh, &HUAWEI, code, &message);
             assert_chinese(&m.text);
             assert_eq!(m.code.as_deref(), Some(code));
-            let en = failure(Lang::En, code, &message);
+            let en = failure(Lang::En, &HUAWEI, code, &message);
             assert_eq!(en.text, message);
         }
         let (code, message) = vpcep_huawei::error::data_plane_failure(Some(&Failure::BackendGone));
         assert_eq!(
-            failure(Lang::Zh, code, &message).text,
+            failure(Lang::Zh, &HUAWEI, code, &message).text,
             "数据面未能完成配置：后端资源已不存在。"
         );
         assert_chinese(&failure_zh(Some(&Failure::Namespace {

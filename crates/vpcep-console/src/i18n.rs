@@ -266,22 +266,8 @@ messages! {
     Vip => "VIP 地址", "VIP";
     Servers => "云主机", "Cloud hosts";
     Nics => "网卡", "NICs";
-    // error code summaries (an error that carries no domain error is worded by its code alone)
-    ErrInvalidName => "名称不符合要求", "Invalid name";
-    ErrPorts => "端口映射有误", "Port mappings are not valid";
-    ErrPortConflict => "端口映射冲突", "Port mapping conflict";
-    ErrBackend => "后端资源有误", "Backend is not valid";
-    ErrBackendLimit => "该后端资源的终端节点服务已达上限", "This backend already has the maximum number of services";
-    ErrVpc => "虚拟私有云有误", "VPC is not valid";
-    ErrSubnet => "子网有误", "Subnet is not valid";
-    ErrQuota => "配额不足", "Quota exceeded";
+    // error sentences shared by several domain errors
     ErrNoPermission => "无权连接该终端节点服务，请联系服务所有者将您的账号加入白名单", "No permission to connect: ask the owner to whitelist your account";
-    ErrServiceMissing => "终端节点服务不存在或不可用", "The endpoint service does not exist or is unavailable";
-    ErrPortIp => "节点 IP 有误", "Node IP is not valid";
-    ErrPermission => "授权账号 ID 格式不正确", "Account ID format is not valid";
-    ErrInUse => "资源正在使用中", "Resource in use";
-    ErrState => "当前状态不允许该操作", "Not allowed in the current status";
-    ErrGeneric => "请求未通过校验", "The request was refused";
     ErrSystem => "系统错误，请稍后重试", "System error, please retry";
 }
 
@@ -316,35 +302,6 @@ pub fn endpoint_status(s: EndpointStatus) -> M {
         EndpointStatus::Rejected => M::StRejected,
         EndpointStatus::Failed => M::StFailed,
         EndpointStatus::Deleting => M::StDeleting,
-    }
-}
-
-/// A short localized summary for an error code: the wording of an `ApiError` made without a
-/// domain error (see `errors::localize`); domain errors are worded from their data.
-pub fn error_summary(code: &str) -> M {
-    match code {
-        "EndPoint.3076" | "EndPoint.1003" => M::ErrInvalidName,
-        "EndPoint.2028" | "EndPoint.3004" | "EndPoint.3043" | "EndPoint.3074" | "EndPoint.3075" => {
-            M::ErrPorts
-        }
-        "EndPoint.3044" => M::ErrPortConflict,
-        "EndPoint.3003" | "EndPoint.3008" | "EndPoint.3042" | "EndPoint.3051" | "EndPoint.3021" => {
-            M::ErrBackend
-        }
-        "EndPoint.3056" => M::ErrBackendLimit,
-        "EndPoint.2001" | "EndPoint.2011" | "EndPoint.0020" => M::ErrVpc,
-        "EndPoint.2010" | "EndPoint.0023" | "EndPoint.2037" | "EndPoint.3001" => M::ErrSubnet,
-        "Endpoint.1018" => M::ErrQuota,
-        "EndPoint.2012" => M::ErrNoPermission,
-        "EndPoint.2003" | "EndPoint.2004" | "EndPoint.2029" | "EndPoint.0005" => {
-            M::ErrServiceMissing
-        }
-        "EndPoint.2041" | "EndPoint.2042" | "EndPoint.2043" => M::ErrPortIp,
-        "EndPoint.3002" | "EndPoint.3036" | "EndPoint.3049" | "EndPoint.0016" => M::ErrPermission,
-        "EndPoint.3006" => M::ErrInUse,
-        "EndPoint.2018" | "EndPoint.2019" | "EndPoint.2047" | "EndPoint.3045" => M::ErrState,
-        "EndPoint.0001" => M::ErrSystem,
-        _ => M::ErrGeneric,
     }
 }
 

@@ -202,10 +202,10 @@ pub fn paren(lang: Lang, text: &str) -> String {
 
 /// Why the data plane failed an object: a sentence in the page's language, then the code and
 /// the data plane's own words on a detail line.
-pub fn failure_info(lang: Lang, code: &str, message: &str) -> Markup {
-    let m = crate::errors::failure(lang, code, message);
+pub fn failure_info(ctx: &Ctx, code: &str, message: &str) -> Markup {
+    let m = crate::errors::failure(ctx.lang, &ctx.state.codes, code, message);
     html! {
-        @match lang {
+        @match ctx.lang {
             Lang::Zh => { (m.text) span.err-code { (code) " · " (message) } }
             Lang::En => { (m) }
         }
@@ -328,7 +328,7 @@ impl Errors {
     }
     /// An API error placed on the slot its `field` maps to (through `map`), or on the form.
     pub fn from_api(ctx: &Ctx, e: &impl ConsoleError, map: &[(&str, &str)]) -> Self {
-        let l = crate::errors::localize(e, ctx.lang);
+        let l = ctx.localize(e);
         let slot = l
             .field
             .and_then(|f| map.iter().find(|(api, _)| *api == f).map(|(_, s)| *s))

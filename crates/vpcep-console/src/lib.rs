@@ -25,6 +25,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use vpcep_control::Control;
 
+pub use errors::{ErrorCodes, PageError};
 pub use session::Keys;
 
 /// Errors of setting the console up (key file). Request-time problems are pages, not errors.
@@ -56,6 +57,8 @@ pub struct ConsoleState {
     /// The private-DNS resolver of this process, when it runs one (`vpcep serve`): the endpoint
     /// page then says whether its name resolves. Without it the page claims nothing.
     pub names: Option<Arc<dyn NameCheck>>,
+    /// The codes and statuses of the API front served beside the console.
+    pub codes: ErrorCodes,
 }
 
 /// Whether a private name resolves in a VPC now, asked of the state the resolver answers from
@@ -66,12 +69,13 @@ pub trait NameCheck: Send + Sync {
 }
 
 impl ConsoleState {
-    pub fn new(control: Control, keys: Keys, options: ConsoleOptions) -> Self {
+    pub fn new(control: Control, keys: Keys, options: ConsoleOptions, codes: ErrorCodes) -> Self {
         Self {
             control,
             keys: Arc::new(keys),
             options: Arc::new(options),
             names: None,
+            codes,
         }
     }
 

@@ -766,6 +766,26 @@ pub fn data_plane_failure(failure: Option<&Failure>) -> (&'static str, String) {
     }
 }
 
+/// The VPCEP code of a domain error: what a console shows on an error's detail line, so a user
+/// can quote it or find it in the API's error list.
+pub fn vpcep_code(e: &DomainError) -> &'static str {
+    vpcep(e).code
+}
+
+/// The HTTP status the VPCEP API answers a domain error with.
+pub fn vpcep_status(e: &DomainError) -> u16 {
+    vpcep(e).status
+}
+
+/// Which data-plane failure a stored `error[]` code stands for: the inverse of
+/// [`data_plane_failure`]. A namespace failure's data is only in its message, so it comes back
+/// as `None`, as does a code this front never records.
+pub fn stored_data_plane_failure(code: &str) -> Option<Failure> {
+    [Failure::ServiceUnavailable, Failure::BackendGone]
+        .into_iter()
+        .find(|f| data_plane_failure(Some(f)).0 == code)
+}
+
 /// The code and message a resource's `error[]` shows for a failure the control plane records
 /// (the service layer is given this when the Huawei front serves its records).
 pub fn recorded_failure(cause: RecordedFailure<'_>) -> (&'static str, String) {

@@ -121,6 +121,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         vpcep_console::ConsoleOptions {
             secure_cookies: args.console_secure_cookies,
         },
+        // The console shows the Huawei front's codes on its detail lines.
+        vpcep_console::ErrorCodes {
+            code: vpcep_huawei::error::vpcep_code,
+            status: vpcep_huawei::error::vpcep_status,
+            stored_failure: vpcep_huawei::error::stored_data_plane_failure,
+        },
     );
     // Private DNS runs with the agent; its URL is known once the listener is bound (below).
     let dns = if args.no_agent || args.no_dns {

@@ -56,11 +56,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
 
 /// Edges that break the rule above today and are to go (see ARCHITECTURE.md, "Known debt").
 /// A ratchet: the test fails when one is no longer there, so the list only shrinks.
-const DEBT: &[(&str, &str)] = &[
-    // The console still words errors through their Huawei codes and `ApiError` (`errors.rs`,
-    // `Ctx::api_message`); it goes once the console maps `DomainError` itself.
-    ("vpcep-console", "vpcep-huawei"),
-];
+const DEBT: &[(&str, &str)] = &[];
 
 /// Crates the domain core must never use: wire formats, HTTP, SQL, async runtimes, kernel
 /// interfaces, templates.

@@ -13,9 +13,9 @@ use vpcep_core::command::CreateEndpoint;
 use vpcep_core::inventory::{Subnet, Vpc};
 use vpcep_core::model::{Endpoint, EndpointService, EndpointStatus};
 use vpcep_core::validate;
-use vpcep_huawei::ApiError;
 
 use crate::ctx::{Ctx, Out, html, html_status, q, redirect};
+use crate::errors::PageError;
 use crate::form::FormData;
 use crate::i18n::M;
 use crate::layout::{self, Errors, Field, Nav, confirm_button, endpoint_badge, fmt_time};
@@ -190,10 +190,14 @@ impl EpForm {
 }
 
 /// Find a service the caller may connect to by full name (or id), as 验证 does.
-async fn find_service(ctx: &Ctx, caller: &Caller, name: &str) -> Result<EndpointService, ApiError> {
+async fn find_service(
+    ctx: &Ctx,
+    caller: &Caller,
+    name: &str,
+) -> Result<EndpointService, PageError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(ApiError::from(vpcep_core::error::DomainError::Missing {
+        return Err(PageError::from(vpcep_core::error::DomainError::Missing {
             field: "endpoint_service_id",
         }));
     }
@@ -202,7 +206,7 @@ async fn find_service(ctx: &Ctx, caller: &Caller, name: &str) -> Result<Endpoint
         .control
         .describe_service(caller, by_id.then_some(name), (!by_id).then_some(name))
         .await
-        .map_err(|e| ApiError::from(e).on("endpoint_service_id"))
+        .map_err(|e| PageError::from(e).on("endpoint_service_id"))
 }
 
 /// The service the form points at.
@@ -210,10 +214,10 @@ async fn chosen_service(
     ctx: &Ctx,
     caller: &Caller,
     f: &EpForm,
-) -> Result<EndpointService, ApiError> {
+) -> Result<EndpointService, PageError> {
     if f.category == "cloud" {
         if f.cloud_service_id.is_empty() {
-            return Err(ApiError::from(vpcep_core::error::DomainError::Missing {
+            return Err(PageError::from(vpcep_core::error::DomainError::Missing {
                 field: "endpoint_service_id",
             }));
         }
@@ -240,7 +244,7 @@ fn verify_result(ctx: &Ctx, found: Option<bool>) -> Markup {
     }
 }
 
-async fn network(ctx: &Ctx, caller: &Caller) -> Result<(Vec<Vpc>, Vec<Subnet>), ApiError> {
+async fn network(ctx: &Ctx, caller: &Caller) -> Result<(Vec<Vpc>, Vec<Subnet>), PageError> {
     let vpcs = ctx.state.control.list_vpcs(caller).await?;
     let subnets = ctx.state.control.list_subnets(caller, None).await?;
     Ok((vpcs, subnets))
@@ -409,10 +413,6 @@ pub async fn new_form(ctx: Ctx) -> Out {
     .await
 }
 
-fn bad(status: u16) -> StatusCode {
-    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
 pub async fn new_submit(ctx: Ctx, body: Bytes) -> Out {
     let form = FormData::parse(&body);
     ctx.check_csrf(&form.get("csrf"))?;
@@ -433,7 +433,7 @@ pub async fn new_submit(ctx: Ctx, body: Bytes) -> Out {
                         &f,
                         &Errors::from_api(&ctx, &e, FIELD_MAP),
                         None,
-                        bad(e.status),
+                        ctx.status_of(&e.error),
                     )
                     .await;
                 }
@@ -454,7 +454,7 @@ pub async fn new_submit(ctx: Ctx, body: Bytes) -> Out {
                         &f,
                         &Errors::from_api(&ctx, &e, FIELD_MAP),
                         None,
-                        bad(ApiError::from(e.clone()).status),
+                        ctx.status_of(&e),
                     )
                     .await
                 }
@@ -476,7 +476,7 @@ async fn confirm_step(ctx: &Ctx, caller: &Caller, f: &EpForm) -> Out {
                 f,
                 &Errors::from_api(ctx, &e, FIELD_MAP),
                 verified,
-                bad(e.status),
+                ctx.status_of(&e.error),
             )
             .await;
         }
@@ -633,7 +633,7 @@ fn endpoint_info(
             div { dt { (ctx.t(M::CreatedAt)) } dd { (fmt_time(e.created_ms)) } }
             @if !e.error.is_empty() {
                 div { dt { (ctx.t(M::ErrorInfo)) } dd.wrap {
-                    @for er in &e.error { p.failure { (layout::failure_info(ctx.lang, &er.error_code, &er.error_message)) } }
+                    @for er in &e.error { p.failure { (layout::failure_info(ctx, &er.error_code, &er.error_message)) } }
                 } }
             }
         }
@@ -673,13 +673,7 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
             e.error.first().map(|x| x.error_message.as_str()),
             &url,
         ))),
-        Err(e) if ApiError::from(e.clone()).status == 404 => {
-            Ok(html(endpoint_badge(ctx.lang, None, None, &url)))
-        }
-        Err(e) => Ok((
-            bad(ApiError::from(e.clone()).status),
-            ctx.api_message(&e).text,
-        )
-            .into_response()),
+        Err(e) if ctx.is_not_found(&e) => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
+        Err(e) => Ok((ctx.status_of(&e), ctx.api_message(&e).text).into_response()),
     }
 }

@@ -6,9 +6,16 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
-use vpcep_console::{ConsoleOptions, ConsoleState, Keys};
+use vpcep_console::{ConsoleOptions, ConsoleState, ErrorCodes, Keys};
 use vpcep_control::{Control, NewAccount};
 use vpcep_test_support::server::{Server, every_backend};
+
+/// The Huawei front's codes, as `vpcep serve` hands them to the console.
+const HUAWEI: ErrorCodes = ErrorCodes {
+    code: vpcep_huawei::error::vpcep_code,
+    status: vpcep_huawei::error::vpcep_status,
+    stored_failure: vpcep_huawei::error::stored_data_plane_failure,
+};
 
 struct Env {
     control: Control,
@@ -39,6 +46,7 @@ impl Env {
             self.control.clone(),
             keys,
             ConsoleOptions::default(),
+            HUAWEI,
         ))
     }
 }
@@ -557,8 +565,13 @@ async fn endpoint_detail_says_whether_its_name_resolves() {
     });
     let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
     let app = vpcep_console::router(
-        ConsoleState::new(server.control.clone(), keys, ConsoleOptions::default())
-            .with_name_check(names.clone()),
+        ConsoleState::new(
+            server.control.clone(),
+            keys,
+            ConsoleOptions::default(),
+            HUAWEI,
+        )
+        .with_name_check(names.clone()),
     );
     let session = sign_in(&app, &bob.info).await;
     let path = format!("/console/endpoints/{id}");
@@ -585,6 +598,7 @@ async fn endpoint_detail_says_whether_its_name_resolves() {
         server.control.clone(),
         keys,
         ConsoleOptions::default(),
+        HUAWEI,
     ));
     let page = get(&plain, &path, &session).await;
     assert!(page.body.contains(&name));

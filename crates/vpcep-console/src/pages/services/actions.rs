@@ -156,7 +156,7 @@ pub async fn delete(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Out {
     }
     match ctx.state.control.delete_service(&caller, &id).await {
         Ok(()) => Ok(redirect("/console/services?msg=deleted")),
-        Err(e) if ApiError::from(e.clone()).status == 404 => Err(ctx.api_error_page(&e).into()),
+        Err(e) if ctx.is_not_found(&e) => Err(ctx.api_error_page(&e).into()),
         Err(e) => {
             // SERVICE_IN_USE says how many endpoints to reject or delete first.
             failed_on_tab(&ctx, &id, Tab::Connections, &e).await
@@ -176,5 +176,5 @@ async fn failed_on_tab(ctx: &Ctx, id: &str, tab: Tab, e: &vpcep_core::DomainErro
         add_errors: &none,
         msg: None,
     };
-    render_detail(ctx, id, st, bad(ApiError::from(e.clone()).status)).await
+    render_detail(ctx, id, st, ctx.status_of(e)).await
 }

@@ -127,7 +127,7 @@ impl SvcForm {
         let mut row_errors = false;
         for (i, r) in &rows {
             if let Err(e) = parse_ports(&[r.input()]) {
-                let l = localize(&e, ctx.lang);
+                let l = ctx.localize(&e);
                 let parts = match l.part {
                     Some(p) => vec![p],
                     // A mapping without one of its ports: the empty one is wrong.
@@ -150,7 +150,7 @@ impl SvcForm {
                 Ok(p) => Some(p),
                 Err(e) => {
                     if !row_errors {
-                        let l = localize(&e, ctx.lang);
+                        let l = ctx.localize(&e);
                         // A repeated port: mark its later occurrences only.
                         if let (Some(part), Some((proto, port))) = (l.part, &l.duplicate) {
                             let mut seen = false;
@@ -215,7 +215,10 @@ pub(super) struct Network {
     pub(super) servers: Vec<(Server, Vec<Port>)>,
 }
 
-pub(super) async fn network(ctx: &Ctx, caller: &Caller) -> Result<Network, ApiError> {
+pub(super) async fn network(
+    ctx: &Ctx,
+    caller: &Caller,
+) -> Result<Network, vpcep_core::DomainError> {
     let c = &ctx.state.control;
     Ok(Network {
         vpcs: c.list_vpcs(caller).await?,
@@ -500,7 +503,7 @@ pub async fn new_submit(ctx: Ctx, body: Bytes) -> Out {
             Ok(_) => Ok(redirect("/console/services?msg=submitted")),
             Err(e) => {
                 let errors = Errors::from_api(&ctx, &e, FIELD_MAP);
-                render_form(&ctx, &f, &errors, bad(ApiError::from(e.clone()).status)).await
+                render_form(&ctx, &f, &errors, ctx.status_of(&e)).await
             }
         };
     }

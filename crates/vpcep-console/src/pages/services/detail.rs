@@ -153,7 +153,7 @@ pub(super) async fn basic_tab(ctx: &Ctx, caller: &Caller, s: &EndpointService) -
             div { dt { (ctx.t(M::CreatedAt)) } dd { (fmt_time(s.created_ms)) } }
             @if !s.description.is_empty() { div { dt { (ctx.t(M::Description)) } dd.wrap { (s.description) } } }
             @if !s.error.is_empty() {
-                div { dt { (ctx.t(M::ErrorInfo)) } dd.wrap { @for e in &s.error { p.failure { (layout::failure_info(ctx.lang, &e.code, &e.message)) } } } }
+                div { dt { (ctx.t(M::ErrorInfo)) } dd.wrap { @for e in &s.error { p.failure { (layout::failure_info(ctx, &e.code, &e.message)) } } } }
             }
         }
         div.note role="note" { (ctx.t(M::SgNote)) }

@@ -25,10 +25,9 @@ use vpcep_core::command::{
 use vpcep_core::inventory::{LoadBalancer, Port, Server, Vpc};
 use vpcep_core::model::{EndpointService, EndpointStatus, PortMapping, ServerType};
 use vpcep_core::validate;
-use vpcep_huawei::ApiError;
 
 use crate::ctx::{Ctx, Out, html, html_status, q, redirect};
-use crate::errors::{Msg, PortPart, localize};
+use crate::errors::{Msg, PortPart};
 use crate::form::FormData;
 use crate::i18n::M;
 use crate::layout::{
@@ -68,10 +67,6 @@ fn backend_type(ctx: &Ctx, t: ServerType) -> &'static str {
         ServerType::LB => ctx.t(M::BackendLb),
         ServerType::VM | ServerType::VIP => ctx.t(M::BackendVm),
     }
-}
-
-fn bad(status: u16) -> StatusCode {
-    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 pub async fn list(ctx: Ctx, Query(lq): Query<ListQuery>) -> Out {
@@ -163,14 +158,8 @@ pub async fn status_fragment(ctx: Ctx, Path(id): Path<String>) -> Out {
             s.error.first().map(|x| x.message.as_str()),
             &url,
         ))),
-        Err(e) if ApiError::from(e.clone()).status == 404 => {
-            Ok(html(service_badge(ctx.lang, None, None, &url)))
-        }
-        Err(e) => Ok((
-            bad(ApiError::from(e.clone()).status),
-            ctx.api_message(&e).text,
-        )
-            .into_response()),
+        Err(e) if ctx.is_not_found(&e) => Ok(html(service_badge(ctx.lang, None, None, &url))),
+        Err(e) => Ok((ctx.status_of(&e), ctx.api_message(&e).text).into_response()),
     }
 }
 
@@ -193,13 +182,7 @@ pub async fn connection_status_fragment(ctx: Ctx, Path((sid, eid)): Path<(String
                 .map(|x| x.error_message.as_str()),
             &url,
         ))),
-        Err(e) if ApiError::from(e.clone()).status == 404 => {
-            Ok(html(endpoint_badge(ctx.lang, None, None, &url)))
-        }
-        Err(e) => Ok((
-            bad(ApiError::from(e.clone()).status),
-            ctx.api_message(&e).text,
-        )
-            .into_response()),
+        Err(e) if ctx.is_not_found(&e) => Ok(html(endpoint_badge(ctx.lang, None, None, &url))),
+        Err(e) => Ok((ctx.status_of(&e), ctx.api_message(&e).text).into_response()),
     }
 }
