@@ -22,12 +22,6 @@ pub struct ApiError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
-    /// The request field the error is about, when there is one (a form shows the message next to
-    /// it). Not part of the wire format.
-    pub field: Option<&'static str>,
-    /// The domain error this was rendered from, for fronts that word it themselves (boxed: most
-    /// errors pass through `Result`s, which should stay small).
-    pub cause: Option<Box<DomainError>>,
 }
 
 impl ApiError {
@@ -40,15 +34,7 @@ impl ApiError {
             status,
             code,
             message,
-            field: None,
-            cause: None,
         }
-    }
-
-    /// Attach the request field this error concerns.
-    pub fn on(mut self, field: &'static str) -> Self {
-        self.field = Some(field);
-        self
     }
 
     pub fn system(message: impl Into<String>) -> Self {
@@ -67,16 +53,9 @@ impl ApiError {
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, codes::NOT_FOUND, message)
     }
-
-    fn from_domain(e: &DomainError, (status, code, message): (u16, &'static str, String)) -> Self {
-        let mut out = Self::new(status, code, message);
-        out.field = e.field();
-        out.cause = Some(Box::new(e.clone()));
-        out
-    }
 }
 
-/// The VPCEP rendering (the default: the API's VPCEP routes, the console).
+/// The VPCEP rendering (the default: the API's VPCEP routes).
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         vpcep(&e)
@@ -697,7 +676,8 @@ pub fn vpcep(e: &DomainError) -> ApiError {
         ),
         Internal { detail } => (500, codes::SYSTEM, detail.clone()),
     };
-    ApiError::from_domain(e, rendered)
+    let (status, code, message) = rendered;
+    ApiError::new(status, code, message)
 }
 
 /// A domain error as the VPC and lab APIs report it: request problems are `VPC.0002`, a missing
@@ -1037,8 +1017,6 @@ mod tests {
                 (*status, *code, *message),
                 "{e:?}"
             );
-            assert_eq!(r.field, e.field(), "{e:?}");
-            assert_eq!(r.cause.as_deref(), Some(e));
         }
         // Each variant appears in the table (by discriminant).
         let seen: std::collections::HashSet<_> = cases
