@@ -477,9 +477,13 @@ impl<K: KernelOps> Agent<K> {
                         .collect();
                     if !ours.is_empty() {
                         tracing::warn!(namespaces = ?ours, "namespaces removed behind the agent's back; rebuilding");
-                        // Their veth peers went with them: re-check everything, as after a restart.
+                        // Their veth peers go with them, but only once the kernel lets go of
+                        // the namespace: delete them now, then re-check everything, as after a
+                        // restart.
+                        if let Some(old) = self.plan.take() {
+                            self.kernel.release_gone(&ours, &old).await;
+                        }
                         self.kernel.invalidate();
-                        self.plan = None;
                         self.converge(&d, None).await?;
                     }
                     continue;

@@ -437,6 +437,55 @@ impl Kernel {
         Ok(BTreeMap::new())
     }
 
+    /// Namespaces deleted behind the agent's back (`gone`, which `plan` had): the kernel tears a
+    /// deleted namespace down only once the last reference to it is gone, so the veth ends it
+    /// shared with surviving namespaces can outlive the delete, stop the rebuilt pair from being
+    /// made under the same names, and vanish later with the addresses and routes on them (a
+    /// provider router losing its route to the SNAT range). Delete those ends now: deleting one
+    /// end of a veth deletes the pair. Returns how many ends it deleted.
+    pub async fn release_gone(&mut self, gone: &[String], plan: &Plan) -> usize {
+        for ns in gone {
+            self.links.remove(ns);
+            self.applied.remove(ns);
+        }
+        let mut ends: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (ns, p) in &plan.namespaces {
+            for l in &p.links {
+                let Link::Veth {
+                    name,
+                    peer_ns,
+                    peer,
+                    ..
+                } = l
+                else {
+                    continue;
+                };
+                if gone.contains(ns) && !gone.contains(peer_ns) {
+                    ends.entry(peer_ns).or_default().push(peer);
+                } else if gone.contains(peer_ns) && !gone.contains(ns) {
+                    ends.entry(ns).or_default().push(name);
+                }
+            }
+        }
+        let mut deleted = 0;
+        for (ns, names) in ends {
+            let reqs: Vec<Request> = names.iter().map(|n| Request::del_link(n)).collect();
+            let n = reqs.len();
+            match self.link(ns) {
+                Ok(link) => match link.batch(reqs).await {
+                    Ok(_) => deleted += n,
+                    Err(e) => {
+                        tracing::warn!(namespace = ns, error = %e, "cannot delete the veth ends of a deleted namespace")
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(namespace = ns, error = %e, "cannot delete the veth ends of a deleted namespace")
+                }
+            }
+        }
+        deleted
+    }
+
     /// The namespace's netlink sockets, opened on first use and kept.
     fn link(&mut self, ns: &str) -> Result<&mut NsLink, KernelError> {
         if !self.links.contains_key(ns) {

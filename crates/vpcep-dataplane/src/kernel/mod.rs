@@ -41,6 +41,10 @@ pub trait KernelOps: Send + 'static {
     /// Open, update and close the userspace PROXY-v2 listeners `plan` asks for (after it was
     /// applied). Kernels without a userspace path (the fake one) have nothing to do.
     async fn sync_proxies(&mut self, _plan: &Plan) {}
+    /// Namespaces of `plan` were deleted behind the agent's back: let go of them and delete
+    /// the veth ends they shared with surviving namespaces (see `Kernel::release_gone`), so
+    /// the rebuild starts clean. Kernels without namespaces (the fake one) have nothing to do.
+    async fn release_gone(&mut self, _gone: &[String], _plan: &Plan) {}
 }
 
 #[async_trait]
@@ -83,5 +87,9 @@ impl KernelOps for linux::Kernel {
     }
     async fn sync_proxies(&mut self, plan: &Plan) {
         self.proxies.sync(&self.names, plan).await
+    }
+    async fn release_gone(&mut self, gone: &[String], plan: &Plan) {
+        let ends = linux::Kernel::release_gone(self, gone, plan).await;
+        tracing::info!(namespaces = ?gone, veth_ends = ends, "let go of namespaces deleted behind the agent's back");
     }
 }

@@ -220,3 +220,76 @@ async fn a_namespace_deleted_behind_the_agents_back_is_rebuilt() {
         "accepted"
     );
 }
+
+/// A gateway shard deleted behind the agent's back: the kernel tears a deleted namespace down
+/// asynchronously, so the old veth ends in the routers can outlive the delete and then vanish
+/// (taking the router's route to the SNAT range with them) after the agent rebuilt the gateway.
+/// Traffic must resume and stay up, with the provider router's route back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_deleted_behind_the_agents_back_is_rebuilt_with_its_routes() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let c = lab.account("alice").await;
+    let svc = vm_service(&c, "10.64.0", "10.64.0.0/16").await;
+    let (ep, ip) = create_endpoint(&c, &svc.service, &svc.consumer).await;
+    wait_for("endpoint accepted", || async {
+        status_of(&c, &format!("/vpc-endpoints/{ep}")).await == "accepted"
+    })
+    .await;
+    let web_ns = lab.names.server(&svc.web);
+    lab.spawn_in(
+        &web_ns,
+        &[
+            "socat",
+            "TCP-LISTEN:80,fork,reuseaddr",
+            "SYSTEM:echo served",
+        ],
+    )
+    .await;
+    let client_ns = lab.names.server(&svc.client);
+    let (ok, out) = first_success(&client_ns, &ip, 80).await;
+    assert!(ok && out.contains("served"), "before: {out}");
+    let gw = lab.names.gateway(0);
+    let service: Value = c
+        .get(
+            &c.project_path(&format!("/vpc-endpoint-services/{}", svc.service)),
+            &[],
+        )
+        .await
+        .expect("service");
+    let router = lab
+        .names
+        .router(service["vpc_id"].as_str().expect("vpc_id"));
+    let routes = |ns: String| async move {
+        let out = tokio::process::Command::new("ip")
+            .args(["-n", &ns, "route", "show"])
+            .output()
+            .await
+            .expect("ip route");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(routes(router.clone()).await.contains("198.19.128.0/"));
+    for round in 0..3 {
+        let deleted = std::process::Command::new("ip")
+            .args(["netns", "del", &gw])
+            .status()
+            .expect("ip netns del");
+        assert!(deleted.success());
+        lab.namespace(&gw).await;
+        let (ok, out) = first_success(&client_ns, &ip, 80).await;
+        assert!(
+            ok && out.contains("served"),
+            "round {round}: traffic after the rebuild: {out}"
+        );
+        wait_for("the provider router's route to the SNAT range", || async {
+            routes(router.clone()).await.contains("198.19.128.0/")
+        })
+        .await;
+    }
+    assert_eq!(
+        status_of(&c, &format!("/vpc-endpoints/{ep}")).await,
+        "accepted"
+    );
+}
