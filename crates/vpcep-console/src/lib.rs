@@ -7,6 +7,7 @@
 //! form carries a CSRF token derived from it. Chinese by default, English with `?lang=en` or the
 //! switch in the header (a `vpcep_lang` cookie).
 
+pub mod charts;
 pub mod ctx;
 pub mod errors;
 pub mod form;
