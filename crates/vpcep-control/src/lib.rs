@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod identity;
 pub mod inventory;
 pub mod permissions;
+pub mod recent;
 pub mod services;
 pub mod tags;
 
