@@ -10,6 +10,7 @@ pub mod inventory;
 pub mod permissions;
 pub mod services;
 pub mod tags;
+pub mod usage;
 
 use std::sync::Arc;
 

@@ -171,10 +171,7 @@ fn parse_time(field: Field, s: &str) -> DomainResult<i64> {
     }
     let t = OffsetDateTime::parse(s, &Rfc3339).map_err(|_| bad())?;
     let ms = t.unix_timestamp_nanos() / 1_000_000;
-    i64::try_from(ms)
-        .ok()
-        .filter(|ms| *ms >= 0)
-        .ok_or_else(bad)
+    i64::try_from(ms).ok().filter(|ms| *ms >= 0).ok_or_else(bad)
 }
 
 #[cfg(test)]
@@ -217,15 +214,22 @@ mod tests {
         assert!(split_hours(h, h).is_empty());
         assert!(split_hours(h, h - 1).is_empty());
         // The pieces add up to the interval.
-        let total: i64 = split_hours(123, 10 * HOUR_MS + 456).iter().map(|p| p.1).sum();
+        let total: i64 = split_hours(123, 10 * HOUR_MS + 456)
+            .iter()
+            .map(|p| p.1)
+            .sum();
         assert_eq!(total, 10 * HOUR_MS + 456 - 123);
     }
 
     #[test]
     fn ranges_are_whole_hours() {
         let now = 1_764_396_000_000 + 1_234; // 2025-11-29T06:00:01.234Z
-        let r = usage_range(Some("2025-11-29T05:30:00Z"), Some("2025-11-29T06:00:00Z"), now)
-            .expect("range");
+        let r = usage_range(
+            Some("2025-11-29T05:30:00Z"),
+            Some("2025-11-29T06:00:00Z"),
+            now,
+        )
+        .expect("range");
         assert_eq!(r.from_ms, 1_764_392_400_000);
         assert_eq!(r.to_ms, 1_764_396_000_000);
         let r = usage_range(None, None, now).expect("defaults");
