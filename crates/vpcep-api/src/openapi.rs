@@ -154,6 +154,8 @@ mod agent_schema {
         pub namespace: String,
         pub rx: Traffic,
         pub tx: Traffic,
+        /// When the agent read them (epoch ms): older readings arriving later are ignored.
+        pub read_ms: i64,
     }
 
     /// Every live endpoint's cumulative traffic counters (billed by the delta rule).
@@ -259,6 +261,7 @@ mod agent_schema {
                         packets: 3,
                         bytes: 4,
                     },
+                    read_ms: 5,
                 }],
             });
             same_json::<_, super::UsageAck>(&protocol::UsageAck {

@@ -233,7 +233,7 @@ mod tests {
         );
     }
 
-    fn report(boot: &str, rx: u64) -> UsageReport {
+    fn report(boot: &str, rx: u64, read_ms: i64) -> UsageReport {
         UsageReport {
             agent: "a".into(),
             boot_id: boot.into(),
@@ -247,6 +247,7 @@ mod tests {
                     bytes: rx,
                 },
                 tx: Traffic::default(),
+                read_ms,
             }],
         }
     }
@@ -257,28 +258,34 @@ mod tests {
         let path = dir.path().join("t.db");
         let c = control(&path).await;
         let ack = c
-            .agent_usage_at(report("b1", 10_000), H + 1)
+            .agent_usage_at(report("b1", 10_000, H + 1), H + 1)
             .await
             .expect("report");
         assert_eq!((ack.counted, ack.unchanged), (1, 0));
         // The agent restarts and reports the kernel's counter again: nothing new.
         let ack = c
-            .agent_usage_at(report("b1", 10_000), H + 2)
+            .agent_usage_at(report("b1", 10_000, H + 2), H + 2)
             .await
             .expect("report");
         assert_eq!((ack.counted, ack.unchanged), (0, 1));
         // The control plane restarts; the agent reports the grown counter.
         drop(c);
         let c = control(&path).await;
-        c.agent_usage_at(report("b1", 25_000), H + HOUR_MS + 3)
+        c.agent_usage_at(report("b1", 25_000, H + HOUR_MS + 3), H + HOUR_MS + 3)
             .await
             .expect("report");
+        // A report the old agent sent before the restart, arriving now: ignored.
+        let ack = c
+            .agent_usage_at(report("b1", 12_000, H + 2), H + HOUR_MS + 3)
+            .await
+            .expect("report");
+        assert_eq!((ack.counted, ack.unchanged), (0, 1));
         // The namespace was rebuilt while no agent ran: the counter starts again from zero.
-        c.agent_usage_at(report("b1", 4_000), H + HOUR_MS + 4)
+        c.agent_usage_at(report("b1", 4_000, H + HOUR_MS + 4), H + HOUR_MS + 4)
             .await
             .expect("report");
         // The host rebooted: a new counter, even with a larger value.
-        c.agent_usage_at(report("b2", 30_000), H + HOUR_MS + 5)
+        c.agent_usage_at(report("b2", 30_000, H + HOUR_MS + 5), H + HOUR_MS + 5)
             .await
             .expect("report");
         assert_eq!(

@@ -125,6 +125,9 @@ pub struct EndpointCounter {
     pub namespace: String,
     pub rx: crate::metering::Traffic,
     pub tx: crate::metering::Traffic,
+    /// When the agent read them (its clock, epoch ms): a reading older than the last one kept
+    /// for this counter arrived out of order and is ignored.
+    pub read_ms: i64,
 }
 
 impl EndpointCounter {
@@ -139,6 +142,7 @@ impl EndpointCounter {
                 rx: self.rx,
                 tx: self.tx,
             },
+            read_ms: self.read_ms,
         }
     }
 }
@@ -147,6 +151,6 @@ impl EndpointCounter {
 pub struct UsageAck {
     /// Readings that added traffic to the bill.
     pub counted: usize,
-    /// Readings equal to the last seen (nothing new).
+    /// Readings that added nothing: equal to the last one kept, or older (out of order).
     pub unchanged: usize,
 }

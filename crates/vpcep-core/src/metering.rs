@@ -70,22 +70,33 @@ pub struct CounterReading {
     pub project_id: String,
     pub service_id: String,
     pub value: Counters,
+    /// When the agent read it (its clock, epoch ms): orders readings of one counter.
+    pub read_ms: i64,
 }
 
-/// **The delta rule.** What a reading adds to the bill, given the last value seen for the same
-/// (endpoint, counter identity):
+/// **The delta rule.** What a reading (`value`, read at `read_ms`) adds to the bill, given the
+/// last reading kept for the same (endpoint, counter identity) with its read time:
 ///
 /// * first reading of this identity: all of it (the counter started at zero when it was made);
+/// * read before the last one (a report that arrived late, out of order): `None`, ignored —
+///   nothing is lost, the next reading's difference covers it;
 /// * a value at or above the last one: the difference (a repeated report adds nothing);
 /// * a value below the last one in any of its four numbers: the counter was recreated, so the
-///   whole value is new (counted from zero).
+///   whole value is new (counted from zero) — unless it was read at the same millisecond,
+///   which can only be an out-of-order copy (ignored).
 ///
-/// The caller stores `value` as the new last value in the same transaction as the bill.
-pub fn counter_delta(last: Option<&Counters>, value: &Counters) -> Counters {
+/// The caller keeps (`value`, `read_ms`) as the last reading in the same transaction as the
+/// bill, unless ignored.
+pub fn counter_delta(
+    last: Option<(&Counters, i64)>,
+    value: &Counters,
+    read_ms: i64,
+) -> Option<Counters> {
     match last {
-        None => *value,
-        Some(l) if value.went_down_from(l) => *value,
-        Some(l) => value.minus(l),
+        None => Some(*value),
+        Some((_, at)) if read_ms < at => None,
+        Some((l, at)) if value.went_down_from(l) => (read_ms > at).then_some(*value),
+        Some((l, _)) => Some(value.minus(l)),
     }
 }
 
@@ -193,14 +204,23 @@ mod tests {
 
     #[test]
     fn the_delta_rule() {
+        let d = |last: Option<(Counters, i64)>, v: Counters, at: i64| {
+            counter_delta(last.as_ref().map(|(c, t)| (c, *t)), &v, at)
+        };
         // First reading: all of it.
-        assert_eq!(counter_delta(None, &c(500, 700)), c(500, 700));
+        assert_eq!(d(None, c(500, 700), 1), Some(c(500, 700)));
         // Growth: the difference; a repeated reading: nothing.
-        assert_eq!(counter_delta(Some(&c(500, 700)), &c(800, 700)), c(300, 0));
-        assert!(counter_delta(Some(&c(800, 700)), &c(800, 700)).is_zero());
-        // Down in any number: a new counter, counted from zero.
-        assert_eq!(counter_delta(Some(&c(800, 700)), &c(100, 900)), c(100, 900));
-        assert_eq!(counter_delta(Some(&c(800, 700)), &c(900, 600)), c(900, 600));
+        assert_eq!(d(Some((c(500, 700), 1)), c(800, 700), 2), Some(c(300, 0)));
+        assert_eq!(d(Some((c(800, 700), 2)), c(800, 700), 2), Some(c(0, 0)));
+        assert_eq!(d(Some((c(800, 700), 2)), c(800, 700), 9), Some(c(0, 0)));
+        // Down in any number, read later: a new counter, counted from zero.
+        assert_eq!(d(Some((c(800, 700), 2)), c(100, 900), 3), Some(c(100, 900)));
+        assert_eq!(d(Some((c(800, 700), 2)), c(900, 600), 3), Some(c(900, 600)));
+        // Read earlier than the last (late, out of order): ignored, whatever its value.
+        assert_eq!(d(Some((c(800, 700), 5)), c(100, 100), 4), None);
+        assert_eq!(d(Some((c(800, 700), 5)), c(900, 900), 4), None);
+        // Lower at the same millisecond: an out-of-order copy, ignored.
+        assert_eq!(d(Some((c(800, 700), 5)), c(700, 700), 5), None);
     }
 
     #[test]

@@ -17,8 +17,9 @@ CREATE TABLE usage_hours (
 );
 CREATE INDEX usage_hours_by_project ON usage_hours (project_id, hour_ms);
 
--- The last value seen of each kernel counter (the delta rule: only what a reading adds to it is
--- billed). `counter` is the counter's identity: the agent's boot id and the gateway namespace.
+-- The last reading kept of each kernel counter (the delta rule: only what a reading adds to it is
+-- billed). `counter` is the counter's identity: the agent's boot id and the gateway namespace;
+-- `seen_ms` is when the agent read it (older readings arriving later are ignored).
 CREATE TABLE usage_counters (
     endpoint_id  TEXT   NOT NULL,
     counter      TEXT   NOT NULL,

@@ -308,8 +308,11 @@ pub async fn usage(store: Arc<dyn Store>) -> Result<(), StoreError> {
         project_id: "p1".into(),
         service_id: "s1".into(),
         value: v,
+        read_ms: 0,
     };
-    let count = |r: CounterReading, at: i64| {
+    // Read and received at `at` (the agent's and the control plane's clocks agree here).
+    let count = |mut r: CounterReading, at: i64| {
+        r.read_ms = at;
         let store = store.clone();
         async move {
             let mut tx = store.begin().await?;
@@ -364,6 +367,18 @@ pub async fn usage(store: Arc<dyn Store>) -> Result<(), StoreError> {
         count(reading("boot/gw0", value(2_500, 12_000)), h + HOUR_MS + 6).await?,
         value(500, 0)
     );
+    // A reading older than the last one kept (a late report): ignored, whatever its value;
+    // the next reading's difference covers it.
+    {
+        let mut late = reading("boot/gw0", value(2_550, 12_000));
+        late.read_ms = h + HOUR_MS + 5;
+        let mut tx = store.begin().await?;
+        assert_eq!(
+            tx.usage_count(&late, h + HOUR_MS + 7).await?,
+            Counters::default()
+        );
+        tx.commit().await?;
+    }
     // A rolled-back transaction bills nothing and moves no last value.
     {
         let mut tx = store.begin().await?;

@@ -75,16 +75,25 @@ pub(crate) async fn count(
     at_ms: i64,
 ) -> Result<Counters, StoreError> {
     let row = sqlx::query(
-        "SELECT rx_bytes, rx_packets, tx_bytes, tx_packets FROM usage_counters \
+        "SELECT rx_bytes, rx_packets, tx_bytes, tx_packets, seen_ms FROM usage_counters \
          WHERE endpoint_id = $1 AND counter = $2",
     )
     .bind(text(&r.endpoint_id)?)
     .bind(text(&r.counter)?)
     .fetch_optional(&mut *conn)
     .await?;
-    let last = row.as_ref().map(counters).transpose()?;
-    let delta = counter_delta(last.as_ref(), &r.value);
-    if last == Some(r.value) {
+    let last = match &row {
+        Some(row) => Some((counters(row)?, row.try_get::<i64, _>("seen_ms")?)),
+        None => None,
+    };
+    let Some(delta) = counter_delta(last.as_ref().map(|(c, at)| (c, *at)), &r.value, r.read_ms)
+    else {
+        return Ok(Counters::default());
+    };
+    if last
+        .as_ref()
+        .is_some_and(|(c, at)| *c == r.value && *at == r.read_ms)
+    {
         return Ok(delta);
     }
     sqlx::query(
@@ -100,7 +109,7 @@ pub(crate) async fn count(
     .bind(big(r.value.rx.packets))
     .bind(big(r.value.tx.bytes))
     .bind(big(r.value.tx.packets))
-    .bind(at_ms)
+    .bind(r.read_ms)
     .execute(&mut *conn)
     .await?;
     if !delta.is_zero() {
