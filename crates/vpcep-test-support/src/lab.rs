@@ -49,7 +49,9 @@ impl Lab {
             token: self.server.token.clone(),
             names: self.names.clone(),
             name: "test".into(),
-        });
+        })
+        // Metering reports every half second, so tests see traffic billed without waiting 15 s.
+        .with_usage_every(Duration::from_millis(500));
         let telemetry = agent.telemetry();
         vpcep_api::metrics::on_scrape("agent", move || {
             let t = telemetry.clone();

@@ -264,6 +264,82 @@ impl Telemetry {
     }
 }
 
+impl Telemetry {
+    /// The ids of the endpoints counted now.
+    pub fn usage_ids(&self) -> std::collections::BTreeSet<String> {
+        self.state().endpoints.keys().cloned().collect()
+    }
+
+    /// The cumulative traffic counters of the live endpoints (all of them, or those in `only`),
+    /// read from their gateways now: what the agent reports for metering (docs/metering.md).
+    /// An endpoint whose counter cannot be read (its gateway unreadable with no earlier
+    /// reading, or its element absent) is left out rather than reported as zero: a zero would
+    /// pass for a recreated counter.
+    pub async fn usage(
+        &self,
+        only: Option<&std::collections::BTreeSet<String>>,
+    ) -> Vec<vpcep_core::agent::EndpointCounter> {
+        let (gateways, endpoints) = {
+            let st = self.state();
+            let endpoints: Vec<Accounted> = st
+                .endpoints
+                .values()
+                .filter(|a| only.is_none_or(|ids| ids.contains(&a.endpoint_id)))
+                .cloned()
+                .collect();
+            let wanted: std::collections::BTreeSet<&str> =
+                endpoints.iter().map(|a| a.ns.as_str()).collect();
+            let gateways: BTreeMap<String, NftTable> = st
+                .gateways
+                .iter()
+                .filter(|(ns, _)| wanted.contains(ns.as_str()))
+                .map(|(ns, t)| (ns.clone(), t.clone()))
+                .collect();
+            (gateways, endpoints)
+        };
+        let mut seeds: BTreeMap<String, Seeds> = BTreeMap::new();
+        for (ns, table) in &gateways {
+            match counters::read_table(ns, table).await {
+                Ok(s) => {
+                    seeds.insert(ns.clone(), s);
+                }
+                Err(e) => {
+                    tracing::warn!(namespace = ns, error = %e, "cannot read traffic counters for metering");
+                    if let Some(s) = counters::cache().get(ns) {
+                        seeds.insert(ns.clone(), s.clone());
+                    }
+                }
+            }
+        }
+        let read_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let get = |ns: &str, set: &str, key: &[u8]| -> Option<Count> {
+            seeds.get(ns)?.get(set)?.get(key).copied()
+        };
+        endpoints
+            .iter()
+            .filter_map(|a| {
+                let (rx, tx) = (get(&a.ns, EP_RX, &a.key)?, get(&a.ns, EP_TX, &a.key)?);
+                let traffic = |c: Count| vpcep_core::metering::Traffic {
+                    packets: c.packets,
+                    bytes: c.bytes,
+                };
+                Some(vpcep_core::agent::EndpointCounter {
+                    endpoint_id: a.endpoint_id.clone(),
+                    project_id: a.project_id.clone(),
+                    service_id: a.service_id.clone(),
+                    namespace: a.ns.clone(),
+                    rx: traffic(rx),
+                    tx: traffic(tx),
+                    read_ms,
+                })
+            })
+            .collect()
+    }
+}
+
 /// An endpoint's labels: its id, its service's, and the consumer's project.
 fn labels(a: &Accounted) -> Vec<metrics::Label> {
     vec![
