@@ -357,6 +357,7 @@ impl DomainError {
             | InvalidServiceName { field, .. }
             | InvalidCidr { field, .. }
             | InvalidAddress { field, .. }
+            | InvalidTime { field, .. }
             | UnknownReference { field, .. } => field,
             // Port problems are marked on the mapping list as a whole.
             PortOutOfRange { .. }
