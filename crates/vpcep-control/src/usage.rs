@@ -73,30 +73,35 @@ impl Control {
             .await?;
         let clocks = tx.usage_clocks().await?;
         let mut tick = MeterTick::default();
+        let mut billed = Vec::with_capacity(accepted.len());
+        let mut moved: Vec<(String, Option<i64>)> = Vec::with_capacity(accepted.len());
         for e in &accepted {
             let from = clocks
                 .get(&e.id)
                 .copied()
                 .unwrap_or_else(|| e.updated_ms.min(now_ms));
-            for (hour_ms, ms) in split_hours(from, now_ms) {
-                tx.usage_add(&HourUsage {
-                    endpoint_id: e.id.clone(),
-                    hour_ms,
-                    project_id: e.project_id.clone(),
-                    service_id: e.service_id.clone(),
-                    accepted_ms: ms,
-                    ..Default::default()
-                })
-                .await?;
-            }
-            tx.set_usage_clock(&e.id, Some(from.max(now_ms))).await?;
+            billed.extend(
+                split_hours(from, now_ms)
+                    .into_iter()
+                    .map(|(hour_ms, ms)| HourUsage {
+                        endpoint_id: e.id.clone(),
+                        hour_ms,
+                        project_id: e.project_id.clone(),
+                        service_id: e.service_id.clone(),
+                        accepted_ms: ms,
+                        ..Default::default()
+                    }),
+            );
+            moved.push((e.id.clone(), Some(from.max(now_ms))));
             tick.metered += 1;
         }
         let live: BTreeSet<&str> = accepted.iter().map(|e| e.id.as_str()).collect();
         for id in clocks.keys().filter(|id| !live.contains(id.as_str())) {
-            tx.set_usage_clock(id, None).await?;
+            moved.push((id.clone(), None));
             tick.stopped += 1;
         }
+        tx.usage_add(&billed).await?;
+        tx.set_usage_clocks(&moved).await?;
         tx.commit().await?;
         Ok(tick)
     }

@@ -390,10 +390,11 @@ pub async fn usage(store: Arc<dyn Store>) -> Result<(), StoreError> {
         value(100, 0)
     );
 
-    // Time in `accepted`, added to the same buckets.
+    // Time in `accepted`, added to the same buckets (rows of one (endpoint, hour) merged).
     let mut tx = store.begin().await?;
-    for (hour, ms) in [(h, 1_500), (h, 500), (h + HOUR_MS, 7)] {
-        tx.usage_add(&HourUsage {
+    let rows: Vec<HourUsage> = [(h, 1_500), (h, 500), (h + HOUR_MS, 7)]
+        .into_iter()
+        .map(|(hour, ms)| HourUsage {
             endpoint_id: "e1".into(),
             hour_ms: hour + 123, // rounded down to the hour
             project_id: "p1".into(),
@@ -401,9 +402,36 @@ pub async fn usage(store: Arc<dyn Store>) -> Result<(), StoreError> {
             accepted_ms: ms,
             ..Default::default()
         })
-        .await?;
-    }
+        .collect();
+    tx.usage_add(&rows).await?;
     tx.commit().await?;
+    // Many endpoints at once (more than one statement's worth).
+    let many: Vec<HourUsage> = (0..1_234)
+        .map(|i| HourUsage {
+            endpoint_id: format!("m{i}"),
+            hour_ms: h,
+            project_id: "p9".into(),
+            service_id: "s1".into(),
+            accepted_ms: i,
+            ..Default::default()
+        })
+        .collect();
+    let mut tx = store.begin().await?;
+    tx.usage_add(&many).await?;
+    tx.usage_add(&many[..10]).await?;
+    tx.commit().await?;
+    let p9 = store
+        .usage(
+            "p9",
+            UsageRange {
+                from_ms: h,
+                to_ms: h + HOUR_MS,
+            },
+        )
+        .await?;
+    assert_eq!(p9.len(), 1_234);
+    let total: i64 = p9.iter().map(|u| u.accepted_ms).sum();
+    assert_eq!(total, (0..1_234).sum::<i64>() + (0..10).sum::<i64>());
 
     let got = hours(h, h + 2 * HOUR_MS).await?;
     assert_eq!(got.len(), 2, "{got:?}");
@@ -429,12 +457,24 @@ pub async fn usage(store: Arc<dyn Store>) -> Result<(), StoreError> {
         .await?;
     assert!(other.is_empty());
 
-    // Clocks: set, moved, dropped.
+    // Clocks: set, moved, dropped; many at once.
     let mut tx = store.begin().await?;
-    tx.set_usage_clock("e1", Some(h)).await?;
-    tx.set_usage_clock("e2", Some(h + 1)).await?;
-    tx.set_usage_clock("e1", Some(h + 5)).await?;
-    tx.set_usage_clock("e2", None).await?;
+    tx.set_usage_clocks(&[
+        ("e1".into(), Some(h)),
+        ("e2".into(), Some(h + 1)),
+        ("e1".into(), Some(h + 5)),
+    ])
+    .await?;
+    let many: Vec<(String, Option<i64>)> = (0..1_234).map(|i| (format!("m{i}"), Some(i))).collect();
+    tx.set_usage_clocks(&many).await?;
+    tx.commit().await?;
+    let mut tx = store.begin().await?;
+    assert_eq!(tx.usage_clocks().await?.len(), 2 + 1_234);
+    let gone: Vec<(String, Option<i64>)> = (0..1_234)
+        .map(|i| (format!("m{i}"), None))
+        .chain([("e2".to_string(), None)])
+        .collect();
+    tx.set_usage_clocks(&gone).await?;
     tx.commit().await?;
     let mut tx = store.begin().await?;
     let clocks = tx.usage_clocks().await?;

@@ -189,16 +189,17 @@ pub trait Tx: Send {
         reading: &CounterReading,
         at_ms: i64,
     ) -> Result<Counters, StoreError>;
-    /// Metering: add to one endpoint's hour (`usage.hour_ms`, rounded down to the hour).
-    async fn usage_add(&mut self, usage: &HourUsage) -> Result<(), StoreError>;
+    /// Metering: add to endpoints' hours (`hour_ms` rounded down to the hour), in few
+    /// statements however many rows.
+    async fn usage_add(&mut self, usage: &[HourUsage]) -> Result<(), StoreError>;
     /// Metering: time in `accepted` is billed up to here, per endpoint being metered.
     async fn usage_clocks(&mut self)
     -> Result<std::collections::BTreeMap<String, i64>, StoreError>;
-    /// Metering: move an endpoint's clock (`None`: it is no longer metered).
-    async fn set_usage_clock(
+    /// Metering: move endpoints' clocks (`None`: no longer metered); the last entry of an
+    /// endpoint given twice wins.
+    async fn set_usage_clocks(
         &mut self,
-        endpoint_id: &str,
-        until_ms: Option<i64>,
+        clocks: &[(String, Option<i64>)],
     ) -> Result<(), StoreError>;
     /// Commit; returns the new revision (unchanged if nothing was written).
     async fn commit(self: Box<Self>) -> Result<u64, StoreError>;

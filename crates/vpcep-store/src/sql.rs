@@ -697,9 +697,9 @@ impl Tx for SqlTx {
 
     async fn usage_add(
         &mut self,
-        usage: &vpcep_core::metering::HourUsage,
+        usage: &[vpcep_core::metering::HourUsage],
     ) -> Result<(), StoreError> {
-        crate::usage::add(&mut *self.tx, usage).await
+        crate::usage::add(&mut self.tx, usage).await
     }
 
     async fn usage_clocks(
@@ -708,12 +708,11 @@ impl Tx for SqlTx {
         crate::usage::clocks(&mut *self.tx).await
     }
 
-    async fn set_usage_clock(
+    async fn set_usage_clocks(
         &mut self,
-        endpoint_id: &str,
-        until_ms: Option<i64>,
+        clocks: &[(String, Option<i64>)],
     ) -> Result<(), StoreError> {
-        crate::usage::set_clock(&mut *self.tx, endpoint_id, until_ms).await
+        crate::usage::set_clocks(&mut self.tx, clocks).await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<u64, StoreError> {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Row};
+use sqlx::{Any, AssertSqlSafe, Row};
 use vpcep_core::metering::{
     CounterReading, Counters, HourUsage, Traffic, UsageRange, counter_delta, hour_of,
 };
@@ -38,32 +38,83 @@ fn counters(row: &AnyRow) -> Result<Counters, StoreError> {
     })
 }
 
-/// Add to one endpoint's hour (created at zero when absent).
-pub(crate) async fn add<'c, E>(exec: E, u: &HourUsage) -> Result<(), StoreError>
-where
-    E: sqlx::Executor<'c, Database = Any>,
-{
-    sqlx::query(
-        "INSERT INTO usage_hours (endpoint_id, hour_ms, project_id, service_id, accepted_ms, \
-         rx_bytes, rx_packets, tx_bytes, tx_packets) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (endpoint_id, hour_ms) DO UPDATE SET \
-         accepted_ms = usage_hours.accepted_ms + excluded.accepted_ms, \
-         rx_bytes = usage_hours.rx_bytes + excluded.rx_bytes, \
-         rx_packets = usage_hours.rx_packets + excluded.rx_packets, \
-         tx_bytes = usage_hours.tx_bytes + excluded.tx_bytes, \
-         tx_packets = usage_hours.tx_packets + excluded.tx_packets",
-    )
-    .bind(text(&u.endpoint_id)?)
-    .bind(hour_of(u.hour_ms))
-    .bind(text(&u.project_id)?)
-    .bind(text(&u.service_id)?)
-    .bind(u.accepted_ms.max(0))
-    .bind(big(u.traffic.rx.bytes))
-    .bind(big(u.traffic.rx.packets))
-    .bind(big(u.traffic.tx.bytes))
-    .bind(big(u.traffic.tx.packets))
-    .execute(exec)
-    .await?;
+/// Rows per statement: a 10,000-endpoint tick is 100 statements, not 10,000. Larger batches
+/// measured slower through sqlx (500 rows of 9 values: 2 s for 10,000 rows, 100 rows: 0.23 s,
+/// debug build on a loaded machine).
+const BATCH: usize = 100;
+
+/// Add to endpoints' hours (created at zero when absent), many rows per statement. Rows for the
+/// same (endpoint, hour) are merged first: one statement may not touch a row twice.
+pub(crate) async fn add(
+    conn: &mut sqlx::AnyConnection,
+    usage: &[HourUsage],
+) -> Result<(), StoreError> {
+    let mut merged: BTreeMap<(&str, i64), HourUsage> = BTreeMap::new();
+    for u in usage {
+        let hour = hour_of(u.hour_ms);
+        let m = merged
+            .entry((u.endpoint_id.as_str(), hour))
+            .or_insert_with(|| HourUsage {
+                hour_ms: hour,
+                accepted_ms: 0,
+                traffic: Counters::default(),
+                ..u.clone()
+            });
+        m.accepted_ms = m.accepted_ms.saturating_add(u.accepted_ms.max(0));
+        for (a, b) in [
+            (&mut m.traffic.rx.bytes, u.traffic.rx.bytes),
+            (&mut m.traffic.rx.packets, u.traffic.rx.packets),
+            (&mut m.traffic.tx.bytes, u.traffic.tx.bytes),
+            (&mut m.traffic.tx.packets, u.traffic.tx.packets),
+        ] {
+            *a = a.saturating_add(b);
+        }
+    }
+    let rows: Vec<HourUsage> = merged.into_values().collect();
+    for chunk in rows.chunks(BATCH) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let n = i * 9;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7,
+                    n + 8,
+                    n + 9
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO usage_hours (endpoint_id, hour_ms, project_id, service_id, accepted_ms, \
+             rx_bytes, rx_packets, tx_bytes, tx_packets) VALUES {} \
+             ON CONFLICT (endpoint_id, hour_ms) DO UPDATE SET \
+             accepted_ms = usage_hours.accepted_ms + excluded.accepted_ms, \
+             rx_bytes = usage_hours.rx_bytes + excluded.rx_bytes, \
+             rx_packets = usage_hours.rx_packets + excluded.rx_packets, \
+             tx_bytes = usage_hours.tx_bytes + excluded.tx_bytes, \
+             tx_packets = usage_hours.tx_packets + excluded.tx_packets",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for u in chunk {
+            q = q
+                .bind(text(&u.endpoint_id)?)
+                .bind(u.hour_ms)
+                .bind(text(&u.project_id)?)
+                .bind(text(&u.service_id)?)
+                .bind(u.accepted_ms)
+                .bind(big(u.traffic.rx.bytes))
+                .bind(big(u.traffic.rx.packets))
+                .bind(big(u.traffic.tx.bytes))
+                .bind(big(u.traffic.tx.packets));
+        }
+        q.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -114,15 +165,15 @@ pub(crate) async fn count(
     .await?;
     if !delta.is_zero() {
         add(
-            &mut *conn,
-            &HourUsage {
+            conn,
+            &[HourUsage {
                 endpoint_id: r.endpoint_id.clone(),
                 hour_ms: hour_of(at_ms),
                 project_id: r.project_id.clone(),
                 service_id: r.service_id.clone(),
                 accepted_ms: 0,
                 traffic: delta,
-            },
+            }],
         )
         .await?;
     }
@@ -141,31 +192,48 @@ where
         .collect()
 }
 
-pub(crate) async fn set_clock<'c, E>(
-    exec: E,
-    endpoint_id: &str,
-    until_ms: Option<i64>,
-) -> Result<(), StoreError>
-where
-    E: sqlx::Executor<'c, Database = Any>,
-{
-    match until_ms {
-        Some(ms) => {
-            sqlx::query(
-                "INSERT INTO usage_clocks (endpoint_id, metered_until_ms) VALUES ($1, $2) \
-                 ON CONFLICT (endpoint_id) DO UPDATE SET metered_until_ms = excluded.metered_until_ms",
-            )
-            .bind(text(endpoint_id)?)
-            .bind(ms)
-            .execute(exec)
-            .await?;
+/// Move clocks (`Some`) or drop them (`None`); for one endpoint given twice, the last wins.
+pub(crate) async fn set_clocks(
+    conn: &mut sqlx::AnyConnection,
+    clocks: &[(String, Option<i64>)],
+) -> Result<(), StoreError> {
+    let last: BTreeMap<&str, Option<i64>> =
+        clocks.iter().map(|(id, at)| (id.as_str(), *at)).collect();
+    let set: Vec<(&str, i64)> = last
+        .iter()
+        .filter_map(|(id, at)| at.map(|at| (*id, at)))
+        .collect();
+    let dropped: Vec<&str> = last
+        .iter()
+        .filter(|(_, at)| at.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    for chunk in set.chunks(BATCH) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+            .collect();
+        let sql = format!(
+            "INSERT INTO usage_clocks (endpoint_id, metered_until_ms) VALUES {} \
+             ON CONFLICT (endpoint_id) DO UPDATE SET metered_until_ms = excluded.metered_until_ms",
+            values.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (id, at) in chunk {
+            q = q.bind(text(id)?).bind(*at);
         }
-        None => {
-            sqlx::query("DELETE FROM usage_clocks WHERE endpoint_id = $1")
-                .bind(text(endpoint_id)?)
-                .execute(exec)
-                .await?;
+        q.execute(&mut *conn).await?;
+    }
+    for chunk in dropped.chunks(BATCH) {
+        let list: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "DELETE FROM usage_clocks WHERE endpoint_id IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(text(id)?);
         }
+        q.execute(&mut *conn).await?;
     }
     Ok(())
 }
