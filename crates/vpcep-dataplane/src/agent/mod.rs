@@ -60,6 +60,8 @@ pub struct Agent<K: KernelOps = Kernel> {
 /// The first retry of a failed namespace comes this soon, doubling up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(8);
+/// How long a converge that removes endpoints waits for their last metering report.
+const LAST_USAGE_WAIT: Duration = Duration::from_secs(2);
 /// How long a long-poll waits when nothing needs retrying.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(25);
 
@@ -194,10 +196,15 @@ impl<K: KernelOps> Agent<K> {
             .filter(|l| in_scope(&l.id) && !plan.live.contains(*l))
             .map(|l| l.id.clone())
             .collect();
-        if !leaving.is_empty()
-            && let Err(e) = self.usage.report(Some(&leaving)).await
-        {
-            tracing::warn!(error = %e, "usage report before removing endpoints failed");
+        if !leaving.is_empty() {
+            // Bounded: a control plane that does not answer must not hold a removal up.
+            match tokio::time::timeout(LAST_USAGE_WAIT, self.usage.report(Some(&leaving))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "usage report before removing endpoints failed")
+                }
+                Err(_) => tracing::warn!("usage report before removing endpoints timed out"),
+            }
         }
         let failed = match &dirty {
             Some(dirty) => self.kernel.apply_changed(&plan, dirty).await?,

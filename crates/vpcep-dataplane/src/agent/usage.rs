@@ -86,6 +86,8 @@ impl Reporter {
                 .http
                 .post(&self.url)
                 .bearer_auth(&self.token)
+                // A control plane that does not answer must not stall the next reports.
+                .timeout(Duration::from_secs(10))
                 .json(&body)
                 .send()
                 .await?;
