@@ -3,7 +3,8 @@
 //! the kernel's counter `/metrics` exports, within the documented precision; after an agent
 //! restart (kill -9) more traffic is billed once — the usage total is still the kernel's
 //! cumulative counter, not twice it — and `/metrics` did not go backwards. Time in `accepted`
-//! is billed by the metering tick, never more than the endpoint was accepted.
+//! is billed by the metering tick, never more than the endpoint was accepted. Traffic just
+//! before the endpoint is deleted is billed by the report the agent sends before removing it.
 
 use vpcep_client::Client;
 
@@ -139,4 +140,26 @@ async fn bytes_through_an_endpoint_are_billed_once_across_an_agent_restart() {
         (t1 - seen_accepted) / 1000
     );
     eprintln!("accepted: {secs} s billed");
+
+    // The endpoint deleted right after more traffic, with an agent whose periodic report is an
+    // hour away: the report sent before the removal bills it.
+    let handle = table_handle(&gw).await;
+    lab.restart_agent_reporting_every(std::time::Duration::from_secs(3600));
+    wait_for("the gateway's table reloaded by the new agent", || async {
+        table_handle(&gw).await != handle
+    })
+    .await;
+    exchange(&client_ns, &ip).await;
+    let counted = metric("vpcep_rx_byte_total").await;
+    assert!(counted >= rx2 + UP, "/metrics {counted} after {rx2} + {UP}");
+    a.delete(&a.project_path(&format!("/vpc-endpoints/{eid}")))
+        .await
+        .expect("delete");
+    wait_gone(&a, &format!("/vpc-endpoints/{eid}")).await;
+    let rx3 = billed(&a, &eid).await.1;
+    assert!(
+        rx3 >= rx2 + UP && rx3 <= counted,
+        "billed {rx3} after deleting; {rx2} before the last {UP} B, /metrics {counted}"
+    );
+    eprintln!("billed rx: {rx2} B → {UP} B, endpoint deleted → {rx3} B (/metrics {counted})");
 }
