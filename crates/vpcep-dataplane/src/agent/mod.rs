@@ -187,9 +187,9 @@ impl<K: KernelOps> Agent<K> {
             None => (plan::plan(d, &names, &mut self.legs), None),
         };
         let planned = started.elapsed();
-        // Endpoints this apply removes (or moves: a new element is a new counter): their counters
-        // go with their elements, so what they counted since the last metering report is reported first (a failure is logged; the
-        // traffic since the last report is then lost, never doubled).
+        // Endpoints this apply removes (or moves: a new element is a new counter): their
+        // counters go with their elements, so what they counted since the last metering report
+        // is reported first (a failure is logged; that traffic is then lost, never doubled).
         let leaving: BTreeSet<String> = self
             .live
             .iter()
