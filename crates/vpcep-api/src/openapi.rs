@@ -871,6 +871,15 @@ fn operation(path: &str, op: &Operation) -> utoipa::openapi::path::Operation {
     if let Some(resp) = op.response {
         ok = ok.content("application/json", json_content(resp));
     }
+    if op.id == "ListUsage" {
+        // The CSV export (`format=csv` or `Accept: text/csv`): the JSON rows as RFC 4180 text.
+        ok = ok.content(
+            "text/csv",
+            ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        );
+    }
     b = b.response(op.status.to_string(), ok.build());
     let error = |description: &str| {
         ResponseBuilder::new()
