@@ -10,7 +10,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use vpcep_control::agent::WatchError;
-use vpcep_core::agent::{Changes, Reports, ReportsAck, Snapshot};
+use vpcep_core::agent::{Changes, Reports, ReportsAck, Snapshot, UsageAck, UsageReport};
 use vpcep_huawei::ApiError;
 use vpcep_huawei::ErrorBody;
 
@@ -25,6 +25,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/snapshot", get(snapshot))
         .route("/changes", get(changes))
         .route("/reports", post(reports))
+        .route("/usage", post(usage))
         .layer(from_fn_with_state(state, require_token))
 }
 
@@ -84,4 +85,11 @@ async fn changes(State(s): State<AppState>, RawQuery(q): RawQuery) -> Response {
 async fn reports(State(s): State<AppState>, body: Bytes) -> Reply<Json<ReportsAck>> {
     let r: Reports = parse_body(&body)?;
     Ok(Json(s.control.agent_report(r).await?))
+}
+
+/// Traffic counters (docs/metering.md): billed by the delta rule, so a repeated report is
+/// harmless.
+async fn usage(State(s): State<AppState>, body: Bytes) -> Reply<Json<UsageAck>> {
+    let r: UsageReport = parse_body(&body)?;
+    Ok(Json(s.control.agent_usage(r).await?))
 }

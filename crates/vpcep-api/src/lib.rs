@@ -8,6 +8,7 @@ pub mod error;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;
+mod usage;
 mod vpc;
 mod vpcep;
 
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     metrics::install();
     let tenant = vpcep::routes()
         .merge(vpc::routes())
+        .merge(usage::routes())
         .layer(from_fn_with_state(
             (state.clone(), auth::BodyBudget::default()),
             auth::authenticate,

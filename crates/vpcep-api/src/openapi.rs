@@ -3,7 +3,7 @@
 //! checks every row is a live route and every parameter has a schema; the SDK suite validates the
 //! served document with `openapi-spec-validator`, and `tests/fuzz` drives every operation from it.
 
-use agent_schema::{Changes, Reports, ReportsAck, Snapshot};
+use agent_schema::{Changes, Reports, ReportsAck, Snapshot, UsageAck, UsageReport};
 use utoipa::ToSchema;
 use utoipa::openapi::path::{
     HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle, PathItem,
@@ -20,6 +20,8 @@ use utoipa::openapi::{
 use vpcep_huawei::ErrorBody;
 use vpcep_huawei::vpc as w;
 use vpcep_huawei::vpcep::*;
+
+use vpcep_huawei::usage::UsageOut;
 
 use vpcep_huawei::lab::{
     CreateLoadBalancerRequest, CreateServerRequest, CreateSiteRequest, LoadBalancerEnvelope,
@@ -136,6 +138,44 @@ mod agent_schema {
         pub stale: usize,
     }
 
+    /// Packets and bytes of one direction.
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct Traffic {
+        pub packets: u64,
+        pub bytes: u64,
+    }
+
+    /// One endpoint's cumulative counters in one gateway namespace.
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct EndpointCounter {
+        pub endpoint_id: String,
+        pub project_id: String,
+        pub service_id: String,
+        pub namespace: String,
+        pub rx: Traffic,
+        pub tx: Traffic,
+        /// When the agent read them (epoch ms): older readings arriving later are ignored.
+        pub read_ms: i64,
+    }
+
+    /// Every live endpoint's cumulative traffic counters (billed by the delta rule).
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct UsageReport {
+        #[serde(default)]
+        pub agent: String,
+        /// The host's boot id: a new boot is a new counter.
+        pub boot_id: String,
+        pub counters: Vec<EndpointCounter>,
+    }
+
+    #[derive(Serialize, Deserialize, ToSchema)]
+    pub struct UsageAck {
+        /// Readings that added traffic to the bill.
+        pub counted: usize,
+        /// Readings equal to the last seen.
+        pub unchanged: usize,
+    }
+
     #[cfg(test)]
     mod tests {
         use serde::Serialize;
@@ -204,6 +244,29 @@ mod agent_schema {
                 .into_iter()
                 .map(result)
                 .collect(),
+            });
+            same_json::<_, super::UsageReport>(&protocol::UsageReport {
+                agent: "a".into(),
+                boot_id: "b".into(),
+                counters: vec![protocol::EndpointCounter {
+                    endpoint_id: "e".into(),
+                    project_id: "p".into(),
+                    service_id: "s".into(),
+                    namespace: "gw".into(),
+                    rx: vpcep_core::metering::Traffic {
+                        packets: 1,
+                        bytes: 2,
+                    },
+                    tx: vpcep_core::metering::Traffic {
+                        packets: 3,
+                        bytes: 4,
+                    },
+                    read_ms: 5,
+                }],
+            });
+            same_json::<_, super::UsageAck>(&protocol::UsageAck {
+                counted: 1,
+                unchanged: 2,
             });
             same_json::<_, super::ReportsAck>(&protocol::ReportsAck {
                 accepted: 1,
@@ -303,6 +366,8 @@ pub const OPERATIONS: &[Operation] = ops! {
     "GET" "/agent/v1/snapshot" "AgentSnapshot" "Agent: every object the data plane needs, at one revision" S, Some("Snapshot"), 200;
     "GET" "/agent/v1/changes" "AgentChanges" "Agent: changes after a revision (long-poll)" S, Some("Changes"), 200;
     "POST" "/agent/v1/reports" "AgentReports" "Agent: per-object results" Some("Reports"), Some("ReportsAck"), 200;
+    "POST" "/agent/v1/usage" "AgentUsage" "Agent: cumulative traffic counters per endpoint" Some("UsageReport"), Some("UsageAck"), 200;
+    "GET" "/v1/{project_id}/usage" "ListUsage" "Metered usage per endpoint and hour (JSON, or CSV with format=csv)" S, Some("UsageOut"), 200;
 };
 
 fn collect<T: ToSchema>(out: &mut Vec<(String, RefOr<Schema>)>) {
@@ -379,6 +444,9 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
         Changes,
         Reports,
         ReportsAck,
+        UsageReport,
+        UsageAck,
+        UsageOut,
     );
     v
 }
@@ -610,6 +678,23 @@ pub fn query_params(operation_id: &str) -> Vec<QueryParam> {
                 "Accepted (must be a boolean), not filtered on.",
             ),
         ],
+        "ListUsage" => vec![
+            q(
+                "from",
+                TEXT,
+                "Start (RFC 3339 or epoch ms; rounded down to the hour). Default: today 00:00 UTC.",
+            ),
+            q(
+                "to",
+                TEXT,
+                "End, exclusive (RFC 3339 or epoch ms; rounded up to the hour). Default: now.",
+            ),
+            q(
+                "format",
+                QueryValue::OneOf(&["json", "csv"]),
+                "csv: the same rows as text/csv (also with Accept: text/csv).",
+            ),
+        ],
         "AgentChanges" => vec![
             QueryParam {
                 required: true,
@@ -785,6 +870,15 @@ fn operation(path: &str, op: &Operation) -> utoipa::openapi::path::Operation {
         .header("X-Request-Id", request_id_header());
     if let Some(resp) = op.response {
         ok = ok.content("application/json", json_content(resp));
+    }
+    if op.id == "ListUsage" {
+        // The CSV export (`format=csv` or `Accept: text/csv`): the JSON rows as RFC 4180 text.
+        ok = ok.content(
+            "text/csv",
+            ContentBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        );
     }
     b = b.response(op.status.to_string(), ok.build());
     let error = |description: &str| {

@@ -108,3 +108,19 @@ impl Client {
         .await
     }
 }
+
+impl Client {
+    /// `GET /usage`: metered usage per endpoint and hour in `[from, to)` (RFC 3339 or epoch
+    /// ms, rounded to whole hours; defaults: today 00:00 UTC to now). The CSV export is
+    /// `vpcep_huawei::usage::csv` of the rows, the same text the server sends for `format=csv`.
+    pub async fn usage(
+        &self,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<vpcep_huawei::usage::UsageOut, ClientError> {
+        let mut q = Vec::new();
+        push_opt(&mut q, "from", from);
+        push_opt(&mut q, "to", to);
+        self.get(&self.project_path("/usage"), &q).await
+    }
+}

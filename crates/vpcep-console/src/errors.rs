@@ -574,6 +574,13 @@ fn chinese(e: &DomainError) -> Zh {
         }
         NegativeOffset { value } => format!("偏移量 {value} 不能为负数。").into(),
         InvalidMarkerId { value } => format!("标记 ID {} 无效。", q(value)).into(),
+        InvalidTime { field, value } => format!(
+            "{}{} 无效：请填写带时区的时间（如 {}）或毫秒时间戳；结束时间不能早于开始时间，跨度不超过一年。",
+            if *field == "from" { "开始时间" } else { "结束时间" },
+            q(value),
+            q("2026-01-01T00:00:00Z")
+        )
+        .into(),
         InvalidRegion { value } => format!(
             "区域 {} 无效：只能包含小写字母、数字和中划线（-）。",
             q(value)
@@ -898,6 +905,7 @@ mod tests {
             FilterLimitOutOfRange { value: 0 },
             NegativeOffset { value: -1 },
             InvalidMarkerId { value: s("x") },
+            InvalidTime { field: "from", value: s("x") },
             InvalidRegion { value: s("X") },
             QuotaValueOutOfRange { value: -1 },
             IpNotTaken,

@@ -11,6 +11,7 @@ pub mod permissions;
 pub mod recent;
 pub mod services;
 pub mod tags;
+pub mod usage;
 
 use std::sync::Arc;
 

@@ -100,3 +100,57 @@ pub struct ReportsAck {
     /// How many were ignored as stale (older generation or object gone).
     pub stale: usize,
 }
+
+/// `POST /agent/v1/usage`: every live endpoint's cumulative traffic counters as the kernel holds
+/// them. The control plane bills what they add to the last value it saw for the same counter
+/// (`metering::counter_delta`), so a report may be repeated or lost without counting twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReport {
+    #[serde(default)]
+    pub agent: String,
+    /// The host's boot id (`/proc/sys/kernel/random/boot_id`): kernel counters do not outlive
+    /// a boot, so a new boot id is a new counter.
+    pub boot_id: String,
+    pub counters: Vec<EndpointCounter>,
+}
+
+/// One endpoint's counters in one gateway namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointCounter {
+    pub endpoint_id: String,
+    /// The consumer's project (the endpoint's owner), from the feed.
+    pub project_id: String,
+    pub service_id: String,
+    /// The gateway namespace whose counted sets hold the counter.
+    pub namespace: String,
+    pub rx: crate::metering::Traffic,
+    pub tx: crate::metering::Traffic,
+    /// When the agent read them (its clock, epoch ms): a reading older than the last one kept
+    /// for this counter arrived out of order and is ignored.
+    pub read_ms: i64,
+}
+
+impl EndpointCounter {
+    /// The counter's identity: the boot and the namespace it lives in.
+    pub fn reading(&self, boot_id: &str) -> crate::metering::CounterReading {
+        crate::metering::CounterReading {
+            endpoint_id: self.endpoint_id.clone(),
+            counter: format!("{boot_id}/{}", self.namespace),
+            project_id: self.project_id.clone(),
+            service_id: self.service_id.clone(),
+            value: crate::metering::Counters {
+                rx: self.rx,
+                tx: self.tx,
+            },
+            read_ms: self.read_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageAck {
+    /// Readings that added traffic to the bill.
+    pub counted: usize,
+    /// Readings that added nothing: equal to the last one kept, or older (out of order).
+    pub unchanged: usize,
+}

@@ -242,6 +242,10 @@ pub enum DomainError {
     InvalidRegion { value: String },
     #[error("quota {value} is outside 0-1000000")]
     QuotaValueOutOfRange { value: i64 },
+    /// A time that is not RFC 3339 or epoch milliseconds, or a range that ends before it
+    /// starts or spans more than a year (usage queries; `field`: `from` or `to`).
+    #[error("invalid {field} time '{value}'")]
+    InvalidTime { field: Field, value: String },
     /// An IP address given for an interface service, which takes none.
     #[error("an interface service takes no ip")]
     IpNotTaken,
@@ -353,6 +357,7 @@ impl DomainError {
             | InvalidServiceName { field, .. }
             | InvalidCidr { field, .. }
             | InvalidAddress { field, .. }
+            | InvalidTime { field, .. }
             | UnknownReference { field, .. } => field,
             // Port problems are marked on the mapping list as a whole.
             PortOutOfRange { .. }

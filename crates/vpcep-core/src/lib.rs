@@ -8,6 +8,7 @@ pub mod command;
 pub mod error;
 pub mod inventory;
 pub mod ipam;
+pub mod metering;
 pub mod model;
 pub mod naming;
 pub mod state;

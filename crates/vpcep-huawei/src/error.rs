@@ -518,6 +518,10 @@ pub fn vpcep(e: &DomainError) -> ApiError {
             codes::INVALID_MARKER_ID,
             format!("Invalid marker_id '{value}'."),
         ),
+        InvalidTime { field, value } => param(format!(
+            "Invalid {field} time '{value}': use RFC 3339 (2026-01-01T00:00:00Z) or epoch \
+             milliseconds, with to not before from and at most a year apart."
+        )),
         InvalidRegion { value } => param(format!(
             "Invalid region '{value}': use lowercase letters, digits and '-'."
         )),
@@ -883,6 +887,7 @@ mod tests {
             (FilterLimitOutOfRange { value: 0 }, 400, "EndPoint.0006", "Invalid limit: use 1 to 1000."),
             (NegativeOffset { value: -1 }, 400, "EndPoint.0010", "Invalid offset."),
             (InvalidMarkerId { value: s("x") }, 400, "EndPoint.0021", "Invalid marker_id 'x'."),
+            (InvalidTime { field: "to", value: s("x") }, 400, "EndPoint.0002", "Invalid to time 'x': use RFC 3339 (2026-01-01T00:00:00Z) or epoch milliseconds, with to not before from and at most a year apart."),
             (InvalidRegion { value: s("X") }, 400, "EndPoint.0002", "Invalid region 'X': use lowercase letters, digits and '-'."),
             (QuotaValueOutOfRange { value: -1 }, 400, "EndPoint.0002", "A quota is an integer from 0 to 1000000."),
             (IpNotTaken, 400, "EndPoint.3011", "Parameter IP is not required to create an endpoint service (interface)."),
@@ -970,6 +975,7 @@ mod tests {
             | FilterLimitOutOfRange { .. }
             | NegativeOffset { .. }
             | InvalidMarkerId { .. }
+            | InvalidTime { .. }
             | InvalidRegion { .. }
             | QuotaValueOutOfRange { .. }
             | IpNotTaken
@@ -1023,7 +1029,7 @@ mod tests {
             .iter()
             .map(|(e, ..)| std::mem::discriminant(e))
             .collect();
-        assert_eq!(seen.len(), 72, "a variant without a case");
+        assert_eq!(seen.len(), 73, "a variant without a case");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod command;
 pub mod error;
 pub mod lab;
+pub mod usage;
 pub mod vpc;
 pub mod vpcep;
 

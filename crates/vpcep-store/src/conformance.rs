@@ -285,3 +285,206 @@ pub async fn run(store: Arc<dyn Store>) -> Result<(), StoreError> {
     assert_eq!(*rx.borrow(), store.revision().await?);
     Ok(())
 }
+
+/// Metering on one backend (`store` may hold anything but usage): the delta rule (first
+/// reading, growth, a repeated reading, a counter that went down), hour buckets, clocks, and a
+/// rolled-back transaction that bills nothing.
+pub async fn usage(store: Arc<dyn Store>) -> Result<(), StoreError> {
+    use vpcep_core::metering::{CounterReading, Counters, HOUR_MS, HourUsage, Traffic, UsageRange};
+    let h = 490_000 * HOUR_MS; // an hour in 2025
+    let value = |rx: u64, tx: u64| Counters {
+        rx: Traffic {
+            packets: rx / 1000,
+            bytes: rx,
+        },
+        tx: Traffic {
+            packets: tx / 1000,
+            bytes: tx,
+        },
+    };
+    let reading = |counter: &str, v: Counters| CounterReading {
+        endpoint_id: "e1".into(),
+        counter: counter.into(),
+        project_id: "p1".into(),
+        service_id: "s1".into(),
+        value: v,
+        read_ms: 0,
+    };
+    // Read and received at `at` (the agent's and the control plane's clocks agree here).
+    let count = |mut r: CounterReading, at: i64| {
+        r.read_ms = at;
+        let store = store.clone();
+        async move {
+            let mut tx = store.begin().await?;
+            let billed = tx.usage_count(&r, at).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(billed)
+        }
+    };
+    let hours = |from: i64, to: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .usage(
+                    "p1",
+                    UsageRange {
+                        from_ms: from,
+                        to_ms: to,
+                    },
+                )
+                .await
+        }
+    };
+    let r0 = store.revision().await?;
+
+    // First reading of a counter: all of it.
+    assert_eq!(
+        count(reading("boot/gw0", value(5_000, 9_000)), h + 10).await?,
+        value(5_000, 9_000)
+    );
+    // Growth: the difference.
+    assert_eq!(
+        count(reading("boot/gw0", value(8_000, 9_000)), h + 20).await?,
+        value(3_000, 0)
+    );
+    // The same reading again (a repeated report, an agent restart): nothing.
+    assert_eq!(
+        count(reading("boot/gw0", value(8_000, 9_000)), h + 30).await?,
+        Counters::default()
+    );
+    // Another counter of the same endpoint (another boot): its own first reading.
+    assert_eq!(
+        count(reading("boot2/gw0", value(1_000, 1_000)), h + 40).await?,
+        value(1_000, 1_000)
+    );
+    // A counter that went down was recreated: its value from zero, billed to the next hour.
+    assert_eq!(
+        count(reading("boot/gw0", value(2_000, 12_000)), h + HOUR_MS + 5).await?,
+        value(2_000, 12_000)
+    );
+    // ... and it goes on from there.
+    assert_eq!(
+        count(reading("boot/gw0", value(2_500, 12_000)), h + HOUR_MS + 6).await?,
+        value(500, 0)
+    );
+    // A reading older than the last one kept (a late report): ignored, whatever its value;
+    // the next reading's difference covers it.
+    {
+        let mut late = reading("boot/gw0", value(2_550, 12_000));
+        late.read_ms = h + HOUR_MS + 5;
+        let mut tx = store.begin().await?;
+        assert_eq!(
+            tx.usage_count(&late, h + HOUR_MS + 7).await?,
+            Counters::default()
+        );
+        tx.commit().await?;
+    }
+    // A rolled-back transaction bills nothing and moves no last value.
+    {
+        let mut tx = store.begin().await?;
+        tx.usage_count(&reading("boot/gw0", value(9_999, 99_999)), h + HOUR_MS + 7)
+            .await?;
+    }
+    assert_eq!(
+        count(reading("boot/gw0", value(2_600, 12_000)), h + HOUR_MS + 8).await?,
+        value(100, 0)
+    );
+
+    // Time in `accepted`, added to the same buckets (rows of one (endpoint, hour) merged).
+    let mut tx = store.begin().await?;
+    let rows: Vec<HourUsage> = [(h, 1_500), (h, 500), (h + HOUR_MS, 7)]
+        .into_iter()
+        .map(|(hour, ms)| HourUsage {
+            endpoint_id: "e1".into(),
+            hour_ms: hour + 123, // rounded down to the hour
+            project_id: "p1".into(),
+            service_id: "s1".into(),
+            accepted_ms: ms,
+            ..Default::default()
+        })
+        .collect();
+    tx.usage_add(&rows).await?;
+    tx.commit().await?;
+    // Many endpoints at once (more than one statement's worth).
+    let many: Vec<HourUsage> = (0..1_234)
+        .map(|i| HourUsage {
+            endpoint_id: format!("m{i}"),
+            hour_ms: h,
+            project_id: "p9".into(),
+            service_id: "s1".into(),
+            accepted_ms: i,
+            ..Default::default()
+        })
+        .collect();
+    let mut tx = store.begin().await?;
+    tx.usage_add(&many).await?;
+    tx.usage_add(&many[..10]).await?;
+    tx.commit().await?;
+    let p9 = store
+        .usage(
+            "p9",
+            UsageRange {
+                from_ms: h,
+                to_ms: h + HOUR_MS,
+            },
+        )
+        .await?;
+    assert_eq!(p9.len(), 1_234);
+    let total: i64 = p9.iter().map(|u| u.accepted_ms).sum();
+    assert_eq!(total, (0..1_234).sum::<i64>() + (0..10).sum::<i64>());
+
+    let got = hours(h, h + 2 * HOUR_MS).await?;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].hour_ms, got[0].accepted_ms), (h, 2_000));
+    assert_eq!(got[0].traffic, value(9_000, 10_000));
+    assert_eq!((got[1].hour_ms, got[1].accepted_ms), (h + HOUR_MS, 7));
+    assert_eq!(got[1].traffic, value(2_600, 12_000));
+    assert_eq!(
+        (got[0].endpoint_id.as_str(), got[0].service_id.as_str()),
+        ("e1", "s1")
+    );
+    // The range is [from, to), and another project sees nothing.
+    assert_eq!(hours(h + HOUR_MS, h + 2 * HOUR_MS).await?.len(), 1);
+    assert_eq!(hours(h, h + HOUR_MS).await?.len(), 1);
+    let other = store
+        .usage(
+            "p2",
+            UsageRange {
+                from_ms: h,
+                to_ms: h + 2 * HOUR_MS,
+            },
+        )
+        .await?;
+    assert!(other.is_empty());
+
+    // Clocks: set, moved, dropped; many at once.
+    let mut tx = store.begin().await?;
+    tx.set_usage_clocks(&[
+        ("e1".into(), Some(h)),
+        ("e2".into(), Some(h + 1)),
+        ("e1".into(), Some(h + 5)),
+    ])
+    .await?;
+    let many: Vec<(String, Option<i64>)> = (0..1_234).map(|i| (format!("m{i}"), Some(i))).collect();
+    tx.set_usage_clocks(&many).await?;
+    tx.commit().await?;
+    let mut tx = store.begin().await?;
+    assert_eq!(tx.usage_clocks().await?.len(), 2 + 1_234);
+    let gone: Vec<(String, Option<i64>)> = (0..1_234)
+        .map(|i| (format!("m{i}"), None))
+        .chain([("e2".to_string(), None)])
+        .collect();
+    tx.set_usage_clocks(&gone).await?;
+    tx.commit().await?;
+    let mut tx = store.begin().await?;
+    let clocks = tx.usage_clocks().await?;
+    assert_eq!(
+        clocks.into_iter().collect::<Vec<_>>(),
+        vec![("e1".to_string(), h + 5)]
+    );
+    drop(tx);
+
+    // Metering is not part of the change feed.
+    assert_eq!(store.revision().await?, r0, "metering moved the revision");
+    Ok(())
+}

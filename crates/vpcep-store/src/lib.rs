@@ -7,10 +7,12 @@ pub mod conformance;
 pub mod scratch;
 mod sql;
 pub mod typed;
+mod usage;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use vpcep_core::metering::{CounterReading, Counters, HourUsage, UsageRange};
 use vpcep_core::model::{IndexColumns, Kind};
 
 pub use sql::{Backend, SqlStore};
@@ -148,6 +150,12 @@ pub trait Store: Send + Sync + 'static {
     /// Resolves when the revision may have moved past `after` (or on a timeout chosen by the
     /// caller). Other processes' commits are noticed by polling inside the implementation.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Metering: a project's usage hours in `range`, by hour then endpoint.
+    async fn usage(
+        &self,
+        project_id: &str,
+        range: UsageRange,
+    ) -> Result<Vec<HourUsage>, StoreError>;
 }
 
 /// A write transaction. Dropping it without `commit` rolls back.
@@ -173,6 +181,26 @@ pub trait Tx: Send {
     ) -> Result<Option<String>, StoreError>;
     /// Next value of a named counter (starts at 1).
     async fn next_sequence(&mut self, name: &str) -> Result<u64, StoreError>;
+    /// Metering, the delta rule (`vpcep_core::metering::counter_delta`): bill what `reading`
+    /// adds to the last value seen for its (endpoint, counter) to the hour of `at_ms`, and keep
+    /// it as the last value. Returns what was billed.
+    async fn usage_count(
+        &mut self,
+        reading: &CounterReading,
+        at_ms: i64,
+    ) -> Result<Counters, StoreError>;
+    /// Metering: add to endpoints' hours (`hour_ms` rounded down to the hour), in few
+    /// statements however many rows.
+    async fn usage_add(&mut self, usage: &[HourUsage]) -> Result<(), StoreError>;
+    /// Metering: time in `accepted` is billed up to here, per endpoint being metered.
+    async fn usage_clocks(&mut self)
+    -> Result<std::collections::BTreeMap<String, i64>, StoreError>;
+    /// Metering: move endpoints' clocks (`None`: no longer metered); the last entry of an
+    /// endpoint given twice wins.
+    async fn set_usage_clocks(
+        &mut self,
+        clocks: &[(String, Option<i64>)],
+    ) -> Result<(), StoreError>;
     /// Commit; returns the new revision (unchanged if nothing was written).
     async fn commit(self: Box<Self>) -> Result<u64, StoreError>;
 }

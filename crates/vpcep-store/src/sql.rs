@@ -30,13 +30,22 @@ pub struct SqlStore {
 }
 
 fn migrator() -> Migrator {
-    let mut m = Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("objects, tombstones, claims, sequences, meta"),
-        MigrationType::Simple,
-        SqlStr::from_static(include_str!("../migrations/0001_objects.sql")),
-        false,
-    )]);
+    let mut m = Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("objects, tombstones, claims, sequences, meta"),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../migrations/0001_objects.sql")),
+            false,
+        ),
+        Migration::new(
+            3,
+            Cow::Borrowed("usage hours, counters, clocks"),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../migrations/0003_usage.sql")),
+            false,
+        ),
+    ]);
     m.set_locking(true);
     m
 }
@@ -185,7 +194,7 @@ enum Arg {
 /// The one rule for text the database cannot hold: PostgreSQL refuses NUL in text values, so every
 /// backend refuses it in every key, filter and indexed column, before any SQL runs. (Record bodies
 /// are JSON text, where NUL travels escaped as `\u0000`, so they need no check.)
-fn text(s: &str) -> Result<String, StoreError> {
+pub(crate) fn text(s: &str) -> Result<String, StoreError> {
     if s.contains('\0') {
         Err(StoreError::NulInText)
     } else {
@@ -501,6 +510,14 @@ impl Store for SqlStore {
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.revision_tx.subscribe()
     }
+
+    async fn usage(
+        &self,
+        project_id: &str,
+        range: vpcep_core::metering::UsageRange,
+    ) -> Result<Vec<vpcep_core::metering::HourUsage>, StoreError> {
+        crate::usage::list(&self.reader, project_id, range).await
+    }
 }
 
 struct SqlTx {
@@ -668,6 +685,34 @@ impl Tx for SqlTx {
             .fetch_one(&mut *self.tx)
             .await?;
         Ok(row.try_get::<i64, _>("value")? as u64)
+    }
+
+    async fn usage_count(
+        &mut self,
+        reading: &vpcep_core::metering::CounterReading,
+        at_ms: i64,
+    ) -> Result<vpcep_core::metering::Counters, StoreError> {
+        crate::usage::count(&mut self.tx, reading, at_ms).await
+    }
+
+    async fn usage_add(
+        &mut self,
+        usage: &[vpcep_core::metering::HourUsage],
+    ) -> Result<(), StoreError> {
+        crate::usage::add(&mut self.tx, usage).await
+    }
+
+    async fn usage_clocks(
+        &mut self,
+    ) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+        crate::usage::clocks(&mut *self.tx).await
+    }
+
+    async fn set_usage_clocks(
+        &mut self,
+        clocks: &[(String, Option<i64>)],
+    ) -> Result<(), StoreError> {
+        crate::usage::set_clocks(&mut self.tx, clocks).await
     }
 
     async fn commit(mut self: Box<Self>) -> Result<u64, StoreError> {

@@ -44,12 +44,19 @@ impl Lab {
     /// the handle is aborted (as `kill -9` would stop it: no clean-up).
     /// Its traffic counters are read when the server's `/metrics` is scraped, as in `vpcep serve`.
     pub fn spawn_agent(&self) -> tokio::task::JoinHandle<()> {
+        // Metering reports every half second, so tests see traffic billed without waiting 15 s.
+        self.spawn_agent_reporting_every(Duration::from_millis(500))
+    }
+
+    /// [`Lab::spawn_agent`] with metering reports every `every` (after one at its start).
+    pub fn spawn_agent_reporting_every(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let agent = Agent::new(AgentConfig {
             control_url: self.server.url(),
             token: self.server.token.clone(),
             names: self.names.clone(),
             name: "test".into(),
-        });
+        })
+        .with_usage_every(every);
         let telemetry = agent.telemetry();
         vpcep_api::metrics::on_scrape("agent", move || {
             let t = telemetry.clone();

@@ -11,6 +11,7 @@ mod misc;
 mod output;
 pub(crate) mod parse;
 mod service;
+mod usage;
 mod wait;
 
 use clap::{Args, Subcommand};
@@ -33,6 +34,8 @@ pub enum ResourceCommand {
     Quota(misc::QuotaArgs),
     /// Tags on endpoint services and endpoints.
     Tag(misc::TagArgs),
+    /// Metered usage per endpoint and hour: time accepted, bytes each way (`-o csv` exports).
+    Usage(usage::UsageArgs),
     /// The lab network: VPCs, subnets, security groups, servers, load balancers, sites.
     Lab(lab::LabArgs),
     /// Why does a service or endpoint carry no traffic? One line per finding, with the fix.
@@ -46,6 +49,7 @@ pub async fn run(cmd: ResourceCommand) -> anyhow::Result<()> {
         ResourceCommand::Endpoint(a) => endpoint::run(a).await,
         ResourceCommand::Quota(a) => misc::quota(a).await,
         ResourceCommand::Tag(a) => misc::tag(a).await,
+        ResourceCommand::Usage(a) => usage::run(a).await,
         ResourceCommand::Lab(a) => lab::run(a).await,
         ResourceCommand::Doctor(a) => doctor::run(a).await,
     }

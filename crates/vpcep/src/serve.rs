@@ -128,6 +128,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             stored_failure: vpcep_huawei::error::stored_data_plane_failure,
         },
     );
+    spawn_meter(state.control.clone());
     // Private DNS runs with the agent; its URL is known once the listener is bound (below).
     let dns = if args.no_agent || args.no_dns {
         None
@@ -248,6 +249,22 @@ const STOP_GRACE: Duration = Duration::from_millis(400);
 
 /// Tombstones older than this many revisions are dropped; an agent further behind re-lists.
 const KEEP_REVISIONS: u64 = 100_000;
+
+/// The metering tick (docs/metering.md): bills time in `accepted` up to now, every
+/// [`vpcep_control::usage::METER_EVERY`]. Nothing is lost when the process stops between two
+/// ticks: the next start bills from the persisted clocks.
+fn spawn_meter(control: vpcep_control::Control) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(vpcep_control::usage::METER_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = control.meter(vpcep_control::now_ms()).await {
+                tracing::warn!(error = %e, "metering tick failed; the next one bills the time");
+            }
+        }
+    });
+}
 
 fn spawn_compactor(store: Arc<vpcep_store::SqlStore>) {
     use vpcep_store::Store;

@@ -444,6 +444,14 @@ impl Store for CountingStore {
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.subscribe()
     }
+    async fn usage(
+        &self,
+        project_id: &str,
+        range: vpcep_core::metering::UsageRange,
+    ) -> Result<Vec<vpcep_core::metering::HourUsage>, StoreError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.usage(project_id, range).await
+    }
 }
 
 /// Finding 8: listing services costs the same number of store queries for 1 or 5 services (it

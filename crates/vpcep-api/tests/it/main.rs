@@ -10,3 +10,4 @@ mod flows;
 mod hardening;
 mod inventory;
 mod openapi;
+mod usage;

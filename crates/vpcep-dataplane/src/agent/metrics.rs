@@ -46,6 +46,49 @@ struct State {
     retired: BTreeMap<String, Totals>,
     /// Last totals per live endpoint id (moved to `retired` when it leaves).
     last: BTreeMap<String, (Accounted, Totals)>,
+    /// Metering: which endpoint last used each counted element (namespace, key), and from what
+    /// reading its counters are its own (see [`KeyUse`]).
+    keys: BTreeMap<(String, Vec<u8>), KeyUse>,
+}
+
+/// One counted element as metering sees it. An element's counters start from the namespace's
+/// last reading of its key (`counters::cache`), which is the endpoint's own history when the
+/// same endpoint comes back — but another endpoint's when its address and leg are handed to a
+/// new endpoint. The new owner's counters are then taken from the old owner's last reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeyUse {
+    owner: String,
+    /// The (rx, tx) reading the owner's traffic starts from.
+    base: (Count, Count),
+    /// The last (rx, tx) reading of the element.
+    last: (Count, Count),
+}
+
+/// The owner's share of a reading of element `at` (see [`KeyUse`]), remembering the reading.
+fn own_share(
+    keys: &mut BTreeMap<(String, Vec<u8>), KeyUse>,
+    at: (String, Vec<u8>),
+    owner: &str,
+    read: (Count, Count),
+) -> (Count, Count) {
+    let use_ = keys.entry(at).or_insert_with(|| KeyUse {
+        owner: owner.to_string(),
+        base: (Count::default(), Count::default()),
+        last: read,
+    });
+    if use_.owner != owner {
+        *use_ = KeyUse {
+            owner: owner.to_string(),
+            base: use_.last,
+            last: read,
+        };
+    }
+    use_.last = read;
+    let minus = |a: Count, b: Count| Count {
+        packets: a.packets.saturating_sub(b.packets),
+        bytes: a.bytes.saturating_sub(b.bytes),
+    };
+    (minus(read.0, use_.base.0), minus(read.1, use_.base.1))
 }
 
 /// What one endpoint (or service) carried.
@@ -264,6 +307,89 @@ impl Telemetry {
     }
 }
 
+impl Telemetry {
+    /// The ids of the endpoints counted now.
+    pub fn usage_ids(&self) -> std::collections::BTreeSet<String> {
+        self.state().endpoints.keys().cloned().collect()
+    }
+
+    /// The cumulative traffic counters of the live endpoints (all of them, or those in `only`),
+    /// read from their gateways now: what the agent reports for metering (docs/metering.md).
+    /// An endpoint whose counter cannot be read (its gateway unreadable with no earlier
+    /// reading, or its element absent) is left out rather than reported as zero: a zero would
+    /// pass for a recreated counter.
+    pub async fn usage(
+        &self,
+        only: Option<&std::collections::BTreeSet<String>>,
+    ) -> Vec<vpcep_core::agent::EndpointCounter> {
+        let (gateways, endpoints) = {
+            let st = self.state();
+            let endpoints: Vec<Accounted> = st
+                .endpoints
+                .values()
+                .filter(|a| only.is_none_or(|ids| ids.contains(&a.endpoint_id)))
+                .cloned()
+                .collect();
+            let wanted: std::collections::BTreeSet<&str> =
+                endpoints.iter().map(|a| a.ns.as_str()).collect();
+            let gateways: BTreeMap<String, NftTable> = st
+                .gateways
+                .iter()
+                .filter(|(ns, _)| wanted.contains(ns.as_str()))
+                .map(|(ns, t)| (ns.clone(), t.clone()))
+                .collect();
+            (gateways, endpoints)
+        };
+        let mut seeds: BTreeMap<String, Seeds> = BTreeMap::new();
+        for (ns, table) in &gateways {
+            match counters::read_table(ns, table).await {
+                Ok(s) => {
+                    seeds.insert(ns.clone(), s);
+                }
+                Err(e) => {
+                    tracing::warn!(namespace = ns, error = %e, "cannot read traffic counters for metering");
+                    if let Some(s) = counters::cache().get(ns) {
+                        seeds.insert(ns.clone(), s.clone());
+                    }
+                }
+            }
+        }
+        let read_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        let get = |ns: &str, set: &str, key: &[u8]| -> Option<Count> {
+            seeds.get(ns)?.get(set)?.get(key).copied()
+        };
+        let mut st = self.state();
+        endpoints
+            .iter()
+            .filter_map(|a| {
+                let read = (get(&a.ns, EP_RX, &a.key)?, get(&a.ns, EP_TX, &a.key)?);
+                let (rx, tx) = own_share(
+                    &mut st.keys,
+                    (a.ns.clone(), a.key.clone()),
+                    &a.endpoint_id,
+                    read,
+                );
+                let traffic = |c: Count| vpcep_core::metering::Traffic {
+                    packets: c.packets,
+                    bytes: c.bytes,
+                };
+                Some(vpcep_core::agent::EndpointCounter {
+                    endpoint_id: a.endpoint_id.clone(),
+                    project_id: a.project_id.clone(),
+                    service_id: a.service_id.clone(),
+                    namespace: a.ns.clone(),
+                    rx: traffic(rx),
+                    tx: traffic(tx),
+                    read_ms,
+                })
+            })
+            .collect()
+    }
+}
+
 /// An endpoint's labels: its id, its service's, and the consumer's project.
 fn labels(a: &Accounted) -> Vec<metrics::Label> {
     vec![
@@ -286,4 +412,50 @@ fn export(prefix: &str, l: Vec<metrics::Label>, t: &Totals) {
     counter("drop_num", t.dropped);
     counter("connections", t.new);
     metrics::gauge!(format!("{prefix}act_connections"), l.clone()).set(t.established as f64);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(bytes: u64) -> Count {
+        Count {
+            packets: bytes / 100,
+            bytes,
+        }
+    }
+
+    #[test]
+    fn an_element_handed_to_another_endpoint_bills_it_only_its_own_traffic() {
+        let mut keys = BTreeMap::new();
+        let at = || ("gw0".to_string(), vec![1, 2]);
+        // First seen: all of it is the owner's.
+        assert_eq!(
+            own_share(&mut keys, at(), "e1", (c(500), c(900))),
+            (c(500), c(900))
+        );
+        assert_eq!(
+            own_share(&mut keys, at(), "e1", (c(700), c(900))),
+            (c(700), c(900))
+        );
+        // The same endpoint back on its element: still its own history.
+        assert_eq!(
+            own_share(&mut keys, at(), "e1", (c(800), c(950))),
+            (c(800), c(950))
+        );
+        // Another endpoint gets the address (its element seeded from e1's 800/950).
+        assert_eq!(
+            own_share(&mut keys, at(), "e2", (c(800), c(950))),
+            (c(0), c(0))
+        );
+        assert_eq!(
+            own_share(&mut keys, at(), "e2", (c(1000), c(990))),
+            (c(200), c(40))
+        );
+        // Elsewhere, nothing is shared.
+        assert_eq!(
+            own_share(&mut keys, ("gw1".into(), vec![1, 2]), "e2", (c(5), c(6))),
+            (c(5), c(6))
+        );
+    }
 }

@@ -4,6 +4,7 @@
 pub mod deps;
 pub mod dns;
 pub mod metrics;
+pub mod usage;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -52,11 +53,15 @@ pub struct Agent<K: KernelOps = Kernel> {
     /// traffic passes through one is reported `failed` until it is programmed.
     failing: BTreeMap<String, String>,
     telemetry: metrics::Telemetry,
+    /// Metering reports (periodic, and for endpoints about to be removed).
+    usage: usage::Reporter,
 }
 
 /// The first retry of a failed namespace comes this soon, doubling up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(8);
+/// How long a converge that removes endpoints waits for their last metering report.
+const LAST_USAGE_WAIT: Duration = Duration::from_secs(2);
 /// How long a long-poll waits when nothing needs retrying.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(25);
 
@@ -78,17 +83,27 @@ impl Agent {
 impl<K: KernelOps> Agent<K> {
     /// An agent over any kernel (tests use a fake one).
     pub fn with_kernel(cfg: AgentConfig, kernel: K) -> Self {
+        let http = reqwest::Client::new();
+        let telemetry = metrics::Telemetry::default();
+        let usage = usage::Reporter::new(&cfg, http.clone(), telemetry.clone());
         Self {
             cfg,
-            http: reqwest::Client::new(),
+            http,
             kernel,
             legs: Legs::default(),
             live: BTreeSet::new(),
             plan: None,
             reported: BTreeMap::new(),
             failing: BTreeMap::new(),
-            telemetry: metrics::Telemetry::default(),
+            telemetry,
+            usage,
         }
+    }
+
+    /// Send metering reports every `every` instead of [`usage::USAGE_EVERY`] (tests).
+    pub fn with_usage_every(mut self, every: Duration) -> Self {
+        self.usage = self.usage.every(every);
+        self
     }
 
     /// The agent's metrics and readiness, for a `/metrics` endpoint (shared, cheap to clone).
@@ -167,18 +182,33 @@ impl<K: KernelOps> Agent<K> {
         let scope = patched.as_ref().and(changed);
         // What this converge covers: the changed endpoints when patched, everything otherwise.
         let in_scope = |id: &str| scope.is_none_or(|ids| ids.contains_key(id));
-        let (plan, planned, failed, dirty) = match patched {
-            Some((p, dirty)) => {
-                let planned = started.elapsed();
-                let failed = self.kernel.apply_changed(&p, &dirty).await?;
-                (p, planned, failed, Some(dirty))
+        let (plan, dirty) = match patched {
+            Some((p, dirty)) => (p, Some(dirty)),
+            None => (plan::plan(d, &names, &mut self.legs), None),
+        };
+        let planned = started.elapsed();
+        // Endpoints this apply removes (or moves: a new element is a new counter): their
+        // counters go with their elements, so what they counted since the last metering report
+        // is reported first (a failure is logged; that traffic is then lost, never doubled).
+        let leaving: BTreeSet<String> = self
+            .live
+            .iter()
+            .filter(|l| in_scope(&l.id) && !plan.live.contains(*l))
+            .map(|l| l.id.clone())
+            .collect();
+        if !leaving.is_empty() {
+            // Bounded: a control plane that does not answer must not hold a removal up.
+            match tokio::time::timeout(LAST_USAGE_WAIT, self.usage.report(Some(&leaving))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "usage report before removing endpoints failed")
+                }
+                Err(_) => tracing::warn!("usage report before removing endpoints timed out"),
             }
-            None => {
-                let p = plan::plan(d, &names, &mut self.legs);
-                let planned = started.elapsed();
-                let failed = self.kernel.apply(&p).await?;
-                (p, planned, failed, None)
-            }
+        }
+        let failed = match &dirty {
+            Some(dirty) => self.kernel.apply_changed(&plan, dirty).await?,
+            None => self.kernel.apply(&plan).await?,
         };
         for (ns, why) in &failed {
             tracing::warn!(namespace = ns, error = why, "could not program namespace");
@@ -434,10 +464,15 @@ impl<K: KernelOps> Agent<K> {
             }
         };
         let mut reconnect = Reconnect::default();
-        while !*stop.borrow() {
-            let ended = self.session(&mut stop, &mut netns).await;
-            reconnect.after("agent", ended, &mut stop).await;
-        }
+        // Metering reports run beside the feed and end with it (also when the task is aborted).
+        let reporting = self.usage.clone().run_until(stop.clone());
+        let following = async {
+            while !*stop.borrow() {
+                let ended = self.session(&mut stop, &mut netns).await;
+                reconnect.after("agent", ended, &mut stop).await;
+            }
+        };
+        tokio::join!(following, reporting);
         tracing::info!("agent stopped");
     }
 

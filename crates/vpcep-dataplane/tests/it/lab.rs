@@ -94,6 +94,12 @@ impl Lab {
         self.agent = self.base.spawn_agent();
     }
 
+    /// [`Lab::restart_agent`], the new agent sending metering reports every `every`.
+    pub fn restart_agent_reporting_every(&mut self, every: Duration) {
+        self.agent.abort();
+        self.agent = self.base.spawn_agent_reporting_every(every);
+    }
+
     pub fn stop_agent(&mut self) {
         self.agent.abort();
     }

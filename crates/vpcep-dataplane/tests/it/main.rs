@@ -19,3 +19,4 @@ mod metrics;
 mod proxy;
 mod scenarios;
 mod sites;
+mod usage;

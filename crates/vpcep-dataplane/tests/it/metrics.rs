@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use crate::lab::*;
 
 /// Bytes the client sends through the endpoint per request, and the backend sends back.
-const UP: u64 = 200_000;
-const DOWN: u64 = 300_000;
+pub(crate) const UP: u64 = 200_000;
+pub(crate) const DOWN: u64 = 300_000;
 
 /// One exchange through the endpoint: UP bytes to the backend, DOWN bytes back.
-async fn exchange(client_ns: &str, ip: &str) {
+pub(crate) async fn exchange(client_ns: &str, ip: &str) {
     let script = format!(
         "head -c {UP} /dev/zero | timeout 10 socat -t 5 - TCP:{ip}:80,connect-timeout=2 | wc -c"
     );
@@ -33,9 +33,9 @@ async fn exchange(client_ns: &str, ip: &str) {
 }
 
 /// `/metrics` samples: (name, labels) → value.
-type Samples = BTreeMap<(String, BTreeMap<String, String>), f64>;
+pub(crate) type Samples = BTreeMap<(String, BTreeMap<String, String>), f64>;
 
-async fn scrape(url: &str) -> Samples {
+pub(crate) async fn scrape(url: &str) -> Samples {
     let text = reqwest::get(format!("{url}/metrics"))
         .await
         .expect("scrape")
@@ -67,7 +67,7 @@ async fn scrape(url: &str) -> Samples {
 }
 
 /// The value of `name` for the series whose labels include `want` (exactly one must match).
-fn value(s: &Samples, name: &str, want: &[(&str, &str)]) -> f64 {
+pub(crate) fn value(s: &Samples, name: &str, want: &[(&str, &str)]) -> f64 {
     let hits: Vec<f64> = s
         .iter()
         .filter(|((n, l), _)| {
@@ -101,7 +101,7 @@ async fn kernel_rx_bytes(gw: &str) -> u64 {
 }
 
 /// The handle of the gateway's table: it changes when the table is reloaded.
-async fn table_handle(gw: &str) -> String {
+pub(crate) async fn table_handle(gw: &str) -> String {
     let (_, out) = exec_in(gw, &["nft", "-a", "list", "table", "ip", "vpcep"]).await;
     out.lines().next().unwrap_or_default().to_string()
 }

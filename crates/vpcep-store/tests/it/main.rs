@@ -71,6 +71,9 @@ async fn reset_pg(url: &str) {
         "claims",
         "sequences",
         "meta",
+        "usage_hours",
+        "usage_counters",
+        "usage_clocks",
         "_sqlx_migrations",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
@@ -78,4 +81,31 @@ async fn reset_pg(url: &str) {
             .await
             .expect("drop");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_usage_conformance() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqlStore::open_sqlite(&dir.path().join("t.db"))
+        .await
+        .expect("open");
+    vpcep_store::conformance::usage(Arc::new(store) as Arc<dyn Store>)
+        .await
+        .expect("usage suite");
+}
+
+/// On a scratch database of its own (the shared one is wiped by `postgres_conformance`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_usage_conformance() {
+    let Some(db) = vpcep_store::scratch::ScratchDatabase::create("vpcep_usage")
+        .await
+        .expect("scratch database")
+    else {
+        eprintln!("VPCEP_TEST_PG_URL not set: PostgreSQL usage conformance skipped");
+        return;
+    };
+    let store = db.store().await.expect("connect");
+    vpcep_store::conformance::usage(Arc::new(store) as Arc<dyn Store>)
+        .await
+        .expect("usage suite");
 }

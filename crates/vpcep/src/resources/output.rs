@@ -1,4 +1,4 @@
-//! `-o table|json`: aligned tables and key/value blocks for people, the API's JSON for scripts.
+//! `-o table|json|csv`: aligned tables and key/value blocks for people, the API's JSON for scripts.
 
 use clap::ValueEnum;
 use serde::Serialize;
@@ -7,6 +7,8 @@ use serde::Serialize;
 pub enum Output {
     Table,
     Json,
+    /// Comma-separated values (`vpcep usage` only).
+    Csv,
 }
 
 /// Columns padded to their widest cell; the last column is not padded.
@@ -74,6 +76,7 @@ pub fn emit<T: Serialize + ?Sized>(
     match out {
         Output::Json => println!("{}", serde_json::to_string_pretty(value)?),
         Output::Table => print!("{}", table()),
+        Output::Csv => anyhow::bail!("-o csv is for `vpcep usage`; use table or json"),
     }
     Ok(())
 }

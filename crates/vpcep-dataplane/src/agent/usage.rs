@@ -1,0 +1,126 @@
+//! Metering reports (docs/metering.md): the agent reads its endpoints' cumulative kernel
+//! counters and sends them to `POST /agent/v1/usage` every [`USAGE_EVERY`], and once more for
+//! endpoints about to be removed, before their counters go. The control plane bills what a
+//! reading adds to the last one it kept, so a repeated or lost report neither doubles nor loses
+//! traffic; readings of one agent are sent one report at a time, in the order they were read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vpcep_core::agent::{EndpointCounter, UsageReport};
+
+use super::{AgentConfig, AgentError, metrics::Telemetry, stopped};
+
+/// How often the agent reports: traffic is billed to the hour the report arrives in, so this is
+/// how late (at most) bytes can be billed, and how much is lost if a namespace vanishes
+/// unannounced.
+pub const USAGE_EVERY: Duration = Duration::from_secs(15);
+
+/// Readings per request (a request stays well under the API's body limit).
+const CHUNK: usize = 1000;
+
+/// Where the host's boot id is: kernel counters do not outlive a boot.
+const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
+
+/// Sends usage reports; cheap to clone (shared by the feed loop and the periodic loop).
+#[derive(Clone)]
+pub struct Reporter {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    agent: String,
+    boot_id: String,
+    telemetry: Telemetry,
+    /// The last reading the control plane acknowledged per endpoint (unchanged ones are not
+    /// sent again). The lock also keeps reports in reading order.
+    sent: Arc<tokio::sync::Mutex<BTreeMap<String, EndpointCounter>>>,
+    every: Duration,
+}
+
+impl Reporter {
+    pub fn new(cfg: &AgentConfig, http: reqwest::Client, telemetry: Telemetry) -> Self {
+        let boot_id = std::fs::read_to_string(BOOT_ID)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read {BOOT_ID}; counters are identified by namespace only");
+                String::new()
+            });
+        Self {
+            http,
+            url: format!("{}/agent/v1/usage", cfg.control_url.trim_end_matches('/')),
+            token: cfg.token.clone(),
+            agent: cfg.name.clone(),
+            boot_id,
+            telemetry,
+            sent: Arc::default(),
+            every: USAGE_EVERY,
+        }
+    }
+
+    /// Report every `every` instead (tests).
+    pub fn every(mut self, every: Duration) -> Self {
+        self.every = every;
+        self
+    }
+
+    /// Read and send the counters of the live endpoints (or those in `only`) that changed since
+    /// the last acknowledged report.
+    pub async fn report(&self, only: Option<&BTreeSet<String>>) -> Result<(), AgentError> {
+        let mut sent = self.sent.lock().await;
+        let read = self.telemetry.usage(only).await;
+        let changed: Vec<EndpointCounter> = read
+            .into_iter()
+            .filter(|c| {
+                sent.get(&c.endpoint_id)
+                    .is_none_or(|s| (s.rx, s.tx, &s.namespace) != (c.rx, c.tx, &c.namespace))
+            })
+            .collect();
+        for chunk in changed.chunks(CHUNK) {
+            let body = UsageReport {
+                agent: self.agent.clone(),
+                boot_id: self.boot_id.clone(),
+                counters: chunk.to_vec(),
+            };
+            let resp = self
+                .http
+                .post(&self.url)
+                .bearer_auth(&self.token)
+                // A control plane that does not answer must not stall the next reports.
+                .timeout(Duration::from_secs(10))
+                .json(&body)
+                .send()
+                .await?;
+            if !resp.status().is_success() {
+                return Err(AgentError::Status {
+                    status: resp.status().as_u16(),
+                    body: resp.text().await.unwrap_or_default(),
+                });
+            }
+            for c in chunk {
+                sent.insert(c.endpoint_id.clone(), c.clone());
+            }
+        }
+        // Endpoints no longer live: forget them (a return starts with a full reading).
+        if only.is_none() {
+            let live: BTreeSet<String> = self.telemetry.usage_ids();
+            sent.retain(|id, _| live.contains(id));
+        }
+        Ok(())
+    }
+
+    /// Report every `every` until `stop`; a failed report is retried at the next one.
+    pub async fn run_until(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stopped(&mut stop) => break,
+            }
+            if let Err(e) = self.report(None).await {
+                tracing::warn!(error = %e, "usage report failed; the next one carries it");
+            }
+        }
+    }
+}
