@@ -154,6 +154,9 @@ mod agent_schema {
         pub namespace: String,
         pub rx: Traffic,
         pub tx: Traffic,
+        /// New connections counted (cumulative; drawn in the console's charts, not billed).
+        #[serde(default)]
+        pub connections: u64,
         /// When the agent read them (epoch ms): older readings arriving later are ignored.
         pub read_ms: i64,
     }
@@ -261,6 +264,7 @@ mod agent_schema {
                         packets: 3,
                         bytes: 4,
                     },
+                    connections: 3,
                     read_ms: 5,
                 }],
             });

@@ -4,8 +4,9 @@
 //! screen readers and for anyone who wants the number.
 
 use maud::{Markup, html};
+use vpcep_control::recent::Hour;
 
-use crate::i18n::Lang;
+use crate::i18n::{Lang, M};
 
 /// What a series counts; decides how its numbers are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +51,7 @@ fn grouped(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -111,6 +112,34 @@ pub fn bars(s: &Series, lang: Lang) -> Markup {
     }
 }
 
+/// The last hour of an endpoint's or a service's traffic: new connections and bytes each way,
+/// with where the numbers come from.
+pub fn traffic_charts(lang: Lang, hour: &Hour) -> Markup {
+    let series = |title: M, unit: Unit, f: fn(&vpcep_control::recent::Minute) -> u64| Series {
+        title: title.t(lang).to_string(),
+        unit,
+        per_minute: hour.minutes.iter().map(f).collect(),
+    };
+    html! {
+        div.charts {
+            (bars(&series(M::ChartConnections, Unit::Connections, |m| m.connections), lang))
+            (bars(&series(M::ChartRx, Unit::Bytes, |m| m.rx_bytes), lang))
+            (bars(&series(M::ChartTx, Unit::Bytes, |m| m.tx_bytes), lang))
+        }
+        p.small.muted { (M::TrafficSource.t(lang)) }
+    }
+}
+
+/// [`traffic_charts`] as a panel of its own (the endpoint page).
+pub fn traffic_panel(lang: Lang, hour: &Hour) -> Markup {
+    html! {
+        section.panel aria-labelledby="traffic-title" #traffic {
+            h2 #traffic-title { (M::TrafficTitle.t(lang)) }
+            (traffic_charts(lang, hour))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +171,10 @@ mod tests {
         // The busiest minute is full height (62 of 64), the other half of it.
         assert!(html.contains("height=\"62.00\""), "{html}");
         assert!(html.contains("height=\"31.00\""), "{html}");
-        assert!(html.contains("最近 60 分钟共 15，峰值每分钟 10。"), "{html}");
+        assert!(
+            html.contains("最近 60 分钟共 15，峰值每分钟 10。"),
+            "{html}"
+        );
         assert!(html.contains("aria-label=\"最近 60 分钟共 15"), "{html}");
     }
 

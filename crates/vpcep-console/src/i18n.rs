@@ -175,6 +175,12 @@ messages! {
     NoVpc => "本区域还没有虚拟私有云，请先创建网络（CLI：vpcep lab vpc create）。", "No VPC in this region yet: create the network first (CLI: vpcep lab vpc create).";
     EndpointDetail => "终端节点详情", "Endpoint details";
     BasicInfo => "基本信息", "Basic information";
+    TrafficTitle => "最近 1 小时", "Last hour";
+    Monitoring => "监控", "Monitoring";
+    ChartConnections => "新建连接数", "New connections";
+    ChartRx => "入方向流量（终端节点 → 服务）", "Bytes in (endpoint → service)";
+    ChartTx => "出方向流量（服务 → 终端节点）", "Bytes out (service → endpoint)";
+    TrafficSource => "按分钟统计，数据来自网关内核计数器（数据面约每 15 秒上报一次；控制面重启后从零开始绘制）。", "Per minute, from the gateways' kernel counters (the data plane reports about every 15 s; the charts start afresh when the control plane restarts).";
     DomainNames => "内网域名", "Private domain names";
     ServiceId => "终端节点服务 ID", "Endpoint service ID";
     ErrorInfo => "错误信息", "Error";

@@ -181,6 +181,7 @@ impl Control {
                     }
                     ReportEffect::Remove => {
                         Control::purge_endpoint(tx, &e).await?;
+                        self.recent.forget(&e.id);
                         tracing::info!(endpoint = e.id, "endpoint deleted");
                         Ok(true)
                     }

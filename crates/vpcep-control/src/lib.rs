@@ -59,6 +59,8 @@ pub struct Control {
     secrets: Arc<SecretBox>,
     /// How failures recorded on resources are worded: chosen by the front serving the records.
     word_failure: RecordedFailureWording,
+    /// The last hour of each endpoint's traffic, for charts (in memory; `recent.rs`).
+    recent: Arc<recent::RecentTraffic>,
 }
 
 impl Control {
@@ -75,6 +77,7 @@ impl Control {
             settings: Arc::new(settings),
             secrets: Arc::new(secrets),
             word_failure,
+            recent: Arc::default(),
         }
     }
 

@@ -51,7 +51,48 @@ impl Control {
             }
         }
         tx.commit().await?;
+        let counters: Vec<String> = report
+            .counters
+            .iter()
+            .map(|c| format!("{}/{}", report.boot_id, c.namespace))
+            .collect();
+        let readings: Vec<crate::recent::Reading<'_>> = report
+            .counters
+            .iter()
+            .zip(&counters)
+            .map(|(c, counter)| crate::recent::Reading {
+                endpoint_id: &c.endpoint_id,
+                service_id: &c.service_id,
+                counter,
+                total: crate::recent::Minute {
+                    connections: c.connections,
+                    rx_bytes: c.rx.bytes,
+                    tx_bytes: c.tx.bytes,
+                },
+            })
+            .collect();
+        self.recent.observe(&readings, at_ms);
         Ok(ack)
+    }
+
+    /// The last hour of an endpoint's traffic, per minute (its owner only).
+    pub async fn endpoint_recent_traffic(
+        &self,
+        caller: &Caller,
+        endpoint_id: &str,
+    ) -> DomainResult<crate::recent::Hour> {
+        self.get_endpoint(caller, endpoint_id).await?;
+        Ok(self.recent.endpoint(endpoint_id, now_ms()))
+    }
+
+    /// The last hour of all of a service's endpoints' traffic, per minute (its owner only).
+    pub async fn service_recent_traffic(
+        &self,
+        caller: &Caller,
+        service_id: &str,
+    ) -> DomainResult<crate::recent::Hour> {
+        self.get_service(caller, service_id).await?;
+        Ok(self.recent.service(service_id, now_ms()))
     }
 
     /// The metering tick, in one transaction: every endpoint in `accepted` is billed the time
@@ -252,6 +293,7 @@ mod tests {
                     bytes: rx,
                 },
                 tx: Traffic::default(),
+                connections: rx / 10_000,
                 read_ms,
             }],
         }

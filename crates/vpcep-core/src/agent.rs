@@ -125,6 +125,10 @@ pub struct EndpointCounter {
     pub namespace: String,
     pub rx: crate::metering::Traffic,
     pub tx: crate::metering::Traffic,
+    /// New connections counted (cumulative, like the traffic): not billed, drawn in the
+    /// console's last-hour charts.
+    #[serde(default)]
+    pub connections: u64,
     /// When the agent read them (its clock, epoch ms): a reading older than the last one kept
     /// for this counter arrived out of order and is ignored.
     pub read_ms: i64,

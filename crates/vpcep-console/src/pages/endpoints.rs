@@ -569,6 +569,7 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(lq): Query<ListQuery
         .map_err(|e| ctx.api_error_page(&e))?;
     let vpcs = vpc_names(&ctx, &caller).await;
     let subnet = control.get_subnet(&caller, &e.subnet_id).await.ok();
+    let traffic = control.endpoint_recent_traffic(&caller, &e.id).await.ok();
     let body = html! {
         nav.crumbs aria-label="breadcrumb" { a href="/console/endpoints" { (ctx.t(M::Endpoints)) } " / " span.mono { (e.id) } }
         div.page-head {
@@ -581,6 +582,9 @@ pub async fn detail(ctx: Ctx, Path(id): Path<String>, Query(lq): Query<ListQuery
         section.panel aria-labelledby="basic-title" {
             h2 #basic-title { (ctx.t(M::BasicInfo)) }
             (endpoint_info(&ctx, &e, &vpcs, subnet.as_ref()))
+        }
+        @if let Some(hour) = &traffic {
+            (crate::charts::traffic_panel(ctx.lang, hour))
         }
     };
     Ok(html(layout::page(

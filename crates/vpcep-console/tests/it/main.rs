@@ -604,3 +604,94 @@ async fn endpoint_detail_says_whether_its_name_resolves() {
     assert!(page.body.contains(&name));
     assert!(!page.body.contains("dns-state"));
 }
+
+/// The endpoint page and the service's 监控 tab draw the last hour of traffic from the agents'
+/// counter readings: the first reading is a baseline, what the counters grew by is drawn in its
+/// minute, and the service sums its endpoints; another account sees neither.
+#[tokio::test]
+async fn traffic_charts_draw_what_the_counters_grew_by() {
+    use serde_json::{Value, json};
+    use vpcep_core::agent::{EndpointCounter, UsageReport};
+    use vpcep_core::metering::Traffic;
+    use vpcep_test_support::server::{create_service, network};
+    let server = Server::start().await;
+    let bob = server.account("bob").await;
+    let c = &bob.client;
+    let net = network(c, "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let svc = create_service(
+        c,
+        &net,
+        "web",
+        false,
+        json!([{"client_port": 80, "server_port": 80}]),
+    )
+    .await
+    .expect("service");
+    server.settle().await;
+    let e: Value = c
+        .post(
+            &c.project_path("/vpc-endpoints"),
+            &json!({"endpoint_service_id": svc["id"], "vpc_id": net.vpc, "subnet_id": net.subnet}),
+        )
+        .await
+        .expect("endpoint");
+    let id = e["id"].as_str().expect("id").to_string();
+    let service_id = svc["id"].as_str().expect("id").to_string();
+    let reading = |connections: u64, bytes: u64| UsageReport {
+        agent: "test".into(),
+        boot_id: "boot".into(),
+        counters: vec![EndpointCounter {
+            endpoint_id: id.clone(),
+            project_id: bob.info.project_id.clone(),
+            service_id: service_id.clone(),
+            namespace: "gw0".into(),
+            rx: Traffic {
+                packets: connections * 3,
+                bytes,
+            },
+            tx: Traffic {
+                packets: connections * 3,
+                bytes: bytes * 2,
+            },
+            connections,
+            read_ms: vpcep_control::now_ms(),
+        }],
+    };
+    let control = &server.control;
+    control.agent_usage(reading(10, 1_000)).await.expect("baseline");
+    control.agent_usage(reading(17, 1_501_000)).await.expect("grown");
+    let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
+    let app = vpcep_console::router(ConsoleState::new(
+        control.clone(),
+        keys,
+        ConsoleOptions::default(),
+        HUAWEI,
+    ));
+    let session = sign_in(&app, &bob.info).await;
+    let page = get(&app, &format!("/console/endpoints/{id}"), &session).await;
+    assert!(page.body.contains("id=\"traffic\""), "{}", page.body);
+    // Seven new connections, 1.5 MB in and 3.0 MB out, all in the current minute.
+    assert!(page.body.contains("最近 60 分钟共 7，峰值每分钟 7。"), "{}", page.body);
+    assert!(page.body.contains("最近 60 分钟共 1.5 MB"), "{}", page.body);
+    assert!(page.body.contains("最近 60 分钟共 3.0 MB"), "{}", page.body);
+    assert_eq!(page.body.matches("<rect").count(), 3);
+    let tab = get(
+        &app,
+        &format!("/console/services/{service_id}?tab=traffic"),
+        &session,
+    )
+    .await;
+    assert_eq!(tab.status, StatusCode::OK);
+    assert!(tab.body.contains("最近 60 分钟共 7，峰值每分钟 7。"), "{}", tab.body);
+    // Another account: the service is not theirs to see.
+    let eve = server.account("eve").await;
+    let eve_session = sign_in(&app, &eve.info).await;
+    let other = get(
+        &app,
+        &format!("/console/services/{service_id}?tab=traffic"),
+        &eve_session,
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert!(!other.body.contains("<rect"));
+}

@@ -383,6 +383,7 @@ impl Telemetry {
                     namespace: a.ns.clone(),
                     rx: traffic(rx),
                     tx: traffic(tx),
+                    connections: get(&a.ns, EP_NEW, &a.key).map_or(0, |c| c.packets),
                     read_ms,
                 })
             })

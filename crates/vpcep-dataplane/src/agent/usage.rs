@@ -72,8 +72,10 @@ impl Reporter {
         let changed: Vec<EndpointCounter> = read
             .into_iter()
             .filter(|c| {
-                sent.get(&c.endpoint_id)
-                    .is_none_or(|s| (s.rx, s.tx, &s.namespace) != (c.rx, c.tx, &c.namespace))
+                sent.get(&c.endpoint_id).is_none_or(|s| {
+                    (s.rx, s.tx, s.connections, &s.namespace)
+                        != (c.rx, c.tx, c.connections, &c.namespace)
+                })
             })
             .collect();
         for chunk in changed.chunks(CHUNK) {

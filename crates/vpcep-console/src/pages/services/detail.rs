@@ -1,4 +1,4 @@
-//! 终端节点服务 detail: 基本信息 (with the FAQ 4.2 backend check), 连接管理, 权限管理, 端口映射.
+//! 终端节点服务 detail: 基本信息 (with the FAQ 4.2 backend check), 连接管理, 权限管理, 端口映射, 监控 (the last hour of its endpoints' traffic).
 
 use super::*;
 
@@ -15,6 +15,7 @@ pub(super) enum Tab {
     Connections,
     Permissions,
     Ports,
+    Traffic,
 }
 
 impl Tab {
@@ -23,6 +24,7 @@ impl Tab {
             Some("connections") => Tab::Connections,
             Some("permissions") => Tab::Permissions,
             Some("ports") => Tab::Ports,
+            Some("traffic") => Tab::Traffic,
             _ => Tab::Basic,
         }
     }
@@ -32,6 +34,7 @@ impl Tab {
             Tab::Connections => "connections",
             Tab::Permissions => "permissions",
             Tab::Ports => "ports",
+            Tab::Traffic => "traffic",
         }
     }
     pub(super) fn label(self) -> M {
@@ -40,6 +43,7 @@ impl Tab {
             Tab::Connections => M::Connections,
             Tab::Permissions => M::Permissions,
             Tab::Ports => M::PortMappings,
+            Tab::Traffic => M::Monitoring,
         }
     }
 }
@@ -86,6 +90,7 @@ pub(super) async fn render_detail(
         Tab::Connections => connections_tab(ctx, &caller, &s).await?,
         Tab::Permissions => permissions_tab(ctx, &caller, &s, &st).await?,
         Tab::Ports => ports_tab(ctx, &s),
+        Tab::Traffic => traffic_tab(ctx, &caller, &s).await?,
     };
     let body = html! {
         nav.crumbs aria-label="breadcrumb" { a href="/console/services" { (ctx.t(M::Services)) } " / " span.wrap { (s.service_name) } }
@@ -98,7 +103,7 @@ pub(super) async fn render_detail(
         (layout::flash(ctx, st.msg.as_deref()))
         @if let Some(b) = &st.banner { div.alert.alert-error role="alert" #form-error { (b) } }
         nav.tabs aria-label=(ctx.t(M::ServiceDetail)) {
-            @for t in [Tab::Basic, Tab::Connections, Tab::Permissions, Tab::Ports] {
+            @for t in [Tab::Basic, Tab::Connections, Tab::Permissions, Tab::Ports, Tab::Traffic] {
                 a href={ (base) "?tab=" (t.key()) } aria-current=[(t == st.tab).then_some("page")] #{ "tab-" (t.key()) } { (ctx.t(t.label())) }
             }
         }
@@ -108,6 +113,24 @@ pub(super) async fn render_detail(
         status,
         layout::page(ctx, ctx.t(M::ServiceDetail), Some(Nav::Services), body),
     ))
+}
+
+/// 监控: the last hour of all the service's endpoints' traffic.
+async fn traffic_tab(
+    ctx: &Ctx,
+    caller: &Caller,
+    s: &EndpointService,
+) -> Result<Markup, crate::ctx::Fail> {
+    let hour = ctx
+        .state
+        .control
+        .service_recent_traffic(caller, &s.id)
+        .await
+        .map_err(|e| ctx.api_error_page(&e))?;
+    Ok(html! {
+        h2 { (ctx.t(M::TrafficTitle)) }
+        (crate::charts::traffic_charts(ctx.lang, &hour))
+    })
 }
 
 pub(super) async fn basic_tab(ctx: &Ctx, caller: &Caller, s: &EndpointService) -> Markup {
