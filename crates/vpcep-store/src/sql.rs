@@ -11,6 +11,7 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Row, SqlStr, Transaction};
 use tokio::sync::watch;
 use vpcep_core::model::{IndexColumns, Kind};
 
+use crate::audit::{AuditQuery, AuditRow};
 use crate::{ChangeSet, Order, Page, Query, Record, Store, StoreError, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,19 +25,28 @@ const PG_WRITE_LOCK: i64 = 0x7670_6365_7001;
 
 pub struct SqlStore {
     backend: Backend,
-    reader: AnyPool,
-    writer: AnyPool,
+    pub(crate) reader: AnyPool,
+    pub(crate) writer: AnyPool,
     revision_tx: watch::Sender<u64>,
 }
 
 fn migrator() -> Migrator {
-    let mut m = Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("objects, tombstones, claims, sequences, meta"),
-        MigrationType::Simple,
-        SqlStr::from_static(include_str!("../migrations/0001_objects.sql")),
-        false,
-    )]);
+    let mut m = Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            Cow::Borrowed("objects, tombstones, claims, sequences, meta"),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../migrations/0001_objects.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("audit"),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../migrations/0002_audit.sql")),
+            false,
+        ),
+    ]);
     m.set_locking(true);
     m
 }
@@ -185,7 +195,7 @@ enum Arg {
 /// The one rule for text the database cannot hold: PostgreSQL refuses NUL in text values, so every
 /// backend refuses it in every key, filter and indexed column, before any SQL runs. (Record bodies
 /// are JSON text, where NUL travels escaped as `\u0000`, so they need no check.)
-fn text(s: &str) -> Result<String, StoreError> {
+pub(crate) fn text(s: &str) -> Result<String, StoreError> {
     if s.contains('\0') {
         Err(StoreError::NulInText)
     } else {
@@ -500,6 +510,14 @@ impl Store for SqlStore {
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.revision_tx.subscribe()
+    }
+
+    async fn audit_append(&self, row: &AuditRow) -> Result<u64, StoreError> {
+        self.append_audit(row).await
+    }
+
+    async fn audit_list(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        self.list_audit(query).await
     }
 }
 

@@ -444,6 +444,15 @@ impl Store for CountingStore {
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.inner.subscribe()
     }
+    async fn audit_append(&self, row: &vpcep_store::AuditRow) -> Result<u64, StoreError> {
+        self.inner.audit_append(row).await
+    }
+    async fn audit_list(
+        &self,
+        query: &vpcep_store::AuditQuery,
+    ) -> Result<Vec<vpcep_store::AuditRow>, StoreError> {
+        self.inner.audit_list(query).await
+    }
 }
 
 /// Finding 8: listing services costs the same number of store queries for 1 or 5 services (it

@@ -71,6 +71,7 @@ async fn reset_pg(url: &str) {
         "claims",
         "sequences",
         "meta",
+        "audit",
         "_sqlx_migrations",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
