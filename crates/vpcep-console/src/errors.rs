@@ -256,6 +256,8 @@ pub fn field_zh(field: Field) -> Option<&'static str> {
         "remote_ip_prefix" => "源地址网段",
         "remote_group_id" => "源安全组",
         "region" => M::Region.t(Lang::Zh),
+        "from" => "开始时间",
+        "to" => "结束时间",
         _ => return None,
     })
 }
@@ -554,6 +556,12 @@ fn chinese(e: &DomainError) -> Zh {
         }
         NegativeOffset { value } => format!("偏移量 {value} 不能为负数。").into(),
         InvalidMarkerId { value } => format!("标记 ID {} 无效。", q(value)).into(),
+        InvalidTime { field, value } => format!(
+            "{} {} 无效，请填写自 1970-01-01 UTC 起的毫秒数。",
+            label(field),
+            q(value)
+        )
+        .into(),
         InvalidRegion { value } => format!(
             "区域 {} 无效：只能包含小写字母、数字和中划线（-）。",
             q(value)
@@ -913,6 +921,7 @@ mod tests {
             NegativeOffset { value: -1 },
             InvalidMarkerId { value: s("x") },
             InvalidRegion { value: s("X") },
+            InvalidTime { field: "from", value: s("x") },
             QuotaValueOutOfRange { value: -1 },
             IpNotTaken,
             NotFound { kind: Thing::EndpointService, id: s("s1") },

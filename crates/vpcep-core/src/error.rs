@@ -240,6 +240,9 @@ pub enum DomainError {
     InvalidMarkerId { value: String },
     #[error("invalid region '{value}'")]
     InvalidRegion { value: String },
+    /// A time bound that is not milliseconds since the epoch (e.g. the audit log's `from`/`to`).
+    #[error("invalid {field} '{value}': milliseconds since the epoch")]
+    InvalidTime { field: Field, value: String },
     #[error("quota {value} is outside 0-1000000")]
     QuotaValueOutOfRange { value: i64 },
     /// An IP address given for an interface service, which takes none.
@@ -353,6 +356,7 @@ impl DomainError {
             | InvalidServiceName { field, .. }
             | InvalidCidr { field, .. }
             | InvalidAddress { field, .. }
+            | InvalidTime { field, .. }
             | UnknownReference { field, .. } => field,
             // Port problems are marked on the mapping list as a whole.
             PortOutOfRange { .. }

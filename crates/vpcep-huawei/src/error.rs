@@ -539,6 +539,9 @@ pub fn vpcep(e: &DomainError) -> ApiError {
             codes::INVALID_MARKER_ID,
             format!("Invalid marker_id '{value}'."),
         ),
+        InvalidTime { field, value } => param(format!(
+            "Invalid {field} '{value}': use milliseconds since 1970-01-01 UTC."
+        )),
         InvalidRegion { value } => param(format!(
             "Invalid region '{value}': use lowercase letters, digits and '-'."
         )),
@@ -883,6 +886,7 @@ mod tests {
             (FilterLimitOutOfRange { value: 0 }, 400, "EndPoint.0006", "Invalid limit: use 1 to 1000."),
             (NegativeOffset { value: -1 }, 400, "EndPoint.0010", "Invalid offset."),
             (InvalidMarkerId { value: s("x") }, 400, "EndPoint.0021", "Invalid marker_id 'x'."),
+            (InvalidTime { field: "from", value: s("x") }, 400, "EndPoint.0002", "Invalid from 'x': use milliseconds since 1970-01-01 UTC."),
             (InvalidRegion { value: s("X") }, 400, "EndPoint.0002", "Invalid region 'X': use lowercase letters, digits and '-'."),
             (QuotaValueOutOfRange { value: -1 }, 400, "EndPoint.0002", "A quota is an integer from 0 to 1000000."),
             (IpNotTaken, 400, "EndPoint.3011", "Parameter IP is not required to create an endpoint service (interface)."),
@@ -971,6 +975,7 @@ mod tests {
             | NegativeOffset { .. }
             | InvalidMarkerId { .. }
             | InvalidRegion { .. }
+            | InvalidTime { .. }
             | QuotaValueOutOfRange { .. }
             | IpNotTaken
             | NotFound { .. }
