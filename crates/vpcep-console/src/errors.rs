@@ -557,7 +557,7 @@ fn chinese(e: &DomainError) -> Zh {
         NegativeOffset { value } => format!("偏移量 {value} 不能为负数。").into(),
         InvalidMarkerId { value } => format!("标记 ID {} 无效。", q(value)).into(),
         InvalidTime { field, value } => format!(
-            "{} {} 无效，请填写自 1970-01-01 UTC 起的毫秒数。",
+            "{} {} 无效，请填写自 1970 年 1 月 1 日（协调世界时）起的毫秒数。",
             label(field),
             q(value)
         )
