@@ -18,6 +18,7 @@ use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApiBuilder, PathsBuilder, Ref, RefOr, Required, Schema,
 };
 use vpcep_huawei::ErrorBody;
+use vpcep_huawei::audit::AuditListOut;
 use vpcep_huawei::vpc as w;
 use vpcep_huawei::vpcep::*;
 
@@ -300,6 +301,7 @@ pub const OPERATIONS: &[Operation] = ops! {
     "POST" "/v1/{project_id}/lab/sites" "CreateLabSite" "Create an on-premises site joined by VPN" Some("CreateSiteRequest"), Some("SiteEnvelope"), 200;
     "GET" "/v1/{project_id}/lab/sites/{site_id}" "ShowLabSite" "Show a site" S, Some("SiteEnvelope"), 200;
     "DELETE" "/v1/{project_id}/lab/sites/{site_id}" "DeleteLabSite" "Delete a site" S, S, 204;
+    "GET" "/v1/{project_id}/audit" "ListAuditLogs" "The account's audit log: every mutating request, newest first" S, Some("AuditListOut"), 200;
     "GET" "/agent/v1/snapshot" "AgentSnapshot" "Agent: every object the data plane needs, at one revision" S, Some("Snapshot"), 200;
     "GET" "/agent/v1/changes" "AgentChanges" "Agent: changes after a revision (long-poll)" S, Some("Changes"), 200;
     "POST" "/agent/v1/reports" "AgentReports" "Agent: per-object results" Some("Reports"), Some("ReportsAck"), 200;
@@ -375,6 +377,7 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
         SitesEnvelope,
         CreateSiteRequest,
         SiteEnvelope,
+        AuditListOut,
         Snapshot,
         Changes,
         Reports,
@@ -608,6 +611,40 @@ pub fn query_params(operation_id: &str) -> Vec<QueryParam> {
                 "enable_efi",
                 QueryValue::Bool,
                 "Accepted (must be a boolean), not filtered on.",
+            ),
+        ],
+        "ListAuditLogs" => vec![
+            q(
+                "from",
+                QueryValue::Int {
+                    min: Some(0),
+                    max: None,
+                },
+                "Entries recorded at or after this time (milliseconds since 1970-01-01 UTC).",
+            ),
+            q(
+                "to",
+                QueryValue::Int {
+                    min: Some(0),
+                    max: None,
+                },
+                "Entries recorded before this time (milliseconds since 1970-01-01 UTC).",
+            ),
+            q(
+                "limit",
+                QueryValue::Int {
+                    min: Some(0),
+                    max: Some(1000),
+                },
+                "Page size (default 100).",
+            ),
+            q(
+                "marker",
+                QueryValue::Int {
+                    min: Some(0),
+                    max: None,
+                },
+                "The `next_marker` of the previous page; results continue after it.",
             ),
         ],
         "AgentChanges" => vec![

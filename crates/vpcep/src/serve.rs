@@ -195,6 +195,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.idle_timeout_secs.max(1)),
     );
     let mut graceful = stop.clone();
+    // The peer address reaches handlers as `ConnectInfo` (the audit log's `source`).
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = graceful.wait_for(|s| *s).await;
     });
