@@ -9,7 +9,6 @@
 //! The secret key never reaches this module.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::LazyLock;
 
 use axum::body::{Body, HttpBody as _};
@@ -24,6 +23,7 @@ use vpcep_huawei::audit::{AuditEntryOut, AuditListOut};
 
 use crate::AppState;
 use crate::error::{Reply, query_map, status_code};
+use crate::listener::PeerAddr;
 use crate::openapi::OPERATIONS;
 
 /// Who the authentication layer found behind a request, set on its response (also on a refusal,
@@ -151,8 +151,8 @@ pub(crate) async fn record(
         .to_string();
     let source = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.to_string())
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|c| c.0.0.to_string())
         .unwrap_or_default();
     let response = next.run(req).await;
     let Some(who) = response.extensions().get::<Identity>().cloned() else {

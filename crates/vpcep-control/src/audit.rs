@@ -9,6 +9,11 @@ use vpcep_store::{AuditQuery, AuditRow};
 
 use crate::{Caller, Control, now_ms};
 
+/// The client's address (`ip:port`) as the serving process saw it, put on each request by the
+/// binary for fronts that have no other way to it (the console).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAddr(pub String);
+
 /// Which front served the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Front {

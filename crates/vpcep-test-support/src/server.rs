@@ -111,7 +111,7 @@ impl Server {
             // With the peer address, as `vpcep serve` does (the audit log records it).
             let _ = axum::serve(
                 listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
+                app.into_make_service_with_connect_info::<vpcep_api::listener::PeerAddr>(),
             )
             .await;
         });
