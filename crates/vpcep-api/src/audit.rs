@@ -130,6 +130,10 @@ pub(crate) async fn record(
     req: Request,
     next: Next,
 ) -> Response<Body> {
+    // Reads pass straight through: no lookup, no allocation.
+    if !is_mutating(req.method()) {
+        return next.run(req).await;
+    }
     let method = req.method().clone();
     let Some(template) = req
         .extensions()
@@ -139,7 +143,7 @@ pub(crate) async fn record(
         return next.run(req).await;
     };
     let op = operation(&method, &template);
-    if !is_mutating(&method) || READS_BY_POST.contains(&op.as_str()) {
+    if READS_BY_POST.contains(&op.as_str()) {
         return next.run(req).await;
     }
     let mut resource_ids = path_ids(&template, req.uri().path());
