@@ -26,6 +26,7 @@ use vpcep_huawei::ApiError;
 use vpcep_huawei::error::codes;
 
 use crate::AppState;
+use crate::audit::Identity;
 use crate::error::Failure;
 
 /// Huawei limits signed bodies to 12 MB.
@@ -66,14 +67,24 @@ pub async fn authenticate(
     req: Request,
     next: Next,
 ) -> Response {
-    match check(&state, &budget, req).await {
+    let mut who = Identity::default();
+    match check(&state, &budget, req, &mut who).await {
         Ok((req, held)) => {
-            let response = next.run(req).await;
+            let mut response = next.run(req).await;
             // The body's share of the budget is given back once the handler is done with it.
             drop(held);
+            response.extensions_mut().insert(who);
             response
         }
-        Err(f) => f.into_response(),
+        Err(f) => {
+            let mut response = f.into_response();
+            // A refusal is audited once the key is known to be an account's (failed attempts
+            // are what auditors look for); before that there is no account to file it under.
+            if !who.domain_id.is_empty() {
+                response.extensions_mut().insert(who);
+            }
+            response
+        }
     }
 }
 
@@ -93,8 +104,17 @@ async fn check(
     state: &AppState,
     budget: &BodyBudget,
     req: Request,
+    who: &mut Identity,
 ) -> Result<(Request, Option<OwnedSemaphorePermit>), Failure> {
     let (mut parts, body) = req.into_parts();
+    let project_id = parts
+        .uri
+        .path()
+        .split('/')
+        .nth(2)
+        .unwrap_or_default()
+        .to_string();
+    who.project_id.clone_from(&project_id);
     let refuse = |body: Body, failure: Failure| {
         discard_in_background(body);
         Err(failure)
@@ -121,13 +141,17 @@ async fn check(
             return refuse(body, unauthenticated());
         }
     };
+    who.access_key_id.clone_from(&auth.access_key);
     let skew = time::Duration::seconds(state.control.settings.max_clock_skew_secs);
     if let Err(e) = check_headers(&headers, &auth, OffsetDateTime::now_utc(), skew) {
         tracing::info!(access_key = auth.access_key, reason = %e, "signature rejected");
         return refuse(body, unauthenticated());
     }
     let secret = match state.control.credential_secret(&auth.access_key).await {
-        Ok(Some(found)) => found,
+        Ok(Some(found)) => {
+            who.domain_id.clone_from(&found.1);
+            found
+        }
         Ok(None) => {
             tracing::debug!(access_key = auth.access_key, "unknown access key");
             return refuse(body, unauthenticated());
@@ -163,13 +187,6 @@ async fn check(
         tracing::info!(access_key = auth.access_key, reason = %e, "signature rejected");
         return Err(unauthenticated());
     }
-    let project_id = parts
-        .uri
-        .path()
-        .split('/')
-        .nth(2)
-        .unwrap_or_default()
-        .to_string();
     let caller = state.control.caller_for(&domain_id, &project_id).await?;
     parts.extensions.insert(caller);
     Ok((Request::from_parts(parts, Body::from(bytes)), held))

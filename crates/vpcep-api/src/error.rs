@@ -96,7 +96,25 @@ pub async fn json_errors_only(response: Response) -> Response {
     // Framework rejections are one short sentence; anything longer is cut, not buffered.
     let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
     let detail = String::from_utf8_lossy(&text).trim().to_string();
-    let (code, summary) = match status.as_u16() {
+    let (code, summary) = status_code(status.as_u16());
+    let message = if detail.is_empty() || status.is_server_error() {
+        summary.to_string()
+    } else {
+        format!("{summary} {detail}")
+    };
+    let mut out = Failure(ApiError::new(status.as_u16(), code, message)).into_response();
+    // Keep what the original response said about the request (its id, allowed methods).
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// The documented code and summary of an error status the framework answered on its own.
+pub(crate) fn status_code(status: u16) -> (&'static str, &'static str) {
+    match status {
         401 => (
             codes::AUTH_FAILED,
             "Authentication failed or authentication information is invalid.",
@@ -112,20 +130,7 @@ pub async fn json_errors_only(response: Response) -> Response {
         ),
         s if s >= 500 => (codes::SYSTEM, "System error. Please retry."),
         _ => (codes::PARAMETER, "Parameter error."),
-    };
-    let message = if detail.is_empty() || status.is_server_error() {
-        summary.to_string()
-    } else {
-        format!("{summary} {detail}")
-    };
-    let mut out = Failure(ApiError::new(status.as_u16(), code, message)).into_response();
-    // Keep what the original response said about the request (its id, allowed methods).
-    for (name, value) in &parts.headers {
-        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
-            out.headers_mut().insert(name.clone(), value.clone());
-        }
     }
-    out
 }
 
 /// Parse a JSON body into `T`. An empty body, broken JSON or a wrong type becomes

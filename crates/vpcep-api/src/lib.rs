@@ -3,6 +3,7 @@
 //! layer (`vpcep-control`).
 
 mod agent;
+pub mod audit;
 mod auth;
 pub mod error;
 pub mod listener;
@@ -44,10 +45,14 @@ pub fn router(state: AppState) -> Router {
     let tenant = vpcep::routes()
         .merge(vpc::routes())
         .merge(usage::routes())
+        .merge(audit::routes())
         .layer(from_fn_with_state(
             (state.clone(), auth::BodyBudget::default()),
             auth::authenticate,
         ))
+        // Outside authentication, so refused attempts are seen too (with the identity the
+        // authentication layer found).
+        .layer(from_fn_with_state(state.clone(), audit::record))
         // The authentication layer already bounded and buffered the body (12 MB, Huawei's limit
         // for signed bodies); the framework's own 2 MB default would refuse valid requests.
         .layer(DefaultBodyLimit::max(auth::MAX_BODY));

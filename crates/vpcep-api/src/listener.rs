@@ -15,6 +15,45 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
+/// The client's address, as handlers see it through `ConnectInfo<PeerAddr>` (the audit log's
+/// `source`): serve with `into_make_service_with_connect_info::<PeerAddr>()` on a
+/// [`LimitedListener`] (`vpcep serve`) or a plain `TcpListener` (tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, LimitedListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, LimitedListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TcpListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+/// A layer for the whole app (`vpcep serve`): the peer address as a plain
+/// [`vpcep_control::audit::ClientAddr`] extension, for fronts that do not know [`PeerAddr`].
+pub async fn expose_peer(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(peer) = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<PeerAddr>>()
+        .map(|c| c.0.0.to_string())
+    {
+        req.extensions_mut()
+            .insert(vpcep_control::audit::ClientAddr(peer));
+    }
+    next.run(req).await
+}
+
 /// Default cap on open connections.
 pub const MAX_CONNECTIONS: usize = 1024;
 /// Longer than the agent's longest long-poll (60 s), so only truly idle connections go.

@@ -18,6 +18,7 @@ use utoipa::openapi::{
     ContentBuilder, InfoBuilder, OpenApiBuilder, PathsBuilder, Ref, RefOr, Required, Schema,
 };
 use vpcep_huawei::ErrorBody;
+use vpcep_huawei::audit::AuditListOut;
 use vpcep_huawei::vpc as w;
 use vpcep_huawei::vpcep::*;
 
@@ -367,6 +368,7 @@ pub const OPERATIONS: &[Operation] = ops! {
     "POST" "/v1/{project_id}/lab/sites" "CreateLabSite" "Create an on-premises site joined by VPN" Some("CreateSiteRequest"), Some("SiteEnvelope"), 200;
     "GET" "/v1/{project_id}/lab/sites/{site_id}" "ShowLabSite" "Show a site" S, Some("SiteEnvelope"), 200;
     "DELETE" "/v1/{project_id}/lab/sites/{site_id}" "DeleteLabSite" "Delete a site" S, S, 204;
+    "GET" "/v1/{project_id}/audit" "ListAuditLogs" "The account's audit log: every mutating request, newest first" S, Some("AuditListOut"), 200;
     "GET" "/agent/v1/snapshot" "AgentSnapshot" "Agent: every object the data plane needs, at one revision" S, Some("Snapshot"), 200;
     "GET" "/agent/v1/changes" "AgentChanges" "Agent: changes after a revision (long-poll)" S, Some("Changes"), 200;
     "POST" "/agent/v1/reports" "AgentReports" "Agent: per-object results" Some("Reports"), Some("ReportsAck"), 200;
@@ -444,6 +446,7 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
         SitesEnvelope,
         CreateSiteRequest,
         SiteEnvelope,
+        AuditListOut,
         Snapshot,
         Changes,
         Reports,
@@ -697,6 +700,34 @@ pub fn query_params(operation_id: &str) -> Vec<QueryParam> {
                 "format",
                 QueryValue::OneOf(&["json", "csv"]),
                 "csv: the same rows as text/csv (also with Accept: text/csv).",
+            ),
+        ],
+        "ListAuditLogs" => vec![
+            q(
+                "from",
+                TEXT,
+                "Entries recorded at or after this time (RFC 3339 or milliseconds since 1970-01-01 UTC).",
+            ),
+            q(
+                "to",
+                TEXT,
+                "Entries recorded before this time (RFC 3339 or milliseconds since 1970-01-01 UTC).",
+            ),
+            q(
+                "limit",
+                QueryValue::Int {
+                    min: Some(0),
+                    max: Some(1000),
+                },
+                "Page size (default 100).",
+            ),
+            q(
+                "marker",
+                QueryValue::Int {
+                    min: Some(0),
+                    max: None,
+                },
+                "The `next_marker` of the previous page; results continue after it.",
             ),
         ],
         "AgentChanges" => vec![

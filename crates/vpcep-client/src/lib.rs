@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
+pub mod audit;
 pub mod endpoints;
 pub mod inventory;
 pub mod lab;

@@ -276,6 +276,8 @@ pub fn field_zh(field: Field) -> Option<&'static str> {
         "remote_ip_prefix" => "源地址网段",
         "remote_group_id" => "源安全组",
         "region" => M::Region.t(Lang::Zh),
+        "from" => "开始时间",
+        "to" => "结束时间",
         _ => return None,
     })
 }

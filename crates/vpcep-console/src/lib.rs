@@ -7,6 +7,7 @@
 //! form carries a CSRF token derived from it. Chinese by default, English with `?lang=en` or the
 //! switch in the header (a `vpcep_lang` cookie).
 
+mod audit;
 pub mod charts;
 pub mod ctx;
 pub mod errors;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::middleware::{Next, from_fn};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::Response;
 use axum::routing::{get, post};
 use vpcep_control::Control;
@@ -151,6 +152,7 @@ pub fn router(state: ConsoleState) -> Router {
             "/console/{*rest}",
             get(auth::not_found).post(auth::not_found),
         )
+        .layer(from_fn_with_state(state.clone(), audit::record))
         .layer(from_fn(security_headers))
         .with_state(state)
 }

@@ -2,6 +2,7 @@
 //! rules and writes one store transaction. API, console and CLI call only this.
 
 pub mod agent;
+pub mod audit;
 pub mod bootstrap;
 pub mod console_support;
 pub mod endpoints;

@@ -243,7 +243,7 @@ pub enum DomainError {
     #[error("quota {value} is outside 0-1000000")]
     QuotaValueOutOfRange { value: i64 },
     /// A time that is not RFC 3339 or epoch milliseconds, or a range that ends before it
-    /// starts or spans more than a year (usage queries; `field`: `from` or `to`).
+    /// starts or spans more than a year (usage and audit queries; `field`: `from` or `to`).
     #[error("invalid {field} time '{value}'")]
     InvalidTime { field: Field, value: String },
     /// An IP address given for an interface service, which takes none.

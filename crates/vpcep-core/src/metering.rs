@@ -167,7 +167,8 @@ pub fn usage_range(from: Option<&str>, to: Option<&str>, now_ms: i64) -> DomainR
     Ok(UsageRange { from_ms, to_ms })
 }
 
-fn parse_time(field: Field, s: &str) -> DomainResult<i64> {
+/// One time bound of a query (`field`): RFC 3339 or epoch milliseconds, years 1970–9999.
+pub fn parse_time(field: Field, s: &str) -> DomainResult<i64> {
     let bad = || DomainError::InvalidTime {
         field,
         value: quoted(s),

@@ -3,6 +3,7 @@
 //! schemas, and the error body ([`error`]). Written once here and used by the API server and the
 //! typed client. Depends on the domain core; the core knows nothing of it.
 
+pub mod audit;
 pub mod command;
 pub mod error;
 pub mod lab;

@@ -3,6 +3,7 @@
 //! default) and PostgreSQL through sqlx's `Any` driver with the same portable SQL; the conformance
 //! suite in `conformance` runs against every backend.
 
+pub mod audit;
 pub mod conformance;
 pub mod scratch;
 mod sql;
@@ -15,6 +16,7 @@ use async_trait::async_trait;
 use vpcep_core::metering::{CounterReading, Counters, HourUsage, UsageRange};
 use vpcep_core::model::{IndexColumns, Kind};
 
+pub use audit::{AuditQuery, AuditRow};
 pub use sql::{Backend, SqlStore};
 pub use typed::{StoreExt, TxExt};
 
@@ -156,6 +158,12 @@ pub trait Store: Send + Sync + 'static {
         project_id: &str,
         range: UsageRange,
     ) -> Result<Vec<HourUsage>, StoreError>;
+    /// Append one audit entry (outside any transaction, so a refused request is recorded too);
+    /// returns its sequence number. The audit log is append-only: there is deliberately no method
+    /// to change or remove an entry.
+    async fn audit_append(&self, row: &AuditRow) -> Result<u64, StoreError>;
+    /// One account's audit entries, newest first (see [`AuditQuery`]).
+    async fn audit_list(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError>;
 }
 
 /// A write transaction. Dropping it without `commit` rolls back.

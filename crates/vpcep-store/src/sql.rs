@@ -11,6 +11,7 @@ use sqlx::{Any, AnyPool, AssertSqlSafe, Row, SqlStr, Transaction};
 use tokio::sync::watch;
 use vpcep_core::model::{IndexColumns, Kind};
 
+use crate::audit::{AuditQuery, AuditRow};
 use crate::{ChangeSet, Order, Page, Query, Record, Store, StoreError, Tx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,8 +25,8 @@ const PG_WRITE_LOCK: i64 = 0x7670_6365_7001;
 
 pub struct SqlStore {
     backend: Backend,
-    reader: AnyPool,
-    writer: AnyPool,
+    pub(crate) reader: AnyPool,
+    pub(crate) writer: AnyPool,
     revision_tx: watch::Sender<u64>,
 }
 
@@ -36,6 +37,13 @@ fn migrator() -> Migrator {
             Cow::Borrowed("objects, tombstones, claims, sequences, meta"),
             MigrationType::Simple,
             SqlStr::from_static(include_str!("../migrations/0001_objects.sql")),
+            false,
+        ),
+        Migration::new(
+            2,
+            Cow::Borrowed("audit"),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../migrations/0002_audit.sql")),
             false,
         ),
         Migration::new(
@@ -517,6 +525,14 @@ impl Store for SqlStore {
         range: vpcep_core::metering::UsageRange,
     ) -> Result<Vec<vpcep_core::metering::HourUsage>, StoreError> {
         crate::usage::list(&self.reader, project_id, range).await
+    }
+
+    async fn audit_append(&self, row: &AuditRow) -> Result<u64, StoreError> {
+        self.append_audit(row).await
+    }
+
+    async fn audit_list(&self, query: &AuditQuery) -> Result<Vec<AuditRow>, StoreError> {
+        self.list_audit(query).await
     }
 }
 

@@ -108,7 +108,12 @@ impl Server {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            // With the peer address, as `vpcep serve` does (the audit log records it).
+            let _ = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<vpcep_api::listener::PeerAddr>(),
+            )
+            .await;
         });
         Server {
             addr,

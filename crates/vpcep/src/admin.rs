@@ -3,6 +3,8 @@
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand, ValueEnum};
+use vpcep_control::Control;
+use vpcep_control::audit::{AuditEntry, Front};
 use vpcep_core::model::QuotaType;
 
 use crate::config::StoreArgs;
@@ -131,7 +133,13 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     let result = async {
         match args.command {
             AdminCommand::Account(AccountCommand::Create { name }) => {
-                let a = control.create_account(&name, None).await.map_err(api)?;
+                let r = control.create_account(&name, None).await;
+                let (domain, project, ids) = match &r {
+                    Ok(a) => (a.domain_id.clone(), a.project_id.clone(), vec![a.domain_id.clone(), a.access_key.clone()]),
+                    Err(_) => (String::new(), String::new(), vec![]),
+                };
+                audit(&control, "admin.account.create", domain, project, ids, r.as_ref().map(|_| ())).await;
+                let a = r.map_err(api)?;
                 print(out, &a, |a| {
                     format!(
                         "account     {}\ndomain_id   {}\nproject_id  {}\nregion      {}\naccess_key  {}\nsecret_key  {}\n\nThe secret key is shown only now; store it safely.\n",
@@ -157,11 +165,19 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                 print(out, &v, |v| serde_json::to_string_pretty(v).unwrap_or_default() + "\n")
             }
             AdminCommand::Credential(CredentialCommand::Create { account }) => {
-                let c = control.create_credential(&account).await.map_err(api)?;
+                let domain = account_domain(&control, &account).await;
+                let r = control.create_credential(&account).await;
+                let ids = r.as_ref().map(|c| vec![c.access_key.clone()]).unwrap_or_default();
+                audit(&control, "admin.credential.create", domain, String::new(), ids, r.as_ref().map(|_| ())).await;
+                let c = r.map_err(api)?;
                 print(out, &c, |c| format!("access_key  {}\nsecret_key  {}\n", c.access_key, c.secret_key))
             }
             AdminCommand::Project(ProjectCommand::Create { account }) => {
-                let p = control.create_project(&account, &region).await.map_err(api)?;
+                let domain = account_domain(&control, &account).await;
+                let r = control.create_project(&account, &region).await;
+                let (project, ids) = r.as_ref().map(|p| (p.project_id.clone(), vec![p.project_id.clone()])).unwrap_or_default();
+                audit(&control, "admin.project.create", domain, project, ids, r.as_ref().map(|_| ())).await;
+                let p = r.map_err(api)?;
                 print(out, &p, |p| format!("project_id  {}\nregion      {}\n", p.project_id, p.region))
             }
             AdminCommand::Quota(QuotaCommand::Set { account, kind, limit }) => {
@@ -169,7 +185,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     QuotaKind::EndpointService => QuotaType::EndpointService,
                     QuotaKind::Endpoint => QuotaType::Endpoint,
                 };
-                let q = control.set_quota(&account, t, limit).await.map_err(api)?;
+                let domain = account_domain(&control, &account).await;
+                let r = control.set_quota(&account, t, limit).await;
+                audit(&control, "admin.quota.set", domain.clone(), String::new(), vec![domain], r.as_ref().map(|_| ())).await;
+                let q = r.map_err(api)?;
                 print(out, &q, |q| format!("endpoint_service  {}\nendpoint          {}\n", q.endpoint_service, q.endpoint))
             }
             AdminCommand::CloudService(CloudServiceCommand::Create { account, name, vpc_id, port_id, server_type, ports }) => {
@@ -185,7 +204,10 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
                     ports: Some(ports.into_iter().map(Into::into).collect()),
                     ..Default::default()
                 };
-                let svc = control.create_service_as(&caller, command, true).await.map_err(api)?;
+                let r = control.create_service_as(&caller, command, true).await;
+                let ids = r.as_ref().map(|s| vec![s.id.clone()]).unwrap_or_default();
+                audit(&control, "admin.cloud-service.create", caller.domain_id.clone(), caller.project_id.clone(), ids, r.as_ref().map(|_| ())).await;
+                let svc = r.map_err(api)?;
                 print(out, &vpcep_huawei::vpcep::ServiceOut::from_service(&svc, None), |s| {
                     format!("id            {}\nservice_name  {}\nstatus        {}\n", s.id, s.service_name, s.status)
                 })
@@ -200,6 +222,60 @@ pub async fn run(args: AdminArgs) -> anyhow::Result<()> {
     .await;
     store.close().await;
     result
+}
+
+/// The account an operator command names, for its audit entry (empty when there is none).
+async fn account_domain(control: &Control, account: &str) -> String {
+    control
+        .find_account(account)
+        .await
+        .map(|a| a.domain_id)
+        .unwrap_or_default()
+}
+
+/// Who is at the terminal: the audit log's `source` is `local:<user>` for admin commands.
+fn operator() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "admin".to_string())
+}
+
+/// Append the audit entry of a mutating admin command (listed under the account it changed,
+/// with the status and code the API would have answered). Secrets shown to the operator are never
+/// part of it: an account's or credential's access key id is, its secret key is not. A failure
+/// to record is reported on stderr; the command's own outcome stands.
+async fn audit(
+    control: &Control,
+    operation: &str,
+    domain_id: String,
+    project_id: String,
+    resource_ids: Vec<String>,
+    outcome: Result<(), &vpcep_core::DomainError>,
+) {
+    let (status, error_code) = match outcome {
+        Ok(()) => (200, String::new()),
+        Err(e) => {
+            let a = vpcep_huawei::error::vpcep(e);
+            (a.status, a.code.to_string())
+        }
+    };
+    let entry = AuditEntry {
+        domain_id,
+        project_id,
+        access_key_id: String::new(),
+        front: Front::Admin,
+        operation: operation.to_string(),
+        resource_ids,
+        request_id: vpcep_control::new_uuid(),
+        source: format!("local:{}", operator()),
+        status,
+        error_code,
+    };
+    if let Err(e) = control.record_audit(entry).await {
+        eprintln!("warning: the audit entry of {operation} was not recorded: {e}");
+    }
 }
 
 /// The CLI's own wording of a domain error (not the API's codes: an operator at a terminal reads

@@ -3,6 +3,7 @@
 //! Every command takes the connection options of [`conn::Conn`] (flags, `VPCEP_*` variables, or
 //! the config file written by `vpcep configure`) and `-o table|json`.
 
+mod audit;
 mod conn;
 mod doctor;
 mod endpoint;
@@ -40,6 +41,8 @@ pub enum ResourceCommand {
     Lab(lab::LabArgs),
     /// Why does a service or endpoint carry no traffic? One line per finding, with the fix.
     Doctor(doctor::DoctorArgs),
+    /// The account's audit log: who changed what, when, from where, with what outcome.
+    Audit(audit::AuditArgs),
 }
 
 pub async fn run(cmd: ResourceCommand) -> anyhow::Result<()> {
@@ -52,5 +55,6 @@ pub async fn run(cmd: ResourceCommand) -> anyhow::Result<()> {
         ResourceCommand::Usage(a) => usage::run(a).await,
         ResourceCommand::Lab(a) => lab::run(a).await,
         ResourceCommand::Doctor(a) => doctor::run(a).await,
+        ResourceCommand::Audit(a) => audit::run(a).await,
     }
 }

@@ -202,6 +202,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         Duration::from_secs(args.idle_timeout_secs.max(1)),
     );
     let mut graceful = stop.clone();
+    // The peer address reaches handlers as `ConnectInfo` (the audit log's `source`).
+    let app = app
+        .layer(axum::middleware::from_fn(vpcep_api::listener::expose_peer))
+        .into_make_service_with_connect_info::<vpcep_api::listener::PeerAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = graceful.wait_for(|s| *s).await;
     });

@@ -452,6 +452,15 @@ impl Store for CountingStore {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.usage(project_id, range).await
     }
+    async fn audit_append(&self, row: &vpcep_store::AuditRow) -> Result<u64, StoreError> {
+        self.inner.audit_append(row).await
+    }
+    async fn audit_list(
+        &self,
+        query: &vpcep_store::AuditQuery,
+    ) -> Result<Vec<vpcep_store::AuditRow>, StoreError> {
+        self.inner.audit_list(query).await
+    }
 }
 
 /// Finding 8: listing services costs the same number of store queries for 1 or 5 services (it

@@ -4,6 +4,7 @@
 mod harness;
 
 mod agent_feed;
+mod audit;
 mod auth;
 mod concurrency;
 mod flows;

@@ -658,8 +658,14 @@ async fn traffic_charts_draw_what_the_counters_grew_by() {
         }],
     };
     let control = &server.control;
-    control.agent_usage(reading(10, 1_000)).await.expect("baseline");
-    control.agent_usage(reading(17, 1_501_000)).await.expect("grown");
+    control
+        .agent_usage(reading(10, 1_000))
+        .await
+        .expect("baseline");
+    control
+        .agent_usage(reading(17, 1_501_000))
+        .await
+        .expect("grown");
     let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
     let app = vpcep_console::router(ConsoleState::new(
         control.clone(),
@@ -671,7 +677,11 @@ async fn traffic_charts_draw_what_the_counters_grew_by() {
     let page = get(&app, &format!("/console/endpoints/{id}"), &session).await;
     assert!(page.body.contains("id=\"traffic\""), "{}", page.body);
     // Seven new connections, 1.5 MB in and 3.0 MB out, all in the current minute.
-    assert!(page.body.contains("最近 60 分钟共 7，峰值每分钟 7。"), "{}", page.body);
+    assert!(
+        page.body.contains("最近 60 分钟共 7，峰值每分钟 7。"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("最近 60 分钟共 1.5 MB"), "{}", page.body);
     assert!(page.body.contains("最近 60 分钟共 3.0 MB"), "{}", page.body);
     assert_eq!(page.body.matches("<rect").count(), 3);
@@ -682,7 +692,11 @@ async fn traffic_charts_draw_what_the_counters_grew_by() {
     )
     .await;
     assert_eq!(tab.status, StatusCode::OK);
-    assert!(tab.body.contains("最近 60 分钟共 7，峰值每分钟 7。"), "{}", tab.body);
+    assert!(
+        tab.body.contains("最近 60 分钟共 7，峰值每分钟 7。"),
+        "{}",
+        tab.body
+    );
     // Another account: the service is not theirs to see.
     let eve = server.account("eve").await;
     let eve_session = sign_in(&app, &eve.info).await;
@@ -694,4 +708,112 @@ async fn traffic_charts_draw_what_the_counters_grew_by() {
     .await;
     assert_eq!(other.status, StatusCode::NOT_FOUND);
     assert!(!other.body.contains("<rect"));
+}
+
+/// The console's changes land in the audit log under the signed-in account (front `console`):
+/// a delete done (303), a refused create with the code the page showed, a forged form (403);
+/// a form step that changes nothing (200) is not recorded.
+#[tokio::test]
+async fn console_changes_are_audited() {
+    use vpcep_control::audit::{AuditLogQuery, Front};
+    use vpcep_test_support::server::{create_service, network};
+    let env = env().await;
+    let carol = env._server.account("carol").await;
+    let net = network(&carol.client, "10.1.0.0/16", "10.1.0.0/24", "10.1.0.1").await;
+    let svc = create_service(
+        &carol.client,
+        &net,
+        "web",
+        false,
+        serde_json::json!([{"client_port": 80, "server_port": 80, "protocol": "TCP"}]),
+    )
+    .await
+    .expect("service");
+    let sid = svc["id"].as_str().expect("id").to_string();
+    env._server.settle().await;
+    let app = env.app();
+    let session = sign_in(&app, &carol.info).await;
+    let token = get(&app, "/console/services/new", &session).await.csrf();
+    let r = post(
+        &app,
+        "/console/services/new",
+        &session,
+        &[
+            ("csrf", &token),
+            ("op", "submit"),
+            ("service_name", "web2"),
+            ("vpc_id", "no-such-vpc"),
+            ("server_type", "LB"),
+            ("lb_port_id", "p"),
+            ("port_protocol", "TCP"),
+            ("port_server", "8080"),
+            ("port_client", "80"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = post(
+        &app,
+        &format!("/console/services/{sid}/delete"),
+        &session,
+        &[("csrf", "00"), ("confirmed", "1")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(
+        &app,
+        &format!("/console/services/{sid}/delete"),
+        &session,
+        &[("csrf", &token), ("confirmed", "1")],
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    let caller = env
+        .control
+        .caller_for(&carol.info.domain_id, &carol.info.project_id)
+        .await
+        .expect("caller");
+    let log = env
+        .control
+        .audit_log(&caller, &AuditLogQuery::default())
+        .await
+        .expect("log");
+    let console: Vec<_> = log
+        .records
+        .iter()
+        .filter(|r| r.entry.front == Front::Console)
+        .map(|r| {
+            (
+                r.entry.operation.as_str(),
+                r.entry.resource_ids.clone(),
+                r.entry.status,
+                r.entry.error_code.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        console,
+        vec![
+            ("DeleteEndpointService", vec![sid.clone()], 303, ""),
+            ("DeleteEndpointService", vec![sid.clone()], 403, ""),
+            ("CreateEndpointService", vec![], 400, "EndPoint.2001"),
+        ],
+        "newest first"
+    );
+    for r in &log.records {
+        assert_eq!(r.entry.domain_id, carol.info.domain_id);
+        assert_eq!(r.entry.request_id.len(), 36, "{r:?}");
+    }
+    // Alice (another account, same console) sees none of it.
+    let alice = env
+        .control
+        .caller_for(&env.alice.domain_id, &env.alice.project_id)
+        .await
+        .expect("caller");
+    let theirs = env
+        .control
+        .audit_log(&alice, &AuditLogQuery::default())
+        .await
+        .expect("log");
+    assert!(theirs.records.is_empty(), "{:?}", theirs.records);
 }

@@ -71,6 +71,7 @@ async fn reset_pg(url: &str) {
         "claims",
         "sequences",
         "meta",
+        "audit",
         "usage_hours",
         "usage_counters",
         "usage_clocks",
