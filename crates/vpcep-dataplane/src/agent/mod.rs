@@ -3,6 +3,7 @@
 
 pub mod deps;
 pub mod dns;
+pub mod flows;
 pub mod metrics;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,6 +53,8 @@ pub struct Agent<K: KernelOps = Kernel> {
     /// traffic passes through one is reported `failed` until it is programmed.
     failing: BTreeMap<String, String>,
     telemetry: metrics::Telemetry,
+    /// Flow records, when asked for ([`Agent::with_flows`]).
+    flows: Option<flows::Flows>,
 }
 
 /// The first retry of a failed namespace comes this soon, doubling up to [`RETRY_MAX`].
@@ -88,7 +91,15 @@ impl<K: KernelOps> Agent<K> {
             reported: BTreeMap::new(),
             failing: BTreeMap::new(),
             telemetry: metrics::Telemetry::default(),
+            flows: None,
         }
+    }
+
+    /// Record every connection through an endpoint of this machine's gateways
+    /// (docs/flows.md); the writer starts now.
+    pub fn with_flows(mut self, cfg: flows::FlowConfig) -> std::io::Result<Self> {
+        self.flows = Some(flows::Flows::start(cfg)?);
+        Ok(self)
     }
 
     /// The agent's metrics and readiness, for a `/metrics` endpoint (shared, cheap to clone).
@@ -167,19 +178,22 @@ impl<K: KernelOps> Agent<K> {
         let scope = patched.as_ref().and(changed);
         // What this converge covers: the changed endpoints when patched, everything otherwise.
         let in_scope = |id: &str| scope.is_none_or(|ids| ids.contains_key(id));
-        let (plan, planned, failed, dirty) = match patched {
-            Some((p, dirty)) => {
-                let planned = started.elapsed();
-                let failed = self.kernel.apply_changed(&p, &dirty).await?;
-                (p, planned, failed, Some(dirty))
-            }
-            None => {
-                let p = plan::plan(d, &names, &mut self.legs);
-                let planned = started.elapsed();
-                let failed = self.kernel.apply(&p).await?;
-                (p, planned, failed, None)
-            }
+        let (plan, dirty) = match patched {
+            Some((p, dirty)) => (p, Some(dirty)),
+            None => (plan::plan(d, &names, &mut self.legs), None),
         };
+        let planned = started.elapsed();
+        // Flow records name connections by this plan from its first packet on.
+        if let Some(f) = &mut self.flows {
+            f.follow(plan::flows::FlowIndex::build(&plan, d, &names));
+        }
+        let failed = match &dirty {
+            Some(dirty) => self.kernel.apply_changed(&plan, dirty).await?,
+            None => self.kernel.apply(&plan).await?,
+        };
+        if let Some(f) = &mut self.flows {
+            f.listen().await;
+        }
         for (ns, why) in &failed {
             tracing::warn!(namespace = ns, error = why, "could not program namespace");
         }
@@ -211,6 +225,9 @@ impl<K: KernelOps> Agent<K> {
             .cloned()
             .collect();
         for gone in &gone {
+            if let (Some(f), Ok(ip)) = (&self.flows, gone.ip.parse()) {
+                f.cutting(&self.cfg.names.gateway(gone.shard), gone.zone, ip);
+            }
             self.kernel
                 .cut_flows(&self.cfg.names.gateway(gone.shard), gone.zone, &gone.ip)
                 .await;
