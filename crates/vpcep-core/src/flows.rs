@@ -8,6 +8,8 @@ use std::net::SocketAddrV4;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::{DomainError, DomainResult};
+
 /// The file records are written to; rotated files are `flows.jsonl.1` (newest) and on.
 pub const FILE: &str = "flows.jsonl";
 
@@ -185,6 +187,72 @@ impl FlowQuery {
     }
 }
 
+/// A flows query's parameters as a front received them (all optional, raw).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowParams {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<String>,
+    pub marker: Option<String>,
+    pub translated: Option<String>,
+}
+
+impl FlowParams {
+    /// The query they ask for: `from`/`to` as Unix milliseconds or RFC 3339
+    /// (`2026-11-29T06:00:00Z`), `limit` 1–[`MAX_LIMIT`], `marker` a `seq` of an earlier page,
+    /// `translated` an address with or without its port (`198.19.128.7:40123`, `198.19.128.7`).
+    pub fn query(&self, scope: FlowScope) -> DomainResult<FlowQuery> {
+        fn blank(v: &Option<String>) -> Option<&str> {
+            v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+        }
+        let time = |field: &'static str, v: &Option<String>| -> DomainResult<Option<u64>> {
+            let Some(v) = blank(v) else { return Ok(None) };
+            let bad = || DomainError::InvalidQueryValue {
+                field,
+                value: crate::error::quoted(v),
+            };
+            if let Ok(ms) = v.parse::<u64>() {
+                return Ok(Some(ms));
+            }
+            let t = time::OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| bad())?;
+            u64::try_from(t.unix_timestamp_nanos() / 1_000_000)
+                .map(Some)
+                .map_err(|_| bad())
+        };
+        let mut q = FlowQuery::new(scope);
+        q.from_ms = time("from", &self.from)?;
+        q.to_ms = time("to", &self.to)?;
+        if let Some(v) = blank(&self.limit) {
+            q.limit = v
+                .parse::<usize>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or_else(|| DomainError::InvalidLimit {
+                    value: crate::error::quoted(v),
+                    max: MAX_LIMIT as i64,
+                })?;
+        }
+        if let Some(v) = blank(&self.marker) {
+            q.marker = Some(v.parse().map_err(|_| DomainError::InvalidQueryValue {
+                field: "marker",
+                value: crate::error::quoted(v),
+            })?);
+        }
+        if let Some(v) = blank(&self.translated) {
+            let addr = v
+                .parse::<SocketAddrV4>()
+                .ok()
+                .or_else(|| v.parse().ok().map(|ip| SocketAddrV4::new(ip, 0)));
+            q.translated = Some(addr.ok_or_else(|| DomainError::InvalidAddress {
+                field: "translated",
+                value: crate::error::quoted(v),
+            })?);
+        }
+        Ok(q)
+    }
+}
+
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` of Unix nanoseconds.
 pub fn time_text(ns: u64) -> String {
     let fmt = time::macros::format_description!(
@@ -225,6 +293,35 @@ mod tests {
             tcp_state: None,
             overruns: 0,
         }
+    }
+
+    #[test]
+    fn parameters_become_a_query_or_a_domain_error() {
+        let scope = || FlowScope::Endpoint("ep1".into());
+        let p = FlowParams {
+            from: Some("1704110400000".into()),
+            to: Some("2024-01-01T12:00:01Z".into()),
+            limit: Some("5".into()),
+            marker: Some("42".into()),
+            translated: Some("198.19.128.7".into()),
+        };
+        let q = p.query(scope()).expect("query");
+        assert_eq!(q.from_ms, Some(1_704_110_400_000));
+        assert_eq!(q.to_ms, Some(1_704_110_401_000));
+        assert_eq!((q.limit, q.marker), (5, Some(42)));
+        assert_eq!(q.translated, "198.19.128.7:0".parse().ok());
+        let empty = FlowParams::default().query(scope()).expect("defaults");
+        assert_eq!((empty.limit, empty.marker, empty.from_ms), (DEFAULT_LIMIT, None, None));
+        let bad = |f: &dyn Fn(&mut FlowParams)| {
+            let mut p = FlowParams::default();
+            f(&mut p);
+            p.query(scope()).expect_err("refused")
+        };
+        assert!(matches!(bad(&|p| p.from = Some("yesterday".into())), DomainError::InvalidQueryValue { field: "from", .. }));
+        assert!(matches!(bad(&|p| p.marker = Some("-1".into())), DomainError::InvalidQueryValue { field: "marker", .. }));
+        assert!(matches!(bad(&|p| p.limit = Some("0".into())), DomainError::InvalidLimit { .. }));
+        assert!(matches!(bad(&|p| p.limit = Some("1001".into())), DomainError::InvalidLimit { .. }));
+        assert!(matches!(bad(&|p| p.translated = Some("x:1".into())), DomainError::InvalidAddress { .. }));
     }
 
     #[test]
