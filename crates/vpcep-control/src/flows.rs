@@ -143,22 +143,43 @@ mod tests {
             }
             std::fs::write(dir.path().join(rotated(i)), text).expect("write");
         };
-        write(2, &[rec(1, "e1", "s1", "198.19.128.7:1000"), rec(2, "e2", "s1", "198.19.128.8:1000")]);
-        write(1, &[rec(3, "e1", "s1", "198.19.128.7:1001"), rec(4, "e3", "s2", "198.19.128.9:1")]);
+        write(
+            2,
+            &[
+                rec(1, "e1", "s1", "198.19.128.7:1000"),
+                rec(2, "e2", "s1", "198.19.128.8:1000"),
+            ],
+        );
+        write(
+            1,
+            &[
+                rec(3, "e1", "s1", "198.19.128.7:1001"),
+                rec(4, "e3", "s2", "198.19.128.9:1"),
+            ],
+        );
         write(0, &[rec(5, "e2", "s1", "198.19.128.8:1001")]);
         let mut q = FlowQuery::new(FlowScope::Service("s1".into()));
         q.limit = 2;
         let p1 = read_page(dir.path(), &q).expect("page");
-        assert_eq!(p1.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            p1.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(p1.next_marker, Some(2));
         q.marker = p1.next_marker;
         let p2 = read_page(dir.path(), &q).expect("page");
-        assert_eq!(p2.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![3, 5]);
+        assert_eq!(
+            p2.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![3, 5]
+        );
         assert_eq!(p2.next_marker, None);
         let mut by_addr = FlowQuery::new(FlowScope::Service("s1".into()));
         by_addr.translated = "198.19.128.8:1001".parse().ok();
         let found = read_page(dir.path(), &by_addr).expect("page");
-        assert_eq!(found.records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![5]);
+        assert_eq!(
+            found.records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![5]
+        );
         let mine = FlowQuery::new(FlowScope::Endpoint("e3".into()));
         assert_eq!(read_page(dir.path(), &mine).expect("page").records.len(), 1);
         // No files yet: an empty page.

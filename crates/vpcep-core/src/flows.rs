@@ -311,17 +311,38 @@ mod tests {
         assert_eq!((q.limit, q.marker), (5, Some(42)));
         assert_eq!(q.translated, "198.19.128.7:0".parse().ok());
         let empty = FlowParams::default().query(scope()).expect("defaults");
-        assert_eq!((empty.limit, empty.marker, empty.from_ms), (DEFAULT_LIMIT, None, None));
+        assert_eq!(
+            (empty.limit, empty.marker, empty.from_ms),
+            (DEFAULT_LIMIT, None, None)
+        );
         let bad = |f: &dyn Fn(&mut FlowParams)| {
             let mut p = FlowParams::default();
             f(&mut p);
             p.query(scope()).expect_err("refused")
         };
-        assert!(matches!(bad(&|p| p.from = Some("yesterday".into())), DomainError::InvalidQueryValue { field: "from", .. }));
-        assert!(matches!(bad(&|p| p.marker = Some("-1".into())), DomainError::InvalidQueryValue { field: "marker", .. }));
-        assert!(matches!(bad(&|p| p.limit = Some("0".into())), DomainError::InvalidLimit { .. }));
-        assert!(matches!(bad(&|p| p.limit = Some("1001".into())), DomainError::InvalidLimit { .. }));
-        assert!(matches!(bad(&|p| p.translated = Some("x:1".into())), DomainError::InvalidAddress { .. }));
+        assert!(matches!(
+            bad(&|p| p.from = Some("yesterday".into())),
+            DomainError::InvalidQueryValue { field: "from", .. }
+        ));
+        assert!(matches!(
+            bad(&|p| p.marker = Some("-1".into())),
+            DomainError::InvalidQueryValue {
+                field: "marker",
+                ..
+            }
+        ));
+        assert!(matches!(
+            bad(&|p| p.limit = Some("0".into())),
+            DomainError::InvalidLimit { .. }
+        ));
+        assert!(matches!(
+            bad(&|p| p.limit = Some("1001".into())),
+            DomainError::InvalidLimit { .. }
+        ));
+        assert!(matches!(
+            bad(&|p| p.translated = Some("x:1".into())),
+            DomainError::InvalidAddress { .. }
+        ));
     }
 
     #[test]
@@ -329,8 +350,14 @@ mod tests {
         let r = record(3, FlowEvent::Start);
         let line = serde_json::to_string(&r).expect("json");
         assert!(!line.contains('\n'));
-        assert!(line.contains(r#""translated":"198.19.128.7:40123""#), "{line}");
-        assert!(line.contains(r#""time":"2024-01-01T12:00:00.123Z""#), "{line}");
+        assert!(
+            line.contains(r#""translated":"198.19.128.7:40123""#),
+            "{line}"
+        );
+        assert!(
+            line.contains(r#""time":"2024-01-01T12:00:00.123Z""#),
+            "{line}"
+        );
         assert!(!line.contains("end_reason"));
         let back: FlowRecord = serde_json::from_str(&line).expect("parse");
         assert_eq!(back, r);

@@ -6,6 +6,7 @@
 mod conn;
 mod doctor;
 mod endpoint;
+mod flows;
 mod lab;
 mod misc;
 mod output;

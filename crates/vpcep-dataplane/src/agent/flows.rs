@@ -138,7 +138,8 @@ impl Flows {
     pub fn cutting(&self, gateway: &str, zone: u16, ip: Ipv4Addr) {
         let now = now_ns();
         let mut sh = self.shared();
-        sh.cuts.retain(|_, at| now.saturating_sub(*at) < CUT_WINDOW_NS);
+        sh.cuts
+            .retain(|_, at| now.saturating_sub(*at) < CUT_WINDOW_NS);
         sh.cuts.insert((gateway.to_string(), zone, ip), now);
     }
 }
@@ -154,7 +155,13 @@ fn namespace_inode(ns: &str) -> Option<u64> {
 /// The record of one event of an endpoint's connection (`seq` left 0: the writer numbers).
 /// `read_ns`: when the event was read, for entries the kernel did not timestamp; `cut`: the
 /// agent cut this endpoint's flows just now.
-pub fn record(ev: &CtEvent, gateway: &str, owner: &FlowOwner, read_ns: u64, cut: bool) -> FlowRecord {
+pub fn record(
+    ev: &CtEvent,
+    gateway: &str,
+    owner: &FlowOwner,
+    read_ns: u64,
+    cut: bool,
+) -> FlowRecord {
     let snat = vpcep_core::validate::snat_range();
     // A `proxy_open` flow is DNATed to the leg's own listener (198.19.128.x:1): what the
     // backend sees is the proxy's second connection, not this entry's reply tuple.
@@ -187,7 +194,11 @@ pub fn record(ev: &CtEvent, gateway: &str, owner: &FlowOwner, read_ns: u64, cut:
     });
     FlowRecord {
         seq: 0,
-        event: if end { FlowEvent::End } else { FlowEvent::Start },
+        event: if end {
+            FlowEvent::End
+        } else {
+            FlowEvent::Start
+        },
         time_ns,
         time: time_text(time_ns),
         gateway: gateway.to_string(),
@@ -222,7 +233,8 @@ pub fn record(ev: &CtEvent, gateway: &str, owner: &FlowOwner, read_ns: u64, cut:
 /// The writer: numbers, names and writes what the listeners heard; flushes whenever it has
 /// caught up.
 fn write_loop(rx: &Receiver<Heard>, shared: &Mutex<Shared>, mut sink: Sink) {
-    let written = |event: &'static str| metrics::counter!("vpcep_flow_records_total", "event" => event);
+    let written =
+        |event: &'static str| metrics::counter!("vpcep_flow_records_total", "event" => event);
     let (starts, ends, gaps) = (written("start"), written("end"), written("overrun"));
     let unmatched = metrics::counter!("vpcep_flow_unmatched_events_total");
     let errors = metrics::counter!("vpcep_flow_write_errors_total");
@@ -231,7 +243,10 @@ fn write_loop(rx: &Receiver<Heard>, shared: &Mutex<Shared>, mut sink: Sink) {
         while let Some(heard) = next {
             let (index, cuts) = {
                 let sh = shared.lock().unwrap_or_else(|p| p.into_inner());
-                (sh.index.clone(), (!sh.cuts.is_empty()).then(|| sh.cuts.clone()))
+                (
+                    sh.index.clone(),
+                    (!sh.cuts.is_empty()).then(|| sh.cuts.clone()),
+                )
             };
             let mut out = Vec::new();
             match heard {
@@ -427,34 +442,73 @@ mod tests {
 
     #[test]
     fn records_join_both_sides_of_the_nat() {
-        let start = record(&ev(CtKind::New, Some(3), "192.168.0.4:8080"), "g", &owner(), 5, false);
+        let start = record(
+            &ev(CtKind::New, Some(3), "192.168.0.4:8080"),
+            "g",
+            &owner(),
+            5,
+            false,
+        );
         assert_eq!(start.event, FlowEvent::Start);
         assert_eq!(start.time_ns, 1_000_000_000);
         assert_eq!(start.source, "10.0.0.5:40000".parse().ok());
         assert_eq!(start.endpoint, "10.0.0.9:80".parse().ok());
         assert_eq!(start.translated, "198.19.128.3:40000".parse().ok());
         assert_eq!(start.backend, "192.168.0.4:8080".parse().ok());
-        assert_eq!((start.project_id.as_str(), start.domain_id.as_str()), ("consumer", "acct"));
+        assert_eq!(
+            (start.project_id.as_str(), start.domain_id.as_str()),
+            ("consumer", "acct")
+        );
         assert_eq!(start.to_backend, None);
         assert_eq!(start.end_reason, None);
-        let end = record(&ev(CtKind::Destroy, Some(7), "192.168.0.4:8080"), "g", &owner(), 5, false);
+        let end = record(
+            &ev(CtKind::Destroy, Some(7), "192.168.0.4:8080"),
+            "g",
+            &owner(),
+            5,
+            false,
+        );
         assert_eq!(end.event, FlowEvent::End);
         assert_eq!(end.time_ns, 3_000_000_000);
         assert_eq!(end.started_ns, Some(1_000_000_000));
-        assert_eq!(end.to_backend, Some(Volume { packets: 6, bytes: 400 }));
-        assert_eq!(end.to_consumer, Some(Volume { packets: 5, bytes: 9000 }));
+        assert_eq!(
+            end.to_backend,
+            Some(Volume {
+                packets: 6,
+                bytes: 400
+            })
+        );
+        assert_eq!(
+            end.to_consumer,
+            Some(Volume {
+                packets: 5,
+                bytes: 9000
+            })
+        );
         assert_eq!(end.end_reason, Some(EndReason::Closed));
         assert_eq!(end.tcp_state.as_deref(), Some("TIME_WAIT"));
         let reason = |state, cut| {
-            record(&ev(CtKind::Destroy, state, "192.168.0.4:8080"), "g", &owner(), 5, cut)
-                .end_reason
+            record(
+                &ev(CtKind::Destroy, state, "192.168.0.4:8080"),
+                "g",
+                &owner(),
+                5,
+                cut,
+            )
+            .end_reason
         };
         assert_eq!(reason(Some(8), false), Some(EndReason::Reset));
         assert_eq!(reason(Some(3), false), Some(EndReason::Timeout));
         assert_eq!(reason(None, false), Some(EndReason::Timeout));
         assert_eq!(reason(Some(7), true), Some(EndReason::Cut));
         // Proxied: the backend is behind the proxy's own connection.
-        let proxied = record(&ev(CtKind::New, Some(3), "198.19.128.3:1"), "g", &owner(), 5, false);
+        let proxied = record(
+            &ev(CtKind::New, Some(3), "198.19.128.3:1"),
+            "g",
+            &owner(),
+            5,
+            false,
+        );
         assert_eq!((proxied.translated, proxied.backend), (None, None));
         // No timestamps: when it was read.
         let mut e = ev(CtKind::New, None, "192.168.0.4:8080");
@@ -470,7 +524,13 @@ mod tests {
             file_bytes: 2_000,
             files: 3,
         };
-        let mut r = record(&ev(CtKind::New, Some(3), "192.168.0.4:8080"), "g", &owner(), 5, false);
+        let mut r = record(
+            &ev(CtKind::New, Some(3), "192.168.0.4:8080"),
+            "g",
+            &owner(),
+            5,
+            false,
+        );
         let mut sink = Sink::open(cfg.clone()).expect("open");
         for _ in 0..40 {
             sink.write(&mut r).expect("write");
@@ -480,7 +540,10 @@ mod tests {
         let sizes: Vec<u64> = (0..4)
             .map(|i| std::fs::metadata(dir.path().join(rotated(i))).map_or(0, |m| m.len()))
             .collect();
-        assert!(sizes[..3].iter().all(|s| *s > 0 && *s <= 2_000), "{sizes:?}");
+        assert!(
+            sizes[..3].iter().all(|s| *s > 0 && *s <= 2_000),
+            "{sizes:?}"
+        );
         assert_eq!(sizes[3], 0, "only three files are kept");
         assert_eq!(last_seq(&dir.path().join(FILE)), Some(40));
         let mut sink = Sink::open(cfg).expect("reopen");

@@ -941,7 +941,10 @@ fn flow_index_tells_consumers_with_the_same_cidr_apart_by_zone() {
     assert_eq!(one.project_id, "p");
     assert_eq!(one.service_id, SVC);
     assert_eq!(one.service_project_id, "p");
-    assert_eq!((two.endpoint_id.as_str(), two.project_id.as_str()), ("e0000002", "consumer2"));
+    assert_eq!(
+        (two.endpoint_id.as_str(), two.project_id.as_str()),
+        ("e0000002", "consumer2")
+    );
     assert_eq!(two.domain_id, "d2");
     assert!(index.lookup(&names.gateway(gw1), z1 + 7, ip).is_none());
     assert!(index.lookup("vpcep-g-9", z1, ip).is_none());
@@ -955,7 +958,9 @@ fn flow_index_tells_consumers_with_the_same_cidr_apart_by_zone() {
         &names,
     ));
     assert_eq!(
-        later.lookup(&names.gateway(gw2), z2, ip).map(|o| o.endpoint_id.as_str()),
+        later
+            .lookup(&names.gateway(gw2), z2, ip)
+            .map(|o| o.endpoint_id.as_str()),
         Some("e0000002")
     );
 }

@@ -138,9 +138,8 @@ fn be64(b: &[u8]) -> Option<u64> {
 /// its own zone if it carries one.
 fn tuple(t: &[u8]) -> Option<(Tuple, u8, Option<u16>)> {
     let ip = nlattr(t, CTA_TUPLE_IP)?;
-    let addr = |k| -> Option<Ipv4Addr> {
-        Some(Ipv4Addr::from(<[u8; 4]>::try_from(nlattr(ip, k)?).ok()?))
-    };
+    let addr =
+        |k| -> Option<Ipv4Addr> { Some(Ipv4Addr::from(<[u8; 4]>::try_from(nlattr(ip, k)?).ok()?)) };
     let proto = nlattr(t, CTA_TUPLE_PROTO)?;
     let port = |k| nlattr(proto, k).and_then(be16).unwrap_or(0);
     Some((
