@@ -20,7 +20,10 @@ use vpcep_core::flows::{EndReason, FlowEvent, FlowRecord, Volume, time_text};
 use crate::kernel::netlink::events::{
     CtCount, CtEvent, CtKind, Heard, Listener, listen, now_ns, tcp_state_name,
 };
-use crate::plan::flows::{FlowIndex, FlowOwner};
+use crate::plan::Plan;
+use crate::plan::desired::Desired;
+use crate::plan::flows::{FlowIndex, FlowOwner, live_of};
+use crate::plan::naming::Namespaces;
 
 pub use vpcep_core::flows::{FILE, rotated};
 
@@ -50,7 +53,7 @@ const CUT_WINDOW_NS: u64 = 10_000_000_000;
 /// What the writer reads besides the events: the index and the cuts in progress.
 #[derive(Default)]
 struct Shared {
-    index: Arc<FlowIndex>,
+    index: FlowIndex,
     /// (gateway, zone, endpoint address) → when the agent cut it.
     cuts: BTreeMap<(String, u16, Ipv4Addr), u64>,
 }
@@ -97,17 +100,25 @@ impl Flows {
     }
 
     /// A new plan, before it is applied (so a connection made the moment an endpoint exists
-    /// finds its name): the index follows it, and gateways that no longer hold endpoints lose
-    /// their listener.
-    pub fn follow(&mut self, index: FlowIndex) {
-        self.gateways = index.gateways().into_iter().map(String::from).collect();
-        {
-            let mut sh = self.shared();
-            let next = sh.index.followed_by(index);
-            sh.index = Arc::new(next);
+    /// finds its name). `only`: the endpoints a patched plan changed (the rest is as before);
+    /// `None`: everything was planned, and gateways that no longer hold endpoints lose their
+    /// listener.
+    pub fn follow(&mut self, plan: &Plan, d: &Desired, names: &Namespaces, only: Option<&[&str]>) {
+        self.shared().index.follow(plan, d, names, only);
+        match only {
+            None => {
+                self.gateways = plan.live.iter().map(|l| names.gateway(l.shard)).collect();
+                let gateways = &self.gateways;
+                self.listeners.retain(|ns, _| gateways.contains(ns));
+            }
+            // A patch may put the first endpoint into a shard.
+            Some(ids) => {
+                for id in ids {
+                    let shards = live_of(plan, id).map(|l| names.gateway(l.shard));
+                    self.gateways.extend(shards);
+                }
+            }
         }
-        let gateways = &self.gateways;
-        self.listeners.retain(|ns, _| gateways.contains(ns));
     }
 
     /// After an apply: every gateway holding endpoints that has no listener yet gets one
@@ -181,17 +192,16 @@ pub fn record(
         packets: c.packets,
         bytes: c.bytes,
     };
-    let end_reason = end.then(|| {
-        if cut {
-            EndReason::Cut
-        } else {
-            match ev.tcp_state {
-                Some(7) => EndReason::Closed,
-                Some(8) => EndReason::Reset,
-                _ => EndReason::Timeout,
-            }
+    let reason = if cut {
+        EndReason::Cut
+    } else {
+        match ev.tcp_state {
+            Some(7) => EndReason::Closed,
+            Some(8) => EndReason::Reset,
+            _ => EndReason::Timeout,
         }
-    });
+    };
+    let end_reason = end.then_some(reason);
     FlowRecord {
         seq: 0,
         event: if end {

@@ -185,7 +185,11 @@ impl<K: KernelOps> Agent<K> {
         let planned = started.elapsed();
         // Flow records name connections by this plan from its first packet on.
         if let Some(f) = &mut self.flows {
-            f.follow(plan::flows::FlowIndex::build(&plan, d, &names));
+            let ids: Option<Vec<&str>> = dirty
+                .as_ref()
+                .and(changed)
+                .map(|c| c.keys().map(String::as_str).collect());
+            f.follow(&plan, d, &names, ids.as_deref());
         }
         let failed = match &dirty {
             Some(dirty) => self.kernel.apply_changed(&plan, dirty).await?,

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use crate::plan::Plan;
 use crate::plan::desired::Desired;
 use crate::plan::naming::Namespaces;
+use crate::plan::{LiveEndpoint, Plan};
 
 /// The labels a flow of one endpoint carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +23,20 @@ pub struct FlowOwner {
     pub service_project_id: String,
 }
 
+/// Endpoint `id` in `plan`'s live set (`live` is ordered by id first: found by range, not by a
+/// scan).
+pub fn live_of<'p>(plan: &'p Plan, id: &str) -> impl Iterator<Item = &'p LiveEndpoint> {
+    let from = LiveEndpoint {
+        id: id.to_string(),
+        subnet: String::new(),
+        shard: 0,
+        zone: 0,
+        ip: String::new(),
+    };
+    let id = id.to_string();
+    plan.live.range(from..).take_while(move |l| l.id == id)
+}
+
 /// (gateway namespace, zone, endpoint address) → owner.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlowIndex {
@@ -32,17 +46,26 @@ pub struct FlowIndex {
 impl FlowIndex {
     /// The live endpoints of `plan`.
     pub fn build(plan: &Plan, d: &Desired, names: &Namespaces) -> Self {
-        let mut by = HashMap::new();
-        for l in &plan.live {
+        let mut index = Self::default();
+        index.follow(plan, d, names, None);
+        index
+    }
+
+    /// Take in `plan`'s live endpoints — only those named in `only` when given (a patched plan
+    /// changed just them), so one endpoint costs the same among ten or ten thousand. Entries of
+    /// endpoints that left are kept until another endpoint takes their place: the end records
+    /// of their connections (cut as they leave) still name them.
+    pub fn follow(&mut self, plan: &Plan, d: &Desired, names: &Namespaces, only: Option<&[&str]>) {
+        let mut put = |l: &LiveEndpoint| {
             let (Some(e), Ok(ip)) = (d.endpoints.get(&l.id), l.ip.parse::<Ipv4Addr>()) else {
-                continue;
+                return;
             };
             let service_project_id = d
                 .services
                 .get(&e.spec.service_id)
                 .map(|s| s.spec.project_id.clone())
                 .unwrap_or_default();
-            by.insert(
+            self.by.insert(
                 (names.gateway(l.shard), l.zone, ip),
                 Arc::new(FlowOwner {
                     endpoint_id: l.id.clone(),
@@ -52,16 +75,15 @@ impl FlowIndex {
                     service_project_id,
                 }),
             );
+        };
+        match only {
+            None => plan.live.iter().for_each(&mut put),
+            Some(ids) => {
+                for &id in ids {
+                    live_of(plan, id).for_each(&mut put);
+                }
+            }
         }
-        Self { by }
-    }
-
-    /// `newer`, keeping the entries of endpoints that left whose place nobody took: the end
-    /// records of their connections (cut as they leave) still name them.
-    pub fn followed_by(&self, newer: FlowIndex) -> FlowIndex {
-        let mut by = self.by.clone();
-        by.extend(newer.by);
-        FlowIndex { by }
     }
 
     pub fn lookup(&self, ns: &str, zone: u16, ip: Ipv4Addr) -> Option<&Arc<FlowOwner>> {

@@ -952,15 +952,18 @@ fn flow_index_tells_consumers_with_the_same_cidr_apart_by_zone() {
     // An endpoint that leaves is still named by the index that follows (its flows' end
     // records come after it left), until another endpoint takes its place.
     t.0.endpoints.remove("e0000002");
-    let later = index.followed_by(flows::FlowIndex::build(
-        &plan(&t.0, &names, &mut legs),
-        &t.0,
-        &names,
-    ));
+    let mut later = index.clone();
+    later.follow(&plan(&t.0, &names, &mut legs), &t.0, &names, None);
     assert_eq!(
         later
             .lookup(&names.gateway(gw2), z2, ip)
             .map(|o| o.endpoint_id.as_str()),
         Some("e0000002")
     );
+    // Following only the changed endpoints of a plan gives what following all of it gives.
+    let mut patched = flows::FlowIndex::default();
+    patched.follow(&p, &t.0, &names, Some(&["e0000002"]));
+    assert_eq!(patched.len(), 1);
+    patched.follow(&p, &t.0, &names, Some(&["e0000001", "nope"]));
+    assert_eq!(patched, index);
 }

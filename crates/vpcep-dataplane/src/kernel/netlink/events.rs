@@ -218,18 +218,16 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// A running listener: stops (and closes its socket) when dropped.
+/// A running listener: stops (and closes its socket) within [`POLL`] of being dropped. Not
+/// joined: dropping it never blocks the caller (an async task).
 pub struct Listener {
     stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    _thread: JoinHandle<()>,
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
@@ -260,7 +258,7 @@ pub fn listen(ns: &str, to: Sender<Heard>) -> std::io::Result<Listener> {
         })?;
     Ok(Listener {
         stop,
-        thread: Some(thread),
+        _thread: thread,
     })
 }
 
