@@ -315,6 +315,7 @@ pub const OPERATIONS: &[Operation] = ops! {
     "GET" "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/connections" "ListServiceConnections" "List connections" S, Some("ConnectionListOut"), 200;
     "POST" "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/connections/action" "AcceptOrRejectEndpoint" "Accept (receive) or reject a connection" Some("ConnectionActionBody"), Some("ConnectionListOut"), 200;
     "PUT" "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/connections/description" "UpdateEndpointConnectionsDesc" "Describe connections" Some("ConnectionsDescBody"), Some("ConnectionListOut"), 200;
+    "GET" "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/flows" "ListServiceFlows" "Flow records of the service's endpoints (lab extension)" S, Some("FlowListOut"), 200;
     "PUT" "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/name" "UpdateEndpointServiceName" "Rename a service" Some("RenameServiceBody"), Some("RenameServiceResponse"), 200;
     "GET" "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions" "ListServicePermissionsDetails" "List whitelist records" S, Some("PermissionListOut"), 200;
     "POST" "/v1/{project_id}/vpc-endpoint-services/{vpc_endpoint_service_id}/permissions/action" "AddOrRemoveServicePermissions" "Add or remove whitelist records" Some("PermissionsActionBody"), Some("PermissionsActionResponse"), 200;
@@ -326,6 +327,7 @@ pub const OPERATIONS: &[Operation] = ops! {
     "DELETE" "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}" "DeleteEndpoint" "Delete an endpoint" S, S, 204;
     "GET" "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}" "ListEndpointInfoDetails" "Show an endpoint" S, Some("EndpointOut"), 200;
     "PUT" "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}" "UpdateEndpointWhite" "Set the endpoint's source whitelist" Some("UpdateEndpointWhiteBody"), Some("EndpointOut"), 200;
+    "GET" "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/flows" "ListEndpointFlows" "Flow records of the endpoint (lab extension)" S, Some("FlowListOut"), 200;
     "DELETE" "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/policy" "DeleteEndpointPolicy" "Delete the endpoint policy" S, Some("EndpointOut"), 200;
     "PUT" "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/policy" "UpdateEndpointPolicy" "Set the endpoint policy" Some("UpdateEndpointPolicyBody"), Some("EndpointOut"), 200;
     "PUT" "/v1/{project_id}/vpc-endpoints/{vpc_endpoint_id}/routetables" "UpdateEndpointRoutetable" "Set route tables" Some("UpdateRoutetablesBody"), Some("UpdateRoutetablesResponse"), 200;
@@ -396,6 +398,7 @@ fn schemas() -> Vec<(String, RefOr<Schema>)> {
         PublicServiceListOut,
         UpdateEndpointServiceBody,
         ConnectionListOut,
+        FlowListOut,
         ConnectionActionBody,
         ConnectionsDescBody,
         RenameServiceBody,
@@ -614,6 +617,35 @@ pub fn query_params(operation_id: &str) -> Vec<QueryParam> {
             ]);
             v
         }
+        "ListServiceFlows" | "ListEndpointFlows" => vec![
+            q(
+                "from",
+                TEXT,
+                "Records at or after this time (Unix milliseconds or YYYY-MM-DDTHH:MM:SSZ).",
+            ),
+            q("to", TEXT, "Records before this time (same forms as from)."),
+            q(
+                "limit",
+                QueryValue::Int {
+                    min: Some(1),
+                    max: Some(1000),
+                },
+                "Page size (default 100).",
+            ),
+            q(
+                "marker",
+                QueryValue::Int {
+                    min: Some(0),
+                    max: None,
+                },
+                "next_marker of the previous page (a record's seq); results start after it.",
+            ),
+            q(
+                "translated",
+                TEXT,
+                "Only the connection the backend saw from this 198.19.128.0/20 address (ADDR:PORT or ADDR).",
+            ),
+        ],
         "ListServicePermissionsDetails" => {
             let mut v = paging(500).to_vec();
             v.push(q("permission", TEXT, "Substring of the permission."));

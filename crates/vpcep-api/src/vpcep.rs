@@ -45,6 +45,10 @@ pub fn routes() -> Router<AppState> {
             put(update_endpoint_connections_desc),
         )
         .route(
+            &format!("{S}/{{service_id}}/flows"),
+            get(list_service_flows),
+        )
+        .route(
             &format!("{S}/{{service_id}}/name"),
             put(update_endpoint_service_name),
         )
@@ -74,6 +78,10 @@ pub fn routes() -> Router<AppState> {
             get(list_endpoint_info_details)
                 .put(update_endpoint_white)
                 .delete(delete_endpoint),
+        )
+        .route(
+            &format!("{E}/{{endpoint_id}}/flows"),
+            get(list_endpoint_flows),
         )
         .route(
             &format!("{E}/{{endpoint_id}}/policy"),
@@ -314,6 +322,47 @@ async fn list_service_public_details(
         endpoint_services: list.iter().map(PublicServiceOut::from_service).collect(),
         total_count: total,
     }))
+}
+
+// ---- flow records (lab extension, docs/flows.md) ------------------------------------------------
+
+fn flow_params(q: Option<&str>) -> vpcep_core::flows::FlowParams {
+    let q = query_map(q);
+    let get = |k: &str| q.get(k).cloned();
+    vpcep_core::flows::FlowParams {
+        from: get("from"),
+        to: get("to"),
+        limit: get("limit"),
+        marker: get("marker"),
+        translated: get("translated"),
+    }
+}
+
+fn flow_list(p: vpcep_control::flows::FlowPage) -> Json<FlowListOut> {
+    Json(FlowListOut {
+        flows: p.records,
+        next_marker: p.next_marker,
+    })
+}
+
+async fn list_service_flows(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((_, id)): P2,
+    RawQuery(q): RawQuery,
+) -> Reply<Json<FlowListOut>> {
+    let p = flow_params(q.as_deref());
+    Ok(flow_list(s.control.service_flows(&c, &id, &p).await?))
+}
+
+async fn list_endpoint_flows(
+    State(s): State<AppState>,
+    Extension(c): Extension<Caller>,
+    Path((_, id)): P2,
+    RawQuery(q): RawQuery,
+) -> Reply<Json<FlowListOut>> {
+    let p = flow_params(q.as_deref());
+    Ok(flow_list(s.control.endpoint_flows(&c, &id, &p).await?))
 }
 
 // ---- connections --------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 //! Endpoints (reference §3.5, operations 19–26).
 
 use vpcep_huawei::vpcep::{
-    CreateEndpointBody, EndpointListOut, EndpointOut, UpdateEndpointPolicyBody,
+    CreateEndpointBody, EndpointListOut, EndpointOut, FlowListOut, UpdateEndpointPolicyBody,
     UpdateEndpointWhiteBody, UpdateRoutetablesBody, UpdateRoutetablesResponse,
 };
 
-use crate::params::{Page, compact, push_opt};
+use crate::params::{FlowFilter, Page, compact, push_opt};
 use crate::{Client, ClientError};
 
 /// Filters of `GET /vpc-endpoints`.
@@ -40,6 +40,16 @@ impl Client {
         push_opt(&mut q, "id", f.id.as_deref());
         f.page.push(&mut q);
         self.get(&self.project_path(ENDPOINTS), &q).await
+    }
+
+    /// Flow records of endpoint `id` (its owner asks; docs/flows.md).
+    pub async fn endpoint_flows(
+        &self,
+        id: &str,
+        f: &FlowFilter,
+    ) -> Result<FlowListOut, ClientError> {
+        self.get(&self.endpoint_path(id, "/flows"), &f.query())
+            .await
     }
 
     pub async fn get_endpoint(&self, id: &str) -> Result<EndpointOut, ClientError> {

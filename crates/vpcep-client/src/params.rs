@@ -95,3 +95,33 @@ mod tests {
         );
     }
 }
+
+/// Filters of the flow-record queries (`GET …/flows`, docs/flows.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowFilter {
+    /// Unix milliseconds or `YYYY-MM-DDTHH:MM:SSZ`, inclusive.
+    pub from: Option<String>,
+    /// Same forms, exclusive.
+    pub to: Option<String>,
+    pub limit: Option<u32>,
+    /// The `next_marker` of the previous page (or the last record's `seq`, to follow).
+    pub marker: Option<u64>,
+    /// `ADDR:PORT` (or `ADDR`) in 198.19.128.0/20, as a backend saw it.
+    pub translated: Option<String>,
+}
+
+impl FlowFilter {
+    pub(crate) fn query(&self) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        push_opt(&mut q, "from", self.from.as_deref());
+        push_opt(&mut q, "to", self.to.as_deref());
+        if let Some(l) = self.limit {
+            q.push(("limit", l.to_string()));
+        }
+        if let Some(m) = self.marker {
+            q.push(("marker", m.to_string()));
+        }
+        push_opt(&mut q, "translated", self.translated.as_deref());
+        q
+    }
+}

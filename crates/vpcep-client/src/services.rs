@@ -2,14 +2,14 @@
 
 use vpcep_huawei::vpcep::{
     BatchAddPermissionsBody, BatchRemovePermissionsBody, ConnectionActionBody, ConnectionDescIn,
-    ConnectionListOut, ConnectionsDescBody, CreateEndpointServiceBody, PermissionDescIn,
-    PermissionIdIn, PermissionIn, PermissionListOut, PermissionsActionBody,
+    ConnectionListOut, ConnectionsDescBody, CreateEndpointServiceBody, FlowListOut,
+    PermissionDescIn, PermissionIdIn, PermissionIn, PermissionListOut, PermissionsActionBody,
     PermissionsActionResponse, PublicServiceListOut, RenameServiceBody, RenameServiceResponse,
     ServiceListOut, ServiceOut, ServiceSummaryOut, UpdateEndpointServiceBody,
     UpdatePermissionDescBody,
 };
 
-use crate::params::{Page, compact, push_opt};
+use crate::params::{FlowFilter, Page, compact, push_opt};
 use crate::{Client, ClientError};
 
 /// Filters of `GET /vpc-endpoint-services`.
@@ -80,6 +80,15 @@ impl Client {
         push_opt(&mut q, "status", f.status.as_deref());
         f.page.push(&mut q);
         self.get(&self.project_path(SERVICES), &q).await
+    }
+
+    /// Flow records of every endpoint of service `id` (its owner asks; docs/flows.md).
+    pub async fn service_flows(
+        &self,
+        id: &str,
+        f: &FlowFilter,
+    ) -> Result<FlowListOut, ClientError> {
+        self.get(&self.service_path(id, "/flows"), &f.query()).await
     }
 
     pub async fn get_service(&self, id: &str) -> Result<ServiceOut, ClientError> {

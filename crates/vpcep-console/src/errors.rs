@@ -568,6 +568,9 @@ fn chinese(e: &DomainError) -> Zh {
         InvalidLimit { value, max } => {
             format!("每页条数 {} 无效，请填写 0–{max} 的整数。", q(value)).into()
         }
+        InvalidQueryValue { field, value } => {
+            format!("查询参数 {} 的值 {} 无效。", q(field), q(value)).into()
+        }
         InvalidOffset { value } => {
             format!("偏移量 {} 无效，请填写不小于 0 的整数。", q(value)).into()
         }
@@ -904,6 +907,7 @@ mod tests {
             InvalidPolicyStatement, PolicyDocumentNotObject, InvalidRouteTable,
             InvalidLimit { value: s("x"), max: 1000 },
             InvalidOffset { value: s("-1") },
+            InvalidQueryValue { field: "from", value: s("x") },
             FilterLimitOutOfRange { value: 0 },
             NegativeOffset { value: -1 },
             InvalidMarkerId { value: s("x") },

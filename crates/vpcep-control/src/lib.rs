@@ -6,6 +6,7 @@ pub mod audit;
 pub mod bootstrap;
 pub mod console_support;
 pub mod endpoints;
+pub mod flows;
 pub mod identity;
 pub mod inventory;
 pub mod permissions;
@@ -37,6 +38,9 @@ pub struct Settings {
     pub vendor_prefix: String,
     /// Accepted clock skew of signed requests.
     pub max_clock_skew_secs: i64,
+    /// Where this machine's agent writes flow records (docs/flows.md); `None`: no records here
+    /// (the flows queries answer with an empty page).
+    pub flow_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -46,6 +50,7 @@ impl Default for Settings {
             default_quotas: Quotas::default(),
             vendor_prefix: vpcep_core::builtin::DEFAULT_VENDOR_PREFIX.to_string(),
             max_clock_skew_secs: 15 * 60,
+            flow_dir: None,
         }
     }
 }

@@ -231,6 +231,9 @@ pub enum DomainError {
     InvalidLimit { value: String, max: i64 },
     #[error("invalid offset '{value}'")]
     InvalidOffset { value: String },
+    /// A query parameter that is not what it must be (flow records: `from`, `to`, `marker`).
+    #[error("invalid {field} '{value}'")]
+    InvalidQueryValue { field: Field, value: String },
     /// `limit` of a tag filter outside 1–1000.
     #[error("limit {value} is outside 1-1000")]
     FilterLimitOutOfRange { value: i64 },
@@ -358,6 +361,7 @@ impl DomainError {
             | InvalidCidr { field, .. }
             | InvalidAddress { field, .. }
             | InvalidTime { field, .. }
+            | InvalidQueryValue { field, .. }
             | UnknownReference { field, .. } => field,
             // Port problems are marked on the mapping list as a whole.
             PortOutOfRange { .. }

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod builtin;
 pub mod command;
 pub mod error;
+pub mod flows;
 pub mod inventory;
 pub mod ipam;
 pub mod metering;

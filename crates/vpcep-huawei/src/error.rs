@@ -506,6 +506,9 @@ pub fn vpcep(e: &DomainError) -> ApiError {
             codes::INVALID_LIMIT,
             format!("Invalid limit '{value}': use an integer from 0 to {max}."),
         ),
+        InvalidQueryValue { field, value } => param(format!(
+            "Invalid {field} '{value}': use Unix milliseconds or YYYY-MM-DDTHH:MM:SSZ for from and to, and a marker from an earlier page."
+        )),
         InvalidOffset { value } => bad(
             codes::INVALID_OFFSET,
             format!("Invalid offset '{value}': use an integer ≥ 0."),
@@ -883,6 +886,7 @@ mod tests {
             (PolicyDocumentNotObject, 400, "EndPoint.2048", "policy_document must be a JSON object."),
             (InvalidRouteTable, 400, "EndPoint.1019", "Invalid route table ID."),
             (InvalidLimit { value: s("x"), max: 1000 }, 400, "EndPoint.0006", "Invalid limit 'x': use an integer from 0 to 1000."),
+            (InvalidQueryValue { field: "from", value: s("x") }, 400, "EndPoint.0002", "Invalid from 'x': use Unix milliseconds or YYYY-MM-DDTHH:MM:SSZ for from and to, and a marker from an earlier page."),
             (InvalidOffset { value: s("-1") }, 400, "EndPoint.0010", "Invalid offset '-1': use an integer ≥ 0."),
             (FilterLimitOutOfRange { value: 0 }, 400, "EndPoint.0006", "Invalid limit: use 1 to 1000."),
             (NegativeOffset { value: -1 }, 400, "EndPoint.0010", "Invalid offset."),
@@ -972,6 +976,7 @@ mod tests {
             | InvalidRouteTable
             | InvalidLimit { .. }
             | InvalidOffset { .. }
+            | InvalidQueryValue { .. }
             | FilterLimitOutOfRange { .. }
             | NegativeOffset { .. }
             | InvalidMarkerId { .. }
@@ -1029,7 +1034,7 @@ mod tests {
             .iter()
             .map(|(e, ..)| std::mem::discriminant(e))
             .collect();
-        assert_eq!(seen.len(), 73, "a variant without a case");
+        assert_eq!(seen.len(), 74, "a variant without a case");
     }
 
     #[test]

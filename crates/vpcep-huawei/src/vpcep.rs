@@ -494,6 +494,17 @@ pub struct ConnectionListOut {
     pub total_count: Option<i64>,
 }
 
+/// One page of flow records (lab extension, docs/flows.md).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct FlowListOut {
+    /// Records as the agent wrote them, oldest first (fields: docs/flows.md).
+    #[schema(value_type = Vec<Object>)]
+    pub flows: Vec<vpcep_core::flows::FlowRecord>,
+    /// The `marker` of the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_marker: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PermissionOut {
     pub id: String,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use vpcep_client::Client;
 use vpcep_control::Settings;
 use vpcep_dataplane::agent::dns::{DnsConfig, DnsFollower};
+use vpcep_dataplane::agent::flows::FlowConfig;
 use vpcep_dataplane::agent::{Agent, AgentConfig};
 use vpcep_dataplane::plan::naming::Namespaces;
 
@@ -43,6 +44,8 @@ impl Lab {
     /// The agent as `vpcep serve` runs it, following this control plane over HTTP; it runs until
     /// the handle is aborted (as `kill -9` would stop it: no clean-up).
     /// Its traffic counters are read when the server's `/metrics` is scraped, as in `vpcep serve`.
+    /// When the server's settings name a flow directory, the agent writes flow records there
+    /// (as `vpcep serve` does), so the flows queries read what it wrote.
     pub fn spawn_agent(&self) -> tokio::task::JoinHandle<()> {
         // Metering reports every half second, so tests see traffic billed without waiting 15 s.
         self.spawn_agent_reporting_every(Duration::from_millis(500))
@@ -50,13 +53,18 @@ impl Lab {
 
     /// [`Lab::spawn_agent`] with metering reports every `every` (after one at its start).
     pub fn spawn_agent_reporting_every(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let agent = Agent::new(AgentConfig {
+        let mut agent = Agent::new(AgentConfig {
             control_url: self.server.url(),
             token: self.server.token.clone(),
             names: self.names.clone(),
             name: "test".into(),
         })
         .with_usage_every(every);
+        if let Some(dir) = &self.server.control.settings.flow_dir {
+            agent = agent
+                .with_flows(FlowConfig::new(dir))
+                .expect("flow records");
+        }
         let telemetry = agent.telemetry();
         vpcep_api::metrics::on_scrape("agent", move || {
             let t = telemetry.clone();

@@ -21,6 +21,10 @@ pub struct StoreArgs {
         default_value = "./vpcep-data"
     )]
     pub data_dir: PathBuf,
+    /// Directory of this machine's flow records (docs/flows.md), written by the built-in agent
+    /// and read by the flows queries. Default: `<data-dir>/flows`.
+    #[arg(long, global = true, env = "VPCEP_FLOW_DIR")]
+    pub flow_dir: Option<PathBuf>,
     /// Use this database instead of the embedded SQLite file (`postgres://…` or `sqlite://…`).
     #[arg(long, global = true, env = "VPCEP_DATABASE_URL")]
     pub database_url: Option<String>,
@@ -64,6 +68,12 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    pub fn flow_dir(&self) -> PathBuf {
+        self.flow_dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("flows"))
+    }
+
     pub async fn open(&self) -> anyhow::Result<(Control, Arc<SqlStore>)> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("creating {}", self.data_dir.display()))?;
@@ -89,6 +99,7 @@ impl StoreArgs {
                 endpoint_service: self.default_service_quota,
                 endpoint: self.default_endpoint_quota,
             },
+            flow_dir: Some(self.flow_dir()),
             ..Settings::default()
         };
         let shared: SharedStore = store.clone();
@@ -164,4 +175,29 @@ pub fn apply_config_file() -> anyhow::Result<()> {
         };
     }
     Ok(())
+}
+
+/// How an agent writes flow records (docs/flows.md).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FlowArgs {
+    /// Rotate a flow file once it reaches this many MiB.
+    #[arg(long, env = "VPCEP_FLOW_FILE_MB", default_value_t = 64)]
+    pub flow_file_mb: u64,
+    /// Flow files kept (the current one included); the oldest is dropped.
+    #[arg(long, env = "VPCEP_FLOW_FILES", default_value_t = 8)]
+    pub flow_files: usize,
+    /// Write no flow records.
+    #[arg(long, env = "VPCEP_NO_FLOWS")]
+    pub no_flows: bool,
+}
+
+impl FlowArgs {
+    /// The agent's flow settings for `dir`, unless records are off.
+    pub fn config(&self, dir: PathBuf) -> Option<vpcep_dataplane::agent::flows::FlowConfig> {
+        (!self.no_flows).then(|| vpcep_dataplane::agent::flows::FlowConfig {
+            dir,
+            file_bytes: self.flow_file_mb.max(1) << 20,
+            files: self.flow_files.max(1),
+        })
+    }
 }

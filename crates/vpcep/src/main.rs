@@ -116,16 +116,27 @@ struct AgentArgs {
     /// Serve `/metrics`, `/health` and `/ready` on this address (e.g. `127.0.0.1:9480`).
     #[arg(long, env = "VPCEP_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Write flow records (docs/flows.md) to this directory; none without it.
+    #[arg(long, env = "VPCEP_FLOW_DIR")]
+    flow_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    flows: config::FlowArgs,
 }
 
 async fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
     serve::init_tracing(false);
-    let agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
+    let mut agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
         token: a.feed.token()?,
         names: a.feed.names(),
         control_url: a.feed.control_url,
         name: a.name,
     });
+    if let Some(cfg) = a.flow_dir.and_then(|dir| a.flows.config(dir)) {
+        let dir = cfg.dir.clone();
+        agent = agent
+            .with_flows(cfg)
+            .map_err(|e| anyhow::anyhow!("starting flow records in {}: {e}", dir.display()))?;
+    }
     if let Some(addr) = a.metrics_listen {
         let telemetry = agent.telemetry();
         let scraped = telemetry.clone();
@@ -156,6 +167,11 @@ struct DnsArgs {
     /// Serve `/metrics`, `/health` and `/ready` on this address (e.g. `127.0.0.1:9481`).
     #[arg(long, env = "VPCEP_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Write flow records (docs/flows.md) to this directory; none without it.
+    #[arg(long, env = "VPCEP_FLOW_DIR")]
+    flow_dir: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    flows: config::FlowArgs,
 }
 
 async fn run_dns(a: DnsArgs) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ mod audit;
 mod conn;
 mod doctor;
 mod endpoint;
+mod flows;
 mod lab;
 mod misc;
 mod output;

@@ -54,6 +54,8 @@ pub struct ServeArgs {
     /// network and server, and the public `{vendor-prefix}.{region}.dns` service) at start.
     #[arg(long, env = "VPCEP_NO_BUILTIN_DNS")]
     pub no_builtin_dns: bool,
+    #[command(flatten)]
+    pub flows: crate::config::FlowArgs,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "VPCEP_LOG_JSON")]
     pub log_json: bool,
@@ -171,10 +173,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             format!("http://{addr}")
         };
         let agent_cfg_url = control_url.clone();
-        let agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
+        let mut agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
             control_url,
             ..agent_cfg
         });
+        if let Some(cfg) = args.flows.config(args.store.flow_dir()) {
+            let dir = cfg.dir.clone();
+            agent = agent
+                .with_flows(cfg)
+                .with_context(|| format!("starting flow records in {}", dir.display()))?;
+            tracing::info!(dir = %dir.display(), "flow records on");
+        }
         // `/metrics` on the API listener reads the gateways' traffic counters when scraped.
         let telemetry = agent.telemetry();
         vpcep_api::metrics::on_scrape("agent", move || {

@@ -46,12 +46,17 @@ pub fn pct(v: &mut [Duration], p: f64) -> Duration {
 impl Bench {
     /// A lab with namespaces `vb{tag}…` and room for many endpoints.
     pub async fn start(tag: &str) -> Bench {
+        Self::start_with(tag, Settings::default()).await
+    }
+
+    /// [`Bench::start`] with `settings` (its quotas aside), e.g. a flow directory.
+    pub async fn start_with(tag: &str, settings: Settings) -> Bench {
         let settings = Settings {
             default_quotas: vpcep_core::model::Quotas {
                 endpoint_service: 10,
                 endpoint: 1_000_000,
             },
-            ..Settings::default()
+            ..settings
         };
         let lab = Lab::start(&format!("vb{tag}"), settings).await;
         let c = lab.account("bench").await;

@@ -3,6 +3,7 @@
 
 pub mod deps;
 pub mod dns;
+pub mod flows;
 pub mod metrics;
 pub mod usage;
 
@@ -55,6 +56,8 @@ pub struct Agent<K: KernelOps = Kernel> {
     telemetry: metrics::Telemetry,
     /// Metering reports (periodic, and for endpoints about to be removed).
     usage: usage::Reporter,
+    /// Flow records, when asked for ([`Agent::with_flows`]).
+    flows: Option<flows::Flows>,
 }
 
 /// The first retry of a failed namespace comes this soon, doubling up to [`RETRY_MAX`].
@@ -97,6 +100,7 @@ impl<K: KernelOps> Agent<K> {
             failing: BTreeMap::new(),
             telemetry,
             usage,
+            flows: None,
         }
     }
 
@@ -104,6 +108,13 @@ impl<K: KernelOps> Agent<K> {
     pub fn with_usage_every(mut self, every: Duration) -> Self {
         self.usage = self.usage.every(every);
         self
+    }
+
+    /// Record every connection through an endpoint of this machine's gateways
+    /// (docs/flows.md); the writer starts now.
+    pub fn with_flows(mut self, cfg: flows::FlowConfig) -> std::io::Result<Self> {
+        self.flows = Some(flows::Flows::start(cfg)?);
+        Ok(self)
     }
 
     /// The agent's metrics and readiness, for a `/metrics` endpoint (shared, cheap to clone).
@@ -187,6 +198,14 @@ impl<K: KernelOps> Agent<K> {
             None => (plan::plan(d, &names, &mut self.legs), None),
         };
         let planned = started.elapsed();
+        // Flow records name connections by this plan from its first packet on.
+        if let Some(f) = &mut self.flows {
+            let ids: Option<Vec<&str>> = dirty
+                .as_ref()
+                .and(changed)
+                .map(|c| c.keys().map(String::as_str).collect());
+            f.follow(&plan, d, &names, ids.as_deref());
+        }
         // Endpoints this apply removes (or moves: a new element is a new counter): their
         // counters go with their elements, so what they counted since the last metering report
         // is reported first (a failure is logged; that traffic is then lost, never doubled).
@@ -210,6 +229,9 @@ impl<K: KernelOps> Agent<K> {
             Some(dirty) => self.kernel.apply_changed(&plan, dirty).await?,
             None => self.kernel.apply(&plan).await?,
         };
+        if let Some(f) = &mut self.flows {
+            f.listen().await;
+        }
         for (ns, why) in &failed {
             tracing::warn!(namespace = ns, error = why, "could not program namespace");
         }
@@ -241,6 +263,9 @@ impl<K: KernelOps> Agent<K> {
             .cloned()
             .collect();
         for gone in &gone {
+            if let (Some(f), Ok(ip)) = (&self.flows, gone.ip.parse()) {
+                f.cutting(&self.cfg.names.gateway(gone.shard), gone.zone, ip);
+            }
             self.kernel
                 .cut_flows(&self.cfg.names.gateway(gone.shard), gone.zone, &gone.ip)
                 .await;

@@ -1203,6 +1203,8 @@ pub mod iproute2 {
             Sysctl::RpFilter(c) => format!("net.ipv4.conf.{}.rp_filter", conf(c)),
             Sysctl::ArpIgnore(c) => format!("net.ipv4.conf.{}.arp_ignore", conf(c)),
             Sysctl::AcceptLocal(c) => format!("net.ipv4.conf.{}.accept_local", conf(c)),
+            Sysctl::ConntrackAcct => "net.netfilter.nf_conntrack_acct".to_string(),
+            Sysctl::ConntrackTimestamp => "net.netfilter.nf_conntrack_timestamp".to_string(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod desired;
 pub mod dns;
+pub mod flows;
 pub mod naming;
 pub mod nft;
 pub mod objects;
@@ -449,6 +450,10 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         // A reply from a backend whose address equals an endpoint's keeps that source (null
         // DNAT binding): it must not be dropped as a martian.
         sysctls.insert(Sysctl::AcceptLocal(Conf::All), 1);
+        // Flow records (docs/flows.md): per-connection volumes and start/stop times, on before
+        // the first connection (conntrack adds them to an entry when it is created).
+        sysctls.insert(Sysctl::ConntrackAcct, 1);
+        sysctls.insert(Sysctl::ConntrackTimestamp, 1);
         let mut gw = NsPlan {
             sysctls,
             announce: true,

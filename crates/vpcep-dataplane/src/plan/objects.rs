@@ -217,18 +217,22 @@ pub enum Conf {
     Default,
 }
 
-/// The sysctls the planner sets (`net.ipv4.…`).
+/// The sysctls the planner sets (`net.ipv4.…`, and conntrack's `net.netfilter.…`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Sysctl {
     IpForward,
     RpFilter(Conf),
     ArpIgnore(Conf),
     AcceptLocal(Conf),
+    /// `nf_conntrack_acct`: packets and bytes per connection (flow records' volumes).
+    ConntrackAcct,
+    /// `nf_conntrack_timestamp`: start and stop times per connection (flow records' times).
+    ConntrackTimestamp,
 }
 
 impl Sysctl {
     /// Every key the planner may set (what `doctor` reads back).
-    pub const ALL: [Sysctl; 7] = [
+    pub const ALL: [Sysctl; 9] = [
         Sysctl::IpForward,
         Sysctl::RpFilter(Conf::All),
         Sysctl::RpFilter(Conf::Default),
@@ -236,6 +240,8 @@ impl Sysctl {
         Sysctl::ArpIgnore(Conf::Default),
         Sysctl::AcceptLocal(Conf::All),
         Sysctl::AcceptLocal(Conf::Default),
+        Sysctl::ConntrackAcct,
+        Sysctl::ConntrackTimestamp,
     ];
 }
 

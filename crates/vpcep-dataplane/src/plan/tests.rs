@@ -339,6 +339,8 @@ sysctl net.ipv4.conf.all.rp_filter=0
 sysctl net.ipv4.conf.default.rp_filter=0
 sysctl net.ipv4.conf.all.arp_ignore=1
 sysctl net.ipv4.conf.all.accept_local=1
+sysctl net.netfilter.nf_conntrack_acct=1
+sysctl net.netfilter.nf_conntrack_timestamp=1
 link add cbbbb0003 address 22:cc:3d:48:91:41 type veth peer name gbbbb0003 address 3a:bf:be:ff:e0:bd netns vpcep-r-aaaa0002
   in vpcep-r-aaaa0002: link set gbbbb0003 master bbbbb0003
 link add paaaa0001 address 4a:6b:92:2a:0b:ae type veth peer name h0xaaaa0001 address 0a:a9:4d:d4:3f:45 netns vpcep-r-aaaa0001
@@ -905,4 +907,63 @@ fn proxy_open_tcp_goes_to_the_legs_listener() {
     assert!(patch_endpoints(&mut patched, &t.0, &names, &legs, &before).is_none());
     let without = plan(&t.0, &names, &mut legs);
     assert!(without.proxies.is_empty());
+}
+
+/// Two consumer VPCs on the same CIDR, an endpoint at the same address in each: a gateway's
+/// conntrack entry names its endpoint by (gateway, zone, address), never by address alone.
+#[test]
+fn flow_index_tells_consumers_with_the_same_cidr_apart_by_zone() {
+    const CONS2: &str = "aaaa0003";
+    const CONS2_NET: &str = "bbbb0004";
+    let mut t = two_vpcs()
+        .vpc(CONS2, "10.0.0.0/16")
+        .subnet(CONS2_NET, CONS2, "10.0.0.0/24", "10.0.0.1")
+        .port("cccc0001", PROV_NET, "10.0.0.10", &[])
+        .service("cccc0001", false, &[(80, 8080, "TCP")])
+        .endpoint("e0000001", CONS_NET, "10.0.0.50", None)
+        .endpoint("e0000002", CONS2_NET, "10.0.0.50", None);
+    if let Some(e) = t.0.endpoints.get_mut("e0000002") {
+        e.spec.project_id = "consumer2".into();
+        e.spec.domain_id = "d2".into();
+    }
+    let names = Namespaces::default();
+    let mut legs = Legs::default();
+    let p = plan(&t.0, &names, &mut legs);
+    let index = flows::FlowIndex::build(&p, &t.0, &names);
+    assert_eq!(index.len(), 2);
+    let ip: Ipv4Addr = "10.0.0.50".parse().expect("ip");
+    let (gw1, z1) = legs.zones[CONS_NET];
+    let (gw2, z2) = legs.zones[CONS2_NET];
+    assert_ne!((gw1, z1), (gw2, z2));
+    let one = index.lookup(&names.gateway(gw1), z1, ip).expect("first");
+    let two = index.lookup(&names.gateway(gw2), z2, ip).expect("second");
+    assert_eq!(one.endpoint_id, "e0000001");
+    assert_eq!(one.project_id, "p");
+    assert_eq!(one.service_id, SVC);
+    assert_eq!(one.service_project_id, "p");
+    assert_eq!(
+        (two.endpoint_id.as_str(), two.project_id.as_str()),
+        ("e0000002", "consumer2")
+    );
+    assert_eq!(two.domain_id, "d2");
+    assert!(index.lookup(&names.gateway(gw1), z1 + 7, ip).is_none());
+    assert!(index.lookup("vpcep-g-9", z1, ip).is_none());
+    assert_eq!(index.gateways().len(), 1);
+    // Following only the changed endpoints of a plan gives what following all of it gives.
+    let mut patched = flows::FlowIndex::default();
+    patched.follow(&p, &t.0, &names, Some(&["e0000002"]));
+    assert_eq!(patched.len(), 1);
+    patched.follow(&p, &t.0, &names, Some(&["e0000001", "nope"]));
+    assert_eq!(patched, index);
+    // An endpoint that leaves is still named by the index that follows (its flows' end
+    // records come after it left), until another endpoint takes its place.
+    t.0.endpoints.remove("e0000002");
+    let mut later = index.clone();
+    later.follow(&plan(&t.0, &names, &mut legs), &t.0, &names, None);
+    assert_eq!(
+        later
+            .lookup(&names.gateway(gw2), z2, ip)
+            .map(|o| o.endpoint_id.as_str()),
+        Some("e0000002")
+    );
 }

@@ -78,7 +78,13 @@ impl Drop for Lab {
 
 impl Lab {
     pub async fn start() -> Lab {
-        let base = vpcep_test_support::lab::Lab::start("vpt", Settings::default()).await;
+        Self::start_with(Settings::default()).await
+    }
+
+    /// [`Lab::start`] on a control plane with `settings` (e.g. a flow directory, which the
+    /// agent then writes flow records to).
+    pub async fn start_with(settings: Settings) -> Lab {
+        let base = vpcep_test_support::lab::Lab::start("vpt", settings).await;
         let agent = base.spawn_agent();
         Lab {
             base,

@@ -10,6 +10,7 @@ mod dns;
 mod doctor;
 mod elements;
 mod failures;
+mod flow_records;
 mod flows;
 mod gateway_mac;
 mod lab;

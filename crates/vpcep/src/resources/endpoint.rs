@@ -72,6 +72,12 @@ pub enum EndpointCommand {
     },
     /// One endpoint in detail.
     Show { id: String },
+    /// Flow records of the endpoint's connections (docs/flows.md).
+    Flows {
+        id: String,
+        #[command(flatten)]
+        flows: super::flows::FlowArgs,
+    },
     /// Delete an endpoint.
     Delete {
         id: String,
@@ -213,6 +219,9 @@ pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
     let out = args.conn.output;
     let client = args.conn.client()?;
     match args.cmd {
+        EndpointCommand::Flows { id, flows } => {
+            super::flows::run(&client, out, super::flows::Flows::Endpoint(&id), flows).await
+        }
         EndpointCommand::Create(a) => {
             let service_id = resolve_service(&client, &a.service).await?;
             let body = CreateEndpointBody {

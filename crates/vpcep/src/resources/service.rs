@@ -162,6 +162,13 @@ pub enum ServiceCommand {
         #[arg(long)]
         status: Option<String>,
     },
+    /// Flow records of the service's endpoints: who connected, from where, as which
+    /// 198.19.128.x:PORT the backend saw, how much and how it ended (docs/flows.md).
+    Flows {
+        id: String,
+        #[command(flatten)]
+        flows: super::flows::FlowArgs,
+    },
     /// Accept an endpoint's connection.
     Accept {
         id: String,
@@ -493,6 +500,9 @@ pub async fn run(args: ServiceArgs) -> anyhow::Result<()> {
                 done(out, format!("service {id} is being deleted"));
             }
             Ok(())
+        }
+        ServiceCommand::Flows { id, flows } => {
+            super::flows::run(&client, out, super::flows::Flows::Service(&id), flows).await
         }
         ServiceCommand::Connections { id, status } => {
             let list = client

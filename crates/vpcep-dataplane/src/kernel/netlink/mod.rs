@@ -24,6 +24,7 @@ use crate::kernel::linux::KernelError;
 use crate::plan::nft::{Encoded, Family, NftTable, SetDelta, element_batch, table_batch};
 
 pub mod counters;
+pub mod events;
 mod flows;
 mod layout;
 pub use flows::{cut_flows, kill_sockets};
