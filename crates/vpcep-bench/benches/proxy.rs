@@ -10,9 +10,7 @@
 //! and the p50 of one-byte round trips over one connection; medians over the rounds. Targets:
 //! proxy ≥ 80 % of direct throughput, proxy round trip ≤ direct + 25 µs at p50.
 //!
-//!     cargo bench -p vpcep-dataplane --bench proxy
-
-mod common;
+//!     cargo bench -p vpcep-bench --bench proxy
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -21,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use vpcep_dataplane::kernel::netlink::in_namespace;
 
-use common::{Bench, pct};
+use vpcep_bench::lab::{Bench, pct};
 use vpcep_test_support::lab::{
     backend_group, create_endpoint, network, server, wait_for, wait_server_active,
 };
