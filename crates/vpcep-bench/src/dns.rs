@@ -175,7 +175,7 @@ pub async fn resolver(cfg: &DnsLoad) -> Figure {
     let mut f = Figure::versus(
         "P6",
         format!(
-            "resolver queries/s, {} names in the VPC's view vs hickory's plain zone (the \"direct\" column)",
+            "resolver queries/s, {} names: the VPC's view (direct column: hickory's plain zone)",
             num(cfg.names as f64)
         ),
         plain,

@@ -279,7 +279,7 @@ pub fn num(v: f64) -> String {
         return "—".into();
     }
     let a = v.abs();
-    let decimals = if a >= 100.0 || a == a.trunc() && a >= 1.0 {
+    let decimals = if a == 0.0 || a >= 100.0 || a == a.trunc() && a >= 1.0 {
         0
     } else if a >= 10.0 {
         1
@@ -363,6 +363,7 @@ mod tests {
         assert_eq!(num(116_860.4), "116,860");
         assert_eq!(num(12.345), "12.3");
         assert_eq!(num(1.0), "1");
+        assert_eq!(num(0.0), "0");
         assert_eq!(num(0.2741), "0.274");
         assert_eq!(num(-1234.0), "-1,234");
         assert_eq!(num(f64::NAN), "—");
