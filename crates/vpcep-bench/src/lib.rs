@@ -15,6 +15,7 @@
 //! |---|---|---|
 //! | [`p1`] create → first TCP request (warm, and the first endpoint of a new VPC) | P1 | yes |
 //! | [`path`] throughput, connections/s, round trips: direct vs endpoint, interleaved | P2, P3 | yes, `iperf3` |
+//! | [`proxy`] the PROXY-v2 (userspace) path vs direct (and the kernel endpoint), interleaved | P2, P3 | yes |
 //! | [`p4`] one more endpoint at 0/1,000/10,000, host reboot, restart, agent memory | P4 | yes |
 //! | [`p5`] signed GETs/s, creates/s, list latency at 100,000 endpoints | P5 | no |
 //! | [`dns`] resolver q/s vs plain hickory; accept/reject → name propagation | P6 | propagation |
@@ -26,4 +27,5 @@ pub mod p1;
 pub mod p4;
 pub mod p5;
 pub mod path;
+pub mod proxy;
 pub mod report;

@@ -3,7 +3,7 @@
 //!
 //!     vpcep-bench [--quick] [--only P1,P2,...] [--out DIR] [--docs DIR | --no-docs]
 //!
-//! Runs P2/P3, P1, P4, P6 and P5 in labs of their own (each torn down before the next starts),
+//! Runs P2/P3 (kernel path, then the PROXY-v2 path), P1, P4, P6 and P5 in labs of their own (each torn down before the next starts),
 //! then writes `DIR/result.json` (default `target/bench`), and, in the full mode, the table
 //! `docs/benchmarks.md` and the figure `docs/benchmarks.svg` from the same run, and prints the
 //! table. `--quick` (tiny sizes, 1-second runs) writes `target/bench/` only and fails unless
@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use vpcep_bench::figure::{Figure, Machine, Run, load_average};
-use vpcep_bench::{dns, p1, p4, p5, path, report};
+use vpcep_bench::{dns, p1, p4, p5, path, proxy, report};
 
 struct Args {
     quick: bool,
@@ -184,6 +184,15 @@ async fn bench(a: Args) -> ExitCode {
         show(&m.figures);
         figures.extend(m.figures);
         round_trips = m.round_trips;
+        step("P2/P3: the PROXY-v2 (userspace) path vs direct");
+        let cfg = if a.quick {
+            proxy::Config::quick()
+        } else {
+            proxy::Config::full()
+        };
+        let f = proxy::measure(&cfg).await;
+        show(&f);
+        figures.extend(f);
     }
     if wanted(&a, "P1") {
         step("P1: create → first TCP request");
