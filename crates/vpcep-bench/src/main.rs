@@ -10,6 +10,9 @@
 //! every area produced its figures and all of them are finite: `scripts/test.sh` runs it so the
 //! harness cannot rot.
 //!
+//! `vpcep-bench --render target/bench/result.json` draws the table and the SVG again from a
+//! run's JSON (into the docs when it was a full run) without measuring.
+//!
 //! `vpcep-bench agent --control-url URL --ns-prefix PREFIX` (token in `VPCEP_BENCH_AGENT_TOKEN`)
 //! is the data-plane agent as `vpcep agent` runs it: P4 starts it as a process of its own to
 //! read its memory.
@@ -26,6 +29,8 @@ struct Args {
     only: Option<Vec<String>>,
     out: PathBuf,
     docs: Option<PathBuf>,
+    /// Re-draw the table and the SVG from this result.json instead of measuring.
+    render: Option<PathBuf>,
 }
 
 const USAGE: &str =
@@ -38,6 +43,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         only: None,
         out: PathBuf::from("target/bench"),
         docs: None,
+        render: None,
     };
     let mut docs = None;
     let mut no_docs = false;
@@ -61,6 +67,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
             "--out" => a.out = PathBuf::from(value()?),
             "--docs" => docs = Some(PathBuf::from(value()?)),
             "--no-docs" => no_docs = true,
+            "--render" => a.render = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -71,7 +78,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         None
     } else if let Some(d) = docs {
         Some(d)
-    } else if !a.quick && a.only.is_none() {
+    } else if !a.quick && a.only.is_none() && a.render.as_ref().is_none_or(full_run) {
         Some(PathBuf::from("docs"))
     } else {
         None
@@ -102,7 +109,36 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(path) = &a.render {
+        return render(&a, path);
+    }
     rt.block_on(bench(a))
+}
+
+/// Whether `path` holds a full run (only such a run may be rendered into the docs by default).
+fn full_run(path: &PathBuf) -> bool {
+    read_run(path).is_ok_and(|r| r.mode == "full")
+}
+
+fn read_run(path: &PathBuf) -> Result<Run, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `--render FILE`: the table and the SVG drawn again from a run's result.json (after a change
+/// to how they are drawn; the figures stay those of that run).
+fn render(a: &Args, path: &PathBuf) -> ExitCode {
+    let written = read_run(path).and_then(|run| write(a, &run));
+    match written {
+        Ok(md) => {
+            println!("{md}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vpcep-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// The agent as `vpcep agent` runs it (for P4's memory figure).
@@ -252,9 +288,10 @@ async fn bench(a: Args) -> ExitCode {
     machine.load_end = load_average();
     let run = Run {
         mode: mode.into(),
-        date: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
+        date: {
+            let now = time::OffsetDateTime::now_utc();
+            format!("{} {:02}:{:02} UTC", now.date(), now.hour(), now.minute())
+        },
         command: std::env::var("VPCEP_BENCH_COMMAND").unwrap_or_else(|_| {
             std::iter::once("vpcep-bench".to_string())
                 .chain(std::env::args().skip(1))
@@ -341,6 +378,8 @@ mod tests {
             Some(PathBuf::from("/tmp/d"))
         );
         assert!(parse(&["--bogus".into()]).is_err());
+        // Re-drawing a run that is not a full one (here: none at all) leaves the docs alone.
+        assert_eq!(args("--render /nonexistent/result.json").docs, None);
     }
 
     #[test]
