@@ -16,6 +16,7 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v dig >/dev/null || need+=(dnsutils)
 command -v named >/dev/null || need+=(bind9)
 command -v nginx >/dev/null || need+=(nginx)
+command -v iperf3 >/dev/null || need+=(iperf3)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -60,6 +61,11 @@ if [ "$(id -u)" = 0 ]; then
   demo_dir=$(mktemp -d)
   VPCEP_DEMO_DIR="$demo_dir/demo" target/debug/vpcep demo --once --listen 127.0.0.1:18481
   rm -rf "$demo_dir"
+fi
+
+if [ "$(id -u)" = 0 ]; then
+  step "the benchmark harness, quick mode (every figure produced and finite; target/bench/ only)"
+  bash scripts/bench.sh --quick
 fi
 
 step "API fuzzing (schemathesis) on SQLite and PostgreSQL"

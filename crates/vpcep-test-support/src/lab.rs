@@ -30,15 +30,10 @@ impl Lab {
     /// `settings` (quotas, region).
     pub async fn start(kind: &str, settings: Settings) -> Lab {
         let server = Server::start_with(settings).await;
-        let tag = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-            ^ (u128::from(std::process::id()) << 7);
-        let names = Namespaces {
-            prefix: format!("{kind}{:04x}-", tag as u16),
-        };
-        Lab { server, names }
+        Lab {
+            server,
+            names: unique_names(kind),
+        }
     }
 
     /// The agent as `vpcep serve` runs it, following this control plane over HTTP; it runs until
@@ -108,37 +103,75 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        if std::env::var_os("VPCEP_KEEP_LAB").is_some() {
-            eprintln!("keeping namespaces with prefix {}", self.names.prefix);
-            return;
+        remove_namespaces(&self.names);
+    }
+}
+
+/// A namespace prefix of its own: `kind` and a per-run tag.
+pub fn unique_names(kind: &str) -> Namespaces {
+    let tag = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+        ^ (u128::from(std::process::id()) << 7);
+    Namespaces {
+        prefix: format!("{kind}{:04x}-", tag as u16),
+    }
+}
+
+/// Namespaces under a prefix of their own beside a lab's (a second kernel layer or agent
+/// programming the same control plane's objects), removed on drop as a [`Lab`]'s are.
+pub struct ScratchNames {
+    pub names: Namespaces,
+}
+
+impl ScratchNames {
+    pub fn new(kind: &str) -> ScratchNames {
+        ScratchNames {
+            names: unique_names(kind),
         }
-        let Ok(out) = std::process::Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-        else {
-            return;
+    }
+}
+
+impl Drop for ScratchNames {
+    fn drop(&mut self) {
+        remove_namespaces(&self.names);
+    }
+}
+
+/// Kill what runs in `names`' namespaces and delete them (synchronously: this runs in `Drop`,
+/// also while a test unwinds), unless `VPCEP_KEEP_LAB` is set.
+fn remove_namespaces(names: &Namespaces) {
+    if std::env::var_os("VPCEP_KEEP_LAB").is_some() {
+        eprintln!("keeping namespaces with prefix {}", names.prefix);
+        return;
+    }
+    let Ok(out) = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+    else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(ns) = line.split_whitespace().next() else {
+            continue;
         };
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Some(ns) = line.split_whitespace().next() else {
-                continue;
-            };
-            if !self.names.owns(ns) {
-                continue;
-            }
-            if let Ok(p) = std::process::Command::new("ip")
-                .args(["netns", "pids", ns])
-                .output()
-            {
-                for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
-                    let _ = std::process::Command::new("kill")
-                        .args(["-9", pid])
-                        .status();
-                }
-            }
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", ns])
-                .status();
+        if !names.owns(ns) {
+            continue;
         }
+        if let Ok(p) = std::process::Command::new("ip")
+            .args(["netns", "pids", ns])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-9", pid])
+                    .status();
+            }
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", ns])
+            .status();
     }
 }
 

@@ -1,4 +1,4 @@
-//! The userspace PROXY-v2 path (`tcp_proxy = proxy_open`, issue 12 item 5) against the direct
+//! P2/P3 of the userspace PROXY-v2 path (`tcp_proxy = proxy_open`, issue 12 item 5) against the direct
 //! path and the kernel endpoint path, side by side in one run with interleaved rounds (each
 //! round measures all three back to back, so a noisy moment hits them alike):
 //!   * direct: from a peer in the provider's own subnet to the server;
@@ -10,35 +10,66 @@
 //! and the p50 of one-byte round trips over one connection; medians over the rounds. Targets:
 //! proxy ≥ 80 % of direct throughput, proxy round trip ≤ direct + 25 µs at p50.
 //!
-//!     cargo bench -p vpcep-dataplane --bench proxy
-
-mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vpcep_dataplane::kernel::netlink::in_namespace;
-
-use common::{Bench, pct};
 use vpcep_test_support::lab::{
     backend_group, create_endpoint, network, server, wait_for, wait_server_active,
 };
 
-const ROUNDS: usize = 5;
-const STREAM: Duration = Duration::from_secs(2);
-const ROUND_TRIPS: usize = 10_000;
+use crate::figure::{Figure, Target};
+use crate::lab::{Bench, pct};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub rounds: usize,
+    pub stream_secs: f64,
+    pub round_trips: usize,
+}
+
+impl Config {
+    pub fn full() -> Config {
+        Config {
+            rounds: 5,
+            stream_secs: 2.0,
+            round_trips: 10_000,
+        }
+    }
+    pub fn quick() -> Config {
+        Config {
+            rounds: 2,
+            stream_secs: 0.5,
+            round_trips: 1_000,
+        }
+    }
+}
+
+/// The three paths' values per round, in the order direct, kernel endpoint, proxy endpoint.
+pub struct Rounds {
+    /// Single-stream TCP, Gbit/s.
+    pub gbit: [Vec<f64>; 3],
+    /// One-byte round trip p50, µs.
+    pub rtt_us: [Vec<f64>; 3],
+}
 
 /// In `ns`: accept on `port`; after skipping a PROXY v2 header when `proxied`, the first byte
 /// chooses: `T` counts bytes until the peer stops sending and answers the count; `E` sends one
 /// byte, then echoes every byte.
-fn test_server(ns: &str, port: u16, proxied: bool) {
+fn test_server(ns: &str, port: u16, proxied: bool, stop: Arc<AtomicBool>) {
     let ns = ns.to_string();
     std::thread::spawn(move || {
         let _ = in_namespace(&ns, move || {
             let l = TcpListener::bind(("0.0.0.0", port))?;
             for s in l.incoming() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 let Ok(s) = s else { continue };
                 std::thread::spawn(move || {
                     let _ = serve(s, proxied);
@@ -80,14 +111,15 @@ fn serve(mut s: TcpStream, proxied: bool) -> std::io::Result<()> {
     Ok(())
 }
 
-/// One stream from `ns` to `addr` for [`STREAM`]: bits per second the server counted.
-fn stream(ns: &str, addr: SocketAddr) -> f64 {
+/// One stream from `ns` to `addr` for `secs`: bits per second the server counted.
+fn stream(ns: &str, addr: SocketAddr, secs: f64) -> f64 {
+    let length = Duration::from_secs_f64(secs);
     in_namespace(ns, move || {
         let mut s = TcpStream::connect(addr)?;
         s.write_all(b"T")?;
         let buf = vec![0x5au8; 256 * 1024];
         let start = Instant::now();
-        while start.elapsed() < STREAM {
+        while start.elapsed() < length {
             s.write_all(&buf)?;
         }
         s.shutdown(std::net::Shutdown::Write)?;
@@ -98,8 +130,8 @@ fn stream(ns: &str, addr: SocketAddr) -> f64 {
     .expect("stream")
 }
 
-/// One-byte round trips over one connection from `ns` to `addr`: p50 in µs.
-fn round_trip(ns: &str, addr: SocketAddr) -> f64 {
+/// `n` one-byte round trips over one connection from `ns` to `addr`: p50 in µs.
+fn round_trip(ns: &str, addr: SocketAddr, n: usize) -> f64 {
     in_namespace(ns, move || {
         let mut s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
@@ -111,8 +143,8 @@ fn round_trip(ns: &str, addr: SocketAddr) -> f64 {
             s.write_all(b"x")?;
             s.read_exact(&mut b)?;
         }
-        let mut times = Vec::with_capacity(ROUND_TRIPS);
-        for _ in 0..ROUND_TRIPS {
+        let mut times = Vec::with_capacity(n);
+        for _ in 0..n {
             let t = Instant::now();
             s.write_all(b"x")?;
             s.read_exact(&mut b)?;
@@ -121,11 +153,6 @@ fn round_trip(ns: &str, addr: SocketAddr) -> f64 {
         Ok(pct(&mut times, 0.5).as_secs_f64() * 1e6)
     })
     .expect("round trips")
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 async fn service(b: &Bench, port_id: &str, vpc: &str, server_port: u16, tcp_proxy: &str) -> String {
@@ -166,9 +193,9 @@ async fn reachable(ns: &str, addr: SocketAddr) {
     .await;
 }
 
-#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
-async fn main() {
-    let b = Bench::start("p").await;
+/// Measure the three paths in interleaved rounds, in a lab of its own (namespaces `vbx…`).
+pub async fn rounds(cfg: &Config) -> Rounds {
+    let b = Bench::start("x").await;
     let agent = b.spawn_agent();
     let c = &b.c;
     let prov = network(c, "prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
@@ -189,87 +216,70 @@ async fn main() {
         b.names.server(&peer),
         b.names.server(&client),
     );
-    test_server(&web_ns, 80, false);
-    test_server(&web_ns, 81, true);
+    let stop = Arc::new(AtomicBool::new(false));
+    test_server(&web_ns, 80, false, stop.clone());
+    test_server(&web_ns, 81, true, stop.clone());
     let direct: SocketAddr = "10.0.0.20:80".parse().expect("addr");
     let kernel: SocketAddr = format!("{kernel_ip}:80").parse().expect("addr");
     let proxy: SocketAddr = format!("{proxy_ip}:80").parse().expect("addr");
     reachable(&peer_ns, direct).await;
     reachable(&client_ns, kernel).await;
     reachable(&client_ns, proxy).await;
-    println!(
-        "web 10.0.0.20; direct from 10.0.0.30 in its subnet; endpoints {kernel_ip} (close) and {proxy_ip} (proxy_open) from 10.0.0.30 in another VPC on the same CIDR; {ROUNDS} interleaved rounds"
-    );
 
     let paths = [
-        ("direct", peer_ns.clone(), direct),
-        ("kernel", client_ns.clone(), kernel),
-        ("proxy", client_ns.clone(), proxy),
+        (peer_ns.clone(), direct),
+        (client_ns.clone(), kernel),
+        (client_ns.clone(), proxy),
     ];
-    let measure = move |f: fn(&str, SocketAddr) -> f64| {
-        let paths = paths.clone();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let mut per_path: Vec<Vec<f64>> = vec![Vec::new(); paths.len()];
-                for _ in 0..ROUNDS {
-                    for (i, (_, ns, addr)) in paths.iter().enumerate() {
-                        per_path[i].push(f(ns, *addr));
-                    }
-                }
-                per_path
-            })
-            .await
-            .expect("measure")
+    let (n, secs, trips) = (cfg.rounds, cfg.stream_secs, cfg.round_trips);
+    let (gbit, rtt_us) = tokio::task::spawn_blocking(move || {
+        let mut gbit: [Vec<f64>; 3] = Default::default();
+        let mut rtt: [Vec<f64>; 3] = Default::default();
+        for _ in 0..n {
+            for (i, (ns, addr)) in paths.iter().enumerate() {
+                gbit[i].push(stream(ns, *addr, secs) / 1e9);
+            }
         }
-    };
-    let tput = measure(stream).await;
-    let rtt = measure(round_trip).await;
-    let show = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.1}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    println!("single-stream TCP, Gbit/s (rounds, then median):");
-    let gbit: Vec<Vec<f64>> = tput
-        .iter()
-        .map(|r| r.iter().map(|x| x / 1e9).collect())
-        .collect();
-    for (i, name) in ["direct", "kernel", "proxy"].iter().enumerate() {
-        println!(
-            "  {name:<7} {:<40} median {:>6.2}",
-            show(&gbit[i]),
-            median(gbit[i].clone())
-        );
+        for _ in 0..n {
+            for (i, (ns, addr)) in paths.iter().enumerate() {
+                rtt[i].push(round_trip(ns, *addr, trips));
+            }
+        }
+        (gbit, rtt)
+    })
+    .await
+    .expect("measure");
+    stop.store(true, Ordering::Relaxed);
+    for port in [80, 81] {
+        let addr = SocketAddr::from(([10, 0, 0, 20], port));
+        let _ = in_namespace(&peer_ns, move || TcpStream::connect(addr).map(|_| ()));
     }
-    let (d, k, p) = (
-        median(gbit[0].clone()),
-        median(gbit[1].clone()),
-        median(gbit[2].clone()),
-    );
-    println!(
-        "  proxy / direct {:.1}% (target ≥ 80%), proxy / kernel endpoint {:.1}%",
-        100.0 * p / d,
-        100.0 * p / k
-    );
-    println!("one-byte round trip p50, µs (rounds, then median):");
-    for (i, name) in ["direct", "kernel", "proxy"].iter().enumerate() {
-        println!(
-            "  {name:<7} {:<40} median {:>6.1}",
-            show(&rtt[i]),
-            median(rtt[i].clone())
-        );
-    }
-    let (d, k, p) = (
-        median(rtt[0].clone()),
-        median(rtt[1].clone()),
-        median(rtt[2].clone()),
-    );
-    println!(
-        "  proxy − direct {:+.1} µs (target ≤ +25 µs), proxy − kernel endpoint {:+.1} µs",
-        p - d,
-        p - k
-    );
     agent.abort();
     b.teardown().await;
+    Rounds { gbit, rtt_us }
+}
+
+/// The PROXY-v2 path's figures against the direct path (SPEC P2 userspace ≥ 80 %, P3 ≤ +25 µs).
+pub async fn measure(cfg: &Config) -> Vec<Figure> {
+    let r = rounds(cfg).await;
+    let [gd, _, gp] = r.gbit;
+    let [rd, _, rp] = r.rtt_us;
+    vec![
+        Figure::versus(
+            "P2",
+            "TCP, one stream, PROXY v2 (userspace) path",
+            gd,
+            gp,
+            "Gbit/s",
+            Some(Target::ratio_at_least(80.0)),
+        ),
+        Figure::versus(
+            "P3",
+            "one-byte round trip, p50, PROXY v2 (userspace) path",
+            rd,
+            rp,
+            "µs",
+            Some(Target::added_at_most(25.0)),
+        ),
+    ]
 }

@@ -5,16 +5,14 @@
 //! stream, UDP, and new TCP connections per second; medians compared. Target (issue 12):
 //! accounting costs ≤ 5 %.
 //!
-//!     cargo bench -p vpcep-dataplane --bench accounting
-
-mod common;
+//!     cargo bench -p vpcep-bench --bench accounting
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use vpcep_dataplane::kernel::netlink::in_namespace;
 
-use common::{Bench, connection_rate, iperf, request_ok};
+use vpcep_bench::lab::{Bench, connection_rate, iperf, request_ok};
 use vpcep_test_support::lab::{create_endpoint, network, server};
 
 /// In `ns`: accept on :80, send one byte, close.
@@ -126,7 +124,7 @@ async fn main() {
     let (_, eip) = create_endpoint(&b.c, &prov.service, &cons).await;
     let (web_ns, client_ns) = (b.names.server(&prov.web), b.names.server(&client));
     let gw = b.names.gateway(0);
-    let mut srv = common::serve_ok(&web_ns).await;
+    let mut srv = vpcep_bench::lab::serve_ok(&web_ns).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !request_ok(&client_ns, &eip, Duration::from_millis(200)).await {
         assert!(Instant::now() < deadline, "no path");

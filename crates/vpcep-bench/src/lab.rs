@@ -3,8 +3,6 @@
 //! helpers that make consumer networks and connect from inside a namespace without spawning a
 //! process (so the measurement is the data plane's, not `fork`'s).
 
-#![allow(dead_code)] // each benchmark uses part of it
-
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 
@@ -38,9 +36,27 @@ impl std::ops::Deref for Bench {
     }
 }
 
+/// The `p` quantile (0..=1) of `v` (sorted in place); zero when `v` is empty.
 pub fn pct(v: &mut [Duration], p: f64) -> Duration {
     v.sort();
+    if v.is_empty() {
+        return Duration::ZERO;
+    }
     v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The median of `v` (sorted in place; the mean of the middle two for an even count); NaN when `v` is empty (a missing figure shows as such).
+pub fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let m = v.len() / 2;
+    if v.len().is_multiple_of(2) {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    }
 }
 
 impl Bench {

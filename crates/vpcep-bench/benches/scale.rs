@@ -11,21 +11,19 @@
 //!
 //! Runs in namespaces with a unique prefix and removes them at the end.
 //!
-//!     cargo bench -p vpcep-dataplane --bench scale
+//!     cargo bench -p vpcep-bench --bench scale
 
-mod common;
-
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use vpcep_dataplane::kernel::linux::{Kernel, run};
 use vpcep_dataplane::kernel::netlink::NsLink;
 use vpcep_dataplane::plan::desired::Desired;
-use vpcep_dataplane::plan::nft::{Elem, Family, Field, L4, NftSet, NftTable, Val, element_delta};
+use vpcep_dataplane::plan::nft::{NftTable, element_delta};
 use vpcep_dataplane::plan::{Legs, patch_endpoints, plan};
 
-use common::{Bench, pct, request_ok, serve_ok};
+use vpcep_bench::lab::{Bench, pct, request_ok, serve_ok};
+use vpcep_bench::p4::synthetic;
 use vpcep_test_support::lab::{Net, create_endpoint, network, server};
 
 fn env(name: &str, default: usize) -> usize {
@@ -33,39 +31,6 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// An empty gateway-shaped table and the same with `n` endpoints' DNAT and routing elements.
-fn synthetic(n: usize) -> (NftTable, NftTable) {
-    let key = || vec![Field::CtZone, Field::IpDaddr, Field::Dport(L4::Tcp)];
-    let mut empty = NftTable::new(Family::Ip, "vpcep");
-    empty.sets.insert(
-        "ep_tcp",
-        NftSet::map(key(), vec![Field::IpDaddr, Field::Dport(L4::Tcp)]),
-    );
-    empty
-        .sets
-        .insert("prov_tcp", NftSet::map(key(), vec![Field::MetaMark]));
-    let mut full = empty.clone();
-    let (mut ep, mut prov) = (BTreeSet::new(), BTreeSet::new());
-    for i in 0..n {
-        // one zone per consumer VPC, ten endpoint addresses in each
-        let zone = (i / 10) as u16 + 1;
-        let ip = Ipv4Addr::new(10, 0, 0, 2 + (i % 10) as u8);
-        let key = vec![Val::Zone(zone), Val::Ip(ip), Val::Port(80)];
-        ep.insert(Elem::map(
-            key.clone(),
-            vec![Val::Ip(Ipv4Addr::new(10, 0, 0, 20)), Val::Port(80)],
-        ));
-        prov.insert(Elem::map(key, vec![Val::Mark(20_001)]));
-    }
-    if let Some(s) = full.sets.get_mut("ep_tcp") {
-        s.elements = ep;
-    }
-    if let Some(s) = full.sets.get_mut("prov_tcp") {
-        s.elements = prov;
-    }
-    (empty, full)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -5,11 +5,9 @@
 //! `vpcep_flow_overruns_total`) are counted. Target (issue 12): ≥ 5,000 new connections/s with
 //! no record dropped.
 //!
-//!     cargo bench -p vpcep-dataplane --bench flows
+//!     cargo bench -p vpcep-bench --bench flows
 //!
 //! `FLOWS_SECONDS` (default 5) and `FLOWS_THREADS` (default 4) change the storm.
-
-mod common;
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -19,7 +17,7 @@ use std::time::{Duration, Instant};
 use vpcep_core::flows::{FlowEvent, FlowRecord, rotated};
 use vpcep_dataplane::kernel::netlink::in_namespace;
 
-use common::{Bench, request_ok};
+use vpcep_bench::lab::{Bench, request_ok};
 use vpcep_test_support::lab::{create_endpoint, network, server};
 
 /// In `ns`: accept on :80, send one byte, close.
@@ -112,7 +110,7 @@ async fn main() {
     let (_, eip) = create_endpoint(&b.c, &prov.service, &cons).await;
     let (web_ns, client_ns) = (b.names.server(&prov.web), b.names.server(&client));
     let gw = b.names.gateway(0);
-    let mut srv = common::serve_ok(&web_ns).await;
+    let mut srv = vpcep_bench::lab::serve_ok(&web_ns).await;
     let deadline = Instant::now() + Duration::from_secs(60);
     while !request_ok(&client_ns, &eip, Duration::from_millis(200)).await {
         assert!(Instant::now() < deadline, "no path");

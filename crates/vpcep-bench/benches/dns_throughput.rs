@@ -8,10 +8,8 @@
 //! side by side in one run, rounds alternating so machine noise hits both; medians and their
 //! ratio are printed. The resolver, agent and control plane run as in `vpcep serve`.
 //!
-//!     cargo bench -p vpcep-dataplane --bench dns_throughput
+//!     cargo bench -p vpcep-bench --bench dns_throughput
 //!     (VPCEP_BENCH_ROUNDS, VPCEP_BENCH_SECS, VPCEP_BENCH_CLIENTS change the shape)
-
-mod common;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -22,7 +20,7 @@ use hickory_proto::op::{Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use serde_json::{Value, json};
 
-use common::Bench;
+use vpcep_bench::lab::Bench;
 use vpcep_test_support::lab::{network, server, wait_server_active};
 
 fn env(name: &str, default: u64) -> u64 {

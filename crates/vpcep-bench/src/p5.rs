@@ -1,9 +1,5 @@
-//! P5 benchmark: signed GETs/s, creates/s, and `limit=100` list latency with many endpoints, on
-//! SQLite, through the real router and the signing client (what a user's SDK would see).
-//!
-//!     cargo bench -p vpcep-api --bench api              # 10,000 endpoints for the list test
-//!     VPCEP_BENCH_ENDPOINTS=100000 cargo bench -p vpcep-api --bench api
-//!
+//! P5: signed GETs/s, creates/s, and `limit=100` list latency with many endpoints in the store,
+//! on SQLite, through the real router and the signing client (what a user's SDK would see).
 //! The client runs in the same process, so the numbers include its signing cost too.
 
 use std::time::{Duration, Instant};
@@ -14,16 +10,36 @@ use vpcep_core::model::Quotas;
 use vpcep_test_support::lab::{network, server, vm_service_on};
 use vpcep_test_support::server::Server;
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+use crate::figure::{Figure, Target, num};
+use crate::lab::pct;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Endpoints in the store when the list is timed (all created through the API: the
+    /// creates/s figure is over all of them).
+    pub endpoints: usize,
+    pub get_secs: f64,
+    pub lists: usize,
 }
 
-#[tokio::main(flavor = "multi_thread")]
-async fn main() {
-    let n_endpoints: usize = std::env::var("VPCEP_BENCH_ENDPOINTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+impl Config {
+    pub fn full() -> Config {
+        Config {
+            endpoints: 100_000,
+            get_secs: 3.0,
+            lists: 200,
+        }
+    }
+    pub fn quick() -> Config {
+        Config {
+            endpoints: 400,
+            get_secs: 1.0,
+            lists: 50,
+        }
+    }
+}
+
+pub async fn measure(cfg: &Config) -> Vec<Figure> {
     let srv = Server::start_with(Settings {
         default_quotas: Quotas {
             endpoint_service: 1000,
@@ -45,8 +61,8 @@ async fn main() {
     )
     .await;
 
-    // Signed GETs/s: 16 concurrent clients for 3 s.
-    let deadline = Instant::now() + Duration::from_secs(3);
+    // Signed GETs/s: 16 concurrent clients.
+    let deadline = Instant::now() + Duration::from_secs_f64(cfg.get_secs);
     let mut tasks = vec![];
     for _ in 0..16 {
         let c = c.clone();
@@ -69,15 +85,17 @@ async fn main() {
     for t in tasks {
         gets += t.await.expect("join");
     }
-    println!(
-        "P5 signed GET (list services, limit=10): {:.0} req/s (target ≥ 3000)",
-        gets as f64 / 3.0
-    );
+    let mut figures = vec![Figure::absolute(
+        "P5",
+        "signed GET (list services, limit=10), 16 clients",
+        gets as f64 / cfg.get_secs,
+        "req/s",
+        Some(Target::at_least(3000.0)),
+    )];
 
     // Creates/s: endpoints, 8 concurrent clients.
-    let total = n_endpoints;
     let started = Instant::now();
-    let per = total / 8;
+    let per = cfg.endpoints / 8;
     let mut tasks = vec![];
     for _ in 0..8 {
         let (c, sid, vpc, subnet) = (c.clone(), sid.clone(), vpc.clone(), subnet.clone());
@@ -97,15 +115,20 @@ async fn main() {
         t.await.expect("join");
     }
     let created = per * 8;
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "P5 create endpoint: {:.0} creates/s over {created} creates (target ≥ 300)",
-        created as f64 / secs
-    );
+    figures.push(Figure::absolute(
+        "P5",
+        format!(
+            "create endpoint, 8 clients, over {} creates",
+            num(created as f64)
+        ),
+        created as f64 / started.elapsed().as_secs_f64(),
+        "creates/s",
+        Some(Target::at_least(300.0)),
+    ));
 
-    // List latency with `created` endpoints present.
+    // List latency with `created` endpoints present, pages spread over the first 1,000.
     let mut lat = vec![];
-    for i in 0..200 {
+    for i in 0..cfg.lists {
         let t = Instant::now();
         let _: Value = c
             .get(
@@ -119,10 +142,20 @@ async fn main() {
             .expect("list");
         lat.push(t.elapsed());
     }
-    lat.sort();
-    println!(
-        "P5 list endpoints limit=100 with {created} present: p50 {:.2} ms, p99 {:.2} ms (target p99 ≤ 20 ms)",
-        pct(&lat, 0.5).as_secs_f64() * 1e3,
-        pct(&lat, 0.99).as_secs_f64() * 1e3
-    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    for (q, name) in [(0.5, "p50"), (0.99, "p99")] {
+        let mut f = Figure::absolute(
+            "P5",
+            format!(
+                "list endpoints limit=100 with {} present, {name}",
+                num(created as f64)
+            ),
+            ms(pct(&mut lat, q)),
+            "ms",
+            (name == "p99").then(|| Target::at_most(20.0)),
+        );
+        f.rounds = lat.len();
+        figures.push(f);
+    }
+    figures
 }

@@ -1,0 +1,403 @@
+//! P4 (root): scale. `vpcs` consumer VPCs all on 10.0.0.0/16 and one provider; endpoints
+//! (`per_vpc` per VPC) are added in stages. It drives the agent's kernel layer directly
+//! (plan → `Kernel::apply`), so each step is timed alone:
+//!   * one more endpoint at each stage (0, 1,000, 10,000 present): the agent's step after a feed
+//!     change — patch the plan, program the dirty shard over the long-lived netlink sockets
+//!     (SPEC: ≤ 1 ms); the figure is the programming (address + element batch, acknowledged).
+//!     A sample whose endpoint brought a new gateway leg (the first of its VPC: the layout path,
+//!     P1's "new consumer VPC") is not counted;
+//!   * a host reboot: every namespace, link, route and table of all VPCs with every endpoint,
+//!     from empty, by a fresh kernel layer in a second namespace prefix (SPEC ≤ 10 s), and an
+//!     agent restart over it with nothing to change (≤ 1 s);
+//!   * every endpoint's map elements into an empty gateway table in one netlink batch (SPEC: "a
+//!     full reconcile of 10,000 from empty ≤ 200 ms, in one atomic transaction");
+//!   * the agent's memory: the real agent (`agent_exe agent`, the code `vpcep agent` runs) in a
+//!     process of its own following the same control plane into a third prefix; its RSS with the
+//!     VPCs and no endpoint, and once every endpoint is accepted (SPEC ≤ 50 MB per 10,000).
+//!     It is stopped (SIGSTOP) while the steps above are timed, so it takes no CPU from them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use vpcep_dataplane::kernel::linux::Kernel;
+use vpcep_dataplane::kernel::netlink::NsLink;
+use vpcep_dataplane::plan::desired::Desired;
+use vpcep_dataplane::plan::nft::{Elem, Family, Field, L4, NftSet, NftTable, Val, element_delta};
+use vpcep_dataplane::plan::{Legs, Plan, patch_endpoints, plan};
+use vpcep_test_support::lab::{Net, ScratchNames, create_endpoint, network, server};
+
+use crate::figure::{Figure, Target, num};
+use crate::lab::{Bench, pct};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub vpcs: usize,
+    pub per_vpc: usize,
+    /// Endpoints present when "one more" is timed, ascending; the last is the full size.
+    pub stages: Vec<usize>,
+    /// "One more" endpoints timed per stage.
+    pub samples: usize,
+    /// An executable whose `agent` subcommand runs the agent (the harness passes itself); no
+    /// memory figure without it.
+    pub agent_exe: Option<PathBuf>,
+}
+
+impl Config {
+    pub fn full() -> Config {
+        Config {
+            vpcs: 1000,
+            per_vpc: 10,
+            stages: vec![0, 1000, 10_000],
+            samples: 20,
+            agent_exe: None,
+        }
+    }
+    pub fn quick() -> Config {
+        Config {
+            vpcs: 10,
+            per_vpc: 10,
+            stages: vec![0, 20, 100],
+            samples: 5,
+            agent_exe: None,
+        }
+    }
+}
+
+/// An empty gateway-shaped table and the same with `n` endpoints' DNAT and routing elements.
+pub fn synthetic(n: usize) -> (NftTable, NftTable) {
+    let key = || vec![Field::CtZone, Field::IpDaddr, Field::Dport(L4::Tcp)];
+    let mut empty = NftTable::new(Family::Ip, "vpcep");
+    empty.sets.insert(
+        "ep_tcp",
+        NftSet::map(key(), vec![Field::IpDaddr, Field::Dport(L4::Tcp)]),
+    );
+    empty
+        .sets
+        .insert("prov_tcp", NftSet::map(key(), vec![Field::MetaMark]));
+    let mut full = empty.clone();
+    let (mut ep, mut prov) = (BTreeSet::new(), BTreeSet::new());
+    for i in 0..n {
+        // one zone per consumer VPC, ten endpoint addresses in each
+        let zone = (i / 10) as u16 + 1;
+        let ip = Ipv4Addr::new(10, 0, 0, 2 + (i % 10) as u8);
+        let key = vec![Val::Zone(zone), Val::Ip(ip), Val::Port(80)];
+        ep.insert(Elem::map(
+            key.clone(),
+            vec![Val::Ip(Ipv4Addr::new(10, 0, 0, 20)), Val::Port(80)],
+        ));
+        prov.insert(Elem::map(key, vec![Val::Mark(20_001)]));
+    }
+    if let Some(s) = full.sets.get_mut("ep_tcp") {
+        s.elements = ep;
+    }
+    if let Some(s) = full.sets.get_mut("prov_tcp") {
+        s.elements = prov;
+    }
+    (empty, full)
+}
+
+/// A child process killed when dropped (also when the bench panics).
+struct Child(std::process::Child);
+
+impl Child {
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.0.id() as i32)
+    }
+    fn signal(&self, s: Signal) {
+        let _ = kill(self.pid(), s);
+    }
+    /// Resident memory in MB (VmRSS).
+    fn rss_mb(&self) -> f64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.0.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<f64>().ok())
+            })
+            .map_or(f64::NAN, |kb| kb / 1024.0)
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The programming time of one more endpoint in `last`, `samples` times: (the times of the
+/// samples that took the element path, how many brought a new leg instead).
+#[allow(clippy::too_many_arguments)]
+async fn one_more(
+    b: &Bench,
+    sid: &str,
+    last: &Net,
+    d: &mut Desired,
+    p: &mut Plan,
+    legs: &mut Legs,
+    kernel: &mut Kernel,
+    samples: usize,
+) -> (Vec<Duration>, usize) {
+    let (mut programmed, mut layout) = (vec![], 0);
+    for _ in 0..samples {
+        let (id, _) = create_endpoint(&b.c, sid, last).await;
+        // As the agent does: the change from the feed onto the desired state it keeps.
+        let changes = b
+            .server
+            .control
+            .agent_changes(d.revision, Duration::from_secs(5))
+            .await
+            .expect("changes");
+        d.apply(&changes.changes, changes.revision);
+        let before = BTreeMap::from([(id, None)]);
+        match patch_endpoints(p, d, &b.names, legs, &before) {
+            Some(dirty) => {
+                let failed = kernel.apply_changed(p, &dirty).await.expect("apply");
+                assert!(failed.is_empty(), "{failed:?}");
+            }
+            None => {
+                // A new leg: the agent plans everything and takes the layout path.
+                *p = plan(d, &b.names, legs);
+                let failed = kernel.apply(p).await.expect("apply");
+                assert!(failed.is_empty(), "{failed:?}");
+            }
+        }
+        if kernel.last.by_layout == 0 && kernel.last.by_elements == 1 {
+            programmed.push(kernel.last.element_time);
+        } else {
+            layout += 1;
+        }
+    }
+    (programmed, layout)
+}
+
+/// Bring the kernel layer up to everything in the control plane (a new snapshot, planned whole).
+async fn converge(b: &Bench, legs: &mut Legs, kernel: &mut Kernel) -> (Desired, Plan) {
+    let snapshot = b.server.control.agent_snapshot().await.expect("snapshot");
+    let d = Desired::from_snapshot(&snapshot);
+    let p = plan(&d, &b.names, legs);
+    let failed = kernel.apply(&p).await.expect("apply");
+    assert!(failed.is_empty(), "{failed:?}");
+    (d, p)
+}
+
+pub async fn measure(cfg: &Config) -> Vec<Figure> {
+    let b = Bench::start("s").await;
+    let (sid, _web) = b.provider().await;
+    let mut consumers = Vec::new();
+    let vpc_names: Vec<String> = (0..cfg.vpcs).map(|i| format!("c{i}")).collect();
+    for chunk in vpc_names.chunks(25) {
+        consumers.extend(
+            futures_util::future::join_all(
+                chunk
+                    .iter()
+                    .map(|n| network(&b.c, n, "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1")),
+            )
+            .await,
+        );
+    }
+    let last = consumers.last().cloned().expect("a consumer VPC");
+    let (client, _) = server(&b.c, "client", &last, "10.0.0.250", &[]).await;
+    let mut legs = Legs::default();
+    let mut kernel = Kernel::new(b.names.clone());
+    converge(&b, &mut legs, &mut kernel).await;
+
+    // The real agent in its own process and prefix, for its memory.
+    let agent_names = ScratchNames::new("vbm");
+    let agent = cfg.agent_exe.as_ref().map(|exe| {
+        let child = std::process::Command::new(exe)
+            .args([
+                "agent",
+                "--control-url",
+                &b.server.url(),
+                "--ns-prefix",
+                &agent_names.names.prefix,
+            ])
+            .env("VPCEP_BENCH_AGENT_TOKEN", &b.server.token)
+            .spawn()
+            .expect("agent process");
+        Child(child)
+    });
+    let mut rss_empty = f64::NAN;
+    if let Some(a) = &agent {
+        vpcep_test_support::lab::wait_server_active(&b.c, &client).await;
+        rss_empty = a.rss_mb();
+        a.signal(Signal::SIGSTOP);
+    }
+
+    let mut figures = vec![];
+    let mut created = 0;
+    for &stage in &cfg.stages {
+        let all: Vec<&Net> = consumers
+            .iter()
+            .flat_map(|n| std::iter::repeat_n(n, cfg.per_vpc))
+            .skip(created)
+            .take(stage.saturating_sub(created))
+            .collect();
+        for chunk in all.chunks(50) {
+            futures_util::future::join_all(chunk.iter().map(|n| create_endpoint(&b.c, &sid, n)))
+                .await;
+        }
+        created += all.len();
+        let (mut d, mut p) = converge(&b, &mut legs, &mut kernel).await;
+        let (mut programmed, layout) = one_more(
+            &b,
+            &sid,
+            &last,
+            &mut d,
+            &mut p,
+            &mut legs,
+            &mut kernel,
+            cfg.samples,
+        )
+        .await;
+        let name = |q: &str| {
+            format!(
+                "one more endpoint at {}: programmed, {q}{}",
+                num(stage as f64),
+                if layout > 0 {
+                    format!(" ({layout} first of their VPC not counted)")
+                } else {
+                    String::new()
+                }
+            )
+        };
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let n = programmed.len();
+        let mut p50 = Figure::absolute(
+            "P4",
+            name("p50"),
+            if n == 0 {
+                f64::NAN
+            } else {
+                ms(pct(&mut programmed, 0.5))
+            },
+            "ms",
+            Some(Target::at_most(1.0)),
+        );
+        let mut p99 = Figure::absolute(
+            "P4",
+            name("p99"),
+            if n == 0 {
+                f64::NAN
+            } else {
+                ms(pct(&mut programmed, 0.99))
+            },
+            "ms",
+            Some(Target::at_most(1.0)),
+        );
+        p50.rounds = n;
+        p99.rounds = n;
+        figures.extend([p50, p99]);
+    }
+    let endpoints = created + cfg.samples * cfg.stages.len();
+
+    // Memory: let the agent catch up with everything, then read its RSS.
+    if let Some(a) = &agent {
+        a.signal(Signal::SIGCONT);
+        b.wait_accepted(endpoints).await;
+        let rss = a.rss_mb();
+        figures.push(Figure::absolute(
+            "P4",
+            format!(
+                "agent RSS with {} endpoints in {} VPCs",
+                num(endpoints as f64),
+                num(cfg.vpcs as f64)
+            ),
+            rss,
+            "MB",
+            // SPEC: ≤ 50 MB at 10,000 endpoints (a smaller run is judged against the same).
+            Some(Target::at_most(50.0)),
+        ));
+        figures.push(Figure::absolute(
+            "P4",
+            format!(
+                "agent RSS per 1,000 endpoints (growth over the VPCs alone: {} MB)",
+                num(rss_empty)
+            ),
+            (rss - rss_empty) / (endpoints as f64 / 1000.0),
+            "MB",
+            Some(Target::at_most(5.0)),
+        ));
+    }
+    drop(agent);
+    drop(agent_names);
+
+    // A host reboot: everything from empty, in a prefix of its own; then an agent restart.
+    {
+        let reboot = ScratchNames::new("vbf");
+        let snapshot = b.server.control.agent_snapshot().await.expect("snapshot");
+        let d = Desired::from_snapshot(&snapshot);
+        let mut legs = Legs::default();
+        let t = Instant::now();
+        let p = plan(&d, &reboot.names, &mut legs);
+        let planned = t.elapsed();
+        let mut k = Kernel::new(reboot.names.clone());
+        let t = Instant::now();
+        let failed = k.apply(&p).await.expect("apply");
+        let applied = t.elapsed();
+        assert!(failed.is_empty(), "{failed:?}");
+        figures.push(Figure::absolute(
+            "P4",
+            format!(
+                "host reboot: {} namespaces of {} VPCs and {} endpoints from empty (plan {} ms + kernel)",
+                num(p.namespaces.len() as f64),
+                num(cfg.vpcs as f64),
+                num(endpoints as f64),
+                num(planned.as_secs_f64() * 1e3)
+            ),
+            (planned + applied).as_secs_f64(),
+            "s",
+            Some(Target::at_most(10.0)),
+        ));
+        let mut restarted = Kernel::new(reboot.names.clone());
+        let t = Instant::now();
+        let failed = restarted.apply(&p).await.expect("apply after restart");
+        let restart = t.elapsed();
+        assert!(failed.is_empty(), "{failed:?}");
+        figures.push(Figure::absolute(
+            "P4",
+            "agent restart, nothing to change (kernel layer)",
+            restart.as_secs_f64(),
+            "s",
+            Some(Target::at_most(1.0)),
+        ));
+        drop((k, restarted));
+        let _ = vpcep_dataplane::kernel::linux::teardown(&reboot.names).await;
+    }
+
+    // Every endpoint's elements into one empty table in one transaction.
+    let scratch = format!("{}scratch", b.names.prefix);
+    vpcep_dataplane::kernel::linux::run("ip", &["netns", "add", &scratch], None)
+        .await
+        .expect("netns");
+    let (empty, full) = synthetic(created);
+    let mut link = NsLink::open(&scratch).expect("netlink");
+    link.load_tables(Some(&empty), &[])
+        .await
+        .expect("empty table");
+    let delta = element_delta(&empty, &full).expect("delta");
+    let t = Instant::now();
+    link.set_elements(&full, &delta).await.expect("batch");
+    figures.push(Figure::absolute(
+        "P4",
+        format!(
+            "{} endpoints' elements into an empty table, one netlink batch",
+            num(created as f64)
+        ),
+        t.elapsed().as_secs_f64() * 1e3,
+        "ms",
+        Some(Target::at_most(200.0)),
+    ));
+    drop(link);
+    let _ = vpcep_dataplane::kernel::linux::run("ip", &["netns", "del", &scratch], None).await;
+    drop(kernel);
+    b.teardown().await;
+    figures
+}
