@@ -56,7 +56,62 @@ pub fn read_page(dir: &Path, q: &FlowQuery) -> std::io::Result<FlowPage> {
     Ok(page)
 }
 
+/// The newest `n` records `q` matches, newest first (the console's recent flows): files are read
+/// newest first and reading stops at the first file that completes the `n`.
+pub fn read_newest(dir: &Path, q: &FlowQuery, n: usize) -> std::io::Result<Vec<FlowRecord>> {
+    let mut newest: Vec<FlowRecord> = Vec::new();
+    for i in 0..MAX_FILES {
+        let path = dir.join(rotated(i));
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e),
+        };
+        // This file's last `n` matches, oldest first.
+        let mut tail = std::collections::VecDeque::with_capacity(n);
+        for line in std::io::BufReader::with_capacity(1 << 16, file).split(b'\n') {
+            let line = line?;
+            let Ok(r) = serde_json::from_slice::<FlowRecord>(&line) else {
+                continue;
+            };
+            if q.matches(&r) {
+                if tail.len() == n {
+                    tail.pop_front();
+                }
+                tail.push_back(r);
+            }
+        }
+        newest.extend(tail.into_iter().rev().take(n - newest.len()));
+        if newest.len() >= n {
+            break;
+        }
+    }
+    Ok(newest)
+}
+
 impl Control {
+    /// The newest `n` flow records of the caller's service `id`, newest first.
+    pub async fn service_recent_flows(
+        &self,
+        caller: &Caller,
+        id: &str,
+        n: usize,
+    ) -> DomainResult<Vec<FlowRecord>> {
+        self.get_service(caller, id).await?;
+        let Some(dir) = self.settings.flow_dir.clone() else {
+            return Ok(vec![]);
+        };
+        let q = FlowParams::default().query(FlowScope::Service(id.to_string()))?;
+        tokio::task::spawn_blocking(move || read_newest(&dir, &q, n))
+            .await
+            .map_err(|e| DomainError::Internal {
+                detail: e.to_string(),
+            })?
+            .map_err(|e| DomainError::Internal {
+                detail: format!("reading flow records: {e}"),
+            })
+    }
+
     async fn flows(&self, q: FlowQuery) -> DomainResult<FlowPage> {
         let Some(dir) = self.settings.flow_dir.clone() else {
             return Ok(FlowPage::default());
@@ -99,6 +154,35 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_newest_come_first_across_rotated_files() {
+        let dir = tempfile::tempdir().expect("dir");
+        let write = |i: usize, seqs: &[(u64, &str)]| {
+            let lines: Vec<String> = seqs
+                .iter()
+                .map(|(seq, svc)| {
+                    serde_json::to_string(&rec(*seq, "e", svc, "198.19.128.1:1")).expect("json")
+                })
+                .collect();
+            std::fs::write(dir.path().join(rotated(i)), lines.join("\n") + "\n").expect("write");
+        };
+        write(1, &[(1, "s1"), (2, "s2"), (3, "s1")]);
+        write(0, &[(4, "s1"), (5, "s2"), (6, "s1")]);
+        let q = FlowParams::default()
+            .query(FlowScope::Service("s1".into()))
+            .expect("query");
+        let seqs = |n| -> Vec<u64> {
+            read_newest(dir.path(), &q, n)
+                .expect("read")
+                .iter()
+                .map(|r| r.seq)
+                .collect()
+        };
+        assert_eq!(seqs(1), vec![6]);
+        assert_eq!(seqs(3), vec![6, 4, 3]);
+        assert_eq!(seqs(10), vec![6, 4, 3, 1]);
+    }
     use vpcep_core::flows::{FlowEvent, time_text};
 
     fn rec(seq: u64, endpoint: &str, service: &str, translated: &str) -> FlowRecord {

@@ -817,3 +817,80 @@ async fn console_changes_are_audited() {
         .expect("log");
     assert!(theirs.records.is_empty(), "{:?}", theirs.records);
 }
+
+/// The service's 监控 tab lists its newest flow records, newest first, with both sides of the
+/// translation (what a backend owner needs to find the consumer behind a 198.19.128.x source);
+/// records of other services are not listed.
+#[tokio::test]
+async fn the_traffic_tab_lists_the_services_recent_flows() {
+    use serde_json::{Value, json};
+    use vpcep_test_support::server::{create_service, network};
+    let flows = tempfile::tempdir().expect("flow dir");
+    let server = Server::start_with(vpcep_control::Settings {
+        flow_dir: Some(flows.path().to_path_buf()),
+        ..vpcep_control::Settings::default()
+    })
+    .await;
+    let bob = server.account("bob").await;
+    let c = &bob.client;
+    let net = network(c, "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let svc: Value = create_service(
+        c,
+        &net,
+        "web",
+        false,
+        json!([{"client_port": 80, "server_port": 80}]),
+    )
+    .await
+    .expect("service");
+    let sid = svc["id"].as_str().expect("id").to_string();
+    let record = |seq: u64, event: &str, service: &str, translated: &str| {
+        json!({
+            "seq": seq, "event": event, "time_ns": 1_800_000_000_000_000_000u64 + seq,
+            "time": "2027-01-15T08:00:00.000Z", "gateway": "g0", "endpoint_id": "e1",
+            "service_id": service, "project_id": "consumer-project-1", "domain_id": "d1",
+            "service_project_id": bob.info.project_id, "protocol": "tcp",
+            "source": "10.0.0.30:51000", "endpoint": "10.0.0.5:80",
+            "translated": translated, "backend": "10.0.0.20:80", "conntrack_id": 7,
+            "to_backend": {"packets": 5, "bytes": 1500}, "to_consumer": {"packets": 4, "bytes": 2_500_000},
+            "end_reason": "closed"
+        })
+        .to_string()
+    };
+    let lines = [
+        record(1, "start", &sid, "198.19.128.1:40123"),
+        record(2, "start", "another-service", "198.19.128.9:1"),
+        record(3, "end", &sid, "198.19.128.1:40123"),
+    ];
+    std::fs::write(
+        flows.path().join(vpcep_core::flows::rotated(0)),
+        lines.join("\n") + "\n",
+    )
+    .expect("flow file");
+    let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
+    let app = vpcep_console::router(ConsoleState::new(
+        server.control.clone(),
+        keys,
+        ConsoleOptions::default(),
+        HUAWEI,
+    ));
+    let session = sign_in(&app, &bob.info).await;
+    let tab = get(
+        &app,
+        &format!("/console/services/{sid}?tab=traffic"),
+        &session,
+    )
+    .await;
+    assert_eq!(tab.status, StatusCode::OK);
+    let b = &tab.body;
+    assert!(b.contains("id=\"flow-table\""), "{b}");
+    assert_eq!(b.matches("198.19.128.1:40123").count(), 2, "{b}");
+    assert!(!b.contains("198.19.128.9"), "another service's record: {b}");
+    assert!(b.contains("consumer-project-1"));
+    // Newest first: the end (with its bytes each way) before the start.
+    let rows = &b[b.find("<tbody>").expect("rows")..];
+    let end = rows.find("<td>结束（正常关闭）</td>").expect("end record");
+    let start = rows.find("<td>建立</td>").expect("start record");
+    assert!(end < start, "{b}");
+    assert!(b.contains("1.5 KB / 2.5 MB"), "{b}");
+}

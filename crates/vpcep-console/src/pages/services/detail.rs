@@ -127,10 +127,88 @@ async fn traffic_tab(
         .service_recent_traffic(caller, &s.id)
         .await
         .map_err(|e| ctx.api_error_page(&e))?;
+    let flows = ctx
+        .state
+        .control
+        .service_recent_flows(caller, &s.id, RECENT_FLOWS)
+        .await
+        .map_err(|e| ctx.api_error_page(&e))?;
     Ok(html! {
         h2 { (ctx.t(M::TrafficTitle)) }
         (crate::charts::traffic_charts(ctx.lang, &hour))
+        h2 #recent-flows-title { (ctx.t(M::RecentFlows)) }
+        p.small.muted { (ctx.t(M::RecentFlowsHint)) }
+        @if flows.is_empty() {
+            p.muted #no-flows { (ctx.t(M::NoFlows)) }
+        } @else {
+            div.table-wrap data-scroll-hint=(ctx.t(M::ScrollHint)) {
+                table.list #flow-table aria-labelledby="recent-flows-title" {
+                    thead { tr {
+                        th { (ctx.t(M::FlowTime)) } th { (ctx.t(M::FlowEvent)) }
+                        th { (ctx.t(M::FlowConsumer)) } th { (ctx.t(M::FlowSource)) }
+                        th { (ctx.t(M::FlowTranslated)) } th { (ctx.t(M::FlowBackend)) }
+                        th { (ctx.t(M::FlowBytes)) }
+                    } }
+                    tbody {
+                        @for r in &flows {
+                            tr {
+                                td.nowrap { (fmt_time(i64::try_from(r.time_ns / 1_000_000).unwrap_or(0))) }
+                                td { (flow_event(ctx, r)) }
+                                td.mono { (r.project_id) }
+                                td.mono { (addr(r.source)) }
+                                td.mono { (addr(r.translated)) }
+                                td.mono { (addr(r.backend)) }
+                                td.nowrap { (bytes(r)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     })
+}
+
+/// How many records the 监控 tab lists.
+const RECENT_FLOWS: usize = 20;
+
+fn addr(a: Option<std::net::SocketAddrV4>) -> String {
+    a.map_or_else(|| "—".to_string(), |a| a.to_string())
+}
+
+/// Bytes each way of an end record: consumer → backend / backend → consumer.
+fn bytes(r: &vpcep_core::flows::FlowRecord) -> String {
+    use crate::charts::{Unit, amount};
+    match (r.to_backend, r.to_consumer) {
+        (Some(up), Some(down)) => format!(
+            "{} / {}",
+            amount(Unit::Bytes, up.bytes),
+            amount(Unit::Bytes, down.bytes)
+        ),
+        _ => "—".to_string(),
+    }
+}
+
+fn flow_event(ctx: &Ctx, r: &vpcep_core::flows::FlowRecord) -> String {
+    use vpcep_core::flows::{EndReason, FlowEvent};
+    match (r.event, r.end_reason) {
+        (FlowEvent::Start, _) => ctx.t(M::FlowStart).to_string(),
+        (FlowEvent::Overrun, _) => ctx.t(M::FlowOverrun).to_string(),
+        (FlowEvent::End, reason) => {
+            let why = match reason {
+                Some(EndReason::Closed) => ctx.t(M::EndClosed),
+                Some(EndReason::Reset) => ctx.t(M::EndReset),
+                Some(EndReason::Timeout) => ctx.t(M::EndTimeout),
+                Some(EndReason::Cut) => ctx.t(M::EndCut),
+                None => return ctx.t(M::FlowEnd).to_string(),
+            };
+            let gap = if ctx.lang == crate::i18n::Lang::En {
+                " "
+            } else {
+                ""
+            };
+            format!("{}{gap}{}", ctx.t(M::FlowEnd), layout::paren(ctx.lang, why))
+        }
+    }
 }
 
 pub(super) async fn basic_tab(ctx: &Ctx, caller: &Caller, s: &EndpointService) -> Markup {
