@@ -27,10 +27,12 @@ pub struct Minute {
 }
 
 impl Minute {
+    /// Saturating: readings come over the network, and a counter near `u64::MAX` must not
+    /// overflow a sum.
     fn add(&mut self, o: &Minute) {
-        self.connections += o.connections;
-        self.rx_bytes += o.rx_bytes;
-        self.tx_bytes += o.tx_bytes;
+        self.connections = self.connections.saturating_add(o.connections);
+        self.rx_bytes = self.rx_bytes.saturating_add(o.rx_bytes);
+        self.tx_bytes = self.tx_bytes.saturating_add(o.tx_bytes);
     }
     fn is_zero(&self) -> bool {
         *self == Minute::default()
@@ -227,6 +229,20 @@ mod tests {
                 rx_bytes: 30,
                 tx_bytes: 40
             }
+        );
+    }
+
+    #[test]
+    fn huge_readings_saturate_instead_of_overflowing() {
+        let t = RecentTraffic::default();
+        t.observe(&[r("e1", "s1", "a", 0, 0, 0)], T0);
+        t.observe(&[r("e2", "s1", "a", 0, 0, 0)], T0);
+        t.observe(&[r("e1", "s1", "a", u64::MAX, u64::MAX, 1)], T0 + 1);
+        t.observe(&[r("e2", "s1", "a", u64::MAX, 1, u64::MAX)], T0 + 1);
+        let m = t.service("s1", T0 + 1).minutes[WINDOW_MINUTES - 1];
+        assert_eq!(
+            (m.connections, m.rx_bytes, m.tx_bytes),
+            (u64::MAX, u64::MAX, u64::MAX)
         );
     }
 

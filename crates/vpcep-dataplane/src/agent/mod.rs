@@ -510,6 +510,10 @@ impl<K: KernelOps> Agent<K> {
     ) -> Result<(), AgentError> {
         let snap = self.snapshot().await?;
         let mut d = Desired::from_snapshot(&snap);
+        // The snapshot's JSON (every object as a `serde_json::Value`, several times the typed
+        // state's size) is not needed past this point: a session lasts as long as the feed
+        // does, so it must not live in this frame.
+        drop(snap);
         self.reported.clear();
         self.kernel.invalidate();
         // Leg assignments (shard, zone, provider table) come back from the gateways' maps and
