@@ -55,9 +55,25 @@ pub struct Measured {
     pub round_trips: Vec<Distribution>,
 }
 
+/// Pin the calling thread to the machine's last CPU. Round trips run with both ends pinned there,
+/// as the reference measurements did: on a VM an idle vCPU sleeps, and waking it for the other
+/// end's every reply costs tens of µs that belong to the host's scheduler, not to the path (idle:
+/// 70 µs direct; with the CPUs kept busy or the ends on one CPU: 5–6 µs). Both paths are
+/// measured the same way, so the added time is the path's.
+pub fn pin_to_last_cpu() {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut set = CpuSet::new();
+    if set.set(cpus - 1).is_ok() {
+        // Best effort: unpinned, the figure is only noisier.
+        let _ = sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+    }
+}
+
 /// Round trips of one byte over one connection from `ns` to `addr`: each exchange in µs.
 pub fn round_trips(ns: &str, addr: SocketAddr, n: usize) -> Vec<f64> {
     in_namespace(ns, move || {
+        pin_to_last_cpu();
         let mut s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         let mut b = [0u8; 1];
@@ -87,6 +103,7 @@ pub fn echo_server(ns: &str, stop: Arc<AtomicBool>) {
                 }
                 let Ok(mut s) = s else { continue };
                 std::thread::spawn(move || {
+                    pin_to_last_cpu();
                     let _ = s.set_nodelay(true);
                     let mut b = [0u8; 1];
                     if s.write_all(b"!").is_err() {
