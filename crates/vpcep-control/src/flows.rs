@@ -98,25 +98,24 @@ impl Control {
         n: usize,
     ) -> DomainResult<Vec<FlowRecord>> {
         self.get_service(caller, id).await?;
-        let Some(dir) = self.settings.flow_dir.clone() else {
-            return Ok(vec![]);
-        };
         let q = FlowParams::default().query(FlowScope::Service(id.to_string()))?;
-        tokio::task::spawn_blocking(move || read_newest(&dir, &q, n))
-            .await
-            .map_err(|e| DomainError::Internal {
-                detail: e.to_string(),
-            })?
-            .map_err(|e| DomainError::Internal {
-                detail: format!("reading flow records: {e}"),
-            })
+        self.read_flows(move |dir| read_newest(dir, &q, n)).await
     }
 
     async fn flows(&self, q: FlowQuery) -> DomainResult<FlowPage> {
+        self.read_flows(move |dir| read_page(dir, &q)).await
+    }
+
+    /// Run `read` on this machine's flow directory off the async threads (files can be large);
+    /// nothing recorded (no directory) reads as empty.
+    async fn read_flows<T: Default + Send + 'static>(
+        &self,
+        read: impl FnOnce(&Path) -> std::io::Result<T> + Send + 'static,
+    ) -> DomainResult<T> {
         let Some(dir) = self.settings.flow_dir.clone() else {
-            return Ok(FlowPage::default());
+            return Ok(T::default());
         };
-        tokio::task::spawn_blocking(move || read_page(&dir, &q))
+        tokio::task::spawn_blocking(move || read(&dir))
             .await
             .map_err(|e| DomainError::Internal {
                 detail: e.to_string(),
