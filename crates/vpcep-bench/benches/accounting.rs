@@ -7,28 +7,13 @@
 //!
 //!     cargo bench -p vpcep-bench --bench accounting
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use vpcep_dataplane::kernel::netlink::in_namespace;
 
-use vpcep_bench::lab::{Bench, connection_rate, iperf, request_ok};
+use vpcep_bench::lab::{Bench, connection_rate, greeter, iperf, request_ok};
 use vpcep_test_support::lab::{create_endpoint, network, server};
-
-/// In `ns`: accept on :80, send one byte, close.
-fn greeter(ns: &str) {
-    let ns = ns.to_string();
-    std::thread::spawn(move || {
-        let _ = in_namespace(&ns, || {
-            let l = TcpListener::bind("0.0.0.0:80")?;
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                let _ = std::io::Write::write_all(&mut s, b"!");
-            }
-            Ok(())
-        });
-    });
-}
 
 /// Handles of the gateway's counting rules (`@ep_rx`, `@ep_tx`, `@ep_new`): (chain, handle).
 fn counting_rules(gw: &str) -> Vec<(String, String)> {

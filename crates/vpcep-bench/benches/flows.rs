@@ -10,30 +10,15 @@
 //! `FLOWS_SECONDS` (default 5) and `FLOWS_THREADS` (default 4) change the storm.
 
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use vpcep_core::flows::{FlowEvent, FlowRecord, rotated};
 use vpcep_dataplane::kernel::netlink::in_namespace;
 
-use vpcep_bench::lab::{Bench, request_ok};
+use vpcep_bench::lab::{Bench, greeter, request_ok};
 use vpcep_test_support::lab::{create_endpoint, network, server};
-
-/// In `ns`: accept on :80, send one byte, close.
-fn greeter(ns: &str) {
-    let ns = ns.to_string();
-    std::thread::spawn(move || {
-        let _ = in_namespace(&ns, || {
-            let l = TcpListener::bind("0.0.0.0:80")?;
-            for s in l.incoming() {
-                let Ok(mut s) = s else { continue };
-                let _ = std::io::Write::write_all(&mut s, b"!");
-            }
-            Ok(())
-        });
-    });
-}
 
 /// (start, end, overrun) records in `dir` of sources in `client` (overruns: all).
 fn count(dir: &Path, client: &str) -> (u64, u64, u64) {

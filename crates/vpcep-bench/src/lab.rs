@@ -227,3 +227,18 @@ pub fn connection_rate(ns: &str, addr: SocketAddr, seconds: u64) -> f64 {
     })
     .expect("connections")
 }
+
+/// In `ns`: accept on :80, send one byte, close (the connection-storm benches' server).
+pub fn greeter(ns: &str) {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        let _ = in_namespace(&ns, || {
+            let l = std::net::TcpListener::bind("0.0.0.0:80")?;
+            for s in l.incoming() {
+                let Ok(mut s) = s else { continue };
+                let _ = std::io::Write::write_all(&mut s, b"!");
+            }
+            Ok(())
+        });
+    });
+}

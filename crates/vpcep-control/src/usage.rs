@@ -41,9 +41,16 @@ impl Control {
         if report.counters.is_empty() {
             return Ok(ack);
         }
+        // One reading per counter, its identity (boot + gateway) made once for the bill and the
+        // charts alike.
+        let billed_readings: Vec<_> = report
+            .counters
+            .iter()
+            .map(|c| c.reading(&report.boot_id))
+            .collect();
         let mut tx = self.store.begin().await?;
-        for c in &report.counters {
-            let billed = tx.usage_count(&c.reading(&report.boot_id), at_ms).await?;
+        for r in &billed_readings {
+            let billed = tx.usage_count(r, at_ms).await?;
             if billed.is_zero() {
                 ack.unchanged += 1;
             } else {
@@ -51,19 +58,14 @@ impl Control {
             }
         }
         tx.commit().await?;
-        let counters: Vec<String> = report
-            .counters
-            .iter()
-            .map(|c| format!("{}/{}", report.boot_id, c.namespace))
-            .collect();
         let readings: Vec<crate::recent::Reading<'_>> = report
             .counters
             .iter()
-            .zip(&counters)
-            .map(|(c, counter)| crate::recent::Reading {
-                endpoint_id: &c.endpoint_id,
-                service_id: &c.service_id,
-                counter,
+            .zip(&billed_readings)
+            .map(|(c, r)| crate::recent::Reading {
+                endpoint_id: &r.endpoint_id,
+                service_id: &r.service_id,
+                counter: &r.counter,
                 total: crate::recent::Minute {
                     connections: c.connections,
                     rx_bytes: c.rx.bytes,
