@@ -342,7 +342,20 @@ impl Telemetry {
         };
         let mut seeds: BTreeMap<String, Seeds> = BTreeMap::new();
         for (ns, table) in &gateways {
-            match counters::read_table(ns, table).await {
+            // A few endpoints (those about to be removed): their elements only, not a dump of
+            // the gateway's thousands.
+            let read = match only {
+                Some(_) => {
+                    let keys: Vec<Vec<u8>> = endpoints
+                        .iter()
+                        .filter(|a| &a.ns == ns)
+                        .map(|a| a.key.clone())
+                        .collect();
+                    counters::read_keys(ns, table, &keys).await
+                }
+                None => counters::read_table(ns, table).await,
+            };
+            match read {
                 Ok(s) => {
                     seeds.insert(ns.clone(), s);
                 }

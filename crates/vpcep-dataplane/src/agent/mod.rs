@@ -63,8 +63,6 @@ pub struct Agent<K: KernelOps = Kernel> {
 /// The first retry of a failed namespace comes this soon, doubling up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_millis(250);
 const RETRY_MAX: Duration = Duration::from_secs(8);
-/// How long a converge that removes endpoints waits for their last metering report.
-const LAST_USAGE_WAIT: Duration = Duration::from_secs(2);
 /// How long a long-poll waits when nothing needs retrying.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(25);
 
@@ -208,7 +206,8 @@ impl<K: KernelOps> Agent<K> {
         }
         // Endpoints this apply removes (or moves: a new element is a new counter): their
         // counters go with their elements, so what they counted since the last metering report
-        // is reported first (a failure is logged; that traffic is then lost, never doubled).
+        // is read first (their elements only) and sent in the background, retried with the
+        // next reports until the control plane takes it.
         let leaving: BTreeSet<String> = self
             .live
             .iter()
@@ -216,14 +215,7 @@ impl<K: KernelOps> Agent<K> {
             .map(|l| l.id.clone())
             .collect();
         if !leaving.is_empty() {
-            // Bounded: a control plane that does not answer must not hold a removal up.
-            match tokio::time::timeout(LAST_USAGE_WAIT, self.usage.report(Some(&leaving))).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "usage report before removing endpoints failed")
-                }
-                Err(_) => tracing::warn!("usage report before removing endpoints timed out"),
-            }
+            self.usage.before_removal(&leaving).await;
         }
         let failed = match &dirty {
             Some(dirty) => self.kernel.apply_changed(&plan, dirty).await?,

@@ -35,8 +35,15 @@ pub struct Reporter {
     /// The last reading the control plane acknowledged per endpoint (unchanged ones are not
     /// sent again). The lock also keeps reports in reading order.
     sent: Arc<tokio::sync::Mutex<BTreeMap<String, EndpointCounter>>>,
+    /// Last readings of removed endpoints not yet acknowledged: sent right after they are
+    /// read, and again with every report until the control plane takes them.
+    last: Arc<std::sync::Mutex<Vec<EndpointCounter>>>,
     every: Duration,
 }
+
+/// Last readings kept while the control plane does not take them (beyond: the oldest go, and
+/// that traffic is not billed; the agent logs it).
+const LAST_READINGS_KEPT: usize = 100_000;
 
 impl Reporter {
     pub fn new(cfg: &AgentConfig, http: reqwest::Client, telemetry: Telemetry) -> Self {
@@ -54,6 +61,7 @@ impl Reporter {
             boot_id,
             telemetry,
             sent: Arc::default(),
+            last: Arc::default(),
             every: USAGE_EVERY,
         }
     }
@@ -64,20 +72,88 @@ impl Reporter {
         self
     }
 
-    /// Read and send the counters of the live endpoints (or those in `only`) that changed since
-    /// the last acknowledged report.
-    pub async fn report(&self, only: Option<&BTreeSet<String>>) -> Result<(), AgentError> {
+    /// Read the counters of endpoints about to be removed (their elements only: this is on the
+    /// way of every removal) and send them in the background; what the control plane does not
+    /// take now goes with the next reports. Their counters go with their elements, so this is
+    /// the last reading of what they carried since the previous report.
+    pub async fn before_removal(&self, leaving: &BTreeSet<String>) {
+        let read = self.telemetry.usage(Some(leaving)).await;
+        {
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            last.extend(read);
+            if last.len() > LAST_READINGS_KEPT {
+                let over = last.len() - LAST_READINGS_KEPT;
+                tracing::warn!(
+                    dropped = over,
+                    "control plane unreachable: oldest last readings of removed endpoints dropped"
+                );
+                last.drain(..over);
+            }
+        }
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.send(Vec::new()).await {
+                tracing::warn!(error = %e, "last usage of removed endpoints not sent; the next report carries it");
+            }
+        });
+    }
+
+    /// Read and send the counters of the live endpoints that changed since the last
+    /// acknowledged report (and any last readings of removed endpoints still unsent).
+    pub async fn report(&self) -> Result<(), AgentError> {
         let mut sent = self.sent.lock().await;
-        let read = self.telemetry.usage(only).await;
-        let changed: Vec<EndpointCounter> = read
-            .into_iter()
-            .filter(|c| {
-                sent.get(&c.endpoint_id).is_none_or(|s| {
-                    (s.rx, s.tx, s.connections, &s.namespace)
-                        != (c.rx, c.tx, c.connections, &c.namespace)
-                })
+        let read = self.telemetry.usage(None).await;
+        self.send_locked(&mut sent, read).await?;
+        // Endpoints no longer live: forget them (a return starts with a full reading).
+        let live: BTreeSet<String> = self.telemetry.usage_ids();
+        sent.retain(|id, _| live.contains(id));
+        Ok(())
+    }
+
+    async fn send(&self, read: Vec<EndpointCounter>) -> Result<(), AgentError> {
+        let mut sent = self.sent.lock().await;
+        self.send_locked(&mut sent, read).await
+    }
+
+    /// Send the unsent last readings, then those of `read` that changed since acknowledged.
+    async fn send_locked(
+        &self,
+        sent: &mut BTreeMap<String, EndpointCounter>,
+        read: Vec<EndpointCounter>,
+    ) -> Result<(), AgentError> {
+        let is_new = |c: &EndpointCounter| {
+            sent.get(&c.endpoint_id).is_none_or(|s| {
+                (s.rx, s.tx, s.connections, &s.namespace)
+                    != (c.rx, c.tx, c.connections, &c.namespace)
             })
-            .collect();
+        };
+        let mut changed: Vec<EndpointCounter> =
+            std::mem::take(&mut *self.last.lock().unwrap_or_else(|p| p.into_inner()));
+        changed.retain(is_new);
+        let n_last = changed.len();
+        changed.extend(read.into_iter().filter(is_new));
+        let mut acked = 0;
+        let result = self.post_all(sent, &changed, &mut acked).await;
+        if result.is_err() && acked < n_last {
+            // Last readings not acknowledged go again with the next report (before newer ones).
+            let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+            let newer = std::mem::take(&mut *last);
+            *last = changed[acked..n_last]
+                .iter()
+                .cloned()
+                .chain(newer)
+                .collect();
+        }
+        result
+    }
+
+    /// Post `changed` in chunks, counting in `acked` how many the control plane took.
+    async fn post_all(
+        &self,
+        sent: &mut BTreeMap<String, EndpointCounter>,
+        changed: &[EndpointCounter],
+        acked: &mut usize,
+    ) -> Result<(), AgentError> {
         for chunk in changed.chunks(CHUNK) {
             let body = UsageReport {
                 agent: self.agent.clone(),
@@ -102,11 +178,7 @@ impl Reporter {
             for c in chunk {
                 sent.insert(c.endpoint_id.clone(), c.clone());
             }
-        }
-        // Endpoints no longer live: forget them (a return starts with a full reading).
-        if only.is_none() {
-            let live: BTreeSet<String> = self.telemetry.usage_ids();
-            sent.retain(|id, _| live.contains(id));
+            *acked += chunk.len();
         }
         Ok(())
     }
@@ -120,7 +192,7 @@ impl Reporter {
                 _ = tick.tick() => {}
                 _ = stopped(&mut stop) => break,
             }
-            if let Err(e) = self.report(None).await {
+            if let Err(e) = self.report().await {
                 tracing::warn!(error = %e, "usage report failed; the next one carries it");
             }
         }

@@ -156,6 +156,11 @@ async fn bytes_through_an_endpoint_are_billed_once_across_an_agent_restart() {
         .await
         .expect("delete");
     wait_gone(&a, &format!("/vpc-endpoints/{eid}")).await;
+    // The last reading is taken before the removal and sent beside it, not ahead of it.
+    wait_for("the last reading billed", || async {
+        billed(&a, &eid).await.1 >= rx2 + UP
+    })
+    .await;
     let rx3 = billed(&a, &eid).await.1;
     assert!(
         rx3 >= rx2 + UP && rx3 <= counted,

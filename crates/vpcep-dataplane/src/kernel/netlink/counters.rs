@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
-use netlink_packet_core::NLM_F_REQUEST;
+use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
 use netlink_sys::{AsyncSocket, TokioSocket, protocols};
 
-use super::{NLM_F_DUMP, err, in_namespace, message, nlattr, nlattrs};
+use super::{NLM_F_DUMP, acked_answers, err, in_namespace, message, nlattr, nlattrs};
 use crate::kernel::linux::KernelError;
 use crate::plan::nft::{Count, NftTable, Nla, Seeds};
 
@@ -24,6 +24,9 @@ const NFT_MSG_GETSETELEM: u16 = 13;
 const ELEM_LIST_TABLE: u16 = 1;
 const ELEM_LIST_SET: u16 = 2;
 const ELEM_LIST_ELEMENTS: u16 = 3;
+const LIST_ELEM: u16 = 1;
+/// Keys listed in one element request (each takes 20 bytes of a 64 KiB attribute).
+const KEYS_PER_REQUEST: usize = 2000;
 const ELEM_KEY: u16 = 1;
 const ELEM_EXPR: u16 = 7;
 const ELEM_EXPRESSIONS: u16 = 11;
@@ -147,6 +150,86 @@ pub(super) async fn read(
     }
     remember(ns, read);
     Ok(())
+}
+
+/// Read the counters of just the elements `keys` of `table`'s counted sets in `ns` (one request
+/// per set listing the keys, answered element by element): what metering needs of endpoints
+/// about to be removed, without dumping the other endpoints' elements. Returns the namespace's
+/// readings like [`read_table`]. A key some set does not hold (the kernel stops at it) makes
+/// that set be read whole instead, so a reading is never missing for an element that is there.
+pub async fn read_keys(ns: &str, table: &NftTable, keys: &[Vec<u8>]) -> Result<Seeds, KernelError> {
+    if keys.is_empty() {
+        return Ok(Seeds::new());
+    }
+    let sock = open(ns)?;
+    let mut readings = Seeds::new();
+    let mut whole = false;
+    let want = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
+    let mut seq = 0u32;
+    'sets: for (name, _) in table.sets.iter().filter(|(_, s)| s.counter) {
+        let mut got = BTreeMap::new();
+        // An attribute's length is 16 bits: a few thousand keys per request.
+        for chunk in keys.chunks(KEYS_PER_REQUEST) {
+            seq = seq.wrapping_add(1);
+            let mut a = Nla::default();
+            a.str(ELEM_LIST_TABLE, table.name)
+                .str(ELEM_LIST_SET, name)
+                .nest(ELEM_LIST_ELEMENTS, |list| {
+                    for key in chunk {
+                        list.nest(LIST_ELEM, |el| {
+                            el.nest(ELEM_KEY, |k| {
+                                k.put(DATA_VALUE, key);
+                            });
+                        });
+                    }
+                });
+            let mut body = vec![AF_INET, 0, 0, 0];
+            body.extend_from_slice(a.bytes());
+            let req = message(
+                (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM,
+                NLM_F_REQUEST | NLM_F_ACK,
+                seq,
+                &body,
+            );
+            let what = "read counters";
+            let answered = acked_answers(&sock, ns, what, seq, &req, |kind, b| {
+                if kind == want {
+                    got.extend(elements(b.get(4..).unwrap_or_default()));
+                }
+            })
+            .await?;
+            match answered {
+                Ok(()) => {}
+                Err(code) if code == ENOENT => {
+                    whole = true;
+                    break 'sets;
+                }
+                Err(code) => return Err(err(ns, what, std::io::Error::from_raw_os_error(code))),
+            }
+        }
+        readings.insert(name.to_string(), got);
+    }
+    remember(ns, readings);
+    if whole {
+        read(&sock, ns, seq.wrapping_add(1), table).await?;
+    }
+    // The readings kept for these keys (never lower than an earlier one), not the whole
+    // namespace's.
+    let cache = cache();
+    let kept = cache.get(ns);
+    Ok(table
+        .sets
+        .iter()
+        .filter(|(_, s)| s.counter)
+        .map(|(name, _)| {
+            let of_set = kept.and_then(|k| k.get(*name));
+            let elems = keys
+                .iter()
+                .filter_map(|key| Some((key.clone(), *of_set?.get(key)?)))
+                .collect();
+            (name.to_string(), elems)
+        })
+        .collect())
 }
 
 /// A netfilter socket inside `ns`, registered with the current runtime.

@@ -508,6 +508,31 @@ async fn dump_answers(
     what: &str,
     seq: u32,
     req: &[u8],
+    each: impl FnMut(u16, &[u8]),
+) -> Result<Result<(), i32>, KernelError> {
+    answers(sock, ns, what, seq, req, false, each).await
+}
+
+/// [`dump_answers`] for a request that is not a dump but asks for an acknowledgement
+/// (`NLM_F_ACK`): its answers end at the acknowledgement instead of `NLMSG_DONE`.
+async fn acked_answers(
+    sock: &TokioSocket,
+    ns: &str,
+    what: &str,
+    seq: u32,
+    req: &[u8],
+    each: impl FnMut(u16, &[u8]),
+) -> Result<Result<(), i32>, KernelError> {
+    answers(sock, ns, what, seq, req, true, each).await
+}
+
+async fn answers(
+    sock: &TokioSocket,
+    ns: &str,
+    what: &str,
+    seq: u32,
+    req: &[u8],
+    ends_at_ack: bool,
     mut each: impl FnMut(u16, &[u8]),
 ) -> Result<Result<(), i32>, KernelError> {
     sock.send(req).await.map_err(|e| err(ns, what, e))?;
@@ -527,6 +552,9 @@ async fn dump_answers(
                     let code = -error_code(body);
                     // An acknowledgement, not a refusal.
                     if code == 0 {
+                        if ends_at_ack {
+                            return Ok(Ok(()));
+                        }
                         continue;
                     }
                     return Ok(Err(code));
