@@ -38,14 +38,8 @@ pub fn read_page(dir: &Path, q: &FlowQuery) -> std::io::Result<FlowPage> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
         };
-        for line in std::io::BufReader::with_capacity(1 << 16, file).split(b'\n') {
-            let line = line?;
-            let Ok(r) = serde_json::from_slice::<FlowRecord>(&line) else {
-                continue;
-            };
-            if !q.matches(&r) {
-                continue;
-            }
+        for r in matching(file, q) {
+            let r = r?;
             if page.records.len() == q.limit {
                 page.next_marker = page.records.last().map(|r| r.seq);
                 return Ok(page);
@@ -54,6 +48,23 @@ pub fn read_page(dir: &Path, q: &FlowQuery) -> std::io::Result<FlowPage> {
         }
     }
     Ok(page)
+}
+
+/// The records of one flow file that `q` matches, in file order (lines that are not records,
+/// such as a line cut by a crash, are skipped).
+fn matching<'q>(
+    file: std::fs::File,
+    q: &'q FlowQuery,
+) -> impl Iterator<Item = std::io::Result<FlowRecord>> + 'q {
+    std::io::BufReader::with_capacity(1 << 16, file)
+        .split(b'\n')
+        .filter_map(move |line| match line {
+            Err(e) => Some(Err(e)),
+            Ok(line) => serde_json::from_slice::<FlowRecord>(&line)
+                .ok()
+                .filter(|r| q.matches(r))
+                .map(Ok),
+        })
 }
 
 /// The newest `n` records `q` matches, newest first (the console's recent flows): files are read
@@ -69,17 +80,11 @@ pub fn read_newest(dir: &Path, q: &FlowQuery, n: usize) -> std::io::Result<Vec<F
         };
         // This file's last `n` matches, oldest first.
         let mut tail = std::collections::VecDeque::with_capacity(n);
-        for line in std::io::BufReader::with_capacity(1 << 16, file).split(b'\n') {
-            let line = line?;
-            let Ok(r) = serde_json::from_slice::<FlowRecord>(&line) else {
-                continue;
-            };
-            if q.matches(&r) {
-                if tail.len() == n {
-                    tail.pop_front();
-                }
-                tail.push_back(r);
+        for r in matching(file, q) {
+            if tail.len() == n {
+                tail.pop_front();
             }
+            tail.push_back(r?);
         }
         newest.extend(tail.into_iter().rev().take(n - newest.len()));
         if newest.len() >= n {

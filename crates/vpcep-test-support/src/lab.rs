@@ -139,19 +139,66 @@ impl Drop for ScratchNames {
     }
 }
 
+impl ScratchNames {
+    /// Remove the namespaces and wait until the kernel has freed them; returns how long that
+    /// took. `ip netns del` returns at once and the kernel dismantles the namespaces in the
+    /// background (`cleanup_net`), holding the locks that creating namespaces and links needs:
+    /// a measurement that builds namespaces right after would pay for this teardown. Waits
+    /// until the kernel's count of namespaces (`net_namespace` in /proc/slabinfo) has dropped
+    /// by as many as were removed, or has stopped falling for 2 s (other work on the host may
+    /// create namespaces meanwhile), at most 120 s.
+    pub fn remove_and_wait(self) -> Duration {
+        let before = kernel_namespaces();
+        let removed = remove_namespaces(&self.names);
+        let started = Instant::now();
+        let (Some(before), true) = (before, removed > 0) else {
+            return started.elapsed();
+        };
+        let goal = before.saturating_sub(removed);
+        let mut last = (before, Instant::now());
+        while started.elapsed() < Duration::from_secs(120) {
+            let Some(now) = kernel_namespaces() else {
+                break;
+            };
+            if now <= goal || (now >= last.0 && last.1.elapsed() > Duration::from_secs(2)) {
+                break;
+            }
+            if now < last.0 {
+                last = (now, Instant::now());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        started.elapsed()
+    }
+}
+
+/// Network namespaces the kernel holds (freed ones included until it has dismantled them),
+/// from the `net_namespace` slab cache; `None` where that is not readable.
+fn kernel_namespaces() -> Option<usize> {
+    let slabs = std::fs::read_to_string("/proc/slabinfo").ok()?;
+    slabs
+        .lines()
+        .find_map(|l| l.strip_prefix("net_namespace "))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Kill what runs in `names`' namespaces and delete them (synchronously: this runs in `Drop`,
-/// also while a test unwinds), unless `VPCEP_KEEP_LAB` is set.
-fn remove_namespaces(names: &Namespaces) {
+/// also while a test unwinds), unless `VPCEP_KEEP_LAB` is set; returns how many it deleted.
+fn remove_namespaces(names: &Namespaces) -> usize {
     if std::env::var_os("VPCEP_KEEP_LAB").is_some() {
         eprintln!("keeping namespaces with prefix {}", names.prefix);
-        return;
+        return 0;
     }
     let Ok(out) = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()
     else {
-        return;
+        return 0;
     };
+    let mut deleted = 0;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let Some(ns) = line.split_whitespace().next() else {
             continue;
@@ -169,10 +216,15 @@ fn remove_namespaces(names: &Namespaces) {
                     .status();
             }
         }
-        let _ = std::process::Command::new("ip")
+        if std::process::Command::new("ip")
             .args(["netns", "del", ns])
-            .status();
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            deleted += 1;
+        }
     }
+    deleted
 }
 
 /// Private DNS started by [`Lab::spawn_dns`]; dropping it stops it.
