@@ -214,13 +214,18 @@ impl<K: KernelOps> Agent<K> {
             .filter(|l| in_scope(&l.id) && !plan.live.contains(*l))
             .map(|l| l.id.clone())
             .collect();
+        // Where an apply's time goes, for the debug line below.
+        let phase = std::time::Instant::now();
         if !leaving.is_empty() {
             self.usage.before_removal(&leaving).await;
         }
+        let last_reading = phase.elapsed();
+        let phase = std::time::Instant::now();
         let failed = match &dirty {
             Some(dirty) => self.kernel.apply_changed(&plan, dirty).await?,
             None => self.kernel.apply(&plan).await?,
         };
+        let kernel = phase.elapsed();
         if let Some(f) = &mut self.flows {
             f.listen().await;
         }
@@ -254,6 +259,7 @@ impl<K: KernelOps> Agent<K> {
             .filter(|l| in_scope(&l.id) && !plan.live.contains(*l))
             .cloned()
             .collect();
+        let phase = std::time::Instant::now();
         for gone in &gone {
             if let (Some(f), Ok(ip)) = (&self.flows, gone.ip.parse()) {
                 f.cutting(&self.cfg.names.gateway(gone.shard), gone.zone, ip);
@@ -277,6 +283,7 @@ impl<K: KernelOps> Agent<K> {
                 }
             }
         }
+        let cut = phase.elapsed();
         // Outside the scope the plan's live set is what it was (a patch changes only its ids).
         if failed.is_empty() {
             self.live.retain(|l| !in_scope(&l.id));
@@ -439,6 +446,9 @@ impl<K: KernelOps> Agent<K> {
             by_elements = self.kernel.last().by_elements,
             by_layout = self.kernel.last().by_layout,
             netlink_us = self.kernel.last().element_time.as_micros() as u64,
+            last_reading_us = last_reading.as_micros() as u64,
+            kernel_us = kernel.as_micros() as u64,
+            cut_us = cut.as_micros() as u64,
             "converged"
         );
         self.telemetry.converged(
