@@ -53,6 +53,13 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("../migrations/0003_usage.sql")),
             false,
         ),
+        Migration::new(
+            4,
+            Cow::Borrowed("object counts per kind and project"),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../migrations/0004_object_counts.sql")),
+            false,
+        ),
     ]);
     m.set_locking(true);
     m
@@ -302,18 +309,80 @@ macro_rules! bind_all {
     }};
 }
 
+/// The (kind, project) whose kept count answers `q`'s count, when `q` filters on exactly those
+/// two (order, limit and offset do not change a count).
+fn kept_count(q: &Query) -> Option<(Kind, &str)> {
+    let Query {
+        kind: Some(kind),
+        project_id: Some(project_id),
+        id: None,
+        parent_id: None,
+        parent_ids: None,
+        vpc_id: None,
+        name_eq: None,
+        name_contains: None,
+        status: None,
+        statuses: None,
+        shared: None,
+        order: _,
+        limit: _,
+        offset: _,
+    } = q
+    else {
+        return None;
+    };
+    Some((*kind, project_id.as_str()))
+}
+
+/// How many objects match `q`: from `object_counts` when it keeps that number (one row instead
+/// of a scan over the project's index entries), else counted.
+async fn count_matches<'c, E>(exec: E, q: &Query, w: &Where) -> Result<i64, StoreError>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
+    if let Some((kind, project_id)) = kept_count(q) {
+        let row = sqlx::query("SELECT n FROM object_counts WHERE kind = $1 AND project_id = $2")
+            .bind(kind.as_str())
+            .bind(text(project_id)?)
+            .fetch_optional(exec)
+            .await?;
+        return Ok(match row {
+            Some(r) => r.try_get("n")?,
+            None => 0,
+        });
+    }
+    let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
+    let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
+        .fetch_one(exec)
+        .await?;
+    Ok(row.try_get("n")?)
+}
+
+/// Move the kept count of `kind` in `project_id` by `delta`, inside the writing transaction.
+async fn add_to_count(
+    tx: &mut Transaction<'static, Any>,
+    kind: Kind,
+    project_id: &str,
+    delta: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO object_counts (kind, project_id, n) VALUES ($1, $2, $3) \
+         ON CONFLICT (kind, project_id) DO UPDATE SET n = object_counts.n + excluded.n",
+    )
+    .bind(kind.as_str())
+    .bind(text(project_id)?)
+    .bind(delta)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn list_on<'c, E>(exec: E, q: &Query, backend: Backend) -> Result<Page, StoreError>
 where
     E: sqlx::Executor<'c, Database = Any> + Copy,
 {
     let w = build_where(q, backend)?;
-    let total: i64 = {
-        let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
-        let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
-            .fetch_one(exec)
-            .await?;
-        row.try_get("n")?
-    };
+    let total = count_matches(exec, q, &w).await?;
     let mut sql = format!(
         "SELECT {COLUMNS} FROM objects{}{}",
         w.sql,
@@ -340,11 +409,7 @@ where
     E: sqlx::Executor<'c, Database = Any>,
 {
     let w = build_where(q, backend)?;
-    let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
-    let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
-        .fetch_one(exec)
-        .await?;
-    Ok(row.try_get("n")?)
+    count_matches(exec, q, &w).await
 }
 
 async fn get_on<'c, E>(exec: E, kind: Kind, id: &str) -> Result<Option<Record>, StoreError>
@@ -598,6 +663,15 @@ impl Tx for SqlTx {
     async fn put(&mut self, r: Record) -> Result<(), StoreError> {
         let rev = self.write_revision().await?;
         let body = serde_json::to_string(&r.body).map_err(StoreError::Encode)?;
+        // The project it was counted under, if it existed (the kept counts follow a move).
+        let before: Option<String> =
+            sqlx::query("SELECT project_id FROM objects WHERE kind = $1 AND id = $2")
+                .bind(r.kind.as_str())
+                .bind(text(&r.id)?)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .map(|row| row.try_get("project_id"))
+                .transpose()?;
         let sql = "INSERT INTO objects (kind, id, project_id, parent_id, vpc_id, name, status, shared, created_ms, updated_ms, generation, revision, body) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                    ON CONFLICT (kind, id) DO UPDATE SET project_id = excluded.project_id, parent_id = excluded.parent_id, \
@@ -620,18 +694,27 @@ impl Tx for SqlTx {
             .bind(body)
             .execute(&mut *self.tx)
             .await?;
+        if before.as_deref() != Some(r.index.project_id.as_str()) {
+            if let Some(old) = &before {
+                add_to_count(&mut self.tx, r.kind, old, -1).await?;
+            }
+            add_to_count(&mut self.tx, r.kind, &r.index.project_id, 1).await?;
+        }
         Ok(())
     }
 
     async fn delete(&mut self, kind: Kind, id: &str) -> Result<bool, StoreError> {
         let rev = self.write_revision().await?;
-        let n = sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2")
-            .bind(kind.as_str())
-            .bind(text(id)?)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected();
-        if n > 0 {
+        let gone =
+            sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2 RETURNING project_id")
+                .bind(kind.as_str())
+                .bind(text(id)?)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        let existed = gone.is_some();
+        if let Some(row) = gone {
+            let project_id: String = row.try_get("project_id")?;
+            add_to_count(&mut self.tx, kind, &project_id, -1).await?;
             sqlx::query("INSERT INTO tombstones (kind, id, revision) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(kind.as_str())
                 .bind(id.to_string())
@@ -639,7 +722,7 @@ impl Tx for SqlTx {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        Ok(n > 0)
+        Ok(existed)
     }
 
     async fn claim(&mut self, namespace: &str, key: &str, owner: &str) -> Result<bool, StoreError> {
