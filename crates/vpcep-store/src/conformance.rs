@@ -112,6 +112,23 @@ pub async fn run(store: Arc<dyn Store>) -> Result<(), StoreError> {
     assert_eq!(page.total, 2, "total ignores limit/offset");
     assert_eq!(page.records.len(), 1);
     assert_eq!(page.records[0].id, "s2");
+    // Several keys at once, answered in key order, absent ones as `None`.
+    let each = store
+        .get_each(&[
+            (Kind::EndpointService, "s3"),
+            (Kind::Vpc, "s1"),
+            (Kind::EndpointService, "s1"),
+            (Kind::EndpointService, "s3"),
+        ])
+        .await?;
+    assert_eq!(
+        each.iter()
+            .map(|r| r.as_ref().map(|r| r.id.as_str()))
+            .collect::<Vec<_>>(),
+        [Some("s3"), None, Some("s1"), Some("s3")]
+    );
+    assert_eq!(each[2].as_ref(), Some(&got));
+    assert!(store.get_each(&[]).await?.is_empty());
     let mut q = Query::of(Kind::EndpointService);
     q.name_contains = Some("beta_%".into());
     let page = store.list(&q).await?;
@@ -147,6 +164,13 @@ pub async fn run(store: Arc<dyn Store>) -> Result<(), StoreError> {
         other => panic!("{what}: expected NulInText, got {other:?}"),
     };
     nul(store.get(Kind::Vpc, "a\0b").await.map(|_| ()), "get by id");
+    nul(
+        store
+            .get_each(&[(Kind::Vpc, "v"), (Kind::Vpc, "a\0b")])
+            .await
+            .map(|_| ()),
+        "get_each by id",
+    );
     let mut q = Query::of(Kind::EndpointService);
     q.name_contains = Some("\0".into());
     nul(store.list(&q).await.map(|_| ()), "name filter");

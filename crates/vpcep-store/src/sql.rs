@@ -60,6 +60,13 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("../migrations/0004_object_counts.sql")),
             false,
         ),
+        Migration::new(
+            5,
+            Cow::Borrowed("project listing order from the index"),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../migrations/0005_project_order.sql")),
+            false,
+        ),
     ]);
     m.set_locking(true);
     m
@@ -201,6 +208,7 @@ struct Where {
     args: Vec<Arg>,
 }
 
+#[derive(Clone)]
 enum Arg {
     S(String),
     I(i64),
@@ -382,9 +390,32 @@ where
     E: sqlx::Executor<'c, Database = Any> + Copy,
 {
     let w = build_where(q, backend)?;
-    let total = count_matches(exec, q, &w).await?;
+    let mut sql = page_sql(q, &w);
+    if q.offset > 0 && q.limit.is_none() {
+        sql.push_str(&format!(" LIMIT -1 OFFSET {}", q.offset));
+    }
+    let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &page_args(q, &w)?)
+        .fetch_all(exec)
+        .await?;
+    page_of(exec, q, &w, &rows).await
+}
+
+/// A listing's SELECT (without an unlimited OFFSET, which the backends spell differently). When
+/// the total is a kept count it comes in the same statement (`total`, one uncorrelated subquery,
+/// evaluated once): one round trip instead of two.
+fn page_sql(q: &Query, w: &Where) -> String {
+    let total = if kept_count(q).is_some() {
+        let n = w.args.len();
+        format!(
+            ", COALESCE((SELECT n FROM object_counts WHERE kind = ${} AND project_id = ${}), 0) AS total",
+            n + 1,
+            n + 2
+        )
+    } else {
+        String::new()
+    };
     let mut sql = format!(
-        "SELECT {COLUMNS} FROM objects{}{}",
+        "SELECT {COLUMNS}{total} FROM objects{}{}",
         w.sql,
         order_sql(q.order)
     );
@@ -394,13 +425,31 @@ where
             limit.max(0),
             q.offset.max(0)
         ));
-    } else if q.offset > 0 {
-        sql.push_str(&format!(" LIMIT -1 OFFSET {}", q.offset));
     }
-    let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
-        .fetch_all(exec)
-        .await?;
+    sql
+}
+
+/// The bound values of [`page_sql`]'s statement.
+fn page_args(q: &Query, w: &Where) -> Result<Vec<Arg>, StoreError> {
+    let mut args: Vec<Arg> = w.args.iter().map(Arg::clone).collect();
+    if let Some((kind, project_id)) = kept_count(q) {
+        args.push(Arg::S(kind.as_str().to_string()));
+        args.push(Arg::S(text(project_id)?));
+    }
+    Ok(args)
+}
+
+/// The page of `rows` (from [`page_sql`]) with its total: from the rows' `total` column when
+/// they carry it, else counted (no rows to carry it, or no kept count for the query).
+async fn page_of<'c, E>(exec: E, q: &Query, w: &Where, rows: &[AnyRow]) -> Result<Page, StoreError>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
     let records = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    let total = match rows.first() {
+        Some(row) if kept_count(q).is_some() => row.try_get("total")?,
+        _ => count_matches(exec, q, w).await?,
+    };
     Ok(Page { records, total })
 }
 
@@ -453,6 +502,32 @@ impl Store for SqlStore {
 
     async fn get(&self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError> {
         get_on(&self.reader, kind, id).await
+    }
+
+    async fn get_each(&self, keys: &[(Kind, &str)]) -> Result<Vec<Option<Record>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut cond = Vec::with_capacity(keys.len());
+        for i in 0..keys.len() {
+            cond.push(format!("(kind = ${} AND id = ${})", 2 * i + 1, 2 * i + 2));
+        }
+        let sql = format!("SELECT {COLUMNS} FROM objects WHERE {}", cond.join(" OR "));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (kind, id) in keys {
+            q = q.bind(kind.as_str()).bind(text(id)?);
+        }
+        let rows = q.fetch_all(&self.reader).await?;
+        let found = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(keys
+            .iter()
+            .map(|(kind, id)| {
+                found
+                    .iter()
+                    .find(|r| r.kind == *kind && r.id == *id)
+                    .cloned()
+            })
+            .collect())
     }
 
     async fn list(&self, query: &Query) -> Result<Page, StoreError> {
@@ -616,10 +691,15 @@ impl SqlTx {
         if let Some(r) = self.new_revision {
             return Ok(r);
         }
-        let row = sqlx::query("SELECT value FROM meta WHERE name = 'revision'")
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let r = row.try_get::<i64, _>("value")? as u64 + 1;
+        // Moved at the first write rather than at commit (one statement instead of a read now
+        // and a write later): writers are serialized, so no one else moves it in between, and a
+        // rollback takes the move back with the writes.
+        let row = sqlx::query(
+            "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let r = row.try_get::<i64, _>("value")? as u64;
         self.new_revision = Some(r);
         Ok(r)
     }
@@ -632,28 +712,12 @@ impl Tx for SqlTx {
     }
 
     async fn list(&mut self, query: &Query) -> Result<Page, StoreError> {
-        let count = count_on(&mut *self.tx, query, self.backend).await?;
         let w = build_where(query, self.backend)?;
-        let mut sql = format!(
-            "SELECT {COLUMNS} FROM objects{}{}",
-            w.sql,
-            order_sql(query.order)
-        );
-        if let Some(limit) = query.limit {
-            sql.push_str(&format!(
-                " LIMIT {} OFFSET {}",
-                limit.max(0),
-                query.offset.max(0)
-            ));
-        }
-        let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
+        let sql = page_sql(query, &w);
+        let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &page_args(query, &w)?)
             .fetch_all(&mut *self.tx)
             .await?;
-        let records = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            records,
-            total: count,
-        })
+        page_of(&mut *self.tx, query, &w, &rows).await
     }
 
     async fn count(&mut self, query: &Query) -> Result<i64, StoreError> {
@@ -726,17 +790,17 @@ impl Tx for SqlTx {
     }
 
     async fn claim(&mut self, namespace: &str, key: &str, owner: &str) -> Result<bool, StoreError> {
-        sqlx::query("INSERT INTO claims (namespace, claim_key, owner) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(text(namespace)?)
-            .bind(text(key)?)
-            .bind(text(owner)?)
-            .execute(&mut *self.tx)
-            .await?;
-        let row = sqlx::query("SELECT owner FROM claims WHERE namespace = $1 AND claim_key = $2")
-            .bind(namespace.to_string())
-            .bind(key.to_string())
-            .fetch_one(&mut *self.tx)
-            .await?;
+        // One statement answering the holder: a new key is inserted with `owner`; a held one is
+        // left as it is (the update writes the owner it already has) and its holder returned.
+        let row = sqlx::query(
+            "INSERT INTO claims (namespace, claim_key, owner) VALUES ($1, $2, $3) \
+             ON CONFLICT (namespace, claim_key) DO UPDATE SET owner = claims.owner RETURNING owner",
+        )
+        .bind(text(namespace)?)
+        .bind(text(key)?)
+        .bind(text(owner)?)
+        .fetch_one(&mut *self.tx)
+        .await?;
         let holder: String = row.try_get("owner")?;
         Ok(holder == owner)
     }
@@ -773,16 +837,13 @@ impl Tx for SqlTx {
     }
 
     async fn next_sequence(&mut self, name: &str) -> Result<u64, StoreError> {
-        sqlx::query(
-            "INSERT INTO sequences (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1",
+        // One statement: the upsert answers the value it left.
+        let row = sqlx::query(
+            "INSERT INTO sequences (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value",
         )
         .bind(text(name)?)
-        .execute(&mut *self.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        let row = sqlx::query("SELECT value FROM sequences WHERE name = $1")
-            .bind(name.to_string())
-            .fetch_one(&mut *self.tx)
-            .await?;
         Ok(row.try_get::<i64, _>("value")? as u64)
     }
 
@@ -815,16 +876,8 @@ impl Tx for SqlTx {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<u64, StoreError> {
-        let rev = match self.new_revision {
-            Some(r) => {
-                sqlx::query("UPDATE meta SET value = $1 WHERE name = 'revision'")
-                    .bind(r as i64)
-                    .execute(&mut *self.tx)
-                    .await?;
-                Some(r)
-            }
-            None => None,
-        };
+        // The revision was moved with the first write (`write_revision`).
+        let rev = self.new_revision;
         let (started, backend) = (self.started, self.backend.name());
         self.tx.commit().await?;
         metrics::histogram!("vpcep_store_transaction_seconds", "backend" => backend)
