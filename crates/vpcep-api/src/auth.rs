@@ -147,12 +147,18 @@ async fn check(
         tracing::info!(access_key = auth.access_key, reason = %e, "signature rejected");
         return refuse(body, unauthenticated());
     }
-    let secret = match state.control.credential_secret(&auth.access_key).await {
-        Ok(Some(found)) => {
+    // The project named in the path is read with the key (one store query); it binds the caller
+    // only once the signature holds.
+    let (secret, project) = match state
+        .control
+        .credential_and_project(&auth.access_key, &project_id)
+        .await
+    {
+        Ok((Some(found), project)) => {
             who.domain_id.clone_from(&found.1);
-            found
+            (found, project)
         }
-        Ok(None) => {
+        Ok((None, _)) => {
             tracing::debug!(access_key = auth.access_key, "unknown access key");
             return refuse(body, unauthenticated());
         }
@@ -187,7 +193,7 @@ async fn check(
         tracing::info!(access_key = auth.access_key, reason = %e, "signature rejected");
         return Err(unauthenticated());
     }
-    let caller = state.control.caller_for(&domain_id, &project_id).await?;
+    let caller = vpcep_control::Control::caller_in(&domain_id, project)?;
     parts.extensions.insert(caller);
     Ok((Request::from_parts(parts, Body::from(bytes)), held))
 }

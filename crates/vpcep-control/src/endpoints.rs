@@ -46,7 +46,7 @@ pub(crate) async fn allocate_ip(
         .gateway_ip
         .parse()
         .unwrap_or_else(|_| ipam::default_gateway(net));
-    let ip = match requested.filter(|s| !s.is_empty()) {
+    match requested.filter(|s| !s.is_empty()) {
         Some(raw) => {
             let ip: Ipv4Addr = raw
                 .trim()
@@ -81,7 +81,15 @@ pub(crate) async fn allocate_ip(
                     problem,
                 });
             }
-            ip
+            // The claim is the guard of last resort: if two writers ever raced, the primary key
+            // refuses one.
+            if !tx.claim("ip", &ip_claim_key(&subnet.id, ip), owner).await? {
+                return Err(DomainError::PortIp {
+                    ip: ip.to_string(),
+                    problem: IpProblem::InUse,
+                });
+            }
+            Ok(ip)
         }
         None => {
             // Probe from a per-subnet cursor: one claim attempt per create in the common case
@@ -106,19 +114,12 @@ pub(crate) async fn allocate_ip(
                     break;
                 }
             }
+            // Found means claimed for `owner` just now: claiming it again could only agree.
             found.ok_or_else(|| DomainError::SubnetFull {
                 cidr: subnet.cidr.clone(),
-            })?
+            })
         }
-    };
-    // The claim is the guard of last resort: if two writers ever raced, the primary key refuses one.
-    if !tx.claim("ip", &ip_claim_key(&subnet.id, ip), owner).await? {
-        return Err(DomainError::PortIp {
-            ip: ip.to_string(),
-            problem: IpProblem::InUse,
-        });
     }
-    Ok(ip)
 }
 
 async fn own_endpoint(tx: &mut Box<dyn Tx>, caller: &Caller, id: &str) -> DomainResult<Endpoint> {

@@ -2,7 +2,10 @@
 
 use serde::Serialize;
 use vpcep_core::error::{DomainError, DomainResult, quoted};
-use vpcep_core::model::{Account, Credential, Kind, Project, QuotaOverride, QuotaType, Quotas};
+use vpcep_core::model::{
+    Account, Credential, Kind, Project, QuotaOverride, QuotaType, Quotas, Resource,
+};
+use vpcep_store::typed::from_record;
 use vpcep_store::{Query, StoreExt, TxExt};
 
 use crate::{Control, new_hex32, now_ms};
@@ -237,7 +240,38 @@ impl Control {
         &self,
         access_key: &str,
     ) -> DomainResult<Option<(String, String)>> {
-        let Some(c) = self.store.load::<Credential>(access_key).await? else {
+        let c = self.store.load::<Credential>(access_key).await?;
+        self.open_credential(access_key, c)
+    }
+
+    /// [`Self::credential_secret`] and the project a request names, read in one store query
+    /// (every signed request needs both). Bind them with [`Self::caller_in`] once the signature
+    /// holds.
+    pub async fn credential_and_project(
+        &self,
+        access_key: &str,
+        project_id: &str,
+    ) -> DomainResult<(Option<(String, String)>, Option<Project>)> {
+        let [credential, project] = self
+            .store
+            .get_each(&[(Credential::KIND, access_key), (Project::KIND, project_id)])
+            .await?
+            .try_into()
+            .map_err(|_| DomainError::internal("store answered a different number of keys"))?;
+        let credential = credential
+            .as_ref()
+            .map(from_record::<Credential>)
+            .transpose()?;
+        let project = project.as_ref().map(from_record::<Project>).transpose()?;
+        Ok((self.open_credential(access_key, credential)?, project))
+    }
+
+    fn open_credential(
+        &self,
+        access_key: &str,
+        c: Option<Credential>,
+    ) -> DomainResult<Option<(String, String)>> {
+        let Some(c) = c else {
             return Ok(None);
         };
         match self.secrets.open(&c.sealed_secret, &c.access_key) {
@@ -255,7 +289,12 @@ impl Control {
     /// Bind an authenticated account to the project named in the path. Another account's project
     /// (or an unknown one) is refused without saying which.
     pub async fn caller_for(&self, domain_id: &str, project_id: &str) -> DomainResult<Caller> {
-        match self.store.load::<Project>(project_id).await? {
+        Self::caller_in(domain_id, self.store.load::<Project>(project_id).await?)
+    }
+
+    /// [`Self::caller_for`] with the project already read (`None`: there is no such project).
+    pub fn caller_in(domain_id: &str, project: Option<Project>) -> DomainResult<Caller> {
+        match project {
             Some(p) if p.domain_id == domain_id => Ok(Caller {
                 domain_id: domain_id.to_string(),
                 project_id: p.project_id,

@@ -112,6 +112,23 @@ pub async fn run(store: Arc<dyn Store>) -> Result<(), StoreError> {
     assert_eq!(page.total, 2, "total ignores limit/offset");
     assert_eq!(page.records.len(), 1);
     assert_eq!(page.records[0].id, "s2");
+    // Several keys at once, answered in key order, absent ones as `None`.
+    let each = store
+        .get_each(&[
+            (Kind::EndpointService, "s3"),
+            (Kind::Vpc, "s1"),
+            (Kind::EndpointService, "s1"),
+            (Kind::EndpointService, "s3"),
+        ])
+        .await?;
+    assert_eq!(
+        each.iter()
+            .map(|r| r.as_ref().map(|r| r.id.as_str()))
+            .collect::<Vec<_>>(),
+        [Some("s3"), None, Some("s1"), Some("s3")]
+    );
+    assert_eq!(each[2].as_ref(), Some(&got));
+    assert!(store.get_each(&[]).await?.is_empty());
     let mut q = Query::of(Kind::EndpointService);
     q.name_contains = Some("beta_%".into());
     let page = store.list(&q).await?;
@@ -147,6 +164,13 @@ pub async fn run(store: Arc<dyn Store>) -> Result<(), StoreError> {
         other => panic!("{what}: expected NulInText, got {other:?}"),
     };
     nul(store.get(Kind::Vpc, "a\0b").await.map(|_| ()), "get by id");
+    nul(
+        store
+            .get_each(&[(Kind::Vpc, "v"), (Kind::Vpc, "a\0b")])
+            .await
+            .map(|_| ()),
+        "get_each by id",
+    );
     let mut q = Query::of(Kind::EndpointService);
     q.name_contains = Some("\0".into());
     nul(store.list(&q).await.map(|_| ()), "name filter");
@@ -280,11 +304,81 @@ pub async fn run(store: Arc<dyn Store>) -> Result<(), StoreError> {
         "serialized transactions must not lose updates"
     );
 
+    kept_counts(&store).await?;
+
     // Subscribers see the new revision.
     let rx = store.subscribe();
     assert_eq!(*rx.borrow(), store.revision().await?);
 
     audit(&store).await
+}
+
+/// A project's count of a kind (kept by the store rather than counted) equals what a listing
+/// returns, through inserts, rewrites, a move to another project, deletes and a rollback.
+async fn kept_counts(store: &Arc<dyn Store>) -> Result<(), StoreError> {
+    let check = |project: &'static str, want: usize| {
+        let store = store.clone();
+        async move {
+            let q = Query::of(Kind::Port).project(project);
+            let page = store.list(&q).await?;
+            assert_eq!(page.records.len(), want, "{project}: listed");
+            assert_eq!(page.total, want as i64, "{project}: listing's total");
+            assert_eq!(store.count(&q).await?, want as i64, "{project}: count");
+            let mut paged = q.clone();
+            paged.limit = Some(1);
+            paged.offset = 1;
+            assert_eq!(
+                store.list(&paged).await?.total,
+                want as i64,
+                "{project}: paged total"
+            );
+            let mut tx = store.begin().await?;
+            assert_eq!(tx.count(&q).await?, want as i64, "{project}: count in a tx");
+            assert_eq!(tx.list(&q).await?.total, want as i64, "{project}: tx total");
+            Ok::<_, StoreError>(())
+        }
+    };
+    check("cnt-a", 0).await?;
+    let mut tx = store.begin().await?;
+    for i in 0..3 {
+        tx.put(rec(Kind::Port, &format!("cp{i}"), "cnt-a", "", "n", i))
+            .await?;
+    }
+    // Rewriting an object (same project) does not count it twice, in or after the transaction.
+    tx.put(rec(Kind::Port, "cp0", "cnt-a", "", "renamed", 0))
+        .await?;
+    assert_eq!(tx.count(&Query::of(Kind::Port).project("cnt-a")).await?, 3);
+    tx.commit().await?;
+    check("cnt-a", 3).await?;
+    // Another kind in the same project is counted apart.
+    assert_eq!(
+        store.count(&Query::of(Kind::Vpc).project("cnt-a")).await?,
+        0
+    );
+    // A move to another project.
+    let mut tx = store.begin().await?;
+    tx.put(rec(Kind::Port, "cp1", "cnt-b", "", "n", 1)).await?;
+    tx.commit().await?;
+    check("cnt-a", 2).await?;
+    check("cnt-b", 1).await?;
+    // A rolled-back transaction leaves the counts as they were.
+    {
+        let mut tx = store.begin().await?;
+        tx.put(rec(Kind::Port, "cp9", "cnt-a", "", "n", 9)).await?;
+        assert!(tx.delete(Kind::Port, "cp1").await?);
+        drop(tx);
+    }
+    check("cnt-a", 2).await?;
+    check("cnt-b", 1).await?;
+    // Deletes, including one of an object that is not there.
+    let mut tx = store.begin().await?;
+    assert!(tx.delete(Kind::Port, "cp0").await?);
+    assert!(tx.delete(Kind::Port, "cp1").await?);
+    assert!(!tx.delete(Kind::Port, "cp1").await?);
+    tx.commit().await?;
+    check("cnt-a", 1).await?;
+    check("cnt-b", 0).await?;
+    Ok(())
 }
 
 fn audit_row(domain: &str, time_ms: i64, op: &str) -> AuditRow {

@@ -133,6 +133,16 @@ pub trait Store: Send + Sync + 'static {
     /// replica), which is what makes quota, backend-limit and allocation checks race-free.
     async fn begin(&self) -> Result<Box<dyn Tx>, StoreError>;
     async fn get(&self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError>;
+    /// Several objects by key, answered in key order (`None` for one that is absent). A backend
+    /// may read them in one query: every request's authentication needs two (its credential
+    /// and its project), and each query is a round trip to the database.
+    async fn get_each(&self, keys: &[(Kind, &str)]) -> Result<Vec<Option<Record>>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for (kind, id) in keys {
+            out.push(self.get(*kind, id).await?);
+        }
+        Ok(out)
+    }
     async fn list(&self, query: &Query) -> Result<Page, StoreError>;
     async fn count(&self, query: &Query) -> Result<i64, StoreError>;
     /// Matches of `query` counted per `parent_id`, in one query (parents without matches are

@@ -53,6 +53,20 @@ fn migrator() -> Migrator {
             SqlStr::from_static(include_str!("../migrations/0003_usage.sql")),
             false,
         ),
+        Migration::new(
+            4,
+            Cow::Borrowed("object counts per kind and project"),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../migrations/0004_object_counts.sql")),
+            false,
+        ),
+        Migration::new(
+            5,
+            Cow::Borrowed("project listing order from the index"),
+            MigrationType::Simple,
+            SqlStr::from_static(include_str!("../migrations/0005_project_order.sql")),
+            false,
+        ),
     ]);
     m.set_locking(true);
     m
@@ -194,6 +208,7 @@ struct Where {
     args: Vec<Arg>,
 }
 
+#[derive(Clone)]
 enum Arg {
     S(String),
     I(i64),
@@ -302,20 +317,105 @@ macro_rules! bind_all {
     }};
 }
 
+/// The (kind, project) whose kept count answers `q`'s count, when `q` filters on exactly those
+/// two (order, limit and offset do not change a count).
+fn kept_count(q: &Query) -> Option<(Kind, &str)> {
+    let Query {
+        kind: Some(kind),
+        project_id: Some(project_id),
+        id: None,
+        parent_id: None,
+        parent_ids: None,
+        vpc_id: None,
+        name_eq: None,
+        name_contains: None,
+        status: None,
+        statuses: None,
+        shared: None,
+        order: _,
+        limit: _,
+        offset: _,
+    } = q
+    else {
+        return None;
+    };
+    Some((*kind, project_id.as_str()))
+}
+
+/// How many objects match `q`: from `object_counts` when it keeps that number (one row instead
+/// of a scan over the project's index entries), else counted.
+async fn count_matches<'c, E>(exec: E, q: &Query, w: &Where) -> Result<i64, StoreError>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
+    if let Some((kind, project_id)) = kept_count(q) {
+        let row = sqlx::query("SELECT n FROM object_counts WHERE kind = $1 AND project_id = $2")
+            .bind(kind.as_str())
+            .bind(text(project_id)?)
+            .fetch_optional(exec)
+            .await?;
+        return Ok(match row {
+            Some(r) => r.try_get("n")?,
+            None => 0,
+        });
+    }
+    let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
+    let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
+        .fetch_one(exec)
+        .await?;
+    Ok(row.try_get("n")?)
+}
+
+/// Move the kept count of `kind` in `project_id` by `delta`, inside the writing transaction.
+async fn add_to_count(
+    tx: &mut Transaction<'static, Any>,
+    kind: Kind,
+    project_id: &str,
+    delta: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO object_counts (kind, project_id, n) VALUES ($1, $2, $3) \
+         ON CONFLICT (kind, project_id) DO UPDATE SET n = object_counts.n + excluded.n",
+    )
+    .bind(kind.as_str())
+    .bind(text(project_id)?)
+    .bind(delta)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn list_on<'c, E>(exec: E, q: &Query, backend: Backend) -> Result<Page, StoreError>
 where
     E: sqlx::Executor<'c, Database = Any> + Copy,
 {
     let w = build_where(q, backend)?;
-    let total: i64 = {
-        let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
-        let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
-            .fetch_one(exec)
-            .await?;
-        row.try_get("n")?
+    let mut sql = page_sql(q, &w);
+    if q.offset > 0 && q.limit.is_none() {
+        sql.push_str(&format!(" LIMIT -1 OFFSET {}", q.offset));
+    }
+    let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &page_args(q, &w)?)
+        .fetch_all(exec)
+        .await?;
+    page_of(exec, q, &w, &rows).await
+}
+
+/// A listing's SELECT (without an unlimited OFFSET, which the backends spell differently). When
+/// the total is a kept count it comes in the same statement (`total`, one uncorrelated subquery,
+/// evaluated once): one round trip instead of two.
+fn page_sql(q: &Query, w: &Where) -> String {
+    let total = if kept_count(q).is_some() {
+        let n = w.args.len();
+        format!(
+            ", COALESCE((SELECT n FROM object_counts WHERE kind = ${} AND project_id = ${}), 0) AS total",
+            n + 1,
+            n + 2
+        )
+    } else {
+        String::new()
     };
     let mut sql = format!(
-        "SELECT {COLUMNS} FROM objects{}{}",
+        "SELECT {COLUMNS}{total} FROM objects{}{}",
         w.sql,
         order_sql(q.order)
     );
@@ -325,13 +425,31 @@ where
             limit.max(0),
             q.offset.max(0)
         ));
-    } else if q.offset > 0 {
-        sql.push_str(&format!(" LIMIT -1 OFFSET {}", q.offset));
     }
-    let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
-        .fetch_all(exec)
-        .await?;
+    sql
+}
+
+/// The bound values of [`page_sql`]'s statement.
+fn page_args(q: &Query, w: &Where) -> Result<Vec<Arg>, StoreError> {
+    let mut args: Vec<Arg> = w.args.iter().map(Arg::clone).collect();
+    if let Some((kind, project_id)) = kept_count(q) {
+        args.push(Arg::S(kind.as_str().to_string()));
+        args.push(Arg::S(text(project_id)?));
+    }
+    Ok(args)
+}
+
+/// The page of `rows` (from [`page_sql`]) with its total: from the rows' `total` column when
+/// they carry it, else counted (no rows to carry it, or no kept count for the query).
+async fn page_of<'c, E>(exec: E, q: &Query, w: &Where, rows: &[AnyRow]) -> Result<Page, StoreError>
+where
+    E: sqlx::Executor<'c, Database = Any>,
+{
     let records = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+    let total = match rows.first() {
+        Some(row) if kept_count(q).is_some() => row.try_get("total")?,
+        _ => count_matches(exec, q, w).await?,
+    };
     Ok(Page { records, total })
 }
 
@@ -340,11 +458,7 @@ where
     E: sqlx::Executor<'c, Database = Any>,
 {
     let w = build_where(q, backend)?;
-    let sql = format!("SELECT count(*) AS n FROM objects{}", w.sql);
-    let row = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
-        .fetch_one(exec)
-        .await?;
-    Ok(row.try_get("n")?)
+    count_matches(exec, q, &w).await
 }
 
 async fn get_on<'c, E>(exec: E, kind: Kind, id: &str) -> Result<Option<Record>, StoreError>
@@ -388,6 +502,32 @@ impl Store for SqlStore {
 
     async fn get(&self, kind: Kind, id: &str) -> Result<Option<Record>, StoreError> {
         get_on(&self.reader, kind, id).await
+    }
+
+    async fn get_each(&self, keys: &[(Kind, &str)]) -> Result<Vec<Option<Record>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut cond = Vec::with_capacity(keys.len());
+        for i in 0..keys.len() {
+            cond.push(format!("(kind = ${} AND id = ${})", 2 * i + 1, 2 * i + 2));
+        }
+        let sql = format!("SELECT {COLUMNS} FROM objects WHERE {}", cond.join(" OR "));
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (kind, id) in keys {
+            q = q.bind(kind.as_str()).bind(text(id)?);
+        }
+        let rows = q.fetch_all(&self.reader).await?;
+        let found = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        Ok(keys
+            .iter()
+            .map(|(kind, id)| {
+                found
+                    .iter()
+                    .find(|r| r.kind == *kind && r.id == *id)
+                    .cloned()
+            })
+            .collect())
     }
 
     async fn list(&self, query: &Query) -> Result<Page, StoreError> {
@@ -551,10 +691,15 @@ impl SqlTx {
         if let Some(r) = self.new_revision {
             return Ok(r);
         }
-        let row = sqlx::query("SELECT value FROM meta WHERE name = 'revision'")
-            .fetch_one(&mut *self.tx)
-            .await?;
-        let r = row.try_get::<i64, _>("value")? as u64 + 1;
+        // Moved at the first write rather than at commit (one statement instead of a read now
+        // and a write later): writers are serialized, so no one else moves it in between, and a
+        // rollback takes the move back with the writes.
+        let row = sqlx::query(
+            "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value",
+        )
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let r = row.try_get::<i64, _>("value")? as u64;
         self.new_revision = Some(r);
         Ok(r)
     }
@@ -567,28 +712,12 @@ impl Tx for SqlTx {
     }
 
     async fn list(&mut self, query: &Query) -> Result<Page, StoreError> {
-        let count = count_on(&mut *self.tx, query, self.backend).await?;
         let w = build_where(query, self.backend)?;
-        let mut sql = format!(
-            "SELECT {COLUMNS} FROM objects{}{}",
-            w.sql,
-            order_sql(query.order)
-        );
-        if let Some(limit) = query.limit {
-            sql.push_str(&format!(
-                " LIMIT {} OFFSET {}",
-                limit.max(0),
-                query.offset.max(0)
-            ));
-        }
-        let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &w.args)
+        let sql = page_sql(query, &w);
+        let rows = bind_all!(sqlx::query(AssertSqlSafe(sql)), &page_args(query, &w)?)
             .fetch_all(&mut *self.tx)
             .await?;
-        let records = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page {
-            records,
-            total: count,
-        })
+        page_of(&mut *self.tx, query, &w, &rows).await
     }
 
     async fn count(&mut self, query: &Query) -> Result<i64, StoreError> {
@@ -598,6 +727,15 @@ impl Tx for SqlTx {
     async fn put(&mut self, r: Record) -> Result<(), StoreError> {
         let rev = self.write_revision().await?;
         let body = serde_json::to_string(&r.body).map_err(StoreError::Encode)?;
+        // The project it was counted under, if it existed (the kept counts follow a move).
+        let before: Option<String> =
+            sqlx::query("SELECT project_id FROM objects WHERE kind = $1 AND id = $2")
+                .bind(r.kind.as_str())
+                .bind(text(&r.id)?)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .map(|row| row.try_get("project_id"))
+                .transpose()?;
         let sql = "INSERT INTO objects (kind, id, project_id, parent_id, vpc_id, name, status, shared, created_ms, updated_ms, generation, revision, body) \
                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
                    ON CONFLICT (kind, id) DO UPDATE SET project_id = excluded.project_id, parent_id = excluded.parent_id, \
@@ -620,18 +758,27 @@ impl Tx for SqlTx {
             .bind(body)
             .execute(&mut *self.tx)
             .await?;
+        if before.as_deref() != Some(r.index.project_id.as_str()) {
+            if let Some(old) = &before {
+                add_to_count(&mut self.tx, r.kind, old, -1).await?;
+            }
+            add_to_count(&mut self.tx, r.kind, &r.index.project_id, 1).await?;
+        }
         Ok(())
     }
 
     async fn delete(&mut self, kind: Kind, id: &str) -> Result<bool, StoreError> {
         let rev = self.write_revision().await?;
-        let n = sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2")
-            .bind(kind.as_str())
-            .bind(text(id)?)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected();
-        if n > 0 {
+        let gone =
+            sqlx::query("DELETE FROM objects WHERE kind = $1 AND id = $2 RETURNING project_id")
+                .bind(kind.as_str())
+                .bind(text(id)?)
+                .fetch_optional(&mut *self.tx)
+                .await?;
+        let existed = gone.is_some();
+        if let Some(row) = gone {
+            let project_id: String = row.try_get("project_id")?;
+            add_to_count(&mut self.tx, kind, &project_id, -1).await?;
             sqlx::query("INSERT INTO tombstones (kind, id, revision) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                 .bind(kind.as_str())
                 .bind(id.to_string())
@@ -639,21 +786,21 @@ impl Tx for SqlTx {
                 .execute(&mut *self.tx)
                 .await?;
         }
-        Ok(n > 0)
+        Ok(existed)
     }
 
     async fn claim(&mut self, namespace: &str, key: &str, owner: &str) -> Result<bool, StoreError> {
-        sqlx::query("INSERT INTO claims (namespace, claim_key, owner) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(text(namespace)?)
-            .bind(text(key)?)
-            .bind(text(owner)?)
-            .execute(&mut *self.tx)
-            .await?;
-        let row = sqlx::query("SELECT owner FROM claims WHERE namespace = $1 AND claim_key = $2")
-            .bind(namespace.to_string())
-            .bind(key.to_string())
-            .fetch_one(&mut *self.tx)
-            .await?;
+        // One statement answering the holder: a new key is inserted with `owner`; a held one is
+        // left as it is (the update writes the owner it already has) and its holder returned.
+        let row = sqlx::query(
+            "INSERT INTO claims (namespace, claim_key, owner) VALUES ($1, $2, $3) \
+             ON CONFLICT (namespace, claim_key) DO UPDATE SET owner = claims.owner RETURNING owner",
+        )
+        .bind(text(namespace)?)
+        .bind(text(key)?)
+        .bind(text(owner)?)
+        .fetch_one(&mut *self.tx)
+        .await?;
         let holder: String = row.try_get("owner")?;
         Ok(holder == owner)
     }
@@ -690,16 +837,13 @@ impl Tx for SqlTx {
     }
 
     async fn next_sequence(&mut self, name: &str) -> Result<u64, StoreError> {
-        sqlx::query(
-            "INSERT INTO sequences (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1",
+        // One statement: the upsert answers the value it left.
+        let row = sqlx::query(
+            "INSERT INTO sequences (name, value) VALUES ($1, 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value",
         )
         .bind(text(name)?)
-        .execute(&mut *self.tx)
+        .fetch_one(&mut *self.tx)
         .await?;
-        let row = sqlx::query("SELECT value FROM sequences WHERE name = $1")
-            .bind(name.to_string())
-            .fetch_one(&mut *self.tx)
-            .await?;
         Ok(row.try_get::<i64, _>("value")? as u64)
     }
 
@@ -732,16 +876,8 @@ impl Tx for SqlTx {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<u64, StoreError> {
-        let rev = match self.new_revision {
-            Some(r) => {
-                sqlx::query("UPDATE meta SET value = $1 WHERE name = 'revision'")
-                    .bind(r as i64)
-                    .execute(&mut *self.tx)
-                    .await?;
-                Some(r)
-            }
-            None => None,
-        };
+        // The revision was moved with the first write (`write_revision`).
+        let rev = self.new_revision;
         let (started, backend) = (self.started, self.backend.name());
         self.tx.commit().await?;
         metrics::histogram!("vpcep_store_transaction_seconds", "backend" => backend)

@@ -17,7 +17,8 @@ pub fn to_record<R: Resource>(r: &R, generation: u64) -> Result<Record, StoreErr
 }
 
 pub fn from_record<R: Resource>(rec: &Record) -> Result<R, StoreError> {
-    serde_json::from_value(rec.body.clone()).map_err(|source| StoreError::Corrupt {
+    // From the borrowed value: no copy of the body per decoded record.
+    R::deserialize(&rec.body).map_err(|source| StoreError::Corrupt {
         kind: rec.kind.as_str(),
         id: rec.id.clone(),
         source,

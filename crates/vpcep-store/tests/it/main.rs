@@ -49,6 +49,63 @@ async fn sqlite_reopen_keeps_state() {
     );
 }
 
+/// A database written before the kept counts existed: opening it counts what is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_counts_objects_stored_before_the_counts_table() {
+    use vpcep_core::model::Kind;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("t.db");
+    {
+        let store = SqlStore::open_sqlite(&path).await.expect("open");
+        let mut tx = store.begin().await.expect("begin");
+        for (id, project) in [("a", "p1"), ("b", "p1"), ("c", "p2")] {
+            tx.put(vpcep_store::Record {
+                kind: Kind::Endpoint,
+                id: id.into(),
+                index: vpcep_core::model::IndexColumns {
+                    project_id: project.into(),
+                    ..Default::default()
+                },
+                generation: 1,
+                revision: 0,
+                body: serde_json::json!({}),
+            })
+            .await
+            .expect("put");
+        }
+        tx.commit().await.expect("commit");
+        store.close().await;
+    }
+    // Back to the schema before migration 4, as an older release left it.
+    {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}", path.display());
+        let pool = sqlx::AnyPool::connect(&url).await.expect("raw open");
+        sqlx::query("DROP TABLE object_counts")
+            .execute(&pool)
+            .await
+            .expect("drop");
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 4")
+            .execute(&pool)
+            .await
+            .expect("forget migration");
+        pool.close().await;
+    }
+    let store = SqlStore::open_sqlite(&path).await.expect("reopen");
+    let count = |p: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .count(&vpcep_store::Query::of(Kind::Endpoint).project(p))
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(count("p1").await, 2);
+    assert_eq!(count("p2").await, 1);
+    assert_eq!(count("p3").await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_conformance() {
     let Ok(url) = std::env::var("VPCEP_TEST_PG_URL") else {
@@ -75,6 +132,7 @@ async fn reset_pg(url: &str) {
         "usage_hours",
         "usage_counters",
         "usage_clocks",
+        "object_counts",
         "_sqlx_migrations",
     ] {
         sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}")))
