@@ -20,19 +20,23 @@ use crate::plan::nft::{Count, NftSet, NftTable, Seeds, Val, key_bytes};
 use crate::plan::{EP_DROP, EP_NEW, EP_RX, EP_TX, Plan};
 
 /// One endpoint whose traffic is counted: where, and the labels it is exported with.
+///
+/// Its strings are shared (`Arc<str>`, interned in [`State::strings`]): 10,000 endpoints name a
+/// few gateways, services and projects, and each endpoint is held in several maps (live, last
+/// totals, metering), so one copy of each name instead of one per endpoint and map.
 #[derive(Debug, Clone)]
 struct Accounted {
-    ns: String,
+    ns: Arc<str>,
     shard: u32,
     zone: u16,
     ip: Ipv4Addr,
-    key: Vec<u8>,
-    endpoint_id: String,
-    service_id: String,
+    key: Box<[u8]>,
+    endpoint_id: Arc<str>,
+    service_id: Arc<str>,
     /// The consumer's project (the endpoint's owner).
-    project_id: String,
+    project_id: Arc<str>,
     /// The provider's project (the service's owner).
-    service_project_id: String,
+    service_project_id: Arc<str>,
 }
 
 #[derive(Default)]
@@ -40,15 +44,29 @@ struct State {
     /// Gateway namespace → its table's skeleton (sets without elements: what to dump).
     gateways: BTreeMap<String, NftTable>,
     /// Live endpoints by id.
-    endpoints: BTreeMap<String, Accounted>,
+    endpoints: BTreeMap<Arc<str>, Accounted>,
     /// Per-service totals of endpoints no longer live (kept so a service's counters do not
     /// drop when one of its endpoints goes away), by service id.
     retired: BTreeMap<String, Totals>,
     /// Last totals per live endpoint id (moved to `retired` when it leaves).
-    last: BTreeMap<String, (Accounted, Totals)>,
+    last: BTreeMap<Arc<str>, (Accounted, Totals)>,
     /// Metering: which endpoint last used each counted element (namespace, key), and from what
     /// reading its counters are its own (see [`KeyUse`]).
-    keys: BTreeMap<(String, Vec<u8>), KeyUse>,
+    keys: BTreeMap<(Arc<str>, Box<[u8]>), KeyUse>,
+    /// The names the maps above share (see [`Accounted`]); pruned when endpoints leave.
+    strings: std::collections::BTreeSet<Arc<str>>,
+}
+
+impl State {
+    /// The shared copy of `s`.
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(known) = self.strings.get(s) {
+            return known.clone();
+        }
+        let new: Arc<str> = Arc::from(s);
+        self.strings.insert(new.clone());
+        new
+    }
 }
 
 /// One counted element as metering sees it. An element's counters start from the namespace's
@@ -57,7 +75,7 @@ struct State {
 /// new endpoint. The new owner's counters are then taken from the old owner's last reading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct KeyUse {
-    owner: String,
+    owner: Arc<str>,
     /// The (rx, tx) reading the owner's traffic starts from.
     base: (Count, Count),
     /// The last (rx, tx) reading of the element.
@@ -66,19 +84,19 @@ struct KeyUse {
 
 /// The owner's share of a reading of element `at` (see [`KeyUse`]), remembering the reading.
 fn own_share(
-    keys: &mut BTreeMap<(String, Vec<u8>), KeyUse>,
-    at: (String, Vec<u8>),
-    owner: &str,
+    keys: &mut BTreeMap<(Arc<str>, Box<[u8]>), KeyUse>,
+    at: (Arc<str>, Box<[u8]>),
+    owner: &Arc<str>,
     read: (Count, Count),
 ) -> (Count, Count) {
     let use_ = keys.entry(at).or_insert_with(|| KeyUse {
-        owner: owner.to_string(),
+        owner: owner.clone(),
         base: (Count::default(), Count::default()),
         last: read,
     });
-    if use_.owner != owner {
+    if use_.owner != *owner {
         *use_ = KeyUse {
-            owner: owner.to_string(),
+            owner: owner.clone(),
             base: use_.last,
             last: read,
         };
@@ -169,13 +187,13 @@ impl Telemetry {
         // Endpoints: updated in place, so a converge of one endpoint among 10,000 copies
         // nothing but that endpoint.
         for l in &plan.live {
-            let same = st.endpoints.get(&l.id).is_some_and(|a| {
+            let same = st.endpoints.get(&*l.id).is_some_and(|a| {
                 a.zone == l.zone && a.shard == l.shard && l.ip.parse().ok() == Some(a.ip)
             });
             if same {
                 continue;
             }
-            let (Some(e), Ok(ip)) = (d.endpoints.get(&l.id), l.ip.parse::<Ipv4Addr>()) else {
+            let (Some(e), Ok(ip)) = (d.endpoints.get(&*l.id), l.ip.parse::<Ipv4Addr>()) else {
                 continue;
             };
             let Ok(key) = key_bytes(&[Val::Zone(l.zone), Val::Ip(ip)]) else {
@@ -184,41 +202,49 @@ impl Telemetry {
             let service_project_id = d
                 .services
                 .get(&e.spec.service_id)
-                .map(|s| s.spec.project_id.clone())
+                .map(|s| s.spec.project_id.as_str())
                 .unwrap_or_default();
-            st.endpoints.insert(
-                l.id.clone(),
-                Accounted {
-                    ns: names.gateway(l.shard),
-                    shard: l.shard,
-                    zone: l.zone,
-                    ip,
-                    key,
-                    endpoint_id: l.id.clone(),
-                    service_id: e.spec.service_id.clone(),
-                    project_id: e.spec.project_id.clone(),
-                    service_project_id,
-                },
-            );
+            let st = &mut *st;
+            let a = Accounted {
+                ns: st.intern(&names.gateway(l.shard)),
+                shard: l.shard,
+                zone: l.zone,
+                ip,
+                key: key.into_boxed_slice(),
+                endpoint_id: st.intern(&l.id),
+                service_id: st.intern(&e.spec.service_id),
+                project_id: st.intern(&e.spec.project_id),
+                service_project_id: st.intern(service_project_id),
+            };
+            st.endpoints.insert(a.endpoint_id.clone(), a);
         }
+        let mut left = false;
         if st.endpoints.len() != plan.live.len() {
-            let live: std::collections::BTreeSet<&str> =
-                plan.live.iter().map(|l| l.id.as_str()).collect();
-            st.endpoints.retain(|id, _| live.contains(id.as_str()));
+            let live: std::collections::BTreeSet<&str> = plan.live.iter().map(|l| &*l.id).collect();
+            st.endpoints.retain(|id, _| live.contains(&**id));
+            left = true;
         }
         // Endpoints that left: their last totals stay in their service's.
-        let gone: Vec<String> = st
+        let gone: Vec<Arc<str>> = st
             .last
             .keys()
-            .filter(|id| !st.endpoints.contains_key(id.as_str()))
+            .filter(|id| !st.endpoints.contains_key(&***id))
             .cloned()
             .collect();
         for id in gone {
             if let Some((a, t)) = st.last.remove(&id) {
-                st.retired.entry(a.service_id.clone()).or_default().add(&t);
+                st.retired
+                    .entry(a.service_id.to_string())
+                    .or_default()
+                    .add(&t);
                 // Nothing is established through an endpoint that is gone.
                 metrics::gauge!("vpcep_act_connections", labels(&a)).set(0.0);
             }
+            left = true;
+        }
+        if left {
+            // Names no map holds any more (the pool's own reference is the last).
+            st.strings.retain(|s| Arc::strong_count(s) > 1);
         }
     }
 
@@ -269,7 +295,7 @@ impl Telemetry {
                 .copied()
                 .unwrap_or_default()
         };
-        let mut per_service: BTreeMap<(String, String), Totals> = BTreeMap::new();
+        let mut per_service: BTreeMap<(Arc<str>, Arc<str>), Totals> = BTreeMap::new();
         let mut last = BTreeMap::new();
         for a in &endpoints {
             let t = Totals {
@@ -278,7 +304,7 @@ impl Telemetry {
                 new: get(&a.ns, EP_NEW, &a.key).packets,
                 dropped: get(&a.ns, EP_DROP, &a.key).packets,
                 established: established
-                    .get(&a.ns)
+                    .get(&*a.ns)
                     .and_then(|c| c.get(&(a.zone, a.ip)))
                     .copied()
                     .unwrap_or(0),
@@ -292,14 +318,14 @@ impl Telemetry {
         }
         let mut st = self.state();
         for ((svc, project), mut t) in per_service {
-            if let Some(r) = st.retired.get(&svc) {
+            if let Some(r) = st.retired.get(&*svc) {
                 let established = t.established;
                 t.add(r);
                 t.established = established;
             }
             let labels = vec![
-                metrics::Label::new("service_id", svc),
-                metrics::Label::new("project_id", project),
+                metrics::Label::new("service_id", svc.to_string()),
+                metrics::Label::new("project_id", project.to_string()),
             ];
             export("vpcep_eps_", labels, &t);
         }
@@ -309,7 +335,7 @@ impl Telemetry {
 
 impl Telemetry {
     /// The ids of the endpoints counted now.
-    pub fn usage_ids(&self) -> std::collections::BTreeSet<String> {
+    pub fn usage_ids(&self) -> std::collections::BTreeSet<Arc<str>> {
         self.state().endpoints.keys().cloned().collect()
     }
 
@@ -327,11 +353,11 @@ impl Telemetry {
             let endpoints: Vec<Accounted> = st
                 .endpoints
                 .values()
-                .filter(|a| only.is_none_or(|ids| ids.contains(&a.endpoint_id)))
+                .filter(|a| only.is_none_or(|ids| ids.contains(&*a.endpoint_id)))
                 .cloned()
                 .collect();
             let wanted: std::collections::BTreeSet<&str> =
-                endpoints.iter().map(|a| a.ns.as_str()).collect();
+                endpoints.iter().map(|a| &*a.ns).collect();
             let gateways: BTreeMap<String, NftTable> = st
                 .gateways
                 .iter()
@@ -348,8 +374,8 @@ impl Telemetry {
                 Some(_) => {
                     let keys: Vec<Vec<u8>> = endpoints
                         .iter()
-                        .filter(|a| &a.ns == ns)
-                        .map(|a| a.key.clone())
+                        .filter(|a| *a.ns == **ns)
+                        .map(|a| a.key.to_vec())
                         .collect();
                     counters::read_keys(ns, table, &keys).await
                 }
@@ -390,10 +416,10 @@ impl Telemetry {
                     bytes: c.bytes,
                 };
                 Some(vpcep_core::agent::EndpointCounter {
-                    endpoint_id: a.endpoint_id.clone(),
-                    project_id: a.project_id.clone(),
-                    service_id: a.service_id.clone(),
-                    namespace: a.ns.clone(),
+                    endpoint_id: a.endpoint_id.to_string(),
+                    project_id: a.project_id.to_string(),
+                    service_id: a.service_id.to_string(),
+                    namespace: a.ns.to_string(),
                     rx: traffic(rx),
                     tx: traffic(tx),
                     connections: get(&a.ns, EP_NEW, &a.key).map_or(0, |c| c.packets),
@@ -407,9 +433,9 @@ impl Telemetry {
 /// An endpoint's labels: its id, its service's, and the consumer's project.
 fn labels(a: &Accounted) -> Vec<metrics::Label> {
     vec![
-        metrics::Label::new("endpoint_id", a.endpoint_id.clone()),
-        metrics::Label::new("service_id", a.service_id.clone()),
-        metrics::Label::new("project_id", a.project_id.clone()),
+        metrics::Label::new("endpoint_id", a.endpoint_id.to_string()),
+        metrics::Label::new("service_id", a.service_id.to_string()),
+        metrics::Label::new("project_id", a.project_id.to_string()),
     ]
 }
 
@@ -442,33 +468,39 @@ mod tests {
     #[test]
     fn an_element_handed_to_another_endpoint_bills_it_only_its_own_traffic() {
         let mut keys = BTreeMap::new();
-        let at = || ("gw0".to_string(), vec![1, 2]);
+        let at = || (Arc::<str>::from("gw0"), Box::<[u8]>::from([1, 2]));
+        let (e1, e2) = (Arc::<str>::from("e1"), Arc::<str>::from("e2"));
         // First seen: all of it is the owner's.
         assert_eq!(
-            own_share(&mut keys, at(), "e1", (c(500), c(900))),
+            own_share(&mut keys, at(), &e1, (c(500), c(900))),
             (c(500), c(900))
         );
         assert_eq!(
-            own_share(&mut keys, at(), "e1", (c(700), c(900))),
+            own_share(&mut keys, at(), &e1, (c(700), c(900))),
             (c(700), c(900))
         );
         // The same endpoint back on its element: still its own history.
         assert_eq!(
-            own_share(&mut keys, at(), "e1", (c(800), c(950))),
+            own_share(&mut keys, at(), &e1, (c(800), c(950))),
             (c(800), c(950))
         );
         // Another endpoint gets the address (its element seeded from e1's 800/950).
         assert_eq!(
-            own_share(&mut keys, at(), "e2", (c(800), c(950))),
+            own_share(&mut keys, at(), &e2, (c(800), c(950))),
             (c(0), c(0))
         );
         assert_eq!(
-            own_share(&mut keys, at(), "e2", (c(1000), c(990))),
+            own_share(&mut keys, at(), &e2, (c(1000), c(990))),
             (c(200), c(40))
         );
         // Elsewhere, nothing is shared.
         assert_eq!(
-            own_share(&mut keys, ("gw1".into(), vec![1, 2]), "e2", (c(5), c(6))),
+            own_share(
+                &mut keys,
+                ("gw1".into(), Box::from([1, 2])),
+                &e2,
+                (c(5), c(6))
+            ),
             (c(5), c(6))
         );
     }

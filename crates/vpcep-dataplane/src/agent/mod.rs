@@ -66,6 +66,37 @@ const RETRY_MAX: Duration = Duration::from_secs(8);
 /// How long a long-poll waits when nothing needs retrying.
 const WATCH_TIMEOUT: Duration = Duration::from_secs(25);
 
+/// A feed message of at least this many changes is a large batch: the desired state and the
+/// plan are compacted after it ([`Desired::compact`], [`plan::Plan::compact`]) and the memory its
+/// parsing freed is returned ([`release_freed_memory`]). One endpoint's change never is: that
+/// step stays as cheap as it was.
+const LARGE_BATCH: usize = 100;
+
+/// Give the heap pages freed by a large feed message back to the kernel.
+///
+/// Why: a snapshot or a large batch of changes is parsed whole into `serde_json::Value`s (at
+/// 10,000 endpoints the snapshot's 9 MB of JSON are ~50 MB of values) and dropped once the
+/// typed state is built, but those small blocks sit among the typed state's long-lived ones,
+/// so glibc cannot shrink its heap from the top and keeps the freed pages. Measured in P4 at
+/// 10,060 endpoints (`malloc_stats`): 60 MB in use of 260 MB held, RSS 160 MB. `malloc_trim`
+/// returns every free page (inside the heap too, by `MADV_DONTNEED`); it costs a walk of the
+/// free lists, so it runs only after such a message, never on the one-endpoint path.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let started = std::time::Instant::now();
+        #[allow(unsafe_code)]
+        // SAFETY: malloc_trim only walks and trims glibc's own arenas (under their locks); it
+        // takes no pointer and is safe to call from any thread at any time.
+        let released = unsafe { libc::malloc_trim(0) };
+        tracing::debug!(
+            released = released != 0,
+            took_us = started.elapsed().as_micros() as u64,
+            "freed heap pages returned"
+        );
+    }
+}
+
 /// What a long-poll of the feed brought.
 pub enum Watch {
     Changes(Changes),
@@ -212,7 +243,7 @@ impl<K: KernelOps> Agent<K> {
             .live
             .iter()
             .filter(|l| in_scope(&l.id) && !plan.live.contains(*l))
-            .map(|l| l.id.clone())
+            .map(|l| l.id.to_string())
             .collect();
         // Where an apply's time goes, for the debug line below.
         let phase = std::time::Instant::now();
@@ -274,7 +305,7 @@ impl<K: KernelOps> Agent<K> {
                 let in_subnet = srv.spec.nics.iter().any(|p| {
                     d.ports
                         .get(p)
-                        .is_some_and(|p| p.spec.subnet_id == gone.subnet)
+                        .is_some_and(|p| *p.spec.subnet_id == *gone.subnet)
                 });
                 if in_subnet {
                     self.kernel
@@ -296,7 +327,7 @@ impl<K: KernelOps> Agent<K> {
             .live
             .iter()
             .filter(|l| in_scope(&l.id))
-            .map(|l| (l.id.as_str(), l))
+            .map(|l| (&*l.id, l))
             .collect();
         let mut results = Vec::new();
         let mut sent = Vec::new();
@@ -525,6 +556,7 @@ impl<K: KernelOps> Agent<K> {
         self.legs.providers.extend(recovered.providers);
         self.plan = None;
         self.converge(&d, None).await?;
+        release_freed_memory();
         tracing::info!(revision = d.revision, "agent in sync");
         let mut retry = RETRY_FIRST;
         loop {
@@ -576,11 +608,28 @@ impl<K: KernelOps> Agent<K> {
                     }
                     if d.only_settles(&c.changes) {
                         d.apply(&c.changes, c.revision);
+                        // Statuses change in place (nothing to compact), but a large batch
+                        // (10,000 endpoints accepted at once) was parsed whole all the same.
+                        if c.changes.len() >= LARGE_BATCH {
+                            drop(c);
+                            release_freed_memory();
+                        }
                         continue;
                     }
                     let before = d.endpoints_before(&c.changes);
                     d.apply(&c.changes, c.revision);
+                    let large = c.changes.len() >= LARGE_BATCH;
+                    drop(c);
+                    if large {
+                        d.compact();
+                    }
                     self.converge(&d, before.as_ref()).await?;
+                    if large {
+                        if let Some(p) = &mut self.plan {
+                            p.compact();
+                        }
+                        release_freed_memory();
+                    }
                 }
             }
         }

@@ -34,11 +34,37 @@ pub struct Reporter {
     telemetry: Telemetry,
     /// The last reading the control plane acknowledged per endpoint (unchanged ones are not
     /// sent again). The lock also keeps reports in reading order.
-    sent: Arc<tokio::sync::Mutex<BTreeMap<String, EndpointCounter>>>,
+    sent: Arc<tokio::sync::Mutex<BTreeMap<String, Acked>>>,
     /// Last readings of removed endpoints not yet acknowledged: sent right after they are
     /// read, and again with every report until the control plane takes them.
     last: Arc<std::sync::Mutex<Vec<EndpointCounter>>>,
     every: Duration,
+}
+
+/// What an acknowledged reading is compared on: not the whole [`EndpointCounter`], whose ids
+/// are known anyway (at 10,000 endpoints its three other strings are ~1.5 MB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Acked {
+    rx: vpcep_core::metering::Traffic,
+    tx: vpcep_core::metering::Traffic,
+    connections: u64,
+    namespace: String,
+}
+
+impl Acked {
+    fn of(c: &EndpointCounter) -> Self {
+        Acked {
+            rx: c.rx,
+            tx: c.tx,
+            connections: c.connections,
+            namespace: c.namespace.clone(),
+        }
+    }
+    /// Whether `c` reads the same as this.
+    fn same(&self, c: &EndpointCounter) -> bool {
+        (self.rx, self.tx, self.connections, self.namespace.as_str())
+            == (c.rx, c.tx, c.connections, c.namespace.as_str())
+    }
 }
 
 /// Last readings kept while the control plane does not take them (beyond: the oldest go, and
@@ -105,8 +131,8 @@ impl Reporter {
         let read = self.telemetry.usage(None).await;
         self.send_locked(&mut sent, read).await?;
         // Endpoints no longer live: forget them (a return starts with a full reading).
-        let live: BTreeSet<String> = self.telemetry.usage_ids();
-        sent.retain(|id, _| live.contains(id));
+        let live: BTreeSet<Arc<str>> = self.telemetry.usage_ids();
+        sent.retain(|id, _| live.contains(id.as_str()));
         Ok(())
     }
 
@@ -118,15 +144,10 @@ impl Reporter {
     /// Send the unsent last readings, then those of `read` that changed since acknowledged.
     async fn send_locked(
         &self,
-        sent: &mut BTreeMap<String, EndpointCounter>,
+        sent: &mut BTreeMap<String, Acked>,
         read: Vec<EndpointCounter>,
     ) -> Result<(), AgentError> {
-        let is_new = |c: &EndpointCounter| {
-            sent.get(&c.endpoint_id).is_none_or(|s| {
-                (s.rx, s.tx, s.connections, &s.namespace)
-                    != (c.rx, c.tx, c.connections, &c.namespace)
-            })
-        };
+        let is_new = |c: &EndpointCounter| sent.get(&c.endpoint_id).is_none_or(|s| !s.same(c));
         let mut changed: Vec<EndpointCounter> =
             std::mem::take(&mut *self.last.lock().unwrap_or_else(|p| p.into_inner()));
         changed.retain(is_new);
@@ -150,7 +171,7 @@ impl Reporter {
     /// Post `changed` in chunks, counting in `acked` how many the control plane took.
     async fn post_all(
         &self,
-        sent: &mut BTreeMap<String, EndpointCounter>,
+        sent: &mut BTreeMap<String, Acked>,
         changed: &[EndpointCounter],
         acked: &mut usize,
     ) -> Result<(), AgentError> {
@@ -176,7 +197,7 @@ impl Reporter {
                 });
             }
             for c in chunk {
-                sent.insert(c.endpoint_id.clone(), c.clone());
+                sent.insert(c.endpoint_id.clone(), Acked::of(c));
             }
             *acked += chunk.len();
         }

@@ -93,7 +93,29 @@ impl Desired {
         for o in &s.objects {
             d.upsert(o);
         }
+        d.compact();
         d
+    }
+
+    /// Rebuild every map with full nodes. Why: objects arrive in id order (a snapshot, a large
+    /// batch of changes; ids are time-ordered), and a `BTreeMap` filled in ascending order
+    /// keeps its nodes half empty. An endpoint is ~500 bytes in its node, so at 10,000
+    /// endpoints that is ~5 MB of the agent's memory (measured with a counting allocator:
+    /// 15.9 → 11.1 MB). O(n), done only after such a fill, never for one change.
+    pub fn compact(&mut self) {
+        fn rebuilt<T>(m: &mut BTreeMap<String, Versioned<T>>) {
+            *m = std::mem::take(m).into_iter().collect();
+        }
+        rebuilt(&mut self.vpcs);
+        rebuilt(&mut self.subnets);
+        rebuilt(&mut self.ports);
+        rebuilt(&mut self.groups);
+        rebuilt(&mut self.rules);
+        rebuilt(&mut self.servers);
+        rebuilt(&mut self.lbs);
+        rebuilt(&mut self.sites);
+        rebuilt(&mut self.services);
+        rebuilt(&mut self.endpoints);
     }
 
     pub fn upsert(&mut self, o: &FeedObject) {

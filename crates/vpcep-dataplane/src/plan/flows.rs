@@ -27,14 +27,15 @@ pub struct FlowOwner {
 /// scan).
 pub fn live_of<'p>(plan: &'p Plan, id: &str) -> impl Iterator<Item = &'p LiveEndpoint> {
     let from = LiveEndpoint {
-        id: id.to_string(),
-        subnet: String::new(),
+        id: id.into(),
+        subnet: "".into(),
         shard: 0,
         zone: 0,
-        ip: String::new(),
+        ip: "".into(),
     };
-    let id = id.to_string();
-    plan.live.range(from..).take_while(move |l| l.id == id)
+    plan.live
+        .range(from.clone()..)
+        .take_while(move |l| l.id == from.id)
 }
 
 /// (gateway namespace, zone, endpoint address) → owner.
@@ -57,7 +58,7 @@ impl FlowIndex {
     /// of their connections (cut as they leave) still name them.
     pub fn follow(&mut self, plan: &Plan, d: &Desired, names: &Namespaces, only: Option<&[&str]>) {
         let mut put = |l: &LiveEndpoint| {
-            let (Some(e), Ok(ip)) = (d.endpoints.get(&l.id), l.ip.parse::<Ipv4Addr>()) else {
+            let (Some(e), Ok(ip)) = (d.endpoints.get(&*l.id), l.ip.parse::<Ipv4Addr>()) else {
                 return;
             };
             let service_project_id = d
@@ -68,7 +69,7 @@ impl FlowIndex {
             self.by.insert(
                 (names.gateway(l.shard), l.zone, ip),
                 Arc::new(FlowOwner {
-                    endpoint_id: l.id.clone(),
+                    endpoint_id: l.id.to_string(),
                     service_id: e.spec.service_id.clone(),
                     project_id: e.spec.project_id.clone(),
                     domain_id: e.spec.domain_id.clone(),

@@ -73,16 +73,16 @@ fn table(endpoints: &[(u16, &str, u16, &str)], legs: &[(&str, u16)]) -> NftTable
     t.sets = BTreeMap::from([
         (
             "zone_of_if",
-            NftSet::map(vec![Iifname], vec![CtZone])
-                .with(legs.iter().map(|(n, z)| {
-                    Elem::map(vec![Val::Ifname(n.to_string())], vec![Val::Zone(*z)])
-                })),
+            NftSet::map(vec![Iifname], vec![CtZone]).with(
+                legs.iter()
+                    .map(|(n, z)| Elem::map(vec![Val::Ifname((*n).into())], vec![Val::Zone(*z)])),
+            ),
         ),
         (
             "consumer_ifs",
             NftSet::set(vec![Iifname]).with(
                 legs.iter()
-                    .map(|(n, _)| Elem::key(vec![Val::Ifname(n.to_string())])),
+                    .map(|(n, _)| Elem::key(vec![Val::Ifname((*n).into())])),
             ),
         ),
         (

@@ -596,13 +596,13 @@ impl Batch {
             let mut encoded = Vec::with_capacity(chunk.len());
             for e in chunk {
                 let (key, key_end) = if set.interval {
-                    let (start, end) = encode_range(&e.key)?;
+                    let (start, end) = encode_range(e.key_vals())?;
                     (start, Some(end))
                 } else {
-                    (super::encode(&e.key)?, None)
+                    (super::encode(e.key_vals())?, None)
                 };
-                let data = if add && !e.data.is_empty() {
-                    Some(super::encode(&e.data)?)
+                let data = if add && !e.data_vals().is_empty() {
+                    Some(super::encode(e.data_vals())?)
                 } else {
                     None
                 };
@@ -1131,7 +1131,7 @@ fn proto_num(p: Proto) -> u8 {
 
 fn ifname_bytes(name: &str) -> Result<Vec<u8>, NftError> {
     let mut b = Vec::new();
-    Val::Ifname(name.to_string()).write_bytes(&mut b)?;
+    Val::Ifname(name.into()).write_bytes(&mut b)?;
     Ok(b)
 }
 

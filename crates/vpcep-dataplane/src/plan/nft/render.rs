@@ -132,9 +132,9 @@ impl Display for Val {
 
 impl Display for Elem {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", List(&self.key, " . "))?;
-        if !self.data.is_empty() {
-            write!(f, " : {}", List(&self.data, " . "))?;
+        write!(f, "{}", List(self.key_vals(), " . "))?;
+        if !self.data_vals().is_empty() {
+            write!(f, " : {}", List(self.data_vals(), " . "))?;
         }
         Ok(())
     }
