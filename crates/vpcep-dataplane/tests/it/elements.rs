@@ -399,3 +399,70 @@ async fn agent_patches_its_plan_for_endpoints_of_a_served_subnet() {
         crate::lab::state_diff(&patched, &restarted)
     );
 }
+
+/// Thousands of endpoints in one change (a provider accepting a backlog, an agent starting
+/// behind): the kernel acknowledges every request of a batch before we read any, and an
+/// acknowledgement it cannot queue fails the change with `ENOBUFS` although the kernel made
+/// it. 5,000 addresses with their elements in one change, then a whole-table reload of 30,000
+/// endpoints (90,000 elements, ~350 acknowledged messages), must land and be acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_endpoints_in_one_change_are_acknowledged() {
+    if !can_run() {
+        return;
+    }
+    let addr = |i: usize| {
+        Ipv4Addr::new(
+            10,
+            64 + (i / 65_536) as u8,
+            (i / 256 % 256) as u8,
+            (i % 256) as u8,
+        )
+    };
+    let names: Vec<String> = (0..30_000).map(|i| addr(i).to_string()).collect();
+    let endpoints = |n: usize| -> Vec<(u16, &str, u16, &str)> {
+        names[..n]
+            .iter()
+            .map(|a| (1, a.as_str(), 80, "10.1.0.9"))
+            .collect()
+    };
+    let legs = [("c0000aaaa", 1)];
+    let empty = table(&[], &legs);
+    let live = Ns::new("k");
+    live.run(&["nft", "-f", "-"], Some(&empty.script()));
+    live.run(
+        &[
+            "ip",
+            "link",
+            "add",
+            "c0000aaaa",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "c0000zzzz",
+        ],
+        None,
+    );
+    let mut link = NsLink::open(&live.0).expect("open netlink sockets");
+
+    let five = table(&endpoints(5_000), &legs);
+    let delta = element_delta(&empty, &five).expect("elements only");
+    let adds: Vec<(&str, Ipv4Addr, u8)> = (0..5_000).map(|i| ("c0000aaaa", addr(i), 32)).collect();
+    link.program(Some(&five), &delta, &adds, &[])
+        .await
+        .expect("5,000 endpoints and their addresses in one change");
+    let shown = live.run(
+        &["ip", "-4", "-o", "addr", "show", "dev", "c0000aaaa"],
+        None,
+    );
+    assert_eq!(shown.lines().count(), 5_000);
+
+    let all = table(&endpoints(30_000), &legs);
+    link.load_tables(Some(&all), &[])
+        .await
+        .expect("a whole table of 30,000 endpoints reloaded");
+    let reference = Ns::new("l");
+    reference.run(&["nft", "-f", "-"], Some(&all.script()));
+    let list = |ns: &Ns| ns.run(&["nft", "list", "table", "ip", "vpcep"], None);
+    assert_eq!(list(&live), list(&reference));
+}

@@ -56,6 +56,8 @@ pub struct NsLink {
     seq: u32,
     /// What the nftables socket's send buffer holds at least (the kernel default is larger).
     sndbuf: usize,
+    /// What the nftables and the address sockets' receive buffers hold at least.
+    rcvbuf: [usize; 2],
     /// Interface name → (index, MAC), learnt on first use (forgotten when links may have changed).
     index: HashMap<String, (u32, Option<[u8; 6]>)>,
 }
@@ -134,6 +136,7 @@ impl NsLink {
             packet: None,
             seq: 1,
             sndbuf: 64 * 1024,
+            rcvbuf: [RCVBUF_DEFAULT; 2],
             index: HashMap::new(),
         };
         Ok((link, done))
@@ -219,6 +222,29 @@ impl NsLink {
         self.program(Some(table), deltas, &[], &[]).await
     }
 
+    /// Make room in a socket's receive buffer for `acks` acknowledgements (socket 0: nftables,
+    /// 1: addresses). The kernel answers every request of a batch while it processes it, before
+    /// we read any: an acknowledgement it cannot queue is dropped and the socket reports
+    /// `ENOBUFS`, failing a change that the kernel made. Thousands of endpoints accepted at once
+    /// are thousands of address requests in one datagram.
+    fn make_ack_room(&mut self, which: usize, acks: u32) -> Result<(), KernelError> {
+        let want = (acks as usize).saturating_mul(ACK_TRUESIZE) + RCVBUF_DEFAULT;
+        let Some(have) = self.rcvbuf.get_mut(which) else {
+            return Ok(());
+        };
+        if want > *have {
+            let sock = if which == 0 {
+                self.nft.socket_ref()
+            } else {
+                self.route_raw.socket_ref()
+            };
+            nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::RcvBufForce, &want)
+                .map_err(|e| err(&self.ns, "grow the receive buffer", e))?;
+            *have = want;
+        }
+        Ok(())
+    }
+
     /// The kernel takes a batch as one datagram: make room for it (a gateway's full table is
     /// larger than the default send buffer).
     fn make_room(&mut self, len: usize) -> Result<(), KernelError> {
@@ -258,6 +284,7 @@ impl NsLink {
         };
         self.seq = self.seq.wrapping_add(encoded.acks() + 2);
         self.make_room(encoded.bytes.len())?;
+        self.make_ack_room(0, encoded.acks())?;
         self.nft
             .send(&encoded.bytes)
             .await
@@ -326,6 +353,7 @@ impl NsLink {
             };
             self.seq = self.seq.wrapping_add(encoded.acks() + 2);
             self.make_room(encoded.bytes.len())?;
+            self.make_ack_room(0, encoded.acks())?;
             self.nft
                 .send(&encoded.bytes)
                 .await
@@ -333,6 +361,7 @@ impl NsLink {
             batch = Some(encoded);
         }
         if route_count > 0 {
+            self.make_ack_room(1, route_count)?;
             self.route_raw
                 .send(&route_bytes)
                 .await
@@ -446,6 +475,12 @@ fn error_code(body: &[u8]) -> i32 {
         .and_then(|b| <[u8; 4]>::try_from(b).ok())
         .map_or(0, i32::from_ne_bytes)
 }
+
+/// What one queued acknowledgement takes of a receive buffer (the skb's true size, headers
+/// included; a success acknowledgement echoes only the request's header), with a margin.
+const ACK_TRUESIZE: usize = 1024;
+/// Receive buffer assumed before we grow it (the kernel's default `rmem_default` is 208 KiB).
+const RCVBUF_DEFAULT: usize = 208 * 1024;
 
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
