@@ -89,9 +89,6 @@ const UNSAFE_SITES: &[(&str, usize)] = &[
     ("crates/vpcep/src/config.rs", 1),
     // The gratuitous ARP: sendto on an AF_PACKET socket (zeroed sockaddr_ll, then the call).
     ("crates/vpcep-dataplane/src/kernel/netlink/mod.rs", 2),
-    // The PROXY-v2 path's kernel relay: bpf(2) and the descriptor it returns, TCP_INFO and
-    // SO_RCVLOWAT (options nix does not wrap), and registering an epoll descriptor with tokio.
-    ("crates/vpcep-dataplane/src/proxy/sockmap.rs", 5),
 ];
 
 struct Package {

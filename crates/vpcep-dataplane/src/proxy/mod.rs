@@ -8,9 +8,7 @@
 //! destination (endpoint address and client port) comes back from conntrack
 //! (`SO_ORIGINAL_DST`); with the leg (zone) it names the route: endpoint id and backend. The proxy
 //! connects from the same SNAT address to the backend over the provider leg (`SO_MARK` = that
-//! leg's routing table), sends the header (`header.rs`) and then hands both sockets to the
-//! kernel, which relays each one's data to the other (a sockmap and an `sk_skb` verdict program,
-//! `sockmap.rs`); where BPF is not available, the thread relays with `splice(2)` (`splice.rs`).
+//! leg's routing table), sends the header (`header.rs`) and then relays both ways with `splice(2)` (`splice.rs`).
 //!
 //! The agent drives it through the kernel layer after each apply ([`Proxies::sync`], the same
 //! change feed, no timer): listeners open and close as proxied mappings come and go; routes are
@@ -19,7 +17,6 @@
 //! connections too ([`Proxies::cut`]), as kernel-path flows lose their conntrack entries.
 
 pub mod header;
-mod sockmap;
 mod splice;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -37,7 +34,6 @@ use crate::kernel::watch::NETNS_DIR;
 use crate::plan::Plan;
 use crate::plan::naming::Namespaces;
 use crate::plan::proxy::{ProxyListener, ProxyRoute};
-use sockmap::{Redirector, RelayError};
 
 /// Accept backlog of a listener.
 const BACKLOG: u32 = 1024;
@@ -261,10 +257,6 @@ async fn serve_shard(
     relays: Arc<Mutex<Relays>>,
 ) {
     let mut open: BTreeMap<ProxyListener, tokio::task::JoinHandle<()>> = BTreeMap::new();
-    let redirector = kernel_relay()
-        .then(Redirector::new_or_log)
-        .flatten()
-        .map(Arc::new);
     while let Some(Command::Listen(want, reply)) = commands.recv().await {
         open.retain(|l, h| {
             let keep = want.contains(l) && !h.is_finished();
@@ -280,13 +272,7 @@ async fn serve_shard(
             }
             match listen(&l) {
                 Ok(listener) => {
-                    let task = accept_loop(
-                        listener,
-                        l,
-                        routes.clone(),
-                        relays.clone(),
-                        redirector.clone(),
-                    );
+                    let task = accept_loop(listener, l, routes.clone(), relays.clone());
                     open.insert(l, tokio::spawn(task));
                 }
                 Err(e) => failed.push((l, e)),
@@ -314,7 +300,6 @@ async fn accept_loop(
     l: ProxyListener,
     routes: Arc<RwLock<Routes>>,
     relays: Arc<Mutex<Relays>>,
-    redirector: Option<Arc<Redirector>>,
 ) {
     loop {
         let (client, peer) = match listener.accept().await {
@@ -350,14 +335,7 @@ async fn accept_loop(
             tracing::debug!(listener = %l.addr, %dst, "no proxied mapping; closed");
             continue;
         };
-        let relay = tokio::spawn(relay(
-            client,
-            peer,
-            dst,
-            *l.addr.ip(),
-            target,
-            redirector.clone(),
-        ));
+        let relay = tokio::spawn(relay(client, peer, dst, *l.addr.ip(), target));
         let mut running = relays.lock().unwrap_or_else(|e| e.into_inner());
         let list = running.entry((l.zone, *dst.ip())).or_default();
         list.retain(|h| !h.is_finished());
@@ -366,60 +344,31 @@ async fn accept_loop(
 }
 
 async fn relay(
-    client: TcpStream,
+    mut client: TcpStream,
     peer: SocketAddrV4,
     dst: SocketAddrV4,
     local: Ipv4Addr,
     t: Target,
-    redirector: Option<Arc<Redirector>>,
 ) {
-    let upstream = match upstream(&client, peer, dst, local, &t).await {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::debug!(endpoint = &*t.endpoint_id, %peer, backend = %t.backend, error = %e, "proxied connection failed");
-            // A reset, as the kernel path would pass on the backend's refusal.
-            let _ = client.set_zero_linger();
-            return;
-        }
-    };
-    let (client, upstream) = match redirector.as_deref() {
-        None => (client, upstream),
-        Some(r) => match r.relay(client, upstream).await {
-            Ok((up, down)) => {
-                tracing::trace!(endpoint = &*t.endpoint_id, %peer, up, down, "proxied connection ended");
-                return;
-            }
-            Err(RelayError::Io(e)) => {
-                // The relay passed the reset on already.
-                tracing::debug!(endpoint = &*t.endpoint_id, %peer, backend = %t.backend, error = %e, "proxied connection failed");
-                return;
-            }
-            // A full map: this connection is relayed by the thread.
-            Err(RelayError::Unlinked(e, pair)) => {
-                tracing::debug!(endpoint = &*t.endpoint_id, %peer, error = %e, "sockmap relay refused; splice(2) relay");
-                *pair
-            }
-        },
-    };
-    match splice::bidirectional(&client, &upstream).await {
+    match relay_inner(&mut client, peer, dst, local, &t).await {
         Ok((up, down)) => {
             tracing::trace!(endpoint = &*t.endpoint_id, %peer, up, down, "proxied connection ended")
         }
         Err(e) => {
             tracing::debug!(endpoint = &*t.endpoint_id, %peer, backend = %t.backend, error = %e, "proxied connection failed");
+            // A reset, as the kernel path would pass on the backend's refusal.
             let _ = client.set_zero_linger();
         }
     }
 }
 
-/// The backend's connection, the header written into it.
-async fn upstream(
-    client: &TcpStream,
+async fn relay_inner(
+    client: &mut TcpStream,
     peer: SocketAddrV4,
     dst: SocketAddrV4,
     local: Ipv4Addr,
     t: &Target,
-) -> Result<TcpStream, ProxyError> {
+) -> Result<(u64, u64), ProxyError> {
     let s = TcpSocket::new_v4()?;
     // Out of the provider leg, from the leg's SNAT address: the backend sees 198.19.128.0/20
     // as on the kernel path, and answers through its router's route to the shard.
@@ -431,11 +380,5 @@ async fn upstream(
     upstream.set_nodelay(true)?;
     let h = header::encode(peer, dst, &t.endpoint_id)?;
     tokio::io::AsyncWriteExt::write_all(&mut upstream, &h).await?;
-    Ok(upstream)
-}
-
-/// Whether to relay in the kernel (sockmap) where BPF allows it: yes unless
-/// `VPCEP_PROXY_RELAY=splice` (to compare the two relays, or to rule the kernel one out).
-fn kernel_relay() -> bool {
-    std::env::var("VPCEP_PROXY_RELAY").map_or(true, |v| v != "splice")
+    Ok(splice::bidirectional(client, &upstream).await?)
 }
