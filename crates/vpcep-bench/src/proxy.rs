@@ -7,7 +7,9 @@
 //!     gateway's listener, userspace copy, PROXY v2 header to the backend).
 //!
 //! Figures: single-stream TCP throughput (bytes the server counted / time until it answered),
-//! and the p50 of one-byte round trips over one connection; medians over the rounds. Targets:
+//! and the p50 of one-byte round trips over one connection, both of its ends pinned to the last
+//! CPU as for P3 (`path::pin_to_last_cpu`), so the three paths' round trips compare alike;
+//! medians over the rounds. Targets:
 //! proxy ≥ 80 % of direct throughput, proxy round trip ≤ direct + 25 µs at p50.
 //!
 
@@ -102,6 +104,8 @@ fn serve(mut s: TcpStream, proxied: bool) -> std::io::Result<()> {
         }
         s.write_all(&n.to_be_bytes())?;
     } else {
+        // Both ends of a round trip on one CPU, as for P3 (`path::pin_to_last_cpu`).
+        crate::path::pin_to_last_cpu();
         let mut b = [0u8; 1];
         s.write_all(b"!")?;
         while s.read_exact(&mut b).is_ok() {
@@ -133,6 +137,7 @@ fn stream(ns: &str, addr: SocketAddr, secs: f64) -> f64 {
 /// `n` one-byte round trips over one connection from `ns` to `addr`: p50 in µs.
 fn round_trip(ns: &str, addr: SocketAddr, n: usize) -> f64 {
     in_namespace(ns, move || {
+        crate::path::pin_to_last_cpu();
         let mut s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
         s.write_all(b"E")?;

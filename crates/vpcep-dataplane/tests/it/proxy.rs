@@ -350,3 +350,105 @@ async fn proxy_open_sends_the_consumers_address_and_the_endpoint_id() {
     );
     lab.teardown().await;
 }
+
+fn pattern(seed: u8, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
+}
+
+/// A backend on `port` inside `ns` that skips the PROXY v2 header, reads until the consumer's
+/// end of stream, and only then answers: the 8-byte count it read, whether the bytes were
+/// `pattern(1, …)`, then `down` bytes of `pattern(7, …)`, then its own end of stream.
+async fn sink_then_source(ns: &str, port: u16, down: usize) -> tokio::task::JoinHandle<()> {
+    let l = in_namespace(ns, move || {
+        let l = std::net::TcpListener::bind(("0.0.0.0", port))?;
+        l.set_nonblocking(true)?;
+        Ok(l)
+    })
+    .expect("backend listener in namespace");
+    let l = tokio::net::TcpListener::from_std(l).expect("tokio listener");
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut fixed = [0u8; 16];
+                s.read_exact(&mut fixed).await?;
+                let mut rest = vec![0u8; u16::from_be_bytes([fixed[14], fixed[15]]) as usize];
+                s.read_exact(&mut rest).await?;
+                let mut got = Vec::new();
+                s.read_to_end(&mut got).await?;
+                let intact = got == pattern(1, got.len());
+                s.write_all(&(got.len() as u64).to_be_bytes()).await?;
+                s.write_all(&[u8::from(intact)]).await?;
+                s.write_all(&pattern(7, down)).await?;
+                s.shutdown().await?;
+                std::io::Result::Ok(())
+            });
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transfers_and_half_close_through_the_proxy_arrive_intact() {
+    if !can_run() {
+        return;
+    }
+    let lab = Lab::start().await;
+    let alice = lab.account("alice").await;
+    let a = &alice;
+    let prov = network(a, "prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let cons = network(a, "cons", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let sg = backend_group(a, &[("tcp", 8090)]).await;
+    let (web, web_port) = server(a, "web", &prov, "10.0.0.10", &[&sg]).await;
+    let (client, _) = server(a, "client", &cons, "10.0.0.20", &[]).await;
+    let web_ns = lab.names.server(&web);
+    let client_ns = lab.names.server(&client);
+    lab.namespace(&web_ns).await;
+    lab.namespace(&client_ns).await;
+    const UP: usize = 24 << 20;
+    const DOWN: usize = 16 << 20;
+    let _backend = sink_then_source(&web_ns, 8090, DOWN).await;
+    let pp = service(
+        a,
+        &web_port,
+        &prov.vpc,
+        "proxy_open",
+        json!([{"client_port": 90, "server_port": 8090, "protocol": "TCP"}]),
+    )
+    .await;
+    let (_, ip) = accepted_endpoint(a, &pp, &cons).await;
+
+    // Twice: connections one after the other reuse the proxy's kernel state.
+    for round in 0..2 {
+        let addr: SocketAddr = format!("{ip}:90").parse().expect("addr");
+        let s = in_namespace(&client_ns, move || {
+            let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3))?;
+            s.set_nonblocking(true)?;
+            Ok(s)
+        })
+        .expect("connect from the consumer host");
+        let mut s = tokio::net::TcpStream::from_std(s).expect("tokio stream");
+        let done = tokio::time::timeout(Duration::from_secs(60), async {
+            s.write_all(&pattern(1, UP)).await.expect("upload");
+            // Half-close: the backend answers only after this end of stream, through the
+            // direction still open.
+            s.shutdown().await.expect("shutdown");
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).await.expect("download");
+            got
+        })
+        .await
+        .expect("the transfer ends");
+        assert!(done.len() >= 9, "round {round}: {} bytes back", done.len());
+        let count = u64::from_be_bytes(done[..8].try_into().expect("8 bytes"));
+        assert_eq!(count, UP as u64, "round {round}: bytes the backend read");
+        assert_eq!(done[8], 1, "round {round}: the backend's bytes differ");
+        let down = &done[9..];
+        assert_eq!(down.len(), DOWN, "round {round}: bytes back");
+        assert!(
+            down == pattern(7, DOWN).as_slice(),
+            "round {round}: the bytes back differ"
+        );
+    }
+    lab.teardown().await;
+}
