@@ -72,6 +72,31 @@ pub fn pin_to_last_cpu() {
     }
 }
 
+/// Pin every thread of this process to the last CPU (`true`) or let them run anywhere again
+/// (`false`). A path with a relay in this process (the PROXY-v2 proxy runs in the bench's
+/// agent) has a third context per round trip: pinned like the two ends, it is measured the way
+/// P3 measures the kernel path instead of paying an idle vCPU's wakeup twice per exchange.
+/// Threads started later inherit their starter's setting.
+pub fn pin_process_to_last_cpu(pin: bool) {
+    use nix::sched::{CpuSet, sched_setaffinity};
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut set = CpuSet::new();
+    for cpu in if pin { cpus - 1..cpus } else { 0..cpus } {
+        if set.set(cpu).is_err() {
+            return;
+        }
+    }
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return;
+    };
+    for task in tasks.flatten() {
+        if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
+            // Best effort: a thread that ended meanwhile is fine.
+            let _ = sched_setaffinity(nix::unistd::Pid::from_raw(tid), &set);
+        }
+    }
+}
+
 /// Round trips of one byte over one connection from `ns` to `addr`: each exchange in µs.
 pub fn round_trips(ns: &str, addr: SocketAddr, n: usize) -> Vec<f64> {
     in_namespace(ns, move || {

@@ -7,8 +7,12 @@
 //!     gateway's listener, userspace copy, PROXY v2 header to the backend).
 //!
 //! Figures: single-stream TCP throughput (bytes the server counted / time until it answered),
-//! and the p50 of one-byte round trips over one connection, both of its ends pinned to the last
-//! CPU as for P3 (`path::pin_to_last_cpu`), so the three paths' round trips compare alike;
+//! and the p50 of one-byte round trips over one connection, its two ends and the proxy's thread
+//! pinned to the last CPU as for P3 (`path::pin_process_to_last_cpu`), so the three paths'
+//! round trips compare alike (idle, 2026-11-29, the proxy's p50 was 127 µs with only the ends
+//! pinned and 155 µs with its thread pinned too, against 16.6 µs direct and 25 µs through the
+//! kernel endpoint; under other sessions' load the same code gave 42.5 µs: not explained yet,
+//! see docs/dataplane.md);
 //! medians over the rounds. Targets:
 //! proxy ≥ 80 % of direct throughput, proxy round trip ≤ direct + 25 µs at p50.
 //!
@@ -245,11 +249,14 @@ pub async fn rounds(cfg: &Config) -> Rounds {
                 gbit[i].push(stream(ns, *addr, secs) / 1e9);
             }
         }
+        // The proxy's thread too, not only the two ends (`path::pin_process_to_last_cpu`).
+        crate::path::pin_process_to_last_cpu(true);
         for _ in 0..n {
             for (i, (ns, addr)) in paths.iter().enumerate() {
                 rtt[i].push(round_trip(ns, *addr, trips));
             }
         }
+        crate::path::pin_process_to_last_cpu(false);
         (gbit, rtt)
     })
     .await
