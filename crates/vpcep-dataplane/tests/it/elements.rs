@@ -27,6 +27,23 @@ impl Ns {
         assert!(ok, "ip netns add {name}");
         Ns(name)
     }
+    /// The leg `c0000aaaa` the tables name (a veth whose other end stays here too).
+    pub fn leg(&self) {
+        self.run(
+            &[
+                "ip",
+                "link",
+                "add",
+                "c0000aaaa",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "c0000zzzz",
+            ],
+            None,
+        );
+    }
     /// Run `args` inside the namespace; its stdout (the test fails when it fails).
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> String {
         use std::io::Write;
@@ -165,20 +182,7 @@ async fn element_batches_match_a_whole_reload_and_addresses_land() {
     let reference = Ns::new("b");
     live.run(&["nft", "-f", "-"], Some(&before.script()));
     reference.run(&["nft", "-f", "-"], Some(&after.script()));
-    live.run(
-        &[
-            "ip",
-            "link",
-            "add",
-            "c0000aaaa",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "c0000zzzz",
-        ],
-        None,
-    );
+    live.leg();
 
     let mut link = NsLink::open(&live.0).expect("open netlink sockets");
     let delta = element_delta(&before, &after).expect("elements only");
@@ -429,20 +433,7 @@ async fn thousands_of_endpoints_in_one_change_are_acknowledged() {
     let empty = table(&[], &legs);
     let live = Ns::new("k");
     live.run(&["nft", "-f", "-"], Some(&empty.script()));
-    live.run(
-        &[
-            "ip",
-            "link",
-            "add",
-            "c0000aaaa",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "c0000zzzz",
-        ],
-        None,
-    );
+    live.leg();
     let mut link = NsLink::open(&live.0).expect("open netlink sockets");
 
     let five = table(&endpoints(5_000), &legs);

@@ -14,7 +14,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use netlink_packet_core::{NLM_F_ACK, NLM_F_REQUEST};
 use netlink_sys::{AsyncSocket, TokioSocket, protocols};
 
-use super::{NLM_F_DUMP, acked_answers, err, in_namespace, message, nlattr, nlattrs};
+use super::{NLM_F_DUMP, answers, err, in_namespace, message, nlattr, nlattrs};
 use crate::kernel::linux::KernelError;
 use crate::plan::nft::{Count, NftTable, Nla, Seeds};
 
@@ -192,7 +192,7 @@ pub async fn read_keys(ns: &str, table: &NftTable, keys: &[Vec<u8>]) -> Result<S
                 &body,
             );
             let what = "read counters";
-            let answered = acked_answers(&sock, ns, what, seq, &req, |kind, b| {
+            let answered = answers(&sock, ns, what, seq, &req, true, |kind, b| {
                 if kind == want {
                     got.extend(elements(b.get(4..).unwrap_or_default()));
                 }

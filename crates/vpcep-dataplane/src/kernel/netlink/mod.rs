@@ -548,20 +548,9 @@ async fn dump_answers(
     answers(sock, ns, what, seq, req, false, each).await
 }
 
-/// [`dump_answers`] for a request that is not a dump but asks for an acknowledgement
-/// (`NLM_F_ACK`): its answers end at the acknowledgement instead of `NLMSG_DONE`.
-async fn acked_answers(
-    sock: &TokioSocket,
-    ns: &str,
-    what: &str,
-    seq: u32,
-    req: &[u8],
-    each: impl FnMut(u16, &[u8]),
-) -> Result<Result<(), i32>, KernelError> {
-    answers(sock, ns, what, seq, req, true, each).await
-}
-
-async fn answers(
+/// [`dump_answers`], or with `ends_at_ack` for a request that is not a dump but asks for an
+/// acknowledgement (`NLM_F_ACK`): its answers end at the acknowledgement, not `NLMSG_DONE`.
+pub(super) async fn answers(
     sock: &TokioSocket,
     ns: &str,
     what: &str,
