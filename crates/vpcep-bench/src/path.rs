@@ -63,13 +63,20 @@ pub struct Measured {
 /// 70 µs direct; with the CPUs kept busy or the ends on one CPU: 5–6 µs). Both paths are
 /// measured the same way, so the added time is the path's.
 pub fn pin_to_last_cpu() {
-    use nix::sched::{CpuSet, sched_setaffinity};
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut set = CpuSet::new();
-    if set.set(cpus - 1).is_ok() {
+    if let Some(set) = cpus(true) {
         // Best effort: unpinned, the figure is only noisier.
-        let _ = sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+        let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
     }
+}
+
+/// The machine's last CPU (`last`) or all of them.
+fn cpus(last: bool) -> Option<nix::sched::CpuSet> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut set = nix::sched::CpuSet::new();
+    for cpu in if last { n - 1..n } else { 0..n } {
+        set.set(cpu).ok()?;
+    }
+    Some(set)
 }
 
 /// Pin every thread of this process to the last CPU (`true`) or let them run anywhere again
@@ -78,21 +85,16 @@ pub fn pin_to_last_cpu() {
 /// P3 measures the kernel path instead of paying an idle vCPU's wakeup twice per exchange.
 /// Threads started later inherit their starter's setting.
 pub fn pin_process_to_last_cpu(pin: bool) {
-    use nix::sched::{CpuSet, sched_setaffinity};
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut set = CpuSet::new();
-    for cpu in if pin { cpus - 1..cpus } else { 0..cpus } {
-        if set.set(cpu).is_err() {
-            return;
-        }
-    }
+    let Some(set) = cpus(pin) else {
+        return;
+    };
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return;
     };
     for task in tasks.flatten() {
         if let Some(tid) = task.file_name().to_str().and_then(|t| t.parse().ok()) {
             // Best effort: a thread that ended meanwhile is fine.
-            let _ = sched_setaffinity(nix::unistd::Pid::from_raw(tid), &set);
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(tid), &set);
         }
     }
 }

@@ -38,16 +38,24 @@ async fn env_on(server: Server) -> Env {
     }
 }
 
+/// The console's state as `vpcep serve` builds it (the key from `key_file`).
+fn console_state(control: &Control, key_file: &std::path::Path) -> ConsoleState {
+    let keys = Keys::load_or_create(key_file).expect("console key");
+    ConsoleState::new(control.clone(), keys, ConsoleOptions::default(), HUAWEI)
+}
+
+/// A console app over `server`'s control plane, as `vpcep serve` builds it.
+fn console_app(server: &Server) -> Router {
+    vpcep_console::router(console_state(
+        &server.control,
+        &server.dir().join("console.key"),
+    ))
+}
+
 impl Env {
     /// A console app as `vpcep serve` builds it (the key from `console.key`).
     fn app(&self) -> Router {
-        let keys = Keys::load_or_create(&self.key_file).expect("console key");
-        vpcep_console::router(ConsoleState::new(
-            self.control.clone(),
-            keys,
-            ConsoleOptions::default(),
-            HUAWEI,
-        ))
+        vpcep_console::router(console_state(&self.control, &self.key_file))
     }
 }
 
@@ -563,15 +571,9 @@ async fn endpoint_detail_says_whether_its_name_resolves() {
         answer: std::sync::Mutex::new(Some(vec![ip])),
         asked: std::sync::Mutex::new(vec![]),
     });
-    let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
     let app = vpcep_console::router(
-        ConsoleState::new(
-            server.control.clone(),
-            keys,
-            ConsoleOptions::default(),
-            HUAWEI,
-        )
-        .with_name_check(names.clone()),
+        console_state(&server.control, &server.dir().join("console.key"))
+            .with_name_check(names.clone()),
     );
     let session = sign_in(&app, &bob.info).await;
     let path = format!("/console/endpoints/{id}");
@@ -593,13 +595,7 @@ async fn endpoint_detail_says_whether_its_name_resolves() {
     assert!(page.body.contains("id=\"dns-not-yet\""));
     assert!(!page.body.contains("dns-resolves"));
     // A console without a resolver in its process says nothing either way.
-    let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
-    let plain = vpcep_console::router(ConsoleState::new(
-        server.control.clone(),
-        keys,
-        ConsoleOptions::default(),
-        HUAWEI,
-    ));
+    let plain = console_app(&server);
     let page = get(&plain, &path, &session).await;
     assert!(page.body.contains(&name));
     assert!(!page.body.contains("dns-state"));
@@ -666,13 +662,7 @@ async fn traffic_charts_draw_what_the_counters_grew_by() {
         .agent_usage(reading(17, 1_501_000))
         .await
         .expect("grown");
-    let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
-    let app = vpcep_console::router(ConsoleState::new(
-        control.clone(),
-        keys,
-        ConsoleOptions::default(),
-        HUAWEI,
-    ));
+    let app = console_app(&server);
     let session = sign_in(&app, &bob.info).await;
     let page = get(&app, &format!("/console/endpoints/{id}"), &session).await;
     assert!(page.body.contains("id=\"traffic\""), "{}", page.body);
@@ -867,13 +857,7 @@ async fn the_traffic_tab_lists_the_services_recent_flows() {
         lines.join("\n") + "\n",
     )
     .expect("flow file");
-    let keys = Keys::load_or_create(&server.dir().join("console.key")).expect("console key");
-    let app = vpcep_console::router(ConsoleState::new(
-        server.control.clone(),
-        keys,
-        ConsoleOptions::default(),
-        HUAWEI,
-    ));
+    let app = console_app(&server);
     let session = sign_in(&app, &bob.info).await;
     let tab = get(
         &app,

@@ -121,6 +121,35 @@ async fn dump_of(
     }
 }
 
+/// The answers' message type: elements of a set.
+const ELEMENTS: u16 = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
+
+/// A `GETSETELEM` request for set `set` of `table` (`flags`: a dump, or acknowledged), listing
+/// `keys` when there are any (the kernel then answers just those elements).
+fn get_elements(table: &NftTable, set: &str, flags: u16, seq: u32, keys: &[Vec<u8>]) -> Vec<u8> {
+    let mut a = Nla::default();
+    a.str(ELEM_LIST_TABLE, table.name).str(ELEM_LIST_SET, set);
+    if !keys.is_empty() {
+        a.nest(ELEM_LIST_ELEMENTS, |list| {
+            for key in keys {
+                list.nest(LIST_ELEM, |el| {
+                    el.nest(ELEM_KEY, |k| {
+                        k.put(DATA_VALUE, key);
+                    });
+                });
+            }
+        });
+    }
+    let mut body = vec![AF_INET, 0, 0, 0];
+    body.extend_from_slice(a.bytes());
+    message(
+        (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM,
+        flags,
+        seq,
+        &body,
+    )
+}
+
 /// Read every counted set of `table` in `ns` over `sock` (sequence numbers from `seq`, one per
 /// set) into the namespace's readings. A table or set not in the kernel reads as nothing.
 pub(super) async fn read(
@@ -132,19 +161,9 @@ pub(super) async fn read(
     let mut read = Seeds::new();
     for (i, (name, _)) in table.sets.iter().filter(|(_, s)| s.counter).enumerate() {
         let this = seq.wrapping_add(i as u32);
-        let mut a = Nla::default();
-        a.str(ELEM_LIST_TABLE, table.name).str(ELEM_LIST_SET, name);
-        let mut body = vec![AF_INET, 0, 0, 0];
-        body.extend_from_slice(a.bytes());
-        let req = message(
-            (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM,
-            NLM_F_REQUEST | NLM_F_DUMP,
-            this,
-            &body,
-        );
+        let req = get_elements(table, name, NLM_F_REQUEST | NLM_F_DUMP, this, &[]);
         let mut got = BTreeMap::new();
-        let want = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
-        if dump_of(sock, ns, this, &req, want, |b| got.extend(elements(b))).await? {
+        if dump_of(sock, ns, this, &req, ELEMENTS, |b| got.extend(elements(b))).await? {
             read.insert(name.to_string(), got);
         }
     }
@@ -164,36 +183,16 @@ pub async fn read_keys(ns: &str, table: &NftTable, keys: &[Vec<u8>]) -> Result<S
     let sock = open(ns)?;
     let mut readings = Seeds::new();
     let mut whole = false;
-    let want = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWSETELEM;
     let mut seq = 0u32;
     'sets: for (name, _) in table.sets.iter().filter(|(_, s)| s.counter) {
         let mut got = BTreeMap::new();
         // An attribute's length is 16 bits: a few thousand keys per request.
         for chunk in keys.chunks(KEYS_PER_REQUEST) {
             seq = seq.wrapping_add(1);
-            let mut a = Nla::default();
-            a.str(ELEM_LIST_TABLE, table.name)
-                .str(ELEM_LIST_SET, name)
-                .nest(ELEM_LIST_ELEMENTS, |list| {
-                    for key in chunk {
-                        list.nest(LIST_ELEM, |el| {
-                            el.nest(ELEM_KEY, |k| {
-                                k.put(DATA_VALUE, key);
-                            });
-                        });
-                    }
-                });
-            let mut body = vec![AF_INET, 0, 0, 0];
-            body.extend_from_slice(a.bytes());
-            let req = message(
-                (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETSETELEM,
-                NLM_F_REQUEST | NLM_F_ACK,
-                seq,
-                &body,
-            );
+            let req = get_elements(table, name, NLM_F_REQUEST | NLM_F_ACK, seq, chunk);
             let what = "read counters";
             let answered = answers(&sock, ns, what, seq, &req, true, |kind, b| {
-                if kind == want {
+                if kind == ELEMENTS {
                     got.extend(elements(b.get(4..).unwrap_or_default()));
                 }
             })
