@@ -88,6 +88,14 @@ fn parse(args: &[String]) -> Result<Args, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Where a figure's time goes: e.g. VPCEP_LOG=vpcep_dataplane=debug,tower_http=debug prints
+    // each converge's phases and each agent request's latency (to stderr, with timestamps).
+    if let Ok(filter) = std::env::var("VPCEP_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

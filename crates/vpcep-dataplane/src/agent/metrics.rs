@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use vpcep_core::model::Endpoint;
+
 use crate::kernel::netlink::counters;
 use crate::plan::desired::Desired;
 use crate::plan::naming::Namespaces;
@@ -55,6 +57,8 @@ struct State {
     keys: BTreeMap<(Arc<str>, Box<[u8]>), KeyUse>,
     /// The names the maps above share (see [`Accounted`]); pruned when endpoints leave.
     strings: std::collections::BTreeSet<Arc<str>>,
+    /// Endpoints that left since `strings` was last pruned.
+    unpruned: usize,
 }
 
 impl State {
@@ -155,13 +159,13 @@ impl Telemetry {
     pub(crate) fn converged(
         &self,
         took: Duration,
-        patched: bool,
+        scope: Option<&BTreeMap<String, Option<Endpoint>>>,
         (failed, failing): (usize, usize),
         plan: &Plan,
         d: &Desired,
         names: &Namespaces,
     ) {
-        let kind = if patched { "patch" } else { "full" };
+        let kind = if scope.is_some() { "patch" } else { "full" };
         metrics::histogram!(HISTOGRAM, "kind" => kind).record(took.as_secs_f64());
         metrics::counter!("vpcep_agent_converges_total", "kind" => kind).increment(1);
         if failed > 0 {
@@ -185,8 +189,10 @@ impl Telemetry {
             }
         }
         // Endpoints: updated in place, so a converge of one endpoint among 10,000 copies
-        // nothing but that endpoint.
-        for l in &plan.live {
+        // nothing but that endpoint; a patch looks at its own endpoints only (checking all
+        // 10,000 took milliseconds on the path of every change).
+        let in_scope = |id: &str| scope.is_none_or(|ids| ids.contains_key(id));
+        for l in plan.live.iter().filter(|l| in_scope(&l.id)) {
             let same = st.endpoints.get(&*l.id).is_some_and(|a| {
                 a.zone == l.zone && a.shard == l.shard && l.ip.parse().ok() == Some(a.ip)
             });
@@ -218,20 +224,44 @@ impl Telemetry {
             };
             st.endpoints.insert(a.endpoint_id.clone(), a);
         }
-        let mut left = false;
-        if st.endpoints.len() != plan.live.len() {
-            let live: std::collections::BTreeSet<&str> = plan.live.iter().map(|l| &*l.id).collect();
-            st.endpoints.retain(|id, _| live.contains(&**id));
-            left = true;
+        // Endpoints no longer live: a patch's own that left, or (a full converge) any.
+        let live: std::collections::BTreeSet<&str> = plan
+            .live
+            .iter()
+            .filter(|l| in_scope(&l.id))
+            .map(|l| &*l.id)
+            .collect();
+        let mut left: Vec<Arc<str>> = Vec::new();
+        match scope {
+            Some(ids) => {
+                for id in ids.keys().filter(|id| !live.contains(id.as_str())) {
+                    if let Some((id, _)) = st.endpoints.remove_entry(id.as_str()) {
+                        left.push(id);
+                    }
+                }
+            }
+            None => st.endpoints.retain(|id, _| {
+                let keep = live.contains(&**id);
+                if !keep {
+                    left.push(id.clone());
+                }
+                keep
+            }),
+        }
+        // A reading that raced a removal may hold an endpoint no longer live: look for those
+        // only when the counts say so (checking all 10,000 took milliseconds per change).
+        if st.last.len() > st.endpoints.len() + left.len() {
+            left.extend(
+                st.last
+                    .keys()
+                    .filter(|id| !st.endpoints.contains_key(&***id))
+                    .cloned(),
+            );
         }
         // Endpoints that left: their last totals stay in their service's.
-        let gone: Vec<Arc<str>> = st
-            .last
-            .keys()
-            .filter(|id| !st.endpoints.contains_key(&***id))
-            .cloned()
-            .collect();
-        for id in gone {
+        let mut dropped = 0;
+        for id in left {
+            dropped += 1;
             if let Some((a, t)) = st.last.remove(&id) {
                 st.retired
                     .entry(a.service_id.to_string())
@@ -240,11 +270,13 @@ impl Telemetry {
                 // Nothing is established through an endpoint that is gone.
                 metrics::gauge!("vpcep_act_connections", labels(&a)).set(0.0);
             }
-            left = true;
         }
-        if left {
-            // Names no map holds any more (the pool's own reference is the last).
+        // Names no map holds any more (the pool's own reference is the last), pruned once
+        // enough have gone that the walk over all of them pays for itself.
+        st.unpruned += dropped;
+        if st.unpruned > 0 && st.unpruned * 64 >= st.strings.len() {
             st.strings.retain(|s| Arc::strong_count(s) > 1);
+            st.unpruned = 0;
         }
     }
 
