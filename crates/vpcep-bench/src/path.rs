@@ -71,12 +71,25 @@ pub fn pin_to_last_cpu() {
 
 /// The machine's last CPU (`last`) or all of them.
 fn cpus(last: bool) -> Option<nix::sched::CpuSet> {
-    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let max = last_online_cpu();
     let mut set = nix::sched::CpuSet::new();
-    for cpu in if last { n - 1..n } else { 0..n } {
+    for cpu in if last { max..=max } else { 0..=max } {
         set.set(cpu).ok()?;
     }
     Some(set)
+}
+
+/// The highest online CPU's number, taken from the machine and not from the calling thread:
+/// `available_parallelism` counts only the CPUs the caller may run on, so a thread already
+/// pinned (every thread started after `pin_process_to_last_cpu(true)`, e.g. a round trip's two
+/// ends) saw one CPU and "pinned to the last" CPU 0, while the relay stayed on CPU 1: four
+/// cross-CPU wakeups per PROXY round trip (2026-11-29: 127–155 µs idle).
+fn last_online_cpu() -> usize {
+    // "0-1", "0,2-3", "0": the last number is the highest online CPU.
+    std::fs::read_to_string("/sys/devices/system/cpu/online")
+        .ok()
+        .and_then(|s| s.trim().rsplit([',', '-']).next()?.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) - 1)
 }
 
 /// Pin every thread of this process to the last CPU (`true`) or let them run anywhere again

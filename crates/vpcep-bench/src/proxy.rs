@@ -9,10 +9,9 @@
 //! Figures: single-stream TCP throughput (bytes the server counted / time until it answered),
 //! and the p50 of one-byte round trips over one connection, its two ends and the proxy's thread
 //! pinned to the last CPU as for P3 (`path::pin_process_to_last_cpu`), so the three paths'
-//! round trips compare alike (idle, 2026-11-29, the proxy's p50 was 127 µs with only the ends
-//! pinned and 155 µs with its thread pinned too, against 16.6 µs direct and 25 µs through the
-//! kernel endpoint; under other sessions' load the same code gave 42.5 µs: not explained yet,
-//! see docs/dataplane.md);
+//! round trips compare alike (until 2026-11-29 the ends, started by already pinned threads,
+//! landed on CPU 0 while the proxy's thread sat on CPU 1 — see `path::last_online_cpu` — so
+//! each proxied exchange woke the other vCPU four times: 127–155 µs idle, 42–94 µs loaded);
 //! medians over the rounds. Targets:
 //! proxy ≥ 80 % of direct throughput, proxy round trip ≤ direct + 25 µs at p50.
 //!
