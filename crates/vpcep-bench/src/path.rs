@@ -85,11 +85,16 @@ fn cpus(last: bool) -> Option<nix::sched::CpuSet> {
 /// ends) saw one CPU and "pinned to the last" CPU 0, while the relay stayed on CPU 1: four
 /// cross-CPU wakeups per PROXY round trip (2026-11-29: 127–155 µs idle).
 fn last_online_cpu() -> usize {
-    // "0-1", "0,2-3", "0": the last number is the highest online CPU.
     std::fs::read_to_string("/sys/devices/system/cpu/online")
         .ok()
-        .and_then(|s| s.trim().rsplit([',', '-']).next()?.parse().ok())
+        .and_then(|s| last_in_cpu_list(&s))
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()) - 1)
+}
+
+/// The last CPU of a kernel CPU list ("0-1", "0,2-3", "0"): ranges are ascending, so it is
+/// the last number.
+fn last_in_cpu_list(list: &str) -> Option<usize> {
+    list.trim().rsplit([',', '-']).next()?.parse().ok()
 }
 
 /// Pin every thread of this process to the last CPU (`true`) or let them run anywhere again
@@ -312,5 +317,19 @@ pub async fn measure(cfg: &Config) -> Measured {
             Distribution::of("direct", all_d),
             Distribution::of("endpoint", all_e),
         ],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_in_cpu_list;
+
+    #[test]
+    fn the_last_cpu_of_a_kernel_cpu_list() {
+        assert_eq!(last_in_cpu_list("0-1\n"), Some(1));
+        assert_eq!(last_in_cpu_list("0,2-3"), Some(3));
+        assert_eq!(last_in_cpu_list("0"), Some(0));
+        assert_eq!(last_in_cpu_list("0-7,9"), Some(9));
+        assert_eq!(last_in_cpu_list(""), None);
     }
 }
