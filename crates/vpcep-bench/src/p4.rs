@@ -341,6 +341,9 @@ pub async fn measure(cfg: &Config) -> Vec<Figure> {
     // with them (2,000+ namespaces, each a mount under /run/netns) the same rebuild took
     // 14–16 s here against 2.1 s in `--bench scale` on an otherwise empty host. The control
     // plane stays; the kernel layer `kernel` is not used again.
+    // The kernel layer's sockets hold the lab's namespaces: closed first, or the kernel cannot
+    // free them.
+    drop(kernel);
     let freed_lab = b.remove_namespaces_and_wait();
     eprintln!(
         "P4: the kernel freed the agent's namespaces in {:.1} s, the lab's in {:.1} s",
@@ -416,7 +419,6 @@ pub async fn measure(cfg: &Config) -> Vec<Figure> {
     ));
     drop(link);
     let _ = vpcep_dataplane::kernel::linux::run("ip", &["netns", "del", &scratch], None).await;
-    drop(kernel);
     b.teardown().await;
     figures
 }
