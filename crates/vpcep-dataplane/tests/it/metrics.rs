@@ -3,9 +3,12 @@
 //! documented precision (IP bytes: the payload plus at most the headers of its packets), and
 //! the counters never go backwards — not across an agent restart (kill -9: the kernel keeps the
 //! counters and the starting agent's reload starts from them), nor when the gateway namespace
-//! is deleted behind the agent's back (its counters are rebuilt from the last reading).
+//! is deleted behind the agent's back (its counters are rebuilt from the last reading), nor
+//! for the service when one of its endpoints is rejected (its totals stay in the service's).
 
 use std::collections::BTreeMap;
+
+use vpcep_client::services::ConnectionAction;
 
 use crate::lab::*;
 
@@ -242,4 +245,30 @@ async fn endpoint_traffic_is_counted_in_the_kernel_and_never_goes_backwards() {
     let rx3 = value(&scrape(&url).await, "vpcep_rx_byte_total", &ep) as u64;
     assert!(rx3 >= rx2, "rebuilt gateway: {rx2} → {rx3}");
     eprintln!("rx bytes: {rx} → restart → {rx2} → gateway rebuilt → {rx3}");
+
+    // The endpoint leaves (reject: one endpoint's patch, not a full converge): the service keeps
+    // what it counted, and nothing is established through it any more.
+    lab.spawn_in(
+        &client_ns,
+        &["socat", "-u", &format!("TCP:{ip}:80"), "EXEC:sleep 30"],
+    )
+    .await;
+    wait_for("one established connection again", || async {
+        value(&scrape(&url).await, "vpcep_act_connections", &ep) >= 1.0
+    })
+    .await;
+    let svc_rx = value(&scrape(&url).await, "vpcep_eps_rx_byte_total", &svc) as u64;
+    a.connection_action(&v.service, ConnectionAction::Reject, &eid)
+        .await
+        .expect("reject");
+    wait_for(
+        "no established connection through the rejected endpoint",
+        || async { value(&scrape(&url).await, "vpcep_act_connections", &ep) == 0.0 },
+    )
+    .await;
+    let s4 = scrape(&url).await;
+    assert!(
+        value(&s4, "vpcep_eps_rx_byte_total", &svc) as u64 >= svc_rx,
+        "the service's total went back when its endpoint left"
+    );
 }
