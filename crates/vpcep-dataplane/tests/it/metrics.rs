@@ -195,15 +195,7 @@ async fn endpoint_traffic_is_counted_in_the_kernel_and_never_goes_backwards() {
     assert_eq!(value(&s, "vpcep_eps_tx_byte_total", &svc) as u64, tx);
     assert_eq!(value(&s, "vpcep_eps_connections", &svc) as u64, conns);
     // A connection held open shows as established.
-    lab.spawn_in(
-        &client_ns,
-        &["socat", "-u", &format!("TCP:{ip}:80"), "EXEC:sleep 30"],
-    )
-    .await;
-    wait_for("one established connection", || async {
-        value(&scrape(&url).await, "vpcep_act_connections", &ep) >= 1.0
-    })
-    .await;
+    hold_connection(&mut lab, &client_ns, &ip, &url, &ep).await;
 
     // Agent restart (kill -9): the starting agent reloads the gateway's table; its counters
     // start from the kernel's.
@@ -248,15 +240,7 @@ async fn endpoint_traffic_is_counted_in_the_kernel_and_never_goes_backwards() {
 
     // The endpoint leaves (reject: one endpoint's patch, not a full converge): the service keeps
     // what it counted, and nothing is established through it any more.
-    lab.spawn_in(
-        &client_ns,
-        &["socat", "-u", &format!("TCP:{ip}:80"), "EXEC:sleep 30"],
-    )
-    .await;
-    wait_for("one established connection again", || async {
-        value(&scrape(&url).await, "vpcep_act_connections", &ep) >= 1.0
-    })
-    .await;
+    hold_connection(&mut lab, &client_ns, &ip, &url, &ep).await;
     let svc_rx = value(&scrape(&url).await, "vpcep_eps_rx_byte_total", &svc) as u64;
     a.connection_action(&v.service, ConnectionAction::Reject, &eid)
         .await
@@ -271,4 +255,18 @@ async fn endpoint_traffic_is_counted_in_the_kernel_and_never_goes_backwards() {
         value(&s4, "vpcep_eps_rx_byte_total", &svc) as u64 >= svc_rx,
         "the service's total went back when its endpoint left"
     );
+}
+
+/// Open a connection from `client_ns` through the endpoint at `ip` and hold it (30 s), until
+/// `/metrics` shows it established for the endpoint labelled `ep`.
+async fn hold_connection(lab: &mut Lab, client_ns: &str, ip: &str, url: &str, ep: &[(&str, &str)]) {
+    lab.spawn_in(
+        client_ns,
+        &["socat", "-u", &format!("TCP:{ip}:80"), "EXEC:sleep 30"],
+    )
+    .await;
+    wait_for("an established connection", || async {
+        value(&scrape(url).await, "vpcep_act_connections", ep) >= 1.0
+    })
+    .await;
 }
