@@ -337,12 +337,11 @@ pub async fn measure(cfg: &Config) -> Vec<Figure> {
     // creating namespaces needs: the reboot below must not pay for that (a host that boots has
     // nothing to dismantle).
     let freed = agent_names.remove_and_wait();
-    // Nor with the lab's own 1,013 namespaces still present: a rebooted host has none, and
-    // with them (2,000+ namespaces, each a mount under /run/netns) the same rebuild took
-    // 14–16 s here against 2.1 s in `--bench scale` on an otherwise empty host. The control
-    // plane stays; the kernel layer `kernel` is not used again.
-    // The kernel layer's sockets hold the lab's namespaces: closed first, or the kernel cannot
-    // free them.
+    // Nor the dismantling of the lab's own 1,013: a rebooted host has none, and with the kernel
+    // still freeing the lab's and the agent's namespaces the same rebuild took 14–28 s against
+    // 1.7–2.1 s on a quiet kernel. The control plane stays; the kernel layer `kernel` is not
+    // used again, and its sockets in every lab namespace are closed first, so that nothing of
+    // ours holds them.
     drop(kernel);
     let freed_lab = b.remove_namespaces_and_wait();
     eprintln!(

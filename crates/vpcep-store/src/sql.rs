@@ -30,42 +30,39 @@ pub struct SqlStore {
     revision_tx: watch::Sender<u64>,
 }
 
+/// One plain (not reversible) migration, run in a transaction.
+fn migration(version: i64, description: &'static str, sql: &'static str) -> Migration {
+    Migration::new(
+        version,
+        Cow::Borrowed(description),
+        MigrationType::Simple,
+        SqlStr::from_static(sql),
+        false,
+    )
+}
+
 fn migrator() -> Migrator {
     let mut m = Migrator::with_migrations(vec![
-        Migration::new(
+        migration(
             1,
-            Cow::Borrowed("objects, tombstones, claims, sequences, meta"),
-            MigrationType::Simple,
-            SqlStr::from_static(include_str!("../migrations/0001_objects.sql")),
-            false,
+            "objects, tombstones, claims, sequences, meta",
+            include_str!("../migrations/0001_objects.sql"),
         ),
-        Migration::new(
-            2,
-            Cow::Borrowed("audit"),
-            MigrationType::Simple,
-            SqlStr::from_static(include_str!("../migrations/0002_audit.sql")),
-            false,
-        ),
-        Migration::new(
+        migration(2, "audit", include_str!("../migrations/0002_audit.sql")),
+        migration(
             3,
-            Cow::Borrowed("usage hours, counters, clocks"),
-            MigrationType::Simple,
-            SqlStr::from_static(include_str!("../migrations/0003_usage.sql")),
-            false,
+            "usage hours, counters, clocks",
+            include_str!("../migrations/0003_usage.sql"),
         ),
-        Migration::new(
+        migration(
             4,
-            Cow::Borrowed("object counts per kind and project"),
-            MigrationType::Simple,
-            SqlStr::from_static(include_str!("../migrations/0004_object_counts.sql")),
-            false,
+            "object counts per kind and project",
+            include_str!("../migrations/0004_object_counts.sql"),
         ),
-        Migration::new(
+        migration(
             5,
-            Cow::Borrowed("project listing order from the index"),
-            MigrationType::Simple,
-            SqlStr::from_static(include_str!("../migrations/0005_project_order.sql")),
-            false,
+            "project listing order from the index",
+            include_str!("../migrations/0005_project_order.sql"),
         ),
     ]);
     m.set_locking(true);

@@ -155,7 +155,7 @@ impl ScratchNames {
     /// took. `ip netns del` returns at once and the kernel dismantles the namespaces in the
     /// background (`cleanup_net`), holding the locks that creating namespaces and links needs:
     /// a measurement that builds namespaces right after would pay for this teardown. Waits
-    /// until the kernel's count of namespaces (`net_namespace` in /proc/slabinfo) has dropped
+    /// until the kernel's count of namespaces ([`kernel_namespaces`]) has dropped
     /// by as many as were removed, or has stopped falling for 30 s (other work on the host may
     /// create namespaces meanwhile), at most 120 s.
     pub fn remove_and_wait(self) -> Duration {
@@ -183,7 +183,7 @@ fn remove_and_wait(names: &Namespaces) -> Duration {
         }
         // The kernel frees removed namespaces in batches (`cleanup_net` takes every one queued
         // at once and frees them together at its end): the count stays flat for seconds, then
-        // drops. Measured: 1,013 namespaces with their links took 10-20 s on 2 cores.
+        // drops. Measured: 1,013 namespaces with their links took 14–45 s on 2 cores.
         if now >= last.0 && last.1.elapsed() > Duration::from_secs(30) {
             eprintln!(
                 "{}: {} namespaces not freed by the kernel 30 s after their removal",

@@ -259,9 +259,8 @@ impl Telemetry {
             );
         }
         // Endpoints that left: their last totals stay in their service's.
-        let mut dropped = 0;
+        st.unpruned += left.len();
         for id in left {
-            dropped += 1;
             if let Some((a, t)) = st.last.remove(&id) {
                 st.retired
                     .entry(a.service_id.to_string())
@@ -273,7 +272,6 @@ impl Telemetry {
         }
         // Names no map holds any more (the pool's own reference is the last), pruned once
         // enough have gone that the walk over all of them pays for itself.
-        st.unpruned += dropped;
         if st.unpruned > 0 && st.unpruned * 64 >= st.strings.len() {
             st.strings.retain(|s| Arc::strong_count(s) > 1);
             st.unpruned = 0;

@@ -168,6 +168,36 @@ async fn service(
     id
 }
 
+/// A provider and a consumer VPC on the very same CIDR (10.0.0.0/24): `web` (.10, behind a
+/// group opening `ports`) in the provider's, `client` (.20) in the consumer's, both namespaces
+/// ready.
+struct SameCidr {
+    prov: Net,
+    cons: Net,
+    web_port: String,
+    web_ns: String,
+    client_ns: String,
+}
+
+async fn same_cidr(lab: &Lab, a: &vpcep_client::Client, ports: &[(&str, u16)]) -> SameCidr {
+    let prov = network(a, "prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let cons = network(a, "cons", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
+    let sg = backend_group(a, ports).await;
+    let (web, web_port) = server(a, "web", &prov, "10.0.0.10", &[&sg]).await;
+    let (client, _) = server(a, "client", &cons, "10.0.0.20", &[]).await;
+    let web_ns = lab.names.server(&web);
+    let client_ns = lab.names.server(&client);
+    lab.namespace(&web_ns).await;
+    lab.namespace(&client_ns).await;
+    SameCidr {
+        prov,
+        cons,
+        web_port,
+        web_ns,
+        client_ns,
+    }
+}
+
 async fn accepted_endpoint(c: &vpcep_client::Client, service: &str, net: &Net) -> (String, String) {
     let (id, ip) = create_endpoint(c, service, net).await;
     wait_for("endpoint accepted", || async {
@@ -196,15 +226,13 @@ async fn proxy_open_sends_the_consumers_address_and_the_endpoint_id() {
 
     // Provider and consumer VPCs on the very same CIDR (only the listener's mark tells the
     // consumer leg apart when the proxy answers).
-    let prov = network(a, "prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
-    let cons = network(a, "cons", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
-    let sg = backend_group(a, &[("tcp", 8080), ("tcp", 8082), ("tcp", 8083)]).await;
-    let (web, web_port) = server(a, "web", &prov, "10.0.0.10", &[&sg]).await;
-    let (client, _) = server(a, "client", &cons, "10.0.0.20", &[]).await;
-    let web_ns = lab.names.server(&web);
-    let client_ns = lab.names.server(&client);
-    lab.namespace(&web_ns).await;
-    lab.namespace(&client_ns).await;
+    let SameCidr {
+        prov,
+        cons,
+        web_port,
+        web_ns,
+        client_ns,
+    } = same_cidr(&lab, a, &[("tcp", 8080), ("tcp", 8082), ("tcp", 8083)]).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
@@ -396,15 +424,13 @@ async fn large_transfers_and_half_close_through_the_proxy_arrive_intact() {
     let lab = Lab::start().await;
     let alice = lab.account("alice").await;
     let a = &alice;
-    let prov = network(a, "prov", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
-    let cons = network(a, "cons", "10.0.0.0/16", "10.0.0.0/24", "10.0.0.1").await;
-    let sg = backend_group(a, &[("tcp", 8090)]).await;
-    let (web, web_port) = server(a, "web", &prov, "10.0.0.10", &[&sg]).await;
-    let (client, _) = server(a, "client", &cons, "10.0.0.20", &[]).await;
-    let web_ns = lab.names.server(&web);
-    let client_ns = lab.names.server(&client);
-    lab.namespace(&web_ns).await;
-    lab.namespace(&client_ns).await;
+    let SameCidr {
+        prov,
+        cons,
+        web_port,
+        web_ns,
+        client_ns,
+    } = same_cidr(&lab, a, &[("tcp", 8090)]).await;
     const UP: usize = 24 << 20;
     const DOWN: usize = 16 << 20;
     let _backend = sink_then_source(&web_ns, 8090, DOWN).await;
