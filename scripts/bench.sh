@@ -15,9 +15,10 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 need=()
-for tool in iperf3 socat nft; do
+for tool in iperf3 socat nft clang; do
   command -v "$tool" >/dev/null || need+=("$tool")
 done
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 if [ ${#need[@]} -gt 0 ]; then
   pkgs=("${need[@]/nft/nftables}")
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${pkgs[@]}" >/dev/null

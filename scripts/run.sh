@@ -12,9 +12,11 @@ export VPCEP_DEMO_DIR="${VPCEP_DEMO_DIR:-$PWD/vpcep-demo}"
 export VPCEP_LISTEN="${VPCEP_LISTEN:-127.0.0.1:8480}"
 if [ "$(id -u)" = 0 ]; then
   need=()
-  for t in nft:nftables conntrack:conntrack socat:socat curl:curl ip:iproute2; do
+  for t in nft:nftables conntrack:conntrack socat:socat curl:curl ip:iproute2 clang:clang; do
     command -v "${t%%:*}" >/dev/null || need+=("${t#*:}")
   done
+  # The routers' fast path is a BPF program built with clang against libbpf's headers.
+  [ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
   if [ ${#need[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
   fi

@@ -17,6 +17,9 @@ command -v dig >/dev/null || need+=(dnsutils)
 command -v named >/dev/null || need+=(bind9)
 command -v nginx >/dev/null || need+=(nginx)
 command -v iperf3 >/dev/null || need+=(iperf3)
+# The build itself: the routers' fast path is a BPF program built with clang (build.rs).
+command -v clang >/dev/null || need+=(clang)
+[ -f /usr/include/bpf/bpf_helpers.h ] || need+=(libbpf-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null

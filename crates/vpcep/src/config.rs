@@ -177,6 +177,25 @@ pub fn apply_config_file() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The data plane's own options.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DataPlaneArgs {
+    /// Leave the provider routers' tc-BPF fast path off: every router forwards the normal way
+    /// (docs/dataplane.md, "Fast path").
+    #[arg(long, env = "VPCEP_NO_FAST_PATH")]
+    pub no_fast_path: bool,
+}
+
+impl DataPlaneArgs {
+    /// The kernel the agent programs, with or without the fast path.
+    pub fn kernel(
+        &self,
+        names: vpcep_dataplane::plan::naming::Namespaces,
+    ) -> vpcep_dataplane::kernel::linux::Kernel {
+        vpcep_dataplane::kernel::linux::Kernel::with_fast_path(names, !self.no_fast_path)
+    }
+}
+
 /// How an agent writes flow records (docs/flows.md).
 #[derive(clap::Args, Debug, Clone)]
 pub struct FlowArgs {

@@ -121,16 +121,22 @@ struct AgentArgs {
     flow_dir: Option<std::path::PathBuf>,
     #[command(flatten)]
     flows: config::FlowArgs,
+    #[command(flatten)]
+    dataplane: config::DataPlaneArgs,
 }
 
 async fn run_agent(a: AgentArgs) -> anyhow::Result<()> {
     serve::init_tracing(false);
-    let mut agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
-        token: a.feed.token()?,
-        names: a.feed.names(),
-        control_url: a.feed.control_url,
-        name: a.name,
-    });
+    let names = a.feed.names();
+    let mut agent = vpcep_dataplane::agent::Agent::with_kernel(
+        vpcep_dataplane::agent::AgentConfig {
+            token: a.feed.token()?,
+            names: names.clone(),
+            control_url: a.feed.control_url,
+            name: a.name,
+        },
+        a.dataplane.kernel(names),
+    );
     if let Some(cfg) = a.flow_dir.and_then(|dir| a.flows.config(dir)) {
         let dir = cfg.dir.clone();
         agent = agent

@@ -56,6 +56,8 @@ pub struct ServeArgs {
     pub no_builtin_dns: bool,
     #[command(flatten)]
     pub flows: crate::config::FlowArgs,
+    #[command(flatten)]
+    pub dataplane: crate::config::DataPlaneArgs,
     /// Log as JSON lines instead of text.
     #[arg(long, env = "VPCEP_LOG_JSON")]
     pub log_json: bool,
@@ -173,10 +175,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             format!("http://{addr}")
         };
         let agent_cfg_url = control_url.clone();
-        let mut agent = vpcep_dataplane::agent::Agent::new(vpcep_dataplane::agent::AgentConfig {
-            control_url,
-            ..agent_cfg
-        });
+        let kernel = args.dataplane.kernel(agent_cfg.names.clone());
+        let mut agent = vpcep_dataplane::agent::Agent::with_kernel(
+            vpcep_dataplane::agent::AgentConfig {
+                control_url,
+                ..agent_cfg
+            },
+            kernel,
+        );
         if let Some(cfg) = args.flows.config(args.store.flow_dir()) {
             let dir = cfg.dir.clone();
             agent = agent

@@ -367,12 +367,56 @@ pub async fn kernel_check(
         };
         let have = linux::read_namespace(ns).await?;
         check.findings.extend(compare(ns, &want, have.as_ref()));
+        if let Some(skip) = full.namespaces.get(ns).and_then(|p| p.fast.as_ref()) {
+            check.findings.extend(fast_path(ns, skip).await);
+        }
         if let Some(p) = full.namespaces.get(ns) {
             check.plan.namespaces.insert(ns.clone(), p.clone());
         }
     }
     check.namespaces = namespaces;
     Ok(check)
+}
+
+/// A forwarding-only router's fast path, attached as planned? Missing, it is a warning: the
+/// router still forwards every packet the normal way, only slower (`docs/dataplane.md`).
+async fn fast_path(ns: &str, skip: &crate::plan::fast::RouterSkip) -> Vec<Finding> {
+    if skip.is_idle() {
+        return Vec::new();
+    }
+    let (n, s) = (ns.to_string(), skip.clone());
+    let listed = tokio::task::spawn_blocking(move || crate::kernel::fastpath::attached(&n, &s))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+    let warn = |message: String| Finding {
+        level: "warn",
+        namespace: Some(ns.to_string()),
+        message,
+        fix: Some(
+            "run the agent (it attaches the fast path while it runs; its log says why when it \
+             cannot), or ignore: the normal path carries the same traffic"
+                .into(),
+        ),
+    };
+    match listed {
+        Err(e) => vec![warn(format!("cannot list the fast path's programs: {e}"))],
+        Ok(list) => {
+            let missing: Vec<String> = list
+                .into_iter()
+                .filter(|(_, _, on)| !on)
+                .map(|(dev, prog, _)| format!("{prog} on {dev}"))
+                .collect();
+            if missing.is_empty() {
+                Vec::new()
+            } else {
+                vec![warn(format!(
+                    "fast path not attached ({}): this router forwards the normal way",
+                    missing.join(", ")
+                ))]
+            }
+        }
+    }
 }
 
 #[cfg(test)]

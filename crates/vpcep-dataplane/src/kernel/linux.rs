@@ -331,10 +331,25 @@ pub struct Kernel {
     /// An apply that gives one of these addresses back waits for its cuts first, or they could
     /// cut the new flows.
     cuts: Vec<(std::net::Ipv4Addr, tokio::task::JoinHandle<()>)>,
+    /// The forwarding-only provider routers' tc-BPF fast path (`kernel/fastpath.rs`).
+    pub fast: crate::kernel::fastpath::FastPath,
 }
 
 impl Kernel {
+    /// A kernel with the routers' fast path on (off, with the reason logged, where the kernel
+    /// refuses its programs).
     pub fn new(names: Namespaces) -> Self {
+        Self::with_fast_path(names, true)
+    }
+
+    /// `fast_path: false` leaves every router forwarding the normal way (`vpcep agent
+    /// --no-fast-path`; the benchmarks' comparison).
+    pub fn with_fast_path(names: Namespaces, fast_path: bool) -> Self {
+        let fast = if fast_path {
+            crate::kernel::fastpath::FastPath::load()
+        } else {
+            crate::kernel::fastpath::FastPath::off("turned off (--no-fast-path)")
+        };
         Self {
             names,
             applied: BTreeMap::new(),
@@ -342,6 +357,7 @@ impl Kernel {
             last: ApplyStats::default(),
             proxies: crate::proxy::Proxies::default(),
             cuts: Vec::new(),
+            fast,
         }
     }
 
@@ -448,6 +464,7 @@ impl Kernel {
             self.links.remove(ns);
             self.applied.remove(ns);
         }
+        self.fast.forget(gone);
         let mut ends: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (ns, p) in &plan.namespaces {
             for l in &p.links {
@@ -746,7 +763,23 @@ impl Kernel {
             delete_namespace(ns).await?;
             self.applied.remove(ns);
         }
-        // 5. Keep sockets only where element changes are frequent (gateways, ≤ 32): three per
+        // 5. The routers' fast path, once their devices exist. A router's devices are its own
+        // and the router ends of veths other namespaces make (gateway legs, server ports): where
+        // either side went through the layout path they may have been re-created (new
+        // ifindexes), so those routers are looked at again.
+        let mut recheck: BTreeSet<String> = BTreeSet::new();
+        for ns in changed.iter().copied().chain(created.iter()) {
+            recheck.insert(ns.clone());
+            if let Some(p) = plan.namespaces.get(ns) {
+                for l in &p.links {
+                    if let Link::Veth { peer_ns, .. } = l {
+                        recheck.insert(peer_ns.clone());
+                    }
+                }
+            }
+        }
+        self.fast.sync(plan, &recheck).await;
+        // 6. Keep sockets only where element changes are frequent (gateways, ≤ 32): three per
         // namespace for every router and host would be thousands of descriptors at scale
         // (beyond a service's default limit of 1,024); the others reopen on demand (~0.1 ms).
         self.links

@@ -4,6 +4,7 @@
 //! ([`crate::kernel::linux::Kernel`]) everywhere else.
 
 pub mod dns;
+pub mod fastpath;
 pub mod linux;
 pub mod netlink;
 pub mod watch;

@@ -8,6 +8,7 @@
 
 pub mod desired;
 pub mod dns;
+pub mod fast;
 pub mod flows;
 pub mod naming;
 pub mod nft;
@@ -74,6 +75,8 @@ pub struct NsPlan {
     /// Name servers of a lab host (`/etc/netns/{ns}/resolv.conf`, which `ip netns exec`, and so
     /// `vpcep lab exec`, mounts over `/etc/resolv.conf`); empty: left alone.
     pub resolvers: Vec<Ipv4Addr>,
+    /// A provider router's fast path (`plan/fast.rs`): what its tc programs forward directly.
+    pub fast: Option<fast::RouterSkip>,
 }
 
 /// Gateway leg assignments, stable across plans (and recovered from the kernel after a restart),
@@ -624,6 +627,30 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             table.chain_mut("pre").rules.extend(rules);
         }
     }
+    // Provider routers that only forward: their fast path (`plan/fast.rs`).
+    for (shard, vpc_id) in legs.providers.keys() {
+        let Some(router) = p.namespaces.get_mut(&names.router(vpc_id)) else {
+            continue;
+        };
+        // A router that translates (load balancers reached from the gateways) keeps its
+        // conntrack state whole: no fast path.
+        if router.nft.is_some() {
+            continue;
+        }
+        let leg_id = format!("{shard}/{vpc_id}");
+        router
+            .fast
+            .get_or_insert_with(|| fast_ports(d, vpc_id))
+            .legs
+            .insert(
+                *shard,
+                fast::FastLeg {
+                    dev: provider_leg(*shard, vpc_id).1,
+                    mac: mac("provider-leg-peer", &leg_id),
+                    peer_mac: mac("provider-leg", &leg_id),
+                },
+            );
+    }
     // Services: problems when their backend is gone.
     for (sid, s) in &d.services {
         if s.spec
@@ -637,6 +664,38 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     }
     p.compact();
     p
+}
+
+/// The server ports of `vpc` as a router's fast path reaches them (the same MACs their veths
+/// are given above).
+fn fast_ports(d: &Desired, vpc: &str) -> fast::RouterSkip {
+    let mut skip = fast::RouterSkip::default();
+    for srv in d.servers.values().filter(|s| s.spec.vpc_id == vpc) {
+        for port_id in &srv.spec.nics {
+            let Some(port) = d.ports.get(port_id) else {
+                continue;
+            };
+            let (Some(subnet), Ok(ip)) = (
+                d.subnets.get(&port.spec.subnet_id),
+                port.spec.ip_address.parse::<Ipv4Addr>(),
+            ) else {
+                continue;
+            };
+            skip.ports.insert(
+                ip,
+                fast::FastPort {
+                    dev: port_peer(port_id),
+                    mac: port
+                        .spec
+                        .mac_address
+                        .parse()
+                        .unwrap_or(mac("port", port_id)),
+                    bridge_mac: mac("bridge", &subnet.spec.id),
+                },
+            );
+        }
+    }
+    skip
 }
 
 /// Bring `p`, the plan of the desired state before some endpoints changed, to the plan of `d`,

@@ -967,3 +967,99 @@ fn flow_index_tells_consumers_with_the_same_cidr_apart_by_zone() {
         Some("e0000002")
     );
 }
+
+/// The provider router's fast path (`plan/fast.rs`): a router that only forwards lists every
+/// server port of its VPC (both NICs of a two-NIC server, with their bridge's MAC) and the leg
+/// of each shard; a router that spreads a load balancer's traffic (its own table) gets none;
+/// consumer routers never do.
+#[test]
+fn fast_path_only_where_the_provider_router_only_forwards() {
+    let vm = two_vpcs()
+        .subnet(PROV_NET2, PROV, "10.0.1.0/24", "10.0.1.1")
+        .port("cccc0001", PROV_NET, "10.0.0.10", &[])
+        .port("cccc0002", PROV_NET2, "10.0.1.10", &[])
+        .server("dddd0001", &["cccc0001", "cccc0002"], &[])
+        .service("cccc0002", false, &[(80, 8080, "TCP")])
+        .endpoint("e0000001", CONS_NET, "10.0.0.50", None)
+        .plan();
+    let router = ns(&vm, "vpcep-r-aaaa0001");
+    assert!(router.nft.is_none());
+    let fast = router
+        .fast
+        .as_ref()
+        .expect("a forwarding-only provider router's fast path");
+    let ports: Vec<(String, String, String, String)> = fast
+        .ports
+        .iter()
+        .map(|(ip, p)| {
+            (
+                ip.to_string(),
+                p.dev.clone(),
+                p.mac.to_string(),
+                p.bridge_mac.to_string(),
+            )
+        })
+        .collect();
+    let bridge_mac = |name: &str| {
+        router
+            .links
+            .iter()
+            .find_map(|l| match l {
+                Link::Bridge { name: n, mac } if n == name => Some(mac.to_string()),
+                _ => None,
+            })
+            .expect("bridge")
+    };
+    assert_eq!(
+        ports,
+        vec![
+            (
+                "10.0.0.10".into(),
+                "ncccc0001".into(),
+                "fa:16:3e:cc:00:01".into(),
+                bridge_mac("bbbbb0001")
+            ),
+            (
+                "10.0.1.10".into(),
+                "ncccc0002".into(),
+                "fa:16:3e:cc:00:02".into(),
+                bridge_mac("bbbbb0002")
+            ),
+        ]
+    );
+    // The leg's ends: this router's end and the gateway's, with the MACs their veth gets.
+    let gw = ns(&vm, "vpcep-g-0");
+    let (leg_dev, leg_mac, gw_mac) = gw
+        .links
+        .iter()
+        .find_map(|l| match l {
+            Link::Veth {
+                mac,
+                peer,
+                peer_mac,
+                peer_ns,
+                ..
+            } if peer_ns == "vpcep-r-aaaa0001" => Some((peer.clone(), *peer_mac, *mac)),
+            _ => None,
+        })
+        .expect("the provider leg");
+    assert_eq!(fast.legs.len(), 1);
+    assert_eq!(
+        (
+            &fast.legs[&0].dev,
+            fast.legs[&0].mac,
+            fast.legs[&0].peer_mac
+        ),
+        (&leg_dev, leg_mac, gw_mac)
+    );
+    assert!(
+        ns(&vm, "vpcep-r-aaaa0002").fast.is_none(),
+        "a consumer router"
+    );
+
+    let lb = lb_service("TCP", 2).plan();
+    assert!(
+        ns(&lb, "vpcep-r-aaaa0001").fast.is_none(),
+        "a router with a table of its own keeps the normal path"
+    );
+}

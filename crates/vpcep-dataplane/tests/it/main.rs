@@ -10,6 +10,7 @@ mod dns;
 mod doctor;
 mod elements;
 mod failures;
+mod fast_path;
 mod flow_records;
 mod flows;
 mod gateway_mac;

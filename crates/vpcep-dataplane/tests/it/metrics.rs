@@ -213,13 +213,18 @@ async fn endpoint_traffic_is_counted_in_the_kernel_and_never_goes_backwards() {
         "counter went back across the restart: {before} → {after}"
     );
     exchange(&client_ns, &ip).await;
-    let s2 = scrape(&url).await;
-    let rx2 = value(&s2, "vpcep_rx_byte_total", &ep) as u64;
-    assert!(
-        rx2 >= rx + UP,
-        "after the restart the kernel counts on from {rx}: {rx2}"
-    );
-    assert!(value(&s2, "vpcep_tx_byte_total", &ep) as u64 >= tx + DOWN);
+    // `/metrics` reads the counters the new agent knows of once its first converge is done,
+    // which may end after the table reload above (the routers' fast path is attached last).
+    wait_for(
+        "/metrics counting on from the kernel after the restart",
+        || async {
+            let s2 = scrape(&url).await;
+            value(&s2, "vpcep_rx_byte_total", &ep) as u64 >= rx + UP
+                && value(&s2, "vpcep_tx_byte_total", &ep) as u64 >= tx + DOWN
+        },
+    )
+    .await;
+    let rx2 = value(&scrape(&url).await, "vpcep_rx_byte_total", &ep) as u64;
 
     // The gateway namespace deleted behind the agent's back: rebuilt, its counters start from
     // the last reading (the scrape above), and `/metrics` does not go back either.

@@ -104,11 +104,13 @@ async fn bytes_through_an_endpoint_are_billed_once_across_an_agent_restart() {
     .await;
     let resent_before = resent(&client_ns).await;
     exchange(&client_ns, &ip).await;
-    let metric_rx = metric("vpcep_rx_byte_total").await;
-    assert!(
-        metric_rx >= rx + UP,
-        "/metrics after the restart: {metric_rx}, before {rx}"
-    );
+    // `/metrics` reads the counters the new agent knows of once its first converge is done,
+    // which may end after the table reload above (the routers' fast path is attached last).
+    wait_for(
+        "/metrics counting the exchange after the restart",
+        || async { metric("vpcep_rx_byte_total").await >= rx + UP },
+    )
+    .await;
     wait_for("the second exchange billed as counted", async || {
         usage = billed(&a, &eid).await;
         usage.1 == metric("vpcep_rx_byte_total").await && usage.1 >= rx + UP
@@ -156,8 +158,12 @@ async fn bytes_through_an_endpoint_are_billed_once_across_an_agent_restart() {
     })
     .await;
     exchange(&client_ns, &ip).await;
+    // As above: counted once the new agent's first converge is done.
+    wait_for("/metrics counting the last exchange", || async {
+        metric("vpcep_rx_byte_total").await >= rx2 + UP
+    })
+    .await;
     let counted = metric("vpcep_rx_byte_total").await;
-    assert!(counted >= rx2 + UP, "/metrics {counted} after {rx2} + {UP}");
     a.delete(&a.project_path(&format!("/vpc-endpoints/{eid}")))
         .await
         .expect("delete");

@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: GPL-2.0
+// The provider router's fast path (docs/dataplane.md, "Fast path"): for a VPC router that only
+// forwards (no nftables of its own, so no conntrack state to keep), a packet from a gateway
+// shard to one of the VPC's server ports, and a server's packet back to a shard's translated
+// range, is forwarded here at tc ingress and handed straight to the far end's namespace with
+// bpf_redirect_peer: the router's IP forward, its bridge and one veth backlog hop are skipped.
+// Everything else (ARP, other addresses, TTL about to expire, IP options) takes the normal path,
+// which stays intact: with no program attached, traffic flows exactly as before.
+//
+// Each router gets an instance of its own (its maps hold that router's ports and legs only):
+// ifindexes and addresses repeat across namespaces (VPCs may have identical CIDRs), and a tc
+// program cannot tell which namespace it runs in (`bpf_get_netns_cookie` on an skb names the
+// sending socket's namespace, or the initial one for a forwarded packet: measured on 6.18).
+// The agent fills the maps from its plan and attaches the programs with TCX links it holds, so
+// the fast path ends with the agent's process (the normal path remains) and can never outlive
+// the plan it came from.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+// Set by the loader (host order): the translated range every shard's SNAT addresses come
+// from, and how many addresses one shard owns (a power of two).
+volatile const __u32 snat_net = 0;
+volatile const __u32 snat_mask = 0xffffffff;
+volatile const __u32 shard_shift = 7;
+
+// Offsets, not offsetof(): the IPv4 header always follows a plain Ethernet header here.
+#define IP_OFF ETH_HLEN
+#define IP_TTL_OFF (IP_OFF + 8)
+#define IP_CSUM_OFF (IP_OFF + 10)
+
+// Keyed by the server port's address (network order).
+// Where a packet for a server port goes: the bridge port (the veth whose peer is the server's
+// NIC), the port's MAC and the MAC of the subnet's bridge the frame would have come from.
+struct port_val {
+	__u32 ifindex;
+	__u8 port_mac[6];
+	__u8 bridge_mac[6];
+	__u8 pad[4];
+};
+
+// A server port's bridge port: frames it sends to this MAC are for the router.
+struct bridge_val {
+	__u8 bridge_mac[6];
+	__u8 pad[2];
+};
+
+// A gateway shard's leg into this router: its router end, that end's MAC and the gateway
+// end's MAC.
+struct leg_val {
+	__u32 ifindex;
+	__u8 own_mac[6];
+	__u8 peer_mac[6];
+	__u8 pad[4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(value, struct port_val);
+} ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(value, struct bridge_val);
+} bridge_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(value, struct leg_val);
+} legs SEC(".maps");
+
+// Packets and bytes sent by each program: 0 towards servers, 1 towards gateways.
+struct stat {
+	__u64 packets;
+	__u64 bytes;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct stat);
+} stats SEC(".maps");
+
+static __always_inline int same_mac(const __u8 *a, const __u8 *b)
+{
+	return a[0] == b[0] && a[1] == b[1] && a[2] == b[2] && a[3] == b[3] && a[4] == b[4] &&
+	       a[5] == b[5];
+}
+
+// What the router's IP forward would do (TTL − 1, header checksum), then the next link's MACs
+// and a hand-over to the peer of `ifindex`. `len` is counted before the rewrite.
+static __always_inline int forward(struct __sk_buff *skb, __u32 ifindex, const __u8 *src,
+				   const __u8 *dst, __u32 stat_index)
+{
+	__be16 old_word, new_word;
+	__u8 macs[12];
+
+	if (bpf_skb_load_bytes(skb, IP_TTL_OFF, &old_word, 2))
+		return TC_ACT_OK;
+	// The word is TTL then protocol: TTL − 1 is − 0x0100 in host order.
+	new_word = bpf_htons(bpf_ntohs(old_word) - 0x0100);
+	if (bpf_l3_csum_replace(skb, IP_CSUM_OFF, old_word, new_word, 2))
+		return TC_ACT_OK;
+	if (bpf_skb_store_bytes(skb, IP_TTL_OFF, &new_word, 2, 0))
+		return TC_ACT_SHOT;
+	__builtin_memcpy(macs, dst, 6);
+	__builtin_memcpy(macs + 6, src, 6);
+	if (bpf_skb_store_bytes(skb, 0, macs, 12, 0))
+		return TC_ACT_SHOT;
+	struct stat *s = bpf_map_lookup_elem(&stats, &stat_index);
+	if (s) {
+		s->packets += 1;
+		s->bytes += skb->len;
+	}
+	return bpf_redirect_peer(ifindex, 0);
+}
+
+// The IPv4 header of a plain (no options) IPv4 frame whose TTL allows one more hop.
+static __always_inline struct iphdr *ipv4(struct __sk_buff *skb, struct ethhdr **eth_out)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	struct iphdr *ip = data + ETH_HLEN;
+
+	if ((void *)(ip + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return 0;
+	if (ip->ihl != 5 || ip->ttl <= 1)
+		return 0;
+	*eth_out = eth;
+	return ip;
+}
+
+// tc ingress of a gateway leg's router end (h<shard>x<vpc>): to a server port of this VPC.
+SEC("classifier")
+int to_server(struct __sk_buff *skb)
+{
+	struct ethhdr *eth;
+	struct iphdr *ip = ipv4(skb, &eth);
+	if (!ip)
+		return TC_ACT_OK;
+	__u32 k = ip->daddr;
+	struct port_val *v = bpf_map_lookup_elem(&ports, &k);
+	if (!v)
+		return TC_ACT_OK;
+	__u32 ifindex = v->ifindex;
+	__u8 src[6], dst[6];
+	__builtin_memcpy(src, v->bridge_mac, 6);
+	__builtin_memcpy(dst, v->port_mac, 6);
+	return forward(skb, ifindex, src, dst, 0);
+}
+
+// tc ingress of a server port's bridge port (n<port>): a reply routed to a shard's range.
+SEC("classifier")
+int to_gateway(struct __sk_buff *skb)
+{
+	struct ethhdr *eth;
+	struct iphdr *ip = ipv4(skb, &eth);
+	if (!ip)
+		return TC_ACT_OK;
+	__u32 daddr = bpf_ntohl(ip->daddr);
+	if ((daddr & snat_mask) != snat_net)
+		return TC_ACT_OK;
+	__u32 pk = skb->ifindex;
+	struct bridge_val *b = bpf_map_lookup_elem(&bridge_ports, &pk);
+	// Only frames the bridge would hand to the router (addressed to its MAC) are routed.
+	if (!b || !same_mac(eth->h_dest, b->bridge_mac))
+		return TC_ACT_OK;
+	__u32 lk = (daddr - snat_net) >> shard_shift;
+	struct leg_val *l = bpf_map_lookup_elem(&legs, &lk);
+	if (!l)
+		return TC_ACT_OK;
+	__u32 ifindex = l->ifindex;
+	__u8 src[6], dst[6];
+	__builtin_memcpy(src, l->own_mac, 6);
+	__builtin_memcpy(dst, l->peer_mac, 6);
+	return forward(skb, ifindex, src, dst, 1);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,591 @@
+//! The provider routers' fast path in the kernel (`docs/dataplane.md`, "Fast path"): the BPF
+//! object `bpf/router_skip.bpf.c` (built by `build.rs` with clang), one instance per
+//! forwarding-only router (a tc program cannot tell which namespace it runs in, so each router's
+//! maps hold its own entries only), its programs attached with TCX links to the router's gateway
+//! legs and server ports, its maps filled from the plan ([`crate::plan::fast::RouterSkip`]).
+//!
+//! The links are held by this process: when the agent stops (even killed), the kernel drops them
+//! and the routers forward as before, so the fast path can never act on a plan nobody follows
+//! any more. It only ever shortens a path the plan already allows; a router without it (not
+//! loaded, not attached, a failed sync) carries the same traffic the normal way, which is why a
+//! failure here is logged and shown by [`FastPath::status`] but fails no object.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
+use aya::programs::tc::{SchedClassifierLink, TcAttachType};
+use aya::programs::{Program, SchedClassifier};
+use aya::{Ebpf, EbpfLoader, Pod};
+
+use crate::plan::Plan;
+use crate::plan::fast::RouterSkip;
+
+/// The object `build.rs` compiled.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/router_skip.o"));
+
+/// Program names in the object.
+const TO_SERVER: &str = "to_server";
+const TO_GATEWAY: &str = "to_gateway";
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PortVal {
+    ifindex: u32,
+    port_mac: [u8; 6],
+    bridge_mac: [u8; 6],
+    pad: [u8; 4],
+}
+// SAFETY: as above (4 + 6 + 6 + 4 = 20 bytes, no implicit padding).
+#[allow(unsafe_code)]
+unsafe impl Pod for PortVal {}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BridgeVal {
+    bridge_mac: [u8; 6],
+    pad: [u8; 2],
+}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl Pod for BridgeVal {}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LegVal {
+    ifindex: u32,
+    own_mac: [u8; 6],
+    peer_mac: [u8; 6],
+    pad: [u8; 4],
+}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl Pod for LegVal {}
+
+/// `struct stat` of the object.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+struct Stat {
+    packets: u64,
+    bytes: u64,
+}
+// SAFETY: as above.
+#[allow(unsafe_code)]
+unsafe impl Pod for Stat {}
+
+/// What went wrong on the fast path (logged and shown, never an object's failure).
+#[derive(Debug, thiserror::Error)]
+pub enum FastPathError {
+    #[error("loading the fast-path programs: {0}")]
+    Load(String),
+    #[error("entering namespace {ns}: {error}")]
+    Namespace { ns: String, error: std::io::Error },
+    #[error("{ns}: no device {dev}")]
+    NoDevice { ns: String, dev: String },
+    #[error("{ns}: attaching to {dev}: {error}")]
+    Attach {
+        ns: String,
+        dev: String,
+        error: String,
+    },
+    #[error("{ns}: updating the maps: {error}")]
+    Map { ns: String, error: String },
+}
+
+/// Packets and bytes (whole frames) the fast path forwarded, summed over CPUs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FastCounts {
+    pub to_server_packets: u64,
+    pub to_server_bytes: u64,
+    pub to_gateway_packets: u64,
+    pub to_gateway_bytes: u64,
+}
+
+/// How the fast path stands (for logs, `doctor` and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FastStatus {
+    /// Why it is off, when it is.
+    pub off: Option<String>,
+    /// Routers with their programs attached → devices attached.
+    pub routers: BTreeMap<String, usize>,
+    /// Routers whose last sync failed, with why.
+    pub failed: BTreeMap<String, String>,
+}
+
+/// One router as programmed: its own instance of the object, attachments and map entries.
+struct Router {
+    ebpf: Ebpf,
+    /// The namespace's identity (its nsfs inode): a namespace re-created under the same name
+    /// starts over.
+    inode: u64,
+    /// Device → (ifindex, the link that keeps the program attached).
+    links: BTreeMap<String, (u32, SchedClassifierLink)>,
+    ports: BTreeMap<u32, PortVal>,
+    bridges: BTreeMap<u32, BridgeVal>,
+    legs: BTreeMap<u32, LegVal>,
+}
+
+type Routers = Arc<Mutex<BTreeMap<String, Router>>>;
+
+/// The fast path of every forwarding-only router (see the module docs).
+#[derive(Default)]
+pub struct FastPath {
+    /// Why it is off, when it is (the kernel refused the programs, or it was turned off).
+    off: Option<String>,
+    routers: Routers,
+    /// The plans last synced, by router namespace (to skip unchanged ones).
+    synced: BTreeMap<String, RouterSkip>,
+    failed: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for FastPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastPath")
+            .field("off", &self.off)
+            .field("routers", &self.synced.len())
+            .finish()
+    }
+}
+
+impl FastPath {
+    /// A fast path that stays off (`why`): every router forwards the normal way.
+    pub fn off(why: &str) -> Self {
+        Self {
+            off: Some(why.to_string()),
+            ..Default::default()
+        }
+    }
+
+    /// A fast path whose programs the kernel accepts (one instance loaded and dropped to find
+    /// out); off, with the reason logged, where it refuses them.
+    pub fn load() -> Self {
+        match load_object() {
+            Ok(_) => Self::default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "router fast path off: routers forward the normal way");
+                Self::off(&e.to_string())
+            }
+        }
+    }
+
+    pub fn is_on(&self) -> bool {
+        self.off.is_none()
+    }
+
+    /// Bring every router's fast path to `plan`. `recheck`: routers whose devices may have been
+    /// re-created since the last sync (their ifindexes are looked up again).
+    pub async fn sync(&mut self, plan: &Plan, recheck: &BTreeSet<String>) {
+        if self.off.is_some() {
+            return;
+        }
+        let wanted: BTreeMap<&String, &RouterSkip> = plan
+            .namespaces
+            .iter()
+            .filter_map(|(ns, p)| Some((ns, p.fast.as_ref().filter(|f| !f.is_idle())?)))
+            .collect();
+        let mut work: Vec<(String, Option<RouterSkip>)> = Vec::new();
+        for ns in self.synced.keys() {
+            if !wanted.contains_key(ns) {
+                work.push((ns.clone(), None));
+            }
+        }
+        for (ns, skip) in &wanted {
+            let same = self.synced.get(*ns) == Some(*skip) && !self.failed.contains_key(*ns);
+            if !same || recheck.contains(*ns) {
+                work.push(((*ns).clone(), Some((*skip).clone())));
+            }
+        }
+        if work.is_empty() {
+            return;
+        }
+        let routers = self.routers.clone();
+        let results = tokio::task::spawn_blocking(move || {
+            let mut routers = routers.lock().unwrap_or_else(|e| e.into_inner());
+            work.into_iter()
+                .map(|(ns, skip)| {
+                    let r = match &skip {
+                        Some(s) => sync_router(&mut routers, &ns, s),
+                        None => {
+                            routers.remove(&ns);
+                            Ok(())
+                        }
+                    };
+                    (ns, skip, r)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let Ok(results) = results else {
+            return;
+        };
+        for (ns, skip, r) in results {
+            match (r, skip) {
+                (Ok(()), Some(skip)) => {
+                    self.failed.remove(&ns);
+                    self.synced.insert(ns, skip);
+                }
+                (Ok(()), None) => {
+                    self.failed.remove(&ns);
+                    self.synced.remove(&ns);
+                }
+                (Err(e), _) => {
+                    tracing::warn!(namespace = %ns, error = %e, "router fast path not synced: the router forwards the normal way");
+                    self.synced.remove(&ns);
+                    self.failed.insert(ns, e.to_string());
+                }
+            }
+        }
+    }
+
+    /// Let go of routers deleted behind the agent's back (their links died with them).
+    pub fn forget(&mut self, gone: &[String]) {
+        let mut routers = self.routers.lock().unwrap_or_else(|e| e.into_inner());
+        for ns in gone {
+            routers.remove(ns);
+            self.synced.remove(ns);
+            self.failed.remove(ns);
+        }
+    }
+
+    pub fn status(&self) -> FastStatus {
+        let routers = self.routers.lock().unwrap_or_else(|e| e.into_inner());
+        FastStatus {
+            off: self.off.clone(),
+            failed: self.failed.clone(),
+            routers: routers
+                .iter()
+                .map(|(ns, r)| (ns.clone(), r.links.len()))
+                .collect(),
+        }
+    }
+
+    /// What the programs have forwarded so far, over every router.
+    pub fn counts(&self) -> FastCounts {
+        let routers = self.routers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut c = FastCounts::default();
+        for r in routers.values() {
+            let Some(Ok(stats)) = r
+                .ebpf
+                .map("stats")
+                .map(PerCpuArray::<&MapData, Stat>::try_from)
+            else {
+                continue;
+            };
+            let sum = |i: u32| -> Stat {
+                stats
+                    .get(&i, 0)
+                    .map(|v| {
+                        v.iter().fold(Stat::default(), |a, s| Stat {
+                            packets: a.packets + s.packets,
+                            bytes: a.bytes + s.bytes,
+                        })
+                    })
+                    .unwrap_or_default()
+            };
+            let (a, b) = (sum(0), sum(1));
+            c.to_server_packets += a.packets;
+            c.to_server_bytes += a.bytes;
+            c.to_gateway_packets += b.packets;
+            c.to_gateway_bytes += b.bytes;
+        }
+        c
+    }
+}
+
+/// A new instance of the object, its programs loaded (verified) and not yet attached.
+fn load_object() -> Result<Ebpf, FastPathError> {
+    let range = vpcep_core::validate::snat_range();
+    let net = u32::from(range.network());
+    let mask = u32::from(range.netmask());
+    // A shard owns a /25 of the range (`plan::shard_snat_net`).
+    let shard_shift: u32 = 32 - 25;
+    let mut ebpf = EbpfLoader::new()
+        .override_global("snat_net", &net, true)
+        .override_global("snat_mask", &mask, true)
+        .override_global("shard_shift", &shard_shift, true)
+        .load(OBJECT)
+        .map_err(|e| FastPathError::Load(e.to_string()))?;
+    for name in [TO_SERVER, TO_GATEWAY] {
+        let prog: &mut SchedClassifier = ebpf
+            .program_mut(name)
+            .ok_or_else(|| FastPathError::Load(format!("no program {name}")))?
+            .try_into()
+            .map_err(|e: aya::programs::ProgramError| FastPathError::Load(e.to_string()))?;
+        prog.load()
+            .map_err(|e| FastPathError::Load(format!("{name}: {e}")))?;
+    }
+    Ok(ebpf)
+}
+
+/// What a router's maps and attachments should be, resolved inside its namespace (ifindexes
+/// are per namespace).
+struct Resolved {
+    /// Device → (program, ifindex): gateway legs get `to_server`, server ports `to_gateway`.
+    attach: BTreeMap<String, (&'static str, u32)>,
+    ports: BTreeMap<u32, PortVal>,
+    bridges: BTreeMap<u32, BridgeVal>,
+    legs: BTreeMap<u32, LegVal>,
+}
+
+fn ifindex_of(dev: &str) -> Option<u32> {
+    nix::net::if_::if_nametoindex(dev).ok().filter(|i| *i != 0)
+}
+
+/// Attach and fill `ns`'s fast path as `skip` says, replacing what it held. On any error the
+/// router's fast path is taken away whole: the normal path is always right, while entries left
+/// from an earlier plan could point at devices that changed.
+fn sync_router(
+    routers: &mut BTreeMap<String, Router>,
+    ns: &str,
+    skip: &RouterSkip,
+) -> Result<(), FastPathError> {
+    let r = try_sync_router(routers, ns, skip);
+    if r.is_err() {
+        routers.remove(ns);
+    }
+    r
+}
+
+fn try_sync_router(
+    routers: &mut BTreeMap<String, Router>,
+    ns: &str,
+    skip: &RouterSkip,
+) -> Result<(), FastPathError> {
+    use std::os::unix::fs::MetadataExt;
+    let file = std::fs::File::open(format!("/run/netns/{ns}")).map_err(|error| {
+        FastPathError::Namespace {
+            ns: ns.to_string(),
+            error,
+        }
+    })?;
+    let inode = file
+        .metadata()
+        .map_err(|error| FastPathError::Namespace {
+            ns: ns.to_string(),
+            error,
+        })?
+        .ino();
+    // A namespace re-created under this name: the old instance's links died with its devices.
+    if routers.get(ns).is_some_and(|r| r.inode != inode) {
+        routers.remove(ns);
+    }
+    let mut router = match routers.remove(ns) {
+        Some(r) => r,
+        None => Router {
+            ebpf: load_object()?,
+            inode,
+            links: BTreeMap::new(),
+            ports: BTreeMap::new(),
+            bridges: BTreeMap::new(),
+            legs: BTreeMap::new(),
+        },
+    };
+    // Attachments take the ifindex in the calling thread's namespace: the work runs on a thread
+    // of its own that enters the router's (the agent's threads stay where they are).
+    let r = std::thread::scope(|s| {
+        s.spawn(|| -> Result<(), FastPathError> {
+            nix::sched::setns(&file, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| {
+                FastPathError::Namespace {
+                    ns: ns.to_string(),
+                    error: e.into(),
+                }
+            })?;
+            let want = resolve(ns, skip)?;
+            program(&mut router, ns, want)
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            Err(FastPathError::Map {
+                ns: ns.to_string(),
+                error: "the namespace thread panicked".into(),
+            })
+        })
+    });
+    routers.insert(ns.to_string(), router);
+    r
+}
+
+/// Program one router (called inside its namespace): map entries first, so a program attached
+/// next finds them, then the attachments; what is no longer wanted goes.
+fn program(router: &mut Router, ns: &str, want: Resolved) -> Result<(), FastPathError> {
+    let map_err = |e: aya::maps::MapError| FastPathError::Map {
+        ns: ns.to_string(),
+        error: e.to_string(),
+    };
+    {
+        let [ports, bridges, legs] =
+            router
+                .ebpf
+                .maps_disjoint_mut(["ports", "bridge_ports", "legs"]);
+        let (Some(ports), Some(bridges), Some(legs)) = (ports, bridges, legs) else {
+            return Err(FastPathError::Map {
+                ns: ns.to_string(),
+                error: "the object lacks a map".into(),
+            });
+        };
+        let mut ports: BpfHashMap<_, u32, PortVal> =
+            BpfHashMap::try_from(ports).map_err(map_err)?;
+        let mut bridges: BpfHashMap<_, u32, BridgeVal> =
+            BpfHashMap::try_from(bridges).map_err(map_err)?;
+        let mut legs: BpfHashMap<_, u32, LegVal> = BpfHashMap::try_from(legs).map_err(map_err)?;
+        sync_map(&mut ports, &mut router.ports, &want.ports).map_err(map_err)?;
+        sync_map(&mut bridges, &mut router.bridges, &want.bridges).map_err(map_err)?;
+        sync_map(&mut legs, &mut router.legs, &want.legs).map_err(map_err)?;
+    }
+    // A link on a device that went or was re-created (another ifindex) is dropped (detached).
+    router
+        .links
+        .retain(|dev, (i, _)| want.attach.get(dev).is_some_and(|(_, w)| w == i));
+    for (dev, (prog, ifindex)) in &want.attach {
+        if router.links.contains_key(dev) {
+            continue;
+        }
+        let link = attach(&mut router.ebpf, prog, dev).map_err(|error| FastPathError::Attach {
+            ns: ns.to_string(),
+            dev: dev.clone(),
+            error,
+        })?;
+        router.links.insert(dev.clone(), (*ifindex, link));
+    }
+    Ok(())
+}
+
+/// Make a BPF hash map's entries (`have`, what we put there) equal `want`.
+fn sync_map<V: Pod + PartialEq>(
+    map: &mut BpfHashMap<&mut MapData, u32, V>,
+    have: &mut BTreeMap<u32, V>,
+    want: &BTreeMap<u32, V>,
+) -> Result<(), aya::maps::MapError> {
+    for (k, v) in want {
+        if have.get(k) != Some(v) {
+            map.insert(k, v, 0)?;
+            have.insert(*k, *v);
+        }
+    }
+    let gone: Vec<u32> = have
+        .keys()
+        .filter(|k| !want.contains_key(k))
+        .copied()
+        .collect();
+    for k in gone {
+        match map.remove(&k) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(e),
+        }
+        have.remove(&k);
+    }
+    Ok(())
+}
+
+/// Attach program `prog` at `dev`'s ingress (TCX) in the calling thread's namespace; the link
+/// is ours (dropping it detaches).
+fn attach(ebpf: &mut Ebpf, prog: &str, dev: &str) -> Result<SchedClassifierLink, String> {
+    let program: &mut SchedClassifier = match ebpf.program_mut(prog) {
+        Some(p @ Program::SchedClassifier(_)) => p.try_into().map_err(|e| format!("{e}"))?,
+        _ => return Err(format!("no program {prog}")),
+    };
+    let id = program
+        .attach(dev, TcAttachType::Ingress)
+        .map_err(|e| e.to_string())?;
+    program.take_link(id).map_err(|e| e.to_string())
+}
+
+/// `skip` as map entries, resolved inside the router's namespace.
+fn resolve(ns: &str, skip: &RouterSkip) -> Result<Resolved, FastPathError> {
+    let mut attach = BTreeMap::new();
+    let mut index = |dev: &str, prog: &'static str| -> Result<u32, FastPathError> {
+        let i = ifindex_of(dev).ok_or_else(|| FastPathError::NoDevice {
+            ns: ns.to_string(),
+            dev: dev.to_string(),
+        })?;
+        attach.insert(dev.to_string(), (prog, i));
+        Ok(i)
+    };
+    let (mut ports, mut bridges, mut legs) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    for (ip, port) in &skip.ports {
+        let i = index(&port.dev, TO_GATEWAY)?;
+        // The program compares `ip->daddr` (network order) as a plain u32.
+        ports.insert(
+            u32::from_ne_bytes(ip.octets()),
+            PortVal {
+                ifindex: i,
+                port_mac: port.mac.0,
+                bridge_mac: port.bridge_mac.0,
+                pad: [0; 4],
+            },
+        );
+        bridges.insert(
+            i,
+            BridgeVal {
+                bridge_mac: port.bridge_mac.0,
+                pad: [0; 2],
+            },
+        );
+    }
+    for (shard, leg) in &skip.legs {
+        let i = index(&leg.dev, TO_SERVER)?;
+        legs.insert(
+            *shard,
+            LegVal {
+                ifindex: i,
+                own_mac: leg.mac.0,
+                peer_mac: leg.peer_mac.0,
+                pad: [0; 4],
+            },
+        );
+    }
+    Ok(Resolved {
+        attach,
+        ports,
+        bridges,
+        legs,
+    })
+}
+
+/// Which of `skip`'s devices in router `ns` have their fast-path program attached (TCX
+/// ingress), as the kernel lists them: (device, program it should have, attached). For
+/// `doctor`, a process of its own (the links belong to the agent's).
+pub fn attached(ns: &str, skip: &RouterSkip) -> std::io::Result<Vec<(String, &'static str, bool)>> {
+    let mut devs: Vec<(String, &'static str)> = skip
+        .legs
+        .values()
+        .map(|l| (l.dev.clone(), TO_SERVER))
+        .collect();
+    devs.extend(skip.ports.values().map(|p| (p.dev.clone(), TO_GATEWAY)));
+    crate::kernel::netlink::in_namespace(ns, move || {
+        Ok(devs
+            .into_iter()
+            .map(|(dev, prog)| {
+                let on = SchedClassifier::query_tcx(&dev, TcAttachType::Ingress)
+                    .is_ok_and(|(_, progs)| progs.iter().any(|p| p.name_as_str() == Some(prog)));
+                (dev, prog, on)
+            })
+            .collect())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+
+    #[test]
+    fn map_values_have_the_objects_layout() {
+        // The C structs: port_val 20, bridge_val 8, leg_val 20, stat 16 bytes.
+        assert_eq!(std::mem::size_of::<PortVal>(), 20);
+        assert_eq!(std::mem::size_of::<BridgeVal>(), 8);
+        assert_eq!(std::mem::size_of::<LegVal>(), 20);
+        assert_eq!(std::mem::size_of::<Stat>(), 16);
+    }
+
+    #[test]
+    fn addresses_are_keyed_in_network_order() {
+        // The program compares `ip->daddr` (network order) as a plain u32.
+        let ip = Ipv4Addr::new(10, 0, 0, 20);
+        assert_eq!(
+            u32::from_ne_bytes(ip.octets()).to_ne_bytes(),
+            [10, 0, 0, 20]
+        );
+    }
+}
