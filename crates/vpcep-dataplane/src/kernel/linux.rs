@@ -336,10 +336,15 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// A kernel with the routers' fast path on (off, with the reason logged, where the kernel
-    /// refuses its programs).
+    /// A kernel with the routers' fast path on, unless `VPCEP_NO_FAST_PATH` is set (what
+    /// `vpcep agent --no-fast-path` reads; embedded agents, tests and benchmarks follow it too),
+    /// or the kernel refuses its programs (off, with the reason logged).
     pub fn new(names: Namespaces) -> Self {
-        Self::with_fast_path(names, true)
+        // The values clap takes as false for the flag's variable, so both read it alike.
+        let off = std::env::var("VPCEP_NO_FAST_PATH").is_ok_and(|v| {
+            !["", "0", "n", "no", "f", "false", "off"].contains(&v.to_ascii_lowercase().as_str())
+        });
+        Self::with_fast_path(names, !off)
     }
 
     /// `fast_path: false` leaves every router forwarding the normal way (`vpcep agent
