@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-// The provider router's fast path (docs/dataplane.md, "Fast path"): for a VPC router that only
-// forwards (no nftables of its own, so no conntrack state to keep), a packet from a gateway
-// shard to one of the VPC's server ports, and a server's packet back to a shard's translated
-// range, is forwarded here at tc ingress and handed straight to the far end's namespace with
-// bpf_redirect_peer: the router's IP forward, its bridge and one veth backlog hop are skipped.
+// The routers' fast path (docs/dataplane.md, "Fast path"), at tc ingress, handing packets
+// straight to the far end's namespace with bpf_redirect_peer:
+// - router skip: in a VPC router that only forwards (no nftables of its own, so no conntrack
+//   state to keep), a packet from a gateway shard to one of the VPC's server ports, and a
+//   server's packet back to a shard's translated range, skip the router's IP forward, its bridge
+//   and one veth backlog hop;
+// - bridge skip: in any router, a frame between a consumer subnet's host and the gateway's leg
+//   into that subnet skips the subnet's bridge and one veth backlog hop, unchanged.
 // Everything else (ARP, other addresses, TTL about to expire, IP options) takes the normal path,
 // which stays intact: with no program attached, traffic flows exactly as before.
 //
@@ -73,6 +76,23 @@ struct {
 	__type(value, struct bridge_val);
 } bridge_ports SEC(".maps");
 
+// The bridge skip: a frame arriving at `ifindex` for `mac` that the bridge would hand to a port
+// whose peer holds that MAC (a consumer leg's gateway end, or a host's NIC) goes straight to
+// that peer. Only frames between consumer legs and the hosts of their subnet are listed.
+struct l2_key {
+	__u32 ifindex;
+	__u8 mac[6];
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct l2_key);
+	__type(value, __u32);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} l2 SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -81,7 +101,8 @@ struct {
 	__type(value, struct leg_val);
 } legs SEC(".maps");
 
-// Packets and bytes sent by each program: 0 towards servers, 1 towards gateways.
+// Packets and bytes sent: 0 towards servers and 1 towards gateways (router skip), 2 across the
+// bridge (bridge skip).
 struct stat {
 	__u64 packets;
 	__u64 bytes;
@@ -89,10 +110,19 @@ struct stat {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, struct stat);
 } stats SEC(".maps");
+
+static __always_inline void count(struct __sk_buff *skb, __u32 stat_index)
+{
+	struct stat *s = bpf_map_lookup_elem(&stats, &stat_index);
+	if (s) {
+		s->packets += 1;
+		s->bytes += skb->len;
+	}
+}
 
 static __always_inline int same_mac(const __u8 *a, const __u8 *b)
 {
@@ -120,11 +150,7 @@ static __always_inline int forward(struct __sk_buff *skb, __u32 ifindex, const _
 	__builtin_memcpy(macs + 6, src, 6);
 	if (bpf_skb_store_bytes(skb, 0, macs, 12, 0))
 		return TC_ACT_SHOT;
-	struct stat *s = bpf_map_lookup_elem(&stats, &stat_index);
-	if (s) {
-		s->packets += 1;
-		s->bytes += skb->len;
-	}
+	count(skb, stat_index);
 	return bpf_redirect_peer(ifindex, 0);
 }
 
@@ -162,10 +188,45 @@ int to_server(struct __sk_buff *skb)
 	return forward(skb, ifindex, src, dst, 0);
 }
 
-// tc ingress of a server port's bridge port (n<port>): a reply routed to a shard's range.
-SEC("classifier")
-int to_gateway(struct __sk_buff *skb)
+// The bridge skip for an IPv4 frame at `eth`: the port whose peer holds its destination MAC,
+// if it is listed for this ingress; the frame is unchanged (the bridge changes nothing either).
+static __always_inline int bridge_skip(struct __sk_buff *skb, struct ethhdr *eth)
 {
+	struct l2_key k = {.ifindex = skb->ifindex};
+	__builtin_memcpy(k.mac, eth->h_dest, 6);
+	__u32 *to = bpf_map_lookup_elem(&l2, &k);
+	if (!to)
+		return -1;
+	__u32 ifindex = *to;
+	count(skb, 2);
+	return bpf_redirect_peer(ifindex, 0);
+}
+
+// tc ingress of a consumer leg's router end (g<subnet>): the gateway's frames to a host of the
+// subnet.
+SEC("classifier")
+int from_leg(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	int r = bridge_skip(skb, eth);
+	return r < 0 ? TC_ACT_OK : r;
+}
+
+// tc ingress of a host's bridge port (n<port>): to its subnet's consumer leg (bridge skip), or a
+// reply routed to a shard's range (router skip).
+SEC("classifier")
+int from_port(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+	struct ethhdr *l2eth = data;
+	if ((void *)(l2eth + 1) > end || l2eth->h_proto != bpf_htons(ETH_P_IP))
+		return TC_ACT_OK;
+	int r = bridge_skip(skb, l2eth);
+	if (r >= 0)
+		return r;
 	struct ethhdr *eth;
 	struct iphdr *ip = ipv4(skb, &eth);
 	if (!ip)

@@ -24,9 +24,11 @@ use crate::plan::fast::RouterSkip;
 /// The object `build.rs` compiled.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/router_skip.o"));
 
-/// Program names in the object.
+/// Program names in the object: at a gateway leg's router end, at a host port's bridge end, at
+/// a consumer leg's router end.
 const TO_SERVER: &str = "to_server";
-const TO_GATEWAY: &str = "to_gateway";
+const FROM_PORT: &str = "from_port";
+const FROM_LEG: &str = "from_leg";
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +63,18 @@ struct LegVal {
 // SAFETY: as above.
 #[allow(unsafe_code)]
 unsafe impl Pod for LegVal {}
+
+/// `struct l2_key` of the object.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct L2Key {
+    ifindex: u32,
+    mac: [u8; 6],
+    pad: [u8; 2],
+}
+// SAFETY: as above (4 + 6 + 2 = 12 bytes, no implicit padding).
+#[allow(unsafe_code)]
+unsafe impl Pod for L2Key {}
 
 /// `struct stat` of the object.
 #[repr(C)]
@@ -99,6 +113,9 @@ pub struct FastCounts {
     pub to_server_bytes: u64,
     pub to_gateway_packets: u64,
     pub to_gateway_bytes: u64,
+    /// Frames the bridge skip handed across a subnet's bridge.
+    pub across_bridge_packets: u64,
+    pub across_bridge_bytes: u64,
 }
 
 /// How the fast path stands (for logs, `doctor` and tests).
@@ -123,6 +140,7 @@ struct Router {
     ports: BTreeMap<u32, PortVal>,
     bridges: BTreeMap<u32, BridgeVal>,
     legs: BTreeMap<u32, LegVal>,
+    l2: BTreeMap<L2Key, u32>,
 }
 
 type Routers = Arc<Mutex<BTreeMap<String, Router>>>;
@@ -282,7 +300,9 @@ impl FastPath {
                     })
                     .unwrap_or_default()
             };
-            let (a, b) = (sum(0), sum(1));
+            let (a, b, l2) = (sum(0), sum(1), sum(2));
+            c.across_bridge_packets += l2.packets;
+            c.across_bridge_bytes += l2.bytes;
             c.to_server_packets += a.packets;
             c.to_server_bytes += a.bytes;
             c.to_gateway_packets += b.packets;
@@ -305,7 +325,7 @@ fn load_object() -> Result<Ebpf, FastPathError> {
         .override_global("shard_shift", &shard_shift, true)
         .load(OBJECT)
         .map_err(|e| FastPathError::Load(e.to_string()))?;
-    for name in [TO_SERVER, TO_GATEWAY] {
+    for name in [TO_SERVER, FROM_PORT, FROM_LEG] {
         let prog: &mut SchedClassifier = ebpf
             .program_mut(name)
             .ok_or_else(|| FastPathError::Load(format!("no program {name}")))?
@@ -320,11 +340,12 @@ fn load_object() -> Result<Ebpf, FastPathError> {
 /// What a router's maps and attachments should be, resolved inside its namespace (ifindexes
 /// are per namespace).
 struct Resolved {
-    /// Device → (program, ifindex): gateway legs get `to_server`, server ports `to_gateway`.
+    /// Device → (program, ifindex), as [`devices`] lists them.
     attach: BTreeMap<String, (&'static str, u32)>,
     ports: BTreeMap<u32, PortVal>,
     bridges: BTreeMap<u32, BridgeVal>,
     legs: BTreeMap<u32, LegVal>,
+    l2: BTreeMap<L2Key, u32>,
 }
 
 fn ifindex_of(dev: &str) -> Option<u32> {
@@ -378,6 +399,7 @@ fn try_sync_router(
             ports: BTreeMap::new(),
             bridges: BTreeMap::new(),
             legs: BTreeMap::new(),
+            l2: BTreeMap::new(),
         },
     };
     // Attachments take the ifindex in the calling thread's namespace: the work runs on a thread
@@ -413,11 +435,11 @@ fn program(router: &mut Router, ns: &str, want: Resolved) -> Result<(), FastPath
         error: e.to_string(),
     };
     {
-        let [ports, bridges, legs] =
+        let [ports, bridges, legs, l2] =
             router
                 .ebpf
-                .maps_disjoint_mut(["ports", "bridge_ports", "legs"]);
-        let (Some(ports), Some(bridges), Some(legs)) = (ports, bridges, legs) else {
+                .maps_disjoint_mut(["ports", "bridge_ports", "legs", "l2"]);
+        let (Some(ports), Some(bridges), Some(legs), Some(l2)) = (ports, bridges, legs, l2) else {
             return Err(FastPathError::Map {
                 ns: ns.to_string(),
                 error: "the object lacks a map".into(),
@@ -431,6 +453,8 @@ fn program(router: &mut Router, ns: &str, want: Resolved) -> Result<(), FastPath
         sync_map(&mut ports, &mut router.ports, &want.ports).map_err(map_err)?;
         sync_map(&mut bridges, &mut router.bridges, &want.bridges).map_err(map_err)?;
         sync_map(&mut legs, &mut router.legs, &want.legs).map_err(map_err)?;
+        let mut l2: BpfHashMap<_, L2Key, u32> = BpfHashMap::try_from(l2).map_err(map_err)?;
+        sync_map(&mut l2, &mut router.l2, &want.l2).map_err(map_err)?;
     }
     // A link on a device that went or was re-created (another ifindex) is dropped (detached).
     router
@@ -451,10 +475,10 @@ fn program(router: &mut Router, ns: &str, want: Resolved) -> Result<(), FastPath
 }
 
 /// Make a BPF hash map's entries (`have`, what we put there) equal `want`.
-fn sync_map<V: Pod + PartialEq>(
-    map: &mut BpfHashMap<&mut MapData, u32, V>,
-    have: &mut BTreeMap<u32, V>,
-    want: &BTreeMap<u32, V>,
+fn sync_map<K: Pod + Ord, V: Pod + PartialEq>(
+    map: &mut BpfHashMap<&mut MapData, K, V>,
+    have: &mut BTreeMap<K, V>,
+    want: &BTreeMap<K, V>,
 ) -> Result<(), aya::maps::MapError> {
     for (k, v) in want {
         if have.get(k) != Some(v) {
@@ -462,7 +486,7 @@ fn sync_map<V: Pod + PartialEq>(
             have.insert(*k, *v);
         }
     }
-    let gone: Vec<u32> = have
+    let gone: Vec<K> = have
         .keys()
         .filter(|k| !want.contains_key(k))
         .copied()
@@ -490,68 +514,97 @@ fn attach(ebpf: &mut Ebpf, prog: &str, dev: &str) -> Result<SchedClassifierLink,
     program.take_link(id).map_err(|e| e.to_string())
 }
 
+/// The devices `skip` attaches programs to, with the program each gets: gateway legs' router
+/// ends `to_server` (router skip), host ports' bridge ends `from_port` (router skip, and bridge
+/// skip towards the legs), consumer legs' router ends `from_leg` (bridge skip towards the
+/// hosts).
+fn devices(skip: &RouterSkip) -> BTreeMap<String, &'static str> {
+    let mut d = BTreeMap::new();
+    if skip.skips_router() {
+        d.extend(skip.legs.values().map(|l| (l.dev.clone(), TO_SERVER)));
+        d.extend(skip.ports.values().map(|p| (p.dev.clone(), FROM_PORT)));
+    }
+    d.extend(
+        skip.to_legs
+            .keys()
+            .map(|(port, _)| (port.clone(), FROM_PORT)),
+    );
+    d.extend(skip.to_hosts.keys().map(|(leg, _)| (leg.clone(), FROM_LEG)));
+    d
+}
+
 /// `skip` as map entries, resolved inside the router's namespace.
 fn resolve(ns: &str, skip: &RouterSkip) -> Result<Resolved, FastPathError> {
-    let mut attach = BTreeMap::new();
-    let mut index = |dev: &str, prog: &'static str| -> Result<u32, FastPathError> {
-        let i = ifindex_of(dev).ok_or_else(|| FastPathError::NoDevice {
+    let index = |dev: &str| -> Result<u32, FastPathError> {
+        ifindex_of(dev).ok_or_else(|| FastPathError::NoDevice {
             ns: ns.to_string(),
             dev: dev.to_string(),
-        })?;
-        attach.insert(dev.to_string(), (prog, i));
-        Ok(i)
+        })
     };
-    let (mut ports, mut bridges, mut legs) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-    for (ip, port) in &skip.ports {
-        let i = index(&port.dev, TO_GATEWAY)?;
-        // The program compares `ip->daddr` (network order) as a plain u32.
-        ports.insert(
-            u32::from_ne_bytes(ip.octets()),
-            PortVal {
-                ifindex: i,
-                port_mac: port.mac.0,
-                bridge_mac: port.bridge_mac.0,
-                pad: [0; 4],
-            },
-        );
-        bridges.insert(
-            i,
-            BridgeVal {
-                bridge_mac: port.bridge_mac.0,
+    let mut r = Resolved {
+        attach: BTreeMap::new(),
+        ports: BTreeMap::new(),
+        bridges: BTreeMap::new(),
+        legs: BTreeMap::new(),
+        l2: BTreeMap::new(),
+    };
+    for (dev, prog) in devices(skip) {
+        let i = index(&dev)?;
+        r.attach.insert(dev, (prog, i));
+    }
+    let attach = r.attach.clone();
+    let at = |dev: &str| attach.get(dev).map(|(_, i)| *i).unwrap_or_default();
+    if skip.skips_router() {
+        for (ip, port) in &skip.ports {
+            let i = at(&port.dev);
+            // The program compares `ip->daddr` (network order) as a plain u32.
+            r.ports.insert(
+                u32::from_ne_bytes(ip.octets()),
+                PortVal {
+                    ifindex: i,
+                    port_mac: port.mac.0,
+                    bridge_mac: port.bridge_mac.0,
+                    pad: [0; 4],
+                },
+            );
+            r.bridges.insert(
+                i,
+                BridgeVal {
+                    bridge_mac: port.bridge_mac.0,
+                    pad: [0; 2],
+                },
+            );
+        }
+        for (shard, leg) in &skip.legs {
+            r.legs.insert(
+                *shard,
+                LegVal {
+                    ifindex: at(&leg.dev),
+                    own_mac: leg.mac.0,
+                    peer_mac: leg.peer_mac.0,
+                    pad: [0; 4],
+                },
+            );
+        }
+    }
+    for ((from, mac), to) in skip.to_hosts.iter().chain(&skip.to_legs) {
+        r.l2.insert(
+            L2Key {
+                ifindex: at(from),
+                mac: mac.0,
                 pad: [0; 2],
             },
+            index(to)?,
         );
     }
-    for (shard, leg) in &skip.legs {
-        let i = index(&leg.dev, TO_SERVER)?;
-        legs.insert(
-            *shard,
-            LegVal {
-                ifindex: i,
-                own_mac: leg.mac.0,
-                peer_mac: leg.peer_mac.0,
-                pad: [0; 4],
-            },
-        );
-    }
-    Ok(Resolved {
-        attach,
-        ports,
-        bridges,
-        legs,
-    })
+    Ok(r)
 }
 
 /// Which of `skip`'s devices in router `ns` have their fast-path program attached (TCX
 /// ingress), as the kernel lists them: (device, program it should have, attached). For
 /// `doctor`, a process of its own (the links belong to the agent's).
 pub fn attached(ns: &str, skip: &RouterSkip) -> std::io::Result<Vec<(String, &'static str, bool)>> {
-    let mut devs: Vec<(String, &'static str)> = skip
-        .legs
-        .values()
-        .map(|l| (l.dev.clone(), TO_SERVER))
-        .collect();
-    devs.extend(skip.ports.values().map(|p| (p.dev.clone(), TO_GATEWAY)));
+    let devs = devices(skip);
     crate::kernel::netlink::in_namespace(ns, move || {
         Ok(devs
             .into_iter()

@@ -651,6 +651,33 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 },
             );
     }
+    // Consumer subnets: their bridge skip (`plan/fast.rs`), between the gateway's leg and the
+    // subnet's host ports, both ways.
+    for sid in legs.zones.keys() {
+        let Some(subnet) = d.subnets.get(sid) else {
+            continue;
+        };
+        let Some(router) = p.namespaces.get_mut(&names.router(&subnet.spec.vpc_id)) else {
+            continue;
+        };
+        let leg = consumer_leg(sid).1;
+        let leg_mac = mac("consumer-leg", sid);
+        let hosts = d
+            .servers
+            .values()
+            .filter(|s| s.spec.vpc_id == subnet.spec.vpc_id)
+            .flat_map(|s| s.spec.nics.iter())
+            .filter_map(|port_id| Some((port_id, &d.ports.get(port_id)?.spec)))
+            .filter(|(_, port)| port.subnet_id == *sid);
+        for (port_id, port) in hosts {
+            let fast = router.fast.get_or_insert_with(Default::default);
+            let port_mac = port.mac_address.parse().unwrap_or(mac("port", port_id));
+            fast.to_legs
+                .insert((port_peer(port_id), leg_mac), leg.clone());
+            fast.to_hosts
+                .insert((leg.clone(), port_mac), port_peer(port_id));
+        }
+    }
     // Services: problems when their backend is gone.
     for (sid, s) in &d.services {
         if s.spec

@@ -968,10 +968,10 @@ fn flow_index_tells_consumers_with_the_same_cidr_apart_by_zone() {
     );
 }
 
-/// The provider router's fast path (`plan/fast.rs`): a router that only forwards lists every
+/// The routers' fast path (`plan/fast.rs`): a provider router that only forwards lists every
 /// server port of its VPC (both NICs of a two-NIC server, with their bridge's MAC) and the leg
-/// of each shard; a router that spreads a load balancer's traffic (its own table) gets none;
-/// consumer routers never do.
+/// of each shard; a router that spreads a load balancer's traffic (its own table) gets no router
+/// skip; a consumer subnet's bridge skip lists its hosts and the gateway's leg, both ways.
 #[test]
 fn fast_path_only_where_the_provider_router_only_forwards() {
     let vm = two_vpcs()
@@ -1052,9 +1052,55 @@ fn fast_path_only_where_the_provider_router_only_forwards() {
         ),
         (&leg_dev, leg_mac, gw_mac)
     );
+    // The bridge skip: the provider VPC has no consumer leg; without hosts in the consumer
+    // subnet there is nothing to skip.
+    assert!(fast.to_hosts.is_empty() && fast.to_legs.is_empty());
     assert!(
         ns(&vm, "vpcep-r-aaaa0002").fast.is_none(),
-        "a consumer router"
+        "a consumer subnet without hosts"
+    );
+    let with_client = two_vpcs()
+        .port("cccc0001", PROV_NET, "10.0.0.10", &[])
+        .server("dddd0001", &["cccc0001"], &[])
+        .port("cccc0003", CONS_NET, "10.0.0.30", &[])
+        .server("dddd0003", &["cccc0003"], &[])
+        .service("cccc0001", false, &[(80, 8080, "TCP")])
+        .endpoint("e0000001", CONS_NET, "10.0.0.50", None)
+        .plan();
+    let consumer = ns(&with_client, "vpcep-r-aaaa0002");
+    let fast = consumer
+        .fast
+        .as_ref()
+        .expect("the consumer subnet's bridge skip");
+    assert!(
+        !fast.skips_router(),
+        "a consumer router forwards no endpoint traffic"
+    );
+    let gw = ns(&with_client, "vpcep-g-0");
+    let leg_mac = gw
+        .links
+        .iter()
+        .find_map(|l| match l {
+            Link::Veth {
+                name, mac, peer, ..
+            } if name.starts_with('c') && peer == "gbbbb0003" => Some(*mac),
+            _ => None,
+        })
+        .expect("the consumer leg");
+    let client_mac: Mac = "fa:16:3e:cc:00:03".parse().expect("mac");
+    assert_eq!(
+        fast.to_legs.iter().collect::<Vec<_>>(),
+        vec![(
+            &("ncccc0003".to_string(), leg_mac),
+            &"gbbbb0003".to_string()
+        )]
+    );
+    assert_eq!(
+        fast.to_hosts.iter().collect::<Vec<_>>(),
+        vec![(
+            &("gbbbb0003".to_string(), client_mac),
+            &"ncccc0003".to_string()
+        )]
     );
 
     let lb = lb_service("TCP", 2).plan();
