@@ -11,7 +11,7 @@
 //! failure here is logged and shown by [`FastPath::status`] but fails no object.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
 use aya::programs::tc::{SchedClassifierLink, TcAttachType};
@@ -132,6 +132,8 @@ pub struct FastStatus {
 /// One router as programmed: its own instance of the object, attachments and map entries.
 struct Router {
     ebpf: Ebpf,
+    /// What its maps hold at most.
+    capacity: Capacity,
     /// The namespace's identity (its nsfs inode): a namespace re-created under the same name
     /// starts over.
     inode: u64,
@@ -177,7 +179,7 @@ impl FastPath {
     /// A fast path whose programs the kernel accepts (one instance loaded and dropped to find
     /// out); off, with the reason logged, where it refuses them.
     pub fn load() -> Self {
-        match load_object() {
+        match load_object(Capacity::default()) {
             Ok(_) => Self::default(),
             Err(e) => {
                 tracing::warn!(error = %e, "router fast path off: routers forward the normal way");
@@ -312,17 +314,86 @@ impl FastPath {
     }
 }
 
+/// How many entries one instance's maps hold. Sized per router from its plan, with room to
+/// grow: a hash map's bucket array is allocated (and zeroed) whole at creation, 65,536 entries
+/// cost ~1 MiB of kernel memory and 5 ms per map (measured: 20 ms per instance of four), which
+/// every router would pay. A router that outgrows its instance gets a bigger one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Capacity {
+    ports: u32,
+    legs: u32,
+    l2: u32,
+}
+
+impl Default for Capacity {
+    fn default() -> Self {
+        Self {
+            ports: 16,
+            legs: 16,
+            l2: 16,
+        }
+    }
+}
+
+impl Capacity {
+    /// Room for `skip`'s entries twice over (at least 16 each), in powers of two.
+    fn for_plan(skip: &RouterSkip) -> Self {
+        let room = |n: usize| {
+            (u32::try_from(n).unwrap_or(u32::MAX / 4).saturating_mul(2))
+                .next_power_of_two()
+                .max(16)
+        };
+        Self {
+            ports: room(skip.ports.len()),
+            legs: room(skip.legs.len()),
+            l2: room(skip.to_hosts.len() + skip.to_legs.len()),
+        }
+    }
+
+    /// Whether an instance of this capacity holds `skip`.
+    fn holds(&self, skip: &RouterSkip) -> bool {
+        let fits = |n: usize, cap: u32| u32::try_from(n).is_ok_and(|n| n <= cap);
+        fits(skip.ports.len(), self.ports)
+            && fits(skip.legs.len(), self.legs)
+            && fits(skip.to_hosts.len() + skip.to_legs.len(), self.l2)
+    }
+}
+
+/// The constants the programs read (the translated range, the shard size), for the loader's
+/// whole life.
+static GLOBALS: OnceLock<[u32; 3]> = OnceLock::new();
+
+/// One loader for every instance: `EbpfLoader::new` parses the kernel's BTF
+/// (/sys/kernel/btf/vmlinux) each time, 18–20 ms measured, which every router's first converge
+/// would pay; a kept loader's `load` costs the object alone (~1 ms).
+static LOADER: Mutex<Option<EbpfLoader<'static>>> = Mutex::new(None);
+
 /// A new instance of the object, its programs loaded (verified) and not yet attached.
-fn load_object() -> Result<Ebpf, FastPathError> {
-    let range = vpcep_core::validate::snat_range();
-    let net = u32::from(range.network());
-    let mask = u32::from(range.netmask());
-    // A shard owns a /25 of the range (`plan::shard_snat_net`).
-    let shard_shift: u32 = 32 - 25;
-    let mut ebpf = EbpfLoader::new()
-        .override_global("snat_net", &net, true)
-        .override_global("snat_mask", &mask, true)
-        .override_global("shard_shift", &shard_shift, true)
+fn load_object(cap: Capacity) -> Result<Ebpf, FastPathError> {
+    let mut loader = LOADER.lock().unwrap_or_else(|e| e.into_inner());
+    let loader = loader.get_or_insert_with(|| {
+        let [net, mask, shift] = GLOBALS.get_or_init(|| {
+            let range = vpcep_core::validate::snat_range();
+            // A shard owns a /25 of the range (`plan::shard_snat_net`).
+            [
+                u32::from(range.network()),
+                u32::from(range.netmask()),
+                32 - 25,
+            ]
+        });
+        let mut l = EbpfLoader::new();
+        // No kernel BTF relocations: the programs read no kernel structure.
+        l.btf(None)
+            .override_global("snat_net", net, true)
+            .override_global("snat_mask", mask, true)
+            .override_global("shard_shift", shift, true);
+        l
+    });
+    let mut ebpf = loader
+        .map_max_entries("ports", cap.ports)
+        .map_max_entries("bridge_ports", cap.ports)
+        .map_max_entries("legs", cap.legs)
+        .map_max_entries("l2", cap.l2)
         .load(OBJECT)
         .map_err(|e| FastPathError::Load(e.to_string()))?;
     for name in [TO_SERVER, FROM_PORT, FROM_LEG] {
@@ -387,13 +458,19 @@ fn try_sync_router(
         })?
         .ino();
     // A namespace re-created under this name: the old instance's links died with its devices.
-    if routers.get(ns).is_some_and(|r| r.inode != inode) {
+    // A plan the instance cannot hold: a bigger one (its links go with the old one; the normal
+    // path carries the traffic meanwhile).
+    if routers
+        .get(ns)
+        .is_some_and(|r| r.inode != inode || !r.capacity.holds(skip))
+    {
         routers.remove(ns);
     }
     let mut router = match routers.remove(ns) {
         Some(r) => r,
         None => Router {
-            ebpf: load_object()?,
+            capacity: Capacity::for_plan(skip),
+            ebpf: load_object(Capacity::for_plan(skip))?,
             inode,
             links: BTreeMap::new(),
             ports: BTreeMap::new(),
