@@ -20,6 +20,7 @@ use aya::{Ebpf, EbpfLoader, Pod};
 
 use crate::plan::Plan;
 use crate::plan::fast::RouterSkip;
+use crate::plan::objects::Mac;
 
 /// The object `build.rs` compiled.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/router_skip.o"));
@@ -30,62 +31,39 @@ const TO_SERVER: &str = "to_server";
 const FROM_PORT: &str = "from_port";
 const FROM_LEG: &str = "from_leg";
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PortVal {
-    ifindex: u32,
-    port_mac: [u8; 6],
-    bridge_mac: [u8; 6],
-    pad: [u8; 4],
-}
-// SAFETY: as above (4 + 6 + 6 + 4 = 20 bytes, no implicit padding).
-#[allow(unsafe_code)]
-unsafe impl Pod for PortVal {}
+// The maps' keys and values as the bytes of the object's C structs (native byte order, explicit
+// padding): plain arrays, which aya takes as they are, so no `unsafe impl Pod` is needed.
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct BridgeVal {
-    bridge_mac: [u8; 6],
-    pad: [u8; 2],
-}
-// SAFETY: as above.
-#[allow(unsafe_code)]
-unsafe impl Pod for BridgeVal {}
+/// `struct port_val` and `struct leg_val`: an ifindex, then two MACs (where the frame goes, where
+/// it comes from / this end's and the peer's), 4 bytes of padding.
+type HopVal = [u8; 20];
+/// `struct bridge_val`: the bridge's MAC, 2 bytes of padding.
+type BridgeVal = [u8; 8];
+/// `struct l2_key`: the arriving ifindex, the destination MAC, 2 bytes of padding.
+type L2Key = [u8; 12];
+/// `struct stat`: packets, bytes.
+type Stat = [u64; 2];
 
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct LegVal {
-    ifindex: u32,
-    own_mac: [u8; 6],
-    peer_mac: [u8; 6],
-    pad: [u8; 4],
+fn hop_val(ifindex: u32, first: Mac, second: Mac) -> HopVal {
+    let mut v = [0u8; 20];
+    v[..4].copy_from_slice(&ifindex.to_ne_bytes());
+    v[4..10].copy_from_slice(&first.0);
+    v[10..16].copy_from_slice(&second.0);
+    v
 }
-// SAFETY: as above.
-#[allow(unsafe_code)]
-unsafe impl Pod for LegVal {}
 
-/// `struct l2_key` of the object.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct L2Key {
-    ifindex: u32,
-    mac: [u8; 6],
-    pad: [u8; 2],
+fn bridge_val(mac: Mac) -> BridgeVal {
+    let mut v = [0u8; 8];
+    v[..6].copy_from_slice(&mac.0);
+    v
 }
-// SAFETY: as above (4 + 6 + 2 = 12 bytes, no implicit padding).
-#[allow(unsafe_code)]
-unsafe impl Pod for L2Key {}
 
-/// `struct stat` of the object.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-struct Stat {
-    packets: u64,
-    bytes: u64,
+fn l2_key(ifindex: u32, mac: Mac) -> L2Key {
+    let mut k = [0u8; 12];
+    k[..4].copy_from_slice(&ifindex.to_ne_bytes());
+    k[4..10].copy_from_slice(&mac.0);
+    k
 }
-// SAFETY: as above.
-#[allow(unsafe_code)]
-unsafe impl Pod for Stat {}
 
 /// What went wrong on the fast path (logged and shown, never an object's failure).
 #[derive(Debug, thiserror::Error)]
@@ -139,9 +117,9 @@ struct Router {
     inode: u64,
     /// Device → (ifindex, the link that keeps the program attached).
     links: BTreeMap<String, (u32, SchedClassifierLink)>,
-    ports: BTreeMap<u32, PortVal>,
+    ports: BTreeMap<u32, HopVal>,
     bridges: BTreeMap<u32, BridgeVal>,
-    legs: BTreeMap<u32, LegVal>,
+    legs: BTreeMap<u32, HopVal>,
     l2: BTreeMap<L2Key, u32>,
 }
 
@@ -291,24 +269,20 @@ impl FastPath {
             else {
                 continue;
             };
-            let sum = |i: u32| -> Stat {
+            // (packets, bytes) summed over CPUs.
+            let sum = |i: u32| -> (u64, u64) {
                 stats
                     .get(&i, 0)
-                    .map(|v| {
-                        v.iter().fold(Stat::default(), |a, s| Stat {
-                            packets: a.packets + s.packets,
-                            bytes: a.bytes + s.bytes,
-                        })
-                    })
+                    .map(|v| v.iter().fold((0, 0), |a, s| (a.0 + s[0], a.1 + s[1])))
                     .unwrap_or_default()
             };
             let (a, b, l2) = (sum(0), sum(1), sum(2));
-            c.across_bridge_packets += l2.packets;
-            c.across_bridge_bytes += l2.bytes;
-            c.to_server_packets += a.packets;
-            c.to_server_bytes += a.bytes;
-            c.to_gateway_packets += b.packets;
-            c.to_gateway_bytes += b.bytes;
+            c.to_server_packets += a.0;
+            c.to_server_bytes += a.1;
+            c.to_gateway_packets += b.0;
+            c.to_gateway_bytes += b.1;
+            c.across_bridge_packets += l2.0;
+            c.across_bridge_bytes += l2.1;
         }
         c
     }
@@ -413,9 +387,9 @@ fn load_object(cap: Capacity) -> Result<Ebpf, FastPathError> {
 struct Resolved {
     /// Device → (program, ifindex), as [`devices`] lists them.
     attach: BTreeMap<String, (&'static str, u32)>,
-    ports: BTreeMap<u32, PortVal>,
+    ports: BTreeMap<u32, HopVal>,
     bridges: BTreeMap<u32, BridgeVal>,
-    legs: BTreeMap<u32, LegVal>,
+    legs: BTreeMap<u32, HopVal>,
     l2: BTreeMap<L2Key, u32>,
 }
 
@@ -522,11 +496,10 @@ fn program(router: &mut Router, ns: &str, want: Resolved) -> Result<(), FastPath
                 error: "the object lacks a map".into(),
             });
         };
-        let mut ports: BpfHashMap<_, u32, PortVal> =
-            BpfHashMap::try_from(ports).map_err(map_err)?;
+        let mut ports: BpfHashMap<_, u32, HopVal> = BpfHashMap::try_from(ports).map_err(map_err)?;
         let mut bridges: BpfHashMap<_, u32, BridgeVal> =
             BpfHashMap::try_from(bridges).map_err(map_err)?;
-        let mut legs: BpfHashMap<_, u32, LegVal> = BpfHashMap::try_from(legs).map_err(map_err)?;
+        let mut legs: BpfHashMap<_, u32, HopVal> = BpfHashMap::try_from(legs).map_err(map_err)?;
         sync_map(&mut ports, &mut router.ports, &want.ports).map_err(map_err)?;
         sync_map(&mut bridges, &mut router.bridges, &want.bridges).map_err(map_err)?;
         sync_map(&mut legs, &mut router.legs, &want.legs).map_err(map_err)?;
@@ -637,42 +610,17 @@ fn resolve(ns: &str, skip: &RouterSkip) -> Result<Resolved, FastPathError> {
             // The program compares `ip->daddr` (network order) as a plain u32.
             r.ports.insert(
                 u32::from_ne_bytes(ip.octets()),
-                PortVal {
-                    ifindex: i,
-                    port_mac: port.mac.0,
-                    bridge_mac: port.bridge_mac.0,
-                    pad: [0; 4],
-                },
+                hop_val(i, port.mac, port.bridge_mac),
             );
-            r.bridges.insert(
-                i,
-                BridgeVal {
-                    bridge_mac: port.bridge_mac.0,
-                    pad: [0; 2],
-                },
-            );
+            r.bridges.insert(i, bridge_val(port.bridge_mac));
         }
         for (shard, leg) in &skip.legs {
-            r.legs.insert(
-                *shard,
-                LegVal {
-                    ifindex: at(&leg.dev),
-                    own_mac: leg.mac.0,
-                    peer_mac: leg.peer_mac.0,
-                    pad: [0; 4],
-                },
-            );
+            r.legs
+                .insert(*shard, hop_val(at(&leg.dev), leg.mac, leg.peer_mac));
         }
     }
     for ((from, mac), to) in skip.to_hosts.iter().chain(&skip.to_legs) {
-        r.l2.insert(
-            L2Key {
-                ifindex: at(from),
-                mac: mac.0,
-                pad: [0; 2],
-            },
-            index(to)?,
-        );
+        r.l2.insert(l2_key(at(from), *mac), index(to)?);
     }
     Ok(r)
 }
@@ -701,12 +649,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn map_values_have_the_objects_layout() {
-        // The C structs: port_val 20, bridge_val 8, leg_val 20, stat 16 bytes.
-        assert_eq!(std::mem::size_of::<PortVal>(), 20);
-        assert_eq!(std::mem::size_of::<BridgeVal>(), 8);
-        assert_eq!(std::mem::size_of::<LegVal>(), 20);
-        assert_eq!(std::mem::size_of::<Stat>(), 16);
+    fn map_entries_are_laid_out_as_the_objects_structs() {
+        let (a, b) = (Mac([1, 2, 3, 4, 5, 6]), Mac([7, 8, 9, 10, 11, 12]));
+        let mut want = 7u32.to_ne_bytes().to_vec();
+        want.extend([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 0, 0]);
+        assert_eq!(hop_val(7, a, b).to_vec(), want);
+        assert_eq!(bridge_val(b), [7, 8, 9, 10, 11, 12, 0, 0]);
+        let mut want = 9u32.to_ne_bytes().to_vec();
+        want.extend([1, 2, 3, 4, 5, 6, 0, 0]);
+        assert_eq!(l2_key(9, a).to_vec(), want);
     }
 
     #[test]
