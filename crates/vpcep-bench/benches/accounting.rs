@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use vpcep_dataplane::kernel::netlink::in_namespace;
 
 use vpcep_bench::lab::{Bench, connection_rate, greeter, iperf, request_ok};
-use vpcep_test_support::lab::{create_endpoint, network, server};
+use vpcep_test_support::lab::{Running, create_endpoint, network, server};
 
 /// Handles of the gateway's counting rules (`@ep_rx`, `@ep_tx`, `@ep_new`): (chain, handle).
 fn counting_rules(gw: &str) -> Vec<(String, String)> {
@@ -61,15 +61,17 @@ fn accounting_off(gw: &str) {
     }
 }
 
-/// Restart the agent: it reloads the planned table, counting rules included.
-async fn accounting_on(b: &Bench, agent: &mut tokio::task::JoinHandle<()>, gw: &str) {
-    agent.abort();
-    *agent = b.spawn_agent();
+/// Restart the agent: it reloads the planned table, counting rules included. The old one is
+/// stopped first, so it cannot still be applying its table when the new one starts.
+async fn accounting_on(b: &Bench, agent: Running, gw: &str) -> Running {
+    b.stop(agent).await;
+    let agent = b.spawn_agent();
     let deadline = Instant::now() + Duration::from_secs(30);
     while counting_rules(gw).len() != 3 {
         assert!(Instant::now() < deadline, "table not reloaded");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    agent
 }
 
 /// Rounds without accounting (with it: one more, before and after each).
@@ -142,7 +144,7 @@ async fn main() {
         accounting_off(&gw);
         tcp.1.push(streams(&[]).await);
         udps.1.push(streams(udp).await);
-        accounting_on(&b, &mut agent, &gw).await;
+        agent = accounting_on(&b, agent, &gw).await;
     }
     let _ = iperf_server.kill();
     let _ = iperf_server.wait();
@@ -171,11 +173,11 @@ async fn main() {
         }
         accounting_off(&gw);
         conns.1.push(rate().await);
-        accounting_on(&b, &mut agent, &gw).await;
+        agent = accounting_on(&b, agent, &gw).await;
     }
     show("TCP, one stream", tcp, "Gbit/s", 1e9);
     show("UDP, 1400-byte datagrams", udps, "Gbit/s", 1e9);
     show("new TCP connections", conns, "conn/s", 1.0);
-    agent.abort();
+    b.stop(agent).await;
     b.teardown().await;
 }

@@ -159,7 +159,7 @@ async fn main() {
         "P6 resolver through the lab ({clients} clients, {rounds} rounds of {secs} s, medians): host → its VPC's resolver {d:.0} q/s; site → the VPC's DNS endpoint {t:.0} q/s; ratio {:.2}",
         t / d
     );
-    drop(dns);
-    agent.abort();
+    b.stop(dns).await;
+    b.stop(agent).await;
     b.teardown().await;
 }

@@ -187,6 +187,6 @@ async fn main() {
         bytes as f64 / 1e6,
         bytes as f64 / (got.0 + got.1).max(1) as f64
     );
-    agent.abort();
+    b.stop(agent).await;
     b.teardown().await;
 }

@@ -396,8 +396,8 @@ pub async fn propagation_times(cfg: &PropagationConfig) -> Propagation {
         down.push(t.elapsed());
     }
     watcher.abort();
-    drop(dns);
-    agent.abort();
+    b.stop(dns).await;
+    b.stop(agent).await;
     b.teardown().await;
     Propagation {
         up,

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use vpcep_client::Client;
 use vpcep_control::Settings;
 use vpcep_dataplane::kernel::netlink::in_namespace;
-use vpcep_test_support::lab::{Lab, Net, backend_group, network, server, vm_service_on};
+use vpcep_test_support::lab::{Lab, Net, Running, backend_group, network, server, vm_service_on};
 
 pub struct Provider {
     pub service: String,
@@ -63,9 +63,23 @@ impl Bench {
     /// The lab's agent, reporting usage at the production interval: the test labs report every
     /// 500 ms so tests see bills at once, and reading every counter of 10,000 endpoints that
     /// often takes most of a core here (P6's name propagation went from ~12 ms to ~400 ms).
-    pub fn spawn_agent(&self) -> tokio::task::JoinHandle<()> {
+    /// Stop it with [`Bench::stop`] before the teardown.
+    pub fn spawn_agent(&self) -> Running {
         self.lab
-            .spawn_agent_reporting_every(vpcep_dataplane::agent::usage::USAGE_EVERY)
+            .start_agent_reporting_every(vpcep_dataplane::agent::usage::USAGE_EVERY)
+    }
+
+    /// Stop `task` (the agent, private DNS) and wait until it has ended. Aborting it instead
+    /// is not enough before a teardown: a converge running on the other worker thread, or a
+    /// namespace creation in a blocking task, outlives the abort and recreates namespaces the
+    /// teardown removed (seen in CI: five `vbd…` namespaces left after a quick P6 run).
+    pub async fn stop(&self, task: Running) {
+        if let Err(e) = task.stop().await {
+            panic!(
+                "{}: {e} (its namespaces may outlive the teardown)",
+                self.names.prefix
+            );
+        }
     }
 
     /// A lab with namespaces `vb{tag}…` and room for many endpoints.

@@ -105,7 +105,7 @@ pub async fn measure(cfg: &Config) -> Measured {
     }
     let _ = srv.kill();
     let _ = srv.wait();
-    agent.abort();
+    b.stop(agent).await;
     b.teardown().await;
     let present = crate::figure::num(cfg.present as f64);
     let n = to_traffic.len();

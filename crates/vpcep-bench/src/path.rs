@@ -309,7 +309,7 @@ pub async fn measure(cfg: &Config) -> Measured {
         "µs",
         Some(Target::added_at_most(5.0)),
     ));
-    agent.abort();
+    b.stop(agent).await;
     b.teardown().await;
     Measured {
         figures,

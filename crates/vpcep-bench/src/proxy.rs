@@ -265,7 +265,7 @@ pub async fn rounds(cfg: &Config) -> Rounds {
         let addr = SocketAddr::from(([10, 0, 0, 20], port));
         let _ = in_namespace(&peer_ns, move || TcpStream::connect(addr).map(|_| ()));
     }
-    agent.abort();
+    b.stop(agent).await;
     b.teardown().await;
     Rounds { gbit, rtt_us }
 }

@@ -48,6 +48,23 @@ impl Lab {
 
     /// [`Lab::spawn_agent`] with metering reports every `every` (after one at its start).
     pub fn spawn_agent_reporting_every(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(self.agent(every).run())
+    }
+
+    /// [`Lab::spawn_agent_reporting_every`], stopped by [`Running::stop`]: an aborted agent
+    /// may still be converging on another worker thread (or in a blocking task creating a
+    /// namespace), and would then recreate namespaces a teardown right after removes. Before a
+    /// teardown, stop it this way.
+    pub fn start_agent_reporting_every(&self, every: Duration) -> Running {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        Running {
+            what: "agent",
+            stop,
+            task: tokio::spawn(self.agent(every).run_until(stopped)),
+        }
+    }
+
+    fn agent(&self, every: Duration) -> Agent {
         let mut agent = Agent::new(AgentConfig {
             control_url: self.server.url(),
             token: self.server.token.clone(),
@@ -65,11 +82,12 @@ impl Lab {
             let t = telemetry.clone();
             async move { t.refresh().await }
         });
-        tokio::spawn(agent.run())
+        agent
     }
 
     /// Private DNS as `vpcep serve` runs it next to its agent, answering names it does not own
-    /// from `upstream`; it stops when the returned [`Dns`] drops.
+    /// from `upstream`; it stops when the returned [`Dns`] drops (aborted), or cleanly by
+    /// [`Running::stop`].
     pub fn spawn_dns(&self, upstream: Option<SocketAddr>) -> Dns {
         let dns = DnsFollower::new(DnsConfig {
             control_url: self.server.url(),
@@ -83,8 +101,9 @@ impl Lab {
         })
         .expect("resolver");
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        Dns {
-            _stop: stop,
+        Running {
+            what: "DNS",
+            stop,
             task: tokio::spawn(dns.run_until(stopped)),
         }
     }
@@ -265,14 +284,77 @@ fn remove_namespaces(names: &Namespaces) -> usize {
     deleted
 }
 
-/// Private DNS started by [`Lab::spawn_dns`]; dropping it stops it.
-pub struct Dns {
-    _stop: tokio::sync::watch::Sender<bool>,
+/// Private DNS started by [`Lab::spawn_dns`].
+pub type Dns = Running;
+
+/// How long [`Running::stop`] waits: a stop ends the task within one converge (or one metering
+/// report, whose request times out after 10 s); 10,000 endpoints converge in seconds.
+const STOP_WITHIN: Duration = Duration::from_secs(60);
+
+/// A lab task (its agent, its private DNS) that ends when asked. Dropping it aborts it (as
+/// `kill -9` would: no clean-up), which is the fallback while a test unwinds.
+pub struct Running {
+    what: &'static str,
+    stop: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl Drop for Dns {
+/// A lab task that did not end when asked to ([`Running::stop`]).
+#[derive(Debug)]
+pub enum StopError {
+    /// Still running after [`STOP_WITHIN`]; it has been aborted.
+    TimedOut { what: &'static str, after: Duration },
+    /// It panicked (or was cancelled) before it could stop.
+    Failed {
+        what: &'static str,
+        error: tokio::task::JoinError,
+    },
+}
+
+impl std::fmt::Display for StopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopError::TimedOut { what, after } => {
+                write!(
+                    f,
+                    "{what} still running {after:?} after it was asked to stop"
+                )
+            }
+            StopError::Failed { what, error } => write!(f, "{what} task failed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for StopError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StopError::TimedOut { .. } => None,
+            StopError::Failed { error, .. } => Some(error),
+        }
+    }
+}
+
+impl Running {
+    /// Ask the task to stop and wait until it has: when this returns Ok, nothing of it runs any
+    /// more (no converge, no blocking namespace work), so the lab can be torn down.
+    pub async fn stop(mut self) -> Result<(), StopError> {
+        let what = self.what;
+        // An error means the task has already ended (its receiver is gone): the wait says how.
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(STOP_WITHIN, &mut self.task).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(StopError::Failed { what, error }),
+            Err(_) => Err(StopError::TimedOut {
+                what,
+                after: STOP_WITHIN,
+            }),
+        }
+    }
+}
+
+impl Drop for Running {
     fn drop(&mut self) {
+        // A no-op once the task has ended (after `stop`).
         self.task.abort();
     }
 }
