@@ -300,38 +300,18 @@ pub struct Running {
 }
 
 /// A lab task that did not end when asked to ([`Running::stop`]).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StopError {
     /// Still running after [`STOP_WITHIN`]; it has been aborted.
+    #[error("{what} still running {after:?} after it was asked to stop")]
     TimedOut { what: &'static str, after: Duration },
     /// It panicked (or was cancelled) before it could stop.
+    #[error("{what} task failed: {error}")]
     Failed {
         what: &'static str,
+        #[source]
         error: tokio::task::JoinError,
     },
-}
-
-impl std::fmt::Display for StopError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            StopError::TimedOut { what, after } => {
-                write!(
-                    f,
-                    "{what} still running {after:?} after it was asked to stop"
-                )
-            }
-            StopError::Failed { what, error } => write!(f, "{what} task failed: {error}"),
-        }
-    }
-}
-
-impl std::error::Error for StopError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            StopError::TimedOut { .. } => None,
-            StopError::Failed { error, .. } => Some(error),
-        }
-    }
 }
 
 impl Running {
