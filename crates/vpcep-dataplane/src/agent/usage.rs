@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vpcep_core::agent::{EndpointCounter, UsageReport};
+use vpcep_core::agent::UsageReport;
 
-use super::{AgentConfig, AgentError, metrics::Telemetry, stopped};
+use super::metrics::{COMPACT_AFTER, Reading, Telemetry, compact};
+use super::{AgentConfig, AgentError, stopped};
 
 /// How often the agent reports: traffic is billed to the hour the report arrives in, so this is
 /// how late (at most) bytes can be billed, and how much is lost if a namespace vanishes
@@ -33,37 +34,37 @@ pub struct Reporter {
     boot_id: String,
     telemetry: Telemetry,
     /// The last reading the control plane acknowledged per endpoint (unchanged ones are not
-    /// sent again). The lock also keeps reports in reading order.
-    sent: Arc<tokio::sync::Mutex<BTreeMap<String, Acked>>>,
+    /// sent again), by the telemetry's shared id. The lock also keeps reports in reading order.
+    sent: Arc<tokio::sync::Mutex<BTreeMap<Arc<str>, Acked>>>,
     /// Last readings of removed endpoints not yet acknowledged: sent right after they are
     /// read, and again with every report until the control plane takes them.
-    last: Arc<std::sync::Mutex<Vec<EndpointCounter>>>,
+    last: Arc<std::sync::Mutex<Vec<Reading>>>,
     every: Duration,
 }
 
-/// What an acknowledged reading is compared on: not the whole [`EndpointCounter`], whose ids
-/// are known anyway (at 10,000 endpoints its three other strings are ~1.5 MB).
+/// What an acknowledged reading is compared on: not the whole [`Reading`], whose ids are known
+/// anyway; its namespace is the telemetry's shared name (no string of its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Acked {
     rx: vpcep_core::metering::Traffic,
     tx: vpcep_core::metering::Traffic,
     connections: u64,
-    namespace: String,
+    namespace: Arc<str>,
 }
 
 impl Acked {
-    fn of(c: &EndpointCounter) -> Self {
+    fn of(r: &Reading) -> Self {
         Acked {
-            rx: c.rx,
-            tx: c.tx,
-            connections: c.connections,
-            namespace: c.namespace.clone(),
+            rx: r.rx,
+            tx: r.tx,
+            connections: r.connections,
+            namespace: r.namespace.clone(),
         }
     }
-    /// Whether `c` reads the same as this.
-    fn same(&self, c: &EndpointCounter) -> bool {
-        (self.rx, self.tx, self.connections, self.namespace.as_str())
-            == (c.rx, c.tx, c.connections, c.namespace.as_str())
+    /// Whether `r` reads the same as this.
+    fn same(&self, r: &Reading) -> bool {
+        (self.rx, self.tx, self.connections, &*self.namespace)
+            == (r.rx, r.tx, r.connections, &*r.namespace)
     }
 }
 
@@ -103,7 +104,7 @@ impl Reporter {
     /// take now goes with the next reports. Their counters go with their elements, so this is
     /// the last reading of what they carried since the previous report.
     pub async fn before_removal(&self, leaving: &BTreeSet<String>) {
-        let read = self.telemetry.usage(Some(leaving)).await;
+        let read = self.telemetry.readings(Some(leaving)).await;
         {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
             last.extend(read);
@@ -128,15 +129,19 @@ impl Reporter {
     /// acknowledged report (and any last readings of removed endpoints still unsent).
     pub async fn report(&self) -> Result<(), AgentError> {
         let mut sent = self.sent.lock().await;
-        let read = self.telemetry.usage(None).await;
+        let before = sent.len();
+        let read = self.telemetry.readings(None).await;
         self.send_locked(&mut sent, read).await?;
         // Endpoints no longer live: forget them (a return starts with a full reading).
-        let live: BTreeSet<Arc<str>> = self.telemetry.usage_ids();
-        sent.retain(|id, _| live.contains(id.as_str()));
+        self.telemetry.retain_counted(&mut sent);
+        // The first reading of many endpoints filled the map one by one.
+        if sent.len() >= before + COMPACT_AFTER {
+            compact(&mut sent);
+        }
         Ok(())
     }
 
-    async fn send(&self, read: Vec<EndpointCounter>) -> Result<(), AgentError> {
+    async fn send(&self, read: Vec<Reading>) -> Result<(), AgentError> {
         let mut sent = self.sent.lock().await;
         self.send_locked(&mut sent, read).await
     }
@@ -144,11 +149,11 @@ impl Reporter {
     /// Send the unsent last readings, then those of `read` that changed since acknowledged.
     async fn send_locked(
         &self,
-        sent: &mut BTreeMap<String, Acked>,
-        read: Vec<EndpointCounter>,
+        sent: &mut BTreeMap<Arc<str>, Acked>,
+        read: Vec<Reading>,
     ) -> Result<(), AgentError> {
-        let is_new = |c: &EndpointCounter| sent.get(&c.endpoint_id).is_none_or(|s| !s.same(c));
-        let mut changed: Vec<EndpointCounter> =
+        let is_new = |r: &Reading| sent.get(&r.endpoint_id).is_none_or(|s| !s.same(r));
+        let mut changed: Vec<Reading> =
             std::mem::take(&mut *self.last.lock().unwrap_or_else(|p| p.into_inner()));
         changed.retain(is_new);
         let n_last = changed.len();
@@ -171,15 +176,15 @@ impl Reporter {
     /// Post `changed` in chunks, counting in `acked` how many the control plane took.
     async fn post_all(
         &self,
-        sent: &mut BTreeMap<String, Acked>,
-        changed: &[EndpointCounter],
+        sent: &mut BTreeMap<Arc<str>, Acked>,
+        changed: &[Reading],
         acked: &mut usize,
     ) -> Result<(), AgentError> {
         for chunk in changed.chunks(CHUNK) {
             let body = UsageReport {
                 agent: self.agent.clone(),
                 boot_id: self.boot_id.clone(),
-                counters: chunk.to_vec(),
+                counters: chunk.iter().map(Reading::counter).collect(),
             };
             let resp = self
                 .http
