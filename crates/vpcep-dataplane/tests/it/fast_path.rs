@@ -92,7 +92,7 @@ async fn endpoint_traffic_skips_the_routers_until_the_agent_stops() {
     let (ok, out) = first_success(&client_ns, &ip, 80).await;
     assert!(ok, "first request: {out}");
 
-    // Each request is a connection: handshake, data and close both ways, ≥ 8 datagrams the
+    // Each request is a connection: handshake, data and close both ways, ~8 datagrams the
     // provider router would forward and the consumer's bridge would carry. With the fast path
     // neither does that work (ARP, not IPv4, may still take the bridge).
     let (forwarded_n, bridged_n) = requests(&client_ns, routers, &ip, 20).await;
@@ -115,7 +115,9 @@ async fn endpoint_traffic_skips_the_routers_until_the_agent_stops() {
     .await;
     let (forwarded_n, bridged_n) = requests(&client_ns, routers, &ip, 20).await;
     assert!(
-        forwarded_n >= 20 * 8 && bridged_n >= 20 * 8,
+        // A connection is at least SYN, SYN-ACK, ACK and the answer (one segment may carry its
+        // FIN, and ACKs may be merged): ≥ 4 each, far above the fast path's 0.
+        forwarded_n >= 20 * 4 && bridged_n >= 20 * 4,
         "the normal path forwarded {forwarded_n} datagrams and bridged {bridged_n} frames for 20 requests"
     );
 }
