@@ -13,7 +13,8 @@
 //!     full reconcile of 10,000 from empty ≤ 200 ms, in one atomic transaction");
 //!   * the agent's memory: the real agent (`agent_exe agent`, the code `vpcep agent` runs) in a
 //!     process of its own following the same control plane into a third prefix; its RSS with the
-//!     VPCs and no endpoint, and once every endpoint is accepted (SPEC ≤ 50 MB per 10,000).
+//!     VPCs and no endpoint, and once every endpoint is accepted, each the highest reading over
+//!     `Config::rss_watch` (SPEC ≤ 50 MB per 10,000).
 //!     It is stopped (SIGSTOP) while the steps above are timed, so it takes no CPU from them.
 
 use std::collections::{BTreeMap, BTreeSet};
