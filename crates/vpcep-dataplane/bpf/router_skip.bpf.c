@@ -102,7 +102,8 @@ struct {
 } legs SEC(".maps");
 
 // Packets and bytes sent: 0 towards servers and 1 towards gateways (router skip), 2 across the
-// bridge (bridge skip).
+// bridge (bridge skip). For people (`bpftool map dump name stats`, one per router instance); the
+// agent does not read them.
 struct stat {
 	__u64 packets;
 	__u64 bytes;

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray};
+use aya::maps::{HashMap as BpfHashMap, MapData};
 use aya::programs::tc::{SchedClassifierLink, TcAttachType};
 use aya::programs::{Program, SchedClassifier};
 use aya::{Ebpf, EbpfLoader, Pod};
@@ -41,8 +41,6 @@ type HopVal = [u8; 20];
 type BridgeVal = [u8; 8];
 /// `struct l2_key`: the arriving ifindex, the destination MAC, 2 bytes of padding.
 type L2Key = [u8; 12];
-/// `struct stat`: packets, bytes.
-type Stat = [u64; 2];
 
 fn hop_val(ifindex: u32, first: Mac, second: Mac) -> HopVal {
     let mut v = [0u8; 20];
@@ -82,29 +80,6 @@ pub enum FastPathError {
     },
     #[error("{ns}: updating the maps: {error}")]
     Map { ns: String, error: String },
-}
-
-/// Packets and bytes (whole frames) the fast path forwarded, summed over CPUs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FastCounts {
-    pub to_server_packets: u64,
-    pub to_server_bytes: u64,
-    pub to_gateway_packets: u64,
-    pub to_gateway_bytes: u64,
-    /// Frames the bridge skip handed across a subnet's bridge.
-    pub across_bridge_packets: u64,
-    pub across_bridge_bytes: u64,
-}
-
-/// How the fast path stands (for logs, `doctor` and tests).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FastStatus {
-    /// Why it is off, when it is.
-    pub off: Option<String>,
-    /// Routers with their programs attached → devices attached.
-    pub routers: BTreeMap<String, usize>,
-    /// Routers whose last sync failed, with why.
-    pub failed: BTreeMap<String, String>,
 }
 
 /// One router as programmed: its own instance of the object, attachments and map entries.
@@ -164,10 +139,6 @@ impl FastPath {
                 Self::off(&e.to_string())
             }
         }
-    }
-
-    pub fn is_on(&self) -> bool {
-        self.off.is_none()
     }
 
     /// Bring every router's fast path to `plan`. `recheck`: routers whose devices may have been
@@ -243,48 +214,6 @@ impl FastPath {
             self.synced.remove(ns);
             self.failed.remove(ns);
         }
-    }
-
-    pub fn status(&self) -> FastStatus {
-        let routers = self.routers.lock().unwrap_or_else(|e| e.into_inner());
-        FastStatus {
-            off: self.off.clone(),
-            failed: self.failed.clone(),
-            routers: routers
-                .iter()
-                .map(|(ns, r)| (ns.clone(), r.links.len()))
-                .collect(),
-        }
-    }
-
-    /// What the programs have forwarded so far, over every router.
-    pub fn counts(&self) -> FastCounts {
-        let routers = self.routers.lock().unwrap_or_else(|e| e.into_inner());
-        let mut c = FastCounts::default();
-        for r in routers.values() {
-            let Some(Ok(stats)) = r
-                .ebpf
-                .map("stats")
-                .map(PerCpuArray::<&MapData, Stat>::try_from)
-            else {
-                continue;
-            };
-            // (packets, bytes) summed over CPUs.
-            let sum = |i: u32| -> (u64, u64) {
-                stats
-                    .get(&i, 0)
-                    .map(|v| v.iter().fold((0, 0), |a, s| (a.0 + s[0], a.1 + s[1])))
-                    .unwrap_or_default()
-            };
-            let (a, b, l2) = (sum(0), sum(1), sum(2));
-            c.to_server_packets += a.0;
-            c.to_server_bytes += a.1;
-            c.to_gateway_packets += b.0;
-            c.to_gateway_bytes += b.1;
-            c.across_bridge_packets += l2.0;
-            c.across_bridge_bytes += l2.1;
-        }
-        c
     }
 }
 
