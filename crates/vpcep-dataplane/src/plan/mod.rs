@@ -244,11 +244,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             let dev = format!("eth{i}");
             ns.links.push(Link::Veth {
                 name: dev.clone(),
-                mac: port
-                    .spec
-                    .mac_address
-                    .parse()
-                    .unwrap_or(mac("port", port_id)),
+                mac: port_mac(port_id, &port.spec),
                 peer_ns: router.clone(),
                 peer: port_peer(port_id),
                 peer_mac: mac("port-peer", port_id),
@@ -628,6 +624,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         }
     }
     // Provider routers that only forward: their fast path (`plan/fast.rs`).
+    let hosts = host_ports(d);
     for (shard, vpc_id) in legs.providers.keys() {
         let Some(router) = p.namespaces.get_mut(&names.router(vpc_id)) else {
             continue;
@@ -640,7 +637,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         let leg_id = format!("{shard}/{vpc_id}");
         router
             .fast
-            .get_or_insert_with(|| fast_ports(d, vpc_id))
+            .get_or_insert_with(|| fast_ports(d, vpc_id, &hosts))
             .legs
             .insert(
                 *shard,
@@ -662,16 +659,9 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         };
         let leg = consumer_leg(sid).1;
         let leg_mac = mac("consumer-leg", sid);
-        let hosts = d
-            .servers
-            .values()
-            .filter(|s| s.spec.vpc_id == subnet.spec.vpc_id)
-            .flat_map(|s| s.spec.nics.iter())
-            .filter_map(|port_id| Some((port_id, &d.ports.get(port_id)?.spec)))
-            .filter(|(_, port)| port.subnet_id == *sid);
-        for (port_id, port) in hosts {
+        for (port_id, port) in hosts.get(sid.as_str()).into_iter().flatten() {
             let fast = router.fast.get_or_insert_with(Default::default);
-            let port_mac = port.mac_address.parse().unwrap_or(mac("port", port_id));
+            let port_mac = port_mac(port_id, port);
             fast.to_legs
                 .insert((port_peer(port_id), leg_mac), leg.clone());
             fast.to_hosts
@@ -693,30 +683,48 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     p
 }
 
+/// The MAC a port's veth end gets: its own, or a stable one when it has none that parses.
+fn port_mac(port_id: &str, port: &vpcep_core::inventory::Port) -> Mac {
+    port.mac_address
+        .parse()
+        .unwrap_or_else(|_| mac("port", port_id))
+}
+
+/// Server ports by subnet, (port id, port): what the routers' fast path reaches, gathered once
+/// per plan instead of walking every server for each router and each consumer subnet.
+fn host_ports(d: &Desired) -> BTreeMap<&str, Vec<(&str, &vpcep_core::inventory::Port)>> {
+    let mut by_subnet: BTreeMap<&str, Vec<(&str, &vpcep_core::inventory::Port)>> = BTreeMap::new();
+    for srv in d.servers.values() {
+        for port_id in &srv.spec.nics {
+            if let Some(port) = d.ports.get(port_id) {
+                by_subnet
+                    .entry(port.spec.subnet_id.as_str())
+                    .or_default()
+                    .push((port_id.as_str(), &port.spec));
+            }
+        }
+    }
+    by_subnet
+}
+
 /// The server ports of `vpc` as a router's fast path reaches them (the same MACs their veths
 /// are given above).
-fn fast_ports(d: &Desired, vpc: &str) -> fast::RouterSkip {
+fn fast_ports(
+    d: &Desired,
+    vpc: &str,
+    hosts: &BTreeMap<&str, Vec<(&str, &vpcep_core::inventory::Port)>>,
+) -> fast::RouterSkip {
     let mut skip = fast::RouterSkip::default();
-    for srv in d.servers.values().filter(|s| s.spec.vpc_id == vpc) {
-        for port_id in &srv.spec.nics {
-            let Some(port) = d.ports.get(port_id) else {
-                continue;
-            };
-            let (Some(subnet), Ok(ip)) = (
-                d.subnets.get(&port.spec.subnet_id),
-                port.spec.ip_address.parse::<Ipv4Addr>(),
-            ) else {
+    for subnet in d.subnets.values().filter(|s| s.spec.vpc_id == vpc) {
+        for (port_id, port) in hosts.get(subnet.spec.id.as_str()).into_iter().flatten() {
+            let Ok(ip) = port.ip_address.parse::<Ipv4Addr>() else {
                 continue;
             };
             skip.ports.insert(
                 ip,
                 fast::FastPort {
                     dev: port_peer(port_id),
-                    mac: port
-                        .spec
-                        .mac_address
-                        .parse()
-                        .unwrap_or(mac("port", port_id)),
+                    mac: port_mac(port_id, port),
                     bridge_mac: mac("bridge", &subnet.spec.id),
                 },
             );
