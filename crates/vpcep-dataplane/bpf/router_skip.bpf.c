@@ -35,13 +35,14 @@ volatile const __u32 shard_shift = 7;
 #define IP_TTL_OFF (IP_OFF + 8)
 #define IP_CSUM_OFF (IP_OFF + 10)
 
-// Keyed by the server port's address (network order).
-// Where a packet for a server port goes: the bridge port (the veth whose peer is the server's
-// NIC), the port's MAC and the MAC of the subnet's bridge the frame would have come from.
-struct port_val {
+// One routed hop: the device whose peer gets the packet, and the next link's MACs. For a
+// server port (`ports`, keyed by its address in network order): its bridge end, the port's MAC,
+// the subnet bridge's MAC. For a shard's leg (`legs`, keyed by shard): the leg's router end, the
+// gateway end's MAC, the router end's MAC.
+struct hop {
 	__u32 ifindex;
-	__u8 port_mac[6];
-	__u8 bridge_mac[6];
+	__u8 dst_mac[6];
+	__u8 src_mac[6];
 	__u8 pad[4];
 };
 
@@ -51,21 +52,13 @@ struct bridge_val {
 	__u8 pad[2];
 };
 
-// A gateway shard's leg into this router: its router end, that end's MAC and the gateway
-// end's MAC.
-struct leg_val {
-	__u32 ifindex;
-	__u8 own_mac[6];
-	__u8 peer_mac[6];
-	__u8 pad[4];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(value, struct port_val);
+	__type(value, struct hop);
 } ports SEC(".maps");
 
 struct {
@@ -98,7 +91,7 @@ struct {
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(value, struct leg_val);
+	__type(value, struct hop);
 } legs SEC(".maps");
 
 // Packets and bytes sent: 0 towards servers and 1 towards gateways (router skip), 2 across the
@@ -133,9 +126,12 @@ static __always_inline int same_mac(const __u8 *a, const __u8 *b)
 
 // What the router's IP forward would do (TTL − 1, header checksum), then the next link's MACs
 // and a hand-over to the peer of `ifindex`. `len` is counted before the rewrite.
-static __always_inline int forward(struct __sk_buff *skb, __u32 ifindex, const __u8 *src,
-				   const __u8 *dst, __u32 stat_index)
+static __always_inline int forward(struct __sk_buff *skb, const struct hop *h, __u32 stat_index)
 {
+	__u32 ifindex = h->ifindex;
+	__u8 src[6], dst[6];
+	__builtin_memcpy(src, h->src_mac, 6);
+	__builtin_memcpy(dst, h->dst_mac, 6);
 	__be16 old_word, new_word;
 	__u8 macs[12];
 
@@ -179,14 +175,10 @@ int to_server(struct __sk_buff *skb)
 	if (!ip)
 		return TC_ACT_OK;
 	__u32 k = ip->daddr;
-	struct port_val *v = bpf_map_lookup_elem(&ports, &k);
+	struct hop *v = bpf_map_lookup_elem(&ports, &k);
 	if (!v)
 		return TC_ACT_OK;
-	__u32 ifindex = v->ifindex;
-	__u8 src[6], dst[6];
-	__builtin_memcpy(src, v->bridge_mac, 6);
-	__builtin_memcpy(dst, v->port_mac, 6);
-	return forward(skb, ifindex, src, dst, 0);
+	return forward(skb, v, 0);
 }
 
 // The bridge skip for an IPv4 frame at `eth`: the port whose peer holds its destination MAC,
@@ -241,14 +233,10 @@ int from_port(struct __sk_buff *skb)
 	if (!b || !same_mac(eth->h_dest, b->bridge_mac))
 		return TC_ACT_OK;
 	__u32 lk = (daddr - snat_net) >> shard_shift;
-	struct leg_val *l = bpf_map_lookup_elem(&legs, &lk);
+	struct hop *l = bpf_map_lookup_elem(&legs, &lk);
 	if (!l)
 		return TC_ACT_OK;
-	__u32 ifindex = l->ifindex;
-	__u8 src[6], dst[6];
-	__builtin_memcpy(src, l->own_mac, 6);
-	__builtin_memcpy(dst, l->peer_mac, 6);
-	return forward(skb, ifindex, src, dst, 1);
+	return forward(skb, l, 1);
 }
 
 char LICENSE[] SEC("license") = "GPL";

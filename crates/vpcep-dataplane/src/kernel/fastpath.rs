@@ -34,19 +34,19 @@ const FROM_LEG: &str = "from_leg";
 // The maps' keys and values as the bytes of the object's C structs (native byte order, explicit
 // padding): plain arrays, which aya takes as they are, so no `unsafe impl Pod` is needed.
 
-/// `struct port_val` and `struct leg_val`: an ifindex, then two MACs (where the frame goes, where
-/// it comes from / this end's and the peer's), 4 bytes of padding.
+/// `struct hop`: the ifindex whose peer gets the packet, the next link's destination and source
+/// MACs, 4 bytes of padding.
 type HopVal = [u8; 20];
 /// `struct bridge_val`: the bridge's MAC, 2 bytes of padding.
 type BridgeVal = [u8; 8];
 /// `struct l2_key`: the arriving ifindex, the destination MAC, 2 bytes of padding.
 type L2Key = [u8; 12];
 
-fn hop_val(ifindex: u32, first: Mac, second: Mac) -> HopVal {
+fn hop_val(ifindex: u32, dst: Mac, src: Mac) -> HopVal {
     let mut v = [0u8; 20];
     v[..4].copy_from_slice(&ifindex.to_ne_bytes());
-    v[4..10].copy_from_slice(&first.0);
-    v[10..16].copy_from_slice(&second.0);
+    v[4..10].copy_from_slice(&dst.0);
+    v[10..16].copy_from_slice(&src.0);
     v
 }
 
@@ -545,7 +545,7 @@ fn resolve(ns: &str, skip: &RouterSkip) -> Result<Resolved, FastPathError> {
         }
         for (shard, leg) in &skip.legs {
             r.legs
-                .insert(*shard, hop_val(at(&leg.dev), leg.mac, leg.peer_mac));
+                .insert(*shard, hop_val(at(&leg.dev), leg.peer_mac, leg.mac));
         }
     }
     for ((from, mac), to) in skip.to_hosts.iter().chain(&skip.to_legs) {
