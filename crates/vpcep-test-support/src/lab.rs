@@ -51,6 +51,11 @@ impl Lab {
         tokio::spawn(self.agent(every).run())
     }
 
+    /// [`Lab::start_agent_reporting_every`] with the tests' half-second metering reports.
+    pub fn start_agent(&self) -> Running {
+        self.start_agent_reporting_every(Duration::from_millis(500))
+    }
+
     /// [`Lab::spawn_agent_reporting_every`], stopped by [`Running::stop`]: an aborted agent
     /// may still be converging on another worker thread (or in a blocking task creating a
     /// namespace), and would then recreate namespaces a teardown right after removes. Before a

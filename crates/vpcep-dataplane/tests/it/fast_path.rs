@@ -105,9 +105,9 @@ async fn endpoint_traffic_skips_the_routers_until_the_agent_stops() {
         "the consumer's bridge sent {bridged_n} frames for 20 requests: the bridge skip is not in use"
     );
 
-    // The agent gone (as kill -9 leaves it), its links go with it: the routers forward and
-    // bridge again, and no request fails meanwhile.
-    lab.stop_agent();
+    // The agent gone (stopped; kill -9 ends its process's links the same way), its links go
+    // with it: the routers forward and bridge again, and no request fails meanwhile.
+    lab.stop_agent().await;
     wait_for("the routers doing their work again", || async {
         let (f, b) = requests(&client_ns, routers, &ip, 1).await;
         f > 0 && b > 0
