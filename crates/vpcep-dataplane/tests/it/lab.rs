@@ -10,7 +10,7 @@ use vpcep_control::Settings;
 use vpcep_test_support::lab::{Dns, Running};
 pub use vpcep_test_support::lab::{
     Net, VmService, backend_group, create_endpoint, network, server, status_of, vm_service,
-    wait_for, wait_gone,
+    vm_service_on, wait_for, wait_gone,
 };
 
 /// Lines only in `a` / only in `b` (for readable failures of state comparisons).
