@@ -5,7 +5,8 @@
 //! links die with it). A router that translates (load balancer) keeps the normal path:
 //! `scenarios::lb_backed_service_carries_http_and_member_sees_snat_source` and `lb.rs` run with
 //! the fast path on. Shapes users have besides the plain one: a provider server with a NIC in
-//! each of two subnets.
+//! each of two subnets, and several consumer VPCs (of two accounts) on the same CIDR with an
+//! endpoint each.
 //!
 //! Each test ends by stopping the agent and seeing the same requests forwarded and bridged
 //! again: the counters it reads are on the path, so their zeros are the fast path's doing
@@ -53,8 +54,9 @@ async fn requests(client_ns: &str, routers: (&str, &str), ip: &str, n: usize) ->
     let before = (forwarded(provider).await, bridged(consumer).await);
     for i in 0..n {
         let (ok, out) = tcp_request(client_ns, ip, 80).await;
+        // The servers answer `hello`, some followed by the source they saw.
         assert!(
-            ok && out == "hello",
+            ok && out.starts_with("hello"),
             "request {i} through the endpoint: {out}"
         );
     }
@@ -213,4 +215,137 @@ async fn a_two_nic_provider_server_skips_the_router() {
     assert_skipped(&client_ns, routers, &ip).await;
     lab.stop_agent().await;
     assert_normal_path(&client_ns, routers, &ip).await;
+}
+
+/// An endpoint of `service` in `net` at `ip` (the caller's choice, `port_ip`): its id.
+async fn endpoint_at(c: &Client, service: &str, net: &Net, ip: &str) -> String {
+    let e: Value = c
+        .post(
+            &c.project_path("/vpc-endpoints"),
+            &json!({"endpoint_service_id": service, "vpc_id": net.vpc, "subnet_id": net.subnet, "port_ip": ip}),
+        )
+        .await
+        .expect("endpoint");
+    assert_eq!(e["ip"], ip, "the endpoint's address: {e}");
+    e["id"].as_str().expect("id").to_string()
+}
+
+/// Three consumers of one service, all on the provider's CIDR (10.7.0.0/16, a client at
+/// 10.7.0.20 in each): two VPCs of the provider's own account and one of another account. (A
+/// project is an account's place in one region and services are regional, so the projects that
+/// reach one service are those of several accounts; several VPCs of one project is the other
+/// way to have several consumers.) Every consumer gets its answer through its own endpoint
+/// (its own translated source), its own bridge is skipped, the provider router forwards
+/// nothing, and none reaches another's endpoint: each endpoint has an address of its own,
+/// which in the other consumers' VPCs is nobody's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_vpcs_on_one_cidr_each_skip_their_bridge_and_stay_apart() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let a = lab.account("alice").await;
+    let b = lab.account("bob").await;
+    let bob_domain = lab
+        .server
+        .control
+        .find_account("bob")
+        .await
+        .expect("bob")
+        .domain_id;
+    let s = vm_service(&a, "10.7.0", "10.7.0.0/16").await;
+    let _: Value = a
+        .post(
+            &a.project_path(&format!(
+                "/vpc-endpoint-services/{}/permissions/batch-create",
+                s.service
+            )),
+            &json!({"permissions": [{"permission": format!("iam:domain::{bob_domain}"), "description": "bob"}]}),
+        )
+        .await
+        .expect("bob allowed");
+    let cons2 = network(&a, "cons2", "10.7.0.0/16", "10.7.0.0/24", "10.7.0.1").await;
+    let (client2, _) = server(&a, "client2", &cons2, "10.7.0.20", &[]).await;
+    let cons3 = network(&b, "cons3", "10.7.0.0/16", "10.7.0.0/24", "10.7.0.1").await;
+    let (client3, _) = server(&b, "client3", &cons3, "10.7.0.20", &[]).await;
+
+    let provider = provider_router(&lab, &a, &s.service).await;
+    let web_ns = lab.names.server(&s.web);
+    lab.spawn_in(
+        &web_ns,
+        &[
+            "socat",
+            "TCP-LISTEN:80,fork,reuseaddr",
+            "SYSTEM:echo hello from $SOCAT_PEERADDR",
+        ],
+    )
+    .await;
+    // (account, VPC, client, endpoint address)
+    let consumers = [
+        (&a, &s.consumer, &s.client, "10.7.0.101"),
+        (&a, &cons2, &client2, "10.7.0.102"),
+        (&b, &cons3, &client3, "10.7.0.103"),
+    ];
+    let mut eids = vec![];
+    for (c, net, _, ip) in consumers {
+        eids.push((c, endpoint_at(c, &s.service, net, ip).await));
+    }
+    for (c, eid) in &eids {
+        wait_for("endpoint accepted", || async {
+            status_of(c, &format!("/vpc-endpoints/{eid}")).await == "accepted"
+        })
+        .await;
+    }
+    // Per consumer: (client namespace, its router, its endpoint's address).
+    let paths: Vec<(String, String, &str)> = consumers
+        .iter()
+        .map(|(_, net, client, ip)| (lab.names.server(client), lab.names.router(&net.vpc), *ip))
+        .collect();
+
+    let mut sources = vec![];
+    for (client_ns, _, ip) in &paths {
+        lab.namespace(client_ns).await;
+        let (ok, out) = first_success(client_ns, ip, 80).await;
+        assert!(
+            ok && out.starts_with("hello from 198.19.1"),
+            "{client_ns} → {ip}: {out}"
+        );
+        sources.push(out);
+    }
+    sources.sort();
+    sources.dedup();
+    assert_eq!(
+        sources.len(),
+        paths.len(),
+        "each consumer through its own endpoint, with its own translated source: {sources:?}"
+    );
+
+    for (client_ns, router, ip) in &paths {
+        assert_skipped(client_ns, (&provider, router), ip).await;
+    }
+
+    // Isolation, with every bridge skipped: another consumer's endpoint address reaches
+    // nothing (all pairs at once: each refusal waits out its connect timeout).
+    let mut tries = tokio::task::JoinSet::new();
+    for (from, _, _) in &paths {
+        for (_, _, ip) in paths.iter().filter(|(ns, _, _)| ns != from) {
+            let (from, ip) = (from.clone(), ip.to_string());
+            tries.spawn(async move {
+                let (ok, out) = tcp_request(&from, &ip, 80).await;
+                (from, ip, ok, out)
+            });
+        }
+    }
+    while let Some(r) = tries.join_next().await {
+        let (from, ip, ok, out) = r.expect("isolation probe");
+        assert!(
+            !ok,
+            "{from} reached another consumer's endpoint at {ip}: {out}"
+        );
+    }
+
+    lab.stop_agent().await;
+    for (client_ns, router, ip) in &paths {
+        assert_normal_path(client_ns, (&provider, router), ip).await;
+    }
 }
