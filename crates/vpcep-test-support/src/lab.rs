@@ -36,25 +36,21 @@ impl Lab {
         }
     }
 
-    /// The agent as `vpcep serve` runs it, following this control plane over HTTP; it runs until
-    /// the handle is aborted (as `kill -9` would stop it: no clean-up).
+    /// The agent as `vpcep serve` runs it, following this control plane over HTTP, until
+    /// [`Running::stop`]. Metering reports every half second, so tests see traffic billed
+    /// without waiting 15 s.
     /// Its traffic counters are read when the server's `/metrics` is scraped, as in `vpcep serve`.
     /// When the server's settings name a flow directory, the agent writes flow records there
     /// (as `vpcep serve` does), so the flows queries read what it wrote.
-    pub fn spawn_agent(&self) -> tokio::task::JoinHandle<()> {
-        // Metering reports every half second, so tests see traffic billed without waiting 15 s.
-        self.spawn_agent_reporting_every(Duration::from_millis(500))
+    pub fn start_agent(&self) -> Running {
+        self.start_agent_reporting_every(Duration::from_millis(500))
     }
 
-    /// [`Lab::spawn_agent`] with metering reports every `every` (after one at its start).
-    pub fn spawn_agent_reporting_every(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(self.agent(every).run())
-    }
-
-    /// [`Lab::spawn_agent_reporting_every`], stopped by [`Running::stop`]: an aborted agent
-    /// may still be converging on another worker thread (or in a blocking task creating a
-    /// namespace), and would then recreate namespaces a teardown right after removes. Before a
-    /// teardown, stop it this way.
+    /// [`Lab::start_agent`] with metering reports every `every` (after one at its start).
+    /// Stop it with [`Running::stop`] before a teardown or another agent: an aborted agent
+    /// (what dropping the [`Running`] does) may still be converging on another worker thread
+    /// (or in a blocking task creating a namespace), and would then recreate namespaces a
+    /// teardown right after removes, or race the next agent.
     pub fn start_agent_reporting_every(&self, every: Duration) -> Running {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         Running {

@@ -40,7 +40,7 @@ async fn doctor_names_what_was_removed_behind_the_agents_back() {
 
     // Stopped, the agent can no longer repair what we remove; its fast-path links end with it,
     // which the doctor tells as a warning (the router forwards the normal way).
-    lab.stop_agent();
+    lab.stop_agent().await;
     let fast_path_gone = |f: &doctor::Finding| {
         f.level == "warn" && f.message.starts_with("fast path not attached (")
     };

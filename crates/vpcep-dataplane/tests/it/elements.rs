@@ -242,7 +242,7 @@ async fn one_more_endpoint_is_an_element_change() {
         return;
     }
     let mut lab = Lab::start().await;
-    lab.stop_agent(); // this test drives the kernel layer itself
+    lab.stop_agent().await; // this test drives the kernel layer itself
     let c = lab.account("alice").await;
     let VmService {
         service,
@@ -389,7 +389,7 @@ async fn agent_patches_its_plan_for_endpoints_of_a_served_subnet() {
     assert!(ok, "the others still work");
 
     let patched = lab.kernel_state().await;
-    lab.restart_agent();
+    lab.restart_agent().await;
     // The restarted agent re-checks every namespace before it follows changes: once it has
     // accepted a new endpoint, that pass is done; the endpoint's deletion then restores the
     // state to compare.

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vpcep_control::Settings;
-use vpcep_test_support::lab::Dns;
+use vpcep_test_support::lab::{Dns, Running};
 pub use vpcep_test_support::lab::{
     Net, VmService, backend_group, create_endpoint, network, server, status_of, vm_service,
-    wait_for, wait_gone,
+    vm_service_on, wait_for, wait_gone,
 };
 
 /// Lines only in `a` / only in `b` (for readable failures of state comparisons).
@@ -51,7 +51,8 @@ pub fn can_run() -> bool {
 pub struct Lab {
     /// The shared lab: its control plane and namespace prefix (removed when it drops).
     base: vpcep_test_support::lab::Lab,
-    agent: tokio::task::JoinHandle<()>,
+    /// The agent, until [`Lab::stop_agent`].
+    agent: Option<Running>,
     /// Private DNS, when started ([`Lab::start_dns`]).
     dns: Option<Dns>,
     children: Vec<std::process::Child>,
@@ -66,8 +67,16 @@ impl std::ops::Deref for Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        self.agent.abort();
-        self.dns.take();
+        // The agent (and DNS) must have ended before the namespaces go: an aborted agent's
+        // converge, or its namespace creation in a blocking task, outlives the abort and would
+        // recreate namespaces the teardown removes.
+        let tasks: Vec<Running> = self
+            .agent
+            .take()
+            .into_iter()
+            .chain(self.dns.take())
+            .collect();
+        stop_in_drop(&self.names.prefix, tasks);
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
@@ -85,7 +94,7 @@ impl Lab {
     /// agent then writes flow records to).
     pub async fn start_with(settings: Settings) -> Lab {
         let base = vpcep_test_support::lab::Lab::start("vpt", settings).await;
-        let agent = base.spawn_agent();
+        let agent = Some(base.start_agent());
         Lab {
             base,
             agent,
@@ -94,20 +103,32 @@ impl Lab {
         }
     }
 
-    /// Kill the agent (as kill -9 would: no cleanup runs) and start a fresh one.
-    pub fn restart_agent(&mut self) {
-        self.agent.abort();
-        self.agent = self.base.spawn_agent();
+    /// Stop the agent ([`Lab::stop_agent`]) and start a fresh one.
+    pub async fn restart_agent(&mut self) {
+        self.stop_agent().await;
+        self.agent = Some(self.base.start_agent());
     }
 
     /// [`Lab::restart_agent`], the new agent sending metering reports every `every`.
-    pub fn restart_agent_reporting_every(&mut self, every: Duration) {
-        self.agent.abort();
-        self.agent = self.base.spawn_agent_reporting_every(every);
+    pub async fn restart_agent_reporting_every(&mut self, every: Duration) {
+        self.stop_agent().await;
+        self.agent = Some(self.base.start_agent_reporting_every(every));
     }
 
-    pub fn stop_agent(&mut self) {
-        self.agent.abort();
+    /// Stop the agent and wait until it has ended. It ends between converges (a stop never
+    /// interrupts one) and cleans nothing up: the kernel keeps what it programmed (tables,
+    /// counters) as after `kill -9`, and its fast-path links go with it. Aborting it instead
+    /// would let a converge in flight run on beside the next agent or the teardown. Panics
+    /// when it does not end within [`Running::stop`]'s bound (it is then aborted).
+    pub async fn stop_agent(&mut self) {
+        if let Some(agent) = self.agent.take()
+            && let Err(e) = agent.stop().await
+        {
+            panic!(
+                "{}: {e}; aborted, and what it was doing may still run",
+                self.names.prefix
+            );
+        }
     }
 
     /// Start private DNS (as `vpcep serve` does next to its agent), answering names it does not
@@ -216,6 +237,41 @@ impl Lab {
                 .is_ok_and(|o| o.status.success())
         })
         .await;
+    }
+}
+
+/// Stop `tasks` (the agent, DNS) from `Drop`, which cannot await: on a multi-thread runtime
+/// (every root test here) the dropping thread waits for them in place, also while a failed
+/// test unwinds. Where it cannot wait (another runtime, none), or a task does not end within
+/// [`Running::stop`]'s bound, the task is aborted and that is said, not hidden: its namespaces
+/// may then outlive the teardown.
+fn stop_in_drop(prefix: &str, tasks: Vec<Running>) {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    if tasks.is_empty() {
+        return;
+    }
+    match Handle::try_current() {
+        // `block_in_place` hands this worker's other tasks away first (or, on the thread in
+        // `Runtime::block_on`, leaves the runtime's context), so `block_on` may run here and the
+        // runtime's workers drive the tasks to their end.
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(|| {
+                h.block_on(async {
+                    for task in tasks {
+                        if let Err(e) = task.stop().await {
+                            eprintln!("{prefix}: {e}; aborted before the teardown");
+                        }
+                    }
+                })
+            });
+        }
+        _ => {
+            eprintln!(
+                "{prefix}: no multi-thread runtime to wait on: agent/DNS aborted, not stopped, \
+                 before the teardown"
+            );
+            drop(tasks);
+        }
     }
 }
 

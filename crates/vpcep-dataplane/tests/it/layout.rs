@@ -90,7 +90,7 @@ async fn a_plan_applied_from_empty_is_exactly_in_the_kernel_and_a_second_apply_c
     // The lab's namespaces carry a test-unique prefix and are removed when it drops, also on
     // failure.
     let mut lab = Lab::start().await;
-    lab.stop_agent(); // this test drives the kernel layer itself, from empty
+    lab.stop_agent().await; // this test drives the kernel layer itself, from empty
     let c = lab.account("alice").await;
     // (Traffic through such a plan is what the scenario tests check.)
     let VmService {

@@ -1,8 +1,8 @@
 //! Traffic accounting end to end: bytes sent through an endpoint appear in the control plane's
 //! `/metrics` under the endpoint's and its service's Cloud Eye names and labels, within the
 //! documented precision (IP bytes: the payload plus at most the headers of its packets), and
-//! the counters never go backwards — not across an agent restart (kill -9: the kernel keeps the
-//! counters and the starting agent's reload starts from them), nor when the gateway namespace
+//! the counters never go backwards — not across an agent restart (no clean-up, as after kill -9:
+//! the kernel keeps the counters and the starting agent's reload starts from them), nor when the gateway namespace
 //! is deleted behind the agent's back (its counters are rebuilt from the last reading), nor
 //! for the service when one of its endpoints is rejected (its totals stay in the service's).
 
@@ -197,12 +197,12 @@ async fn endpoint_traffic_is_counted_in_the_kernel_and_never_goes_backwards() {
     // A connection held open shows as established.
     hold_connection(&mut lab, &client_ns, &ip, &url, &ep).await;
 
-    // Agent restart (kill -9): the starting agent reloads the gateway's table; its counters
+    // Agent restart (no clean-up, as after kill -9): the starting agent reloads the gateway's table; its counters
     // start from the kernel's.
     let gw = lab.names.gateway(0);
     let before = kernel_rx_bytes(&gw).await;
     let handle = table_handle(&gw).await;
-    lab.restart_agent();
+    lab.restart_agent().await;
     wait_for("the gateway's table reloaded by the new agent", || async {
         table_handle(&gw).await != handle
     })

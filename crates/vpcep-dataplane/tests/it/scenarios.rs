@@ -370,8 +370,12 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
     );
 }
 
-/// (7) kill -9 of the agent mid-change, restart: the same kernel state as a clean run, and a
-/// restart with nothing to do changes nothing (no link re-created, nothing duplicated).
+/// (7) the agent stopped right after a change, changes made while it is down, restart: the
+/// same kernel state as a clean run, and a restart with nothing to do changes nothing (no link
+/// re-created, nothing duplicated). The lab stops its in-process agent between converges
+/// (`Lab::stop_agent`): aborting its task was no kill -9 — a converge in flight outlived the
+/// abort and raced the next agent. A kill half-way through an apply needs the agent in a
+/// process of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_restart_converges_to_the_same_kernel_state() {
     if !can_run() {
@@ -425,7 +429,7 @@ async fn agent_restart_converges_to_the_same_kernel_state() {
     let clean = lab.kernel_state().await;
 
     // A restart with nothing to do changes nothing.
-    lab.restart_agent();
+    lab.restart_agent().await;
     let e_probe = mk(1).await;
     wait_for("accepted", || async {
         status_of(&a, &format!("/vpc-endpoints/{}", e_probe[0])).await == "accepted"
@@ -445,16 +449,17 @@ async fn agent_restart_converges_to_the_same_kernel_state() {
         state_diff(&clean, &now)
     );
 
-    // kill -9 in the middle of a change: more endpoints and a delete while the agent dies.
+    // Stopped in the middle of changes: more endpoints just made (the converge in flight, if
+    // any, finishes), and a delete while no agent runs.
     let more = mk(2).await;
-    lab.stop_agent();
+    lab.stop_agent().await;
     assert_eq!(
         a.delete(&a.project_path(&format!("/vpc-endpoints/{}", first[0])))
             .await
             .expect("delete"),
         204
     );
-    lab.restart_agent();
+    lab.restart_agent().await;
     for e in &more {
         wait_for("accepted", || async {
             status_of(&a, &format!("/vpc-endpoints/{e}")).await == "accepted"
@@ -482,7 +487,7 @@ async fn agent_restart_converges_to_the_same_kernel_state() {
     );
     // Another restart, then a full create/delete round trip (proof the new agent is in sync):
     // nothing changed.
-    lab.restart_agent();
+    lab.restart_agent().await;
     let probe = mk(1).await;
     wait_for("accepted", || async {
         status_of(&a, &format!("/vpc-endpoints/{}", probe[0])).await == "accepted"

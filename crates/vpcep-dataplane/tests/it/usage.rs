@@ -1,7 +1,7 @@
 //! Metering end to end (docs/metering.md): bytes sent through an endpoint are billed in the
 //! endpoint owner's usage (`GET /v1/{project_id}/usage`, what `vpcep usage` prints) and equal
 //! the kernel's counter `/metrics` exports, within the documented precision; after an agent
-//! restart (kill -9) more traffic is billed once — the usage total is still the kernel's
+//! restart (no clean-up, as after kill -9) more traffic is billed once — the usage total is still the kernel's
 //! cumulative counter, not twice it — and `/metrics` did not go backwards. Time in `accepted`
 //! is billed by the metering tick, never more than the endpoint was accepted. Traffic just
 //! before the endpoint is deleted is billed by the report the agent sends before removing it.
@@ -93,11 +93,11 @@ async fn bytes_through_an_endpoint_are_billed_once_across_an_agent_restart() {
     })
     .await;
 
-    // Agent restart (kill -9): the kernel keeps the counter, the new agent reports it again;
+    // Agent restart (no clean-up, as after kill -9): the kernel keeps the counter, the new agent reports it again;
     // billed once.
     let gw = lab.names.gateway(0);
     let handle = table_handle(&gw).await;
-    lab.restart_agent();
+    lab.restart_agent().await;
     wait_for("the gateway's table reloaded by the new agent", || async {
         table_handle(&gw).await != handle
     })
@@ -152,7 +152,8 @@ async fn bytes_through_an_endpoint_are_billed_once_across_an_agent_restart() {
     // The endpoint deleted right after more traffic, with an agent whose periodic report is an
     // hour away: the report sent before the removal bills it.
     let handle = table_handle(&gw).await;
-    lab.restart_agent_reporting_every(std::time::Duration::from_secs(3600));
+    lab.restart_agent_reporting_every(std::time::Duration::from_secs(3600))
+        .await;
     wait_for("the gateway's table reloaded by the new agent", || async {
         table_handle(&gw).await != handle
     })
