@@ -16,6 +16,18 @@
 //! `vpcep-bench agent --control-url URL --ns-prefix PREFIX` (token in `VPCEP_BENCH_AGENT_TOKEN`)
 //! is the data-plane agent as `vpcep agent` runs it: P4 starts it as a process of its own to
 //! read its memory.
+//!
+//! Profiling the agent's memory: `VPCEP_BENCH_AGENT_WRAP` is a command the agent process is
+//! started under. It must `exec` the agent (P4 stops, continues and kills that process), e.g.
+//! Debian's heaptrack without its script:
+//!
+//!     VPCEP_BENCH_AGENT_WRAP="env LD_PRELOAD=/usr/lib/heaptrack/libheaptrack_preload.so \
+//!         DUMP_HEAPTRACK_OUTPUT=/tmp/agent.raw" target/profiling/vpcep-bench --only P4 --no-docs
+//!     /usr/lib/heaptrack/libexec/heaptrack_interpret < /tmp/agent.raw | zstd > /tmp/agent.zst
+//!     heaptrack_print -f /tmp/agent.zst --print-peaks 1
+//!
+//! (`cargo build --profile profiling -p vpcep-bench`: the release build with symbols). The RSS
+//! figure of such a run counts the profiler's own memory and does not count.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

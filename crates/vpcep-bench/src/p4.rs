@@ -264,7 +264,19 @@ pub async fn measure(cfg: &Config) -> Vec<Figure> {
     // The real agent in its own process and prefix, for its memory.
     let agent_names = ScratchNames::new("vbm");
     let agent = cfg.agent_exe.as_ref().map(|exe| {
-        let child = std::process::Command::new(exe)
+        // `VPCEP_BENCH_AGENT_WRAP` runs the agent under a profiler that execs it (`vpcep-bench`'s
+        // docs, "Profiling the agent's memory"); the RSS figure then counts the profiler too.
+        let wrap = std::env::var("VPCEP_BENCH_AGENT_WRAP").unwrap_or_default();
+        let mut wrap = wrap.split_whitespace();
+        let mut command = match wrap.next() {
+            Some(program) => {
+                let mut c = std::process::Command::new(program);
+                c.args(wrap).arg(exe);
+                c
+            }
+            None => std::process::Command::new(exe),
+        };
+        let child = command
             .args([
                 "agent",
                 "--control-url",

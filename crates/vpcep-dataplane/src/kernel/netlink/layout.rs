@@ -7,14 +7,13 @@ use std::fs::File;
 use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 
-use futures_util::TryStreamExt;
 use ipnet::Ipv4Net;
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader,
     NetlinkMessage, NetlinkPayload,
 };
 use netlink_sys::AsyncSocketExt;
-use rtnetlink::packet_route::address::AddressAttribute;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -23,7 +22,7 @@ use rtnetlink::packet_route::route::{
 };
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
 use rtnetlink::packet_route::{AddressFamily, RouteNetlinkMessage};
-use rtnetlink::{AddressMessageBuilder, IpVersion, RouteMessageBuilder};
+use rtnetlink::{AddressMessageBuilder, RouteMessageBuilder};
 
 use super::{NsLink, acks_by_seq, err};
 use crate::kernel::linux::KernelError;
@@ -372,17 +371,18 @@ pub fn rule_of(m: &RuleMessage) -> Option<IpRule> {
 impl NsLink {
     /// Every link of the namespace (and the index cache refreshed with them).
     pub async fn links(&mut self) -> Result<BTreeMap<String, LinkState>, KernelError> {
-        let list: Vec<LinkMessage> = self
-            .route
-            .link()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| err(&self.ns, "list links", e))?;
+        let list = self
+            .route_dump(
+                RouteNetlinkMessage::GetLink(LinkMessage::default()),
+                "list links",
+            )
+            .await?;
         let mut out = BTreeMap::new();
         self.index.clear();
         for l in list {
+            let RouteNetlinkMessage::NewLink(l) = l else {
+                continue;
+            };
             let mut name = None;
             let mut state = LinkState {
                 index: l.header.index,
@@ -414,16 +414,17 @@ impl NsLink {
         &mut self,
         names: &BTreeMap<u32, String>,
     ) -> Result<BTreeSet<Addr>, KernelError> {
-        let list: Vec<_> = self
-            .route
-            .address()
-            .get()
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| err(&self.ns, "list addresses", e))?;
+        let list = self
+            .route_dump(
+                RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+                "list addresses",
+            )
+            .await?;
         let mut out = BTreeSet::new();
         for m in list {
+            let RouteNetlinkMessage::NewAddress(m) = m else {
+                continue;
+            };
             if m.header.family != AddressFamily::Inet {
                 continue;
             }
@@ -457,28 +458,35 @@ impl NsLink {
         &mut self,
         names: &BTreeMap<u32, String>,
     ) -> Result<BTreeSet<Route>, KernelError> {
-        let list: Vec<RouteMessage> = self
-            .route
-            .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| err(&self.ns, "list routes", e))?;
-        Ok(list.iter().filter_map(|m| route_of(m, names)).collect())
+        let list = self
+            .route_dump(
+                RouteNetlinkMessage::GetRoute(RouteMessageBuilder::<Ipv4Addr>::new().build()),
+                "list routes",
+            )
+            .await?;
+        Ok(list
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRoute(m) => route_of(m, names),
+                _ => None,
+            })
+            .collect())
     }
 
     /// The IPv4 rules of the shapes we plan.
     pub async fn rules(&mut self) -> Result<BTreeSet<IpRule>, KernelError> {
-        let list: Vec<RuleMessage> = self
-            .route
-            .rule()
-            .get(IpVersion::V4)
-            .execute()
-            .try_collect()
-            .await
-            .map_err(|e| err(&self.ns, "list rules", e))?;
-        Ok(list.iter().filter_map(rule_of).collect())
+        let mut get = RuleMessage::default();
+        get.header.family = AddressFamily::Inet;
+        let list = self
+            .route_dump(RouteNetlinkMessage::GetRule(get), "list rules")
+            .await?;
+        Ok(list
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewRule(m) => rule_of(m),
+                _ => None,
+            })
+            .collect())
     }
 
     /// The nftables tables of the namespace, (netfilter family, name), from an nf_tables dump
