@@ -6,7 +6,8 @@
 //! - an endpoint: its gateway shard, its consumer subnet's router, and everything its service
 //!   depends on.
 
-use vpcep_core::model::{Endpoint, EndpointService};
+use crate::plan::desired::EndpointSpec;
+use vpcep_core::model::EndpointService;
 
 use crate::plan::Legs;
 use crate::plan::desired::Desired;
@@ -39,16 +40,16 @@ pub fn endpoint_namespaces(
     d: &Desired,
     names: &Namespaces,
     legs: &Legs,
-    e: &Endpoint,
+    e: &EndpointSpec,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some((shard, _)) = legs.zones.get(&e.subnet_id) {
+    if let Some((shard, _)) = legs.zones.get(&*e.subnet_id) {
         out.push(names.gateway(*shard));
     }
-    if let Some(subnet) = d.subnets.get(&e.subnet_id) {
-        out.push(names.router(&subnet.spec.vpc_id));
+    if let Some(subnet) = d.subnets.get(&*e.subnet_id) {
+        out.push(names.router(&*subnet.spec.vpc_id));
     }
-    if let Some(svc) = d.services.get(&e.service_id) {
+    if let Some(svc) = d.services.get(&*e.service_id) {
         out.extend(service_namespaces(d, names, &svc.spec));
     }
     out.dedup();

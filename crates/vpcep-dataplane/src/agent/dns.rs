@@ -8,10 +8,11 @@
 //! tried again with a short back-off), and the DNS cloud service's inside its backend host.
 //! Runs inside `vpcep serve` next to the agent, or alone as `vpcep dns`.
 
+use crate::plan::desired::EndpointSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use vpcep_core::model::{Endpoint, EndpointStatus};
+use vpcep_core::model::EndpointStatus;
 use vpcep_dns::{Record, Resolver, ResolverConfig, Views};
 
 use super::{AgentError, Reconnect, Watch, fetch_changes, fetch_snapshot, stopped};
@@ -171,19 +172,19 @@ impl DnsFollower {
     fn patch_endpoints(
         &mut self,
         d: &Desired,
-        before: &BTreeMap<String, Option<Endpoint>>,
+        before: &BTreeMap<String, Option<EndpointSpec>>,
     ) -> bool {
         let Some(live) = self.legs_for.as_mut() else {
             return false;
         };
-        let accepted = |e: &&Endpoint| e.status == EndpointStatus::Accepted;
+        let accepted = |e: &&EndpointSpec| e.status == EndpointStatus::Accepted;
         let mut delta: BTreeMap<&str, i64> = BTreeMap::new();
         for (id, old) in before {
             if let Some(e) = old.as_ref().filter(accepted) {
-                *delta.entry(&e.subnet_id).or_default() -= 1;
+                *delta.entry(&*e.subnet_id).or_default() -= 1;
             }
             if let Some(e) = d.endpoints.get(id).map(|v| &v.spec).filter(accepted) {
-                *delta.entry(&e.subnet_id).or_default() += 1;
+                *delta.entry(&*e.subnet_id).or_default() += 1;
             }
         }
         let mut counts = Vec::with_capacity(delta.len());

@@ -7,13 +7,12 @@
 //! Names follow Huawei Cloud Eye's `vpcep_*` metrics; rx/tx are from the endpoint's point of
 //! view (rx: consumer → endpoint, tx: endpoint → consumer). See docs/metrics.md.
 
+use crate::plan::desired::EndpointSpec;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use vpcep_core::model::Endpoint;
 
 use crate::kernel::netlink::counters;
 use crate::plan::desired::Desired;
@@ -23,7 +22,8 @@ use crate::plan::{EP_DROP, EP_NEW, EP_RX, EP_TX, Plan};
 
 /// One endpoint whose traffic is counted: where, and the labels it is exported with.
 ///
-/// Its strings are shared (`Arc<str>`, interned in [`State::strings`]): 10,000 endpoints name a
+/// Its strings are shared (`Arc<str>`: the plan's endpoint id, the desired state's service and
+/// project ids, the rest interned in [`State::strings`]): 10,000 endpoints name a
 /// few gateways, services and projects, and each endpoint is held in several maps (live, last
 /// totals, metering), so one copy of each name instead of one per endpoint and map.
 #[derive(Debug, Clone)]
@@ -160,7 +160,7 @@ impl Telemetry {
     pub(crate) fn converged(
         &self,
         took: Duration,
-        scope: Option<&BTreeMap<String, Option<Endpoint>>>,
+        scope: Option<&BTreeMap<String, Option<EndpointSpec>>>,
         (failed, failing): (usize, usize),
         plan: &Plan,
         d: &Desired,
@@ -208,7 +208,7 @@ impl Telemetry {
             };
             let service_project_id = d
                 .services
-                .get(&e.spec.service_id)
+                .get(&*e.spec.service_id)
                 .map(|s| s.spec.project_id.as_str())
                 .unwrap_or_default();
             let st = &mut *st;
@@ -218,9 +218,10 @@ impl Telemetry {
                 zone: l.zone,
                 ip,
                 key: key.into(),
-                endpoint_id: st.intern(&l.id),
-                service_id: st.intern(&e.spec.service_id),
-                project_id: st.intern(&e.spec.project_id),
+                // The plan's and the desired state's own strings (shared, not copied).
+                endpoint_id: l.id.clone(),
+                service_id: e.spec.service_id.clone(),
+                project_id: e.spec.project_id.clone(),
                 service_project_id: st.intern(service_project_id),
             };
             st.endpoints.insert(a.endpoint_id.clone(), a);

@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use vpcep_core::agent::{Changes, Failure, ObjectResult, Outcome, Reports, Snapshot};
-use vpcep_core::model::{Endpoint, EndpointStatus, Kind, ServiceStatus};
+use vpcep_core::model::{EndpointStatus, Kind, ServiceStatus};
 
 use crate::kernel::KernelOps;
 use crate::kernel::linux::{self, Kernel};
 use crate::kernel::watch::{NETNS_DIR, NamespaceWatch, next_names};
-use crate::plan::desired::{Desired, Versioned};
+use crate::plan::desired::{Desired, EndpointSpec, Versioned};
 use crate::plan::naming::Namespaces;
 use crate::plan::{self, Legs, LiveEndpoint};
 
@@ -219,7 +219,7 @@ impl<K: KernelOps> Agent<K> {
     async fn converge(
         &mut self,
         d: &Desired,
-        changed: Option<&BTreeMap<String, Option<Endpoint>>>,
+        changed: Option<&BTreeMap<String, Option<EndpointSpec>>>,
     ) -> Result<(), AgentError> {
         let started = std::time::Instant::now();
         let names = self.cfg.names.clone();
@@ -418,7 +418,7 @@ impl<K: KernelOps> Agent<K> {
                     let problem = plan.problems.get(id).cloned().or_else(|| {
                         failure_in(&crate::agent::deps::service_namespaces(d, names, &s.spec))
                     });
-                    let router = names.router(&s.spec.vpc_id);
+                    let router = names.router(&*s.spec.vpc_id);
                     match problem {
                         Some(p) => push(
                             Kind::EndpointService,
@@ -501,7 +501,7 @@ impl<K: KernelOps> Agent<K> {
                 }
             }
         }
-        let endpoints: Box<dyn Iterator<Item = (&String, &Versioned<Endpoint>)>> = match scope {
+        let endpoints: Box<dyn Iterator<Item = (&String, &Versioned<EndpointSpec>)>> = match scope {
             Some(ids) => Box::new(ids.keys().filter_map(|id| d.endpoints.get_key_value(id))),
             None => Box::new(d.endpoints.iter()),
         };

@@ -16,10 +16,11 @@
 //!   source that is unique per consumer subnet leg; [`DnsPlan::snat`] maps each back to the
 //!   consumer's VPC, whose view answers.
 
+use crate::plan::desired::EndpointSpec;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use vpcep_core::model::{Endpoint, EndpointStatus};
+use vpcep_core::model::EndpointStatus;
 
 use super::desired::Desired;
 use super::naming::Namespaces;
@@ -89,8 +90,8 @@ pub fn host_name(host: &str, vpc: &str, region: &str) -> Option<String> {
 }
 
 /// The names `e` puts in its VPC's view: its `dns_names` while it is `accepted`, none otherwise.
-pub fn endpoint_names(d: &Desired, e: &Endpoint) -> Vec<Name> {
-    if e.status != EndpointStatus::Accepted || !d.vpcs.contains_key(&e.vpc_id) {
+pub fn endpoint_names(d: &Desired, e: &EndpointSpec) -> Vec<Name> {
+    if e.status != EndpointStatus::Accepted || !d.vpcs.contains_key(&*e.vpc_id) {
         return Vec::new();
     }
     let Ok(ip) = e.ip.parse::<Ipv4Addr>() else {
@@ -99,7 +100,7 @@ pub fn endpoint_names(d: &Desired, e: &Endpoint) -> Vec<Name> {
     e.dns_names
         .iter()
         .map(|name| Name {
-            vpc: e.vpc_id.clone(),
+            vpc: e.vpc_id.to_string(),
             name: name.clone(),
             ip,
         })
@@ -112,7 +113,7 @@ pub fn live_subnets(d: &Desired) -> BTreeMap<String, usize> {
     let mut counts = BTreeMap::new();
     for e in d.endpoints.values() {
         if e.spec.status == EndpointStatus::Accepted {
-            *counts.entry(e.spec.subnet_id.clone()).or_insert(0) += 1;
+            *counts.entry(e.spec.subnet_id.to_string()).or_insert(0) += 1;
         }
     }
     counts

@@ -63,16 +63,16 @@ impl FlowIndex {
             };
             let service_project_id = d
                 .services
-                .get(&e.spec.service_id)
+                .get(&*e.spec.service_id)
                 .map(|s| s.spec.project_id.clone())
                 .unwrap_or_default();
             self.by.insert(
                 (names.gateway(l.shard), l.zone, ip),
                 Arc::new(FlowOwner {
                     endpoint_id: l.id.to_string(),
-                    service_id: e.spec.service_id.clone(),
-                    project_id: e.spec.project_id.clone(),
-                    domain_id: e.spec.domain_id.clone(),
+                    service_id: e.spec.service_id.to_string(),
+                    project_id: e.spec.project_id.to_string(),
+                    domain_id: e.spec.domain_id.to_string(),
                     service_project_id,
                 }),
             );

@@ -214,7 +214,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         ns.addrs.insert(Addr::host("lo", dns::RESOLVER_ADDR));
     }
     for (sid, s) in &d.subnets {
-        let Some(ns) = p.namespaces.get_mut(&names.router(&s.spec.vpc_id)) else {
+        let Some(ns) = p.namespaces.get_mut(&names.router(&*s.spec.vpc_id)) else {
             continue;
         };
         let br = bridge(sid);
@@ -229,7 +229,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
 
     // --- servers --------------------------------------------------------------------------
     for (srv_id, srv) in &d.servers {
-        let router = names.router(&srv.spec.vpc_id);
+        let router = names.router(&*srv.spec.vpc_id);
         if !p.namespaces.contains_key(&router) {
             continue;
         }
@@ -238,7 +238,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             let Some(port) = d.ports.get(port_id) else {
                 continue;
             };
-            let Some(subnet) = d.subnets.get(&port.spec.subnet_id) else {
+            let Some(subnet) = d.subnets.get(&*port.spec.subnet_id) else {
                 continue;
             };
             let dev = format!("eth{i}");
@@ -276,9 +276,9 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
 
     // --- load balancers -------------------------------------------------------------------
     for (lb_id, lb) in &d.lbs {
-        let router = names.router(&lb.spec.vpc_id);
+        let router = names.router(&*lb.spec.vpc_id);
         let (Some(subnet), true) = (
-            d.subnets.get(&lb.spec.subnet_id),
+            d.subnets.get(&*lb.spec.subnet_id),
             p.namespaces.contains_key(&router),
         ) else {
             continue;
@@ -326,8 +326,8 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
 
     // --- sites ----------------------------------------------------------------------------
     for (site_id, site) in &d.sites {
-        let router_name = names.router(&site.spec.vpc_id);
-        let Some(vpc) = d.vpcs.get(&site.spec.vpc_id) else {
+        let router_name = names.router(&*site.spec.vpc_id);
+        let Some(vpc) = d.vpcs.get(&*site.spec.vpc_id) else {
             continue;
         };
         let Some(router) = p.namespaces.get_mut(&router_name) else {
@@ -364,12 +364,12 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     // (consumer subnet, provider VPC) of every endpoint with at least one mapping.
     let mut paths: Vec<(&str, &str)> = Vec::new();
     let mut consumer_subnets: BTreeSet<&str> = BTreeSet::new();
-    let mut live_pending: Vec<(String, String, String)> = Vec::new();
+    let mut live_pending: Vec<(String, std::sync::Arc<str>, std::sync::Arc<str>)> = Vec::new();
     for (eid, e) in &d.endpoints {
         if !e.spec.status.carries_traffic() {
             continue;
         }
-        let Some(svc) = d.services.get(&e.spec.service_id) else {
+        let Some(svc) = d.services.get(&*e.spec.service_id) else {
             p.problems.insert(eid.clone(), Failure::ServiceUnavailable);
             continue;
         };
@@ -383,12 +383,12 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         if svc.spec.backend.is_none() {
             continue;
         }
-        if !d.subnets.contains_key(&e.spec.subnet_id) || !d.vpcs.contains_key(&svc.spec.vpc_id) {
+        if !d.subnets.contains_key(&*e.spec.subnet_id) || !d.vpcs.contains_key(&*svc.spec.vpc_id) {
             continue;
         }
-        consumer_subnets.insert(&e.spec.subnet_id);
+        consumer_subnets.insert(&*e.spec.subnet_id);
         if !svc.spec.ports.is_empty() {
-            paths.push((&e.spec.subnet_id, &svc.spec.vpc_id));
+            paths.push((&*e.spec.subnet_id, &svc.spec.vpc_id));
         }
         live_pending.push((eid.clone(), e.spec.subnet_id.clone(), e.spec.ip.clone()));
     }
@@ -438,13 +438,14 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         }
     }
     for (eid, subnet, ip) in live_pending {
-        if let Some((shard, zone)) = legs.zones.get(&subnet) {
+        if let Some((shard, zone)) = legs.zones.get(&*subnet) {
+            // The endpoint's subnet and address are the desired state's own (shared, not copied).
             p.live.insert(LiveEndpoint {
                 id: eid.into(),
-                subnet: subnet.into(),
+                subnet,
                 shard: *shard,
                 zone: *zone,
-                ip: ip.into(),
+                ip,
             });
         }
     }
@@ -463,7 +464,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
     let mut sites_of: BTreeMap<&str, Vec<Dst>> = BTreeMap::new();
     for site in d.sites.values() {
         if let Some(dst) = net(&site.spec.cidr) {
-            sites_of.entry(&site.spec.vpc_id).or_default().push(dst);
+            sites_of.entry(&*site.spec.vpc_id).or_default().push(dst);
         }
     }
     let shards: BTreeSet<u32> = legs.zones.values().map(|(sh, _)| *sh).collect();
@@ -492,7 +493,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             let Some(subnet) = d.subnets.get(sid) else {
                 continue;
             };
-            let router = names.router(&subnet.spec.vpc_id);
+            let router = names.router(&*subnet.spec.vpc_id);
             let (gname, rname) = consumer_leg(sid);
             gw.links.push(Link::Veth {
                 name: gname.clone(),
@@ -586,7 +587,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             let Some(e) = d.endpoints.get(&*l.id) else {
                 continue;
             };
-            let Some(svc) = d.services.get(&e.spec.service_id) else {
+            let Some(svc) = d.services.get(&*e.spec.service_id) else {
                 continue;
             };
             let k = provider_table
@@ -612,7 +613,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         if !provider_vpcs.contains(&lb.spec.vpc_id) {
             continue;
         }
-        if let Some(router) = p.namespaces.get_mut(&names.router(&lb.spec.vpc_id)) {
+        if let Some(router) = p.namespaces.get_mut(&names.router(&*lb.spec.vpc_id)) {
             let from_gateway = Iface::Prefix(PROVIDER_LEG_PEER_PREFIX.into());
             let rules = lb_rules(&lb.spec.vip_address, &lb.spec.listeners, Some(from_gateway));
             let table = router.nft.get_or_insert_with(|| {
@@ -654,7 +655,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         let Some(subnet) = d.subnets.get(sid) else {
             continue;
         };
-        let Some(router) = p.namespaces.get_mut(&names.router(&subnet.spec.vpc_id)) else {
+        let Some(router) = p.namespaces.get_mut(&names.router(&*subnet.spec.vpc_id)) else {
             continue;
         };
         let leg = consumer_leg(sid).1;
@@ -744,7 +745,7 @@ pub fn patch_endpoints(
     d: &Desired,
     names: &Namespaces,
     legs: &Legs,
-    before: &BTreeMap<String, Option<vpcep_core::model::Endpoint>>,
+    before: &BTreeMap<String, Option<crate::plan::desired::EndpointSpec>>,
 ) -> Option<Dirty> {
     let mut dirty = Dirty::new();
     let provider = |shard: u32, vpc: &str| legs.providers.get(&(shard, vpc.to_string())).copied();
@@ -768,7 +769,7 @@ pub fn patch_endpoints(
             .cloned();
         if let Some(l) = found {
             let old = old.as_ref()?;
-            let svc = &d.services.get(&old.service_id)?.spec;
+            let svc = &d.services.get(&*old.service_id)?.spec;
             let parts = endpoint_parts(&l, old, svc, provider(l.shard, &svc.vpc_id)?)?;
             let ns = names.gateway(l.shard);
             let gw = p.namespaces.get_mut(&ns)?;
@@ -785,22 +786,22 @@ pub fn patch_endpoints(
         if !e.spec.status.carries_traffic() {
             continue;
         }
-        let svc = &d.services.get(&e.spec.service_id)?.spec;
+        let svc = &d.services.get(&*e.spec.service_id)?.spec;
         if matches!(svc.status, ServiceStatus::Deleting | ServiceStatus::Failed)
             || svc.backend.is_none()
             || svc.ports.is_empty()
-            || !d.subnets.contains_key(&e.spec.subnet_id)
+            || !d.subnets.contains_key(&*e.spec.subnet_id)
             || !d.vpcs.contains_key(&svc.vpc_id)
         {
             return None;
         }
-        let (shard, zone) = *legs.zones.get(&e.spec.subnet_id)?;
+        let (shard, zone) = *legs.zones.get(&*e.spec.subnet_id)?;
         let l = LiveEndpoint {
             id: id.as_str().into(),
-            subnet: e.spec.subnet_id.as_str().into(),
+            subnet: e.spec.subnet_id.clone(),
             shard,
             zone,
-            ip: e.spec.ip.as_str().into(),
+            ip: e.spec.ip.clone(),
         };
         let parts = endpoint_parts(&l, &e.spec, svc, provider(shard, &svc.vpc_id)?)?;
         let ns = names.gateway(shard);
@@ -994,7 +995,7 @@ impl EndpointParts {
 /// `None` when its address is not an IPv4 address (it then contributes nothing).
 pub fn endpoint_parts(
     l: &LiveEndpoint,
-    e: &vpcep_core::model::Endpoint,
+    e: &crate::plan::desired::EndpointSpec,
     svc: &vpcep_core::model::EndpointService,
     provider_table: u32,
 ) -> Option<EndpointParts> {
