@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::kernel::netlink::counters;
 use crate::plan::desired::Desired;
 use crate::plan::naming::Namespaces;
-use crate::plan::nft::{Count, NftSet, NftTable, Seeds, Val, key_bytes};
+use crate::plan::nft::{Count, NftSet, NftTable, Val, key_bytes};
 use crate::plan::{EP_DROP, EP_NEW, EP_RX, EP_TX, Plan};
 
 /// One endpoint whose traffic is counted: where, and the labels it is exported with.
@@ -298,19 +298,11 @@ impl Telemetry {
                 st.endpoints.values().cloned().collect::<Vec<_>>(),
             )
         };
-        let mut seeds: BTreeMap<String, Seeds> = BTreeMap::new();
         let mut established: BTreeMap<String, BTreeMap<(u16, Ipv4Addr), u64>> = BTreeMap::new();
         for (ns, table) in &gateways {
-            match counters::read_table(ns, table).await {
-                Ok(s) => {
-                    seeds.insert(ns.clone(), s);
-                }
-                Err(e) => {
-                    tracing::warn!(namespace = ns, error = %e, "cannot read traffic counters");
-                    if let Some(s) = counters::cache().get(ns) {
-                        seeds.insert(ns.clone(), s.clone());
-                    }
-                }
+            // Into the namespace's kept readings; a gateway that cannot be read keeps its last.
+            if let Err(e) = counters::read_table(ns, table).await {
+                tracing::warn!(namespace = ns, error = %e, "cannot read traffic counters");
             }
             match counters::established(ns).await {
                 Ok(c) => {
@@ -319,28 +311,35 @@ impl Telemetry {
                 Err(e) => tracing::warn!(namespace = ns, error = %e, "cannot read conntrack"),
             }
         }
-        let get = |ns: &str, set: &str, key: &[u8]| -> Count {
-            seeds
-                .get(ns)
-                .and_then(|s| s.get(set))
-                .and_then(|s| s.get(key))
-                .copied()
-                .unwrap_or_default()
+        // Every endpoint's totals, looked up in the kept readings under their lock (no await).
+        let totals: Vec<Totals> = {
+            let readings = counters::cache();
+            let get = |ns: &str, set: &str, key: &[u8]| -> Count {
+                readings
+                    .get(ns)
+                    .and_then(|s| s.get(set))
+                    .and_then(|s| s.get(key))
+                    .copied()
+                    .unwrap_or_default()
+            };
+            endpoints
+                .iter()
+                .map(|a| Totals {
+                    rx: get(&a.ns, EP_RX, &a.key),
+                    tx: get(&a.ns, EP_TX, &a.key),
+                    new: get(&a.ns, EP_NEW, &a.key).packets,
+                    dropped: get(&a.ns, EP_DROP, &a.key).packets,
+                    established: established
+                        .get(&*a.ns)
+                        .and_then(|c| c.get(&(a.zone, a.ip)))
+                        .copied()
+                        .unwrap_or(0),
+                })
+                .collect()
         };
         let mut per_service: BTreeMap<(Arc<str>, Arc<str>), Totals> = BTreeMap::new();
         let mut last = BTreeMap::new();
-        for a in &endpoints {
-            let t = Totals {
-                rx: get(&a.ns, EP_RX, &a.key),
-                tx: get(&a.ns, EP_TX, &a.key),
-                new: get(&a.ns, EP_NEW, &a.key).packets,
-                dropped: get(&a.ns, EP_DROP, &a.key).packets,
-                established: established
-                    .get(&*a.ns)
-                    .and_then(|c| c.get(&(a.zone, a.ip)))
-                    .copied()
-                    .unwrap_or(0),
-            };
+        for (a, t) in endpoints.iter().zip(totals) {
             export("vpcep_", labels(a), &t);
             per_service
                 .entry((a.service_id.clone(), a.service_project_id.clone()))
@@ -457,36 +456,45 @@ impl Telemetry {
             };
             // A few endpoints (those about to be removed): their elements only, not a dump of
             // the gateway's thousands.
+            // Both land in the namespace's kept readings (`counters::cache`), looked up below; a
+            // gateway that cannot be read is reported from its last reading.
             let read = match only {
                 Some(_) => {
                     let keys: Vec<Vec<u8>> = mine.iter().map(|a| a.key.to_vec()).collect();
-                    counters::read_keys(ns, table, &keys).await
+                    counters::read_keys(ns, table, &keys).await.map(drop)
                 }
                 None => counters::read_table(ns, table).await,
             };
-            let seeds = match read {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(namespace = ns, error = %e, "cannot read traffic counters for metering");
-                    match counters::cache().get(ns) {
-                        Some(s) => s.clone(),
-                        None => continue,
-                    }
-                }
-            };
+            if let Err(e) = read {
+                tracing::warn!(namespace = ns, error = %e, "cannot read traffic counters for metering");
+            }
             let read_ms = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
                 .unwrap_or(0);
-            let get =
-                |set: &str, key: &[u8]| -> Option<Count> { seeds.get(set)?.get(key).copied() };
+            // (rx, tx, new connections) of each of `mine`, under the readings' lock (no await).
+            let counts: Vec<Option<(Count, Count, Option<Count>)>> = {
+                let readings = counters::cache();
+                let kept = readings.get(ns);
+                let get =
+                    |set: &str, key: &[u8]| -> Option<Count> { kept?.get(set)?.get(key).copied() };
+                mine.iter()
+                    .map(|a| {
+                        Some((
+                            get(EP_RX, &a.key)?,
+                            get(EP_TX, &a.key)?,
+                            get(EP_NEW, &a.key),
+                        ))
+                    })
+                    .collect()
+            };
             let traffic = |c: Count| vpcep_core::metering::Traffic {
                 packets: c.packets,
                 bytes: c.bytes,
             };
             let mut st = self.state();
-            for a in mine {
-                let (Some(rx), Some(tx)) = (get(EP_RX, &a.key), get(EP_TX, &a.key)) else {
+            for (a, counts) in mine.iter().zip(counts) {
+                let Some((rx, tx, new)) = counts else {
                     continue;
                 };
                 let (rx, tx) = own_share(
@@ -502,7 +510,7 @@ impl Telemetry {
                     namespace: a.ns.clone(),
                     rx: traffic(rx),
                     tx: traffic(tx),
-                    connections: get(EP_NEW, &a.key).map_or(0, |c| c.packets),
+                    connections: new.map_or(0, |c| c.packets),
                     read_ms,
                 });
             }

@@ -16,7 +16,7 @@ use netlink_sys::{AsyncSocket, TokioSocket, protocols};
 
 use super::{NLM_F_DUMP, answers, err, in_namespace, message, nlattr, nlattrs};
 use crate::kernel::linux::KernelError;
-use crate::plan::nft::{Count, NftTable, Nla, Seeds};
+use crate::plan::nft::{Count, ElemKey, NftTable, Nla, Seeds};
 
 const NFNL_SUBSYS_NFTABLES: u16 = 10;
 const NFT_MSG_NEWSETELEM: u16 = 12;
@@ -60,8 +60,8 @@ fn remember(ns: &str, read: Seeds) {
 }
 
 /// One element's key bytes and counter, from a `NEWSETELEM` answer's list item.
-fn element(item: &[u8]) -> Option<(Vec<u8>, Count)> {
-    let key = nlattr(nlattr(item, ELEM_KEY)?, DATA_VALUE)?.to_vec();
+fn element(item: &[u8]) -> Option<(ElemKey, Count)> {
+    let key = ElemKey::from_slice(nlattr(nlattr(item, ELEM_KEY)?, DATA_VALUE)?);
     let expr = nlattr(item, ELEM_EXPR).or_else(|| {
         // Several expressions come as a list; ours is the only one.
         nlattrs(nlattr(item, ELEM_EXPRESSIONS)?)
@@ -87,7 +87,7 @@ fn element(item: &[u8]) -> Option<(Vec<u8>, Count)> {
 }
 
 /// The elements of a `NEWSETELEM` answer (after the nfgenmsg).
-fn elements(body: &[u8]) -> Vec<(Vec<u8>, Count)> {
+fn elements(body: &[u8]) -> Vec<(ElemKey, Count)> {
     nlattr(body, ELEM_LIST_ELEMENTS)
         .map(|list| {
             nlattrs(list)
@@ -224,7 +224,7 @@ pub async fn read_keys(ns: &str, table: &NftTable, keys: &[Vec<u8>]) -> Result<S
             let of_set = kept.and_then(|k| k.get(*name));
             let elems = keys
                 .iter()
-                .filter_map(|key| Some((key.clone(), *of_set?.get(key)?)))
+                .filter_map(|key| Some((ElemKey::from_slice(key), *of_set?.get(key.as_slice())?)))
                 .collect();
             (name.to_string(), elems)
         })
@@ -243,12 +243,13 @@ fn open(ns: &str) -> Result<TokioSocket, KernelError> {
     .map_err(|e| err(ns, "open socket", e))
 }
 
-/// Read the counters of `table`'s counted sets in `ns` now; returns the namespace's readings
-/// (the kernel's, or the last ones kept when an element or the table is gone).
-pub async fn read_table(ns: &str, table: &NftTable) -> Result<Seeds, KernelError> {
+/// Read the counters of `table`'s counted sets in `ns` now into the namespace's readings
+/// ([`cache`]: the kernel's, or the last ones kept when an element or the table is gone),
+/// where the caller looks them up. Not returned as a copy: that was every counter of the
+/// namespace copied on each metering read and each scrape.
+pub async fn read_table(ns: &str, table: &NftTable) -> Result<(), KernelError> {
     let sock = open(ns)?;
-    read(&sock, ns, 1, table).await?;
-    Ok(cache().get(ns).cloned().unwrap_or_default())
+    read(&sock, ns, 1, table).await
 }
 
 mod ct {
@@ -339,7 +340,7 @@ mod tests {
         assert_eq!(
             got,
             vec![(
-                vec![3, 0, 0, 0, 10, 0, 0, 5],
+                ElemKey::from_slice(&[3, 0, 0, 0, 10, 0, 0, 5]),
                 Count {
                     packets: 7,
                     bytes: 900
@@ -351,7 +352,7 @@ mod tests {
     #[test]
     fn readings_only_grow() {
         let ns = "counters-test-ns";
-        let key = vec![1u8, 2, 3, 4];
+        let key = ElemKey::from_slice(&[1u8, 2, 3, 4]);
         let read = |p, b| {
             let mut s = Seeds::new();
             s.entry("ep_rx".into()).or_default().insert(

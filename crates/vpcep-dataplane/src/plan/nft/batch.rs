@@ -607,7 +607,7 @@ impl Batch {
                     None
                 };
                 let seed = seeds
-                    .and_then(|s| s.get(name).and_then(|per| per.get(&key)))
+                    .and_then(|s| s.get(name).and_then(|per| per.get(key.as_slice())))
                     .copied();
                 encoded.push((key, key_end, data, seed));
             }
