@@ -200,7 +200,8 @@ mod agent_schema {
                 id: "x".into(),
                 generation: 2,
                 revision: 7,
-                spec: serde_json::json!({"a": 1}),
+                spec: protocol::FeedObject::spec_of(&serde_json::json!({"a": 1}))
+                    .expect("JSON text"),
             };
             same_json::<_, super::Snapshot>(&protocol::Snapshot {
                 revision: 7,

@@ -365,7 +365,10 @@ pub async fn propagation_times(cfg: &PropagationConfig) -> Propagation {
                 let now = Instant::now();
                 rev = rev.max(c.revision);
                 for ch in c.changes {
-                    if ch.object.is_some_and(|o| o.spec["status"] == "accepted") {
+                    if ch.object.is_some_and(|o| {
+                        o.decode::<serde_json::Value>()
+                            .is_ok_and(|s| s["status"] == "accepted")
+                    }) {
                         seen.lock().expect("seen").entry(ch.id).or_insert(now);
                     }
                 }

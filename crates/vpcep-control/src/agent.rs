@@ -22,14 +22,16 @@ fn feed_kinds() -> Vec<Kind> {
         .collect()
 }
 
-fn feed_object(r: Record) -> FeedObject {
-    FeedObject {
+fn feed_object(r: Record) -> DomainResult<FeedObject> {
+    Ok(FeedObject {
+        spec: FeedObject::spec_of(&r.body).map_err(|e| {
+            DomainError::internal(format!("feed object {} {}: {e}", r.kind.as_str(), r.id))
+        })?,
         kind: r.kind,
         id: r.id,
         generation: r.generation,
         revision: r.revision,
-        spec: r.body,
-    }
+    })
 }
 
 /// Why a watch cannot be answered from history.
@@ -51,7 +53,10 @@ impl Control {
         let (revision, records) = self.store.snapshot(&feed_kinds()).await?;
         Ok(Snapshot {
             revision,
-            objects: records.into_iter().map(feed_object).collect(),
+            objects: records
+                .into_iter()
+                .map(feed_object)
+                .collect::<DomainResult<_>>()?,
         })
     }
 
@@ -93,13 +98,15 @@ impl Control {
         let mut changes: Vec<Change> = set
             .written
             .into_iter()
-            .map(|r| Change {
-                kind: r.kind,
-                id: r.id.clone(),
-                revision: r.revision,
-                object: Some(feed_object(r)),
+            .map(|r| {
+                Ok(Change {
+                    kind: r.kind,
+                    id: r.id.clone(),
+                    revision: r.revision,
+                    object: Some(feed_object(r)?),
+                })
             })
-            .collect();
+            .collect::<DomainResult<_>>()?;
         changes.extend(set.deleted.into_iter().map(|(kind, id, revision)| Change {
             kind,
             id,

@@ -124,7 +124,7 @@ pub struct Desired {
 }
 
 fn put<T: DeserializeOwned>(map: &mut BTreeMap<String, Versioned<T>>, o: &FeedObject) {
-    match serde_json::from_value::<T>(o.spec.clone()) {
+    match o.decode::<T>() {
         Ok(spec) => {
             map.insert(
                 o.id.clone(),
@@ -148,9 +148,7 @@ fn old_and_new<'a, T: DeserializeOwned>(
     o: &FeedObject,
 ) -> Option<(&'a T, T)> {
     let old = &map.get(id)?.spec;
-    serde_json::from_value(o.spec.clone())
-        .ok()
-        .map(|new| (old, new))
+    o.decode().ok().map(|new| (old, new))
 }
 
 /// True when the object changed only in what the agent reports back (status, fault, time).
@@ -165,7 +163,7 @@ fn only_status_moved<T: serde::Serialize>(
     let Ok(serde_json::Value::Object(mut old)) = serde_json::to_value(&old.spec) else {
         return false;
     };
-    let serde_json::Value::Object(mut new) = o.spec.clone() else {
+    let Ok(serde_json::Value::Object(mut new)) = o.decode() else {
         return false;
     };
     for reported in ["status", "fault", "updated_ms"] {
@@ -339,13 +337,14 @@ mod tests {
             id: id.into(),
             generation: 1,
             revision: 1,
-            spec: serde_json::json!({
+            spec: FeedObject::spec_of(&serde_json::json!({
                 "id": id, "project_id": "p1", "domain_id": "d1", "region": "r1",
                 "service_id": "s1", "service_name": "svc", "vpc_id": "v1", "subnet_id": subnet,
                 "ip": ip, "status": "accepted", "enable_dns": true, "dns_names": ["a.example"],
                 "whitelist": [], "enable_whitelist": false, "description": "kept by the API only",
                 "tags": [{"key": "k", "value": "v"}], "created_ms": 1, "updated_ms": 2,
-            }),
+            }))
+            .expect("JSON text"),
         }
     }
 
