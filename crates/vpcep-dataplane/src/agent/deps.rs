@@ -47,7 +47,7 @@ pub fn endpoint_namespaces(
         out.push(names.gateway(*shard));
     }
     if let Some(subnet) = d.subnets.get(&*e.subnet_id) {
-        out.push(names.router(&*subnet.spec.vpc_id));
+        out.push(names.router(&subnet.spec.vpc_id));
     }
     if let Some(svc) = d.services.get(&*e.service_id) {
         out.extend(service_namespaces(d, names, &svc.spec));

@@ -418,7 +418,7 @@ impl<K: KernelOps> Agent<K> {
                     let problem = plan.problems.get(id).cloned().or_else(|| {
                         failure_in(&crate::agent::deps::service_namespaces(d, names, &s.spec))
                     });
-                    let router = names.router(&*s.spec.vpc_id);
+                    let router = names.router(&s.spec.vpc_id);
                     match problem {
                         Some(p) => push(
                             Kind::EndpointService,

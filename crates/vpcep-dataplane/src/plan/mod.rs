@@ -214,7 +214,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         ns.addrs.insert(Addr::host("lo", dns::RESOLVER_ADDR));
     }
     for (sid, s) in &d.subnets {
-        let Some(ns) = p.namespaces.get_mut(&names.router(&*s.spec.vpc_id)) else {
+        let Some(ns) = p.namespaces.get_mut(&names.router(&s.spec.vpc_id)) else {
             continue;
         };
         let br = bridge(sid);
@@ -229,7 +229,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
 
     // --- servers --------------------------------------------------------------------------
     for (srv_id, srv) in &d.servers {
-        let router = names.router(&*srv.spec.vpc_id);
+        let router = names.router(&srv.spec.vpc_id);
         if !p.namespaces.contains_key(&router) {
             continue;
         }
@@ -276,7 +276,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
 
     // --- load balancers -------------------------------------------------------------------
     for (lb_id, lb) in &d.lbs {
-        let router = names.router(&*lb.spec.vpc_id);
+        let router = names.router(&lb.spec.vpc_id);
         let (Some(subnet), true) = (
             d.subnets.get(&*lb.spec.subnet_id),
             p.namespaces.contains_key(&router),
@@ -326,7 +326,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
 
     // --- sites ----------------------------------------------------------------------------
     for (site_id, site) in &d.sites {
-        let router_name = names.router(&*site.spec.vpc_id);
+        let router_name = names.router(&site.spec.vpc_id);
         let Some(vpc) = d.vpcs.get(&*site.spec.vpc_id) else {
             continue;
         };
@@ -493,7 +493,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             let Some(subnet) = d.subnets.get(sid) else {
                 continue;
             };
-            let router = names.router(&*subnet.spec.vpc_id);
+            let router = names.router(&subnet.spec.vpc_id);
             let (gname, rname) = consumer_leg(sid);
             gw.links.push(Link::Veth {
                 name: gname.clone(),
@@ -613,7 +613,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         if !provider_vpcs.contains(&lb.spec.vpc_id) {
             continue;
         }
-        if let Some(router) = p.namespaces.get_mut(&names.router(&*lb.spec.vpc_id)) {
+        if let Some(router) = p.namespaces.get_mut(&names.router(&lb.spec.vpc_id)) {
             let from_gateway = Iface::Prefix(PROVIDER_LEG_PEER_PREFIX.into());
             let rules = lb_rules(&lb.spec.vip_address, &lb.spec.listeners, Some(from_gateway));
             let table = router.nft.get_or_insert_with(|| {
@@ -655,7 +655,7 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         let Some(subnet) = d.subnets.get(sid) else {
             continue;
         };
-        let Some(router) = p.namespaces.get_mut(&names.router(&*subnet.spec.vpc_id)) else {
+        let Some(router) = p.namespaces.get_mut(&names.router(&subnet.spec.vpc_id)) else {
             continue;
         };
         let leg = consumer_leg(sid).1;
