@@ -99,6 +99,37 @@ fn release_freed_memory() {
     }
 }
 
+/// Allocations from this size up are mmapped by glibc (and unmapped when freed) instead of
+/// carved from the heap.
+const MMAP_THRESHOLD: i32 = 256 * 1024;
+
+/// Make glibc give large buffers their own mappings for the agent process's whole life.
+///
+/// Why: glibc starts with a 128 KiB mmap threshold but raises it to the size of every mmapped
+/// block freed, up to 32 MiB. After the agent's first large buffer (a snapshot's or a change
+/// batch's body, 8–9 MB at 10,000 endpoints) every later one came from the heap, among
+/// long-lived small blocks, and the heap could not shrink again: measured in P4 at 10,060
+/// endpoints, a heap of 35.9 MB for ~25 MB in use, and an 8 MB body mapped beside it. A fixed
+/// threshold turns that adjustment off (`mallopt(3)`). Measured in the same run shape: agent
+/// RSS 53.6–58.6 → 47.2 MB, heap and stacks 41.5–46.3 → 35.3 MB at their highest. The cost
+/// is an mmap and munmap per buffer of 256 KiB or more (netlink batches, feed bodies), none
+/// of them on the one-endpoint path. Once per process.
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            #[allow(unsafe_code)]
+            // SAFETY: mallopt only sets a parameter of glibc's allocator (under its lock); it
+            // takes no pointer and may be called from any thread at any time.
+            let set = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+            if set != 1 {
+                tracing::debug!("mallopt(M_MMAP_THRESHOLD) refused");
+            }
+        });
+    }
+}
+
 /// Put `previous`'s namespace plans in `new` where they are equal. Why: the kernel layer keeps
 /// its record of an unchanged namespace (a clone of the plan that applied it, sharing its set
 /// elements, `Arc`s), so a plan made from scratch held the unchanged namespaces' elements twice
@@ -134,6 +165,7 @@ impl Agent {
 impl<K: KernelOps> Agent<K> {
     /// An agent over any kernel (tests use a fake one).
     pub fn with_kernel(cfg: AgentConfig, kernel: K) -> Self {
+        tune_allocator();
         let http = reqwest::Client::new();
         let telemetry = metrics::Telemetry::default();
         let usage = usage::Reporter::new(&cfg, http.clone(), telemetry.clone());
