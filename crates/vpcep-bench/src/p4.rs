@@ -460,6 +460,17 @@ pub async fn measure(cfg: &Config) -> Vec<Figure> {
         let failed = restarted.apply(&p).await.expect("apply after restart");
         let restart = t.elapsed();
         assert!(failed.is_empty(), "{failed:?}");
+        let phases = restarted.last.layout_phases;
+        eprintln!(
+            "P4: restart {:.0} ms: namespaces {:.0}, links and sockets {:.0}, far ends {:.0}, addresses/routes/tables {:.0}, the rest (fast path) {:.0}; {} requests",
+            restart.as_secs_f64() * 1e3,
+            phases[0].as_secs_f64() * 1e3,
+            phases[1].as_secs_f64() * 1e3,
+            phases[2].as_secs_f64() * 1e3,
+            phases[3].as_secs_f64() * 1e3,
+            restart.saturating_sub(phases.iter().sum()).as_secs_f64() * 1e3,
+            restarted.last.layout_requests,
+        );
         figures.push(Figure::absolute(
             "P4",
             "agent restart, nothing to change (kernel layer)",
