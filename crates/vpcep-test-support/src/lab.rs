@@ -109,6 +109,16 @@ impl Lab {
         self.server.account(name).await.client
     }
 
+    /// The domain (account) id of account `name`, made by [`Lab::account`].
+    pub async fn domain_id(&self, name: &str) -> String {
+        self.server
+            .control
+            .find_account(name)
+            .await
+            .unwrap_or_else(|e| panic!("account {name}: {e:?}"))
+            .domain_id
+    }
+
     /// Remove the lab's namespaces the way `vpcep lab down` does (dropping the lab also does it,
     /// synchronously, as a fallback).
     pub async fn teardown(&self) {

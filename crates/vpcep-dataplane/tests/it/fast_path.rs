@@ -246,13 +246,7 @@ async fn consumer_vpcs_on_one_cidr_each_skip_their_bridge_and_stay_apart() {
     let mut lab = Lab::start().await;
     let a = lab.account("alice").await;
     let b = lab.account("bob").await;
-    let bob_domain = lab
-        .server
-        .control
-        .find_account("bob")
-        .await
-        .expect("bob")
-        .domain_id;
+    let bob_domain = lab.domain_id("bob").await;
     let s = vm_service(&a, "10.7.0", "10.7.0.0/16").await;
     let _: Value = a
         .post(

@@ -68,13 +68,7 @@ async fn records_name_consumer_endpoint_and_both_sides_of_the_nat() {
     .await;
     let alice = lab.account("alice").await;
     let bob = lab.account("bob").await;
-    let bob_domain = lab
-        .server
-        .control
-        .find_account("bob")
-        .await
-        .expect("bob")
-        .domain_id;
+    let bob_domain = lab.domain_id("bob").await;
     // Alice offers the service and consumes it from her own VPC; Bob's VPC has the same CIDR
     // and his client the same address as hers.
     let v = vm_service(&alice, "10.7.0", "10.7.0.0/16").await;

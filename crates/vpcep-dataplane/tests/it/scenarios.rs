@@ -142,13 +142,7 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
     let mut lab = Lab::start().await;
     let alice = lab.account("alice").await;
     let bob = lab.account("bob").await;
-    let bob_domain = lab
-        .server
-        .control
-        .find_account("bob")
-        .await
-        .expect("bob")
-        .domain_id;
+    let bob_domain = lab.domain_id("bob").await;
     let (a, b) = (&alice, &bob);
 
     let prov = network(a, "prov", "192.168.0.0/16", "192.168.0.0/24", "192.168.0.1").await;
