@@ -159,7 +159,7 @@ impl Child {
         }
     }
 
-    /// The reading with the highest RSS over `watch` (every 250 ms), and the first one.
+    /// The first reading, and the one with the highest RSS over `watch` (every 250 ms).
     async fn peak_memory(&self, watch: Duration) -> (Memory, Memory) {
         let first = self.memory();
         let mut peak = first;

@@ -6,11 +6,10 @@
 //! - an endpoint: its gateway shard, its consumer subnet's router, and everything its service
 //!   depends on.
 
-use crate::plan::desired::EndpointSpec;
 use vpcep_core::model::EndpointService;
 
 use crate::plan::Legs;
-use crate::plan::desired::Desired;
+use crate::plan::desired::{Desired, EndpointSpec};
 use crate::plan::naming::Namespaces;
 
 /// The namespace realising backend port `port_id`: its load balancer or its cloud host.

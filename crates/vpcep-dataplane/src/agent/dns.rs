@@ -8,7 +8,6 @@
 //! tried again with a short back-off), and the DNS cloud service's inside its backend host.
 //! Runs inside `vpcep serve` next to the agent, or alone as `vpcep dns`.
 
-use crate::plan::desired::EndpointSpec;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -20,7 +19,7 @@ use crate::kernel::dns::open_listener;
 use crate::kernel::linux::{list_namespaces, recover_legs};
 use crate::kernel::watch::{NamespaceWatch, next_names};
 use crate::plan::Legs;
-use crate::plan::desired::Desired;
+use crate::plan::desired::{Desired, EndpointSpec};
 use crate::plan::dns::{DNS_PORT, DnsPlan, Listener, Name, dns_plan, endpoint_names, live_subnets};
 use crate::plan::naming::Namespaces;
 

@@ -7,7 +7,6 @@
 //! Names follow Huawei Cloud Eye's `vpcep_*` metrics; rx/tx are from the endpoint's point of
 //! view (rx: consumer → endpoint, tx: endpoint → consumer). See docs/metrics.md.
 
-use crate::plan::desired::EndpointSpec;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::kernel::netlink::counters;
-use crate::plan::desired::Desired;
+use crate::plan::desired::{Desired, EndpointSpec};
 use crate::plan::naming::Namespaces;
 use crate::plan::nft::{Count, NftSet, NftTable, Val, key_bytes};
 use crate::plan::{EP_DROP, EP_NEW, EP_RX, EP_TX, Plan};
@@ -445,8 +444,7 @@ impl Telemetry {
                 .collect();
             (gateways, endpoints, st.keys.len())
         };
-        // One gateway at a time: its readings (a copy of all its counters) are dropped before
-        // the next one is read, instead of every gateway's being held at once.
+        // One gateway at a time: its counters are read and looked up before the next one's.
         endpoints.sort_by(|a, b| a.ns.cmp(&b.ns));
         let mut out = Vec::with_capacity(endpoints.len());
         for mine in endpoints.chunk_by(|a, b| a.ns == b.ns) {
@@ -461,7 +459,7 @@ impl Telemetry {
             let read = match only {
                 Some(_) => {
                     let keys: Vec<Vec<u8>> = mine.iter().map(|a| a.key.to_vec()).collect();
-                    counters::read_keys(ns, table, &keys).await.map(drop)
+                    counters::read_keys(ns, table, &keys).await
                 }
                 None => counters::read_table(ns, table).await,
             };

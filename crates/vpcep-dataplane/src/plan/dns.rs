@@ -16,13 +16,12 @@
 //!   source that is unique per consumer subnet leg; [`DnsPlan::snat`] maps each back to the
 //!   consumer's VPC, whose view answers.
 
-use crate::plan::desired::EndpointSpec;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use vpcep_core::model::EndpointStatus;
 
-use super::desired::Desired;
+use super::desired::{Desired, EndpointSpec};
 use super::naming::Namespaces;
 use super::{Legs, snat_address};
 

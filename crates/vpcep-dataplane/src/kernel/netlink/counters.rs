@@ -173,12 +173,12 @@ pub(super) async fn read(
 
 /// Read the counters of just the elements `keys` of `table`'s counted sets in `ns` (one request
 /// per set listing the keys, answered element by element): what metering needs of endpoints
-/// about to be removed, without dumping the other endpoints' elements. Returns the namespace's
-/// readings like [`read_table`]. A key some set does not hold (the kernel stops at it) makes
+/// about to be removed, without dumping the other endpoints' elements. Into the namespace's
+/// readings, like [`read_table`]. A key some set does not hold (the kernel stops at it) makes
 /// that set be read whole instead, so a reading is never missing for an element that is there.
-pub async fn read_keys(ns: &str, table: &NftTable, keys: &[Vec<u8>]) -> Result<Seeds, KernelError> {
+pub async fn read_keys(ns: &str, table: &NftTable, keys: &[Vec<u8>]) -> Result<(), KernelError> {
     if keys.is_empty() {
-        return Ok(Seeds::new());
+        return Ok(());
     }
     let sock = open(ns)?;
     let mut readings = Seeds::new();
@@ -212,23 +212,7 @@ pub async fn read_keys(ns: &str, table: &NftTable, keys: &[Vec<u8>]) -> Result<S
     if whole {
         read(&sock, ns, seq.wrapping_add(1), table).await?;
     }
-    // The readings kept for these keys (never lower than an earlier one), not the whole
-    // namespace's.
-    let cache = cache();
-    let kept = cache.get(ns);
-    Ok(table
-        .sets
-        .iter()
-        .filter(|(_, s)| s.counter)
-        .map(|(name, _)| {
-            let of_set = kept.and_then(|k| k.get(*name));
-            let elems = keys
-                .iter()
-                .filter_map(|key| Some((ElemKey::from_slice(key), *of_set?.get(key.as_slice())?)))
-                .collect();
-            (name.to_string(), elems)
-        })
-        .collect())
+    Ok(())
 }
 
 /// A netfilter socket inside `ns`, registered with the current runtime.

@@ -48,9 +48,10 @@ pub(crate) fn err(ns: &str, what: &str, e: impl std::fmt::Display) -> KernelErro
 /// Two sockets, driven by whoever holds the `NsLink` (no task of their own): requests and
 /// dumps alike go out on `route_raw` and their answers are read there ([`NsLink::route_dump`]).
 /// Why not rtnetlink's `Connection`: it is a task per socket with a 64 KiB read buffer and an
-/// 8 KiB write buffer of its own, held for the namespace's life: at 1,013 namespaces (P4,
-/// 10,060 endpoints) 74 MB allocated (heaptrack), the largest part of the agent's heap,
-/// for the few link/address/route/rule dumps a converge reads back.
+/// 8 KiB write buffer of its own, held for the namespace's life, for the few
+/// link/address/route/rule dumps a converge reads back: at 1,013 namespaces (P4, 10,060
+/// endpoints) 74 MB allocated (heaptrack), mostly never touched; the agent's resident heap went
+/// 9.2 → 7.2 MB with the VPCs alone and 56.8 → 54.9 MB at its highest with every endpoint.
 pub struct NsLink {
     ns: String,
     /// Route requests and dumps (links, addresses, routes, rules).
