@@ -287,6 +287,9 @@ fn remove_namespaces(names: &Namespaces) -> usize {
             deleted += 1;
         }
     }
+    // The routers' fast-path pins outlive their namespaces (and the agent): they would keep
+    // programs and maps in the kernel.
+    vpcep_dataplane::kernel::fastpath::remove_pins(names);
     deleted
 }
 

@@ -394,8 +394,8 @@ async fn fast_path(ns: &str, skip: &crate::plan::fast::RouterSkip) -> Vec<Findin
         namespace: Some(ns.to_string()),
         message,
         fix: Some(
-            "run the agent (it attaches the fast path while it runs; its log says why when it \
-             cannot), or ignore: the normal path carries the same traffic"
+            "run the agent (it attaches the fast path, which stays attached between its runs; its \
+             log says why when it cannot), or ignore: the normal path carries the same traffic"
                 .into(),
         ),
     };
@@ -404,7 +404,7 @@ async fn fast_path(ns: &str, skip: &crate::plan::fast::RouterSkip) -> Vec<Findin
         Ok(list) => {
             let missing: Vec<String> = list
                 .into_iter()
-                .filter(|(_, _, on)| !on)
+                .filter(|(_, _, on)| on.is_none())
                 .map(|(dev, prog, _)| format!("{prog} on {dev}"))
                 .collect();
             if missing.is_empty() {

@@ -4,22 +4,30 @@
 //! maps hold its own entries only), its programs attached with TCX links to the router's gateway
 //! legs and server ports, its maps filled from the plan ([`crate::plan::fast::RouterSkip`]).
 //!
-//! The links are held by this process: when the agent stops (even killed), the kernel drops them
-//! and the routers forward as before, so the fast path can never act on a plan nobody follows
-//! any more. It only ever shortens a path the plan already allows; a router without it (not
-//! loaded, not attached, a failed sync) carries the same traffic the normal way, which is why a
-//! failure here is logged and shown by [`FastPath::status`] but fails no object.
+//! An instance's programs, maps and links are pinned in bpffs
+//! (`/sys/fs/bpf/vpcep/<namespace>/<nsfs inode>-<object hash>/`), like every other kernel object
+//! the agent programs: they outlive the agent's process, so a restarted agent (or one that was
+//! killed) adopts them instead of loading and attaching again, and traffic keeps the fast path
+//! meanwhile. What the agent takes away (a router that stops being forwarding-only, a namespace
+//! that goes, `--no-fast-path`, a teardown) it unpins. Where bpffs cannot be had the links are
+//! held by the process alone, as before. The fast path only ever shortens a path the plan
+//! already allows; a router without it (not loaded, not attached, a failed sync) carries the
+//! same traffic the normal way, which is why a failure here is logged (and `doctor` warns of a
+//! router left without it) but fails no object.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use aya::maps::{HashMap as BpfHashMap, MapData};
+use aya::maps::{HashMap as BpfHashMap, Map, MapData};
+use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::tc::{SchedClassifierLink, TcAttachType};
 use aya::programs::{Program, SchedClassifier};
 use aya::{Ebpf, EbpfLoader, Pod};
 
 use crate::plan::Plan;
 use crate::plan::fast::RouterSkip;
+use crate::plan::naming::Namespaces;
 use crate::plan::objects::Mac;
 
 /// The object `build.rs` compiled.
@@ -84,18 +92,69 @@ pub enum FastPathError {
 
 /// One router as programmed: its own instance of the object, attachments and map entries.
 struct Router {
-    ebpf: Ebpf,
+    programs: Programs,
+    maps: Maps,
+    /// Where its objects are pinned; `None` where bpffs could not be had (the process holds
+    /// them alone).
+    pins: Option<PathBuf>,
     /// What its maps hold at most.
     capacity: Capacity,
     /// The namespace's identity (its nsfs inode): a namespace re-created under the same name
     /// starts over.
     inode: u64,
     /// Device → (ifindex, the link that keeps the program attached).
-    links: BTreeMap<String, (u32, SchedClassifierLink)>,
+    links: BTreeMap<String, (u32, Held)>,
     ports: BTreeMap<u32, HopVal>,
     bridges: BTreeMap<u32, BridgeVal>,
     legs: BTreeMap<u32, HopVal>,
     l2: BTreeMap<L2Key, u32>,
+}
+
+/// An instance's programs: the object as loaded, or (adopted) opened from their pins.
+enum Programs {
+    Loaded(Ebpf),
+    Pinned(BTreeMap<&'static str, SchedClassifier>),
+}
+
+impl Programs {
+    fn get(&mut self, name: &str) -> Option<&mut SchedClassifier> {
+        match self {
+            Programs::Loaded(ebpf) => match ebpf.program_mut(name) {
+                Some(Program::SchedClassifier(p)) => Some(p),
+                _ => None,
+            },
+            Programs::Pinned(p) => p.get_mut(name),
+        }
+    }
+}
+
+/// An instance's maps, as the object's C structs.
+struct Maps {
+    ports: BpfHashMap<MapData, u32, HopVal>,
+    bridges: BpfHashMap<MapData, u32, BridgeVal>,
+    legs: BpfHashMap<MapData, u32, HopVal>,
+    l2: BpfHashMap<MapData, L2Key, u32>,
+}
+
+/// The object's maps by their names in it (and their pins' names).
+const MAPS: [&str; 4] = ["ports", "bridge_ports", "legs", "l2"];
+
+/// A program's attachment: pinned (it outlives the process), or held by the process alone.
+enum Held {
+    Pinned(PinnedLink),
+    Process(#[allow(dead_code)] SchedClassifierLink),
+}
+
+impl Held {
+    /// Detach: a pinned link loses its pin first (the kernel frees a link when its last
+    /// reference goes).
+    fn detach(self) {
+        if let Held::Pinned(p) = self
+            && let Err(e) = p.unpin()
+        {
+            tracing::warn!(error = %e, "unpinning a fast-path link");
+        }
+    }
 }
 
 type Routers = Arc<Mutex<BTreeMap<String, Router>>>;
@@ -105,6 +164,12 @@ type Routers = Arc<Mutex<BTreeMap<String, Router>>>;
 pub struct FastPath {
     /// Why it is off, when it is (the kernel refused the programs, or it was turned off).
     off: Option<String>,
+    /// Whose routers these are: pins of this agent's namespaces that its plan does not want are
+    /// removed at the first sync (left by an earlier run). `None`: none are looked for.
+    owner: Option<Namespaces>,
+    /// Where instances are pinned (`None`: bpffs could not be had; links die with the process).
+    pins: Option<PathBuf>,
+    swept: bool,
     routers: Routers,
     /// The plans last synced, by router namespace (to skip unchanged ones).
     synced: BTreeMap<String, RouterSkip>,
@@ -115,28 +180,61 @@ impl std::fmt::Debug for FastPath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FastPath")
             .field("off", &self.off)
+            .field("pins", &self.pins)
             .field("routers", &self.synced.len())
             .finish()
     }
 }
 
 impl FastPath {
-    /// A fast path that stays off (`why`): every router forwards the normal way.
-    pub fn off(why: &str) -> Self {
+    /// A fast path that stays off (`why`): every router forwards the normal way, and pins an
+    /// earlier run of `owner`'s agent left are removed at the first sync.
+    pub fn off(why: &str, owner: &Namespaces) -> Self {
         Self {
             off: Some(why.to_string()),
+            owner: Some(owner.clone()),
+            pins: pin_root().ok(),
             ..Default::default()
         }
     }
 
-    /// A fast path whose programs the kernel accepts (one instance loaded and dropped to find
-    /// out); off, with the reason logged, where it refuses them.
-    pub fn load() -> Self {
+    /// The fast path of `owner`'s routers, if the kernel accepts its programs (one instance
+    /// loaded and dropped to find out); off, with the reason logged, where it refuses them.
+    pub fn load(owner: &Namespaces) -> Self {
         match load_object(Capacity::default()) {
-            Ok(_) => Self::default(),
+            Ok(_) => {
+                let pins = match pin_root() {
+                    Ok(root) => Some(root),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "router fast path not pinned: it ends with the agent's process");
+                        None
+                    }
+                };
+                Self {
+                    owner: Some(owner.clone()),
+                    pins,
+                    ..Default::default()
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "router fast path off: routers forward the normal way");
-                Self::off(&e.to_string())
+                Self::off(&e.to_string(), owner)
+            }
+        }
+    }
+
+    /// Remove the pins of this agent's routers that `wanted` does not hold (once, at the first
+    /// sync: later, routers that stop being wanted are retired by the sync itself).
+    fn sweep(&mut self, wanted: &BTreeMap<&String, &RouterSkip>) {
+        if std::mem::replace(&mut self.swept, true) {
+            return;
+        }
+        let (Some(root), Some(owner)) = (&self.pins, &self.owner) else {
+            return;
+        };
+        for ns in pinned_namespaces(root) {
+            if owner.owns(&ns) && !wanted.contains_key(&ns) {
+                remove_pins_of(root, &ns);
             }
         }
     }
@@ -144,14 +242,18 @@ impl FastPath {
     /// Bring every router's fast path to `plan`. `recheck`: routers whose devices may have been
     /// re-created since the last sync (their ifindexes are looked up again).
     pub async fn sync(&mut self, plan: &Plan, recheck: &BTreeSet<String>) {
+        let wanted: BTreeMap<&String, &RouterSkip> = if self.off.is_some() {
+            BTreeMap::new()
+        } else {
+            plan.namespaces
+                .iter()
+                .filter_map(|(ns, p)| Some((ns, p.fast.as_ref().filter(|f| !f.is_idle())?)))
+                .collect()
+        };
+        self.sweep(&wanted);
         if self.off.is_some() {
             return;
         }
-        let wanted: BTreeMap<&String, &RouterSkip> = plan
-            .namespaces
-            .iter()
-            .filter_map(|(ns, p)| Some((ns, p.fast.as_ref().filter(|f| !f.is_idle())?)))
-            .collect();
         let mut work: Vec<(String, Option<RouterSkip>)> = Vec::new();
         for ns in self.synced.keys() {
             if !wanted.contains_key(ns) {
@@ -168,14 +270,15 @@ impl FastPath {
             return;
         }
         let routers = self.routers.clone();
+        let pins = self.pins.clone();
         let results = tokio::task::spawn_blocking(move || {
             let mut routers = routers.lock().unwrap_or_else(|e| e.into_inner());
             work.into_iter()
                 .map(|(ns, skip)| {
                     let r = match &skip {
-                        Some(s) => sync_router(&mut routers, &ns, s),
+                        Some(s) => sync_router(&mut routers, pins.as_deref(), &ns, s),
                         None => {
-                            routers.remove(&ns);
+                            retire(&mut routers, pins.as_deref(), &ns);
                             Ok(())
                         }
                     };
@@ -206,11 +309,12 @@ impl FastPath {
         }
     }
 
-    /// Let go of routers deleted behind the agent's back (their links died with them).
+    /// Let go of routers deleted behind the agent's back (their links were detached with their
+    /// devices; their pins still hold the programs and maps).
     pub fn forget(&mut self, gone: &[String]) {
         let mut routers = self.routers.lock().unwrap_or_else(|e| e.into_inner());
         for ns in gone {
-            routers.remove(ns);
+            retire(&mut routers, self.pins.as_deref(), ns);
             self.synced.remove(ns);
             self.failed.remove(ns);
         }
@@ -311,6 +415,113 @@ fn load_object(cap: Capacity) -> Result<Ebpf, FastPathError> {
     Ok(ebpf)
 }
 
+/// Where bpffs is mounted, and the directory of this product's pins in it.
+const BPFFS: &str = "/sys/fs/bpf";
+const PIN_DIR: &str = "vpcep";
+
+/// The directory routers' instances are pinned under, bpffs mounted at `/sys/fs/bpf` first
+/// where nothing is (systemd mounts it on most hosts; this VM has none). Decided once per
+/// process.
+fn pin_root() -> Result<PathBuf, String> {
+    static ROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        // Two agents (or tests) starting at once must not both mount: the second mount would
+        // hide the first one's pins from it.
+        let lock = std::fs::File::create("/run/vpcep-bpffs.lock")
+            .map_err(|e| format!("/run/vpcep-bpffs.lock: {e}"))?;
+        let _locked = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| format!("locking /run/vpcep-bpffs.lock: {e}"))?;
+        let mounts = std::fs::read_to_string("/proc/self/mounts")
+            .map_err(|e| format!("/proc/self/mounts: {e}"))?;
+        let mounted = mounts.lines().any(|l| {
+            let mut f = l.split_whitespace().skip(1);
+            f.next() == Some(BPFFS) && f.next() == Some("bpf")
+        });
+        if !mounted {
+            use nix::mount::MsFlags;
+            nix::mount::mount(
+                Some("bpf"),
+                BPFFS,
+                Some("bpf"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                None::<&str>,
+            )
+            .map_err(|e| format!("mounting bpffs at {BPFFS}: {e}"))?;
+        }
+        let root = Path::new(BPFFS).join(PIN_DIR);
+        std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+        Ok(root)
+    })
+    .clone()
+}
+
+/// An instance's directory: per namespace, then per namespace identity and object, so that a
+/// re-created namespace or an agent with other programs never adopts what does not fit.
+fn instance_dir(root: &Path, ns: &str, inode: u64) -> PathBuf {
+    root.join(ns)
+        .join(format!("{inode}-{:016x}", object_hash()))
+}
+
+/// The object's bytes and the constants it is loaded with, hashed (an upgraded agent's
+/// programs are loaded again, not adopted).
+fn object_hash() -> u64 {
+    use std::hash::{Hash, Hasher};
+    static HASH: OnceLock<u64> = OnceLock::new();
+    *HASH.get_or_init(|| {
+        let mut h = std::hash::DefaultHasher::new();
+        OBJECT.hash(&mut h);
+        let range = vpcep_core::validate::snat_range();
+        u32::from(range.network()).hash(&mut h);
+        range.prefix_len().hash(&mut h);
+        h.finish()
+    })
+}
+
+/// A link's pin: `link-<device>-<ifindex>`.
+fn link_pin_name(dev: &str, ifindex: u32) -> String {
+    format!("link-{dev}-{ifindex}")
+}
+
+fn link_pin_parts(name: &str) -> Option<(String, u32)> {
+    let (dev, ifindex) = name.strip_prefix("link-")?.rsplit_once('-')?;
+    Some((dev.to_string(), ifindex.parse().ok()?))
+}
+
+/// Remove `ns`'s pins (every instance): what they held is freed once nothing else holds it
+/// (a link detaches when its last reference goes).
+fn remove_pins_of(root: &Path, ns: &str) {
+    match std::fs::remove_dir_all(root.join(ns)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(namespace = %ns, error = %e, "removing fast-path pins"),
+    }
+}
+
+/// The namespaces with pins under `root`.
+fn pinned_namespaces(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Remove every pin of `names`' routers (a teardown: the namespaces are going, and pins would
+/// keep their programs and maps in the kernel). Returns how many routers had pins.
+pub fn remove_pins(names: &Namespaces) -> usize {
+    let root = Path::new(BPFFS).join(PIN_DIR);
+    let mut n = 0;
+    for ns in pinned_namespaces(&root) {
+        if names.owns(&ns) {
+            remove_pins_of(&root, &ns);
+            n += 1;
+        }
+    }
+    n
+}
+
 /// What a router's maps and attachments should be, resolved inside its namespace (ifindexes
 /// are per namespace).
 struct Resolved {
@@ -331,18 +542,20 @@ fn ifindex_of(dev: &str) -> Option<u32> {
 /// from an earlier plan could point at devices that changed.
 fn sync_router(
     routers: &mut BTreeMap<String, Router>,
+    pins: Option<&Path>,
     ns: &str,
     skip: &RouterSkip,
 ) -> Result<(), FastPathError> {
-    let r = try_sync_router(routers, ns, skip);
+    let r = try_sync_router(routers, pins, ns, skip);
     if r.is_err() {
-        routers.remove(ns);
+        retire(routers, pins, ns);
     }
     r
 }
 
 fn try_sync_router(
     routers: &mut BTreeMap<String, Router>,
+    pins: Option<&Path>,
     ns: &str,
     skip: &RouterSkip,
 ) -> Result<(), FastPathError> {
@@ -367,19 +580,13 @@ fn try_sync_router(
         .get(ns)
         .is_some_and(|r| r.inode != inode || !r.capacity.holds(skip))
     {
-        routers.remove(ns);
+        retire(routers, pins, ns);
     }
     let mut router = match routers.remove(ns) {
         Some(r) => r,
-        None => Router {
-            capacity: Capacity::for_plan(skip),
-            ebpf: load_object(Capacity::for_plan(skip))?,
-            inode,
-            links: BTreeMap::new(),
-            ports: BTreeMap::new(),
-            bridges: BTreeMap::new(),
-            legs: BTreeMap::new(),
-            l2: BTreeMap::new(),
+        None => match pins.and_then(|root| adopt_pinned(root, ns, inode, skip)) {
+            Some(r) => r,
+            None => fresh(pins, ns, inode, skip)?,
         },
     };
     // Attachments take the ifindex in the calling thread's namespace: the work runs on a thread
@@ -407,6 +614,164 @@ fn try_sync_router(
     r
 }
 
+/// Take `ns`'s fast path away: its links detached, its pins removed.
+fn retire(routers: &mut BTreeMap<String, Router>, pins: Option<&Path>, ns: &str) {
+    if let Some(router) = routers.remove(ns) {
+        for (_, (_, held)) in router.links {
+            held.detach();
+        }
+    }
+    if let Some(root) = pins {
+        remove_pins_of(root, ns);
+    }
+}
+
+/// A new instance for `ns`, sized for `skip`, pinned under `pins` when given (an earlier
+/// instance's pins there are removed first).
+fn fresh(
+    pins: Option<&Path>,
+    ns: &str,
+    inode: u64,
+    skip: &RouterSkip,
+) -> Result<Router, FastPathError> {
+    let capacity = Capacity::for_plan(skip);
+    let mut ebpf = load_object(capacity)?;
+    let load = |e: String| FastPathError::Load(format!("{ns}: {e}"));
+    let dir = match pins {
+        Some(root) => {
+            remove_pins_of(root, ns);
+            let dir = instance_dir(root, ns, inode);
+            std::fs::create_dir_all(&dir).map_err(|e| load(format!("{}: {e}", dir.display())))?;
+            for name in [TO_SERVER, FROM_PORT, FROM_LEG] {
+                let program: &mut SchedClassifier = ebpf
+                    .program_mut(name)
+                    .ok_or_else(|| load(format!("no program {name}")))?
+                    .try_into()
+                    .map_err(|e: aya::programs::ProgramError| load(e.to_string()))?;
+                program
+                    .pin(dir.join(name))
+                    .map_err(|e| load(format!("pinning {name}: {e}")))?;
+            }
+            Some(dir)
+        }
+        None => None,
+    };
+    let mut take = |name: &str| -> Result<Map, FastPathError> {
+        let map = ebpf
+            .take_map(name)
+            .ok_or_else(|| load(format!("the object lacks map {name}")))?;
+        if let Some(dir) = &dir {
+            map.pin(dir.join(name))
+                .map_err(|e| load(format!("pinning {name}: {e}")))?;
+        }
+        Ok(map)
+    };
+    let [ports, bridges, legs, l2] = MAPS;
+    let (ports, bridges, legs, l2) = (take(ports)?, take(bridges)?, take(legs)?, take(l2)?);
+    let map_err = |e: aya::maps::MapError| load(e.to_string());
+    let maps = Maps {
+        ports: BpfHashMap::try_from(ports).map_err(map_err)?,
+        bridges: BpfHashMap::try_from(bridges).map_err(map_err)?,
+        legs: BpfHashMap::try_from(legs).map_err(map_err)?,
+        l2: BpfHashMap::try_from(l2).map_err(map_err)?,
+    };
+    Ok(Router {
+        programs: Programs::Loaded(ebpf),
+        maps,
+        pins: dir,
+        capacity,
+        inode,
+        links: BTreeMap::new(),
+        ports: BTreeMap::new(),
+        bridges: BTreeMap::new(),
+        legs: BTreeMap::new(),
+        l2: BTreeMap::new(),
+    })
+}
+
+/// The instance an earlier run pinned for `ns` (same namespace, same object), with what its
+/// maps and links hold read back from the kernel, if it holds `skip`; `None` (its pins
+/// removed, a fresh one to be loaded) when there is none or it cannot be opened whole.
+fn adopt_pinned(root: &Path, ns: &str, inode: u64, skip: &RouterSkip) -> Option<Router> {
+    let dir = instance_dir(root, ns, inode);
+    if !dir.is_dir() {
+        return None;
+    }
+    match adopt(&dir, inode) {
+        Ok(router) if router.capacity.holds(skip) => {
+            tracing::debug!(namespace = %ns, links = router.links.len(), "router fast path adopted from its pins");
+            Some(router)
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(namespace = %ns, error = %e, "router fast path pins not adopted: loading it again");
+            None
+        }
+    }
+}
+
+fn adopt(dir: &Path, inode: u64) -> Result<Router, String> {
+    let mut programs = BTreeMap::new();
+    for name in [TO_SERVER, FROM_PORT, FROM_LEG] {
+        let p = SchedClassifier::from_pin(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        programs.insert(name, p);
+    }
+    let open = |name: &str| -> Result<(Map, u32), String> {
+        let data = MapData::from_pin(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        let max = data
+            .info()
+            .map_err(|e| format!("{name}: {e}"))?
+            .max_entries();
+        Ok((
+            Map::from_map_data(data).map_err(|e| format!("{name}: {e}"))?,
+            max,
+        ))
+    };
+    let [ports, bridges, legs, l2] = MAPS;
+    let ((ports, cap_ports), (bridges, _), (legs, cap_legs), (l2, cap_l2)) =
+        (open(ports)?, open(bridges)?, open(legs)?, open(l2)?);
+    let e = |e: aya::maps::MapError| e.to_string();
+    let maps = Maps {
+        ports: BpfHashMap::try_from(ports).map_err(e)?,
+        bridges: BpfHashMap::try_from(bridges).map_err(e)?,
+        legs: BpfHashMap::try_from(legs).map_err(e)?,
+        l2: BpfHashMap::try_from(l2).map_err(e)?,
+    };
+    let mut links = BTreeMap::new();
+    let listed = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
+    for entry in listed.flatten() {
+        let name = entry.file_name();
+        let Some((dev, ifindex)) = name.to_str().and_then(link_pin_parts) else {
+            continue;
+        };
+        let link = PinnedLink::from_pin(entry.path()).map_err(|e| format!("{dev}: {e}"))?;
+        links.insert(dev, (ifindex, Held::Pinned(link)));
+    }
+    Ok(Router {
+        ports: entries(&maps.ports)?,
+        bridges: entries(&maps.bridges)?,
+        legs: entries(&maps.legs)?,
+        l2: entries(&maps.l2)?,
+        programs: Programs::Pinned(programs),
+        maps,
+        pins: Some(dir.to_path_buf()),
+        capacity: Capacity {
+            ports: cap_ports,
+            legs: cap_legs,
+            l2: cap_l2,
+        },
+        inode,
+        links,
+    })
+}
+
+/// A BPF hash map's entries, read back.
+fn entries<K: Pod + Ord, V: Pod>(
+    map: &BpfHashMap<MapData, K, V>,
+) -> Result<BTreeMap<K, V>, String> {
+    map.iter().map(|kv| kv.map_err(|e| e.to_string())).collect()
+}
+
 /// Program one router (called inside its namespace): map entries first, so a program attached
 /// next finds them, then the attachments; what is no longer wanted goes.
 fn program(router: &mut Router, ns: &str, want: Resolved) -> Result<(), FastPathError> {
@@ -414,48 +779,40 @@ fn program(router: &mut Router, ns: &str, want: Resolved) -> Result<(), FastPath
         ns: ns.to_string(),
         error: e.to_string(),
     };
-    {
-        let [ports, bridges, legs, l2] =
-            router
-                .ebpf
-                .maps_disjoint_mut(["ports", "bridge_ports", "legs", "l2"]);
-        let (Some(ports), Some(bridges), Some(legs), Some(l2)) = (ports, bridges, legs, l2) else {
-            return Err(FastPathError::Map {
-                ns: ns.to_string(),
-                error: "the object lacks a map".into(),
-            });
-        };
-        let mut ports: BpfHashMap<_, u32, HopVal> = BpfHashMap::try_from(ports).map_err(map_err)?;
-        let mut bridges: BpfHashMap<_, u32, BridgeVal> =
-            BpfHashMap::try_from(bridges).map_err(map_err)?;
-        let mut legs: BpfHashMap<_, u32, HopVal> = BpfHashMap::try_from(legs).map_err(map_err)?;
-        sync_map(&mut ports, &mut router.ports, &want.ports).map_err(map_err)?;
-        sync_map(&mut bridges, &mut router.bridges, &want.bridges).map_err(map_err)?;
-        sync_map(&mut legs, &mut router.legs, &want.legs).map_err(map_err)?;
-        let mut l2: BpfHashMap<_, L2Key, u32> = BpfHashMap::try_from(l2).map_err(map_err)?;
-        sync_map(&mut l2, &mut router.l2, &want.l2).map_err(map_err)?;
-    }
+    let maps = &mut router.maps;
+    sync_map(&mut maps.ports, &mut router.ports, &want.ports).map_err(map_err)?;
+    sync_map(&mut maps.bridges, &mut router.bridges, &want.bridges).map_err(map_err)?;
+    sync_map(&mut maps.legs, &mut router.legs, &want.legs).map_err(map_err)?;
+    sync_map(&mut maps.l2, &mut router.l2, &want.l2).map_err(map_err)?;
     // A link on a device that went or was re-created (another ifindex) is dropped (detached).
-    router
+    let stale: Vec<String> = router
         .links
-        .retain(|dev, (i, _)| want.attach.get(dev).is_some_and(|(_, w)| w == i));
+        .iter()
+        .filter(|(dev, (i, _))| want.attach.get(*dev).is_none_or(|(_, w)| w != i))
+        .map(|(dev, _)| dev.clone())
+        .collect();
+    for dev in stale {
+        if let Some((_, held)) = router.links.remove(&dev) {
+            held.detach();
+        }
+    }
     for (dev, (prog, ifindex)) in &want.attach {
         if router.links.contains_key(dev) {
             continue;
         }
-        let link = attach(&mut router.ebpf, prog, dev).map_err(|error| FastPathError::Attach {
+        let held = attach(router, prog, dev, *ifindex).map_err(|error| FastPathError::Attach {
             ns: ns.to_string(),
             dev: dev.clone(),
             error,
         })?;
-        router.links.insert(dev.clone(), (*ifindex, link));
+        router.links.insert(dev.clone(), (*ifindex, held));
     }
     Ok(())
 }
 
 /// Make a BPF hash map's entries (`have`, what we put there) equal `want`.
 fn sync_map<K: Pod + Ord, V: Pod + PartialEq>(
-    map: &mut BpfHashMap<&mut MapData, K, V>,
+    map: &mut BpfHashMap<MapData, K, V>,
     have: &mut BTreeMap<K, V>,
     want: &BTreeMap<K, V>,
 ) -> Result<(), aya::maps::MapError> {
@@ -480,17 +837,28 @@ fn sync_map<K: Pod + Ord, V: Pod + PartialEq>(
     Ok(())
 }
 
-/// Attach program `prog` at `dev`'s ingress (TCX) in the calling thread's namespace; the link
-/// is ours (dropping it detaches).
-fn attach(ebpf: &mut Ebpf, prog: &str, dev: &str) -> Result<SchedClassifierLink, String> {
-    let program: &mut SchedClassifier = match ebpf.program_mut(prog) {
-        Some(p @ Program::SchedClassifier(_)) => p.try_into().map_err(|e| format!("{e}"))?,
-        _ => return Err(format!("no program {prog}")),
-    };
+/// Attach program `prog` at `dev`'s ingress (TCX) in the calling thread's namespace, pinned
+/// beside the router's instance when it is pinned (the pin's name records the device and its
+/// ifindex, for the agent that adopts it).
+fn attach(router: &mut Router, prog: &str, dev: &str, ifindex: u32) -> Result<Held, String> {
+    let program = router
+        .programs
+        .get(prog)
+        .ok_or_else(|| format!("no program {prog}"))?;
     let id = program
         .attach(dev, TcAttachType::Ingress)
         .map_err(|e| e.to_string())?;
-    program.take_link(id).map_err(|e| e.to_string())
+    let link = program.take_link(id).map_err(|e| e.to_string())?;
+    let Some(dir) = &router.pins else {
+        return Ok(Held::Process(link));
+    };
+    let path = dir.join(link_pin_name(dev, ifindex));
+    // A pin of that name left by a link that could not be opened would refuse the new one.
+    let _ = std::fs::remove_file(&path);
+    let fd = FdLink::try_from(link).map_err(|e| e.to_string())?;
+    fd.pin(&path)
+        .map(Held::Pinned)
+        .map_err(|e| format!("pinning {}: {e}", path.display()))
 }
 
 /// The devices `skip` attaches programs to, with the program each gets: gateway legs' router
@@ -555,20 +923,57 @@ fn resolve(ns: &str, skip: &RouterSkip) -> Result<Resolved, FastPathError> {
 }
 
 /// Which of `skip`'s devices in router `ns` have their fast-path program attached (TCX
-/// ingress), as the kernel lists them: (device, program it should have, attached). For
-/// `doctor`, a process of its own (the links belong to the agent's).
-pub fn attached(ns: &str, skip: &RouterSkip) -> std::io::Result<Vec<(String, &'static str, bool)>> {
+/// ingress), as the kernel lists them: (device, program it should have, the attached
+/// program's id). For `doctor`, a process of its own, and tests (an adopted instance keeps its
+/// programs' ids).
+pub fn attached(
+    ns: &str,
+    skip: &RouterSkip,
+) -> std::io::Result<Vec<(String, &'static str, Option<u32>)>> {
     let devs = devices(skip);
     crate::kernel::netlink::in_namespace(ns, move || {
         Ok(devs
             .into_iter()
             .map(|(dev, prog)| {
-                let on = SchedClassifier::query_tcx(&dev, TcAttachType::Ingress)
-                    .is_ok_and(|(_, progs)| progs.iter().any(|p| p.name_as_str() == Some(prog)));
-                (dev, prog, on)
+                let id = SchedClassifier::query_tcx(&dev, TcAttachType::Ingress)
+                    .ok()
+                    .and_then(|(_, progs)| {
+                        progs
+                            .iter()
+                            .find(|p| p.name_as_str() == Some(prog))
+                            .map(|p| p.id())
+                    });
+                (dev, prog, id)
             })
             .collect())
     })
+}
+
+/// Router `ns`'s pinned links: (device, link id, program id), for tests and people (an
+/// adopted instance keeps its links and programs; one loaded again has new ids).
+pub fn pinned_links(ns: &str) -> Vec<(String, u32, u32)> {
+    let root = Path::new(BPFFS).join(PIN_DIR).join(ns);
+    let mut out = Vec::new();
+    for dir in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        for entry in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name();
+            let Some((dev, _)) = name.to_str().and_then(link_pin_parts) else {
+                continue;
+            };
+            let Ok(link) = PinnedLink::from_pin(entry.path()) else {
+                continue;
+            };
+            if let Ok(info) = FdLink::from(link).info() {
+                out.push((dev, info.id(), info.program_id()));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 #[cfg(test)]

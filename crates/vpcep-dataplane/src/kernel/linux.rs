@@ -351,9 +351,9 @@ impl Kernel {
     /// --no-fast-path`; the benchmarks' comparison).
     pub fn with_fast_path(names: Namespaces, fast_path: bool) -> Self {
         let fast = if fast_path {
-            crate::kernel::fastpath::FastPath::load()
+            crate::kernel::fastpath::FastPath::load(&names)
         } else {
-            crate::kernel::fastpath::FastPath::off("turned off (--no-fast-path)")
+            crate::kernel::fastpath::FastPath::off("turned off (--no-fast-path)", &names)
         };
         Self {
             names,
@@ -1106,6 +1106,8 @@ pub async fn teardown(names: &Namespaces) -> Result<usize, KernelError> {
         delete_namespace(ns).await?;
         n += 1;
     }
+    // The routers' fast-path pins outlive the namespaces (they would keep programs and maps).
+    crate::kernel::fastpath::remove_pins(names);
     Ok(n)
 }
 

@@ -1,8 +1,8 @@
 //! `vpcep doctor` compares the kernel with the plan (issue 9, item 3): with the agent stopped (so
 //! it repairs nothing), a route and an nftables table removed behind its back along an
 //! endpoint's path are exactly the two errors, each naming its namespace; untouched and with the
-//! agent running, nothing; the agent stopped, the provider router's fast path (which ends with
-//! the agent) is one warning.
+//! agent running, nothing; the agent stopped, still nothing (the routers' fast path is pinned and
+//! outlives it); its pins removed, each router's fast path is one warning.
 
 use vpcep_dataplane::doctor::{self, Object};
 use vpcep_dataplane::kernel::linux::iproute2;
@@ -38,9 +38,22 @@ async fn doctor_names_what_was_removed_behind_the_agents_back() {
     assert!(check.summary().is_some());
     let provider = lab.names.router(&d.services[&s.service].spec.vpc_id);
 
-    // Stopped, the agent can no longer repair what we remove; its fast-path links end with it,
-    // which the doctor tells as a warning (the router forwards the normal way).
+    // Stopped, the agent can no longer repair what we remove. Its fast path stays (pinned);
+    // with its pins removed (what a teardown does) the doctor tells each router's missing fast
+    // path as a warning (the router forwards the normal way).
     lab.stop_agent().await;
+    let still = doctor::kernel_check(&d, &lab.names, Object::Endpoint(&eid))
+        .await
+        .expect("check");
+    assert_eq!(
+        still.findings,
+        vec![],
+        "the stopped agent's kernel, fast path included, is still the plan"
+    );
+    assert!(
+        vpcep_dataplane::kernel::fastpath::remove_pins(&lab.names) >= 2,
+        "the provider's and the consumer's routers were pinned"
+    );
     let fast_path_gone = |f: &doctor::Finding| {
         f.level == "warn" && f.message.starts_with("fast path not attached (")
     };

@@ -1,14 +1,16 @@
 //! The routers' fast path (docs/dataplane.md, "Fast path"): endpoint traffic to a VM backend is
 //! handed between the gateway's legs, the provider's server port and the consumer's host port
-//! without the provider router's IP forward and without the consumer subnet's bridge while the
-//! agent runs, and takes the normal path again, still flowing, once the agent is gone (its
-//! links die with it). A router that translates (load balancer) keeps the normal path:
+//! without the provider router's IP forward and without the consumer subnet's bridge. Its
+//! programs, maps and links are pinned: they outlive the agent (stopped, restarted or killed),
+//! a restarted agent adopts them (same links, same programs), and what the agent no longer
+//! wants, or a teardown, is unpinned — after which the routers forward the normal way again,
+//! still flowing. A router that translates (load balancer) keeps the normal path:
 //! `scenarios::lb_backed_service_carries_http_and_member_sees_snat_source` and `lb.rs` run with
 //! the fast path on. Shapes users have besides the plain one: a provider server with a NIC in
 //! each of two subnets, and several consumer VPCs (of two accounts) on the same CIDR with an
 //! endpoint each.
 //!
-//! Each test ends by stopping the agent and seeing the same requests forwarded and bridged
+//! Each test ends by removing the lab's pins and seeing the same requests forwarded and bridged
 //! again: the counters it reads are on the path, so their zeros are the fast path's doing
 //! (`VPCEP_NO_FAST_PATH=1` fails each test at its first count).
 
@@ -85,9 +87,20 @@ async fn assert_skipped(client_ns: &str, routers: (&str, &str), ip: &str) {
     );
 }
 
-/// With the agent stopped (its links gone with it): the routers forward and bridge the same
-/// requests again, each still answered. Proves the counters [`assert_skipped`] reads are on
-/// the path, so its zeros are the fast path's.
+/// The agent stopped and the lab's pins removed (what a teardown does): the routers forward
+/// and bridge the same requests again, each still answered. Proves the counters
+/// [`assert_skipped`] reads are on the path, so its zeros are the fast path's.
+async fn unpin_and_assert_normal_path(lab: &mut Lab, paths: &[(&str, (&str, &str), &str)]) {
+    lab.stop_agent().await;
+    assert!(
+        vpcep_dataplane::kernel::fastpath::remove_pins(&lab.names) > 0,
+        "the stopped agent left no fast-path pins"
+    );
+    for (client_ns, routers, ip) in paths {
+        assert_normal_path(client_ns, *routers, ip).await;
+    }
+}
+
 async fn assert_normal_path(client_ns: &str, routers: (&str, &str), ip: &str) {
     wait_for("the routers doing their work again", || async {
         let (f, b) = requests(client_ns, routers, ip, 1).await;
@@ -104,7 +117,7 @@ async fn assert_normal_path(client_ns: &str, routers: (&str, &str), ip: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endpoint_traffic_skips_the_routers_until_the_agent_stops() {
+async fn endpoint_traffic_skips_the_routers_across_agent_restarts() {
     if !can_run() {
         return;
     }
@@ -129,11 +142,71 @@ async fn endpoint_traffic_skips_the_routers_until_the_agent_stops() {
     assert!(ok, "first request: {out}");
 
     assert_skipped(&client_ns, routers, &ip).await;
+    use vpcep_dataplane::kernel::fastpath::pinned_links;
+    let pinned = (pinned_links(&provider), pinned_links(&consumer));
+    assert!(
+        !pinned.0.is_empty() && !pinned.1.is_empty(),
+        "no pinned links: {pinned:?}"
+    );
 
-    // The agent gone (stopped; kill -9 ends its process's links the same way), its links go
-    // with it: the routers forward and bridge again, and no request fails meanwhile.
+    // A restarted agent adopts the pinned instances: the same links and programs, nothing
+    // loaded or attached again, and the traffic still skips the routers.
+    lab.restart_agent().await;
+    wait_for("the restarted agent's first converge", || async {
+        status_of(&a, &format!("/vpc-endpoints/{eid}")).await == "accepted"
+    })
+    .await;
+    assert_skipped(&client_ns, routers, &ip).await;
+    assert_eq!(
+        (pinned_links(&provider), pinned_links(&consumer)),
+        pinned,
+        "the restarted agent replaced the pinned links"
+    );
+
+    // The agent stopped, the fast path stays (as its tables and routes do).
     lab.stop_agent().await;
-    assert_normal_path(&client_ns, routers, &ip).await;
+    assert_skipped(&client_ns, routers, &ip).await;
+
+    // Changed while the agent was down: the endpoint goes. The next agent's plan has no fast
+    // path for these routers any more, and it removes their pins.
+    a.delete_endpoint(&eid).await.expect("delete the endpoint");
+    lab.restart_agent().await;
+    wait_gone(&a, &format!("/vpc-endpoints/{eid}")).await;
+    assert!(
+        pinned_links(&provider).is_empty(),
+        "the provider router's pins outlived the endpoint: {:?}",
+        pinned_links(&provider)
+    );
+}
+
+/// With the endpoint kept, the pins removed (what a teardown does) leave the normal path: the
+/// counters the other tests read for the fast path are on the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_pins_the_traffic_takes_the_normal_path() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let a = lab.account("alice").await;
+    let s = vm_service(&a, "10.7.0", "10.7.0.0/16").await;
+    let provider = provider_router(&lab, &a, &s.service).await;
+    let consumer = lab.names.router(&s.consumer.vpc);
+    let routers = (provider.as_str(), consumer.as_str());
+    let (web_ns, client_ns) = (lab.names.server(&s.web), lab.names.server(&s.client));
+    lab.spawn_in(
+        &web_ns,
+        &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo hello"],
+    )
+    .await;
+    let (eid, ip) = create_endpoint(&a, &s.service, &s.consumer).await;
+    wait_for("endpoint accepted", || async {
+        status_of(&a, &format!("/vpc-endpoints/{eid}")).await == "accepted"
+    })
+    .await;
+    let (ok, out) = first_success(&client_ns, &ip, 80).await;
+    assert!(ok, "first request: {out}");
+    assert_skipped(&client_ns, routers, &ip).await;
+    unpin_and_assert_normal_path(&mut lab, &[(&client_ns, routers, &ip)]).await;
 }
 
 /// The router namespace of the service's VPC.
@@ -213,8 +286,7 @@ async fn a_two_nic_provider_server_skips_the_router() {
     assert!(ok, "first request: {out}");
 
     assert_skipped(&client_ns, routers, &ip).await;
-    lab.stop_agent().await;
-    assert_normal_path(&client_ns, routers, &ip).await;
+    unpin_and_assert_normal_path(&mut lab, &[(&client_ns, routers, &ip)]).await;
 }
 
 /// An endpoint of `service` in `net` at `ip` (the caller's choice, `port_ip`): its id.
@@ -338,8 +410,15 @@ async fn consumer_vpcs_on_one_cidr_each_skip_their_bridge_and_stay_apart() {
         );
     }
 
-    lab.stop_agent().await;
-    for (client_ns, router, ip) in &paths {
-        assert_normal_path(client_ns, (&provider, router), ip).await;
-    }
+    let normal: Vec<(&str, (&str, &str), &str)> = paths
+        .iter()
+        .map(|(client_ns, router, ip)| {
+            (
+                client_ns.as_str(),
+                (provider.as_str(), router.as_str()),
+                *ip,
+            )
+        })
+        .collect();
+    unpin_and_assert_normal_path(&mut lab, &normal).await;
 }
