@@ -662,10 +662,19 @@ fn leg_zone(key: &[u8], data: &[u8]) -> Option<(String, u16)> {
     Some((name.to_string(), u16::from_ne_bytes([zone[0], zone[1]])))
 }
 
+/// Is a network namespace mounted on handle `/run/netns/{ns}`? A handle alone (the empty file
+/// made first) is what a creation cut short leaves: the process making it was killed before it
+/// mounted the namespace on it. Such a handle names nothing: entering it fails (EINVAL).
+pub fn is_namespace(ns: &str) -> bool {
+    use nix::sys::statfs::{NSFS_MAGIC, statfs};
+    statfs(format!("/run/netns/{ns}").as_str()).is_ok_and(|s| s.filesystem_type() == NSFS_MAGIC)
+}
+
 /// Create namespace `ns` the way `ip netns add` does, without the process: a thread unshares its
 /// network namespace and bind-mounts its handle onto `/run/netns/NS` (which keeps the namespace
 /// alive after the thread ends). `/run/netns` is made a shared mount point first so handles
-/// appear in other mount namespaces too (`ip netns exec` runs in its own).
+/// appear in other mount namespaces too (`ip netns exec` runs in its own). A handle left by a
+/// creation cut short ([`is_namespace`] false) is taken over: the namespace is mounted on it.
 pub fn create_namespace(ns: &str) -> std::io::Result<()> {
     use nix::mount::{MsFlags, mount};
     const DIR: &str = "/run/netns";
@@ -691,10 +700,17 @@ pub fn create_namespace(ns: &str) -> std::io::Result<()> {
         shared()?;
     }
     let path = format!("{DIR}/{ns}");
-    std::fs::OpenOptions::new()
+    match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&path)?;
+        .open(&path)
+    {
+        Ok(_) => {}
+        // Mounted on in place, not removed and made again: to the agent's watch of /run/netns a
+        // removal would be a namespace of its plan deleted behind its back.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && !is_namespace(ns) => {}
+        Err(e) => return Err(e),
+    }
     let target = path.clone();
     let made = std::thread::spawn(move || -> std::io::Result<()> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
