@@ -21,7 +21,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::kernel::netlink::{
-    NsLink, Request, create_namespace, err, is_namespace, write_sysctls, write_sysctls_here,
+    NsLink, Request, create_namespace, err, is_stale_handle, write_sysctls, write_sysctls_here,
 };
 use crate::plan::naming::{Namespaces, consumer_leg, provider_leg};
 use crate::plan::nft::{Family, SetDelta, element_delta};
@@ -564,14 +564,14 @@ impl Kernel {
         let mut failed = BTreeMap::new();
         let existing = list_namespaces().await?;
         // 1. Namespaces: create the missing ones first (veth peers need both ends). A handle
-        // with no namespace mounted on it, what an agent killed while creating leaves, is
-        // missing too: nothing could enter it, and it failed its objects for good. Only handles
-        // this process has not programmed are looked at (every one, once, after a restart).
+        // with nothing mounted on it, what an agent killed while creating leaves, is missing
+        // too: nothing could enter it, and it failed its objects for good. Only handles this
+        // process has not programmed are looked at (every one, once, after a restart).
         let created: BTreeSet<String> = plan
             .namespaces
             .keys()
             .filter(|ns| {
-                !existing.contains(*ns) || (!self.applied.contains_key(*ns) && !is_namespace(ns))
+                !existing.contains(*ns) || (!self.applied.contains_key(*ns) && is_stale_handle(ns))
             })
             .cloned()
             .collect();
@@ -1118,7 +1118,7 @@ pub async fn teardown(names: &Namespaces) -> Result<usize, KernelError> {
 /// the namespace does not exist. Read only: nothing is changed.
 pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> {
     // A handle with no namespace on it (a creation cut short) holds nothing: missing.
-    if !list_namespaces().await?.contains(ns) || !is_namespace(ns) {
+    if !list_namespaces().await?.contains(ns) || is_stale_handle(ns) {
         return Ok(None);
     }
     let routes = run(
