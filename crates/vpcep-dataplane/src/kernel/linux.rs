@@ -21,7 +21,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
 use crate::kernel::netlink::{
-    NsLink, Request, create_namespace, err, write_sysctls, write_sysctls_here,
+    NsLink, Request, create_namespace, err, is_stale_handle, write_sysctls, write_sysctls_here,
 };
 use crate::plan::naming::{Namespaces, consumer_leg, provider_leg};
 use crate::plan::nft::{Family, SetDelta, element_delta};
@@ -563,11 +563,16 @@ impl Kernel {
         self.finish_cuts(|_| true).await;
         let mut failed = BTreeMap::new();
         let existing = list_namespaces().await?;
-        // 1. Namespaces: create the missing ones first (veth peers need both ends).
+        // 1. Namespaces: create the missing ones first (veth peers need both ends). A handle
+        // with nothing mounted on it, what an agent killed while creating leaves, is missing
+        // too: nothing could enter it, and it failed its objects for good. Only handles this
+        // process has not programmed are looked at (every one, once, after a restart).
         let created: BTreeSet<String> = plan
             .namespaces
             .keys()
-            .filter(|ns| !existing.contains(*ns))
+            .filter(|ns| {
+                !existing.contains(*ns) || (!self.applied.contains_key(*ns) && is_stale_handle(ns))
+            })
             .cloned()
             .collect();
         for ns in &created {
@@ -1114,7 +1119,8 @@ pub async fn teardown(names: &Namespaces) -> Result<usize, KernelError> {
 /// Everything `doctor` compares in namespace `ns`, parsed into the plan's types; `None` when
 /// the namespace does not exist. Read only: nothing is changed.
 pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> {
-    if !list_namespaces().await?.contains(ns) {
+    // A handle with no namespace on it (a creation cut short) holds nothing: missing.
+    if !list_namespaces().await?.contains(ns) || is_stale_handle(ns) {
         return Ok(None);
     }
     let routes = run(

@@ -221,6 +221,49 @@ async fn a_namespace_deleted_behind_the_agents_back_is_rebuilt() {
     );
 }
 
+/// A namespace handle with nothing mounted on it, what an agent killed between making the handle
+/// and mounting the new namespace on it leaves (`vpcep`'s robustness test `agent_crash` kills
+/// one there): the next agent makes the namespace on it, instead of failing to enter it for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_left_by_a_creation_cut_short_becomes_the_namespace_at_restart() {
+    if !can_run() {
+        return;
+    }
+    let mut lab = Lab::start().await;
+    let c = lab.account("alice").await;
+    let svc = vm_service(&c, "10.66.0", "10.66.0.0/16").await;
+    let (ep, ip) = create_endpoint(&c, &svc.service, &svc.consumer).await;
+    wait_for("endpoint accepted", || async {
+        status_of(&c, &format!("/vpc-endpoints/{ep}")).await == "accepted"
+    })
+    .await;
+    let web_ns = lab.names.server(&svc.web);
+    lab.stop_agent().await;
+    let deleted = std::process::Command::new("ip")
+        .args(["netns", "delete", &web_ns])
+        .status()
+        .expect("ip netns delete");
+    assert!(deleted.success());
+    std::fs::write(format!("/run/netns/{web_ns}"), "").expect("an empty handle");
+    let (entered, _) = exec_in(&web_ns, &["true"]).await;
+    assert!(!entered, "an empty handle cannot be entered");
+
+    lab.restart_agent().await;
+    lab.namespace(&web_ns).await;
+    lab.spawn_in(
+        &web_ns,
+        &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo made"],
+    )
+    .await;
+    let client_ns = lab.names.server(&svc.client);
+    let (ok, out) = first_success(&client_ns, &ip, 80).await;
+    assert!(ok && out.contains("made"), "traffic to the host: {out}");
+    assert_eq!(
+        status_of(&c, &format!("/vpc-endpoints/{ep}")).await,
+        "accepted"
+    );
+}
+
 /// A gateway shard deleted behind the agent's back: the kernel tears a deleted namespace down
 /// asynchronously, so the old veth ends in the routers can outlive the delete and then vanish
 /// (taking the router's route to the SNAT range with them) after the agent rebuilt the gateway.

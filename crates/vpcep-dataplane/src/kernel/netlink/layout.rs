@@ -662,10 +662,35 @@ fn leg_zone(key: &[u8], data: &[u8]) -> Option<(String, u16)> {
     Some((name.to_string(), u16::from_ne_bytes([zone[0], zone[1]])))
 }
 
+/// Is `/run/netns/{ns}` a handle with nothing mounted on it? That is what a creation cut short
+/// leaves: the handle is made first and the namespace mounted on it after `unshare` (the slow
+/// part), so a process killed in between leaves a plain file that names no namespace and cannot
+/// be entered (EINVAL). A handle with anything mounted on it, a namespace or whatever else an
+/// operator put there, is not one: what lies under such a mount is not ours to hide.
+pub fn is_stale_handle(ns: &str) -> bool {
+    use nix::sys::statfs::{NSFS_MAGIC, statfs};
+    let path = format!("/run/netns/{ns}");
+    match statfs(path.as_str()) {
+        Ok(s) if s.filesystem_type() == NSFS_MAGIC => false,
+        Ok(_) => !is_mount_point(&path),
+        Err(_) => false,
+    }
+}
+
+/// Is `path` a mount point in this process's mount namespace (`/proc/self/mountinfo`, whose
+/// fifth field is the mount point)? Read only for a handle that holds no namespace, which is
+/// rare. When the table cannot be read, yes: nothing is taken over on a guess.
+fn is_mount_point(path: &str) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo").map_or(true, |table| {
+        table.lines().any(|l| l.split(' ').nth(4) == Some(path))
+    })
+}
+
 /// Create namespace `ns` the way `ip netns add` does, without the process: a thread unshares its
 /// network namespace and bind-mounts its handle onto `/run/netns/NS` (which keeps the namespace
 /// alive after the thread ends). `/run/netns` is made a shared mount point first so handles
-/// appear in other mount namespaces too (`ip netns exec` runs in its own).
+/// appear in other mount namespaces too (`ip netns exec` runs in its own). A handle left by a
+/// creation cut short ([`is_stale_handle`]) is taken over: the namespace is mounted on it.
 pub fn create_namespace(ns: &str) -> std::io::Result<()> {
     use nix::mount::{MsFlags, mount};
     const DIR: &str = "/run/netns";
@@ -691,10 +716,17 @@ pub fn create_namespace(ns: &str) -> std::io::Result<()> {
         shared()?;
     }
     let path = format!("{DIR}/{ns}");
-    std::fs::OpenOptions::new()
+    match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(&path)?;
+        .open(&path)
+    {
+        Ok(_) => {}
+        // Mounted on in place, not removed and made again: to the agent's watch of /run/netns a
+        // removal would be a namespace of its plan deleted behind its back.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && is_stale_handle(ns) => {}
+        Err(e) => return Err(e),
+    }
     let target = path.clone();
     let made = std::thread::spawn(move || -> std::io::Result<()> {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;

@@ -27,7 +27,8 @@ mod flows;
 mod layout;
 pub use flows::{cut_flows, kill_sockets};
 pub use layout::{
-    LinkState, Request, create_namespace, delete_namespace, write_sysctls, write_sysctls_here,
+    LinkState, Request, create_namespace, delete_namespace, is_stale_handle, write_sysctls,
+    write_sysctls_here,
 };
 
 const ENOENT: i32 = 2;
