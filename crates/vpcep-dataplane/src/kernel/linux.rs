@@ -860,7 +860,8 @@ impl Kernel {
         f: F,
     ) -> Vec<(String, Result<T, KernelError>)>
     where
-        F: Fn(String, NsLink) -> Fut,
+        T: Send,
+        F: Fn(String, NsLink) -> Fut + Sync,
         Fut: Future<Output = (String, NsLink, Result<T, KernelError>)>,
     {
         let mut out = Vec::new();
@@ -872,11 +873,7 @@ impl Kernel {
                 taken.push((ns, link));
             }
         }
-        let done: Vec<(String, NsLink, Result<T, KernelError>)> = futures_util::stream::iter(taken)
-            .map(|(ns, link)| f(ns, link))
-            .buffer_unordered(PARALLEL)
-            .collect()
-            .await;
+        let done = on_every_cpu(taken, &f).await;
         for (ns, link, r) in done {
             if r.is_ok() {
                 self.links.insert(ns.clone(), link);
@@ -891,6 +888,67 @@ impl Kernel {
         self.applied.clear();
         self.links.clear();
     }
+}
+
+/// Run `f` on each namespace's sockets, `PARALLEL` at a time on each CPU.
+///
+/// The kernel does a netlink request's work (a dump's listing, a batch's commit) in the
+/// sending or receiving thread's own syscall, so futures polled by one task keep one CPU busy
+/// however many namespaces are in flight. With a multi-thread runtime the list is split across
+/// scoped threads that each poll their share (the sockets stay registered with the runtime's
+/// reactor, which its workers keep driving); with one thread, or a handful of namespaces,
+/// everything stays on the calling task.
+async fn on_every_cpu<T, F, Fut>(
+    taken: Vec<(String, NsLink)>,
+    f: &F,
+) -> Vec<(String, NsLink, Result<T, KernelError>)>
+where
+    T: Send,
+    F: Fn(String, NsLink) -> Fut + Sync,
+    Fut: Future<Output = (String, NsLink, Result<T, KernelError>)>,
+{
+    let handle = tokio::runtime::Handle::current();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let multi = handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread;
+    if !multi || threads < 2 || taken.len() < 2 * PARALLEL {
+        return futures_util::stream::iter(taken)
+            .map(|(ns, link)| f(ns, link))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+    }
+    // Dealt round robin: namespaces come ordered by kind (routers first), and each share
+    // should hold a mix.
+    let mut shares: Vec<Vec<(String, NsLink)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, job) in taken.into_iter().enumerate() {
+        shares[i % threads].push(job);
+    }
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = shares
+                .into_iter()
+                .map(|share| {
+                    let handle = &handle;
+                    scope.spawn(move || {
+                        handle.block_on(
+                            futures_util::stream::iter(share)
+                                .map(|(ns, link)| f(ns, link))
+                                .buffer_unordered(PARALLEL)
+                                .collect::<Vec<_>>(),
+                        )
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .flat_map(|t| match t.join() {
+                    Ok(done) => done,
+                    // A panic in a namespace's work is a bug; carry it to the caller as one.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
+    })
 }
 
 /// Links of one namespace (links missing are created with their MACs, the far ends of veths
