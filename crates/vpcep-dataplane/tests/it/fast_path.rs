@@ -116,17 +116,23 @@ async fn assert_normal_path(client_ns: &str, routers: (&str, &str), ip: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn endpoint_traffic_skips_the_routers_across_agent_restarts() {
-    if !can_run() {
-        return;
-    }
+/// One VM service and one endpoint of it in another of alice's VPCs, answering.
+struct Plain {
+    lab: Lab,
+    a: Client,
+    provider: String,
+    consumer: String,
+    client_ns: String,
+    eid: String,
+    ip: String,
+}
+
+async fn plain_endpoint() -> Plain {
     let mut lab = Lab::start().await;
     let a = lab.account("alice").await;
     let s = vm_service(&a, "10.7.0", "10.7.0.0/16").await;
     let provider = provider_router(&lab, &a, &s.service).await;
     let consumer = lab.names.router(&s.consumer.vpc);
-    let routers = (provider.as_str(), consumer.as_str());
     let (web_ns, client_ns) = (lab.names.server(&s.web), lab.names.server(&s.client));
     lab.spawn_in(
         &web_ns,
@@ -140,6 +146,32 @@ async fn endpoint_traffic_skips_the_routers_across_agent_restarts() {
     .await;
     let (ok, out) = first_success(&client_ns, &ip, 80).await;
     assert!(ok, "first request: {out}");
+    Plain {
+        lab,
+        a,
+        provider,
+        consumer,
+        client_ns,
+        eid,
+        ip,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_traffic_skips_the_routers_across_agent_restarts() {
+    if !can_run() {
+        return;
+    }
+    let Plain {
+        mut lab,
+        a,
+        provider,
+        consumer,
+        client_ns,
+        eid,
+        ip,
+    } = plain_endpoint().await;
+    let routers = (provider.as_str(), consumer.as_str());
 
     assert_skipped(&client_ns, routers, &ip).await;
     use vpcep_dataplane::kernel::fastpath::pinned_links;
@@ -186,25 +218,16 @@ async fn without_its_pins_the_traffic_takes_the_normal_path() {
     if !can_run() {
         return;
     }
-    let mut lab = Lab::start().await;
-    let a = lab.account("alice").await;
-    let s = vm_service(&a, "10.7.0", "10.7.0.0/16").await;
-    let provider = provider_router(&lab, &a, &s.service).await;
-    let consumer = lab.names.router(&s.consumer.vpc);
+    let Plain {
+        mut lab,
+        a: _,
+        provider,
+        consumer,
+        client_ns,
+        eid: _,
+        ip,
+    } = plain_endpoint().await;
     let routers = (provider.as_str(), consumer.as_str());
-    let (web_ns, client_ns) = (lab.names.server(&s.web), lab.names.server(&s.client));
-    lab.spawn_in(
-        &web_ns,
-        &["socat", "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo hello"],
-    )
-    .await;
-    let (eid, ip) = create_endpoint(&a, &s.service, &s.consumer).await;
-    wait_for("endpoint accepted", || async {
-        status_of(&a, &format!("/vpc-endpoints/{eid}")).await == "accepted"
-    })
-    .await;
-    let (ok, out) = first_success(&client_ns, &ip, 80).await;
-    assert!(ok, "first request: {out}");
     assert_skipped(&client_ns, routers, &ip).await;
     unpin_and_assert_normal_path(&mut lab, &[(&client_ns, routers, &ip)]).await;
 }
