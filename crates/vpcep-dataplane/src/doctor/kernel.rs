@@ -404,7 +404,7 @@ async fn fast_path(ns: &str, skip: &crate::plan::fast::RouterSkip) -> Vec<Findin
         Ok(list) => {
             let missing: Vec<String> = list
                 .into_iter()
-                .filter(|(_, _, on)| on.is_none())
+                .filter(|(_, _, on)| !on)
                 .map(|(dev, prog, _)| format!("{prog} on {dev}"))
                 .collect();
             if missing.is_empty() {

@@ -38,6 +38,8 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/ro
 const TO_SERVER: &str = "to_server";
 const FROM_PORT: &str = "from_port";
 const FROM_LEG: &str = "from_leg";
+/// All three (and their pins' names).
+const PROGRAMS: [&str; 3] = [TO_SERVER, FROM_PORT, FROM_LEG];
 
 // The maps' keys and values as the bytes of the object's C structs (native byte order, explicit
 // padding): plain arrays, which aya takes as they are, so no `unsafe impl Pod` is needed.
@@ -136,8 +138,20 @@ struct Maps {
     l2: BpfHashMap<MapData, L2Key, u32>,
 }
 
-/// The object's maps by their names in it (and their pins' names).
+/// The object's maps by their names in it (and their pins' names), in [`Maps`]' order.
 const MAPS: [&str; 4] = ["ports", "bridge_ports", "legs", "l2"];
+
+impl Maps {
+    /// The object's maps, in [`MAPS`]' order, as their typed views.
+    fn from_maps([ports, bridges, legs, l2]: [Map; 4]) -> Result<Self, aya::maps::MapError> {
+        Ok(Self {
+            ports: BpfHashMap::try_from(ports)?,
+            bridges: BpfHashMap::try_from(bridges)?,
+            legs: BpfHashMap::try_from(legs)?,
+            l2: BpfHashMap::try_from(l2)?,
+        })
+    }
+}
 
 /// A program's attachment: pinned (it outlives the process), or held by the process alone.
 enum Held {
@@ -193,7 +207,8 @@ impl FastPath {
         Self {
             off: Some(why.to_string()),
             owner: Some(owner.clone()),
-            pins: pin_root().ok(),
+            // Not mounted for this: without a bpffs there are no pins to remove.
+            pins: Some(pin_dir()).filter(|d| d.is_dir()),
             ..Default::default()
         }
     }
@@ -232,11 +247,7 @@ impl FastPath {
         let (Some(root), Some(owner)) = (&self.pins, &self.owner) else {
             return;
         };
-        for ns in pinned_namespaces(root) {
-            if owner.owns(&ns) && !wanted.contains_key(&ns) {
-                remove_pins_of(root, &ns);
-            }
-        }
+        remove_owned_pins(root, owner, |ns| wanted.contains_key(&ns.to_string()));
     }
 
     /// Bring every router's fast path to `plan`. `recheck`: routers whose devices may have been
@@ -403,7 +414,7 @@ fn load_object(cap: Capacity) -> Result<Ebpf, FastPathError> {
         .map_max_entries("l2", cap.l2)
         .load(OBJECT)
         .map_err(|e| FastPathError::Load(e.to_string()))?;
-    for name in [TO_SERVER, FROM_PORT, FROM_LEG] {
+    for name in PROGRAMS {
         let prog: &mut SchedClassifier = ebpf
             .program_mut(name)
             .ok_or_else(|| FastPathError::Load(format!("no program {name}")))?
@@ -448,11 +459,16 @@ fn pin_root() -> Result<PathBuf, String> {
             )
             .map_err(|e| format!("mounting bpffs at {BPFFS}: {e}"))?;
         }
-        let root = Path::new(BPFFS).join(PIN_DIR);
+        let root = pin_dir();
         std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
         Ok(root)
     })
     .clone()
+}
+
+/// Where this product's pins are (whether or not bpffs is mounted there yet).
+fn pin_dir() -> PathBuf {
+    Path::new(BPFFS).join(PIN_DIR)
 }
 
 /// An instance's directory: per namespace, then per namespace identity and object, so that a
@@ -497,29 +513,29 @@ fn remove_pins_of(root: &Path, ns: &str) {
     }
 }
 
-/// The namespaces with pins under `root`.
-fn pinned_namespaces(root: &Path) -> Vec<String> {
-    std::fs::read_dir(root)
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default()
+/// Remove the pins under `root` of `owner`'s routers except those `keep` names. Returns how
+/// many routers had theirs removed.
+fn remove_owned_pins(root: &Path, owner: &Namespaces, keep: impl Fn(&str) -> bool) -> usize {
+    let Ok(listed) = std::fs::read_dir(root) else {
+        return 0;
+    };
+    let mut n = 0;
+    for ns in listed
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+    {
+        if owner.owns(&ns) && !keep(&ns) {
+            remove_pins_of(root, &ns);
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Remove every pin of `names`' routers (a teardown: the namespaces are going, and pins would
 /// keep their programs and maps in the kernel). Returns how many routers had pins.
 pub fn remove_pins(names: &Namespaces) -> usize {
-    let root = Path::new(BPFFS).join(PIN_DIR);
-    let mut n = 0;
-    for ns in pinned_namespaces(&root) {
-        if names.owns(&ns) {
-            remove_pins_of(&root, &ns);
-            n += 1;
-        }
-    }
-    n
+    remove_owned_pins(&pin_dir(), names, |_| false)
 }
 
 /// What a router's maps and attachments should be, resolved inside its namespace (ifindexes
@@ -642,7 +658,7 @@ fn fresh(
             remove_pins_of(root, ns);
             let dir = instance_dir(root, ns, inode);
             std::fs::create_dir_all(&dir).map_err(|e| load(format!("{}: {e}", dir.display())))?;
-            for name in [TO_SERVER, FROM_PORT, FROM_LEG] {
+            for name in PROGRAMS {
                 let program: &mut SchedClassifier = ebpf
                     .program_mut(name)
                     .ok_or_else(|| load(format!("no program {name}")))?
@@ -667,14 +683,8 @@ fn fresh(
         Ok(map)
     };
     let [ports, bridges, legs, l2] = MAPS;
-    let (ports, bridges, legs, l2) = (take(ports)?, take(bridges)?, take(legs)?, take(l2)?);
-    let map_err = |e: aya::maps::MapError| load(e.to_string());
-    let maps = Maps {
-        ports: BpfHashMap::try_from(ports).map_err(map_err)?,
-        bridges: BpfHashMap::try_from(bridges).map_err(map_err)?,
-        legs: BpfHashMap::try_from(legs).map_err(map_err)?,
-        l2: BpfHashMap::try_from(l2).map_err(map_err)?,
-    };
+    let maps = [take(ports)?, take(bridges)?, take(legs)?, take(l2)?];
+    let maps = Maps::from_maps(maps).map_err(|e| load(e.to_string()))?;
     Ok(Router {
         programs: Programs::Loaded(ebpf),
         maps,
@@ -712,7 +722,7 @@ fn adopt_pinned(root: &Path, ns: &str, inode: u64, skip: &RouterSkip) -> Option<
 
 fn adopt(dir: &Path, inode: u64) -> Result<Router, String> {
     let mut programs = BTreeMap::new();
-    for name in [TO_SERVER, FROM_PORT, FROM_LEG] {
+    for name in PROGRAMS {
         let p = SchedClassifier::from_pin(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
         programs.insert(name, p);
     }
@@ -730,13 +740,7 @@ fn adopt(dir: &Path, inode: u64) -> Result<Router, String> {
     let [ports, bridges, legs, l2] = MAPS;
     let ((ports, cap_ports), (bridges, _), (legs, cap_legs), (l2, cap_l2)) =
         (open(ports)?, open(bridges)?, open(legs)?, open(l2)?);
-    let e = |e: aya::maps::MapError| e.to_string();
-    let maps = Maps {
-        ports: BpfHashMap::try_from(ports).map_err(e)?,
-        bridges: BpfHashMap::try_from(bridges).map_err(e)?,
-        legs: BpfHashMap::try_from(legs).map_err(e)?,
-        l2: BpfHashMap::try_from(l2).map_err(e)?,
-    };
+    let maps = Maps::from_maps([ports, bridges, legs, l2]).map_err(|e| e.to_string())?;
     let mut links = BTreeMap::new();
     let listed = std::fs::read_dir(dir).map_err(|e| e.to_string())?;
     for entry in listed.flatten() {
@@ -923,27 +927,17 @@ fn resolve(ns: &str, skip: &RouterSkip) -> Result<Resolved, FastPathError> {
 }
 
 /// Which of `skip`'s devices in router `ns` have their fast-path program attached (TCX
-/// ingress), as the kernel lists them: (device, program it should have, the attached
-/// program's id). For `doctor`, a process of its own, and tests (an adopted instance keeps its
-/// programs' ids).
-pub fn attached(
-    ns: &str,
-    skip: &RouterSkip,
-) -> std::io::Result<Vec<(String, &'static str, Option<u32>)>> {
+/// ingress), as the kernel lists them: (device, program it should have, attached). For
+/// `doctor`, a process of its own.
+pub fn attached(ns: &str, skip: &RouterSkip) -> std::io::Result<Vec<(String, &'static str, bool)>> {
     let devs = devices(skip);
     crate::kernel::netlink::in_namespace(ns, move || {
         Ok(devs
             .into_iter()
             .map(|(dev, prog)| {
-                let id = SchedClassifier::query_tcx(&dev, TcAttachType::Ingress)
-                    .ok()
-                    .and_then(|(_, progs)| {
-                        progs
-                            .iter()
-                            .find(|p| p.name_as_str() == Some(prog))
-                            .map(|p| p.id())
-                    });
-                (dev, prog, id)
+                let on = SchedClassifier::query_tcx(&dev, TcAttachType::Ingress)
+                    .is_ok_and(|(_, progs)| progs.iter().any(|p| p.name_as_str() == Some(prog)));
+                (dev, prog, on)
             })
             .collect())
     })
@@ -952,7 +946,7 @@ pub fn attached(
 /// Router `ns`'s pinned links: (device, link id, program id), for tests and people (an
 /// adopted instance keeps its links and programs; one loaded again has new ids).
 pub fn pinned_links(ns: &str) -> Vec<(String, u32, u32)> {
-    let root = Path::new(BPFFS).join(PIN_DIR).join(ns);
+    let root = pin_dir().join(ns);
     let mut out = Vec::new();
     for dir in std::fs::read_dir(root).into_iter().flatten().flatten() {
         for entry in std::fs::read_dir(dir.path())

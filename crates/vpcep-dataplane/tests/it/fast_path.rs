@@ -343,16 +343,13 @@ async fn consumer_vpcs_on_one_cidr_each_skip_their_bridge_and_stay_apart() {
     let b = lab.account("bob").await;
     let bob_domain = lab.domain_id("bob").await;
     let s = vm_service(&a, "10.7.0", "10.7.0.0/16").await;
-    let _: Value = a
-        .post(
-            &a.project_path(&format!(
-                "/vpc-endpoint-services/{}/permissions/batch-create",
-                s.service
-            )),
-            &json!({"permissions": [{"permission": format!("iam:domain::{bob_domain}"), "description": "bob"}]}),
-        )
-        .await
-        .expect("bob allowed");
+    a.add_permissions(
+        &s.service,
+        "domainId",
+        &[(format!("iam:domain::{bob_domain}"), "bob".into())],
+    )
+    .await
+    .expect("bob allowed");
     let cons2 = network(&a, "cons2", "10.7.0.0/16", "10.7.0.0/24", "10.7.0.1").await;
     let (client2, _) = server(&a, "client2", &cons2, "10.7.0.20", &[]).await;
     let cons3 = network(&b, "cons3", "10.7.0.0/16", "10.7.0.0/24", "10.7.0.1").await;

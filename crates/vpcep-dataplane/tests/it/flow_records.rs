@@ -7,7 +7,6 @@
 
 use std::net::SocketAddrV4;
 
-use serde_json::{Value, json};
 use vpcep_client::params::FlowFilter;
 use vpcep_client::services::ConnectionAction;
 use vpcep_core::flows::{EndReason, FlowEvent, FlowRecord};
@@ -74,10 +73,11 @@ async fn records_name_consumer_endpoint_and_both_sides_of_the_nat() {
     let v = vm_service(&alice, "10.7.0", "10.7.0.0/16").await;
     let bob_net = network(&bob, "cons", "10.7.0.0/16", "10.7.0.0/24", "10.7.0.1").await;
     let (bob_client, _) = server(&bob, "client", &bob_net, "10.7.0.20", &[]).await;
-    let _: Value = alice
-        .post(
-            &alice.project_path(&format!("/vpc-endpoint-services/{}/permissions/batch-create", v.service)),
-            &json!({"permissions": [{"permission": format!("iam:domain::{bob_domain}"), "description": "bob"}]}),
+    alice
+        .add_permissions(
+            &v.service,
+            "domainId",
+            &[(format!("iam:domain::{bob_domain}"), "bob".into())],
         )
         .await
         .expect("whitelist");

@@ -208,13 +208,13 @@ async fn cross_account_approval_isolation_udp_and_reject_cuts_flows() {
         .await
         .expect("service");
     let sid = svc["id"].as_str().expect("id").to_string();
-    let _: Value = a
-        .post(
-            &a.project_path(&format!("/vpc-endpoint-services/{sid}/permissions/batch-create")),
-            &json!({"permissions": [{"permission": format!("iam:domain::{bob_domain}"), "description": "bob"}]}),
-        )
-        .await
-        .expect("whitelist");
+    a.add_permissions(
+        &sid,
+        "domainId",
+        &[(format!("iam:domain::{bob_domain}"), "bob".into())],
+    )
+    .await
+    .expect("whitelist");
     let mut eps = vec![];
     for net in [&cons1, &cons2] {
         let ep: Value = b

@@ -565,13 +565,13 @@ async fn agent_killed_mid_apply_converges_to_the_plan() {
         .await
         .expect("service");
     let sid = svc["id"].as_str().expect("service id").to_string();
-    let _: Value = a
-        .post(
-            &a.project_path(&format!("/vpc-endpoint-services/{sid}/permissions/batch-create")),
-            &json!({"permissions": [{"permission": format!("iam:domain::{bob_domain}"), "description": "bob"}]}),
-        )
-        .await
-        .expect("permission for bob");
+    a.add_permissions(
+        &sid,
+        "domainId",
+        &[(format!("iam:domain::{bob_domain}"), "bob".into())],
+    )
+    .await
+    .expect("permission for bob");
 
     // Consumers: three VPCs of each account, all on the provider's range, each with a client
     // host and an endpoint.

@@ -815,18 +815,14 @@ pub fn write_sysctls_here(values: &[(String, u32)]) -> std::io::Result<usize> {
     let mut written = 0;
     for (path, value) in values {
         let with_path = |e: std::io::Error| std::io::Error::new(e.kind(), format!("{path}: {e}"));
-        // (directory under net/, the rest), or the whole path where it is not under net/.
-        let split = path
-            .strip_prefix(NET)
-            .and_then(|p| p.split_once('/'))
-            .map(|(dir, rest)| (&path[..NET.len() + dir.len()], rest));
+        // (directory under net/, the rest); a path elsewhere, from its own directory.
+        let (dir, rest) = match path.strip_prefix(NET).and_then(|p| p.split_once('/')) {
+            Some((dir, rest)) => (&path[..NET.len() + dir.len()], rest),
+            None => path
+                .rsplit_once('/')
+                .ok_or_else(|| with_path(std::io::Error::from(std::io::ErrorKind::InvalidInput)))?,
+        };
         let mut open = |flags: OFlag| -> std::io::Result<std::fs::File> {
-            let Some((dir, rest)) = split else {
-                return std::fs::OpenOptions::new()
-                    .read(!flags.contains(OFlag::O_WRONLY))
-                    .write(flags.contains(OFlag::O_WRONLY))
-                    .open(path);
-            };
             let at = match dirs.iter().position(|(d, _)| *d == dir) {
                 Some(i) => i,
                 None => {
