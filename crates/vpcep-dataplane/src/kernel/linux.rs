@@ -297,6 +297,16 @@ type Opened = (Option<NsLink>, usize);
 /// nftables tables, (family, name).
 type Tables = Vec<(Family, String)>;
 
+/// What became of a namespace's table in a layout pass.
+enum TableOutcome {
+    /// Its element difference was sent.
+    Changed,
+    /// Found as planned and left alone.
+    Kept,
+    /// Loaded whole (or, with no table planned, stale ones of ours deleted).
+    Loaded,
+}
+
 /// How the last [`Kernel::apply`] went, for logs and benchmarks.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ApplyStats {
@@ -314,6 +324,11 @@ pub struct ApplyStats {
     /// Time of the layout path's phases: namespaces created, links (with sysctls and sockets
     /// opened), veth far ends, addresses/routes/rules with the tables.
     pub layout_phases: [std::time::Duration; 4],
+    /// Tables found exactly as planned in a namespace this process had not programmed (a
+    /// restart) and kept, not loaded again.
+    pub tables_kept: usize,
+    /// Tables loaded whole.
+    pub tables_loaded: usize,
 }
 
 /// Applies plans, remembering what it applied so unchanged namespaces cost nothing.
@@ -725,7 +740,16 @@ impl Kernel {
                 Some((ns.clone(), element_delta(old, new)?))
             })
             .collect();
-        let (created, deltas) = (&created, &deltas);
+        // A table in a namespace this process has no record of (it restarted, or the last
+        // attempt failed) may already be the plan's: the previous agent's, left as it was.
+        // It is compared with the plan first, so a restart does not reload (and rebuild in the
+        // kernel) every gateway's tens of thousands of elements.
+        let unknown: BTreeSet<String> = live
+            .iter()
+            .filter(|ns| !self.applied.contains_key(*ns) && !created.contains(*ns))
+            .cloned()
+            .collect();
+        let (created, deltas, unknown) = (&created, &deltas, &unknown);
         let programmed = self
             .each(live, |ns, mut link| async {
                 let p = &plan.namespaces[&ns];
@@ -734,13 +758,29 @@ impl Kernel {
                     Ok(()) => addresses_of(&mut link, &ns, p, created.contains(&ns)).await,
                 };
                 let r = match r {
-                    Ok((added, stale, n)) => match (p.nft.as_ref(), deltas.get(&ns)) {
-                        (Some(table), Some(delta)) if stale.is_empty() => {
-                            link.set_elements(table, delta).await
-                        }
-                        _ => link.load_tables(p.nft.as_ref(), &stale).await,
+                    Ok((added, stale, n)) => {
+                        let tables = match (p.nft.as_ref(), deltas.get(&ns)) {
+                            (Some(table), Some(delta)) if stale.is_empty() => link
+                                .set_elements(table, delta)
+                                .await
+                                .map(|()| TableOutcome::Changed),
+                            (Some(table), None) if stale.is_empty() && unknown.contains(&ns) => {
+                                match link.holds_table(table).await {
+                                    Ok(true) => Ok(TableOutcome::Kept),
+                                    Ok(false) => link
+                                        .load_tables(Some(table), &stale)
+                                        .await
+                                        .map(|()| TableOutcome::Loaded),
+                                    Err(e) => Err(e),
+                                }
+                            }
+                            (table, _) => link
+                                .load_tables(table, &stale)
+                                .await
+                                .map(|()| TableOutcome::Loaded),
+                        };
+                        tables.map(|t| (added, n, t))
                     }
-                    .map(|()| (added, n)),
                     Err(e) => Err(e),
                 };
                 (ns, link, r)
@@ -748,8 +788,15 @@ impl Kernel {
             .await;
         for (ns, r) in programmed {
             match r {
-                Ok((added, n)) => {
+                Ok((added, n, tables)) => {
                     self.last.layout_requests += n;
+                    match tables {
+                        TableOutcome::Kept => self.last.tables_kept += 1,
+                        TableOutcome::Loaded if plan.namespaces[&ns].nft.is_some() => {
+                            self.last.tables_loaded += 1;
+                        }
+                        _ => {}
+                    }
                     let p = &plan.namespaces[&ns];
                     if p.announce {
                         self.announce(&ns, &added).await;
@@ -1071,15 +1118,15 @@ async fn addresses_of(
     // Listed over netlink: a namespace without a table (most hosts) costs no `nft` process.
     let mut stale = Vec::new();
     if p.nft.is_none() && !fresh {
-        for (family, name) in link.tables().await? {
-            if name.starts_with("vpcep") {
+        for t in link.tables().await? {
+            if t.name.starts_with("vpcep") {
                 // Ours are `ip` or `inet` tables; nothing else carries our prefix.
-                let family = match family {
+                let family = match t.family {
                     1 => Family::Inet,
                     2 => Family::Ip,
                     _ => continue,
                 };
-                stale.push((family, name));
+                stale.push((family, t.name));
             }
         }
     }

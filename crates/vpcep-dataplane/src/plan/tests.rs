@@ -5,7 +5,20 @@
 use serde_json::{Value as Json, json};
 
 use super::*;
-use crate::kernel::linux::describe;
+
+/// A namespace as `ip`/`nft` commands, its table's stamp left out: the stamp is a hash of the
+/// table's encoding, which these tests read as text; `netlink_batches_load_what_the_script_loads`
+/// checks it.
+fn describe(p: &NsPlan) -> String {
+    unstamped(&crate::kernel::linux::describe(p))
+}
+
+fn unstamped(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.starts_with("  comment \"vpcep skeleton "))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
 use crate::plan::desired::Versioned;
 
 /// Ids are 8 hex digits so names show them whole (`short`).
@@ -171,7 +184,7 @@ fn ns<'a>(p: &'a Plan, name: &str) -> &'a NsPlan {
 }
 
 fn script(p: &Plan, name: &str) -> String {
-    ns(p, name).nft.as_ref().expect("a table").script()
+    unstamped(&ns(p, name).nft.as_ref().expect("a table").script())
 }
 
 const ROUTER_TABLE_HEAD: &str = "add table ip vpcep_router\ndelete table ip vpcep_router\ntable ip vpcep_router {\n  chain pre {\n    type nat hook prerouting priority dstnat; policy accept;\n";
@@ -835,7 +848,7 @@ fn netlink_batches_load_what_the_script_loads() {
     let mut link = rt
         .block_on(async { crate::kernel::netlink::NsLink::open(&scratch.0) })
         .expect("sockets in the scratch namespace");
-    let mut compared = 0;
+    let (mut compared, mut with_stamps) = (0, 0);
     for t in varied_topologies() {
         for (name, ns) in &t.plan().namespaces {
             let Some(table) = &ns.nft else { continue };
@@ -849,11 +862,33 @@ fn netlink_batches_load_what_the_script_loads() {
                 .nft(&["-f", "-"], &table.script())
                 .expect("script loads");
             let by_text = list();
+            // What a restarted agent checks before it keeps a table: the script's table is the
+            // batch's twin, stamp and elements (interval ones included) alike.
+            let holds = |link: &mut crate::kernel::netlink::NsLink| {
+                rt.block_on(link.holds_table(table))
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+            };
+            assert!(holds(&mut link), "{name}: the script's table is the plan's");
             scratch.nft(&["flush", "ruleset"], "").expect("flush");
+            assert!(!holds(&mut link), "{name}: no table is not the plan's");
             for round in ["loaded", "replaced"] {
                 rt.block_on(link.load_tables(Some(table), &[]))
                     .unwrap_or_else(|e| panic!("{name}: batch refused: {e}"));
                 assert_eq!(list(), by_text, "{name}: {round} over netlink");
+                assert!(holds(&mut link), "{name}: {round} table is the plan's");
+            }
+            // One element fewer, or a table with the plan's contents but not its stamp (another
+            // agent's encoding), is not the plan's.
+            if let Some((set, _)) = table.sets.iter().find(|(_, s)| !s.elements.is_empty()) {
+                scratch
+                    .nft(&["flush", "set", &family, tname, set], "")
+                    .expect("flush set");
+                assert!(!holds(&mut link), "{name}: set {set} emptied");
+                scratch
+                    .nft(&["-f", "-"], &unstamped(&table.script()))
+                    .expect("script loads");
+                assert!(!holds(&mut link), "{name}: no stamp");
+                with_stamps += 1;
             }
             rt.block_on(link.load_tables(None, &[(table.family, tname.to_string())]))
                 .expect("stale table deleted");
@@ -862,6 +897,7 @@ fn netlink_batches_load_what_the_script_loads() {
         }
     }
     assert!(compared > 30, "only {compared} tables compared");
+    assert!(with_stamps > 10, "only {with_stamps} tables with elements");
 }
 
 /// `proxy_open`: the TCP mapping is DNATed to the leg's PROXY-v2 listener (its SNAT address,

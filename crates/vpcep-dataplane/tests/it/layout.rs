@@ -130,9 +130,42 @@ async fn a_plan_applied_from_empty_is_exactly_in_the_kernel_and_a_second_apply_c
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(fresh.last.by_layout, p.namespaces.len());
     assert_eq!(fresh.last.layout_requests, 0, "{:?}", fresh.last);
+    // Its tables too: each is found with the plan's stamp and elements and kept, not reloaded.
+    let tables = p.namespaces.values().filter(|n| n.nft.is_some()).count();
+    assert!(tables >= 1);
+    assert_eq!((kernel.last.tables_kept, kernel.last.tables_loaded), (0, 0));
+    assert_eq!(
+        (fresh.last.tables_kept, fresh.last.tables_loaded),
+        (tables, 0)
+    );
     let again = lab.kernel_state().await;
     assert!(state == again, "{}", crate::lab::state_diff(&state, &again));
     assert_as_planned(&p).await;
+
+    // A table that differs from the plan in one set (emptied while no agent ran) is loaded
+    // again by the next agent, and the kernel is as it was.
+    let (gateway, set) = p
+        .namespaces
+        .iter()
+        .find_map(|(ns, n)| {
+            let t = n.nft.as_ref()?;
+            let (set, _) = t.sets.iter().find(|(_, s)| !s.elements.is_empty())?;
+            Some((ns.clone(), (t.family.to_string(), t.name, *set)))
+        })
+        .expect("a table with elements");
+    let (family, table, set) = set;
+    let (ok, out) = exec_in(&gateway, &["nft", "flush", "set", &family, table, set]).await;
+    assert!(ok, "{out}");
+    let mut fresh = Kernel::new(lab.names.clone());
+    let failed = fresh.apply(&p).await.expect("apply over a changed table");
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(
+        (fresh.last.tables_kept, fresh.last.tables_loaded),
+        (tables - 1, 1),
+        "{gateway}: set {set} emptied"
+    );
+    let again = lab.kernel_state().await;
+    assert!(state == again, "{}", crate::lab::state_diff(&state, &again));
 
     // A table of ours that the plan no longer has (an older plan's) is found over netlink and
     // removed; anybody else's table stays.

@@ -26,6 +26,7 @@ use rtnetlink::{AddressMessageBuilder, RouteMessageBuilder};
 
 use super::{NsLink, acks_by_seq, err};
 use crate::kernel::linux::KernelError;
+use crate::plan::nft::{ElemBytes, NftTable, family_id, stamp};
 use crate::plan::objects::{Addr, Dst, IpRule, Lookup, Mac, Route};
 
 const ESRCH: i32 = 3;
@@ -50,6 +51,35 @@ pub struct LinkState {
     pub master: Option<u32>,
     /// Administratively up.
     pub up: bool,
+}
+
+/// An nftables table as the kernel lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KernelTable {
+    /// Netfilter family (`NFPROTO_*`).
+    pub family: u8,
+    pub name: String,
+    /// The table's comment (nft's user data), where ours keep their stamp.
+    pub comment: Option<String>,
+}
+
+/// A NUL-terminated netlink string.
+fn c_string(b: &[u8]) -> String {
+    let b = b.split(|c| *c == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The comment record of a table's user data (nft's records: type, length, value).
+fn table_comment(mut udata: &[u8]) -> Option<String> {
+    const UDATA_TABLE_COMMENT: u8 = 0;
+    while let [ty, len, rest @ ..] = udata {
+        let value = rest.get(..usize::from(*len))?;
+        if *ty == UDATA_TABLE_COMMENT {
+            return Some(c_string(value));
+        }
+        udata = rest.get(usize::from(*len)..)?;
+    }
+    None
 }
 
 /// One request of a batch: the message, its flags, the errors that mean "already so", and what
@@ -489,14 +519,14 @@ impl NsLink {
             .collect())
     }
 
-    /// The nftables tables of the namespace, (netfilter family, name), from an nf_tables dump
-    /// (`NFT_MSG_GETTABLE`) on the namespace's netfilter socket: what `nft list tables` prints,
-    /// without the process.
-    pub async fn tables(&mut self) -> Result<Vec<(u8, String)>, KernelError> {
+    /// The nftables tables of the namespace, from an nf_tables dump (`NFT_MSG_GETTABLE`) on
+    /// the namespace's netfilter socket: what `nft list tables` prints, without the process.
+    pub async fn tables(&mut self) -> Result<Vec<KernelTable>, KernelError> {
         const NFNL_SUBSYS_NFTABLES: u16 = 10;
         const NFT_MSG_NEWTABLE: u16 = 0;
         const NFT_MSG_GETTABLE: u16 = 1;
         const NFTA_TABLE_NAME: u16 = 1;
+        const NFTA_TABLE_USERDATA: u16 = 6;
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
         // nfgenmsg: family any, version 0, resource id 0.
@@ -518,29 +548,32 @@ impl NsLink {
                     return;
                 }
                 // The family is the nfgenmsg's first byte; attributes follow its 4 bytes.
-                if let (Some(&family), Some(name)) = (
-                    body.first(),
-                    body.get(4..)
-                        .and_then(|b| super::nlattr(b, NFTA_TABLE_NAME)),
-                ) {
-                    let name = name.split(|b| *b == 0).next().unwrap_or_default();
-                    out.push((family, String::from_utf8_lossy(name).into_owned()));
-                }
+                let (Some(&family), Some(attrs)) = (body.first(), body.get(4..)) else {
+                    return;
+                };
+                let Some(name) = super::nlattr(attrs, NFTA_TABLE_NAME) else {
+                    return;
+                };
+                out.push(KernelTable {
+                    family,
+                    name: c_string(name),
+                    comment: super::nlattr(attrs, NFTA_TABLE_USERDATA).and_then(table_comment),
+                });
             },
         )
         .await?;
         Ok(out)
     }
 
-    /// The elements of set (or map) `set` of table `table` of netfilter family `family`, as
-    /// (key, data) bytes (data empty for a plain set), from an nf_tables dump
-    /// (`NFT_MSG_GETSETELEM`): what `nft list set` prints, without the process.
+    /// The elements of set (or map) `set` of table `table` of netfilter family `family`, from
+    /// an nf_tables dump (`NFT_MSG_GETSETELEM`): what `nft list set` prints, without the
+    /// process.
     pub async fn set_elements_of(
         &mut self,
         family: u8,
         table: &str,
         set: &str,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, KernelError> {
+    ) -> Result<Vec<ElemBytes>, KernelError> {
         const NFNL_SUBSYS_NFTABLES: u16 = 10;
         const NFT_MSG_NEWSETELEM: u16 = 12;
         const NFT_MSG_GETSETELEM: u16 = 13;
@@ -550,6 +583,7 @@ impl NsLink {
         const NFTA_LIST_ELEM: u16 = 1;
         const NFTA_SET_ELEM_KEY: u16 = 1;
         const NFTA_SET_ELEM_DATA: u16 = 2;
+        const NFTA_SET_ELEM_KEY_END: u16 = 10;
         const NFTA_DATA_VALUE: u16 = 1;
         let seq = self.seq;
         self.seq = self.seq.wrapping_add(1);
@@ -586,12 +620,43 @@ impl NsLink {
                     continue;
                 }
                 if let Some(key) = value(e, NFTA_SET_ELEM_KEY) {
-                    out.push((key, value(e, NFTA_SET_ELEM_DATA).unwrap_or_default()));
+                    out.push(ElemBytes {
+                        key,
+                        key_end: value(e, NFTA_SET_ELEM_KEY_END),
+                        data: value(e, NFTA_SET_ELEM_DATA).unwrap_or_default(),
+                    });
                 }
             }
         })
         .await?;
         Ok(out)
+    }
+
+    /// Whether the namespace holds `table` exactly as planned: a table of that family and name
+    /// with the plan's stamp (so the plan's chains, rules and set declarations, as this agent
+    /// encodes them), and in every set the plan's elements, compared as the kernel lists them.
+    /// A restarted agent keeps such a table, counters and all, instead of loading it again.
+    /// Anything else (no such table, another stamp, one element more or less) is `false`.
+    pub async fn holds_table(&mut self, table: &NftTable) -> Result<bool, KernelError> {
+        let (Ok(stamp), family) = (stamp(table), family_id(table.family)) else {
+            return Ok(false);
+        };
+        let found = self.tables().await?.into_iter().any(|t| {
+            t.family == family && t.name == table.name && t.comment.as_deref() == Some(&stamp)
+        });
+        if !found {
+            return Ok(false);
+        }
+        for (name, set) in &table.sets {
+            let Ok(want) = ElemBytes::all(set) else {
+                return Ok(false);
+            };
+            let have = self.set_elements_of(family, table.name, name).await?;
+            if have.len() != want.len() || have.into_iter().collect::<BTreeSet<_>>() != want {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The gateway's leg zones: interface name → conntrack zone, from map `zone_of_if` of table
@@ -601,7 +666,10 @@ impl NsLink {
         let elems = self
             .set_elements_of(NFPROTO_IPV4, "vpcep", "zone_of_if")
             .await?;
-        Ok(elems.iter().filter_map(|(k, v)| leg_zone(k, v)).collect())
+        Ok(elems
+            .iter()
+            .filter_map(|e| leg_zone(&e.key, &e.data))
+            .collect())
     }
 
     /// Send `reqs` in order (several per datagram) and wait for every acknowledgement. The

@@ -51,6 +51,7 @@ mod k {
     pub const NF_ACCEPT: u32 = 1;
 
     pub const TABLE_NAME: u16 = 1;
+    pub const TABLE_USERDATA: u16 = 6;
     pub const CHAIN_TABLE: u16 = 1;
     pub const CHAIN_NAME: u16 = 3;
     pub const CHAIN_HOOK: u16 = 4;
@@ -139,6 +140,7 @@ mod nft_ids {
     pub const UDATA_TYPEOF_EXPR: u8 = 0;
     pub const UDATA_TYPEOF_DATA: u8 = 1;
     pub const UDATA_RULE_COMMENT: u8 = 0;
+    pub const UDATA_TABLE_COMMENT: u8 = 0;
     pub const EXPR_PAYLOAD: u32 = 7;
     pub const EXPR_META: u32 = 9;
     pub const EXPR_CT: u32 = 12;
@@ -353,13 +355,32 @@ impl Batch {
             &a,
         );
         self.delete_table(family, name);
+        // The table carries its skeleton's stamp, what a restarted agent compares with its
+        // plan before it trusts the table it finds (`netlink::NsLink::adopt_table`).
+        let mut stamped = Nla::default();
+        stamped.str(k::TABLE_NAME, name);
+        let mut u = Udata::default();
+        let mut comment = stamp(table)?.into_bytes();
+        comment.push(0);
+        u.put(nft_ids::UDATA_TABLE_COMMENT, &comment);
+        stamped.put(k::TABLE_USERDATA, &u.0);
         self.message(
             k::NEWTABLE,
             family,
             k::NLM_F_CREATE,
             format!("table {family} {name}"),
-            &a,
+            &stamped,
         );
+        self.skeleton(table)?;
+        for (set_name, set) in &table.sets {
+            let elems: Vec<&Elem> = set.elements.iter().collect();
+            self.elements(table, set_name, set, &elems, true, seeds)?;
+        }
+        Ok(())
+    }
+
+    /// Chains, set declarations and rules: everything of a table but its elements.
+    fn skeleton(&mut self, table: &NftTable) -> Result<(), NftError> {
         for chain in &table.chains {
             self.chain(table, chain);
         }
@@ -375,10 +396,6 @@ impl Batch {
                 }
                 self.rule(table, chain, i + 1, rule, &compiled.exprs);
             }
-        }
-        for (set_name, set) in &table.sets {
-            let elems: Vec<&Elem> = set.elements.iter().collect();
-            self.elements(table, set_name, set, &elems, true, seeds)?;
         }
         Ok(())
     }
@@ -595,17 +612,9 @@ impl Batch {
         for chunk in elems.chunks(ELEMS_PER_MESSAGE) {
             let mut encoded = Vec::with_capacity(chunk.len());
             for e in chunk {
-                let (key, key_end) = if set.interval {
-                    let (start, end) = encode_range(e.key_vals())?;
-                    (start, Some(end))
-                } else {
-                    (super::encode(e.key_vals())?, None)
-                };
-                let data = if add && !e.data_vals().is_empty() {
-                    Some(super::encode(e.data_vals())?)
-                } else {
-                    None
-                };
+                let ElemBytes { key, key_end, data } = ElemBytes::of(set, e)?;
+                // A delete names the key only.
+                let data = Some(data).filter(|d| add && !d.is_empty());
                 let seed = seeds
                     .and_then(|s| s.get(name).and_then(|per| per.get(key.as_slice())))
                     .copied();
@@ -680,6 +689,52 @@ impl Batch {
     }
 }
 
+/// A set element as the kernel holds it and lists it back (`NFT_MSG_GETSETELEM`): its key,
+/// an interval element's last key, and a map element's value (empty for a plain set).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ElemBytes {
+    pub key: Vec<u8>,
+    pub key_end: Option<Vec<u8>>,
+    pub data: Vec<u8>,
+}
+
+impl ElemBytes {
+    /// Element `e` of `set`, encoded as it is sent.
+    pub fn of(set: &NftSet, e: &Elem) -> Result<Self, NftError> {
+        let (key, key_end) = if set.interval {
+            let (start, end) = encode_range(e.key_vals())?;
+            (start, Some(end))
+        } else {
+            (super::encode(e.key_vals())?, None)
+        };
+        Ok(ElemBytes {
+            key,
+            key_end,
+            data: super::encode(e.data_vals())?,
+        })
+    }
+
+    /// Every element of `set`, as the kernel would list them.
+    pub fn all(set: &NftSet) -> Result<std::collections::BTreeSet<Self>, NftError> {
+        set.elements.iter().map(|e| ElemBytes::of(set, e)).collect()
+    }
+}
+
+/// The stamp a loaded table carries (its comment): a hash of the bytes its skeleton (chains,
+/// set declarations, rules) encodes to. Two plans whose tables differ in anything but elements
+/// stamp differently, and so do two agents that encode the same plan differently (an upgrade),
+/// so a table found with the plan's stamp holds the plan's skeleton as this agent would write
+/// it. (`DefaultHasher` may change between Rust releases: a new build then reloads each table
+/// once.)
+pub fn stamp(table: &NftTable) -> Result<String, NftError> {
+    use std::hash::{Hash, Hasher};
+    let mut b = Batch::new(0);
+    b.skeleton(table)?;
+    let mut h = std::hash::DefaultHasher::new();
+    b.bytes.hash(&mut h);
+    Ok(format!("vpcep skeleton {:016x}", h.finish()))
+}
+
 /// The one table `table` replaces in its namespace, plus the `stale` tables of ours deleted,
 /// as one transaction.
 pub fn table_batch(
@@ -698,7 +753,8 @@ pub fn table_batch(
     Ok(b.finish())
 }
 
-fn family_id(f: Family) -> u8 {
+/// A family's netfilter protocol number (`NFPROTO_*`), as nf_tables messages carry it.
+pub fn family_id(f: Family) -> u8 {
     match f {
         Family::Ip => k::NFPROTO_IPV4,
         Family::Inet => k::NFPROTO_INET,

@@ -16,7 +16,7 @@ mod render;
 mod rule;
 
 pub(crate) use batch::Nla;
-pub use batch::{Encoded, table_batch};
+pub use batch::{ElemBytes, Encoded, family_id, stamp, table_batch};
 pub use rule::*;
 
 use ipnet::Ipv4Net;
@@ -363,11 +363,20 @@ mod tests {
 
     #[test]
     fn script_declares_then_fills() {
-        let s = table(&[(1, "198.19.128.1"), (2, "198.19.128.2")], false).script();
+        let t = table(&[(1, "198.19.128.1"), (2, "198.19.128.2")], false);
+        let stamp = stamp(&t).expect("stamp");
         assert_eq!(
-            s,
-            "add table ip vpcep\ndelete table ip vpcep\ntable ip vpcep {\n  map m { typeof ct zone : ip saddr; }\n}\nadd element ip vpcep m { 1 : 198.19.128.1, 2 : 198.19.128.2 }\n"
+            t.script(),
+            format!(
+                "add table ip vpcep\ndelete table ip vpcep\ntable ip vpcep {{\n  comment \"{stamp}\"\n  map m {{ typeof ct zone : ip saddr; }}\n}}\nadd element ip vpcep m {{ 1 : 198.19.128.1, 2 : 198.19.128.2 }}\n"
+            )
         );
+        // The stamp is the skeleton's: other elements keep it, another declaration does not.
+        let other = table(&[(3, "198.19.128.3")], false);
+        assert_eq!(super::stamp(&other), Ok(stamp.clone()));
+        let mut declared = t.clone();
+        declared.sets.insert("n", NftSet::set(vec![Field::CtZone]));
+        assert_ne!(super::stamp(&declared), Ok(stamp));
     }
 
     #[test]

@@ -20,6 +20,11 @@ impl NftTable {
     pub fn script(&self) -> String {
         let (f, n) = (self.family, self.name);
         let mut s = format!("add table {f} {n}\ndelete table {f} {n}\ntable {f} {n} {{\n");
+        // The same stamp the netlink batch gives the table (a table nothing can encode has
+        // none: the batch refuses it anyway).
+        if let Ok(stamp) = super::stamp(self) {
+            let _ = writeln!(s, "  comment \"{stamp}\"");
+        }
         for (name, set) in &self.sets {
             let _ = writeln!(s, "  {}", Declaration(name, set));
         }
