@@ -687,36 +687,54 @@ impl Kernel {
                 (ns, link, r)
             })
             .await;
+        // Where no namespace was made and no link anywhere was added, deleted or changed (an
+        // agent restart, a pass that only moves addresses), each namespace's listing from this
+        // phase still holds for the phases after it: a veth made or deleted in one namespace
+        // would add or remove its far end in another, so one change anywhere lists again.
+        let mut links_moved = !created.is_empty();
+        let mut listed: BTreeSet<String> = BTreeSet::new();
         for (ns, r) in linked {
             match r {
                 Ok((ends, n)) => {
                     self.last.layout_requests += n;
+                    links_moved |= n > 0;
+                    listed.insert(ns);
                     for (peer_ns, end) in ends {
                         peers.entry(peer_ns).or_default().push(end);
                     }
                 }
                 // The first error of a namespace is its cause; later ones follow from it.
                 Err(e) => {
+                    links_moved = true;
                     failed.entry(ns).or_insert_with(|| e.to_string());
                 }
             }
         }
+        let unchanged = |ns: &str| !links_moved && listed.contains(ns);
         self.last.layout_phases[1] = phase.elapsed();
         let phase = std::time::Instant::now();
         let ended = self
             .each(peers.keys().cloned().collect(), |ns, mut link| async {
-                let r = far_ends(&mut link, &ns, &peers[&ns]).await;
+                let r = far_ends(&mut link, &ns, &peers[&ns], unchanged(&ns)).await;
                 (ns, link, r)
             })
             .await;
         for (ns, r) in ended {
             match r {
-                Ok(n) => self.last.layout_requests += n,
+                Ok(n) => {
+                    self.last.layout_requests += n;
+                    // A MAC set here is not in the listing any more.
+                    if n > 0 {
+                        listed.remove(&ns);
+                    }
+                }
                 Err(e) => {
+                    listed.remove(&ns);
                     failed.entry(ns).or_insert_with(|| e.to_string());
                 }
             }
         }
+        let unchanged = |ns: &str| !links_moved && listed.contains(ns);
         self.last.layout_phases[2] = phase.elapsed();
         let phase = std::time::Instant::now();
         // 3. Addresses, routes, rules, then the nftables table: each a netlink batch on the
@@ -755,7 +773,10 @@ impl Kernel {
                 let p = &plan.namespaces[&ns];
                 let r = match sync_resolv_conf(&ns, &p.resolvers) {
                     Err(e) => Err(e),
-                    Ok(()) => addresses_of(&mut link, &ns, p, created.contains(&ns)).await,
+                    Ok(()) => {
+                        let fresh = created.contains(&ns);
+                        addresses_of(&mut link, &ns, p, fresh, unchanged(&ns)).await
+                    }
                 };
                 let r = match r {
                     Ok((added, stale, n)) => {
@@ -841,6 +862,9 @@ impl Kernel {
         // (beyond a service's default limit of 1,024); the others reopen on demand (~0.1 ms).
         self.links
             .retain(|ns, _| plan.namespaces.get(ns).is_some_and(|p| p.announce));
+        for link in self.links.values_mut() {
+            link.drop_listing();
+        }
         Ok(failed)
     }
 
@@ -1074,8 +1098,13 @@ async fn links_of(
 
 /// The far ends of other namespaces' veths in `ns`: MAC (only when it differs: a change of
 /// address flushes the device's neighbours), master, up — only what is not so already.
-async fn far_ends(link: &mut NsLink, ns: &str, ends: &[PeerEnd]) -> Result<usize, KernelError> {
-    let have = link.links().await?;
+async fn far_ends(
+    link: &mut NsLink,
+    ns: &str,
+    ends: &[PeerEnd],
+    unchanged: bool,
+) -> Result<usize, KernelError> {
+    let have = link.links_listed(unchanged).await?;
     let mut reqs = Vec::new();
     for end in ends {
         let now = have.get(&end.name);
@@ -1108,12 +1137,14 @@ async fn far_ends(link: &mut NsLink, ns: &str, ends: &[PeerEnd]) -> Result<usize
 /// Addresses, routes and rules of one namespace, diffed as values against the kernel's
 /// listings and changed in one batch. Returns the addresses it added and, when the plan has
 /// no table for the namespace, the tables of ours it still holds, (family, name) (`fresh`:
-/// it was just created, so it holds none), and the requests it made.
+/// it was just created, so it holds none), and the requests it made. `links_unchanged`: no
+/// link changed since this pass listed them, so that listing serves.
 async fn addresses_of(
     link: &mut NsLink,
     ns: &str,
     p: &NsPlan,
     fresh: bool,
+    links_unchanged: bool,
 ) -> Result<(Added, Tables, usize), KernelError> {
     // Listed over netlink: a namespace without a table (most hosts) costs no `nft` process.
     let mut stale = Vec::new();
@@ -1130,7 +1161,7 @@ async fn addresses_of(
             }
         }
     }
-    let links = link.links().await?;
+    let links = link.links_listed(links_unchanged).await?;
     let names: BTreeMap<u32, String> = links.iter().map(|(n, s)| (s.index, n.clone())).collect();
     let index = |dev: &str| {
         links

@@ -15,7 +15,7 @@ use netlink_packet_core::{
 use netlink_sys::AsyncSocketExt;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
 use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkExtentMask, LinkFlags, LinkInfo, LinkMessage,
 };
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -401,11 +401,13 @@ pub fn rule_of(m: &RuleMessage) -> Option<IpRule> {
 impl NsLink {
     /// Every link of the namespace (and the index cache refreshed with them).
     pub async fn links(&mut self) -> Result<BTreeMap<String, LinkState>, KernelError> {
+        // Without counters: a dump's cost is mostly per-link attributes, and the statistics
+        // (IFLA_STATS, IFLA_STATS64, IPv6's) are the largest that nothing here reads.
+        let mut get = LinkMessage::default();
+        get.attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
         let list = self
-            .route_dump(
-                RouteNetlinkMessage::GetLink(LinkMessage::default()),
-                "list links",
-            )
+            .route_dump(RouteNetlinkMessage::GetLink(get), "list links")
             .await?;
         let mut out = BTreeMap::new();
         self.index.clear();
@@ -436,7 +438,25 @@ impl NsLink {
                 out.insert(name, state);
             }
         }
+        self.listing = Some(out.clone());
         Ok(out)
+    }
+
+    /// The links as [`NsLink::links`] last listed them when `unchanged` (the caller knows no
+    /// link of the namespace changed since), else listed again.
+    pub async fn links_listed(
+        &mut self,
+        unchanged: bool,
+    ) -> Result<BTreeMap<String, LinkState>, KernelError> {
+        match self.listing.as_ref().filter(|_| unchanged) {
+            Some(listing) => Ok(listing.clone()),
+            None => self.links().await,
+        }
+    }
+
+    /// Forget the last listing (a layout pass is over: what it saw is no longer known to hold).
+    pub fn drop_listing(&mut self) {
+        self.listing = None;
     }
 
     /// The IPv4 addresses, without loopback's own 127/8 (`names`: link index → name).

@@ -66,6 +66,9 @@ pub struct NsLink {
     rcvbuf: [usize; 2],
     /// Interface name → (index, MAC), learnt on first use (forgotten when links may have changed).
     index: HashMap<String, (u32, Option<[u8; 6]>)>,
+    /// The last listing of every link ([`NsLink::links`]), for a layout pass that knows no
+    /// link changed since ([`NsLink::links_listed`]); dropped at the end of each pass.
+    listing: Option<std::collections::BTreeMap<String, layout::LinkState>>,
 }
 
 impl std::fmt::Debug for NsLink {
@@ -140,12 +143,14 @@ impl NsLink {
             sndbuf: 64 * 1024,
             rcvbuf: [RCVBUF_DEFAULT; 2],
             index: HashMap::new(),
+            listing: None,
         };
         Ok((link, done))
     }
 
     pub fn forget_links(&mut self) {
         self.index.clear();
+        self.listing = None;
     }
 
     async fn link_index(&mut self, dev: &str) -> Result<u32, KernelError> {
