@@ -297,6 +297,22 @@ fn compare_table(ns: &str, t: &NftTable, have: &NsListing) -> Vec<Finding> {
             Some(_) => {}
         }
     }
+    // A table of the plan's shape under another stamp was not loaded from this plan by this
+    // agent (another version, or by hand): what it holds rule by rule is unknown here, and a
+    // restarted agent loads it again.
+    let want = crate::plan::nft::stamp(t).ok();
+    if out.is_empty() && want.is_some() && listed.comment != want {
+        out.push(at(
+            ns,
+            "warning",
+            format!(
+                "nftables {what}: stamp {}, the plan's {}",
+                listed.comment.as_deref().unwrap_or("missing"),
+                want.as_deref().unwrap_or_default()
+            ),
+            rebuild(ns),
+        ));
+    }
     out
 }
 
@@ -523,6 +539,7 @@ mod tests {
                         .iter()
                         .map(|(n, s)| (n.to_string(), s.elements.len()))
                         .collect(),
+                    comment: crate::plan::nft::stamp(t).ok(),
                 },
             );
         }
@@ -598,6 +615,29 @@ mod tests {
                 "error gw: nftables table ip vpcep: chain helper missing — fix: restart the agent (or run `vpcep agent`): it rebuilds namespace gw",
                 "error gw: nftables table ip vpcep: set zone_of_if holds 0 elements, the plan 1 — fix: restart the agent (or run `vpcep agent`): it rebuilds namespace gw",
             ]
+        );
+    }
+
+    #[test]
+    fn a_table_of_the_plans_shape_under_another_stamp_is_a_warning() {
+        let p = plan();
+        let want = expected(&p, "gw").expect("planned");
+        let mut have = listing(&want);
+        assert_eq!(
+            messages(&compare("gw", &want, Some(&have))),
+            [] as [&str; 0]
+        );
+        let stamp = crate::plan::nft::stamp(want.table.as_ref().expect("table")).expect("stamp");
+        let t = have
+            .tables
+            .get_mut(&("ip".to_string(), "vpcep".to_string()))
+            .expect("table");
+        t.comment = None;
+        assert_eq!(
+            messages(&compare("gw", &want, Some(&have))),
+            [format!(
+                "warning gw: nftables table ip vpcep: stamp missing, the plan's {stamp} — fix: restart the agent (or run `vpcep agent`): it rebuilds namespace gw"
+            )]
         );
     }
 

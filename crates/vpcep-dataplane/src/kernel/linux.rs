@@ -1150,13 +1150,10 @@ async fn addresses_of(
     let mut stale = Vec::new();
     if p.nft.is_none() && !fresh {
         for t in link.tables().await? {
-            if t.name.starts_with("vpcep") {
-                // Ours are `ip` or `inet` tables; nothing else carries our prefix.
-                let family = match t.family {
-                    1 => Family::Inet,
-                    2 => Family::Ip,
-                    _ => continue,
-                };
+            // Ours are `ip` or `inet` tables; nothing else carries our prefix.
+            if let Some(family) = crate::plan::nft::family_of(t.family)
+                && t.name.starts_with("vpcep")
+            {
                 stale.push((family, t.name));
             }
         }
@@ -1280,6 +1277,20 @@ pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> 
         .collect();
     args.extend(keys.iter().map(String::as_str));
     let sysctls = run("ip", &args, None).await?;
+    let mut tables = crate::plan::nft::parse_ruleset(&ruleset);
+    // nft 1.0.6's JSON leaves table comments out, where ours keep their stamp: read over
+    // netlink.
+    if !tables.is_empty() {
+        let mut link = NsLink::open(ns)?;
+        for t in link.tables().await? {
+            let Some(family) = crate::plan::nft::family_of(t.family) else {
+                continue;
+            };
+            if let Some(listed) = tables.get_mut(&(family.to_string(), t.name)) {
+                listed.comment = t.comment;
+            }
+        }
+    }
     Ok(Some(NsListing {
         links: iproute2::parse_links(&links),
         masters: iproute2::parse_masters(&links),
@@ -1288,7 +1299,7 @@ pub async fn read_namespace(ns: &str) -> Result<Option<NsListing>, KernelError> 
         addrs: addrs_in(ns).await?,
         routes: iproute2::parse_routes(&routes),
         rules: iproute2::parse_rules(&rules),
-        tables: crate::plan::nft::parse_ruleset(&ruleset),
+        tables,
     }))
 }
 

@@ -761,6 +761,13 @@ pub fn family_id(f: Family) -> u8 {
     }
 }
 
+/// The family of a netfilter protocol number, where it is one of ours.
+pub fn family_of(id: u8) -> Option<Family> {
+    [Family::Ip, Family::Inet]
+        .into_iter()
+        .find(|f| family_id(*f) == id)
+}
+
 fn hook_num(h: Hook) -> u32 {
     match h {
         Hook::Prerouting => 0,

@@ -16,7 +16,7 @@ mod render;
 mod rule;
 
 pub(crate) use batch::Nla;
-pub use batch::{ElemBytes, Encoded, family_id, stamp, table_batch};
+pub use batch::{ElemBytes, Encoded, family_id, family_of, stamp, table_batch};
 pub use rule::*;
 
 use ipnet::Ipv4Net;
@@ -436,6 +436,8 @@ pub struct TableListing {
     /// Rules per chain (chains without rules absent).
     pub rules: BTreeMap<String, usize>,
     pub sets: BTreeMap<String, usize>,
+    /// The table's comment, where a table the agent loaded carries its stamp ([`stamp`]).
+    pub comment: Option<String>,
 }
 
 /// `nft -j list ruleset` (or `list table`) → tables by (family, name). Objects of a shape we
@@ -451,7 +453,8 @@ pub fn parse_ruleset(listing: &str) -> BTreeMap<(String, String), TableListing> 
     };
     for item in v["nftables"].as_array().into_iter().flatten() {
         if let Some(k) = key(&item["table"], "name") {
-            out.entry(k).or_default();
+            out.entry(k).or_default().comment =
+                item["table"]["comment"].as_str().map(str::to_string);
         } else if let Some(k) = key(&item["chain"], "table") {
             let c = &item["chain"];
             if let Some(name) = c["name"].as_str() {
