@@ -131,14 +131,22 @@ impl Reporter {
         let mut sent = self.sent.lock().await;
         let before = sent.len();
         let read = self.telemetry.readings(None).await;
-        self.send_locked(&mut sent, read).await?;
+        let many = read.len() >= COMPACT_AFTER;
+        let result = self.send_locked(&mut sent, read).await;
         // Endpoints no longer live: forget them (a return starts with a full reading).
         self.telemetry.retain_counted(&mut sent);
         // The first reading of many endpoints filled the map one by one.
         if sent.len() >= before + COMPACT_AFTER {
             compact(&mut sent);
         }
-        Ok(())
+        // A reading of thousands of endpoints (counter dumps, readings, request bodies) leaves
+        // its freed blocks among long-lived ones, where glibc keeps the pages: measured in P4
+        // (10,060 endpoints), heap and stacks went 28.3 → 35.8 MB at the first report after the
+        // agent caught up, and stayed there.
+        if many {
+            super::release_freed_memory();
+        }
+        result
     }
 
     async fn send(&self, read: Vec<Reading>) -> Result<(), AgentError> {
