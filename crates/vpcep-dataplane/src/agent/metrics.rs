@@ -417,14 +417,23 @@ impl Telemetry {
         map.retain(|id, _| st.endpoints.contains_key(id));
     }
 
-    /// The cumulative traffic counters of the live endpoints (all of them, or those in `only`),
-    /// read from their gateways now: what the agent reports for metering (docs/metering.md),
-    /// in endpoint id order. An endpoint whose counter cannot be read (its gateway unreadable
-    /// with no earlier reading, or its element absent) is left out rather than reported as
-    /// zero: a zero would pass for a recreated counter.
+    /// The gateways whose counters hold live endpoints, in name order.
+    pub fn counted_gateways(&self) -> Vec<Arc<str>> {
+        let st = self.state();
+        let set: std::collections::BTreeSet<&Arc<str>> =
+            st.endpoints.values().map(|a| &a.ns).collect();
+        set.into_iter().cloned().collect()
+    }
+
+    /// The cumulative traffic counters of the live endpoints (all of them, or those in `only`;
+    /// of every gateway, or of `gateway`), read from their gateways now: what the agent reports
+    /// for metering (docs/metering.md), in endpoint id order. An endpoint whose counter cannot
+    /// be read (its gateway unreadable with no earlier reading, or its element absent) is left
+    /// out rather than reported as zero: a zero would pass for a recreated counter.
     pub async fn readings(
         &self,
         only: Option<&std::collections::BTreeSet<String>>,
+        gateway: Option<&str>,
     ) -> Vec<Reading> {
         let (gateways, mut endpoints, keys_before) = {
             let st = self.state();
@@ -432,6 +441,7 @@ impl Telemetry {
                 .endpoints
                 .values()
                 .filter(|a| only.is_none_or(|ids| ids.contains(&*a.endpoint_id)))
+                .filter(|a| gateway.is_none_or(|g| *a.ns == *g))
                 .cloned()
                 .collect();
             let wanted: std::collections::BTreeSet<&str> =

@@ -104,7 +104,7 @@ impl Reporter {
     /// take now goes with the next reports. Their counters go with their elements, so this is
     /// the last reading of what they carried since the previous report.
     pub async fn before_removal(&self, leaving: &BTreeSet<String>) {
-        let read = self.telemetry.readings(Some(leaving)).await;
+        let read = self.telemetry.readings(Some(leaving), None).await;
         {
             let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
             last.extend(read);
@@ -127,12 +127,29 @@ impl Reporter {
 
     /// Read and send the counters of the live endpoints that changed since the last
     /// acknowledged report (and any last readings of removed endpoints still unsent).
+    ///
+    /// One gateway at a time, read then sent: the readings, the changed ones and the request
+    /// bodies of 10,000 endpoints at once were ~3 MB above what the agent holds otherwise, at
+    /// the top of its memory use (P4). The first gateway's request also carries the unsent
+    /// last readings; a refused request ends the report (the next one carries the rest).
     pub async fn report(&self) -> Result<(), AgentError> {
         let mut sent = self.sent.lock().await;
         let before = sent.len();
-        let read = self.telemetry.readings(None).await;
-        let many = read.len() >= COMPACT_AFTER;
-        let result = self.send_locked(&mut sent, read).await;
+        let gateways = self.telemetry.counted_gateways();
+        let mut read_total = 0;
+        let mut result = Ok(());
+        for gateway in &gateways {
+            let read = self.telemetry.readings(None, Some(gateway)).await;
+            read_total += read.len();
+            result = self.send_locked(&mut sent, read).await;
+            if result.is_err() {
+                break;
+            }
+        }
+        if gateways.is_empty() {
+            result = self.send_locked(&mut sent, Vec::new()).await;
+        }
+        let many = read_total >= COMPACT_AFTER;
         // Endpoints no longer live: forget them (a return starts with a full reading).
         self.telemetry.retain_counted(&mut sent);
         // The first reading of many endpoints filled the map one by one.
