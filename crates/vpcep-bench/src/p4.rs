@@ -22,7 +22,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 use vpcep_dataplane::kernel::linux::Kernel;
 use vpcep_dataplane::kernel::netlink::NsLink;
@@ -112,14 +112,21 @@ pub fn synthetic(n: usize) -> (NftTable, NftTable) {
 }
 
 /// A child process killed when dropped (also when the bench panics).
-struct Child(std::process::Child);
+/// A child process, and whether it leads a process group of its own (a wrapped agent).
+struct Child(std::process::Child, bool);
 
 impl Child {
     fn pid(&self) -> Pid {
         Pid::from_raw(self.0.id() as i32)
     }
+    /// Signal the agent: under `VPCEP_BENCH_AGENT_WRAP` the child is the wrapper (a profiler)
+    /// and leads a process group of its own, the agent in it; else the child is the agent.
     fn signal(&self, s: Signal) {
-        let _ = kill(self.pid(), s);
+        let _ = if self.1 {
+            killpg(self.pid(), s)
+        } else {
+            kill(self.pid(), s)
+        };
     }
     /// Resident memory in MB (VmRSS).
     fn rss_mb(&self) -> f64 {
@@ -179,7 +186,9 @@ impl Child {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        // The group, not only the child: a wrapper's agent would outlive it (and go on holding
+        // its 1,013 namespaces).
+        self.signal(Signal::SIGKILL);
         let _ = self.0.wait();
     }
 }
@@ -264,10 +273,12 @@ pub async fn measure(cfg: &Config) -> Vec<Figure> {
     // The real agent in its own process and prefix, for its memory.
     let agent_names = ScratchNames::new("vbm");
     let agent = cfg.agent_exe.as_ref().map(|exe| {
-        // `VPCEP_BENCH_AGENT_WRAP` runs the agent under a profiler that execs it (`vpcep-bench`'s
+        // `VPCEP_BENCH_AGENT_WRAP` runs the agent under a profiler (one that execs it, or one that
+        // runs it as a child, as heaptrack does; `vpcep-bench`'s
         // docs, "Profiling the agent's memory"); the RSS figure then counts the profiler too.
         let wrap = std::env::var("VPCEP_BENCH_AGENT_WRAP").unwrap_or_default();
         let mut wrap = wrap.split_whitespace();
+        let wrapped = wrap.clone().next().is_some();
         let mut command = match wrap.next() {
             Some(program) => {
                 let mut c = std::process::Command::new(program);
@@ -276,6 +287,12 @@ pub async fn measure(cfg: &Config) -> Vec<Figure> {
             }
             None => std::process::Command::new(exe),
         };
+        // A wrapped agent gets a process group of its own, so that the stops, the resume and
+        // the final kill reach it too, not only its wrapper. (An agent run directly stays in
+        // the bench's group, where an interrupt from the terminal reaches it.)
+        if wrapped {
+            std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        }
         let child = command
             .args([
                 "agent",
@@ -287,7 +304,7 @@ pub async fn measure(cfg: &Config) -> Vec<Figure> {
             .env("VPCEP_BENCH_AGENT_TOKEN", &b.server.token)
             .spawn()
             .expect("agent process");
-        Child(child)
+        Child(child, wrapped)
     });
     let mut rss_empty = f64::NAN;
     if let Some(a) = &agent {
