@@ -111,8 +111,8 @@ pub fn synthetic(n: usize) -> (NftTable, NftTable) {
     (empty, full)
 }
 
-/// A child process killed when dropped (also when the bench panics).
-/// A child process, and whether it leads a process group of its own (a wrapped agent).
+/// A child process killed when dropped (also when the bench panics), and whether it leads a
+/// process group of its own (a wrapped agent).
 struct Child(std::process::Child, bool);
 
 impl Child {
@@ -278,14 +278,13 @@ pub async fn measure(cfg: &Config) -> Vec<Figure> {
         // docs, "Profiling the agent's memory"); the RSS figure then counts the profiler too.
         let wrap = std::env::var("VPCEP_BENCH_AGENT_WRAP").unwrap_or_default();
         let mut wrap = wrap.split_whitespace();
-        let wrapped = wrap.clone().next().is_some();
-        let mut command = match wrap.next() {
+        let (mut command, wrapped) = match wrap.next() {
             Some(program) => {
                 let mut c = std::process::Command::new(program);
                 c.args(wrap).arg(exe);
-                c
+                (c, true)
             }
-            None => std::process::Command::new(exe),
+            None => (std::process::Command::new(exe), false),
         };
         // A wrapped agent gets a process group of its own, so that the stops, the resume and
         // the final kill reach it too, not only its wrapper. (An agent run directly stays in

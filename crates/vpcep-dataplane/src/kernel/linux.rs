@@ -710,12 +710,13 @@ impl Kernel {
                 }
             }
         }
-        let unchanged = |ns: &str| !links_moved && listed.contains(ns);
+        // The namespaces whose listing from this phase serves the phases after it.
+        let mut reusable = if links_moved { BTreeSet::new() } else { listed };
         self.last.layout_phases[1] = phase.elapsed();
         let phase = std::time::Instant::now();
         let ended = self
             .each(peers.keys().cloned().collect(), |ns, mut link| async {
-                let r = far_ends(&mut link, &ns, &peers[&ns], unchanged(&ns)).await;
+                let r = far_ends(&mut link, &ns, &peers[&ns], reusable.contains(&ns)).await;
                 (ns, link, r)
             })
             .await;
@@ -725,16 +726,15 @@ impl Kernel {
                     self.last.layout_requests += n;
                     // A MAC set here is not in the listing any more.
                     if n > 0 {
-                        listed.remove(&ns);
+                        reusable.remove(&ns);
                     }
                 }
                 Err(e) => {
-                    listed.remove(&ns);
+                    reusable.remove(&ns);
                     failed.entry(ns).or_insert_with(|| e.to_string());
                 }
             }
         }
-        let unchanged = |ns: &str| !links_moved && listed.contains(ns);
         self.last.layout_phases[2] = phase.elapsed();
         let phase = std::time::Instant::now();
         // 3. Addresses, routes, rules, then the nftables table: each a netlink batch on the
@@ -767,7 +767,7 @@ impl Kernel {
             .filter(|ns| !self.applied.contains_key(*ns) && !created.contains(*ns))
             .cloned()
             .collect();
-        let (created, deltas, unknown) = (&created, &deltas, &unknown);
+        let (created, deltas, unknown, reusable) = (&created, &deltas, &unknown, &reusable);
         let programmed = self
             .each(live, |ns, mut link| async {
                 let p = &plan.namespaces[&ns];
@@ -775,7 +775,7 @@ impl Kernel {
                     Err(e) => Err(e),
                     Ok(()) => {
                         let fresh = created.contains(&ns);
-                        addresses_of(&mut link, &ns, p, fresh, unchanged(&ns)).await
+                        addresses_of(&mut link, &ns, p, fresh, reusable.contains(&ns)).await
                     }
                 };
                 let r = match r {

@@ -26,7 +26,7 @@ use rtnetlink::{AddressMessageBuilder, RouteMessageBuilder};
 
 use super::{NsLink, acks_by_seq, err};
 use crate::kernel::linux::KernelError;
-use crate::plan::nft::{ElemBytes, NftTable, family_id, stamp};
+use crate::plan::nft::{ElemBytes, Family, NftTable, family_id, stamp};
 use crate::plan::objects::{Addr, Dst, IpRule, Lookup, Mac, Route};
 
 const ESRCH: i32 = 3;
@@ -682,9 +682,8 @@ impl NsLink {
     /// The gateway's leg zones: interface name → conntrack zone, from map `zone_of_if` of table
     /// `ip vpcep` (keys are interface names zero-padded to 16 bytes, values host-order u16).
     pub async fn leg_zones(&mut self) -> Result<BTreeMap<String, u16>, KernelError> {
-        const NFPROTO_IPV4: u8 = 2;
         let elems = self
-            .set_elements_of(NFPROTO_IPV4, "vpcep", "zone_of_if")
+            .set_elements_of(family_id(Family::Ip), "vpcep", "zone_of_if")
             .await?;
         Ok(elems
             .iter()

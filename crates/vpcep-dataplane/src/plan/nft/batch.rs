@@ -356,7 +356,7 @@ impl Batch {
         );
         self.delete_table(family, name);
         // The table carries its skeleton's stamp, what a restarted agent compares with its
-        // plan before it trusts the table it finds (`netlink::NsLink::adopt_table`).
+        // plan before it trusts the table it finds (`netlink::NsLink::holds_table`).
         let mut stamped = Nla::default();
         stamped.str(k::TABLE_NAME, name);
         let mut u = Udata::default();

@@ -437,6 +437,8 @@ pub struct TableListing {
     pub rules: BTreeMap<String, usize>,
     pub sets: BTreeMap<String, usize>,
     /// The table's comment, where a table the agent loaded carries its stamp ([`stamp`]).
+    /// Not from the JSON (nft 1.0.6 leaves table comments out of it): `read_namespace` fills
+    /// it over netlink.
     pub comment: Option<String>,
 }
 
@@ -453,8 +455,7 @@ pub fn parse_ruleset(listing: &str) -> BTreeMap<(String, String), TableListing> 
     };
     for item in v["nftables"].as_array().into_iter().flatten() {
         if let Some(k) = key(&item["table"], "name") {
-            out.entry(k).or_default().comment =
-                item["table"]["comment"].as_str().map(str::to_string);
+            out.entry(k).or_default();
         } else if let Some(k) = key(&item["chain"], "table") {
             let c = &item["chain"];
             if let Some(name) = c["name"].as_str() {
