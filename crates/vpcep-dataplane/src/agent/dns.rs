@@ -148,6 +148,7 @@ impl DnsFollower {
 
     /// Make the resolver serve what `d` says.
     async fn refresh(&mut self, d: &Desired) {
+        let started = std::time::Instant::now();
         // Leg assignments as the gateways hold them (which translated source is which VPC).
         // They change only when a subnet gains its first live endpoint or loses its last, so
         // the gateways are read then, not at every change.
@@ -162,6 +163,12 @@ impl DnsFollower {
         self.legs_for = Some(live);
         let plan = dns_plan(d, &self.cfg.names, &self.legs, &self.cfg.region);
         self.apply(plan).await;
+        tracing::debug!(
+            revision = d.revision,
+            legs_read = !same_subnets,
+            took_us = started.elapsed().as_micros() as u64,
+            "names planned whole"
+        );
     }
 
     /// Endpoint-only changes (`before`: each changed endpoint's previous spec): only their names

@@ -191,8 +191,7 @@ impl Telemetry {
         // Endpoints: updated in place, so a converge of one endpoint among 10,000 copies
         // nothing but that endpoint; a patch looks at its own endpoints only (checking all
         // 10,000 took milliseconds on the path of every change).
-        let in_scope = |id: &str| scope.is_none_or(|ids| ids.contains_key(id));
-        for l in plan.live.iter().filter(|l| in_scope(&l.id)) {
+        for l in crate::plan::live_in(&plan.live, scope) {
             let same = st.endpoints.get(&*l.id).is_some_and(|a| {
                 a.zone == l.zone && a.shard == l.shard && l.ip.parse().ok() == Some(a.ip)
             });
@@ -226,10 +225,7 @@ impl Telemetry {
             st.endpoints.insert(a.endpoint_id.clone(), a);
         }
         // Endpoints no longer live: a patch's own that left, or (a full converge) any.
-        let live: std::collections::BTreeSet<&str> = plan
-            .live
-            .iter()
-            .filter(|l| in_scope(&l.id))
+        let live: std::collections::BTreeSet<&str> = crate::plan::live_in(&plan.live, scope)
             .map(|l| &*l.id)
             .collect();
         let mut left: Vec<Arc<str>> = Vec::new();
@@ -437,10 +433,12 @@ impl Telemetry {
     ) -> Vec<Reading> {
         let (gateways, mut endpoints, keys_before) = {
             let st = self.state();
-            let endpoints: Vec<Accounted> = st
-                .endpoints
-                .values()
-                .filter(|a| only.is_none_or(|ids| ids.contains(&*a.endpoint_id)))
+            // A few endpoints (`only`) are looked up, not scanned for among 10,000.
+            let chosen: Box<dyn Iterator<Item = &Accounted>> = match only {
+                Some(ids) => Box::new(ids.iter().filter_map(|id| st.endpoints.get(id.as_str()))),
+                None => Box::new(st.endpoints.values()),
+            };
+            let endpoints: Vec<Accounted> = chosen
                 .filter(|a| gateway.is_none_or(|g| *a.ns == *g))
                 .cloned()
                 .collect();

@@ -299,9 +299,9 @@ impl<K: KernelOps> Agent<K> {
                 "a patched plan must equal the full plan"
             );
         }
+        // What this converge covers: the changed endpoints when patched (`plan::live_in`),
+        // everything otherwise.
         let scope = patched.as_ref().and(changed);
-        // What this converge covers: the changed endpoints when patched, everything otherwise.
-        let in_scope = |id: &str| scope.is_none_or(|ids| ids.contains_key(id));
         let (plan, dirty) = match patched {
             Some((p, dirty)) => (p, Some(dirty)),
             // Nothing changed since the last plan (a quiet feed's converge every 25 s, a retry):
@@ -343,10 +343,8 @@ impl<K: KernelOps> Agent<K> {
         // counters go with their elements, so what they counted since the last metering report
         // is read first (their elements only) and sent in the background, retried with the
         // next reports until the control plane takes it.
-        let leaving: BTreeSet<String> = self
-            .live
-            .iter()
-            .filter(|l| in_scope(&l.id) && !plan.live.contains(*l))
+        let leaving: BTreeSet<String> = plan::live_in(&self.live, scope)
+            .filter(|l| !plan.live.contains(*l))
             .map(|l| l.id.to_string())
             .collect();
         // Where an apply's time goes, for the debug line below.
@@ -390,10 +388,8 @@ impl<K: KernelOps> Agent<K> {
         };
         let gw_failed = |shard: u32| failed.get(&self.cfg.names.gateway(shard)).cloned();
         // Endpoints that stopped carrying traffic lose their established flows too.
-        let gone: Vec<LiveEndpoint> = self
-            .live
-            .iter()
-            .filter(|l| in_scope(&l.id) && !plan.live.contains(*l))
+        let gone: Vec<LiveEndpoint> = plan::live_in(&self.live, scope)
+            .filter(|l| !plan.live.contains(*l))
             .cloned()
             .collect();
         let phase = std::time::Instant::now();
@@ -427,16 +423,15 @@ impl<K: KernelOps> Agent<K> {
             // nodes were half empty after every full converge (one every 25 s on a quiet feed).
             self.live = plan.live.clone();
         } else if failed.is_empty() {
-            self.live.retain(|l| !in_scope(&l.id));
-            self.live
-                .extend(plan.live.iter().filter(|l| in_scope(&l.id)).cloned());
+            let before: Vec<LiveEndpoint> = plan::live_in(&self.live, scope).cloned().collect();
+            for l in &before {
+                self.live.remove(l);
+            }
+            self.live.extend(plan::live_in(&plan.live, scope).cloned());
         } else if !plan.live.iter().any(|l| gw_failed(l.shard).is_some()) {
             self.live = plan.live.clone();
         }
-        let live: BTreeMap<&str, &LiveEndpoint> = plan
-            .live
-            .iter()
-            .filter(|l| in_scope(&l.id))
+        let live: BTreeMap<&str, &LiveEndpoint> = plan::live_in(&plan.live, scope)
             .map(|l| (&*l.id, l))
             .collect();
         let mut results = Vec::new();
@@ -593,9 +588,16 @@ impl<K: KernelOps> Agent<K> {
             listeners_us = listeners.as_micros() as u64,
             "converged"
         );
+        // The report first: statuses (and the private names that follow `accepted`) wait for
+        // it, not for the bookkeeping below (0.3-0.7 ms at 10,000 endpoints).
+        let took = started.elapsed();
+        let phase = std::time::Instant::now();
+        let reports = results.len();
+        let reported = self.report(results).await;
+        let report = phase.elapsed();
         let phase = std::time::Instant::now();
         self.telemetry.converged(
-            started.elapsed(),
+            took,
             scope,
             (failed.len(), self.failing.len()),
             &plan,
@@ -606,12 +608,10 @@ impl<K: KernelOps> Agent<K> {
         self.plan = Some(plan);
         self.plan_revision = Some(d.revision);
         // Remember what was sent only once the control plane has it: a lost report is resent.
-        let phase = std::time::Instant::now();
-        let reports = results.len();
-        self.report(results).await?;
+        reported?;
         tracing::debug!(
             telemetry_us = telemetry.as_micros() as u64,
-            report_us = phase.elapsed().as_micros() as u64,
+            report_us = report.as_micros() as u64,
             reports,
             "reported"
         );

@@ -102,6 +102,36 @@ pub struct LiveEndpoint {
     pub ip: std::sync::Arc<str>,
 }
 
+impl LiveEndpoint {
+    /// The smallest entry with this id: entries are ordered by id first, so `range(probe..)`
+    /// starts at an endpoint's entries.
+    fn probe(id: &str) -> LiveEndpoint {
+        LiveEndpoint {
+            id: id.into(),
+            subnet: "".into(),
+            shard: 0,
+            zone: 0,
+            ip: "".into(),
+        }
+    }
+}
+
+/// The entries of `live` for the endpoints in `scope`, or every entry when there is no scope.
+/// A scope's ids are looked up, not scanned for: a converge of one endpoint among 10,000 that
+/// filtered the whole set this way spent ~2 ms comparing ids, several times per converge.
+pub fn live_in<'a, V>(
+    live: &'a BTreeSet<LiveEndpoint>,
+    scope: Option<&'a BTreeMap<String, V>>,
+) -> Box<dyn Iterator<Item = &'a LiveEndpoint> + 'a> {
+    match scope {
+        None => Box::new(live.iter()),
+        Some(ids) => Box::new(ids.keys().flat_map(move |id| {
+            live.range(LiveEndpoint::probe(id)..)
+                .take_while(move |l| *l.id == **id)
+        })),
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
     pub namespaces: BTreeMap<String, NsPlan>,
@@ -753,17 +783,9 @@ pub fn patch_endpoints(
         if p.problems.contains_key(id) {
             return None;
         }
-        // Live endpoints are ordered by id first: the smallest entry with this id, if any.
-        let probe = LiveEndpoint {
-            id: id.as_str().into(),
-            subnet: "".into(),
-            shard: 0,
-            zone: 0,
-            ip: "".into(),
-        };
         let found = p
             .live
-            .range(probe..)
+            .range(LiveEndpoint::probe(id)..)
             .next()
             .filter(|l| *l.id == **id)
             .cloned();
