@@ -582,6 +582,11 @@ impl<K: KernelOps> Agent<K> {
             by_elements = self.kernel.last().by_elements,
             by_layout = self.kernel.last().by_layout,
             netlink_us = self.kernel.last().element_time.as_micros() as u64,
+            layout_phases_us = ?self
+                .kernel
+                .last()
+                .layout_phases
+                .map(|p| p.as_micros() as u64),
             last_reading_us = last_reading.as_micros() as u64,
             kernel_us = kernel.as_micros() as u64,
             cut_us = cut.as_micros() as u64,

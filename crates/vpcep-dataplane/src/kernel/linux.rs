@@ -564,8 +564,24 @@ impl Kernel {
                 return;
             }
         };
+        let mut ready: BTreeMap<&str, bool> = BTreeMap::new();
         for a in addrs.iter().filter(|a| a.net.prefix_len() == 32) {
-            if let Err(e) = link.announce(&a.dev, a.net.addr()).await {
+            // A leg made in this very pass may not be running yet: an announcement sent
+            // before is dropped (seen in P1 under load: the first endpoint of a new consumer
+            // VPC answered only at its consumer's next ARP retry, a second later).
+            let dev = a.dev.as_str();
+            let running = match ready.get(dev) {
+                Some(r) => *r,
+                None => {
+                    let r = until_running(link, ns, dev).await;
+                    ready.insert(dev, r);
+                    r
+                }
+            };
+            if !running {
+                continue;
+            }
+            if let Err(e) = link.announce(dev, a.net.addr()).await {
                 tracing::debug!(error = %e, "gratuitous ARP not sent");
             }
         }
@@ -1207,6 +1223,36 @@ async fn addresses_of(
 /// Cut established flows of an endpoint that no longer carries traffic: the conntrack entries
 /// of `gateway_ns` in original zone `zone` towards `ip`, deleted over ctnetlink. Best effort:
 /// failures are logged.
+/// Wait until link `dev` of `ns` is running ([`NsLink::running`]): whether it is. At most a
+/// quarter of a second (seen: 2.8 ms with both CPUs busy), so a leg that cannot come up (its
+/// far end failed, reported as such) holds the converge up only that long.
+async fn until_running(link: &mut NsLink, ns: &str, dev: &str) -> bool {
+    let started = std::time::Instant::now();
+    loop {
+        match link.running(dev).await {
+            Ok(Some(true)) => {
+                if started.elapsed() >= std::time::Duration::from_millis(1) {
+                    tracing::debug!(
+                        namespace = ns,
+                        dev,
+                        waited_us = started.elapsed().as_micros() as u64,
+                        "link running"
+                    );
+                }
+                return true;
+            }
+            Ok(Some(false)) if started.elapsed() < std::time::Duration::from_millis(250) => {
+                // The kernel's link-watch work runs on a worker thread: let it.
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            Ok(_) | Err(_) => {
+                tracing::debug!(namespace = ns, dev, "link not running: nothing announced");
+                return false;
+            }
+        }
+    }
+}
+
 pub async fn cut_flows(gateway_ns: &str, zone: u16, ip: &str) {
     let Ok(addr) = ip.parse() else {
         tracing::warn!(ns = gateway_ns, ip, "cut flows: not an IPv4 address");

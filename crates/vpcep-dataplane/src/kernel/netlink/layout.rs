@@ -442,6 +442,30 @@ impl NsLink {
         Ok(out)
     }
 
+    /// Whether link `dev` is operationally up (`IFF_RUNNING`; `None`: no such link). A veth
+    /// has its carrier as soon as both ends are up, but the kernel acts on that later, in its
+    /// link-watch work: only then does it attach the device's queueing discipline (before, the
+    /// device drops whatever is sent through it) and let a bridge port forward. Listed without
+    /// touching the index cache or the layout pass's listing.
+    pub async fn running(&mut self, dev: &str) -> Result<Option<bool>, KernelError> {
+        let mut get = LinkMessage::default();
+        get.attributes
+            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
+        let list = self
+            .route_dump(RouteNetlinkMessage::GetLink(get), "list links")
+            .await?;
+        Ok(list.into_iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewLink(l)
+                if l.attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::IfName(n) if n == dev)) =>
+            {
+                Some(l.header.flags.contains(LinkFlags::Running))
+            }
+            _ => None,
+        }))
+    }
+
     /// The links as [`NsLink::links`] last listed them when `unchanged` (the caller knows no
     /// link of the namespace changed since), else listed again.
     pub async fn links_listed(
