@@ -612,7 +612,12 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             }
         }
         gw.rules = Some(gateway_rules(&tables));
-        // Each live endpoint: its /32 on the leg and its elements (see `endpoint_parts`).
+        // Each live endpoint: its /32 on the leg and its elements (see `endpoint_parts`),
+        // gathered first and put into the sets sorted, in one pass each: inserted one by one,
+        // 1,000 endpoints' elements took most of a full plan's 9 ms (comparing `Arc<[Val]>`
+        // keys down the trees), on the path of a new consumer VPC's first endpoint.
+        let mut staged: BTreeMap<&'static str, Vec<Elem>> = BTreeMap::new();
+        let mut leg_addrs = Vec::with_capacity(live.len());
         for l in live {
             let Some(e) = d.endpoints.get(&*l.id) else {
                 continue;
@@ -625,13 +630,19 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
                 .copied()
                 .unwrap_or(0);
             if let Some(parts) = endpoint_parts(l, &e.spec, &svc.spec, k) {
-                gw.addrs.insert(parts.addr);
+                leg_addrs.push(parts.addr);
                 for (set, elem) in parts.elems {
-                    add(&mut t, set, elem);
+                    staged.entry(set).or_default().push(elem);
                 }
                 p.proxies.extend(parts.proxy);
             }
         }
+        for (set, elems) in staged {
+            if let Some(s) = t.sets.get_mut(set) {
+                s.elements = sorted_union(std::mem::take(&mut s.elements), elems);
+            }
+        }
+        gw.addrs = sorted_union(std::mem::take(&mut gw.addrs), leg_addrs);
         gw.nft = Some(t);
         p.namespaces.insert(names.gateway(shard), gw);
     }
@@ -924,6 +935,15 @@ fn endpoint_key(p: L4) -> Vec<Field> {
 }
 
 /// Put an element into one of a table's sets (declared by its skeleton).
+/// `have` and `more` as one set, built in one pass from a sorted vector (a `BTreeSet` built
+/// from sorted input is laid out with full nodes, without a search per element).
+fn sorted_union<T: Ord>(have: BTreeSet<T>, more: Vec<T>) -> BTreeSet<T> {
+    let mut all: Vec<T> = have.into_iter().chain(more).collect();
+    all.sort_unstable();
+    all.dedup();
+    all.into_iter().collect()
+}
+
 fn add(t: &mut NftTable, set: &'static str, e: Elem) {
     if let Some(s) = t.sets.get_mut(set) {
         s.elements.insert(e);
