@@ -16,6 +16,20 @@ use crate::lab::*;
 pub(crate) const UP: u64 = 200_000;
 pub(crate) const DOWN: u64 = 300_000;
 
+/// The backend's side of [`exchange`] in `ns`, port 80: reads what comes, sends DOWN bytes.
+pub(crate) async fn serve_exchanges(lab: &mut Lab, ns: &str) {
+    let serve = format!("wc -c >/dev/null; head -c {DOWN} /dev/zero");
+    lab.spawn_in(
+        ns,
+        &[
+            "socat",
+            "TCP-LISTEN:80,fork,reuseaddr",
+            &format!("SYSTEM:{serve}"),
+        ],
+    )
+    .await;
+}
+
 /// One exchange through the endpoint: UP bytes to the backend, DOWN bytes back.
 pub(crate) async fn exchange(client_ns: &str, ip: &str) {
     let script = format!(
@@ -136,16 +150,7 @@ async fn endpoint_traffic_is_counted_in_the_kernel_and_never_goes_backwards() {
     let v = vm_service(&a, "10.7.0", "10.7.0.0/16").await;
     let (web_ns, client_ns) = (lab.names.server(&v.web), lab.names.server(&v.client));
     lab.namespace(&web_ns).await;
-    let serve = format!("wc -c >/dev/null; head -c {DOWN} /dev/zero");
-    lab.spawn_in(
-        &web_ns,
-        &[
-            "socat",
-            "TCP-LISTEN:80,fork,reuseaddr",
-            &format!("SYSTEM:{serve}"),
-        ],
-    )
-    .await;
+    serve_exchanges(&mut lab, &web_ns).await;
     let (eid, ip) = create_endpoint(&a, &v.service, &v.consumer).await;
     wait_for("accepted", || async {
         status_of(&a, &format!("/vpc-endpoints/{eid}")).await == "accepted"

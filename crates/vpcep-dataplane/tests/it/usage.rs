@@ -11,7 +11,7 @@
 use vpcep_client::Client;
 
 use crate::lab::*;
-use crate::metrics::{DOWN, UP, exchange, resent, scrape, table_handle, value};
+use crate::metrics::{DOWN, UP, exchange, resent, scrape, serve_exchanges, table_handle, value};
 
 /// The endpoint's usage summed over hours: (accepted seconds, rx bytes, rx packets, tx bytes).
 async fn billed(c: &Client, eid: &str) -> (i64, u64, u64, u64) {
@@ -43,16 +43,7 @@ async fn bytes_through_an_endpoint_are_billed_once_across_an_agent_restart() {
     let v = vm_service(&a, "10.8.0", "10.8.0.0/16").await;
     let (web_ns, client_ns) = (lab.names.server(&v.web), lab.names.server(&v.client));
     lab.namespace(&web_ns).await;
-    let serve = format!("wc -c >/dev/null; head -c {DOWN} /dev/zero");
-    lab.spawn_in(
-        &web_ns,
-        &[
-            "socat",
-            "TCP-LISTEN:80,fork,reuseaddr",
-            &format!("SYSTEM:{serve}"),
-        ],
-    )
-    .await;
+    serve_exchanges(&mut lab, &web_ns).await;
     let created = now_ms();
     let (eid, ip) = create_endpoint(&a, &v.service, &v.consumer).await;
     wait_for("accepted", || async {
@@ -446,16 +437,7 @@ async fn each_gateway_shard_bills_its_own_endpoints() {
     let v = vm_service(&a, "10.9.0", "10.9.0.0/16").await;
     let web_ns = lab.names.server(&v.web);
     lab.namespace(&web_ns).await;
-    let serve = format!("wc -c >/dev/null; head -c {DOWN} /dev/zero");
-    lab.spawn_in(
-        &web_ns,
-        &[
-            "socat",
-            "TCP-LISTEN:80,fork,reuseaddr",
-            &format!("SYSTEM:{serve}"),
-        ],
-    )
-    .await;
+    serve_exchanges(&mut lab, &web_ns).await;
     // A second consumer VPC on the same CIDR, with a client at the same address.
     let two = network(&a, "two", "10.9.0.0/16", "10.9.0.0/24", "10.9.0.1").await;
     let (client2, _) = server(&a, "client2", &two, "10.9.0.20", &[]).await;

@@ -399,16 +399,20 @@ pub fn rule_of(m: &RuleMessage) -> Option<IpRule> {
 }
 
 impl NsLink {
-    /// Every link of the namespace (and the index cache refreshed with them).
-    pub async fn links(&mut self) -> Result<BTreeMap<String, LinkState>, KernelError> {
-        // Without counters: a dump's cost is mostly per-link attributes, and the statistics
-        // (IFLA_STATS, IFLA_STATS64, IPv6's) are the largest that nothing here reads.
+    /// Every link's message, without counters: a dump's cost is mostly per-link attributes,
+    /// and the statistics (IFLA_STATS, IFLA_STATS64, IPv6's) are the largest that nothing here
+    /// reads.
+    async fn link_dump(&mut self) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
         let mut get = LinkMessage::default();
         get.attributes
             .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let list = self
-            .route_dump(RouteNetlinkMessage::GetLink(get), "list links")
-            .await?;
+        self.route_dump(RouteNetlinkMessage::GetLink(get), "list links")
+            .await
+    }
+
+    /// Every link of the namespace (and the index cache refreshed with them).
+    pub async fn links(&mut self) -> Result<BTreeMap<String, LinkState>, KernelError> {
+        let list = self.link_dump().await?;
         let mut out = BTreeMap::new();
         self.index.clear();
         for l in list {
@@ -448,12 +452,7 @@ impl NsLink {
     /// device drops whatever is sent through it) and let a bridge port forward. Listed without
     /// touching the index cache or the layout pass's listing.
     pub async fn running(&mut self, dev: &str) -> Result<Option<bool>, KernelError> {
-        let mut get = LinkMessage::default();
-        get.attributes
-            .push(LinkAttribute::ExtMask(vec![LinkExtentMask::SkipStats]));
-        let list = self
-            .route_dump(RouteNetlinkMessage::GetLink(get), "list links")
-            .await?;
+        let list = self.link_dump().await?;
         Ok(list.into_iter().find_map(|m| match m {
             RouteNetlinkMessage::NewLink(l)
                 if l.attributes
