@@ -119,19 +119,29 @@ pub(crate) fn value(s: &Samples, name: &str, want: &[(&str, &str)]) -> f64 {
 /// The kernel's own reading of the endpoint's `ep_rx` element in the gateway (bytes; 0 while
 /// the table is not there).
 async fn kernel_rx_bytes(gw: &str) -> u64 {
-    let (ok, out) = exec_in(gw, &["nft", "-j", "list", "set", "ip", "vpcep", "ep_rx"]).await;
+    listed_elements(gw, "set", "ep_rx")
+        .await
+        .iter()
+        .map(|e| e["elem"]["counter"]["bytes"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+/// The elements of `kind` (`set` or `map`) `name` in gateway `gw`'s table as `nft -j` lists
+/// them; none when it is not there (yet).
+pub(crate) async fn listed_elements(gw: &str, kind: &str, name: &str) -> Vec<serde_json::Value> {
+    let (ok, out) = exec_in(gw, &["nft", "-j", "list", kind, "ip", "vpcep", name]).await;
     if !ok {
-        return 0; // not there (yet)
+        return Vec::new();
     }
     let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
     v["nftables"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|o| o["set"]["elem"].as_array())
+        .filter_map(|o| o[kind]["elem"].as_array())
         .flatten()
-        .map(|e| e["elem"]["counter"]["bytes"].as_u64().unwrap_or(0))
-        .sum()
+        .cloned()
+        .collect()
 }
 
 /// The handle of the gateway's table: it changes when the table is reloaded.

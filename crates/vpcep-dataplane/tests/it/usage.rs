@@ -11,7 +11,9 @@
 use vpcep_client::Client;
 
 use crate::lab::*;
-use crate::metrics::{DOWN, UP, exchange, resent, scrape, serve_exchanges, table_handle, value};
+use crate::metrics::{
+    DOWN, UP, exchange, listed_elements, resent, scrape, serve_exchanges, table_handle, value,
+};
 
 /// The endpoint's usage summed over hours: (accepted seconds, rx bytes, rx packets, tx bytes).
 async fn billed(c: &Client, eid: &str) -> (i64, u64, u64, u64) {
@@ -170,48 +172,25 @@ async fn bytes_through_an_endpoint_are_billed_once_across_an_agent_restart() {
 /// One endpoint's element in the counted set `set` (`ep_rx`, `ep_tx`) of gateway `gw`, as the
 /// kernel reads it: (packets, bytes), `None` when the element (or the table) is not there.
 async fn element(gw: &str, set: &str, zone: u16, ip: &str) -> Option<(u64, u64)> {
-    let (ok, out) = exec_in(gw, &["nft", "-j", "list", "set", "ip", "vpcep", set]).await;
-    if !ok {
-        return None;
-    }
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-    v["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o["set"]["elem"].as_array())
-        .flatten()
-        .find_map(|e| {
-            let key = e["elem"]["val"]["concat"].as_array()?;
-            let same =
-                key.first()?.as_u64() == Some(u64::from(zone)) && key.get(1)?.as_str() == Some(ip);
-            let c = &e["elem"]["counter"];
-            same.then(|| {
-                (
-                    c["packets"].as_u64().unwrap_or(0),
-                    c["bytes"].as_u64().unwrap_or(0),
-                )
-            })
+    listed_elements(gw, "set", set).await.iter().find_map(|e| {
+        let key = e["elem"]["val"]["concat"].as_array()?;
+        let same =
+            key.first()?.as_u64() == Some(u64::from(zone)) && key.get(1)?.as_str() == Some(ip);
+        let c = &e["elem"]["counter"];
+        same.then(|| {
+            (
+                c["packets"].as_u64().unwrap_or(0),
+                c["bytes"].as_u64().unwrap_or(0),
+            )
         })
+    })
 }
 
 /// The consumer legs of gateway `gw`: leg interface → conntrack zone (its `zone_of_if` map).
 async fn legs_of(gw: &str) -> std::collections::BTreeMap<String, u16> {
-    let (ok, out) = exec_in(
-        gw,
-        &["nft", "-j", "list", "map", "ip", "vpcep", "zone_of_if"],
-    )
-    .await;
-    if !ok {
-        return Default::default();
-    }
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
-    v["nftables"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|o| o["map"]["elem"].as_array())
-        .flatten()
+    listed_elements(gw, "map", "zone_of_if")
+        .await
+        .iter()
         .filter_map(|pair| {
             let leg = pair.get(0)?.as_str()?.to_string();
             let zone = u16::try_from(pair.get(1)?.as_u64()?).ok()?;
