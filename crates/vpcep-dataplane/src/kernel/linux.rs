@@ -418,7 +418,7 @@ impl Kernel {
         match r {
             Ok(()) => {
                 if p.announce {
-                    self.announce(ns, &c.add_addrs).await;
+                    self.announce(ns, &c.add_addrs, false).await;
                 }
                 // The applied plan takes the same change (no copy of a shard's elements).
                 if let Some(applied) = self.applied.get_mut(ns) {
@@ -556,7 +556,7 @@ impl Kernel {
 
     /// Gratuitous ARP for each new host address (see [`NsLink::announce`]); failures only
     /// slow down neighbours that asked too early, so they are logged, not returned.
-    async fn announce(&mut self, ns: &str, addrs: &[Addr]) {
+    async fn announce(&mut self, ns: &str, addrs: &[Addr], new_links: bool) {
         let link = match self.link(ns) {
             Ok(l) => l,
             Err(e) => {
@@ -564,24 +564,22 @@ impl Kernel {
                 return;
             }
         };
-        let mut ready: BTreeMap<&str, bool> = BTreeMap::new();
-        for a in addrs.iter().filter(|a| a.net.prefix_len() == 32) {
-            // A leg made in this very pass may not be running yet: an announcement sent
-            // before is dropped (seen in P1 under load: the first endpoint of a new consumer
-            // VPC answered only at its consumer's next ARP retry, a second later).
-            let dev = a.dev.as_str();
-            let running = match ready.get(dev) {
-                Some(r) => *r,
-                None => {
-                    let r = until_running(link, ns, dev).await;
-                    ready.insert(dev, r);
-                    r
-                }
-            };
-            if !running {
+        let hosts: Vec<&Addr> = addrs.iter().filter(|a| a.net.prefix_len() == 32).collect();
+        // A leg made in this very pass may not be running yet: an announcement sent before is
+        // dropped (seen in P1 under load: the first endpoint of a new consumer VPC answered
+        // only at its consumer's next ARP retry, a second later). Legs that were there before
+        // the pass are.
+        let running = if new_links && !hosts.is_empty() {
+            let devs: BTreeSet<&str> = hosts.iter().map(|a| a.dev.as_str()).collect();
+            Some(until_running(link, ns, &devs).await)
+        } else {
+            None
+        };
+        for a in hosts {
+            if running.as_ref().is_some_and(|r| !r.contains(&a.dev)) {
                 continue;
             }
-            if let Err(e) = link.announce(dev, a.net.addr()).await {
+            if let Err(e) = link.announce(&a.dev, a.net.addr()).await {
                 tracing::debug!(error = %e, "gratuitous ARP not sent");
             }
         }
@@ -836,7 +834,7 @@ impl Kernel {
                     }
                     let p = &plan.namespaces[&ns];
                     if p.announce {
-                        self.announce(&ns, &added).await;
+                        self.announce(&ns, &added, true).await;
                     }
                     self.applied.insert(ns, p.clone());
                 }
@@ -1223,33 +1221,34 @@ async fn addresses_of(
 /// Cut established flows of an endpoint that no longer carries traffic: the conntrack entries
 /// of `gateway_ns` in original zone `zone` towards `ip`, deleted over ctnetlink. Best effort:
 /// failures are logged.
-/// Wait until link `dev` of `ns` is running ([`NsLink::running`]): whether it is. At most a
-/// quarter of a second (seen: 2.8 ms with both CPUs busy), so a leg that cannot come up (its
-/// far end failed, reported as such) holds the converge up only that long.
-async fn until_running(link: &mut NsLink, ns: &str, dev: &str) -> bool {
+/// Wait until the links `devs` of `ns` are running ([`NsLink::running_links`], one listing
+/// per look): those that are. At most a quarter of a second (seen: 2.8 ms with both CPUs
+/// busy), so a leg that cannot come up (its far end failed, reported as such) holds the
+/// converge up only that long.
+async fn until_running(link: &mut NsLink, ns: &str, devs: &BTreeSet<&str>) -> BTreeSet<String> {
     let started = std::time::Instant::now();
     loop {
-        match link.running(dev).await {
-            Ok(Some(true)) => {
-                if started.elapsed() >= std::time::Duration::from_millis(1) {
-                    tracing::debug!(
-                        namespace = ns,
-                        dev,
-                        waited_us = started.elapsed().as_micros() as u64,
-                        "link running"
-                    );
-                }
-                return true;
+        let running = match link.running_links().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(namespace = ns, error = %e, "links not listed: nothing announced");
+                return BTreeSet::new();
             }
-            Ok(Some(false)) if started.elapsed() < std::time::Duration::from_millis(250) => {
-                // The kernel's link-watch work runs on a worker thread: let it.
-                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        };
+        let waiting = devs.iter().filter(|d| !running.contains(**d)).count();
+        if waiting == 0 || started.elapsed() >= std::time::Duration::from_millis(250) {
+            if started.elapsed() >= std::time::Duration::from_millis(1) || waiting > 0 {
+                tracing::debug!(
+                    namespace = ns,
+                    waiting,
+                    waited_us = started.elapsed().as_micros() as u64,
+                    "links running"
+                );
             }
-            Ok(_) | Err(_) => {
-                tracing::debug!(namespace = ns, dev, "link not running: nothing announced");
-                return false;
-            }
+            return running;
         }
+        // The kernel's link-watch work runs on a worker thread: let it.
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }
 

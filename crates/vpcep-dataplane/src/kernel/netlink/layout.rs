@@ -446,23 +446,25 @@ impl NsLink {
         Ok(out)
     }
 
-    /// Whether link `dev` is operationally up (`IFF_RUNNING`; `None`: no such link). A veth
-    /// has its carrier as soon as both ends are up, but the kernel acts on that later, in its
-    /// link-watch work: only then does it attach the device's queueing discipline (before, the
-    /// device drops whatever is sent through it) and let a bridge port forward. Listed without
-    /// touching the index cache or the layout pass's listing.
-    pub async fn running(&mut self, dev: &str) -> Result<Option<bool>, KernelError> {
+    /// The links that are operationally up (`IFF_RUNNING`). A veth has its carrier as soon as
+    /// both ends are up, but the kernel acts on that later, in its link-watch work: only then
+    /// does it attach the device's queueing discipline (before, the device drops whatever is
+    /// sent through it) and let a bridge port forward. Listed without touching the index
+    /// cache or the layout pass's listing.
+    pub async fn running_links(&mut self) -> Result<BTreeSet<String>, KernelError> {
         let list = self.link_dump().await?;
-        Ok(list.into_iter().find_map(|m| match m {
-            RouteNetlinkMessage::NewLink(l)
-                if l.attributes
-                    .iter()
-                    .any(|a| matches!(a, LinkAttribute::IfName(n) if n == dev)) =>
-            {
-                Some(l.header.flags.contains(LinkFlags::Running))
-            }
-            _ => None,
-        }))
+        Ok(list
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) if l.header.flags.contains(LinkFlags::Running) => {
+                    l.attributes.into_iter().find_map(|a| match a {
+                        LinkAttribute::IfName(n) => Some(n),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .collect())
     }
 
     /// The links as [`NsLink::links`] last listed them when `unchanged` (the caller knows no
