@@ -566,9 +566,8 @@ impl Kernel {
         };
         let hosts: Vec<&Addr> = addrs.iter().filter(|a| a.net.prefix_len() == 32).collect();
         // A leg made in this very pass may not be running yet: an announcement sent before is
-        // dropped (seen in P1 under load: the first endpoint of a new consumer VPC answered
-        // only at its consumer's next ARP retry, a second later). Legs that were there before
-        // the pass are.
+        // dropped, and a consumer that asked for the address too early waits for its own ARP
+        // retry, a second later. Legs that were there before the pass are running.
         let running = if new_links && !hosts.is_empty() {
             let devs: BTreeSet<&str> = hosts.iter().map(|a| a.dev.as_str()).collect();
             Some(until_running(link, ns, &devs).await)
