@@ -1217,9 +1217,6 @@ async fn addresses_of(
     Ok((added, stale, n))
 }
 
-/// Cut established flows of an endpoint that no longer carries traffic: the conntrack entries
-/// of `gateway_ns` in original zone `zone` towards `ip`, deleted over ctnetlink. Best effort:
-/// failures are logged.
 /// Wait until the links `devs` of `ns` are running ([`NsLink::running_links`], one listing
 /// per look): those that are. At most a quarter of a second (seen: 2.8 ms with both CPUs
 /// busy), so a leg that cannot come up (its far end failed, reported as such) holds the
@@ -1251,6 +1248,9 @@ async fn until_running(link: &mut NsLink, ns: &str, devs: &BTreeSet<&str>) -> BT
     }
 }
 
+/// Cut established flows of an endpoint that no longer carries traffic: the conntrack entries
+/// of `gateway_ns` in original zone `zone` towards `ip`, deleted over ctnetlink. Best effort:
+/// failures are logged.
 pub async fn cut_flows(gateway_ns: &str, zone: u16, ip: &str) {
     let Ok(addr) = ip.parse() else {
         tracing::warn!(ns = gateway_ns, ip, "cut flows: not an IPv4 address");

@@ -934,7 +934,6 @@ fn endpoint_key(p: L4) -> Vec<Field> {
     vec![Field::CtZone, Field::IpDaddr, Field::Dport(p)]
 }
 
-/// Put an element into one of a table's sets (declared by its skeleton).
 /// `have` and `more` as one set, built in one pass from a sorted vector (a `BTreeSet` built
 /// from sorted input is laid out with full nodes, without a search per element).
 fn sorted_union<T: Ord>(have: BTreeSet<T>, more: Vec<T>) -> BTreeSet<T> {
@@ -944,6 +943,7 @@ fn sorted_union<T: Ord>(have: BTreeSet<T>, more: Vec<T>) -> BTreeSet<T> {
     all.into_iter().collect()
 }
 
+/// Put an element into one of a table's sets (declared by its skeleton).
 fn add(t: &mut NftTable, set: &'static str, e: Elem) {
     if let Some(s) = t.sets.get_mut(set) {
         s.elements.insert(e);
