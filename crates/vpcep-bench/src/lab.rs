@@ -190,22 +190,35 @@ pub async fn serve_ok(ns: &str) -> std::process::Child {
 
 /// One TCP request from inside `ns` to `ip:80`; true when "ok" came back.
 pub async fn request_ok(ns: &str, ip: &str, timeout: Duration) -> bool {
+    request_try(ns, ip, timeout).await.is_ok()
+}
+
+/// One try of [`request_ok`]: how it failed, if it did (the step and the error), for the
+/// benches that explain a slow sample.
+pub async fn request_try(ns: &str, ip: &str, timeout: Duration) -> Result<(), String> {
     let Ok(addr) = format!("{ip}:80").parse::<SocketAddr>() else {
-        return false;
+        return Err(format!("not an address: {ip}"));
     };
     let ns = ns.to_string();
     tokio::task::spawn_blocking(move || {
         in_namespace(&ns, move || {
-            let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+            let step = |what: &'static str| {
+                move |e: std::io::Error| std::io::Error::other(format!("{what}: {e}"))
+            };
+            let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(step("connect"))?;
             s.set_read_timeout(Some(Duration::from_secs(2)))?;
             let mut out = String::new();
-            s.read_to_string(&mut out)?;
-            Ok(out.contains("ok"))
+            s.read_to_string(&mut out).map_err(step("read"))?;
+            if out.contains("ok") {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(format!("read: answered {out:?}")))
+            }
         })
-        .unwrap_or(false)
+        .map_err(|e| e.to_string())
     })
     .await
-    .unwrap_or(false)
+    .map_err(|e| e.to_string())?
 }
 
 /// iperf3 from `ns` to `ip:80` for `seconds`; bits per second received.

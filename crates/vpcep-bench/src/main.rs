@@ -3,6 +3,8 @@
 //!
 //!     vpcep-bench [--quick] [--only P1,P2,...] [--out DIR] [--docs DIR | --no-docs]
 //!
+//! (`--only PROXY` runs the PROXY-v2 path's part of P2/P3 alone.)
+//!
 //! Runs P2/P3 (kernel path, then the PROXY-v2 path), P1, P4, P6 and P5 in labs of their own (each torn down before the next starts),
 //! then writes `DIR/result.json` (default `target/bench`), and, in the full mode, the table
 //! `docs/benchmarks.md` and the figure `docs/benchmarks.svg` from the same run, and prints the
@@ -46,7 +48,7 @@ struct Args {
 }
 
 const USAGE: &str =
-    "usage: vpcep-bench [--quick] [--only P1,P2,P3,P4,P5,P6] [--out DIR] [--docs DIR | --no-docs]
+    "usage: vpcep-bench [--quick] [--only P1,P2,P3,P4,P5,P6,PROXY] [--out DIR] [--docs DIR | --no-docs]
        vpcep-bench agent --control-url URL --ns-prefix PREFIX   (token in VPCEP_BENCH_AGENT_TOKEN)";
 
 fn parse(args: &[String]) -> Result<Args, String> {
@@ -229,7 +231,8 @@ async fn bench(a: Args) -> ExitCode {
     let mut round_trips = Vec::new();
     let step = |name: &str| eprintln!("==> {name} ({:.0} s)", started.elapsed().as_secs_f64());
 
-    if wanted(&a, "P2") || wanted(&a, "P3") {
+    let kernel_path = wanted(&a, "P2") || wanted(&a, "P3");
+    if kernel_path {
         step("P2/P3: throughput, connections, round trips (direct vs endpoint)");
         let cfg = if a.quick {
             path::Config::quick()
@@ -240,6 +243,9 @@ async fn bench(a: Args) -> ExitCode {
         show(&m.figures);
         figures.extend(m.figures);
         round_trips = m.round_trips;
+    }
+    // `--only PROXY`: the userspace path's figures alone (they belong to P2 and P3).
+    if kernel_path || wanted(&a, "PROXY") {
         step("P2/P3: the PROXY-v2 (userspace) path vs direct");
         let cfg = if a.quick {
             proxy::Config::quick()

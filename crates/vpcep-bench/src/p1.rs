@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use vpcep_test_support::lab::{create_endpoint, network, server, wait_server_active};
 
 use crate::figure::{Figure, Target};
-use crate::lab::{Bench, pct, request_ok, serve_ok};
+use crate::lab::{Bench, pct, request_ok, request_try, serve_ok};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -42,6 +42,23 @@ pub struct Measured {
     pub tries: Vec<usize>,
     /// How long creating and programming the `present` endpoints took.
     pub setup: Duration,
+}
+
+/// A new-VPC sample slower than this prints how its tries went.
+const SLOW_SAMPLE: Duration = Duration::from_millis(200);
+
+/// The wall-clock time `ago` before now (UTC, to match the agent's log).
+fn wall_clock_before(ago: Duration) -> String {
+    let at = std::time::SystemTime::now() - ago;
+    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    format!(
+        "{:02}:{:02}:{:02}.{:06}Z",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60,
+        since.subsec_micros()
+    )
 }
 
 fn ms(d: Duration) -> f64 {
@@ -98,10 +115,49 @@ pub async fn measure(cfg: &Config) -> Measured {
         let host_ns = b.names.server(&host);
         let t = Instant::now();
         let (_, eip) = create_endpoint(&b.c, &sid, &new).await;
-        while !request_ok(&host_ns, &eip, Duration::from_millis(50)).await {
+        let created = t.elapsed();
+        // Each try: when it started and ended (ms after the create call began), how it failed.
+        let mut tried: Vec<(f64, f64, String)> = vec![];
+        loop {
+            let start = ms(t.elapsed());
+            let r = request_try(&host_ns, &eip, Duration::from_millis(50)).await;
+            let ok = r.is_ok();
+            tried.push((
+                start,
+                ms(t.elapsed()),
+                r.err().unwrap_or_else(|| "ok".into()),
+            ));
+            if ok {
+                break;
+            }
             assert!(t.elapsed() < Duration::from_secs(30), "no traffic to {eip}");
         }
-        first_of_vpc.push(t.elapsed());
+        let took = t.elapsed();
+        // A slow sample says where its time went (the agent's log, with `VPCEP_LOG=
+        // vpcep_dataplane=debug`, has the converge's side at the same wall-clock time).
+        let tries: Vec<String> = tried
+            .iter()
+            .map(|(a, b, how)| format!("{a:.1}–{b:.1} ms {how}"))
+            .collect();
+        tracing::debug!(
+            vpc = i,
+            endpoint = eip,
+            took_ms = ms(took),
+            create_ms = ms(created),
+            tries = tries.join("; "),
+            "P1 new-VPC sample"
+        );
+        if took > SLOW_SAMPLE {
+            eprintln!(
+                "P1 slow sample: new VPC {i} endpoint {eip} took {:.1} ms (create call {:.1} ms, \
+                 started {}): {}",
+                ms(took),
+                ms(created),
+                wall_clock_before(took),
+                tries.join("; ")
+            );
+        }
+        first_of_vpc.push(took);
     }
     let _ = srv.kill();
     let _ = srv.wait();

@@ -551,7 +551,12 @@ impl<K: KernelOps> Agent<K> {
         for (id, e) in endpoints {
             match e.spec.status {
                 EndpointStatus::Creating | EndpointStatus::Accepted | EndpointStatus::Failed => {
+                    // (Which namespaces an endpoint passes through costs a scan of the
+                    // backends: asked only while some namespace fails.)
                     let problem = plan.problems.get(id).cloned().or_else(|| {
+                        if failing.is_empty() {
+                            return None;
+                        }
                         failure_in(&crate::agent::deps::endpoint_namespaces(
                             d, names, &self.legs, &e.spec,
                         ))
@@ -587,6 +592,7 @@ impl<K: KernelOps> Agent<K> {
                 .last()
                 .layout_phases
                 .map(|p| p.as_micros() as u64),
+            fast_path_us = self.kernel.last().fast_path.as_micros() as u64,
             last_reading_us = last_reading.as_micros() as u64,
             kernel_us = kernel.as_micros() as u64,
             cut_us = cut.as_micros() as u64,

@@ -160,7 +160,10 @@ struct PeerEnd {
 }
 
 /// Outcome of one namespace's links: its veth peers, by their namespace.
-type LinkResult = Result<(Vec<(String, PeerEnd)>, usize), KernelError>;
+/// A namespace's own links brought to its plan: the far ends to configure (their namespace,
+/// the end), how many requests it took, and the namespaces that got the far end of a veth
+/// made in this pass (a new device there, with a new ifindex).
+type LinkResult = Result<(Vec<(String, PeerEnd)>, usize, Vec<String>), KernelError>;
 
 /// Namespaces created or given their nftables tables at once (threads or processes in flight).
 const PARALLEL: usize = 8;
@@ -324,6 +327,9 @@ pub struct ApplyStats {
     /// Time of the layout path's phases: namespaces created, links (with sysctls and sockets
     /// opened), veth far ends, addresses/routes/rules with the tables.
     pub layout_phases: [std::time::Duration; 4],
+    /// Time bringing the routers' fast path to the plan (after the layout: traffic already
+    /// flows the normal way meanwhile).
+    pub fast_path: std::time::Duration,
     /// Tables found exactly as planned in a namespace this process had not programmed (a
     /// restart) and kept, not loaded again.
     pub tables_kept: usize,
@@ -706,11 +712,16 @@ impl Kernel {
         // would add or remove its far end in another, so one change anywhere lists again.
         let mut links_moved = !created.is_empty();
         let mut listed: BTreeSet<String> = BTreeSet::new();
+        // Namespaces that may hold a re-created device (new ifindex), for the fast path (5.):
+        // the far ends of veths made here, and every peer of a namespace whose links failed
+        // half-way (some of its requests may have been carried out).
+        let mut remade: BTreeSet<String> = BTreeSet::new();
         for (ns, r) in linked {
             match r {
-                Ok((ends, n)) => {
+                Ok((ends, n, made_in)) => {
                     self.last.layout_requests += n;
                     links_moved |= n > 0;
+                    remade.extend(made_in);
                     listed.insert(ns);
                     for (peer_ns, end) in ends {
                         peers.entry(peer_ns).or_default().push(end);
@@ -719,6 +730,11 @@ impl Kernel {
                 // The first error of a namespace is its cause; later ones follow from it.
                 Err(e) => {
                     links_moved = true;
+                    for l in &plan.namespaces[&ns].links {
+                        if let Link::Veth { peer_ns, .. } = l {
+                            remade.insert(peer_ns.clone());
+                        }
+                    }
                     failed.entry(ns).or_insert_with(|| e.to_string());
                 }
             }
@@ -855,21 +871,18 @@ impl Kernel {
             self.applied.remove(ns);
         }
         // 5. The routers' fast path, once their devices exist. A router's devices are its own
-        // and the router ends of veths other namespaces make (gateway legs, server ports): where
-        // either side went through the layout path they may have been re-created (new
-        // ifindexes), so those routers are looked at again.
-        let mut recheck: BTreeSet<String> = BTreeSet::new();
-        for ns in changed.iter().copied().chain(created.iter()) {
-            recheck.insert(ns.clone());
-            if let Some(p) = plan.namespaces.get(ns) {
-                for l in &p.links {
-                    if let Link::Veth { peer_ns, .. } = l {
-                        recheck.insert(peer_ns.clone());
-                    }
-                }
-            }
-        }
+        // and the router ends of veths other namespaces make (gateway legs, server ports):
+        // routers that went through the layout path, and those that got a veth's far end in
+        // this pass (`remade`), may hold re-created devices (new ifindexes), so they are looked
+        // at again. Not every peer of a changed namespace: a gateway's new leg made every
+        // router it has a leg into look again (10 routers: 20-40 ms of a new consumer VPC's
+        // first endpoint's converge; 100 per shard at scale), for one new device.
+        let mut recheck: BTreeSet<String> = remade;
+        recheck.extend(changed.iter().map(|ns| (*ns).clone()));
+        recheck.extend(created.iter().cloned());
+        let phase = std::time::Instant::now();
         self.fast.sync(plan, &recheck).await;
+        self.last.fast_path = phase.elapsed();
         // 6. Keep sockets only where element changes are frequent (gateways, ≤ 32): three per
         // namespace for every router and host would be thousands of descriptors at scale
         // (beyond a service's default limit of 1,024); the others reopen on demand (~0.1 ms).
@@ -1045,6 +1058,7 @@ async fn links_of(
     expected: Option<&BTreeSet<String>>,
 ) -> LinkResult {
     let mut peers: Vec<(String, PeerEnd)> = Vec::new();
+    let mut made_in: Vec<String> = Vec::new();
     let have = link.links().await?;
     let mut reqs = Vec::new();
     // Handles of the namespaces new veths' far ends go to: open until acknowledged.
@@ -1069,6 +1083,7 @@ async fn links_of(
                     .map_err(|e| err(ns, &format!("namespace {peer_ns} of {peer}"), e))?;
                 reqs.push(Request::add_veth(name, mac, peer, *peer_mac, &handle));
                 handles.push(handle);
+                made_in.push(peer_ns.clone());
             }
         }
         // Made before MACs were planned (or changed by hand): set ours, in place.
@@ -1106,7 +1121,7 @@ async fn links_of(
         link.batch(reqs).await?;
     }
     drop(handles);
-    Ok((peers, n))
+    Ok((peers, n, made_in))
 }
 
 /// The far ends of other namespaces' veths in `ns`: MAC (only when it differs: a change of

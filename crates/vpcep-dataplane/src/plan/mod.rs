@@ -467,18 +467,21 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             legs.providers.insert(k, t);
         }
     }
-    for (eid, subnet, ip) in live_pending {
-        if let Some((shard, zone)) = legs.zones.get(&*subnet) {
+    // In id order (the desired state's), so the set is built in one pass with full nodes.
+    p.live = live_pending
+        .into_iter()
+        .filter_map(|(eid, subnet, ip)| {
+            let (shard, zone) = legs.zones.get(&*subnet)?;
             // The endpoint's subnet and address are the desired state's own (shared, not copied).
-            p.live.insert(LiveEndpoint {
+            Some(LiveEndpoint {
                 id: eid.into(),
                 subnet,
                 shard: *shard,
                 zone: *zone,
                 ip,
-            });
-        }
-    }
+            })
+        })
+        .collect();
 
     // Live endpoints grouped by shard in one pass, and provider legs' tables by borrowed key.
     let provider_table: BTreeMap<(u32, &str), u32> = legs
@@ -616,9 +619,16 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         // gathered first and put into the sets sorted, in one pass each: inserted one by one,
         // 1,000 endpoints' elements took most of a full plan's 9 ms (comparing `Arc<[Val]>`
         // keys down the trees), on the path of a new consumer VPC's first endpoint.
+        // Visited in (zone, address) order, each set's elements come almost sorted (keys
+        // start with zone and address), which the sort below merely checks.
         let mut staged: BTreeMap<&'static str, Vec<Elem>> = BTreeMap::new();
         let mut leg_addrs = Vec::with_capacity(live.len());
-        for l in live {
+        let mut in_key_order: Vec<(u16, Ipv4Addr, &LiveEndpoint)> = live
+            .iter()
+            .filter_map(|l| Some((l.zone, l.ip.parse().ok()?, *l)))
+            .collect();
+        in_key_order.sort_unstable_by_key(|(zone, ip, _)| (*zone, *ip));
+        for (_, _, l) in in_key_order {
             let Some(e) = d.endpoints.get(&*l.id) else {
                 continue;
             };
@@ -721,7 +731,8 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
             p.problems.insert(sid.clone(), Failure::BackendGone);
         }
     }
-    p.compact();
+    // No `compact()`: the large sets (the gateways' elements and addresses, the live set)
+    // were built in one pass from sorted input, which lays them out with full nodes already.
     p
 }
 
@@ -936,9 +947,11 @@ fn endpoint_key(p: L4) -> Vec<Field> {
 
 /// `have` and `more` as one set, built in one pass from a sorted vector (a `BTreeSet` built
 /// from sorted input is laid out with full nodes, without a search per element).
+/// The stable sort finds the sorted runs (`have`, and `more` when it comes in key order) and
+/// merges them, where an unstable sort compared its way through them all.
 fn sorted_union<T: Ord>(have: BTreeSet<T>, more: Vec<T>) -> BTreeSet<T> {
     let mut all: Vec<T> = have.into_iter().chain(more).collect();
-    all.sort_unstable();
+    all.sort();
     all.dedup();
     all.into_iter().collect()
 }
@@ -1045,9 +1058,10 @@ pub fn endpoint_parts(
     let addr = Addr::host(consumer_leg(&l.subnet).0, ip);
     let mut elems = Vec::new();
     let mut proxy = Vec::new();
-    let acct = vec![Val::Zone(l.zone), Val::Ip(ip)];
+    // One element (one allocation) shared by the four counter sets: the same key.
+    let acct = Elem::key(vec![Val::Zone(l.zone), Val::Ip(ip)]);
     for set in ACCOUNTING_SETS {
-        elems.push((set, Elem::key(acct.clone())));
+        elems.push((set, acct.clone()));
     }
     if let Some(backend) = svc
         .backend
