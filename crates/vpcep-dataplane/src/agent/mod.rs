@@ -378,9 +378,15 @@ impl<K: KernelOps> Agent<K> {
             None => self.failing = failed.clone(),
         }
         let failing = &self.failing;
-        let failure_in = |namespaces: &[String]| {
-            namespaces.iter().find_map(|ns| {
-                failing.get(ns).map(|why| Failure::Namespace {
+        // The first failing namespace among those `namespaces()` names. Which namespaces an
+        // object passes through costs a scan of the backends per endpoint: asked only while
+        // some namespace fails.
+        let failure_in = |namespaces: &dyn Fn() -> Vec<String>| {
+            if failing.is_empty() {
+                return None;
+            }
+            namespaces().into_iter().find_map(|ns| {
+                failing.get(&ns).map(|why| Failure::Namespace {
                     namespace: ns.clone(),
                     detail: why.clone(),
                 })
@@ -459,7 +465,7 @@ impl<K: KernelOps> Agent<K> {
             match s.spec.status {
                 ServiceStatus::Creating | ServiceStatus::Available | ServiceStatus::Failed => {
                     let problem = plan.problems.get(id).cloned().or_else(|| {
-                        failure_in(&crate::agent::deps::service_namespaces(d, names, &s.spec))
+                        failure_in(&|| crate::agent::deps::service_namespaces(d, names, &s.spec))
                     });
                     let router = names.router(&s.spec.vpc_id);
                     match problem {
@@ -535,7 +541,7 @@ impl<K: KernelOps> Agent<K> {
                     )
                 }));
             for (kind, id, generation, status, ns, vpc) in hosts {
-                match failure_in(&[ns.clone(), names.router(vpc)]) {
+                match failure_in(&|| vec![ns.clone(), names.router(vpc)]) {
                     Some(p) => push(kind, id, generation, Outcome::Failed, Some(p)),
                     None if status != ACTIVE && plan.namespaces.contains_key(&ns) => {
                         push(kind, id, generation, Outcome::Applied, None)
@@ -551,15 +557,10 @@ impl<K: KernelOps> Agent<K> {
         for (id, e) in endpoints {
             match e.spec.status {
                 EndpointStatus::Creating | EndpointStatus::Accepted | EndpointStatus::Failed => {
-                    // (Which namespaces an endpoint passes through costs a scan of the
-                    // backends: asked only while some namespace fails.)
                     let problem = plan.problems.get(id).cloned().or_else(|| {
-                        if failing.is_empty() {
-                            return None;
-                        }
-                        failure_in(&crate::agent::deps::endpoint_namespaces(
-                            d, names, &self.legs, &e.spec,
-                        ))
+                        failure_in(&|| {
+                            crate::agent::deps::endpoint_namespaces(d, names, &self.legs, &e.spec)
+                        })
                     });
                     match problem {
                         Some(p) => {

@@ -618,9 +618,9 @@ pub fn plan(d: &Desired, names: &Namespaces, legs: &mut Legs) -> Plan {
         // Each live endpoint: its /32 on the leg and its elements (see `endpoint_parts`),
         // gathered first and put into the sets sorted, in one pass each: inserted one by one,
         // 1,000 endpoints' elements took most of a full plan's 9 ms (comparing `Arc<[Val]>`
-        // keys down the trees), on the path of a new consumer VPC's first endpoint.
-        // Visited in (zone, address) order, each set's elements come almost sorted (keys
-        // start with zone and address), which the sort below merely checks.
+        // keys down the trees), on the path of a new consumer VPC's first endpoint. Visited in
+        // (zone, address) order, each set's elements come almost sorted (keys start with zone
+        // and address), which the sort in `sorted_union` merely merges.
         let mut staged: BTreeMap<&'static str, Vec<Elem>> = BTreeMap::new();
         let mut leg_addrs = Vec::with_capacity(live.len());
         let mut in_key_order: Vec<(u16, Ipv4Addr, &LiveEndpoint)> = live
@@ -945,15 +945,12 @@ fn endpoint_key(p: L4) -> Vec<Field> {
     vec![Field::CtZone, Field::IpDaddr, Field::Dport(p)]
 }
 
-/// `have` and `more` as one set, built in one pass from a sorted vector (a `BTreeSet` built
-/// from sorted input is laid out with full nodes, without a search per element).
-/// The stable sort finds the sorted runs (`have`, and `more` when it comes in key order) and
-/// merges them, where an unstable sort compared its way through them all.
+/// `have` and `more` as one set, built in one pass: `BTreeSet::from_iter` gathers its input in
+/// a vector, sorts it (a stable sort, which finds the sorted runs — `have`, and `more` when it
+/// comes in key order — and merges them) and builds the tree bottom-up from it, dropping
+/// duplicates, with full nodes and no search per element.
 fn sorted_union<T: Ord>(have: BTreeSet<T>, more: Vec<T>) -> BTreeSet<T> {
-    let mut all: Vec<T> = have.into_iter().chain(more).collect();
-    all.sort();
-    all.dedup();
-    all.into_iter().collect()
+    have.into_iter().chain(more).collect()
 }
 
 /// Put an element into one of a table's sets (declared by its skeleton).
