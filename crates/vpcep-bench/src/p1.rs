@@ -49,16 +49,11 @@ const SLOW_SAMPLE: Duration = Duration::from_millis(200);
 
 /// The wall-clock time `ago` before now (UTC, to match the agent's log).
 fn wall_clock_before(ago: Duration) -> String {
-    let at = std::time::SystemTime::now() - ago;
-    let since = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    format!(
-        "{:02}:{:02}:{:02}.{:06}Z",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60,
-        since.subsec_micros()
-    )
+    let at = time::OffsetDateTime::now_utc() - ago;
+    at.format(time::macros::format_description!(
+        "[hour]:[minute]:[second].[subsecond digits:6]Z"
+    ))
+    .unwrap_or_default()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -117,34 +112,27 @@ pub async fn measure(cfg: &Config) -> Measured {
         let (_, eip) = create_endpoint(&b.c, &sid, &new).await;
         let created = t.elapsed();
         // Each try: when it started and ended (ms after the create call began), how it failed.
-        let mut tried: Vec<(f64, f64, String)> = vec![];
+        let mut attempts: Vec<String> = vec![];
         loop {
             let start = ms(t.elapsed());
             let r = request_try(&host_ns, &eip, Duration::from_millis(50)).await;
-            let ok = r.is_ok();
-            tried.push((
-                start,
-                ms(t.elapsed()),
-                r.err().unwrap_or_else(|| "ok".into()),
-            ));
-            if ok {
+            let how = r.as_ref().err().map_or("ok", String::as_str);
+            attempts.push(format!("{start:.1}–{:.1} ms {how}", ms(t.elapsed())));
+            if r.is_ok() {
                 break;
             }
             assert!(t.elapsed() < Duration::from_secs(30), "no traffic to {eip}");
         }
         let took = t.elapsed();
+        let attempts = attempts.join("; ");
         // A slow sample says where its time went (the agent's log, with `VPCEP_LOG=
         // vpcep_dataplane=debug`, has the converge's side at the same wall-clock time).
-        let tries: Vec<String> = tried
-            .iter()
-            .map(|(a, b, how)| format!("{a:.1}–{b:.1} ms {how}"))
-            .collect();
         tracing::debug!(
             vpc = i,
             endpoint = eip,
             took_ms = ms(took),
             create_ms = ms(created),
-            tries = tries.join("; "),
+            tries = attempts,
             "P1 new-VPC sample"
         );
         if took > SLOW_SAMPLE {
@@ -154,7 +142,7 @@ pub async fn measure(cfg: &Config) -> Measured {
                 ms(took),
                 ms(created),
                 wall_clock_before(took),
-                tries.join("; ")
+                attempts
             );
         }
         first_of_vpc.push(took);
@@ -210,5 +198,27 @@ pub async fn measure(cfg: &Config) -> Measured {
         figures,
         tries,
         setup,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_sample_is_stamped_like_the_agents_log() {
+        // The agent's log stamps `2026-11-30T08:10:59.404979Z`; the sample prints the time part.
+        let stamp = wall_clock_before(Duration::from_millis(1500));
+        let b = stamp.as_bytes();
+        assert_eq!(stamp.len(), "08:10:59.404979Z".len(), "{stamp}");
+        assert_eq!(
+            (b[2], b[5], b[8], b[15]),
+            (b':', b':', b'.', b'Z'),
+            "{stamp}"
+        );
+        assert!(
+            stamp.chars().filter(char::is_ascii_digit).count() == 12,
+            "{stamp}"
+        );
     }
 }
